@@ -1,0 +1,219 @@
+"""The journal: callbridge's durable memory, behind one interface.
+
+Everything that must survive a crash lives here: accepted events (before the PBX gets its
+200), rejected requests (for inspection), calls, originates (click-to-call requests) and
+deliveries (one per call x plugin x action, with their retry state), and the agent event
+stream (so an SSE reconnect with ``Last-Event-ID`` can replay).
+
+SQLite in WAL mode is the embedded default (``journal/sqlite.py``). Another backend (Redis
+Streams) implements this same class; the tracker, dispatcher and HTTP service only ever see
+``Journal``.
+
+Concurrency contract: every method is thread-safe. ``append_event`` returns only once the
+event is durable (fsynced); implementations are expected to group concurrent appends into one
+commit so that many ingress requests share one fsync.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from ..models import Call, Originate
+from ..voispeed.events import AnyEvent
+
+
+class DeliveryState(StrEnum):
+    """Where a delivery stands."""
+
+    PENDING = "pending"
+    DONE = "done"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """Outcome of ``append_event``: the event's sequence number and whether it was a repeat."""
+
+    seq: int
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An accepted event as the journal holds it."""
+
+    seq: int
+    received_at: datetime
+    source: str
+    dedup_key: str
+    raw: dict[str, str]
+    event: AnyEvent
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRequest:
+    """A request the ingress refused, kept for inspection."""
+
+    id: int
+    received_at: datetime
+    source: str
+    remote: str | None
+    reason: str
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One piece of plugin work for one call (``log_call`` today) and its retry state."""
+
+    id: int
+    call_key: str
+    plugin: str
+    action: str
+    state: DeliveryState
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None
+    last_error: str | None
+    payload: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEvent:
+    """One message on an agent's event stream; ``id`` orders them for replay."""
+
+    id: int
+    extension: str
+    at: datetime
+    kind: str
+    data: dict[str, Any]
+
+
+class Journal(abc.ABC):
+    """Durable state of callbridge. All methods are thread-safe."""
+
+    # -- events ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def append_event(
+        self,
+        event: AnyEvent,
+        *,
+        raw: Mapping[str, str],
+        source: str = "http",
+        received_at: datetime | None = None,
+    ) -> AppendResult:
+        """Store an accepted event durably; a repeat (same dedup key) changes nothing."""
+
+    @abc.abstractmethod
+    def events_after(self, seq: int, limit: int = 500) -> list[StoredEvent]:
+        """Accepted events with a sequence number above ``seq``, oldest first."""
+
+    @abc.abstractmethod
+    def get_cursor(self, name: str) -> int:
+        """A consumer's high-water mark (0 when it never ran)."""
+
+    @abc.abstractmethod
+    def set_cursor(self, name: str, seq: int) -> None:
+        """Move a consumer's high-water mark (durably)."""
+
+    # -- rejected requests ----------------------------------------------------------------
+    @abc.abstractmethod
+    def record_rejected(
+        self, *, raw: str, reason: str, source: str = "http", remote: str | None = None
+    ) -> int:
+        """Keep a refused request (secrets already removed) and return its id."""
+
+    @abc.abstractmethod
+    def list_rejected(self, limit: int = 100) -> list[RejectedRequest]:
+        """Most recent rejected requests first."""
+
+    # -- calls ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def save_call(self, call: Call) -> None:
+        """Insert or replace the tracker's view of a call."""
+
+    @abc.abstractmethod
+    def get_call(self, key: str) -> Call | None:
+        """One call by key."""
+
+    @abc.abstractmethod
+    def list_calls(self, limit: int = 50, *, open_only: bool = False) -> list[Call]:
+        """Most recent calls first; ``open_only`` keeps those not yet ended."""
+
+    # -- originates -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_originate(self, originate: Originate) -> None:
+        """Store a click-to-call request before its SOAP command is sent."""
+
+    @abc.abstractmethod
+    def get_originate(self, external_id: str) -> Originate | None:
+        """One originate by external id."""
+
+    @abc.abstractmethod
+    def update_originate(self, external_id: str, **changes: Any) -> Originate | None:
+        """Change fields of an originate (state, error, user_call_id); returns the new one."""
+
+    # -- deliveries -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def enqueue_delivery(
+        self, *, call_key: str, plugin: str, action: str, payload: dict[str, Any]
+    ) -> Delivery:
+        """Create the delivery for (call, plugin, action), or return the existing one."""
+
+    @abc.abstractmethod
+    def due_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:
+        """Pending deliveries whose next attempt time has come, oldest first."""
+
+    @abc.abstractmethod
+    def complete_delivery(self, delivery_id: int, result: dict[str, Any] | None) -> None:
+        """Mark a delivery done with what the plugin returned."""
+
+    @abc.abstractmethod
+    def fail_delivery(
+        self, delivery_id: int, *, error: str, next_attempt_at: datetime | None
+    ) -> None:
+        """Record a failed attempt; ``next_attempt_at=None`` makes the delivery dead."""
+
+    @abc.abstractmethod
+    def get_delivery(self, delivery_id: int) -> Delivery | None:
+        """One delivery by id."""
+
+    @abc.abstractmethod
+    def list_deliveries(
+        self,
+        *,
+        state: DeliveryState | None = None,
+        call_keys: Sequence[str] | None = None,
+        limit: int = 100,
+    ) -> list[Delivery]:
+        """Deliveries, newest first, optionally of one state or for some calls."""
+
+    @abc.abstractmethod
+    def retry_delivery(self, delivery_id: int) -> bool:
+        """Make a dead delivery pending again, due now. False when it was not dead."""
+
+    # -- agent event stream ---------------------------------------------------------------
+    @abc.abstractmethod
+    def append_agent_event(self, extension: str, kind: str, data: dict[str, Any]) -> AgentEvent:
+        """Add a message to an agent's stream (pops, click-to-call state)."""
+
+    @abc.abstractmethod
+    def agent_events_after(
+        self, extension: str, after_id: int, limit: int = 200
+    ) -> list[AgentEvent]:
+        """Messages for one agent with ids above ``after_id``, oldest first (SSE replay)."""
+
+    # -- life cycle -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def check_writable(self) -> None:
+        """Raise when the journal cannot take writes (for ``/readyz``)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Flush and release resources."""

@@ -1,0 +1,226 @@
+"""callbridge's own settings, read from ``CALLBRIDGE_*`` environment variables and ``.env``.
+
+Nested groups use a double underscore: ``CALLBRIDGE_PBX__SOAP_URL``. Lists take commas
+(``CALLBRIDGE_PLUGINS=a,b``) or JSON. Secrets are ``SecretStr`` and print as ``**********``.
+Plugins have their own settings classes with their own prefixes (see ``PluginSettings``).
+
+``load_settings()`` turns pydantic's validation errors into one ``ConfigurationError`` whose
+message names each environment variable and what is wrong with it; the CLI prints it and
+exits with status 2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .errors import ConfigurationError
+
+ENV_PREFIX = "CALLBRIDGE_"
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split(value: object) -> object:
+    """Accept ``a,b`` as well as a JSON list or a real list."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/callbridge``, else ``~/.local/share/callbridge``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "callbridge"
+
+
+class PbxSettings(BaseModel):
+    """How to reach the PBX's SOAP interface. The document leaves most of this open."""
+
+    #: The SOAP endpoint. The document does not give it; ask the PBX's installer.
+    soap_url: str = "http://127.0.0.1:8080/soap"
+    #: The integration user, ``auth-Name@domain``.
+    user: str | None = None
+    #: The user's password in plain text; callbridge sends its MD5 hash.
+    password: SecretStr | None = None
+    #: Or the MD5 hash itself, as stored in the ``users`` table.
+    password_md5: SecretStr | None = None
+    #: Namespace URI of the ``vspbx:`` prefix (not given by the document).
+    namespace: str = "urn:vspbx"
+    #: SOAP envelope namespace, as printed in the document (SOAP 1.2 draft).
+    envelope_namespace: str = "http://www.w3.org/2001/12/soap-envelope"
+    #: SOAPAction header; ``{command}`` is replaced by the command name.
+    soap_action: str = "{namespace}#{command}"
+    #: Element names of the header. The document prints "First name", not an XML name.
+    header_user_element: str = "username"
+    header_password_element: str = "password"
+    connect_timeout: float = Field(default=3.0, gt=0)
+    read_timeout: float = Field(default=10.0, gt=0)
+    #: Retries of requests that provably never reached the PBX (see the SOAP client).
+    retry_attempts: int = Field(default=4, ge=1, le=20)
+    retry_max_seconds: float = Field(default=20.0, gt=0)
+    #: The callback parameter that carries the company id (the document does not name it).
+    company_param: str = "company_id"
+
+    def password_hash(self) -> str | None:
+        """The MD5 hash to send: the given hash, or the hash of the given password."""
+        if self.password_md5 is not None:
+            return self.password_md5.get_secret_value().strip().lower()
+        if self.password is not None:
+            return hashlib.md5(  # noqa: S324 - the PBX's protocol, not our choice
+                self.password.get_secret_value().encode(), usedforsecurity=False
+            ).hexdigest()
+        return None
+
+    @field_validator("password_md5")
+    @classmethod
+    def _check_md5(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            text = value.get_secret_value().strip()
+            if len(text) != 32 or any(c not in "0123456789abcdefABCDEF" for c in text):
+                raise ValueError("must be 32 hexadecimal characters (an MD5 hash)")
+        return value
+
+
+class ServerSettings(BaseModel):
+    """The HTTP service (``callbridge serve``)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=1, le=65535)
+    #: Serve without an ingress token. Only for local use; the service refuses otherwise.
+    insecure: bool = False
+    #: Source networks allowed to call ``/pbx/events`` (empty: any).
+    allowed_networks: CommaList = Field(default_factory=list)
+    #: API tokens: ``token:ext1|ext2`` entries, ``*`` for all extensions.
+    api_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    #: Origins allowed by CORS (CRM domains that embed a softphone page).
+    cors_origins: CommaList = Field(default_factory=list)
+    #: Seconds between SSE heartbeat comments.
+    heartbeat: float = Field(default=15.0, gt=0)
+
+    _split_lists = field_validator(
+        "allowed_networks", "api_tokens", "cors_origins", mode="before"
+    )(_split)
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        for net in value:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"{net!r} is not a network such as 10.0.0.0/8") from None
+        return value
+
+
+class DispatchSettings(BaseModel):
+    """How events become hook calls and deliveries."""
+
+    workers: int = Field(default=8, ge=1, le=256)
+    #: Seconds a lookup may take before the pop goes out without that connector's contact.
+    lookup_budget: float = Field(default=1.5, gt=0)
+    #: Seconds a found contact stays cached, and a "not found".
+    cache_ttl: float = Field(default=300.0, ge=0)
+    cache_negative_ttl: float = Field(default=30.0, ge=0)
+    cache_size: int = Field(default=10_000, ge=0)
+    #: Delivery retries: attempts, total age in seconds, and the backoff bounds.
+    max_attempts: int = Field(default=12, ge=1)
+    max_age: float = Field(default=24 * 3600.0, gt=0)
+    backoff_initial: float = Field(default=2.0, gt=0)
+    backoff_max: float = Field(default=600.0, gt=0)
+
+
+class TrackerSettings(BaseModel):
+    """Call tracking policy."""
+
+    #: Seconds after which a call with no end event is closed with outcome ``unknown``.
+    call_expiry: float = Field(default=4 * 3600.0, gt=0)
+    #: Seconds a missed group leg is held to see whether another member answered.
+    group_window: float = Field(default=10.0, ge=0)
+
+
+class Settings(BaseSettings):
+    """Everything the core reads from ``CALLBRIDGE_*``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    #: Where the journal and the directory plugin keep their files.
+    data_dir: Path = Field(default_factory=default_data_dir)
+    #: Region for numbers without a country code (ISO 3166 alpha-2).
+    default_region: str = "IT"
+    #: Extra plugins: module names or paths of single .py files.
+    plugins: CommaList = Field(default_factory=list)
+    #: Which connectors are active when several are installed (empty: all configured ones).
+    connectors: CommaList = Field(default_factory=list)
+    #: A plugin that fails to load stops the service instead of being skipped.
+    strict_plugins: bool = False
+    #: Shared token the PBX (or its trigger) sends as the ``token`` parameter.
+    ingress_token: SecretStr | None = None
+    #: Optional event source besides HTTP ingress, e.g. ``mysql://user:pw@host/db``.
+    source: SecretStr | None = None
+    #: Journal backend: ``sqlite`` (embedded, default) or a ``redis://`` URL.
+    journal: str = "sqlite"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    pbx: PbxSettings = Field(default_factory=PbxSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    tracker: TrackerSettings = Field(default_factory=TrackerSettings)
+
+    _split_lists = field_validator("plugins", "connectors", mode="before")(_split)
+
+    @field_validator("default_region")
+    @classmethod
+    def _check_region(cls, value: str) -> str:
+        import phonenumbers
+
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a region code such as IT or US")
+        return region
+
+
+def env_name(prefix: str, loc: tuple[int | str, ...], delimiter: str = "__") -> str:
+    """The environment variable behind a validation error location."""
+    return prefix + delimiter.join(str(part) for part in loc if isinstance(part, str)).upper()
+
+
+def explain(error: ValidationError, prefix: str = ENV_PREFIX) -> str:
+    """One line per problem: ``CALLBRIDGE_PBX__PORT: Input should be a valid integer``."""
+    lines = []
+    for item in error.errors(include_url=False, include_input=False):
+        lines.append(f"{env_name(prefix, item['loc'])}: {item['msg']}")
+    return "\n".join(lines)
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load(cls: type[S], prefix: str, **overrides: Any) -> S:
+    """Instantiate a settings class, turning validation errors into ConfigurationError."""
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        raise ConfigurationError("invalid configuration:\n" + explain(exc, prefix)) from None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the core settings from the environment (and ``.env``)."""
+    return load(Settings, ENV_PREFIX, **overrides)

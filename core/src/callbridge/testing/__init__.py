@@ -1,0 +1,1 @@
+"""Test kit for callbridge plugins (fixtures, event factory, connector test class)."""

@@ -1,0 +1,1 @@
+"""pytest plugin shipped with callbridge: fixtures for plugin authors (see docs)."""
