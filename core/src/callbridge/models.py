@@ -76,6 +76,8 @@ class Originate(BaseModel):
     state: str = "requested"
     error: str | None = None
     user_call_id: str | None = None
+    #: The tracker's key of the call this request produced, once its events arrive.
+    call_key: str | None = None
 
 
 class Contact(BaseModel):

@@ -72,6 +72,26 @@ class PbxSettings(BaseModel):
     retry_max_seconds: float = Field(default=20.0, gt=0)
     #: The callback parameter that carries the company id (the document does not name it).
     company_param: str = "company_id"
+    #: Agents: ``extension=auth-name@domain`` entries, so the API can take an extension.
+    agents: CommaList = Field(default_factory=list)
+
+    _split_agents = field_validator("agents", mode="before")(_split)
+
+    @field_validator("agents")
+    @classmethod
+    def _check_agents(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ext, sep, login = entry.partition("=")
+            if not sep or not ext.strip() or not login.strip():
+                raise ValueError(f"{entry!r} is not 'extension=auth-name@domain'")
+        return value
+
+    def agent_map(self) -> dict[str, str]:
+        """Extension -> PBX login, from ``agents``."""
+        return {
+            ext.strip(): login.strip()
+            for ext, _, login in (entry.partition("=") for entry in self.agents)
+        }
 
     def password_hash(self) -> str | None:
         """The MD5 hash to send: the given hash, or the hash of the given password."""

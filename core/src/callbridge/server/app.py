@@ -1,0 +1,114 @@
+"""The ASGI application: PBX ingress, click-to-call API, agent stream, operations, plugins.
+
+``create_app(services)`` builds it from parts that already exist, so tests, the demo and
+``callbridge serve`` assemble the same application. With ``manage_engine=True`` the app's
+lifespan starts and stops the engine (and the plugins' ``startup``/``shutdown`` hooks).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from .. import __version__
+from ..errors import ConfigurationError
+from . import calls, ingress, ops, stream
+from .auth import TokenAuth
+from .services import Services
+
+log = logging.getLogger("callbridge.server")
+
+DESCRIPTION = """\
+callbridge links a VOIspeed PBX to CRMs.
+
+* **PBX ingress** (`/pbx/events`): the URL the PBX or its MySQL trigger calls for each event.
+* **Click-to-call** (`/v1/calls`): CRM softphone pages and scripts place and control calls.
+* **Agent stream** (`/v1/agents/{extension}/events`): screen-pops as Server-Sent Events.
+* **Operations**: `/healthz`, `/readyz`, `/metrics`.
+
+API calls take `Authorization: Bearer <token>`; tokens are bound to the extensions they may
+act for (`CALLBRIDGE_SERVER__API_TOKENS`).
+"""
+
+
+def check_security(services: Services) -> None:
+    """Refuse to serve the ingress without a token, unless explicitly insecure."""
+    settings = services.settings
+    if settings.ingress_token is None and not settings.server.insecure:
+        raise ConfigurationError(
+            "CALLBRIDGE_INGRESS_TOKEN is not set: the PBX ingress would accept events from "
+            "anyone. Set a long random token (the PBX sends it as the 'token' parameter), or "
+            "set CALLBRIDGE_SERVER__INSECURE=true for local experiments only."
+        )
+
+
+def create_app(services: Services, *, manage_engine: bool = False) -> FastAPI:
+    """Build the application around ``services``."""
+    check_security(services)
+    auth = TokenAuth([t.get_secret_value() for t in services.settings.server.api_tokens])
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = services.engine
+        if manage_engine and engine is not None:
+            await anyio.to_thread.run_sync(engine.start)
+        try:
+            yield
+        finally:
+            if manage_engine and engine is not None:
+                await anyio.to_thread.run_sync(engine.stop)
+
+    app = FastAPI(
+        title="callbridge",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    origins = services.settings.server.cors_origins
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+            max_age=600,
+        )
+    app.state.services = services
+    app.include_router(ingress.build_router(services))
+    app.include_router(calls.build_router(services, auth))
+    app.include_router(stream.build_router(services, auth))
+    app.include_router(ops.build_router(services))
+    _mount_panel(app, services)
+    _mount_plugins(app, services)
+    return app
+
+
+def _mount_panel(app: FastAPI, services: Services) -> None:
+    """The agent panel, when its module is present."""
+    try:
+        from . import panel
+    except ImportError:
+        return
+    app.include_router(panel.build_router(services))
+
+
+def _mount_plugins(app: FastAPI, services: Services) -> None:
+    """Each plugin's ``register_routes`` gets its own router under ``/plugins/<name>``."""
+    plugins = services.plugins
+    if plugins is None:
+        return
+    for name in plugins.implementers("register_routes"):
+        router = APIRouter(prefix=f"/plugins/{name}", tags=[f"Plugin: {name}"])
+        try:
+            plugins.call_one(name, "register_routes", router=router)
+        except Exception:
+            log.exception("plugin %s failed to register its routes", name)
+            continue
+        app.include_router(router)

@@ -1,0 +1,291 @@
+"""Click-to-call and call control for CRM softphone pages, agent panels and scripts.
+
+``POST /v1/calls`` stores the Originate in the journal *before* the SOAP command, so that the
+events the PBX echoes with our external id always find who asked and from which CRM record.
+The SOAP client's retry rule applies: a CallReq is re-sent only when it provably never reached
+the PBX; when the outcome is unknown (read timeout, 5xx) we answer 202 ``unconfirmed`` and let
+the events tell, rather than ring a second phone.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from .. import metrics
+from ..models import Call, CrmContext, Originate
+from ..voispeed.codes import CallableType
+from ..voispeed.ids import InvalidIdentifier, new_external_id, normalize_id, validate_external_id
+from .auth import Grant, TokenAuth
+from .services import Services
+
+log = logging.getLogger("callbridge.api")
+
+
+class CallRequest(BaseModel):
+    """A click-to-call request."""
+
+    agent: str = Field(
+        description="The agent: an extension (mapped with CALLBRIDGE_PBX__AGENTS) or a PBX "
+        "user such as auth-mario@acme.",
+        examples=["201"],
+    )
+    number: str = Field(min_length=1, max_length=40, examples=["+39 06 1234 5678"])
+    device_id: str | None = Field(default=None, examples=["000012A0"])
+    external_id: str | None = Field(
+        default=None,
+        description="Your own id for the call (1-40 of [A-Za-z0-9._-]).",
+        max_length=40,
+    )
+    crm: CrmContext | None = Field(
+        default=None, description="The CRM record the agent clicked from: the activity lands there."
+    )
+    record: bool = Field(default=False, description="Ask the PBX to record (uses CallReqExt).")
+    calling_id: str | None = Field(
+        default=None, description="CallReqExt: id of the calling entity (8 hex characters)."
+    )
+    calling_type: CallableType = CallableType.USER
+    called_id: str | None = None
+    called_type: CallableType = CallableType.GATEWAY
+
+
+class CallState(BaseModel):
+    """A click-to-call request and the call it became."""
+
+    external_id: str
+    state: str = Field(description="requested, sent, unconfirmed, failed, ringing, answered, ended")
+    agent: str
+    extension: str | None
+    number: str
+    crm: CrmContext | None = None
+    error: str | None = None
+    created_at: datetime
+    call: Call | None = None
+
+
+class TransferRequest(BaseModel):
+    """Transfer to another user call (attended) or divert to an extension."""
+
+    to_call_id: str | None = Field(default=None, examples=["000012A1"])
+    to_extension: str | None = Field(default=None, examples=["202"])
+
+
+class RecordRequest(BaseModel):
+    """Start or stop recording."""
+
+    on: bool = True
+
+
+def _soap_errors() -> tuple[type[Exception], type[Exception]]:
+    from ..voispeed.soap import PbxError, SoapOutcomeUnknown
+
+    return PbxError, SoapOutcomeUnknown
+
+
+def build_router(services: Services, auth: TokenAuth) -> APIRouter:
+    """The click-to-call routes, bound to ``services``."""
+    journal = services.journal
+    agents = services.settings.pbx.agent_map()
+    logins = {login: ext for ext, login in agents.items()}
+    router = APIRouter(prefix="/v1/calls", tags=["Click-to-call"])
+
+    def grant(request: Request) -> Grant:
+        return auth.require(request)
+
+    def resolve_agent(agent: str) -> tuple[str, str | None]:
+        """(PBX login, extension) for an extension or a login."""
+        if agent.startswith("auth-"):
+            return agent, logins.get(agent)
+        if agent in agents:
+            return agents[agent], agent
+        raise HTTPException(
+            422,
+            f"unknown agent {agent!r:.40}: give a PBX user (auth-...) or an extension "
+            "listed in CALLBRIDGE_PBX__AGENTS",
+        )
+
+    def require_pbx() -> Any:
+        if services.pbx is None:
+            raise HTTPException(503, "no PBX configured (CALLBRIDGE_PBX__USER and password)")
+        return services.pbx
+
+    def state_of(originate: Originate) -> CallState:
+        call = journal.get_call(originate.call_key) if originate.call_key else None
+        return CallState(
+            external_id=originate.external_id,
+            state=originate.state,
+            agent=originate.user,
+            extension=originate.extension,
+            number=originate.number,
+            crm=originate.crm,
+            error=originate.error,
+            created_at=originate.created_at,
+            call=call,
+        )
+
+    @router.post("", status_code=202, response_model=CallState, summary="Place a call")
+    async def place_call(body: CallRequest, who: Grant = Depends(grant)) -> CallState:  # noqa: B008
+        """Create the Originate, then send CallReq (or CallReqExt) with its external id."""
+        login, extension = resolve_agent(body.agent)
+        if not who.allows(extension or login):
+            raise HTTPException(403, "this token may not act for that agent")
+        try:
+            external_id = (
+                validate_external_id(body.external_id) if body.external_id else new_external_id()
+            )
+            device = normalize_id(body.device_id) if body.device_id else None
+        except InvalidIdentifier as exc:
+            raise HTTPException(422, str(exc)) from None
+        if journal.get_originate(external_id) is not None:
+            raise HTTPException(409, "a call with this external id already exists")
+        pbx = require_pbx()
+        originate = Originate(
+            external_id=external_id,
+            user=login,
+            extension=extension,
+            number=body.number,
+            device_id=device,
+            crm=body.crm,
+            created_at=datetime.now(UTC),
+        )
+        await anyio.to_thread.run_sync(journal.create_originate, originate)
+        pbx_error, outcome_unknown = _soap_errors()
+        command = "CallReqExt" if (body.record or body.calling_id) else "CallReq"
+
+        def send() -> None:
+            if command == "CallReq":
+                pbx.call_req(login, body.number, device_id=device, external_id=external_id)
+                return
+            if not body.calling_id:
+                raise HTTPException(422, "record=true needs calling_id (CallReqExt)")
+            pbx.call_req_ext(
+                login,
+                calling_id=body.calling_id,
+                called_id=body.called_id or "00000000",
+                calling_type=body.calling_type,
+                called_type=body.called_type,
+                calling_number=extension or "",
+                called_number=body.number,
+                device_id=device,
+                external_id=external_id,
+                record=body.record,
+            )
+
+        try:
+            await anyio.to_thread.run_sync(send)
+        except HTTPException:
+            journal.update_originate(external_id, state="failed", error="invalid request")
+            raise
+        except outcome_unknown as exc:
+            metrics.SOAP_COMMANDS.labels(command, "unknown").inc()
+            updated = journal.update_originate(external_id, state="unconfirmed", error=str(exc))
+            return state_of(updated or originate)
+        except pbx_error as exc:
+            metrics.SOAP_COMMANDS.labels(command, "error").inc()
+            journal.update_originate(external_id, state="failed", error=str(exc))
+            raise HTTPException(502, f"PBX refused the call: {exc}") from None
+        metrics.SOAP_COMMANDS.labels(command, "ok").inc()
+        updated = journal.update_originate(external_id, state="sent")
+        return state_of(updated or originate)
+
+    @router.get("/{external_id}", response_model=CallState, summary="State of a placed call")
+    async def get_call(external_id: str, who: Grant = Depends(grant)) -> CallState:  # noqa: B008
+        """The state as the PBX events move it."""
+        originate = journal.get_originate(external_id)
+        if originate is None or not who.allows(originate.extension or originate.user):
+            raise HTTPException(404, "no such call")
+        return state_of(originate)
+
+    def target(call_ref: str, who: Grant) -> tuple[str, str]:
+        """(PBX login, user call id) for an external id or a user call id."""
+        originate = journal.get_originate(call_ref)
+        if originate is not None:
+            if not who.allows(originate.extension or originate.user):
+                raise HTTPException(404, "no such call")
+            if not originate.user_call_id:
+                raise HTTPException(409, "the PBX has not reported this call yet")
+            return originate.user, originate.user_call_id
+        try:
+            user_call_id = normalize_id(call_ref)
+        except InvalidIdentifier:
+            raise HTTPException(404, "no such call") from None
+        for call in journal.list_calls(limit=500, open_only=True):
+            if call.user_call_id == user_call_id and call.extension and who.allows(call.extension):
+                login = agents.get(call.extension)
+                if login is None:
+                    raise HTTPException(
+                        422, f"extension {call.extension} is not in CALLBRIDGE_PBX__AGENTS"
+                    )
+                return login, user_call_id
+        raise HTTPException(404, "no such call")
+
+    async def command(name: str, fn: Any, *args: Any) -> dict[str, str]:
+        try:
+            await anyio.to_thread.run_sync(lambda: fn(*args))
+        except Exception as exc:
+            pbx_error, _ = _soap_errors()
+            if isinstance(exc, pbx_error):
+                metrics.SOAP_COMMANDS.labels(name, "error").inc()
+                raise HTTPException(502, f"PBX refused {name}: {exc}") from None
+            raise
+        metrics.SOAP_COMMANDS.labels(name, "ok").inc()
+        return {"result": "ok", "command": name}
+
+    def add_simple(action: str, name: str, method: str) -> None:
+        async def handler(call_ref: str, who: Grant = Depends(grant)) -> dict[str, str]:  # noqa: B008
+            login, user_call_id = target(call_ref, who)
+            return await command(name, getattr(require_pbx(), method), login, user_call_id)
+
+        handler.__doc__ = f"{name} on the call (external id of a placed call, or user call id)."
+        router.add_api_route(
+            f"/{{call_ref}}/{action}",
+            handler,
+            methods=["POST"],
+            summary=f"{action.capitalize()} a call",
+            name=action,
+        )
+
+    add_simple("hangup", "CallDisconnect", "call_disconnect")
+    add_simple("hold", "CallHold", "call_hold")
+    add_simple("retrieve", "CallRetrieve", "call_retrieve")
+
+    @router.post("/{call_ref}/transfer", summary="Transfer or divert a call")
+    async def transfer(
+        call_ref: str,
+        body: TransferRequest,
+        who: Grant = Depends(grant),  # noqa: B008
+    ) -> dict[str, str]:
+        """To another user call (CallTransfer) or to an extension (CallDivert)."""
+        login, user_call_id = target(call_ref, who)
+        pbx = require_pbx()
+        if body.to_call_id:
+            try:
+                to_id = normalize_id(body.to_call_id)
+            except InvalidIdentifier as exc:
+                raise HTTPException(422, str(exc)) from None
+            return await command("CallTransfer", pbx.call_transfer, login, user_call_id, to_id)
+        if body.to_extension:
+            return await command(
+                "CallDivert", pbx.call_divert, login, user_call_id, body.to_extension
+            )
+        raise HTTPException(422, "give to_call_id or to_extension")
+
+    @router.post("/{call_ref}/record", summary="Start or stop recording")
+    async def record(
+        call_ref: str,
+        body: RecordRequest,
+        who: Grant = Depends(grant),  # noqa: B008
+    ) -> dict[str, str]:
+        """CallRecStart / CallRecStop."""
+        login, user_call_id = target(call_ref, who)
+        pbx = require_pbx()
+        if body.on:
+            return await command("CallRecStart", pbx.call_rec_start, login, user_call_id)
+        return await command("CallRecStop", pbx.call_rec_stop, login, user_call_id)
+
+    return router

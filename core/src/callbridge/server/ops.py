@@ -1,0 +1,43 @@
+"""Operations endpoints: liveness, readiness, Prometheus metrics."""
+
+from __future__ import annotations
+
+import anyio.to_thread
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from .. import metrics
+from .services import Services
+
+
+def build_router(services: Services) -> APIRouter:
+    """``/healthz``, ``/readyz``, ``/metrics``."""
+    router = APIRouter(tags=["Operations"])
+
+    @router.get("/healthz", summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        """Always ``ok`` while the event loop runs."""
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Ready to take events")
+    async def readyz() -> JSONResponse:
+        """503 unless the journal takes writes and the dispatcher runs."""
+        problems = []
+        try:
+            await anyio.to_thread.run_sync(services.journal.check_writable)
+        except Exception as exc:
+            problems.append(f"journal: {exc}")
+        engine = services.engine
+        if engine is not None and not getattr(engine, "running", False):
+            problems.append("dispatcher: not running")
+        if problems:
+            return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def prometheus() -> Response:
+        """Text exposition format."""
+        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return router

@@ -1,0 +1,122 @@
+"""``/v1/agents/{extension}/events``: the agent's live stream, as Server-Sent Events.
+
+Each message has the journal id of its agent event, so a browser that reconnects with
+``Last-Event-ID`` gets what it missed replayed from the journal before the live feed resumes.
+Live messages come from the engine's bus (published by the dispatcher's threads and handed to
+this event loop thread-safely); a comment line every ``heartbeat`` seconds keeps proxies from
+closing an idle stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import StreamingResponse
+
+from ..journal.base import AgentEvent
+from .auth import TokenAuth
+from .services import Services
+
+_EXAMPLE = 'id: 7\nevent: pop\ndata: {"id":7,"kind":"pop","call":{},"contacts":{}}\n\n'
+
+
+def format_sse(event: AgentEvent) -> bytes:
+    """One SSE message: id, event kind, JSON data."""
+    payload = {"id": event.id, "kind": event.kind, "at": event.at.isoformat(), **event.data}
+    data = json.dumps(payload, separators=(",", ":"))
+    return f"id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n".encode()
+
+
+def _subscribe(
+    bus: Any, extension: str, callback: Callable[[AgentEvent], None]
+) -> Callable[[], None]:
+    """Attach ``callback`` to the engine's bus for one extension; returns the detach function."""
+    if bus is None:
+        return lambda: None
+    result: Callable[[], None] = bus.subscribe(extension, callback)
+    return result
+
+
+def build_router(services: Services, auth: TokenAuth) -> APIRouter:
+    """The agent stream route, bound to ``services``."""
+    journal = services.journal
+    heartbeat = services.settings.server.heartbeat
+    router = APIRouter(tags=["Agent stream"])
+
+    @router.get(
+        "/v1/agents/{extension}/events",
+        summary="Live pops and call states for one agent (Server-Sent Events)",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {"example": _EXAMPLE}}}},
+    )
+    async def agent_events(request: Request, extension: str) -> StreamingResponse:
+        """Bearer token (or ``access_token`` query parameter for EventSource) bound to the
+        extension. Send ``Last-Event-ID`` (or ``last_event_id``) to replay missed messages."""
+        grant = auth.require(request, allow_query=True)
+        if not grant.allows(extension):
+            raise HTTPException(403, "this token may not read that agent's events")
+        raw_last = request.headers.get("last-event-id") or request.query_params.get(
+            "last_event_id", "0"
+        )
+        try:
+            last_id = max(0, int(raw_last))
+        except ValueError:
+            raise HTTPException(400, "Last-Event-ID must be an integer") from None
+
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[AgentEvent] = asyncio.Queue(maxsize=10_000)
+
+        def on_event(event: AgentEvent) -> None:
+            loop.call_soon_threadsafe(_offer, queue, event)
+
+        bus = getattr(services.engine, "bus", None)
+        detach = _subscribe(bus, extension, on_event)
+
+        async def body() -> AsyncIterator[bytes]:
+            nonlocal last_id
+            try:
+                yield b": connected\n\n"
+                # Replay what was missed (subscribed first, so nothing falls in between).
+                while True:
+                    missed = await anyio.to_thread.run_sync(
+                        journal.agent_events_after, extension, last_id, 500
+                    )
+                    for event in missed:
+                        last_id = event.id
+                        yield format_sse(event)
+                    if len(missed) < 500:
+                        break
+                while True:
+                    try:
+                        event = await asyncio.wait_for(queue.get(), timeout=heartbeat)
+                    except TimeoutError:
+                        if await request.is_disconnected():
+                            return
+                        yield b": heartbeat\n\n"
+                        continue
+                    if event.id <= last_id:
+                        continue  # already replayed
+                    last_id = event.id
+                    yield format_sse(event)
+            finally:
+                detach()
+
+        return StreamingResponse(
+            body(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    return router
+
+
+def _offer(queue: asyncio.Queue[AgentEvent], event: AgentEvent) -> None:
+    """Put without blocking; a stream too slow to keep up drops live messages (it can replay)."""
+    with contextlib.suppress(asyncio.QueueFull):
+        queue.put_nowait(event)
