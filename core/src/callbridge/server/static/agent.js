@@ -1,0 +1,148 @@
+// callbridge agent panel: subscribes to the agent's event stream and drives the call API.
+// Plain script, no build step. The token stays in sessionStorage (this tab only).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { extension: "", token: "", source: null, lastId: 0, backoff: 1000, current: null };
+
+function setStatus(text, kind) {
+  $("status").textContent = text;
+  $("status").dataset.state = kind;
+}
+
+function api(path, body) {
+  return fetch(path, {
+    method: "POST",
+    headers: { "Authorization": "Bearer " + state.token, "Content-Type": "application/json" },
+    body: JSON.stringify(body || {}),
+  }).then(async (response) => {
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(data.detail || response.statusText);
+    return data;
+  });
+}
+
+function connect() {
+  if (state.source) state.source.close();
+  const url = "/v1/agents/" + encodeURIComponent(state.extension) + "/events?access_token=" +
+    encodeURIComponent(state.token) + "&last_event_id=" + state.lastId;
+  const source = new EventSource(url);
+  state.source = source;
+  source.onopen = () => { state.backoff = 1000; setStatus("Connected as " + state.extension, "connected"); };
+  source.onerror = () => {
+    if (source.readyState === EventSource.CLOSED) {
+      // The server refused or went away for good: retry ourselves, with backoff.
+      setStatus("Reconnecting…", "reconnecting");
+      setTimeout(connect, state.backoff);
+      state.backoff = Math.min(state.backoff * 2, 30000);
+    } else {
+      setStatus("Reconnecting…", "reconnecting");
+    }
+  };
+  source.addEventListener("pop", (message) => {
+    state.lastId = Math.max(state.lastId, Number(message.lastEventId) || 0);
+    showPop(JSON.parse(message.data));
+  });
+  source.addEventListener("call", (message) => {
+    state.lastId = Math.max(state.lastId, Number(message.lastEventId) || 0);
+    const data = JSON.parse(message.data);
+    $("dial-result").textContent = "Call to " + (data.number || "") + ": " + (data.state || "");
+  });
+}
+
+function bestContact(contacts) {
+  const list = Object.values(contacts || {});
+  return list.find((c) => !(c.candidates && c.candidates.length)) || list[0] || null;
+}
+
+function showPop(pop) {
+  const call = pop.call || {};
+  const contact = bestContact(pop.contacts);
+  state.current = call;
+  const section = $("current");
+  section.hidden = false;
+  section.dataset.state = call.state;
+  section.dataset.callId = call.user_call_id || "";
+  $("call-state").textContent = call.state || "";
+  $("call-direction").textContent = call.direction || "";
+  const identity = call.identity || {};
+  const fallback = [identity.name, identity.surname].filter(Boolean).join(" ");
+  $("caller-name").textContent = contact ? contact.name : (fallback || "Unknown caller");
+  $("caller-company").textContent = contact && contact.company ? "· " + contact.company : "";
+  const number = call.remote_e164 || call.remote_number || "";
+  $("caller-number").textContent = number;
+  $("caller-number").href = "tel:" + number;
+  $("call-group").textContent = call.group ? "(group " + call.group + ")" : "";
+  const records = $("records");
+  records.replaceChildren();
+  for (const [connector, found] of Object.entries(pop.contacts || {})) {
+    if (!found.url) continue;
+    const item = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = found.url; link.target = "_blank"; link.rel = "noopener";
+    link.textContent = "Open in " + connector + ": " + found.name;
+    item.append(link); records.append(item);
+  }
+  const ambiguous = contact && contact.candidates && contact.candidates.length;
+  $("candidates").hidden = !ambiguous;
+  $("candidate-list").replaceChildren(...(ambiguous ? contact.candidates.map((c) => {
+    const item = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = c.url || "#"; link.textContent = c.name + (c.company ? " · " + c.company : "");
+    item.append(link); return item;
+  }) : []));
+  if (call.state === "ended") addHistory(call, contact);
+}
+
+function addHistory(call, contact) {
+  const item = document.createElement("li");
+  const who = contact ? contact.name : (call.remote_e164 || call.remote_number || "unknown");
+  item.textContent = [call.direction, who, call.outcome || "", new Date(call.ring_at || Date.now()).toLocaleTimeString()]
+    .filter(Boolean).join(" · ");
+  $("history").prepend(item);
+  while ($("history").children.length > 20) $("history").lastChild.remove();
+}
+
+$("login").addEventListener("submit", (event) => {
+  event.preventDefault();
+  state.extension = $("extension").value.trim();
+  state.token = $("token").value;
+  sessionStorage.setItem("callbridge", JSON.stringify({ extension: state.extension, token: state.token }));
+  connect();
+});
+
+$("dial").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const number = $("dial-number").value.trim();
+  $("dial-result").textContent = "Calling " + number + "…";
+  api("/v1/calls", { agent: state.extension, number })
+    .then((data) => { $("dial-result").textContent = "Call " + data.external_id + ": " + data.state; $("dial-result").dataset.externalId = data.external_id; })
+    .catch((error) => { $("dial-result").textContent = "Failed: " + error.message; });
+});
+
+document.querySelectorAll("[data-action]").forEach((button) => {
+  button.addEventListener("click", () => {
+    const call = state.current;
+    if (!call) return;
+    const ref = call.external_id || call.user_call_id;
+    const action = button.dataset.action;
+    const body = action === "transfer" ? { to_extension: $("transfer-to").value.trim() } : {};
+    api("/v1/calls/" + encodeURIComponent(ref) + "/" + action, body)
+      .then(() => setStatus(action + " sent", "connected"))
+      .catch((error) => setStatus(action + " failed: " + error.message, "reconnecting"));
+  });
+});
+
+// Arrive from a CRM link with #extension=201&token=... (the fragment never reaches servers).
+(function init() {
+  const fromHash = new URLSearchParams(location.hash.slice(1));
+  const saved = JSON.parse(sessionStorage.getItem("callbridge") || "{}");
+  const extension = fromHash.get("extension") || saved.extension;
+  const token = fromHash.get("token") || saved.token;
+  if (fromHash.has("token")) history.replaceState(null, "", location.pathname + location.search);
+  if (extension && token) {
+    $("extension").value = extension; $("token").value = token;
+    state.extension = extension; state.token = token;
+    connect();
+  }
+})();
