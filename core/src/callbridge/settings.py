@@ -168,6 +168,9 @@ class TrackerSettings(BaseModel):
     call_expiry: float = Field(default=4 * 3600.0, gt=0)
     #: Seconds a missed group leg is held to see whether another member answered.
     group_window: float = Field(default=10.0, ge=0)
+    #: When no member answered a group call: log ``one`` missed activity for the group call
+    #: (the first leg that rang) or ``each`` member's missed leg. See docs/call-tracking.md.
+    group_missed: Literal["one", "each"] = "one"
 
 
 class Settings(BaseSettings):
