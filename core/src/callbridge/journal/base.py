@@ -82,6 +82,8 @@ class Delivery:
     last_error: str | None
     payload: dict[str, Any] = field(default_factory=dict)
     result: dict[str, Any] | None = None
+    #: When a dead delivery was last made pending again by hand (its age counts from there).
+    retried_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +137,12 @@ class Journal(abc.ABC):
 
     # -- calls ----------------------------------------------------------------------------
     @abc.abstractmethod
-    def save_call(self, call: Call) -> None:
-        """Insert or replace the tracker's view of a call."""
+    def save_call(self, call: Call, *, settled: bool = False) -> None:
+        """Insert or replace the tracker's view of a call.
+
+        ``settled=True`` says the dispatcher is done with the call (its deliveries are
+        enqueued, or it was dropped); a settled call stays settled and is no longer "open".
+        """
 
     @abc.abstractmethod
     def get_call(self, key: str) -> Call | None:
@@ -144,7 +150,11 @@ class Journal(abc.ABC):
 
     @abc.abstractmethod
     def list_calls(self, limit: int = 50, *, open_only: bool = False) -> list[Call]:
-        """Most recent calls first; ``open_only`` keeps those not yet ended."""
+        """Most recent calls first; ``open_only`` keeps those not yet settled.
+
+        A call that ended but is not settled (a missed group leg held in its window) is still
+        open: the tracker must get it back after a restart to finish or drop it.
+        """
 
     # -- originates -----------------------------------------------------------------------
     @abc.abstractmethod

@@ -1,0 +1,39 @@
+"""Pick and open the journal backend the settings ask for.
+
+The service, the CLI and the tests all open the journal here, so that ``CALLBRIDGE_JOURNAL``
+means the same thing everywhere: ``sqlite`` (the embedded default, a file in the data
+directory) or a ``sqlite:///path/to/file`` URL for another place.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ConfigurationError
+from ..settings import Settings
+from .base import Journal
+
+#: File name of the embedded journal inside ``CALLBRIDGE_DATA_DIR``.
+SQLITE_FILE_NAME = "journal.sqlite3"
+
+
+def journal_path(settings: Settings) -> Path:
+    """Where the SQLite journal lives for these settings."""
+    spec = settings.journal.strip()
+    if spec.startswith("sqlite:///"):
+        return Path(spec.removeprefix("sqlite:///"))
+    return settings.data_dir / SQLITE_FILE_NAME
+
+
+def open_journal(settings: Settings) -> Journal:
+    """Open the journal the settings name; unknown backends are a configuration error."""
+    spec = settings.journal.strip()
+    if spec == "sqlite" or spec.startswith("sqlite:///"):
+        from .sqlite import SqliteJournal
+
+        return SqliteJournal(journal_path(settings))
+    scheme = spec.partition(":")[0] or spec
+    raise ConfigurationError(
+        f"CALLBRIDGE_JOURNAL: unsupported journal backend {scheme!r} "
+        "(use 'sqlite' or 'sqlite:///path/to/file')"
+    )

@@ -1,0 +1,627 @@
+"""The embedded journal: one SQLite file in WAL mode, with group commit.
+
+Why this shape:
+
+- ``synchronous=FULL`` in WAL mode makes a commit durable once it returns (the WAL is
+  fsynced), which is what "the PBX gets its 200 only after the event is durable" needs.
+- An fsync costs milliseconds; one per ingress request would cap us at a few hundred events
+  per second. So a single writer thread owns the only write connection: every write is a small
+  function put on a queue with a future; the writer takes everything queued, runs it all in one
+  transaction (each write in its own savepoint, so one failing write does not undo the
+  others), commits once, and then resolves every future. Under load, hundreds of appends share
+  one fsync; alone, an append costs one.
+- Reads never wait for the writer: each thread has its own read connection, and WAL lets them
+  read the last committed state while the writer writes. A write's future resolves after its
+  commit, so a thread reads its own writes.
+- Other processes (``callbridge deliveries retry`` while the service runs) may write too; a
+  busy timeout makes them queue behind the writer instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ..models import Call, Originate
+from ..voispeed import events as ev
+from .base import (
+    AgentEvent,
+    AppendResult,
+    Delivery,
+    DeliveryState,
+    Journal,
+    RejectedRequest,
+    StoredEvent,
+)
+from .migrations import migrate
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+#: Most writes run in one transaction; bounds the latency of the last one in a burst.
+_MAX_BATCH = 2000
+#: Seconds a connection waits for another process's write lock before failing.
+_BUSY_TIMEOUT_MS = 30_000
+
+#: Event classes by name, to give ``events_after`` back the typed event it was given.
+_EVENT_CLASSES: dict[str, type[BaseModel]] = {
+    cls.__name__: cls
+    for cls in (
+        ev.DeviceLogin,
+        ev.DeviceLogout,
+        ev.CallIncoming,
+        ev.CallOutgoing,
+        ev.CallAnswered,
+        ev.CallRejected,
+        ev.CallRemoteHangup,
+        ev.CallLocalHangup,
+        ev.UnknownEvent,
+    )
+}
+
+
+class JournalClosedError(RuntimeError):
+    """A write was attempted on a journal that was closed (or whose writer died)."""
+
+
+def _to_us(when: datetime) -> int:
+    """Microseconds since the epoch; naive datetimes are taken as UTC."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (when - _EPOCH) // _MICRO
+
+
+def _from_us(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def _opt_from_us(value: int | None) -> datetime | None:
+    return None if value is None else _from_us(value)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000
+    )
+    conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def _rebuild_event(kind: str, parsed: str, raw: dict[str, str]) -> ev.AnyEvent:
+    """The typed event from its stored form; falls back to re-parsing the raw parameters."""
+    cls = _EVENT_CLASSES.get(kind)
+    if cls is not None:
+        try:
+            return cls.model_validate_json(parsed)  # type: ignore[return-value]
+        except ValidationError:
+            log.warning("stored event of kind %s no longer validates; re-parsing it", kind)
+    return ev.parse_event(raw)
+
+
+class _Write:
+    """One queued write: a function of the write connection, and where its result goes."""
+
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+        self.fn = fn
+        self.future: Future[Any] = Future()
+
+
+class SqliteJournal(Journal):
+    """The ``Journal`` in one SQLite file. Thread-safe; create one per process."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._write_conn = _connect(self.path)
+        self._write_conn.execute("PRAGMA journal_mode = WAL")
+        migrate(self._write_conn)
+        self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
+        self._writer_error: BaseException | None = None
+        self._writer = threading.Thread(
+            target=self._write_loop, name=f"journal-writer:{self.path.name}", daemon=True
+        )
+        self._writer.start()
+
+    def __repr__(self) -> str:
+        return f"SqliteJournal({str(self.path)!r})"
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _read(self) -> sqlite3.Connection:
+        """This thread's read connection (opened on first use)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise JournalClosedError("the journal is closed")
+            conn = _connect(self.path)
+            conn.execute("PRAGMA query_only = ON")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    def _submit(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in the writer's next transaction and return once it is committed."""
+        if self._closed or self._writer_error is not None:
+            raise JournalClosedError("the journal is closed") from self._writer_error
+        write = _Write(fn)
+        self._queue.put(write)
+        result: T = write.future.result()
+        return result
+
+    def _write_loop(self) -> None:
+        conn = self._write_conn
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < _MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            try:
+                self._run_batch(conn, batch)
+            except BaseException as exc:  # the writer must answer every waiter, then stop
+                log.exception("journal writer failed")
+                self._writer_error = exc
+                for write in batch:
+                    if not write.future.done():
+                        write.future.set_exception(exc)
+                break
+        # Anything still queued after a stop or a failure gets a clear error, not a hang.
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                item.future.set_exception(JournalClosedError("the journal is closed"))
+
+    @staticmethod
+    def _run_batch(conn: sqlite3.Connection, batch: list[_Write]) -> None:
+        results: list[tuple[_Write, Any, BaseException | None]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for write in batch:
+                conn.execute("SAVEPOINT w")
+                try:
+                    value = write.fn(conn)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO w")
+                    conn.execute("RELEASE w")
+                    results.append((write, None, exc))
+                else:
+                    conn.execute("RELEASE w")
+                    results.append((write, value, None))
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for write in batch:
+                write.future.set_exception(exc)
+            if isinstance(exc, sqlite3.OperationalError):
+                return  # e.g. disk full or locked too long: fail this batch, keep serving
+            raise
+        for write, value, error in results:
+            if error is not None:
+                write.future.set_exception(error)
+            else:
+                write.future.set_result(value)
+
+    # -- events ---------------------------------------------------------------------------
+    def append_event(
+        self,
+        event: ev.AnyEvent,
+        *,
+        raw: Mapping[str, str],
+        source: str = "http",
+        received_at: datetime | None = None,
+    ) -> AppendResult:
+        # Serialise in the caller's thread: the writer thread is the bottleneck, keep it lean.
+        key = event.dedup_key
+        row = (
+            _to_us(received_at or _now()),
+            source,
+            key,
+            json.dumps(dict(raw), separators=(",", ":")),
+            type(event).__name__,
+            event.model_dump_json(),
+        )
+
+        def write(conn: sqlite3.Connection) -> AppendResult:
+            found = conn.execute(
+                "INSERT INTO events (received_at, source, dedup_key, raw, kind, parsed) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING RETURNING seq",
+                row,
+            ).fetchone()
+            if found is not None:
+                return AppendResult(seq=int(found[0]), duplicate=False)
+            (seq,) = conn.execute("SELECT seq FROM events WHERE dedup_key = ?", (key,)).fetchone()
+            return AppendResult(seq=int(seq), duplicate=True)
+
+        return self._submit(write)
+
+    def events_after(self, seq: int, limit: int = 500) -> list[StoredEvent]:
+        rows = (
+            self._read()
+            .execute(
+                "SELECT seq, received_at, source, dedup_key, raw, kind, parsed FROM events "
+                "WHERE seq > ? ORDER BY seq LIMIT ?",
+                (seq, limit),
+            )
+            .fetchall()
+        )
+        result = []
+        for seq_, received, source, key, raw, kind, parsed in rows:
+            params: dict[str, str] = json.loads(raw)
+            result.append(
+                StoredEvent(
+                    seq=seq_,
+                    received_at=_from_us(received),
+                    source=source,
+                    dedup_key=key,
+                    raw=params,
+                    event=_rebuild_event(kind, parsed, params),
+                )
+            )
+        return result
+
+    def last_seq(self) -> int:
+        """The highest sequence number taken so far (0 for an empty journal)."""
+        row = self._read().execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
+        return int(row[0])
+
+    def get_cursor(self, name: str) -> int:
+        row = self._read().execute("SELECT seq FROM cursors WHERE name = ?", (name,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def set_cursor(self, name: str, seq: int) -> None:
+        self._submit(
+            lambda conn: conn.execute(
+                "INSERT INTO cursors (name, seq) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
+                (name, seq),
+            )
+        )
+
+    # -- rejected requests ----------------------------------------------------------------
+    def record_rejected(
+        self, *, raw: str, reason: str, source: str = "http", remote: str | None = None
+    ) -> int:
+        row = (_to_us(_now()), source, remote, reason, raw)
+
+        def write(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "INSERT INTO rejected (received_at, source, remote, reason, raw) "
+                "VALUES (?, ?, ?, ?, ?)",
+                row,
+            )
+            return int(cur.lastrowid or 0)
+
+        return self._submit(write)
+
+    def list_rejected(self, limit: int = 100) -> list[RejectedRequest]:
+        rows = (
+            self._read()
+            .execute(
+                "SELECT id, received_at, source, remote, reason, raw FROM rejected "
+                "ORDER BY id DESC LIMIT ?",
+                (limit,),
+            )
+            .fetchall()
+        )
+        return [
+            RejectedRequest(id=i, received_at=_from_us(at), source=s, remote=rm, reason=rs, raw=raw)
+            for i, at, s, rm, rs, raw in rows
+        ]
+
+    # -- calls ----------------------------------------------------------------------------
+    def save_call(self, call: Call, *, settled: bool = False) -> None:
+        now = _now()
+        started = call.ring_at or call.answer_at or call.end_at or now
+        row = (
+            call.key,
+            call.state.value,
+            _to_us(started),
+            _to_us(now),
+            call.model_dump_json(),
+            int(settled),
+        )
+        self._submit(
+            lambda conn: conn.execute(
+                "INSERT INTO calls (key, state, started_at, updated_at, data, settled) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                "state = excluded.state, started_at = excluded.started_at, "
+                "updated_at = excluded.updated_at, data = excluded.data, "
+                "settled = MAX(calls.settled, excluded.settled)",
+                row,
+            )
+        )
+
+    def get_call(self, key: str) -> Call | None:
+        row = self._read().execute("SELECT data FROM calls WHERE key = ?", (key,)).fetchone()
+        return None if row is None else Call.model_validate_json(row[0])
+
+    def list_calls(self, limit: int = 50, *, open_only: bool = False) -> list[Call]:
+        where = "WHERE settled = 0" if open_only else ""
+        rows = (
+            self._read()
+            .execute(
+                f"SELECT data FROM calls {where} ORDER BY started_at DESC, rowid DESC LIMIT ?",  # noqa: S608
+                (limit,),
+            )
+            .fetchall()
+        )
+        return [Call.model_validate_json(data) for (data,) in rows]
+
+    def is_settled(self, key: str) -> bool:
+        """Whether the dispatcher is done with this call (see ``save_call``)."""
+        row = self._read().execute("SELECT settled FROM calls WHERE key = ?", (key,)).fetchone()
+        return bool(row and row[0])
+
+    # -- originates -----------------------------------------------------------------------
+    def create_originate(self, originate: Originate) -> None:
+        row = (
+            originate.external_id,
+            _to_us(originate.created_at),
+            originate.state,
+            originate.model_dump_json(),
+        )
+        self._submit(
+            lambda conn: conn.execute(
+                "INSERT INTO originates (external_id, created_at, state, data) VALUES (?, ?, ?, ?)",
+                row,
+            )
+        )
+
+    def get_originate(self, external_id: str) -> Originate | None:
+        row = (
+            self._read()
+            .execute("SELECT data FROM originates WHERE external_id = ?", (external_id,))
+            .fetchone()
+        )
+        return None if row is None else Originate.model_validate_json(row[0])
+
+    def update_originate(self, external_id: str, **changes: Any) -> Originate | None:
+        unknown = set(changes) - set(Originate.model_fields) | ({"external_id"} & set(changes))
+        if unknown:
+            raise ValueError(f"cannot change originate field(s): {', '.join(sorted(unknown))}")
+
+        def write(conn: sqlite3.Connection) -> Originate | None:
+            row = conn.execute(
+                "SELECT data FROM originates WHERE external_id = ?", (external_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            current = Originate.model_validate_json(row[0])
+            updated = Originate.model_validate({**current.model_dump(), **changes})
+            conn.execute(
+                "UPDATE originates SET state = ?, data = ? WHERE external_id = ?",
+                (updated.state, updated.model_dump_json(), external_id),
+            )
+            return updated
+
+        return self._submit(write)
+
+    # -- deliveries -----------------------------------------------------------------------
+    _DELIVERY_COLUMNS = (
+        "id, call_key, plugin, action, state, attempts, created_at, next_attempt_at, "
+        "last_error, payload, result, retried_at"
+    )
+
+    @staticmethod
+    def _delivery(row: Sequence[Any]) -> Delivery:
+        (i, key, plugin, action, state, attempts, created, due, error, payload, result, retried) = (
+            row
+        )
+        return Delivery(
+            id=i,
+            call_key=key,
+            plugin=plugin,
+            action=action,
+            state=DeliveryState(state),
+            attempts=attempts,
+            created_at=_from_us(created),
+            next_attempt_at=_opt_from_us(due),
+            last_error=error,
+            payload=json.loads(payload),
+            result=None if result is None else json.loads(result),
+            retried_at=_opt_from_us(retried),
+        )
+
+    def enqueue_delivery(
+        self, *, call_key: str, plugin: str, action: str, payload: dict[str, Any]
+    ) -> Delivery:
+        now = _to_us(_now())
+        body = json.dumps(payload, separators=(",", ":"))
+
+        def write(conn: sqlite3.Connection) -> Delivery:
+            conn.execute(
+                "INSERT INTO deliveries (call_key, plugin, action, state, attempts, created_at, "
+                "next_attempt_at, payload) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?) "
+                "ON CONFLICT (call_key, plugin, action) DO NOTHING",
+                (call_key, plugin, action, now, now, body),
+            )
+            row = conn.execute(
+                f"SELECT {self._DELIVERY_COLUMNS} FROM deliveries "  # noqa: S608
+                "WHERE call_key = ? AND plugin = ? AND action = ?",
+                (call_key, plugin, action),
+            ).fetchone()
+            return self._delivery(row)
+
+        return self._submit(write)
+
+    def due_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:
+        rows = (
+            self._read()
+            .execute(
+                f"SELECT {self._DELIVERY_COLUMNS} FROM deliveries "  # noqa: S608
+                "WHERE state = 'pending' AND next_attempt_at <= ? "
+                "ORDER BY next_attempt_at, id LIMIT ?",
+                (_to_us(now), limit),
+            )
+            .fetchall()
+        )
+        return [self._delivery(row) for row in rows]
+
+    def complete_delivery(self, delivery_id: int, result: dict[str, Any] | None) -> None:
+        body = None if result is None else json.dumps(result, separators=(",", ":"))
+        self._submit(
+            lambda conn: conn.execute(
+                "UPDATE deliveries SET state = 'done', attempts = attempts + 1, result = ?, "
+                "next_attempt_at = NULL WHERE id = ? AND state != 'done'",
+                (body, delivery_id),
+            )
+        )
+
+    def fail_delivery(
+        self, delivery_id: int, *, error: str, next_attempt_at: datetime | None
+    ) -> None:
+        state = DeliveryState.DEAD if next_attempt_at is None else DeliveryState.PENDING
+        due = None if next_attempt_at is None else _to_us(next_attempt_at)
+        self._submit(
+            lambda conn: conn.execute(
+                "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_error = ?, "
+                "next_attempt_at = ? WHERE id = ? AND state = 'pending'",
+                (state.value, error, due, delivery_id),
+            )
+        )
+
+    def get_delivery(self, delivery_id: int) -> Delivery | None:
+        row = (
+            self._read()
+            .execute(
+                f"SELECT {self._DELIVERY_COLUMNS} FROM deliveries WHERE id = ?",  # noqa: S608
+                (delivery_id,),
+            )
+            .fetchone()
+        )
+        return None if row is None else self._delivery(row)
+
+    def list_deliveries(
+        self,
+        *,
+        state: DeliveryState | None = None,
+        call_keys: Sequence[str] | None = None,
+        limit: int = 100,
+    ) -> list[Delivery]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if state is not None:
+            clauses.append("state = ?")
+            params.append(DeliveryState(state).value)
+        if call_keys is not None:
+            if not call_keys:
+                return []
+            clauses.append(f"call_key IN ({','.join('?' * len(call_keys))})")
+            params.extend(call_keys)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = (
+            self._read()
+            .execute(
+                f"SELECT {self._DELIVERY_COLUMNS} FROM deliveries {where} "  # noqa: S608
+                "ORDER BY id DESC LIMIT ?",
+                (*params, limit),
+            )
+            .fetchall()
+        )
+        return [self._delivery(row) for row in rows]
+
+    def retry_delivery(self, delivery_id: int) -> bool:
+        now = _to_us(_now())
+
+        def write(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, "
+                "retried_at = ? WHERE id = ? AND state = 'dead'",
+                (now, now, delivery_id),
+            )
+            return cur.rowcount == 1
+
+        return self._submit(write)
+
+    # -- agent event stream ---------------------------------------------------------------
+    def append_agent_event(self, extension: str, kind: str, data: dict[str, Any]) -> AgentEvent:
+        at = _now()
+        row = (extension, _to_us(at), kind, json.dumps(data, separators=(",", ":")))
+
+        def write(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "INSERT INTO agent_events (extension, at, kind, data) VALUES (?, ?, ?, ?)", row
+            )
+            return int(cur.lastrowid or 0)
+
+        new_id = self._submit(write)
+        return AgentEvent(id=new_id, extension=extension, at=at, kind=kind, data=data)
+
+    def agent_events_after(
+        self, extension: str, after_id: int, limit: int = 200
+    ) -> list[AgentEvent]:
+        rows = (
+            self._read()
+            .execute(
+                "SELECT id, extension, at, kind, data FROM agent_events "
+                "WHERE extension = ? AND id > ? ORDER BY id LIMIT ?",
+                (extension, after_id, limit),
+            )
+            .fetchall()
+        )
+        return [
+            AgentEvent(id=i, extension=x, at=_from_us(at), kind=k, data=json.loads(d))
+            for i, x, at, k, d in rows
+        ]
+
+    # -- life cycle -----------------------------------------------------------------------
+    def check_writable(self) -> None:
+        stamp = _now().isoformat()
+        self._submit(
+            lambda conn: conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('last_check', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (stamp,),
+            )
+        )
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._writer.join()
+        self._write_conn.close()
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for conn in readers:
+            conn.close()
+        self._local = threading.local()
