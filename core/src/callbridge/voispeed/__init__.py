@@ -25,6 +25,17 @@ from .codes import (
     UserLevel,
     UserMode,
 )
+from .envelope import (
+    CallReqResult,
+    InvalidRequest,
+    PbxError,
+    SoapFault,
+    SoapRequest,
+    SoapResponseError,
+    SoapResult,
+    build_envelope,
+    parse_response,
+)
 from .events import (
     AnyEvent,
     BaseEvent,
@@ -45,8 +56,16 @@ from .events import (
     parse_event,
 )
 from .ids import InvalidIdentifier, new_external_id, normalize_id, validate_external_id
+from .soap import (
+    SAFE_TO_REPEAT,
+    SoapClient,
+    SoapHttpError,
+    SoapOutcomeUnknown,
+    SoapTransportError,
+)
 
 __all__ = [
+    "SAFE_TO_REPEAT",
     "AnyEvent",
     "AudioType",
     "BaseEvent",
@@ -58,6 +77,7 @@ __all__ = [
     "CallOutgoing",
     "CallRejected",
     "CallRemoteHangup",
+    "CallReqResult",
     "CallStatus",
     "CallableType",
     "CrudAction",
@@ -72,19 +92,31 @@ __all__ = [
     "GatewayType",
     "Identity",
     "InvalidIdentifier",
+    "InvalidRequest",
     "Media",
+    "PbxError",
     "PbxEvent",
     "PresenceStatus",
     "RecordingFlag",
     "RingMode",
+    "SoapClient",
+    "SoapFault",
+    "SoapHttpError",
+    "SoapOutcomeUnknown",
+    "SoapRequest",
+    "SoapResponseError",
+    "SoapResult",
+    "SoapTransportError",
     "SsnEvent",
     "UnknownEvent",
     "UserCallStatus",
     "UserCaps",
     "UserLevel",
     "UserMode",
+    "build_envelope",
     "new_external_id",
     "normalize_id",
     "parse_event",
+    "parse_response",
     "validate_external_id",
 ]

@@ -277,7 +277,16 @@ AnyEvent = (
 """Any event ``parse_event`` can return."""
 PbxEvent = AnyEvent
 
-_CALL_EVENTS: dict[int, type[CallEvent]] = {
+# Typed as unions of the concrete classes (not type[CallEvent]) so mypy sees ssn_event's default.
+_CallModel = (
+    type[CallIncoming]
+    | type[CallOutgoing]
+    | type[CallAnswered]
+    | type[CallRejected]
+    | type[CallRemoteHangup]
+    | type[CallLocalHangup]
+)
+_CALL_EVENTS: dict[int, _CallModel] = {
     16: CallIncoming,
     17: CallOutgoing,
     18: CallAnswered,
@@ -285,7 +294,10 @@ _CALL_EVENTS: dict[int, type[CallEvent]] = {
     20: CallRemoteHangup,
     21: CallLocalHangup,
 }
-_DEVICE_EVENTS: dict[int, type[DeviceEvent]] = {1: DeviceLogin, 2: DeviceLogout}
+_DEVICE_EVENTS: dict[int, type[DeviceLogin] | type[DeviceLogout]] = {
+    1: DeviceLogin,
+    2: DeviceLogout,
+}
 
 
 def _collect(params: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
