@@ -1,0 +1,78 @@
+"""Micro-benchmark of ``SqliteJournal.append_event``: throughput and latency by concurrency.
+
+Each append returns only once durable (WAL + synchronous=FULL), so a lone writer pays one
+fsync per event; concurrent writers share fsyncs through the journal's group commit. Prints
+appends/s and p50/p99 latency for 1, 8 and 64 threads; asserts nothing.
+
+    .venv/bin/python bench/journal_append.py [--events N] [--dir PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from callbridge.journal.sqlite import SqliteJournal
+from callbridge.voispeed.events import parse_event
+
+
+def _run(path: Path, threads: int, total: int) -> tuple[float, float, float]:
+    journal = SqliteJournal(path)
+    per_thread = max(1, total // threads)
+    latencies: list[float] = []
+    lock = threading.Lock()
+    start_gate = threading.Barrier(threads + 1)
+
+    def worker(t: int) -> None:
+        mine: list[float] = []
+        start_gate.wait()
+        for i in range(per_thread):
+            params = {
+                "ssn_event": "16",
+                "call_id": f"{t:04X}{i:04X}",
+                "number": "0612345678",
+                "ext": "201",
+                "company_id": "1",
+                "identity": "Mario|Rossi|Sales|0|0",
+            }
+            event = parse_event(params)
+            began = time.perf_counter()
+            journal.append_event(event, raw=params)
+            mine.append(time.perf_counter() - began)
+        with lock:
+            latencies.extend(mine)
+
+    pool = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
+    for thread in pool:
+        thread.start()
+    start_gate.wait()
+    began = time.perf_counter()
+    for thread in pool:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    journal.close()
+    latencies.sort()
+    p50 = statistics.median(latencies)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return len(latencies) / elapsed, p50, p99
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=4000, help="appends per run")
+    parser.add_argument("--dir", type=Path, default=None, help="where to put the journal files")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        print(f"{'threads':>7}  {'appends/s':>10}  {'p50 ms':>8}  {'p99 ms':>8}")
+        for threads in (1, 8, 64):
+            total = args.events if threads > 1 else max(200, args.events // 8)
+            rate, p50, p99 = _run(Path(tmp) / f"bench-{threads}.sqlite3", threads, total)
+            print(f"{threads:>7}  {rate:>10.0f}  {p50 * 1000:>8.2f}  {p99 * 1000:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()
