@@ -164,13 +164,6 @@ def build_router(services: Services) -> APIRouter:
             log.exception("could not record a rejected request")  # best effort
         return PlainTextResponse(refusal.reason + "\n", status_code=refusal.status)
 
-    @router.api_route(
-        "/pbx/events",
-        methods=["GET", "POST"],
-        response_class=PlainTextResponse,
-        summary="Receive one PBX event (ssn_event)",
-        openapi_extra=_DOC,
-    )
     async def pbx_event(request: Request) -> PlainTextResponse:
         """The callback URL to configure in the PBX or its MySQL trigger."""
         started = time.perf_counter()
@@ -201,4 +194,14 @@ def build_router(services: Services) -> APIRouter:
         word = "duplicate" if result.duplicate else "ok"
         return PlainTextResponse(f"{word} {result.seq}\n")
 
+    for method in ("GET", "POST"):
+        router.add_api_route(
+            "/pbx/events",
+            pbx_event,
+            methods=[method],
+            response_class=PlainTextResponse,
+            summary=f"Receive one PBX event (ssn_event) by {method}",
+            operation_id=f"pbx_event_{method.lower()}",
+            openapi_extra=_DOC,
+        )
     return router

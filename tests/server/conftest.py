@@ -1,0 +1,28 @@
+"""Fixtures for the HTTP service tests: a real SQLite journal and the app in-process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from server_support import make_settings
+
+from callbridge.journal.sqlite import SqliteJournal
+from callbridge.server.app import create_app
+from callbridge.server.services import Services
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[SqliteJournal]:
+    j = SqliteJournal(tmp_path / "journal.sqlite3")
+    yield j
+    j.close()
+
+
+@pytest.fixture
+def client(tmp_path: Path, journal: SqliteJournal) -> Iterator[TestClient]:
+    services = Services(settings=make_settings(tmp_path), journal=journal)
+    with TestClient(create_app(services)) as c:
+        yield c
