@@ -10,15 +10,14 @@ closing an idle stream.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import StreamingResponse
 
+from ..engine.bus import AgentBus
 from ..journal.base import AgentEvent
 from .auth import TokenAuth
 from .services import Services
@@ -31,16 +30,6 @@ def format_sse(event: AgentEvent) -> bytes:
     payload = {"id": event.id, "kind": event.kind, "at": event.at.isoformat(), **event.data}
     data = json.dumps(payload, separators=(",", ":"))
     return f"id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n".encode()
-
-
-def _subscribe(
-    bus: Any, extension: str, callback: Callable[[AgentEvent], None]
-) -> Callable[[], None]:
-    """Attach ``callback`` to the engine's bus for one extension; returns the detach function."""
-    if bus is None:
-        return lambda: None
-    result: Callable[[], None] = bus.subscribe(extension, callback)
-    return result
 
 
 def build_router(services: Services, auth: TokenAuth) -> APIRouter:
@@ -72,11 +61,8 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[AgentEvent] = asyncio.Queue(maxsize=10_000)
 
-        def on_event(event: AgentEvent) -> None:
-            loop.call_soon_threadsafe(_offer, queue, event)
-
-        bus = getattr(services.engine, "bus", None)
-        detach = _subscribe(bus, extension, on_event)
+        bus: AgentBus | None = getattr(services.engine, "bus", None)
+        detach = bus.subscribe_queue(extension, loop, queue) if bus else (lambda: None)
 
         async def body() -> AsyncIterator[bytes]:
             nonlocal last_id
@@ -114,9 +100,3 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         )
 
     return router
-
-
-def _offer(queue: asyncio.Queue[AgentEvent], event: AgentEvent) -> None:
-    """Put without blocking; a stream too slow to keep up drops live messages (it can replay)."""
-    with contextlib.suppress(asyncio.QueueFull):
-        queue.put_nowait(event)
