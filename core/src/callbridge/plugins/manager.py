@@ -325,6 +325,13 @@ def _variables_set(cls: type[BaseSettings]) -> list[str]:
     return sorted({name.upper() for name in names if name.upper().startswith(prefix)})
 
 
+def _explain(exc: ValidationError, prefix: str) -> str:
+    """``explain``, minus the doubled prefix of fields whose alias is a full variable name."""
+    doubled = (prefix + prefix).upper()
+    lines = explain(exc, prefix).splitlines()
+    return "\n".join(line[len(prefix) :] if line.startswith(doubled) else line for line in lines)
+
+
 def _accepts_core(configure: Callable[..., Any]) -> bool:
     try:
         return "core" in inspect.signature(configure).parameters
@@ -345,7 +352,7 @@ def _configure(info: PluginInfo, core: Settings) -> None:
         try:
             settings = settings_class()
         except ValidationError as exc:
-            problems = explain(exc, prefix)
+            problems = _explain(exc, prefix)
             if not _variables_set(settings_class) and prefix:
                 info.state = NOT_CONFIGURED
                 info.reason = f"no {prefix}* variable is set; needs:\n{problems}"

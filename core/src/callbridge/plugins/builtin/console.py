@@ -1,0 +1,148 @@
+"""The ``console`` plugin: one readable line per pop and per finished call.
+
+It is what you see when nothing else is configured: a first run, the demo, a developer
+checking that events arrive. It declares ``fallback = True``, so the manager keeps it active
+only while no other plugin writes activities (the local directory does not count);
+``CALLBRIDGE_CONSOLE_ENABLED=true`` keeps it on regardless, ``false`` turns it off.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import SettingsConfigDict
+from rich.console import Console
+from rich.text import Text
+
+from ...hookspecs import hookimpl
+from ...models import ActivityRef, Call, CallRecord, CallState, Contact, ScreenPop
+from ..base import PluginSettings
+
+_STATE_STYLE = {
+    CallState.RINGING: "bold yellow",
+    CallState.ANSWERED: "bold green",
+    CallState.ENDED: "bold blue",
+}
+
+
+class ConsoleSettings(PluginSettings):
+    """``CALLBRIDGE_CONSOLE_*``."""
+
+    model_config = SettingsConfigDict(env_prefix="CALLBRIDGE_CONSOLE_", populate_by_name=True)
+
+    #: Force the printer on (``true``) or off (``false``); unset: only when nothing else logs.
+    enabled: bool | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CALLBRIDGE_CONSOLE_ENABLED", "CALLBRIDGE_CONSOLE__ENABLED"),
+    )
+    #: ``stderr``, ``stdout`` or the path of a file to append to.
+    stream: str = "stderr"
+    #: Colours and styles (off by default for files and pipes, as rich decides).
+    color: bool | None = None
+
+    @field_validator("stream")
+    @classmethod
+    def _check_stream(cls, value: str) -> str:
+        text = value.strip()
+        if not text:
+            raise ValueError("must be stderr, stdout or a file path")
+        return text
+
+
+def _clock(when: datetime | None) -> str:
+    return when.astimezone().strftime("%H:%M:%S") if when else "--:--:--"
+
+
+def _duration(seconds: int) -> str:
+    minutes, secs = divmod(max(seconds, 0), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def _who(call: Call) -> str:
+    remote = call.remote_e164 or call.remote_number or "unknown number"
+    local = f"ext {call.extension}" if call.extension else (call.user_id or "?")
+    arrow = "->" if call.direction.value != "outbound" else "<-"
+    return f"{remote} {arrow} {local}"
+
+
+def _contact_text(contacts: dict[str, Contact]) -> str:
+    parts = []
+    for connector, contact in contacts.items():
+        label = contact.name + (f" ({contact.company})" if contact.company else "")
+        if contact.ambiguous:
+            label = f"{len(contact.candidates)} matches, e.g. {label}"
+        parts.append(f"{label} [{connector}]")
+    return "; ".join(parts) if parts else "no contact found"
+
+
+class ConsolePlugin:
+    """Prints pops and activities; log_call "writes" the activity to the console."""
+
+    name = "console"
+    settings_class = ConsoleSettings
+    fallback = True
+
+    def __init__(self, file: IO[str] | None = None) -> None:
+        #: A stream given here wins over the settings (tests, embedding).
+        self._given = file
+        self._console = Console(file=file or sys.stderr, highlight=False, soft_wrap=True)
+        self._lock = threading.Lock()
+
+    def configure(self, settings: ConsoleSettings | None) -> None:
+        """Open the configured stream (a file is opened for appending, line-buffered)."""
+        if settings is None or self._given is not None:
+            return
+        file: IO[str]
+        if settings.stream == "stderr":
+            file = sys.stderr
+        elif settings.stream == "stdout":
+            file = sys.stdout
+        else:
+            path = Path(settings.stream).expanduser()
+            file = path.open("a", encoding="utf-8", buffering=1)
+        kwargs: dict[str, Any] = {}
+        if settings.color is not None:
+            kwargs["force_terminal"] = settings.color
+            kwargs["no_color"] = not settings.color
+        self._console = Console(file=file, highlight=False, soft_wrap=True, **kwargs)
+
+    def _print(self, text: Text) -> None:
+        with self._lock:  # hooks run in worker threads; keep lines whole
+            self._console.print(text)
+
+    @hookimpl
+    def screen_pop(self, pop: ScreenPop) -> None:
+        """``14:03:12 ringing  inbound  +390612345678 -> ext 201  Mario Rossi (Rossi Srl)``."""
+        call = pop.call
+        when = {
+            CallState.RINGING: call.ring_at,
+            CallState.ANSWERED: call.answer_at,
+            CallState.ENDED: call.end_at,
+        }.get(call.state)
+        line = Text(f"{_clock(when)} ")
+        line.append(f"{call.state.value:<8}", style=_STATE_STYLE.get(call.state, ""))
+        line.append(f" {call.direction.value:<8} {_who(call)}  ")
+        line.append(_contact_text(pop.contacts), style="cyan")
+        self._print(line)
+
+    @hookimpl
+    def log_call(self, record: CallRecord) -> ActivityRef:
+        """``14:05:00 logged   inbound  +39... -> ext 201  answered 2m05s, hung up by remote``."""
+        call = record.call
+        outcome = call.outcome.value if call.outcome else "unknown"
+        line = Text(f"{_clock(call.end_at)} ")
+        line.append(f"{'logged':<8}", style="bold magenta")
+        line.append(f" {call.direction.value:<8} {_who(call)}  {outcome}")
+        if record.duration_s:
+            line.append(f" {_duration(record.duration_s)}")
+        if call.hung_up_by is not None:
+            line.append(f", hung up by {call.hung_up_by.value}")
+        line.append("  ")
+        line.append(_contact_text(record.contacts), style="cyan")
+        self._print(line)
+        return ActivityRef(connector=self.name, record_type="console", record_id=call.key)

@@ -1,0 +1,625 @@
+"""The ``directory`` plugin: a local contacts directory that behaves like a CRM.
+
+It is the embedded default: with no CRM account at all, callers are recognised (contacts from
+a CSV file or an SQLite file), pops show their name, and every finished call becomes one row of
+the local ``activities`` table. It needs no variables and is always active unless
+``CALLBRIDGE_CONNECTORS`` leaves it out or ``CALLBRIDGE_DIRECTORY_ENABLED=false``.
+
+Numbers are stored and compared in E.164 (``callbridge.numbers.to_e164``), so
+``06 1234 5678``, ``+39 06-12345678`` and ``0039061234 5678`` find the same contact. One SQLite
+connection per operation keeps it safe to call from the dispatcher's worker threads; writes
+run in ``BEGIN IMMEDIATE`` transactions and ``activities.idempotency_key`` is UNIQUE, so a
+retried ``log_call`` returns the row it wrote the first time.
+"""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import phonenumbers
+from pydantic import field_validator
+from pydantic_settings import SettingsConfigDict
+
+from ...errors import ConfigurationError
+from ...hookspecs import hookimpl
+from ...models import ActivityRef, Call, CallRecord, Contact
+from ...numbers import to_e164
+from ...settings import Settings
+from ..base import PluginSettings
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS contacts (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    company TEXT,
+    owner_extension TEXT,
+    email TEXT,
+    source TEXT NOT NULL DEFAULT 'api',
+    source_key TEXT,
+    created_at TEXT NOT NULL,
+    UNIQUE (source, source_key)
+);
+CREATE TABLE IF NOT EXISTS contact_numbers (
+    contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+    raw TEXT NOT NULL,
+    e164 TEXT NOT NULL,
+    PRIMARY KEY (contact_id, e164)
+);
+CREATE INDEX IF NOT EXISTS contact_numbers_e164 ON contact_numbers(e164);
+CREATE TABLE IF NOT EXISTS activities (
+    id INTEGER PRIMARY KEY,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    call_key TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    remote_number TEXT,
+    local_extension TEXT,
+    ring_at TEXT,
+    answer_at TEXT,
+    end_at TEXT,
+    duration_s INTEGER NOT NULL DEFAULT 0,
+    outcome TEXT,
+    hung_up_by TEXT,
+    contact_id INTEGER,
+    owner_extension TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS activities_call_key ON activities(call_key);
+"""
+
+#: CSV columns; ``numbers`` holds several numbers separated by ``;``.
+CSV_REQUIRED = ("name", "numbers")
+CSV_OPTIONAL = ("company", "owner_extension", "email", "id")
+
+#: Contacts for the demo: Italian and European numbers written the ways people write them.
+#: Two people share the Bianchi Logistica switchboard, to show an ambiguous match.
+SAMPLE_CONTACTS: tuple[tuple[str, str | None, tuple[str, ...], str | None, str | None], ...] = (
+    (
+        "Mario Rossi",
+        "Rossi Impianti Srl",
+        ("+39 06 1234 5678", "347 123 4567"),
+        "201",
+        "mario.rossi@rossi-impianti.example",
+    ),
+    (
+        "Giulia Bianchi",
+        "Bianchi Logistica SpA",
+        ("02 8765 4321", "+39 333 765 4321"),
+        "202",
+        "giulia.bianchi@bianchilogistica.example",
+    ),
+    (
+        "Luca Bianchi",
+        "Bianchi Logistica SpA",
+        ("0039 02 87654321",),
+        "202",
+        "luca.bianchi@bianchilogistica.example",
+    ),
+    (
+        "Francesca Romano",
+        "Studio Romano",
+        ("(+39) 011-555-0101", "340.987.6543"),
+        "203",
+        "f.romano@studioromano.example",
+    ),
+    ("Alessandro Conti", "Conti & Figli", ("+39 055 123456",), "201", None),
+    ("Chiara Esposito", None, ("+393391234567",), "203", "chiara.esposito@example.org"),
+    ("Marco Ricci", "Ricci Costruzioni", ("081 765 4321", "+39 320 111 2233"), "202", None),
+    ("Sofia Greco", "Farmacia Greco", ("0039 091 6543210",), "201", "info@farmaciagreco.example"),
+    (
+        "Hans Müller",
+        "Müller Maschinenbau GmbH",
+        ("+49 30 12345678", "0049 171 2345678"),
+        "203",
+        "h.mueller@mueller-maschinenbau.example",
+    ),
+    (
+        "Camille Dubois",
+        "Dubois Conseil SARL",
+        ("+33 1 42 68 53 00",),
+        "201",
+        "camille@duboisconseil.example",
+    ),
+    ("Oliver Smith", "Smith & Partners Ltd", ("+44 20 7946 0958",), "202", None),
+    (
+        "Lucía García",
+        "García Distribuciones SL",
+        ("+34 912 34 56 78",),
+        "203",
+        "lucia.garcia@garciadistribuciones.example",
+    ),
+)
+
+
+class DirectoryImportError(ValueError):
+    """A contacts file has errors; the message lists each one with its line."""
+
+
+class DirectorySettings(PluginSettings):
+    """``CALLBRIDGE_DIRECTORY_*`` (all optional: the directory works with none set)."""
+
+    model_config = SettingsConfigDict(env_prefix="CALLBRIDGE_DIRECTORY_")
+
+    #: The SQLite file (default ``<CALLBRIDGE_DATA_DIR>/directory.sqlite3``); an existing
+    #: directory database can be pointed at directly.
+    database: Path | None = None
+    #: A CSV file imported at start-up (``name,company,numbers,owner_extension,email``).
+    csv: Path | None = None
+    #: Region for national numbers (default ``CALLBRIDGE_DEFAULT_REGION``).
+    region: str | None = None
+    #: Link to a contact in pops, ``{id}`` is replaced (e.g. ``/directory/contacts/{id}``).
+    record_url: str | None = None
+    #: ``false`` turns the directory off.
+    enabled: bool | None = None
+
+    @field_validator("region")
+    @classmethod
+    def _check_region(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a region code such as IT or US")
+        return region
+
+    @field_validator("record_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None and "{id}" not in value:
+            raise ValueError("must contain {id}, e.g. /directory/contacts/{id}")
+        return value
+
+    @field_validator("csv")
+    @classmethod
+    def _check_csv(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.expanduser().is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+
+@dataclass(frozen=True)
+class DirectoryContact:
+    """A row of the directory, with its numbers in E.164."""
+
+    id: int
+    name: str
+    company: str | None
+    owner_extension: str | None
+    email: str | None
+    numbers: list[str]
+
+
+@dataclass(frozen=True)
+class DirectoryActivity:
+    """One logged call, as ``list_activities`` returns it."""
+
+    id: int
+    idempotency_key: str
+    call_key: str
+    direction: str
+    remote_number: str | None
+    local_extension: str | None
+    ring_at: datetime | None
+    answer_at: datetime | None
+    end_at: datetime | None
+    duration_s: int
+    outcome: str | None
+    hung_up_by: str | None
+    contact_id: int | None
+    contact_name: str | None
+    owner_extension: str | None
+    created_at: datetime
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when else None
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _clean(value: str | None) -> str | None:
+    text = (value or "").strip()
+    return text or None
+
+
+class DirectoryPlugin:
+    """The directory as a plugin (hooks) and as a small API (contacts, activities)."""
+
+    name = "directory"
+    settings_class = DirectorySettings
+    embedded_default = True
+
+    def __init__(self) -> None:
+        self._path: Path | None = None
+        self.region = "IT"
+        self.record_url: str | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls, path: Path | str, *, region: str = "IT", record_url: str | None = None
+    ) -> DirectoryPlugin:
+        """A directory on ``path`` without the plugin manager (demo, ``callbridge calls``)."""
+        plugin = cls()
+        plugin._setup(Path(path), region, record_url)
+        return plugin
+
+    def configure(self, settings: DirectorySettings | None, core: Settings) -> None:
+        """Open (and create) the database; import the CSV file when one is set."""
+        settings = settings or DirectorySettings()
+        path = settings.database or core.data_dir / "directory.sqlite3"
+        try:
+            self._setup(path, settings.region or core.default_region, settings.record_url)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigurationError(f"CALLBRIDGE_DIRECTORY_DATABASE: {path}: {exc}") from None
+        if settings.csv is not None:
+            try:
+                self.import_csv(settings.csv)
+            except (DirectoryImportError, OSError) as exc:
+                raise ConfigurationError(f"CALLBRIDGE_DIRECTORY_CSV: {exc}") from None
+
+    def _setup(self, path: Path, region: str, record_url: str | None) -> None:
+        path = path.expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._path, self.region, self.record_url = path, region, record_url
+        with self._lock, self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(
+                    f"schema version {version} is newer than this callbridge ({SCHEMA_VERSION})"
+                )
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file."""
+        if self._path is None:
+            raise RuntimeError("the directory is not configured (call configure or open)")
+        return self._path
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA busy_timeout=30000")
+            yield db
+        finally:
+            db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: all or nothing."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    # --- contacts -----------------------------------------------------------------------------
+
+    def _normalise(self, numbers: Iterable[str]) -> list[tuple[str, str]]:
+        """``(raw, e164)`` pairs; ValueError naming the first number that is not one."""
+        pairs: dict[str, str] = {}
+        for raw in numbers:
+            text = raw.strip()
+            if not text:
+                continue
+            e164 = to_e164(text, self.region)
+            if e164 is None:
+                raise ValueError(f"{text!r} is not a phone number (region {self.region})")
+            pairs.setdefault(e164, text)
+        if not pairs:
+            raise ValueError("no phone number given")
+        return [(raw, e164) for e164, raw in pairs.items()]
+
+    @staticmethod
+    def _upsert(
+        db: sqlite3.Connection,
+        name: str,
+        numbers: list[tuple[str, str]],
+        company: str | None,
+        owner_extension: str | None,
+        email: str | None,
+        source: str,
+        source_key: str | None,
+    ) -> int:
+        row = db.execute(
+            "INSERT INTO contacts (name, company, owner_extension, email, source, source_key,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (source, source_key) DO UPDATE SET name=excluded.name,"
+            " company=excluded.company, owner_extension=excluded.owner_extension,"
+            " email=excluded.email RETURNING id",
+            (name, company, owner_extension, email, source, source_key, _now()),
+        ).fetchone()
+        contact_id = int(row[0])
+        db.execute("DELETE FROM contact_numbers WHERE contact_id = ?", (contact_id,))
+        db.executemany(
+            "INSERT INTO contact_numbers (contact_id, raw, e164) VALUES (?, ?, ?)",
+            [(contact_id, raw, e164) for raw, e164 in numbers],
+        )
+        return contact_id
+
+    def add_contact(
+        self,
+        name: str,
+        numbers: Iterable[str],
+        *,
+        company: str | None = None,
+        owner_extension: str | None = None,
+        email: str | None = None,
+    ) -> int:
+        """Add a contact and return its id. ValueError (nothing written) for bad data."""
+        clean_name = _clean(name)
+        if clean_name is None:
+            raise ValueError("a contact needs a name")
+        pairs = self._normalise(numbers)
+        with self._write() as db:
+            return self._upsert(
+                db,
+                clean_name,
+                pairs,
+                _clean(company),
+                _clean(owner_extension),
+                _clean(email),
+                "api",
+                None,
+            )
+
+    def import_csv(self, path: Path | str) -> int:
+        """Import (or re-import) a CSV file; returns how many contacts it holds.
+
+        Columns: ``name,company,numbers,owner_extension,email`` (``numbers`` separated by
+        ``;``; an ``id`` column, when present, identifies rows across re-imports). The whole
+        file is checked first: any error raises DirectoryImportError listing every bad line,
+        and nothing is written. A re-import updates contacts in place (ids are kept, so logged
+        activities still point at them) and removes those no longer in the file.
+        """
+        file = Path(path).expanduser().resolve()
+        rows = self._read_csv(file)
+        source = f"csv:{file}"
+        with self._write() as db:
+            ids = [
+                self._upsert(db, name, pairs, company, owner, email, source, key)
+                for name, pairs, company, owner, email, key in rows
+            ]
+            marks = ",".join("?" * len(ids))
+            db.execute(
+                f"DELETE FROM contacts WHERE source = ? AND id NOT IN ({marks})",  # noqa: S608
+                (source, *ids),
+            )
+        return len(rows)
+
+    def _read_csv(
+        self, file: Path
+    ) -> list[tuple[str, list[tuple[str, str]], str | None, str | None, str | None, str]]:
+        with file.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            header = [(h or "").strip().lower() for h in reader.fieldnames or []]
+            missing = [column for column in CSV_REQUIRED if column not in header]
+            if missing:
+                raise DirectoryImportError(
+                    f"{file}: missing column(s) {', '.join(missing)}; the header must name "
+                    f"{', '.join(CSV_REQUIRED + CSV_OPTIONAL[:-1])}"
+                )
+            reader.fieldnames = header
+            rows = []
+            errors: list[str] = []
+            keys: dict[str, int] = {}
+            for record in reader:
+                line = reader.line_num
+                values = {
+                    k: _clean(v)
+                    for k, v in record.items()
+                    if isinstance(k, str) and isinstance(v, str)
+                }
+                get = values.get
+                name = get("name")
+                if name is None:
+                    errors.append(f"line {line}: the name is empty")
+                    continue
+                try:
+                    pairs = self._normalise((get("numbers") or "").split(";"))
+                except ValueError as exc:
+                    errors.append(f"line {line} ({name}): {exc}")
+                    continue
+                key = get("id") or f"{name.lower()}|{(get('company') or '').lower()}"
+                if key in keys:
+                    errors.append(f"line {line} ({name}): same contact as line {keys[key]}")
+                    continue
+                keys[key] = line
+                rows.append(
+                    (name, pairs, get("company"), get("owner_extension"), get("email"), key)
+                )
+        if errors:
+            shown = errors[:20] + ([f"... and {len(errors) - 20} more"] if len(errors) > 20 else [])
+            raise DirectoryImportError(f"{file}: {len(errors)} bad row(s):\n" + "\n".join(shown))
+        return rows
+
+    def seed_sample_contacts(self) -> int:
+        """Add the demo's sample contacts (idempotent); returns how many there are."""
+        with self._write() as db:
+            for name, company, numbers, owner, email in SAMPLE_CONTACTS:
+                self._upsert(
+                    db, name, self._normalise(numbers), company, owner, email, "sample", name
+                )
+        return len(SAMPLE_CONTACTS)
+
+    def list_contacts(self) -> list[DirectoryContact]:
+        """Every contact, by name."""
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM contacts ORDER BY name, id").fetchall()
+            return [self._contact_row(db, row) for row in rows]
+
+    def find(self, number: str) -> list[DirectoryContact]:
+        """Contacts having ``number`` (any format), oldest first."""
+        e164 = to_e164(number, self.region)
+        if e164 is None:
+            return []
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT c.* FROM contacts c JOIN contact_numbers n ON n.contact_id = c.id"
+                " WHERE n.e164 = ? ORDER BY c.id",
+                (e164,),
+            ).fetchall()
+            return [self._contact_row(db, row) for row in rows]
+
+    def get_contact(self, contact_id: int) -> DirectoryContact | None:
+        """One contact by id."""
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM contacts WHERE id = ?", (contact_id,)).fetchone()
+            return self._contact_row(db, row) if row else None
+
+    @staticmethod
+    def _contact_row(db: sqlite3.Connection, row: sqlite3.Row) -> DirectoryContact:
+        numbers = [
+            r[0]
+            for r in db.execute(
+                "SELECT e164 FROM contact_numbers WHERE contact_id = ? ORDER BY rowid", (row["id"],)
+            )
+        ]
+        return DirectoryContact(
+            row["id"], row["name"], row["company"], row["owner_extension"], row["email"], numbers
+        )
+
+    def _as_contact(self, found: DirectoryContact) -> Contact:
+        return Contact(
+            connector=self.name,
+            record_type="Contact",
+            record_id=str(found.id),
+            name=found.name,
+            company=found.company,
+            url=self.record_url.replace("{id}", str(found.id)) if self.record_url else None,
+            owner_id=found.owner_extension,
+            numbers=found.numbers,
+        )
+
+    # --- hooks --------------------------------------------------------------------------------
+
+    @hookimpl
+    def lookup_contact(self, number: str, call: Call) -> Contact | None:
+        """The contact owning ``number``; several -> the first, with all as candidates."""
+        found = self.find(number)
+        if not found:
+            return None
+        contacts = [self._as_contact(item) for item in found]
+        if len(contacts) == 1:
+            return contacts[0]
+        return contacts[0].model_copy(update={"candidates": contacts})
+
+    def _contact_id_for(self, record: CallRecord) -> int | None:
+        """Click-to-call context first, then the contact found while ringing, then a lookup."""
+        context = record.call.crm_context
+        if context is not None and context.connector == self.name:
+            try:
+                contact_id = int(context.record_id)
+            except ValueError:
+                contact_id = -1
+            if self.get_contact(contact_id) is not None:
+                return contact_id
+        contact = record.contact_for(self.name)
+        if contact is None:
+            number = record.call.remote_e164 or record.call.remote_number
+            contact = self.lookup_contact(number, record.call) if number else None
+        if contact is None or contact.ambiguous:
+            return None
+        try:
+            return int(contact.record_id)
+        except ValueError:
+            return None
+
+    @hookimpl
+    def log_call(self, record: CallRecord) -> ActivityRef:
+        """Write one ``activities`` row per call; a retry returns the row already written."""
+        call = record.call
+        key = record.idempotency_key(self.name)
+        contact_id = self._contact_id_for(record)
+        owner = None
+        if contact_id is not None:
+            found = self.get_contact(contact_id)
+            owner = found.owner_extension if found else None
+        remote = (
+            call.remote_e164
+            or to_e164(call.remote_number, self.region)
+            or _clean(call.remote_number)
+        )
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO activities (idempotency_key, call_key, direction, remote_number,"
+                " local_extension, ring_at, answer_at, end_at, duration_s, outcome, hung_up_by,"
+                " contact_id, owner_extension, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (idempotency_key) DO NOTHING",
+                (
+                    key,
+                    call.key,
+                    call.direction.value,
+                    remote,
+                    call.extension,
+                    _iso(call.ring_at),
+                    _iso(call.answer_at),
+                    _iso(call.end_at),
+                    max(record.duration_s, 0),
+                    call.outcome.value if call.outcome else None,
+                    call.hung_up_by.value if call.hung_up_by else None,
+                    contact_id,
+                    owner,
+                    _now(),
+                ),
+            )
+            row = db.execute(
+                "SELECT id FROM activities WHERE idempotency_key = ?", (key,)
+            ).fetchone()
+        return ActivityRef(connector=self.name, record_type="activity", record_id=str(row[0]))
+
+    # --- activities ---------------------------------------------------------------------------
+
+    def list_activities(self, limit: int = 50) -> list[DirectoryActivity]:
+        """The most recent activities, newest first."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT a.*, c.name AS contact_name FROM activities a"
+                " LEFT JOIN contacts c ON c.id = a.contact_id ORDER BY a.id DESC LIMIT ?",
+                (max(int(limit), 0),),
+            ).fetchall()
+        return [
+            DirectoryActivity(
+                id=row["id"],
+                idempotency_key=row["idempotency_key"],
+                call_key=row["call_key"],
+                direction=row["direction"],
+                remote_number=row["remote_number"],
+                local_extension=row["local_extension"],
+                ring_at=_parse_time(row["ring_at"]),
+                answer_at=_parse_time(row["answer_at"]),
+                end_at=_parse_time(row["end_at"]),
+                duration_s=row["duration_s"],
+                outcome=row["outcome"],
+                hung_up_by=row["hung_up_by"],
+                contact_id=row["contact_id"],
+                contact_name=row["contact_name"],
+                owner_extension=row["owner_extension"],
+                created_at=datetime.fromisoformat(row["created_at"]),
+            )
+            for row in rows
+        ]
