@@ -1,0 +1,70 @@
+"""``callbridge plugins``: every plugin found, and why each one is or is not active.
+
+The first thing to run when a connector "does nothing": it loads plugins exactly as the
+service does (same sources, same settings validation) and shows name, version, source,
+hooks and state with the reason. Settings values are never printed, so secrets cannot leak.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..plugins.manager import ACTIVE, DISABLED, FAILED, NOT_CONFIGURED, PluginInfo, load_plugins
+from ..settings import load_settings
+
+_STYLE = {ACTIVE: "green", NOT_CONFIGURED: "yellow", DISABLED: "dim", FAILED: "bold red"}
+
+
+def _as_dict(info: PluginInfo) -> dict[str, object]:
+    return {
+        "name": info.name,
+        "version": info.version,
+        "source": info.source,
+        "state": info.state,
+        "reason": info.reason,
+        "hooks": info.hooks,
+    }
+
+
+def _table(infos: list[PluginInfo]) -> Table:
+    table = Table(title="callbridge plugins", title_justify="left")
+    table.add_column("name", style="bold")
+    table.add_column("version")
+    table.add_column("source")
+    table.add_column("hooks")
+    table.add_column("state")
+    table.add_column("reason", overflow="fold")
+    for info in infos:
+        table.add_row(
+            info.name,
+            info.version or "-",
+            info.source,
+            ", ".join(info.hooks) or "-",
+            Text(info.state, style=_STYLE.get(info.state, "")),
+            Text(info.reason or ""),
+        )
+    return table
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def plugins(as_json: bool) -> None:
+    """List every plugin: name, version, source, hooks and state (with the reason)."""
+    settings = load_settings()
+    loaded = load_plugins(settings)
+    try:
+        if as_json:
+            click.echo(json.dumps([_as_dict(info) for info in loaded.infos], indent=2))
+            return
+        console = Console(soft_wrap=False)
+        console.print(_table(loaded.infos))
+        failed = sum(1 for info in loaded.infos if info.state == FAILED)
+        if failed:
+            console.print(f"[bold red]{failed} plugin(s) failed[/]: see the reason column.")
+    finally:
+        loaded.hook.shutdown(context=None)
