@@ -227,6 +227,7 @@ def test_delivery_state_machine(journal: SqliteJournal) -> None:
     assert failed.next_attempt_at == later
     assert [x.id for x in journal.due_deliveries(now)] == [other.id]
     assert {x.id for x in journal.due_deliveries(later)} == {d.id, other.id}
+    assert [x.id for x in journal.due_deliveries(later, plugin="b")] == [other.id]
 
     journal.complete_delivery(d.id, {"record_id": "T1"})
     done = journal.get_delivery(d.id)

@@ -177,8 +177,14 @@ class Journal(abc.ABC):
         """Create the delivery for (call, plugin, action), or return the existing one."""
 
     @abc.abstractmethod
-    def due_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:
-        """Pending deliveries whose next attempt time has come, oldest first."""
+    def due_deliveries(
+        self, now: datetime, limit: int = 100, *, plugin: str | None = None
+    ) -> list[Delivery]:
+        """Pending deliveries whose next attempt time has come, oldest first.
+
+        ``plugin`` keeps one plugin's: the dispatcher asks per plugin, so that a plugin with
+        a backlog never hides another's due work behind ``limit``.
+        """
 
     @abc.abstractmethod
     def complete_delivery(self, delivery_id: int, result: dict[str, Any] | None) -> None:

@@ -482,14 +482,18 @@ class SqliteJournal(Journal):
 
         return self._submit(write)
 
-    def due_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:
+    def due_deliveries(
+        self, now: datetime, limit: int = 100, *, plugin: str | None = None
+    ) -> list[Delivery]:
+        where = "" if plugin is None else " AND plugin = ?"
+        params: tuple[Any, ...] = (_to_us(now),) if plugin is None else (_to_us(now), plugin)
         rows = (
             self._read()
             .execute(
                 f"SELECT {self._DELIVERY_COLUMNS} FROM deliveries "  # noqa: S608
-                "WHERE state = 'pending' AND next_attempt_at <= ? "
+                f"WHERE state = 'pending' AND next_attempt_at <= ?{where} "
                 "ORDER BY next_attempt_at, id LIMIT ?",
-                (_to_us(now), limit),
+                (*params, limit),
             )
             .fetchall()
         )
