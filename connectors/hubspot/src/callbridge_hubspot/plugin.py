@@ -1,0 +1,370 @@
+"""The HubSpot connector as a callbridge plugin (entry point ``callbridge_hubspot.plugin:plugin``).
+
+It finds callers among contacts (``lookup_contact``), writes one call engagement per finished
+call (``log_call``), and serves the calling-extension page (``register_routes``). All HubSpot
+traffic goes through ``HubSpotApi``; what an engagement contains is in ``engagement``; how
+several matches are resolved is in ``lookup``; how exactly-once holds is in ``log_call``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from callbridge.errors import ConfigurationError, PluginError, RetryLater
+from callbridge.hookspecs import hookimpl
+from callbridge.models import ActivityRef, Call, CallRecord, Contact, Direction
+from callbridge.numbers import digits, is_extension, to_e164
+
+from . import engagement, lookup
+from .api import CALL_ASSOCIATION_TYPES, HubSpotApi, Record
+from .failures import HubSpotUncertain
+from .ledger import Ledger
+from .settings import HubSpotSettings
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from callbridge.context import Context
+
+log = logging.getLogger(__name__)
+
+#: CRM context record types (as the calling page or an API client sends them) -> API names.
+RECORD_TYPES: dict[str, str] = {
+    "contact": "contacts", "contacts": "contacts", "0-1": "contacts",
+    "company": "companies", "companies": "companies", "0-2": "companies",
+    "deal": "deals", "deals": "deals", "0-3": "deals",
+    "ticket": "tickets", "tickets": "tickets", "0-5": "tickets",
+}  # fmt: skip
+#: HubSpot keeps at most this many associations worth showing for an ambiguous caller.
+MAX_CANDIDATE_ASSOCIATIONS = 10
+LEDGER_FILE = "hubspot-engagements.sqlite3"
+
+
+class _TtlCache:
+    """A tiny thread-safe cache with one expiry per entry (values may be None)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._data: dict[str, tuple[float, object]] = {}
+
+    def get(self, key: str) -> tuple[bool, object]:
+        with self._lock:
+            hit = self._data.get(key)
+            if hit is None or hit[0] < time.monotonic():
+                self._data.pop(key, None)
+                return False, None
+            return True, hit[1]
+
+    def put(self, key: str, value: object, ttl: float) -> None:
+        if ttl <= 0:
+            return
+        with self._lock:
+            if len(self._data) > 10_000:
+                self._data.clear()
+            self._data[key] = (time.monotonic() + ttl, value)
+
+
+class HubSpotPlugin:
+    """One configured HubSpot account."""
+
+    name = "hubspot"
+    settings_class = HubSpotSettings
+
+    def __init__(self) -> None:
+        self._settings: HubSpotSettings | None = None
+        self._api: HubSpotApi | None = None
+        self._ledger: Ledger | None = None
+        self._ledger_lock = threading.Lock()
+        self._contacts = _TtlCache()
+        self._owners = _TtlCache()
+        self._region = "IT"
+        self._data_dir: Path | None = None
+
+    def __repr__(self) -> str:
+        state = "configured" if self._settings is not None else "not configured"
+        return f"HubSpotPlugin({state})"
+
+    # -- configuration --------------------------------------------------------------------
+
+    def configure(self, settings: HubSpotSettings) -> None:
+        """Receive validated settings; no network here (start-up must not wait on HubSpot)."""
+        self._settings = settings
+        self._api = HubSpotApi(settings)
+        self._region = (
+            settings.default_region
+            or os.environ.get("CALLBRIDGE_DEFAULT_REGION", "IT").strip().upper()
+            or "IT"
+        )
+        self._data_dir = settings.data_dir
+
+    @property
+    def settings(self) -> HubSpotSettings:
+        """The settings, or a ConfigurationError naming the variable when unconfigured."""
+        if self._settings is None:
+            raise ConfigurationError("CALLBRIDGE_HUBSPOT_ACCESS_TOKEN is not set")
+        return self._settings
+
+    @property
+    def api(self) -> HubSpotApi:
+        """The API wrapper (built by ``configure``)."""
+        if self._api is None:
+            raise ConfigurationError("CALLBRIDGE_HUBSPOT_ACCESS_TOKEN is not set")
+        return self._api
+
+    def ledger(self) -> Ledger:
+        """The engagement ledger, opened on first use in the data directory."""
+        with self._ledger_lock:
+            if self._ledger is None:
+                base = self._data_dir
+                if base is None:
+                    from callbridge.settings import default_data_dir
+
+                    env = os.environ.get("CALLBRIDGE_DATA_DIR")
+                    base = Path(env) if env else default_data_dir()
+                self._ledger = Ledger(base / LEDGER_FILE)
+            return self._ledger
+
+    # -- lifecycle hooks -------------------------------------------------------------------
+
+    @hookimpl
+    def startup(self, context: Context) -> None:
+        """Adopt the core's data dir and region; read the account details once."""
+        if self._settings is None:
+            return
+        if self._settings.data_dir is None:
+            self._data_dir = Path(context.settings.data_dir)
+        if self._settings.default_region is None:
+            self._region = context.settings.default_region
+        try:
+            self.record_url("0")
+        except PluginError as exc:
+            log.warning("hubspot: account details not available yet: %s", exc)
+
+    @hookimpl
+    def shutdown(self, context: Context) -> None:
+        """Close the ledger."""
+        with self._ledger_lock:
+            if self._ledger is not None:
+                self._ledger.close()
+                self._ledger = None
+
+    @hookimpl
+    def register_routes(self, router: APIRouter) -> None:
+        """Serve the calling-extension page under ``/plugins/hubspot/``."""
+        from .routes import add_routes
+
+        add_routes(router)
+
+    # -- lookup ----------------------------------------------------------------------------
+
+    def record_url(self, record_id: str, object_type: str = "0-1") -> str:
+        """``https://<uiDomain>/contacts/<portalId>/record/<type>/<id>``."""
+        settings = self.settings
+        portal, domain = settings.portal_id, settings.ui_domain
+        if not portal or not domain:
+            details = self.api.account()
+            portal, domain = portal or details.portal_id, domain or details.ui_domain
+        return f"https://{domain}/contacts/{portal}/record/{object_type}/{record_id}"
+
+    def _url_or_none(self, record_id: str) -> str | None:
+        try:
+            return self.record_url(record_id)
+        except PluginError as exc:
+            log.warning("hubspot: no record link (%s)", exc)
+            return None
+
+    def _contact(self, record: Record) -> Contact:
+        props = record.properties
+        return Contact(
+            connector=self.name,
+            record_type="contact",
+            record_id=record.id,
+            name=lookup.display_name(record),
+            company=props.get("company") or None,
+            url=self._url_or_none(record.id),
+            owner_id=props.get("hubspot_owner_id") or None,
+            numbers=[v for f in lookup.PHONE_FIELDS if (v := props.get(f))],
+        )
+
+    @hookimpl
+    def lookup_contact(self, number: str, call: Call) -> Contact | None:
+        """Search contacts for ``number``; one contact, an ambiguous one, or None."""
+        if not digits(number) or is_extension(number):
+            return None
+        settings = self.settings
+        cache_key = to_e164(number, self._region) or digits(number)
+        hit, cached = self._contacts.get(cache_key)
+        if hit:
+            return cached if isinstance(cached, Contact) else None
+        records = self.api.search_contacts(
+            lookup.filter_groups(number, self._region),
+            lookup.PROPERTIES,
+            settings.max_search_pages,
+        )
+        choice = lookup.choose(
+            lookup.confirmed(records, number, self._region), settings.ambiguity_margin
+        )
+        contact: Contact | None
+        if choice.winner is not None:
+            contact = self._contact(choice.winner)
+        elif choice.candidates:
+            candidates = [self._contact(r) for r in choice.candidates]
+            first = candidates[0]
+            contact = first.model_copy(
+                update={"name": f"{len(candidates)} contacts match", "candidates": candidates}
+            )
+        else:
+            contact = None
+        ttl = settings.lookup_cache_ttl if contact else settings.lookup_negative_ttl
+        self._contacts.put(cache_key, contact, ttl)
+        return contact
+
+    # -- owners ----------------------------------------------------------------------------
+
+    def owner_for(self, call: Call) -> str | None:
+        """The HubSpot owner of the agent: explicit map, then e-mail via the owners API."""
+        settings = self.settings
+        keys = [call.extension, call.user_id]
+        if call.originate is not None:
+            keys += [call.originate.extension, call.originate.user]
+        present = [k for k in keys if k]
+        for key in present:
+            if key in settings.owners:
+                return settings.owners[key]
+        emails = [settings.owner_emails[k] for k in present if k in settings.owner_emails]
+        if settings.owner_from_user_email:
+            emails += [k for k in present if "@" in k and "." in k.rpartition("@")[2]]
+        for email in emails:
+            hit, cached = self._owners.get(email.lower())
+            if not hit:
+                cached = self.api.owner_id_for_email(email)
+                self._owners.put(email.lower(), cached, settings.owner_cache_ttl)
+            if isinstance(cached, str):
+                return cached
+        return None
+
+    # -- activities ------------------------------------------------------------------------
+
+    def _targets(self, record: CallRecord, key: str) -> list[tuple[str, str]]:
+        """Where the engagement is associated: the clicked record, else the found contact(s)."""
+        context = record.call.crm_context
+        if context is not None and context.connector == self.name:
+            to_type = RECORD_TYPES.get(context.record_type.lower())
+            if to_type in CALL_ASSOCIATION_TYPES and context.record_id.isdigit():
+                return [(to_type, context.record_id)]
+            log.warning(
+                "hubspot: ignoring CRM context %s/%s", context.record_type, context.record_id
+            )
+        contact = record.contact_for(self.name)
+        if contact is not None:
+            if contact.ambiguous:
+                ids = [c.record_id for c in contact.candidates][:MAX_CANDIDATE_ASSOCIATIONS]
+                return [("contacts", i) for i in ids]
+            return [("contacts", contact.record_id)]
+        if self.settings.create_contacts:
+            created = self._create_contact(record, key)
+            if created:
+                return [("contacts", created)]
+        return []
+
+    def _create_contact(self, record: CallRecord, key: str) -> str | None:
+        call = record.call
+        e164 = call.remote_e164 or to_e164(call.remote_number, self._region)
+        if not e164:
+            return None
+        entry = self.ledger().get(key)
+        if entry is not None and entry.contact_id:
+            return entry.contact_id
+        props = {"phone": e164}
+        if call.direction is Direction.INBOUND and call.identity is not None:
+            if call.identity.name:
+                props["firstname"] = call.identity.name
+            if call.identity.surname:
+                props["lastname"] = call.identity.surname
+        contact_id = self.api.create_contact(props)
+        self.ledger().set_contact(key, contact_id)
+        return contact_id
+
+    def _ref(self, engagement_id: str, targets: list[tuple[str, str]]) -> ActivityRef:
+        url = None
+        if targets and targets[0][0] == "contacts":
+            url = self._url_or_none(targets[0][1])
+        return ActivityRef(
+            connector=self.name, record_type="call", record_id=engagement_id, url=url
+        )
+
+    @hookimpl
+    def log_call(self, record: CallRecord) -> ActivityRef | None:
+        """Write the call engagement exactly once (see docs/connectors/hubspot.md).
+
+        1. The ledger says ``written``: done, nothing is sent.
+        2. With a unique call property configured: batch upsert on it, then PUT each
+           association (both idempotent in HubSpot itself).
+        3. Otherwise the ledger says ``pending`` (an earlier attempt may have reached HubSpot
+           without us learning the id): search calls for ``hs_call_external_id``; a hit is
+           adopted. No hit while the attempt is younger than ``search_lag``: retry later,
+           because search lags behind writes.
+        4. Mark ``pending`` (durably), create with associations, mark ``written``. When
+           HubSpot answered an error (nothing was created) the mark is cleared at once.
+        """
+        call = record.call
+        if call.direction is Direction.INTERNAL:
+            return None
+        settings = self.settings
+        key = record.idempotency_key(self.name)
+        ledger = self.ledger()
+        entry = ledger.get(key)
+        if entry is not None and entry.state == "written" and entry.engagement_id:
+            return self._ref(entry.engagement_id, self._known_targets(record))
+        targets = self._targets(record, key)
+        props = engagement.properties(
+            record,
+            external_id=key,
+            dispositions=settings.dispositions,
+            owner_id=self.owner_for(call),
+        )
+        if settings.unique_property:
+            ledger.mark_pending(key)
+            engagement_id = self.api.upsert_call(props, settings.unique_property, key)
+            for to_type, to_id in targets:
+                self.api.associate_call(engagement_id, to_type, to_id)
+            ledger.mark_written(key, engagement_id)
+            return self._ref(engagement_id, targets)
+        if entry is not None and entry.state == "pending":
+            found = self.api.find_call_by_external_id(key)
+            if found is not None:
+                ledger.mark_written(key, found)
+                log.info(
+                    "hubspot: adopted engagement %s for %s after an uncertain attempt", found, key
+                )
+                return self._ref(found, targets)
+            waited = time.time() - entry.attempted_at
+            if waited < settings.search_lag:
+                raise RetryLater(
+                    f"an earlier attempt to log {call.key} may have reached HubSpot; waiting "
+                    f"for search to show it ({settings.search_lag - waited:.0f} s left)",
+                    retry_after=max(1.0, settings.search_lag - waited),
+                )
+        ledger.mark_pending(key)
+        try:
+            engagement_id = self.api.create_call(props, targets)
+        except HubSpotUncertain:
+            raise
+        except PluginError:
+            ledger.mark_clear(key)
+            raise
+        ledger.mark_written(key, engagement_id)
+        return self._ref(engagement_id, targets)
+
+    def _known_targets(self, record: CallRecord) -> list[tuple[str, str]]:
+        contact = record.contact_for(self.name)
+        return [("contacts", contact.record_id)] if contact and not contact.ambiguous else []
+
+
+#: The object the ``callbridge`` entry point names.
+plugin = HubSpotPlugin()

@@ -1,0 +1,141 @@
+"""``CALLBRIDGE_HUBSPOT_*``: everything the HubSpot connector reads from the environment.
+
+Only the access token is required; every other value has a default that works for a
+standard HubSpot account (portal id and UI domain are read from the account-info API when
+left empty). Mappings take ``key=value`` pairs separated by commas, or a JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from callbridge.plugins.base import PluginSettings
+
+ENV_PREFIX = "CALLBRIDGE_HUBSPOT_"
+
+#: ``201=123,202=456`` or ``{"201": "123"}``.
+Mapping = Annotated[dict[str, str], NoDecode]
+
+
+def _parse_mapping(value: object) -> object:
+    """Accept ``a=1,b=2`` as well as a JSON object or a real dict."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return {}
+        if text.startswith("{"):
+            return {str(k): str(v) for k, v in json.loads(text).items()}
+        result: dict[str, str] = {}
+        for part in text.split(","):
+            if not part.strip():
+                continue
+            key, sep, val = part.partition("=")
+            if not sep or not key.strip() or not val.strip():
+                raise ValueError(f"{part.strip()!r} is not a key=value pair")
+            result[key.strip()] = val.strip()
+        return result
+    return value
+
+
+class Dispositions(BaseModel):
+    """HubSpot call outcome ids (``hs_call_disposition``): the account's defaults.
+
+    Accounts can add their own outcomes; set the GUIDs shown by the properties API
+    (``GET /crm/v3/properties/calls/hs_call_disposition``) to use them.
+    """
+
+    connected: str = "f240bbac-87c9-4f6e-bf70-924b57d47db7"
+    no_answer: str = "73a0d17f-1163-4015-bdd5-ec830791da20"
+    busy: str = "9d9162e7-6cf3-4944-bf63-4dff82258764"
+    left_voicemail: str = "b2cf5968-551e-4856-9783-52b3da59a7d0"
+    wrong_number: str = "17b47fee-58de-441e-a44c-c6300d46f273"
+
+
+class HubSpotSettings(PluginSettings):
+    """The connector's settings; the access token is the only one without a default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", env_nested_delimiter="__"
+    )
+
+    #: Private app access token (``pat-...``). Scopes: see docs/connectors/hubspot.md.
+    access_token: SecretStr
+    #: API base URL; tests point it at a local server.
+    api_host: str = "https://api.hubapi.com"
+    #: HubSpot account id and UI domain for record links; read from the API when empty.
+    portal_id: str | None = None
+    ui_domain: str | None = None
+    #: PBX extension or PBX user -> HubSpot owner id (``201=5123,202=5124``).
+    owners: Mapping = Field(default_factory=dict)
+    #: PBX extension or PBX user -> e-mail of a HubSpot user, resolved by the owners API.
+    owner_emails: Mapping = Field(default_factory=dict)
+    #: When the PBX user name is itself an e-mail address, look it up among the owners.
+    owner_from_user_email: bool = True
+    #: Create a contact for callers nobody knows (off: the call is logged unassociated).
+    create_contacts: bool = False
+    dispositions: Dispositions = Field(default_factory=Dispositions)
+    #: Searches per second (HubSpot allows about 5 per account) and the burst size.
+    search_rate: float = Field(default=4.0, gt=0, le=50)
+    search_burst: int = Field(default=1, ge=1, le=10)
+    #: Seconds a contact found (or not found) is kept by the connector itself.
+    lookup_cache_ttl: float = Field(default=60.0, ge=0)
+    lookup_negative_ttl: float = Field(default=15.0, ge=0)
+    #: Seconds owners and account details are cached.
+    owner_cache_ttl: float = Field(default=3600.0, ge=0)
+    #: Several contacts match: the most recent activity wins only when it is newer than the
+    #: runner-up by at least this many seconds; otherwise the pop is ambiguous.
+    ambiguity_margin: float = Field(default=3600.0, ge=0)
+    #: Pages of search results read for one number (100 contacts a page).
+    max_search_pages: int = Field(default=2, ge=1, le=10)
+    #: Seconds HubSpot's search may lag behind a write (see "exactly once" in the docs).
+    search_lag: float = Field(default=60.0, ge=0)
+    #: A custom call property with unique values: engagements are then upserted on it.
+    unique_property: str | None = None
+    #: Connect and read timeouts of each API request, in seconds.
+    timeout: float = Field(default=10.0, gt=0)
+    #: Region for numbers without a country code (default: CALLBRIDGE_DEFAULT_REGION or IT).
+    default_region: str | None = None
+    #: Where the engagement ledger lives (default: CALLBRIDGE_DATA_DIR).
+    data_dir: Path | None = None
+    #: Calling extension: public URL of callbridge as HubSpot's browser reaches it.
+    public_url: str | None = None
+    #: Calling extension registration: the app id and the developer account's API key.
+    app_id: int | None = None
+    developer_api_key: SecretStr | None = None
+    extension_name: str = "callbridge"
+
+    _split_maps = field_validator("owners", "owner_emails", mode="before")(_parse_mapping)
+
+    @field_validator("access_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("api_host", "public_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        text = value.strip().rstrip("/")
+        if not text.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return text
+
+    @field_validator("default_region")
+    @classmethod
+    def _check_region(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        import phonenumbers
+
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a region code such as IT or US")
+        return region
