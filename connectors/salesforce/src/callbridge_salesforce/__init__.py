@@ -1,4 +1,4 @@
-"""callbridge connector for Salesforce (lookup, Open CTI screen-pop, Task activities, click-to-call)."""
+"""The Salesforce connector of callbridge: lookup, Open CTI screen-pop, Tasks, click-to-call."""
 
 from __future__ import annotations
 

@@ -1,0 +1,262 @@
+"""The Salesforce plugin object: the hooks callbridge calls, wired to the connector's parts.
+
+Registered through the ``callbridge`` entry point group as ``plugin`` (an instance, so tests
+and embedders can make their own with :class:`SalesforcePlugin`). Nothing talks to
+Salesforce before the first hook call: a Salesforce outage at start-up does not stop
+callbridge, it only makes lookups fail and deliveries wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from simple_salesforce.api import Salesforce
+from simple_salesforce.exceptions import SalesforceMalformedRequest
+
+from callbridge.errors import ConfigurationError, RetryLater
+from callbridge.hookspecs import hookimpl
+from callbridge.models import ActivityRef, Call, CallRecord, Contact, Direction
+
+from . import activity, lookup
+from .client import SHORT_BACKOFF, SalesforceClient, SessionFactory, error_details, sobject
+from .escape import select_ids
+from .owners import OwnerResolver
+from .settings import SalesforceSettings
+from .urls import lightning_base, record_url
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from callbridge.context import Context
+
+log = logging.getLogger(__name__)
+
+NAME = "salesforce"
+_ACCOUNT_MEMORY = 10_000
+
+
+class SalesforcePlugin:
+    """callbridge's Salesforce connector (see ``docs/connectors/salesforce.md``)."""
+
+    name = NAME
+    settings_class = SalesforceSettings
+
+    def __init__(self, *, session_factory: SessionFactory | None = None) -> None:
+        self._session_factory = session_factory
+        self._settings: SalesforceSettings | None = None
+        self._client: SalesforceClient | None = None
+        self._owners: OwnerResolver | None = None
+        self._region = "IT"
+        self._accounts: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        state = "configured" if self._client is not None else "not configured"
+        return f"SalesforcePlugin({state})"
+
+    # --- configuration --------------------------------------------------------------------
+
+    def configure(self, settings: SalesforceSettings) -> None:
+        """Take validated settings; raise ConfigurationError naming missing credentials."""
+        auth = settings.auth()
+        self._settings = settings
+        self._client = SalesforceClient(
+            auth,
+            api_version=settings.api_version,
+            timeout=settings.timeout,
+            ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
+            session_factory=self._session_factory,
+        )
+        self._owners = OwnerResolver(settings, self._client.call)
+        if settings.default_region:
+            self._region = settings.default_region
+
+    @property
+    def settings(self) -> SalesforceSettings:
+        """The settings given to :meth:`configure`."""
+        if self._settings is None:
+            raise ConfigurationError("the Salesforce connector is not configured")
+        return self._settings
+
+    @property
+    def client(self) -> SalesforceClient:
+        """The Salesforce connection (tests and commands use it)."""
+        if self._client is None:
+            raise ConfigurationError("the Salesforce connector is not configured")
+        return self._client
+
+    @property
+    def cache_ttl(self) -> float | None:
+        """Hint for the core's lookup cache: seconds a found contact stays cached."""
+        return self._settings.cache_ttl if self._settings else None
+
+    @property
+    def cache_negative_ttl(self) -> float | None:
+        """Hint for the core's lookup cache: seconds a "not found" stays cached."""
+        return self._settings.cache_negative_ttl if self._settings else None
+
+    def lightning_base(self) -> str:
+        """``https://acme.lightning.force.com`` (configured, or derived from the instance)."""
+        return self.settings.lightning_url or lightning_base(self.client.instance)
+
+    # --- hooks ----------------------------------------------------------------------------
+
+    @hookimpl
+    def startup(self, context: Context) -> None:
+        """Adopt the core's default region unless the connector has its own."""
+        if self._settings is not None and not self._settings.default_region:
+            self._region = context.settings.default_region
+
+    @hookimpl
+    def shutdown(self, context: Context) -> None:
+        """Close the HTTP session."""
+        if self._client is not None:
+            self._client.close()
+
+    @hookimpl
+    def register_routes(self, router: APIRouter) -> None:
+        """The Open CTI softphone page (``/plugins/salesforce/softphone``)."""
+        from .softphone import add_routes
+
+        add_routes(router, self._settings or SalesforceSettings())
+
+    @hookimpl
+    def lookup_contact(self, number: str, call: Call) -> Contact | None:
+        """Search Contacts, Leads and Accounts by phone; the best object wins."""
+        settings = self.settings
+        terms = lookup.search_terms(number, self._region)
+        if not terms:
+            return None
+        sosl = lookup.build_sosl(terms, settings.objects)
+        result = self.client.call(lambda sf: sf.search(sosl))
+        found = lookup.choose(
+            result,
+            number,
+            region=self._region,
+            objects=settings.objects,
+            lightning_base=self.lightning_base(),
+        )
+        self._remember_accounts(found.accounts)
+        return found.contact
+
+    @hookimpl
+    def log_call(self, record: CallRecord) -> ActivityRef | None:
+        """Write the call's one Task (exactly once, across retries and restarts)."""
+        settings = self.settings
+        field = settings.task_external_id_field
+        key = record.idempotency_key(NAME)
+        if field:
+            match = select_ids("Task", {field: key})
+        else:
+            match = select_ids("Task", {"CallObject": record.call.key})
+        existing = self.client.call(lambda sf: _first_id(sf, match))
+        if existing is not None:
+            log.info("salesforce: Task %s already logged for %s", existing, record.call.key)
+            return self._ref(existing)
+        call = record.call
+        extension = call.extension or (call.originate.extension if call.originate else None)
+        owner = self._owners.owner_for(extension) if self._owners else None
+        lead = self._lead_for(record, owner)
+        with self._lock:
+            accounts = dict(self._accounts)
+        fields = activity.task_fields(
+            record, settings, connector=NAME, owner_id=owner, accounts=accounts, who_id=lead
+        )
+        if field:
+            task_id = self.client.call(lambda sf: _upsert(sf, field, key, fields, match))
+        else:
+            task_id = self.client.call(lambda sf: str(sobject(sf, "Task").create(fields)["id"]))
+        log.info("salesforce: Task %s logged for %s", task_id, record.call.key)
+        return self._ref(task_id)
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _ref(self, task_id: str) -> ActivityRef:
+        return ActivityRef(
+            connector=NAME,
+            record_type="Task",
+            record_id=task_id,
+            url=record_url(self.lightning_base(), "Task", task_id),
+        )
+
+    def _remember_accounts(self, accounts: dict[str, str]) -> None:
+        with self._lock:
+            for contact_id, account_id in accounts.items():
+                self._accounts[contact_id] = account_id
+                self._accounts.move_to_end(contact_id)
+            while len(self._accounts) > _ACCOUNT_MEMORY:
+                self._accounts.popitem(last=False)
+
+    def _lead_for(self, record: CallRecord, owner: str | None) -> str | None:
+        """The Lead for an unknown caller when ``create_leads`` is on (found or created)."""
+        settings = self.settings
+        call = record.call
+        if not settings.create_leads or call.direction is Direction.INTERNAL:
+            return None
+        if not call.remote_e164 or activity.target(record, NAME, {}) != (None, None):
+            return None
+        contact = record.contact_for(NAME)
+        if contact is not None:  # ambiguous: the agent chooses, we create nothing
+            return None
+        phone = call.remote_e164
+        # Our own Leads carry the E.164 number, so an exact SOQL match finds a Lead created by
+        # an earlier attempt of this delivery (SOSL's index may lag behind the create).
+        query = select_ids("Lead", {"Phone": phone, "IsConverted": False})
+        found = self.client.call(lambda sf: _first_id(sf, query))
+        if found is not None:
+            return found
+        name = call.identity.display_name if call.identity else ""
+        data: dict[str, Any] = {
+            "LastName": name or f"Caller {phone}",
+            "Company": settings.lead_company,
+            "Phone": phone,
+        }
+        if settings.lead_source:
+            data["LeadSource"] = settings.lead_source
+        if owner:
+            data["OwnerId"] = owner
+        lead_id = self.client.call(lambda sf: str(sobject(sf, "Lead").create(data)["id"]))
+        log.info("salesforce: Lead %s created for an unknown caller", lead_id)
+        return lead_id
+
+
+def _first_id(sf: Salesforce, query: str) -> str | None:
+    records = sf.query(query).get("records") or []
+    return str(records[0]["Id"]) if records else None
+
+
+def _upsert(sf: Salesforce, field: str, key: str, fields: dict[str, Any], match: str) -> str:
+    """Upsert on the external-id field; the external id makes concurrent attempts collide.
+
+    The caller looked for the Task first, so this normally creates. When another attempt won
+    the race, Salesforce turns the upsert into an update, which refuses create-only fields
+    (TaskSubtype): then the Task exists, and we return it.
+    """
+    try:
+        path = f"{field}/{quote(key, safe='')}"
+        response = sobject(sf, "Task").upsert(path, fields, raw_response=True)
+    except SalesforceMalformedRequest as exc:
+        code, _message = error_details(exc)
+        existing = _first_id(sf, match) if code == "INVALID_FIELD_FOR_INSERT_UPDATE" else None
+        if existing is None:
+            raise
+        return existing
+    if response.status_code != 204 and response.content:
+        body = response.json()
+        if body.get("id"):
+            return str(body["id"])
+    found = _first_id(sf, match)
+    if found is None:
+        raise RetryLater(
+            "Salesforce accepted the Task upsert but the Task cannot be found yet",
+            retry_after=SHORT_BACKOFF,
+        )
+    return found
+
+
+#: The object the ``callbridge`` entry point names.
+plugin = SalesforcePlugin()

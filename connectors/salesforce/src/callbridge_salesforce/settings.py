@@ -1,0 +1,364 @@
+"""The connector's settings, read from ``CALLBRIDGE_SALESFORCE_*`` variables (and ``.env``).
+
+Validation of single values happens in the model; whether the *set* of credentials is
+complete is decided by :meth:`SalesforceSettings.auth`, so that commands which need no
+credentials (``callbridge salesforce call-center``) work with only the page settings, and so
+that the message can name exactly what is missing for the mode the user was aiming at.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from callbridge.errors import ConfigurationError
+from callbridge.plugins.base import PluginSettings
+
+ENV_PREFIX = "CALLBRIDGE_SALESFORCE_"
+
+#: Objects the connector knows how to search and attach Tasks to.
+SUPPORTED_OBJECTS = ("Contact", "Lead", "Account")
+
+AuthMode = Literal["password", "jwt", "client_credentials", "session"]
+
+_API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_VERSION = re.compile(r"^\d{2,3}\.0$")
+
+
+def _env(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def _split(value: object) -> object:
+    """Accept ``a,b`` as well as a JSON list."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+def _split_map(value: object) -> object:
+    """Accept ``201=005xx,202=jane@example.com`` as well as a JSON object."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            return json.loads(text)
+        result: dict[str, str] = {}
+        for part in text.split(","):
+            if not part.strip():
+                continue
+            key, sep, val = part.partition("=")
+            if not sep or not key.strip() or not val.strip():
+                raise ValueError(f"{part.strip()!r} is not an extension=user pair")
+            result[key.strip()] = val.strip()
+        return result
+    return value
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """A complete set of credentials for one mode, ready for ``simple_salesforce.Salesforce``.
+
+    Kept out of logs: ``repr`` shows the mode only.
+    """
+
+    mode: AuthMode
+    kwargs: dict[str, Any]
+
+    def __repr__(self) -> str:
+        return f"AuthConfig(mode={self.mode!r})"
+
+    @property
+    def can_login(self) -> bool:
+        """Whether a new session can be obtained when the current one expires."""
+        return self.mode != "session"
+
+
+class SalesforceSettings(PluginSettings):
+    """Everything the Salesforce connector reads from ``CALLBRIDGE_SALESFORCE_*``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", env_nested_delimiter="__"
+    )
+
+    # --- authentication -------------------------------------------------------------------
+    #: Which credentials to use; empty: chosen from the variables that are set.
+    auth_mode: AuthMode | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    security_token: SecretStr | None = None
+    #: ``login`` (production), ``test`` (sandbox) or a My Domain such as ``acme.my``.
+    domain: str = "login"
+    consumer_key: SecretStr | None = None
+    consumer_secret: SecretStr | None = None
+    private_key_file: Path | None = None
+    private_key: SecretStr | None = None
+    session_id: SecretStr | None = None
+    instance_url: str | None = None
+    api_version: str = "62.0"
+    #: Seconds to wait for Salesforce on every request.
+    timeout: float = Field(default=15.0, gt=0)
+    #: A CA bundle for TLS (a company proxy); empty: the system's.
+    ca_bundle: Path | None = None
+
+    # --- lookup ---------------------------------------------------------------------------
+    #: Objects searched, best first.
+    objects: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(SUPPORTED_OBJECTS))
+    #: Region for numbers without a country code; empty: the core's default region.
+    default_region: str | None = None
+    #: Hints for the core's lookup cache (seconds); empty: the core's own TTLs.
+    cache_ttl: float | None = Field(default=None, ge=0)
+    cache_negative_ttl: float | None = Field(default=None, ge=0)
+    #: Base URL of the Lightning UI for record links; empty: derived from the instance URL.
+    lightning_url: str | None = None
+
+    # --- activities -----------------------------------------------------------------------
+    #: ``extension``: the User whose Extension field is the PBX extension; ``map``: only
+    #: ``owner_map``; ``none``: Tasks belong to the integration user.
+    owner_source: Literal["extension", "map", "none"] = "extension"
+    #: ``201=005xx000001AbCD,202=jane@example.com``: user id or username per extension
+    #: (checked before the User.Extension query).
+    owner_map: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    #: Seconds an extension's owner stays cached.
+    owner_cache_ttl: float = Field(default=600.0, ge=0)
+    #: A custom external-id field on Task (``Callbridge_Key__c``) for upserts; empty:
+    #: look for the CallObject before creating.
+    task_external_id_field: str | None = None
+    task_status: str = "Completed"
+    task_priority: str = "Normal"
+    disposition_answered: str = "Answered"
+    disposition_missed: str = "Missed"
+    disposition_rejected: str = "Rejected"
+    disposition_unknown: str = "Unknown"
+    subject_inbound: str = "Inbound call from {number}"
+    subject_outbound: str = "Outbound call to {number}"
+    subject_internal: str = "Internal call with {number}"
+    #: Create a Lead for callers found nowhere (off: such calls get a Task with no WhoId).
+    create_leads: bool = False
+    lead_company: str = "Unknown"
+    lead_source: str | None = "Phone Inquiry"
+
+    # --- Open CTI softphone page ----------------------------------------------------------
+    #: The URL where Salesforce reaches callbridge (``https://callbridge.example.com``).
+    public_url: str | None = None
+    #: Where the page loads ``opencti_min.js``; empty: derived from the Lightning URL.
+    opencti_url: str | None = None
+    #: Base URL of callbridge's API as seen from the agent's browser; empty: the page's origin.
+    api_base_url: str = ""
+    call_center_name: str = "CallbridgeOpenCTI"
+    call_center_display_name: str = "callbridge"
+    softphone_width: int = Field(default=300, ge=200, le=2000)
+    softphone_height: int = Field(default=400, ge=200, le=2000)
+
+    _lists = field_validator("objects", mode="before")(_split)
+    _maps = field_validator("owner_map", mode="before")(_split_map)
+
+    @field_validator("objects")
+    @classmethod
+    def _check_objects(cls, value: list[str]) -> list[str]:
+        known = {name.lower(): name for name in SUPPORTED_OBJECTS}
+        result: list[str] = []
+        for item in value:
+            name = known.get(item.strip().lower())
+            if name is None:
+                raise ValueError(f"{item!r} is not one of {', '.join(SUPPORTED_OBJECTS)}")
+            if name not in result:
+                result.append(name)
+        if not result:
+            raise ValueError("name at least one object")
+        return result
+
+    @field_validator("api_version")
+    @classmethod
+    def _check_version(cls, value: str) -> str:
+        text = value.strip().lstrip("vV")
+        if "." not in text:
+            text += ".0"
+        if not _VERSION.match(text):
+            raise ValueError(f"{value!r} is not an API version such as 62.0")
+        return text
+
+    @field_validator("task_external_id_field")
+    @classmethod
+    def _check_field(cls, value: str | None) -> str | None:
+        if value is not None and value.strip() == "":
+            return None
+        if value is not None and not _API_NAME.match(value.strip()):
+            raise ValueError(f"{value!r} is not a field API name such as Callbridge_Key__c")
+        return value.strip() if value is not None else None
+
+    @field_validator("default_region")
+    @classmethod
+    def _check_region(cls, value: str | None) -> str | None:
+        import phonenumbers
+
+        if value is None or not value.strip():
+            return None
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a region code such as IT or US")
+        return region
+
+    @field_validator("instance_url", "lightning_url", "public_url", "opencti_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        text = value.strip().rstrip("/")
+        if not text.startswith(("https://", "http://")):
+            raise ValueError(f"{value!r} must start with https://")
+        return text
+
+    @field_validator("domain")
+    @classmethod
+    def _check_domain(cls, value: str) -> str:
+        text = value.strip().lower()
+        text = text.removeprefix("https://").removesuffix("/").removesuffix(".salesforce.com")
+        if not text or not re.match(r"^[a-z0-9][a-z0-9.-]*$", text):
+            raise ValueError(f"{value!r} is not login, test or a My Domain such as acme.my")
+        return text
+
+    @field_validator("subject_inbound", "subject_outbound", "subject_internal")
+    @classmethod
+    def _check_subject(cls, value: str) -> str:
+        try:
+            value.format(number="+3906", name="x", extension="201")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"{value!r}: only {{number}}, {{name}} and {{extension}} may be used ({exc})"
+            ) from None
+        return value
+
+    # --- credentials ----------------------------------------------------------------------
+
+    def _present(self) -> dict[str, bool]:
+        return {
+            "username": bool(self.username),
+            "password": self.password is not None,
+            "security_token": self.security_token is not None,
+            "consumer_key": self.consumer_key is not None,
+            "consumer_secret": self.consumer_secret is not None,
+            "private_key": self.private_key is not None or self.private_key_file is not None,
+            "session_id": self.session_id is not None,
+            "instance_url": bool(self.instance_url),
+        }
+
+    def _guess_mode(self) -> AuthMode | None:
+        has = self._present()
+        if has["session_id"]:
+            return "session"
+        if has["private_key"]:
+            return "jwt"
+        if has["password"] or has["security_token"]:
+            return "password"
+        if has["consumer_secret"]:
+            return "client_credentials"
+        if has["username"] and has["consumer_key"]:
+            return "jwt"
+        if has["username"]:
+            return "password"
+        if has["consumer_key"]:
+            return "client_credentials"
+        if has["instance_url"]:
+            return "session"
+        return None
+
+    def auth(self) -> AuthConfig:
+        """The credentials for the chosen (or guessed) mode, or a ConfigurationError.
+
+        The message names every missing variable for that mode and lists the modes.
+        """
+        mode = self.auth_mode or self._guess_mode()
+        if mode is None:
+            raise ConfigurationError(
+                "Salesforce credentials missing: set one of\n"
+                f"  {_env('username')} + {_env('password')} + {_env('security_token')}"
+                " (username and password)\n"
+                f"  {_env('username')} + {_env('consumer_key')} + {_env('private_key_file')}"
+                f" or {_env('private_key')} (OAuth JWT bearer)\n"
+                f"  {_env('consumer_key')} + {_env('consumer_secret')} + {_env('domain')}"
+                " (client credentials)\n"
+                f"  {_env('session_id')} + {_env('instance_url')} (existing session)"
+            )
+        has = self._present()
+        required: dict[AuthMode, list[str]] = {
+            "password": ["username", "password", "security_token"],
+            "jwt": ["username", "consumer_key", "private_key"],
+            "client_credentials": ["consumer_key", "consumer_secret"],
+            "session": ["session_id", "instance_url"],
+        }
+        missing = [name for name in required[mode] if not has[name]]
+        if mode == "client_credentials" and self.domain in ("login", "test"):
+            missing.append("domain")
+        if missing:
+            names = [
+                f"{_env('private_key_file')} or {_env('private_key')}"
+                if name == "private_key"
+                else (
+                    f"{_env('domain')} (your My Domain, e.g. acme.my)"
+                    if name == "domain"
+                    else _env(name)
+                )
+                for name in missing
+            ]
+            label = {
+                "password": "username and password",
+                "jwt": "OAuth JWT bearer",
+                "client_credentials": "client credentials",
+                "session": "existing session",
+            }[mode]
+            raise ConfigurationError(
+                f"Salesforce {label} authentication is incomplete: missing {', '.join(names)}"
+            )
+        key_file = self.private_key_file
+        if mode == "jwt" and self.private_key is None and key_file and not key_file.is_file():
+            raise ConfigurationError(
+                f"{_env('private_key_file')}: {key_file} is not a readable file"
+            )
+        return AuthConfig(mode=mode, kwargs=self._kwargs(mode))
+
+    def _kwargs(self, mode: AuthMode) -> dict[str, str]:
+        def secret(value: SecretStr | None) -> str:
+            return value.get_secret_value() if value is not None else ""
+
+        if mode == "password":
+            return {
+                "username": self.username or "",
+                "password": secret(self.password),
+                "security_token": secret(self.security_token),
+                "domain": self.domain,
+            }
+        if mode == "jwt":
+            result = {
+                "username": self.username or "",
+                "consumer_key": secret(self.consumer_key),
+                "domain": self.domain,
+            }
+            if self.private_key is not None:
+                result["privatekey"] = secret(self.private_key)
+            else:
+                result["privatekey_file"] = str(self.private_key_file)
+            return result
+        if mode == "client_credentials":
+            return {
+                "consumer_key": secret(self.consumer_key),
+                "consumer_secret": secret(self.consumer_secret),
+                "domain": self.domain,
+            }
+        return {"session_id": secret(self.session_id), "instance_url": self.instance_url or ""}
+
+    def disposition(self, outcome: str) -> str:
+        """The CallDisposition label for a callbridge outcome."""
+        return {
+            "answered": self.disposition_answered,
+            "missed": self.disposition_missed,
+            "rejected": self.disposition_rejected,
+        }.get(outcome, self.disposition_unknown)

@@ -1,0 +1,223 @@
+/*
+ * callbridge softphone for Salesforce Open CTI (Lightning Experience).
+ *
+ * - Listens to callbridge's agent stream (GET /v1/agents/{extension}/events, server-sent
+ *   events read through fetch so the API token travels in a header, never in a URL) and
+ *   calls sforce.opencti.screenPop for the Salesforce record when a call rings.
+ * - Enables Open CTI click-to-dial and turns each click into POST /v1/calls with the record
+ *   as CRM context, so the call's Task lands on the record the agent clicked from.
+ *
+ * The extension and token come from the fragment (#extension=201&token=...) once, or from
+ * the form; they are kept in this browser's localStorage. Data from the CRM or the PBX is
+ * shown with textContent only.
+ */
+(function () {
+  "use strict";
+
+  var config = JSON.parse(document.getElementById("callbridge-config").textContent);
+  var STORE = "callbridge.salesforce.";
+  var state = { extension: "", token: "", popped: {}, controller: null, retry: 1000 };
+
+  function $(id) { return document.getElementById(id); }
+  function status(text) { $("status").textContent = text; }
+  function cti() { return window.sforce && window.sforce.opencti; }
+
+  function readSetup() {
+    var hash = new URLSearchParams(window.location.hash.replace(/^#/, ""));
+    if (hash.get("extension")) {
+      localStorage.setItem(STORE + "extension", hash.get("extension"));
+      if (hash.get("token")) { localStorage.setItem(STORE + "token", hash.get("token")); }
+      history.replaceState(null, "", window.location.pathname + window.location.search);
+    }
+    state.extension = localStorage.getItem(STORE + "extension") || "";
+    state.token = localStorage.getItem(STORE + "token") || "";
+  }
+
+  function showSetup(show) {
+    $("setup").hidden = !show;
+    $("change").hidden = show;
+    if (show) {
+      $("setup-extension").value = state.extension;
+      $("setup-token").value = state.token;
+    }
+  }
+
+  function authHeaders(extra) {
+    var headers = extra || {};
+    if (state.token) { headers.Authorization = "Bearer " + state.token; }
+    return headers;
+  }
+
+  // --- Open CTI ---------------------------------------------------------------------------
+
+  function loadOpenCti(done) {
+    if (cti()) { done(); return; }
+    if (!config.openctiUrl) {
+      status("Open CTI URL unknown: set CALLBRIDGE_SALESFORCE_OPENCTI_URL.");
+      return;
+    }
+    var script = document.createElement("script");
+    script.src = config.openctiUrl;
+    script.onload = function () {
+      if (cti()) { done(); } else { status("Open CTI did not load (sforce.opencti missing)."); }
+    };
+    script.onerror = function () { status("Open CTI could not be loaded from " + config.openctiUrl); };
+    document.head.appendChild(script);
+  }
+
+  function initCti() {
+    var api = cti();
+    api.enableClickToDial({ callback: function (result) {
+      if (result && result.success === false) { status("Click-to-dial could not be enabled."); }
+    } });
+    api.onClickToDial({ listener: onClickToDial });
+  }
+
+  function screenPop(recordId) {
+    var api = cti();
+    if (!api || !recordId) { return; }
+    api.screenPop({
+      type: api.SCREENPOP_TYPE.SOBJECT,
+      params: { recordId: recordId },
+      callback: function (result) {
+        if (result && result.success === false) { status("Screen-pop failed for " + recordId); }
+      }
+    });
+  }
+
+  function onClickToDial(payload) {
+    payload = payload || {};
+    if (!state.extension) { status("Set your extension first."); showSetup(true); return; }
+    var body = { agent: state.extension, number: String(payload.number || "") };
+    if (payload.recordId) {
+      body.crm = {
+        connector: config.connector,
+        record_type: String(payload.objectType || ""),
+        record_id: String(payload.recordId)
+      };
+    }
+    status("Calling " + body.number + "…");
+    fetch(config.apiBase + "/v1/calls", {
+      method: "POST",
+      headers: authHeaders({ "Content-Type": "application/json" }),
+      body: JSON.stringify(body)
+    }).then(function (response) {
+      if (!response.ok) {
+        return response.text().then(function (text) {
+          throw new Error("HTTP " + response.status + " " + text.slice(0, 200));
+        });
+      }
+      status("Calling " + body.number);
+      var api = cti();
+      if (api && api.setSoftphonePanelVisibility) { api.setSoftphonePanelVisibility({ visible: true }); }
+    }).catch(function (error) { status("Call failed: " + error.message); });
+  }
+
+  // --- the agent stream -------------------------------------------------------------------
+
+  function render(call, contact) {
+    $("call").hidden = false;
+    $("call-state").textContent = call.state || "";
+    $("call-number").textContent = call.remote_e164 || call.remote_number || "";
+    $("call-name").textContent = contact ? contact.name : "Unknown caller";
+    $("call-company").textContent = contact && contact.company ? contact.company : "";
+    var list = $("candidates");
+    while (list.firstChild) { list.removeChild(list.firstChild); }
+    var candidates = (contact && contact.candidates) || [];
+    candidates.forEach(function (candidate) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.textContent = candidate.record_type + ": " + candidate.name;
+      button.addEventListener("click", function () { screenPop(candidate.record_id); });
+      list.appendChild(button);
+    });
+    if (candidates.length) { $("call-name").textContent = "Several records match: choose one"; }
+  }
+
+  function onPop(data) {
+    var call = data.call || {};
+    var contact = (data.contacts || {})[config.connector] || null;
+    render(call, contact);
+    if (call.state !== "ringing" || !contact) { return; }
+    if (contact.candidates && contact.candidates.length) { return; }
+    if (state.popped[call.key]) { return; }
+    state.popped[call.key] = true;
+    screenPop(contact.record_id);
+  }
+
+  function dispatch(block) {
+    var event = "message";
+    var data = [];
+    block.split(/\r?\n/).forEach(function (line) {
+      if (!line || line.charAt(0) === ":") { return; }
+      var colon = line.indexOf(":");
+      var field = colon < 0 ? line : line.slice(0, colon);
+      var value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+      if (field === "event") { event = value; } else if (field === "data") { data.push(value); }
+    });
+    if (event !== "pop" || !data.length) { return; }
+    try { onPop(JSON.parse(data.join("\n"))); } catch (error) { status("Bad pop: " + error.message); }
+  }
+
+  function read(reader) {
+    var decoder = new TextDecoder();
+    var buffer = "";
+    function pump() {
+      return reader.read().then(function (chunk) {
+        if (chunk.done) { return; }
+        buffer += decoder.decode(chunk.value, { stream: true });
+        var blocks = buffer.split(/\r?\n\r?\n/);
+        buffer = blocks.pop();
+        blocks.forEach(dispatch);
+        return pump();
+      });
+    }
+    return pump();
+  }
+
+  function listen() {
+    if (state.controller) { state.controller.abort(); }
+    if (!state.extension) { status("Not connected: set your extension."); showSetup(true); return; }
+    var controller = new AbortController();
+    state.controller = controller;
+    var url = config.apiBase + "/v1/agents/" + encodeURIComponent(state.extension) + "/events";
+    fetch(url, {
+      headers: authHeaders({ Accept: "text/event-stream" }),
+      cache: "no-store",
+      signal: controller.signal
+    }).then(function (response) {
+      if (!response.ok || !response.body) { throw new Error("HTTP " + response.status); }
+      state.retry = 1000;
+      status("Connected as extension " + state.extension);
+      return read(response.body.getReader());
+    }).catch(function (error) {
+      if (controller.signal.aborted) { return; }
+      status("Disconnected (" + error.message + "), retrying…");
+    }).then(function () {
+      if (controller.signal.aborted || state.controller !== controller) { return; }
+      setTimeout(listen, state.retry);
+      state.retry = Math.min(state.retry * 2, 30000);
+    });
+  }
+
+  // --- start ------------------------------------------------------------------------------
+
+  $("setup").addEventListener("submit", function (event) {
+    event.preventDefault();
+    state.extension = $("setup-extension").value.trim();
+    state.token = $("setup-token").value.trim();
+    localStorage.setItem(STORE + "extension", state.extension);
+    localStorage.setItem(STORE + "token", state.token);
+    showSetup(false);
+    listen();
+  });
+  $("change").addEventListener("click", function () { showSetup(true); });
+
+  readSetup();
+  showSetup(!state.extension);
+  loadOpenCti(function () {
+    initCti();
+    if (state.extension) { listen(); }
+  });
+  window.callbridgeSoftphone = { state: state, onPop: onPop, onClickToDial: onClickToDial };
+})();
