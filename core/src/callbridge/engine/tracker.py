@@ -1,0 +1,441 @@
+"""The call tracker: PBX call events in, call state changes out.
+
+The dispatcher feeds every call event (16-21) to ``Tracker.apply`` and calls ``Tracker.tick``
+now and then; both return the ``Change``s the event or the passing of time caused:
+
+- ``ringing`` / ``answered`` / ``ended``: the call's state moved; drive screen-pops.
+- ``finished``: write the activity now. Emitted at most once per user call, ever.
+- ``dropped``: a missed group leg that is not logged (another member answered, or the group
+  call's one missed activity is another leg's).
+
+Real event streams repeat, reorder and lose events; the rules that make the output right
+anyway are written down in ``docs/call-tracking.md``. The tracker is pure logic: no I/O of
+its own (the ``originates`` lookup is the caller's), no threads, no wall clock (time comes
+in as arguments), deterministic. One lock makes it safe to call from worker threads.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from ..models import Call, CallState, Direction, HungUpBy, Originate, Outcome
+from ..settings import TrackerSettings
+from ..voispeed.codes import Direction as PbxDirection
+from ..voispeed.events import CallEvent
+from .tracker_groups import GroupCall, GroupIndex
+from .tracker_leg import (
+    ANSWERED,
+    CALL_EVENTS,
+    LOCAL_HANGUP,
+    REJECTED,
+    STARTS,
+    Leg,
+    call_key,
+    latest,
+)
+
+__all__ = [
+    "GROUP_RING_CAP",
+    "GROUP_SLACK",
+    "KEEP_RESOLVED",
+    "Change",
+    "ChangeKind",
+    "Tracker",
+    "call_key",
+    "duration_s",
+    "ring_s",
+]
+
+ChangeKind = Literal["ringing", "answered", "ended", "finished", "dropped"]
+
+#: How far apart two legs' ringing may be and still be one group call (receipt jitter, and
+#: the hand-over from one member to the next in a hunt group).
+GROUP_SLACK = timedelta(seconds=3)
+#: A group member still "ringing" after this long (its end event lost?) no longer holds back
+#: the other members' missed legs; it will expire on its own.
+GROUP_RING_CAP = timedelta(minutes=10)
+#: How long a finished call stays whole in memory (late events still fill its fields, get()
+#: still answers). After that only its key is remembered, for the tombstone retention.
+KEEP_RESOLVED = timedelta(hours=1)
+#: Keys of finished calls are remembered at least this long (and twice the call expiry).
+MIN_TOMBSTONE_RETENTION = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Something the dispatcher must act on: what happened, and the call right after it."""
+
+    kind: ChangeKind
+    call: Call
+
+
+def duration_s(call: Call) -> int:
+    """Seconds from answer to end, never negative; 0 when the call was not answered."""
+    if call.answer_at is None or call.end_at is None or call.outcome is not Outcome.ANSWERED:
+        return 0
+    return max(0, int((call.end_at - call.answer_at).total_seconds()))
+
+
+def ring_s(call: Call) -> int:
+    """Seconds from ring to answer (or to end when unanswered); 0 when the ring is unknown."""
+    if call.ring_at is None:
+        return 0
+    stop = call.answer_at or call.end_at
+    if stop is None:
+        return 0
+    return max(0, int((stop - call.ring_at).total_seconds()))
+
+
+def _require_aware(value: datetime, name: str) -> None:
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime, got {value!r}")
+
+
+_DeadlineRef = Leg | GroupCall
+
+
+class Tracker:
+    """One ``Call`` per user call id and company, built from events that may be messy.
+
+    ``originates(external_id)`` returns the click-to-call request with that external id, or
+    None; it is called outside the lock, at most once per event, while the call has none.
+    """
+
+    def __init__(
+        self,
+        settings: TrackerSettings,
+        *,
+        region: str,
+        originates: Callable[[str], Originate | None],
+    ) -> None:
+        self._expiry = timedelta(seconds=settings.call_expiry)
+        self._window = timedelta(seconds=settings.group_window)
+        self._one_missed = settings.group_missed == "one"
+        self._retention = max(MIN_TOMBSTONE_RETENTION, 2 * self._expiry)
+        self._region = region
+        self._originates = originates
+        self._lock = threading.Lock()
+        self._seq = itertools.count()
+        self._legs: dict[str, Leg] = {}
+        self._groups = GroupIndex(slack=GROUP_SLACK, cap=GROUP_RING_CAP)
+        #: (when, order, leg or group call): expiries, settlement checks, restored leftovers.
+        self._deadlines: list[tuple[datetime, int, _DeadlineRef]] = []
+        self._resolved: deque[tuple[datetime, Leg]] = deque()
+        self._tombstones: dict[str, datetime] = {}
+        self._tombstone_queue: deque[tuple[datetime, str]] = deque()
+
+    # ------------------------------------------------------------------ public API
+
+    def apply(self, event: CallEvent, at: datetime) -> list[Change]:
+        """Apply one call event received at ``at``; return the changes it caused, in order.
+
+        Raises TypeError for an event that is not a call event (16-21) and ValueError for a
+        naive ``at``; in both cases nothing changes.
+        """
+        if not isinstance(event, CallEvent) or event.ssn_event not in CALL_EVENTS:
+            raise TypeError(f"the tracker takes call events (16-21), got {type(event).__name__}")
+        _require_aware(at, "at")
+        key = call_key(event.company_id, event.call_id)
+        originate: Originate | None = None
+        if event.ext_id:
+            with self._lock:
+                leg = self._legs.get(key)
+                wanted = (leg is None and key not in self._tombstones) or (
+                    leg is not None and leg.originate is None
+                )
+            if wanted:
+                originate = self._originates(event.ext_id)
+        with self._lock:
+            return self._apply(key, event, at, originate)
+
+    def tick(self, now: datetime) -> list[Change]:
+        """Let time pass: expire silent calls, settle held group legs, forget old calls."""
+        _require_aware(now, "now")
+        with self._lock:
+            changes: list[Change] = []
+            while self._deadlines and self._deadlines[0][0] <= now:
+                when, _, ref = heapq.heappop(self._deadlines)
+                if isinstance(ref, GroupCall):
+                    if ref.next_check == when:
+                        ref.next_check = None
+                        changes += self._settle(ref, now)
+                else:
+                    changes += self._leg_due(ref, now)
+            self._housekeeping(now)
+            return changes
+
+    def restore(self, calls: Iterable[Call]) -> None:
+        """Load calls the journal still holds open after a restart.
+
+        Calls already known are skipped; a call that ended with an outcome is taken as finished
+        and never finishes again; an ended call without an outcome (a held group leg) is held
+        again and settled by ``tick``. Raises ValueError, changing nothing, on a malformed call.
+        """
+        items = list(calls)
+        for call in items:
+            if not isinstance(call, Call):
+                raise ValueError(f"restore takes Call objects, got {type(call).__name__}")
+            if call.key != call_key(call.company_id, call.user_call_id):
+                raise ValueError(
+                    f"call key {call.key!r} does not match company "
+                    f"{call.company_id!r} and user call id {call.user_call_id!r}"
+                )
+            times = [t for t in (call.ring_at, call.answer_at, call.end_at) if t is not None]
+            if not times:
+                raise ValueError(f"call {call.key}: no ring, answer or end time to restore from")
+            for t in times:
+                _require_aware(t, f"call {call.key} times")
+            if call.state is CallState.ENDED and call.end_at is None:
+                raise ValueError(f"call {call.key}: ended without an end time")
+        with self._lock:
+            for call in sorted(items, key=lambda c: (_reference(c), c.key)):
+                if call.key not in self._legs and call.key not in self._tombstones:
+                    self._restore_one(call)
+
+    def get(self, key: str) -> Call | None:
+        """The call with this key as it is now (kept for a while after it finished)."""
+        with self._lock:
+            leg = self._legs.get(key)
+            return leg.snapshot() if leg is not None else None
+
+    def open_calls(self) -> list[Call]:
+        """Calls not yet finished or dropped (including held group legs), oldest first."""
+        with self._lock:
+            legs = [leg for leg in self._legs.values() if leg.resolution is None]
+            legs.sort(key=lambda leg: leg.seq)
+            return [leg.snapshot() for leg in legs]
+
+    # ------------------------------------------------------------------ events
+
+    def _apply(
+        self, key: str, event: CallEvent, at: datetime, originate: Originate | None
+    ) -> list[Change]:
+        code = event.ssn_event
+        leg = self._legs.get(key)
+        created = leg is None
+        if leg is None:
+            if key in self._tombstones:
+                return []  # finished long ago: forgotten, but never finished again
+            leg = Leg(
+                key=key,
+                company_id=event.company_id,
+                user_call_id=event.call_id,
+                seq=next(self._seq),
+                last_at=at,
+            )
+            self._legs[key] = leg
+            self._push(at + self._expiry, leg)
+        elif leg.has_seen(code):
+            return []  # a repeat: the first one of each kind is the one that counts
+        leg.seen |= 1 << code
+        if originate is not None and leg.originate is None:
+            leg.originate = originate
+        leg.absorb(event, self._region)
+        if leg.resolution is not None:
+            return []  # late event: it filled missing fields, nothing else
+        if leg.state is not CallState.ENDED:
+            leg.last_at = latest(leg.last_at, at)
+            self._groups.place(leg)
+        if code in STARTS:
+            if leg.ring_at is None:
+                leg.ring_at = min(t for t in (at, leg.answer_at, leg.end_at) if t is not None)
+            return [Change("ringing", leg.snapshot())] if created else []
+        if code == ANSWERED:
+            return self._answer(leg, at)
+        return self._end(leg, code, at)
+
+    def _answer(self, leg: Leg, at: datetime) -> list[Change]:
+        changes: list[Change] = []
+        if leg.state is CallState.RINGING:
+            leg.answer_at = latest(at, leg.ring_at)
+            leg.state = CallState.ANSWERED
+            changes.append(Change("answered", leg.snapshot()))
+        elif leg.held and leg.end_at is not None:
+            # The answer arrived after the hang-up but before the group hold ran out.
+            leg.answer_at = latest(min(at, leg.end_at), leg.ring_at)
+            changes.append(self._resolve(leg, "finished", at))
+        else:
+            return changes
+        if leg.cluster is not None:
+            changes += self._settle(leg.cluster, at)
+        return changes
+
+    def _end(self, leg: Leg, code: int, at: datetime) -> list[Change]:
+        if leg.state is CallState.ENDED:
+            return []
+        leg.end_at = latest(at, leg.ring_at, leg.answer_at)
+        leg.state = CallState.ENDED
+        if code == REJECTED:
+            leg.rejected = True
+            leg.hung_up_by = {
+                PbxDirection.INCOMING: HungUpBy.LOCAL,
+                PbxDirection.OUTGOING: HungUpBy.REMOTE,
+            }.get(leg.pbx_direction or PbxDirection.NONE, HungUpBy.UNKNOWN)
+        else:
+            leg.hung_up_by = HungUpBy.LOCAL if code == LOCAL_HANGUP else HungUpBy.REMOTE
+        return self._closed(leg, at)
+
+    def _closed(self, leg: Leg, now: datetime) -> list[Change]:
+        """The leg just ended (event or expiry): finish it, drop it, or hold it."""
+        group = leg.cluster
+        if group is None or leg.answer_at is not None or leg.rejected:
+            done = self._resolve(leg, "finished", now)
+            changes = [Change("ended", done.call), done]
+        elif group.answered_at() is not None or (
+            self._one_missed and group.representative is not None
+        ):
+            done = self._resolve(leg, "dropped", now)
+            changes = [Change("ended", done.call), done]
+        else:
+            leg.held = True
+            changes = [Change("ended", leg.snapshot())]
+        if group is not None:
+            changes += self._settle(group, now)
+        return changes
+
+    # ------------------------------------------------------------------ groups
+
+    def _settle(self, group: GroupCall, now: datetime) -> list[Change]:
+        """Decide the held legs of a group call if the events allow it now, else schedule."""
+        held = group.held()
+        if not held:
+            return []
+        if group.answered_at() is not None or (
+            self._one_missed and group.representative is not None
+        ):
+            return [self._resolve(m, "dropped", now) for m in held]
+        due = max(latest(m.end_at, m.last_at) for m in held) + self._window
+        ringing = group.ringing_until(now, GROUP_RING_CAP)
+        if now < due or ringing:
+            # A ringing member's end will settle again; the cap covers one that never ends.
+            self._schedule(group, due if now < due else min(ringing))
+            return []
+        if not self._one_missed:
+            return [self._resolve(m, "finished", now) for m in held]
+        first = min(held, key=lambda m: (m.reference_time(), m.seq))
+        group.representative = first
+        changes = [self._resolve(first, "finished", now)]
+        changes += [self._resolve(m, "dropped", now) for m in held if m is not first]
+        return changes
+
+    def _schedule(self, group: GroupCall, when: datetime) -> None:
+        if group.next_check != when:
+            group.next_check = when
+            self._push(when, group)
+
+    # ------------------------------------------------------------------ time
+
+    def _leg_due(self, leg: Leg, now: datetime) -> list[Change]:
+        """A leg's deadline came: expire it if silent, or finish a restored leftover."""
+        if self._legs.get(leg.key) is not leg or leg.resolution is not None:
+            return []
+        if leg.state is CallState.ENDED:
+            if leg.held and leg.cluster is not None:
+                return self._settle(leg.cluster, now)
+            return [self._resolve(leg, "finished", now)]
+        due = leg.last_at + self._expiry
+        if due > now:
+            self._push(due, leg)
+            return []
+        leg.expired = True
+        leg.end_at = latest(leg.last_at, leg.ring_at, leg.answer_at)
+        leg.state = CallState.ENDED
+        leg.hung_up_by = HungUpBy.UNKNOWN
+        return self._closed(leg, now)
+
+    def _resolve(self, leg: Leg, kind: Literal["finished", "dropped"], now: datetime) -> Change:
+        """The one place a leg is finished or dropped: at most once, by construction."""
+        if leg.resolution is not None:  # pragma: no cover - guarded by every caller
+            raise AssertionError(f"{leg.key} resolved twice")
+        leg.held = False
+        leg.outcome = leg.final_outcome()
+        leg.resolution = kind
+        leg.resolved_at = now
+        self._resolved.append((now, leg))
+        return Change(kind, leg.snapshot())
+
+    def _push(self, when: datetime, ref: _DeadlineRef) -> None:
+        heapq.heappush(self._deadlines, (when, next(self._seq), ref))
+
+    def _housekeeping(self, now: datetime) -> None:
+        """Forget finished calls after a while, keeping their keys as tombstones longer."""
+        while self._resolved and self._resolved[0][0] + KEEP_RESOLVED <= now:
+            when, leg = self._resolved.popleft()
+            if self._legs.get(leg.key) is leg:
+                del self._legs[leg.key]
+                self._groups.forget(leg)
+                self._tombstones[leg.key] = when
+                self._tombstone_queue.append((when, leg.key))
+        while self._tombstone_queue and self._tombstone_queue[0][0] + self._retention <= now:
+            when, key = self._tombstone_queue.popleft()
+            if self._tombstones.get(key) == when:
+                del self._tombstones[key]
+
+    # ------------------------------------------------------------------ restore
+
+    def _restore_one(self, call: Call) -> None:
+        last = latest(call.ring_at, call.answer_at, call.end_at)
+        start = {
+            Direction.INBOUND: PbxDirection.INCOMING,
+            Direction.OUTBOUND: PbxDirection.OUTGOING,
+        }.get(call.direction)
+        leg = Leg(
+            key=call.key,
+            company_id=call.company_id,
+            user_call_id=call.user_call_id,
+            seq=next(self._seq),
+            last_at=last,
+            user_id=call.user_id,
+            extension=call.extension,
+            remote_number=call.remote_number,
+            remote_e164=call.remote_e164,
+            identity=call.identity,
+            group=call.group,
+            external_id=call.external_id,
+            originate=call.originate,
+            ring_at=call.ring_at,
+            answer_at=call.answer_at,
+            end_at=call.end_at,
+            state=call.state,
+            hung_up_by=call.hung_up_by,
+        )
+        if call.ring_at is not None:
+            leg.pbx_direction = start
+            if start is not None:
+                leg.seen |= 1 << (16 if start is PbxDirection.INCOMING else 17)
+        else:
+            leg.guessed_direction = start
+            leg.numbers_guessed = True
+        if call.answer_at is not None:
+            leg.seen |= 1 << ANSWERED
+        self._legs[call.key] = leg
+        if call.state is not CallState.ENDED:
+            self._groups.place(leg)
+            self._push(last + self._expiry, leg)
+            return
+        if call.outcome is not None:
+            # Ended with an outcome: it was finished (or dropped) before the restart.
+            leg.outcome = call.outcome
+            leg.rejected = call.outcome is Outcome.REJECTED
+            leg.expired = call.outcome is Outcome.UNKNOWN
+            leg.resolution = "finished"
+            leg.resolved_at = last
+            self._resolved.append((last, leg))
+            return
+        # Ended without an outcome: a held missed group leg (or an end whose finish was lost).
+        leg.expired = call.hung_up_by in (None, HungUpBy.UNKNOWN)
+        self._groups.place(leg)
+        leg.held = leg.cluster is not None and leg.answer_at is None
+        self._push(last, leg)
+
+
+def _reference(call: Call) -> datetime:
+    """When a call started, for ordering restored calls deterministically."""
+    return latest(call.ring_at or call.answer_at or call.end_at)
