@@ -90,8 +90,9 @@ class Plugins:
         self.infos = infos
 
     def active(self) -> list[PluginInfo]:
-        """Active plugins, in registration order."""
-        return [info for info in self.infos if info.state == ACTIVE]
+        """Active plugins, in registration order (fallback plugins last)."""
+        by_name = {info.name: info for info in self.infos if info.state == ACTIVE}
+        return [by_name[name] for name, _ in self.pm.list_name_plugin() if name in by_name]
 
     def get(self, name: str) -> PluginInfo:
         """The info of the plugin called ``name`` (KeyError when there is none)."""
@@ -101,7 +102,10 @@ class Plugins:
         raise KeyError(name)
 
     def implementers(self, hook: str) -> list[str]:
-        """Names of the active plugins that implement ``hook``, in registration order."""
+        """Names of the active plugins that implement ``hook``, in registration order.
+
+        Fallback plugins are registered after the others, so they come last.
+        """
         return [info.name for info in self.active() if hook in info.hooks]
 
     def call_one(self, name: str, hook: str, **kwargs: Any) -> Any:
