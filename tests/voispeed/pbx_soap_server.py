@@ -83,7 +83,7 @@ class SoapServer:
             "user": "auth-integration@acme",
             "password": PASSWORD,
             "connect_timeout": 2.0,
-            "read_timeout": 0.5,
+            "read_timeout": 10.0,
             "retry_attempts": 3,
             "retry_max_seconds": 30.0,
         }
@@ -127,7 +127,7 @@ class SoapServer:
         self._httpd = httpd
         if self.port == 0:
             self.port = httpd.server_address[1]
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
 
     def stop(self) -> None:
         self.release.set()

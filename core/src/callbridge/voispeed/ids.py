@@ -31,7 +31,9 @@ def normalize_id(value: str | int) -> str:
         return f"{value:08X}"
     text = value.strip()
     if not _HEX.fullmatch(text):
-        raise InvalidIdentifier(f"expected 1-8 hexadecimal digits such as 000012A0, got {text!r:.40}")
+        raise InvalidIdentifier(
+            f"expected 1-8 hexadecimal digits such as 000012A0, got {text!r:.40}"
+        )
     return text.upper().zfill(8)
 
 

@@ -53,7 +53,8 @@ from tenacity import (
     retry_if_exception_type,
     stop_after_attempt,
     stop_before_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from ..errors import ConfigurationError
@@ -310,11 +311,9 @@ class SoapClient:
         retrying = Retrying(
             stop=stop_after_attempt(self._settings.retry_attempts)
             | stop_before_delay(self._settings.retry_max_seconds),
-            wait=wait_exponential_jitter(
-                initial=self._backoff_initial,
-                max=self._backoff_max,
-                jitter=self._backoff_initial,
-            ),
+            # Exponential backoff plus up to one initial step of random jitter.
+            wait=wait_exponential(multiplier=self._backoff_initial, max=self._backoff_max)
+            + wait_random(0, self._backoff_initial),
             retry=retry_if_exception_type(_Retry),
             sleep=self._sleep,
             before_sleep=self._log_retry,
