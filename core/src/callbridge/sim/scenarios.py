@@ -1,0 +1,521 @@
+"""Scenarios: small TOML files of timed steps, each declaring what it should produce.
+
+A scenario is read with the standard library's ``tomllib``::
+
+    name = "inbound-answered"
+    description = "An external caller rings 201, who answers; the caller hangs up."
+
+    [[step]]
+    action = "incoming"        # what happens (see ACTIONS below)
+    call = "c1"                # a label later steps use to name this call
+    from = "+39 06 1234 5678"
+    to = "201"
+    caller_name = "Anna Neri"
+
+    [[step]]
+    wait = 1.5                 # seconds before this step (real time only)
+    action = "answer"
+    call = "c1"
+
+    [[step]]
+    wait = 3
+    action = "hangup"
+    call = "c1"
+    by = "remote"
+
+    [events]                   # the ssn_event sequence each extension must receive
+    "201" = [16, 18, 20]
+
+    [[expect]]                 # the activities callbridge should write (for demo and e2e)
+    extension = "201"
+    direction = "inbound"
+    outcome = "answered"
+    remote_number = "+39 06 1234 5678"
+
+``expect`` entries have ``extension``, ``count`` (default 1; 0 means "no activity for this
+extension"), and optionally ``direction`` (inbound/outbound/internal), ``outcome``
+(answered/missed/rejected), ``remote_number`` and ``external_id_of`` (the label of a call
+placed through SOAP: the activity must carry that call's external id).
+
+Steps run in order. With ``realtime=False`` waits are skipped (tests); SOAP steps always
+go over real HTTP to the simulator's own endpoint, through callbridge's ``SoapClient``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..voispeed.ids import new_external_id
+from ..voispeed.soap import SoapClient
+from .engine import LegState, SimCall, SimError
+from .simulator import Simulator
+
+_CALL = "call"
+#: action -> (required keys, optional keys), besides ``action`` and ``wait``.
+ACTIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "incoming": (frozenset({_CALL, "from", "to"}), frozenset({"caller_name"})),
+    "internal": (frozenset({_CALL, "from", "to"}), frozenset()),
+    "outgoing": (
+        frozenset({_CALL, "extension", "number"}),
+        frozenset({"external_id", "callee_name"}),
+    ),
+    "soap_call_req": (
+        frozenset({_CALL, "extension", "number"}),
+        frozenset({"external_id", "device_id"}),
+    ),
+    "await_call_req": (frozenset({_CALL}), frozenset({"timeout", "extension"})),
+    "answer": (frozenset({_CALL}), frozenset({"extension", "soap"})),
+    "reject": (frozenset({_CALL}), frozenset({"extension", "soap"})),
+    "hangup": (frozenset({_CALL}), frozenset({"extension", "by", "soap"})),
+    "hold": (frozenset({_CALL}), frozenset({"extension", "soap"})),
+    "retrieve": (frozenset({_CALL}), frozenset({"extension", "soap"})),
+    "record_start": (frozenset({_CALL}), frozenset({"extension", "soap"})),
+    "record_stop": (frozenset({_CALL}), frozenset({"extension", "soap"})),
+    "divert": (frozenset({_CALL, "to"}), frozenset({"extension", "soap"})),
+    "transfer": (frozenset({_CALL, "to_call", "extension"}), frozenset({"soap"})),
+    "pick": (frozenset({_CALL, "extension", "target"}), frozenset({"soap"})),
+    "device_login": (frozenset({"device"}), frozenset()),
+    "device_logout": (frozenset({"device"}), frozenset()),
+}
+_STARTS_CALL = frozenset({"incoming", "internal", "outgoing", "soap_call_req", "await_call_req"})
+_EXPECT_KEYS = frozenset(
+    {"extension", "count", "direction", "outcome", "remote_number", "external_id_of"}
+)
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be run: names the file, the step and the problem."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step: wait, then do ``action`` with ``args``."""
+
+    action: str
+    args: dict[str, Any]
+    wait: float = 0.0
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """An activity callbridge should write for this scenario (``count`` of them)."""
+
+    extension: str
+    count: int = 1
+    direction: str | None = None
+    outcome: str | None = None
+    remote_number: str | None = None
+    external_id_of: str | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A parsed scenario file."""
+
+    name: str
+    description: str
+    steps: tuple[Step, ...]
+    events: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    expect: tuple[Expectation, ...] = ()
+    source: str = ""
+
+    @property
+    def duration(self) -> float:
+        """Seconds of waiting in real time at speed 1."""
+        return sum(step.wait for step in self.steps)
+
+
+@dataclass
+class ScenarioResult:
+    """What a run produced: the calls by label, and the external ids sent through SOAP."""
+
+    scenario: Scenario
+    calls: dict[str, SimCall] = field(default_factory=dict)
+    external_ids: dict[str, str] = field(default_factory=dict)
+
+    def owners(self) -> dict[str, str]:
+        """user call id -> extension of its user, for every leg of the scenario's calls."""
+        owner: dict[str, str] = {}
+        for call in self.calls.values():
+            for each in (call, call.resolved()):
+                owner.update((leg.user_call_id, leg.user.extension) for leg in each.legs)
+        return owner
+
+    def events_of(self, events: list[dict[str, str]]) -> list[dict[str, str]]:
+        """The call events (16-21) of this run, in order."""
+        owner = self.owners()
+        return [e for e in events if e.get("call_id") in owner]
+
+    def events_by_extension(self, events: list[dict[str, str]]) -> dict[str, list[int]]:
+        """The ssn_event codes each extension received in this run, in order."""
+        owner = self.owners()
+        found: dict[str, list[int]] = {}
+        for event in events:
+            extension = owner.get(event.get("call_id", ""))
+            if extension is not None:
+                found.setdefault(extension, []).append(int(event["ssn_event"]))
+        return found
+
+    def check_events(self, events: list[dict[str, str]]) -> list[str]:
+        """Compare the run's events with the scenario's ``[events]``; return the differences."""
+        got = self.events_by_extension(events)
+        problems = []
+        for extension, wanted in self.scenario.events.items():
+            if tuple(got.get(extension, [])) != wanted:
+                problems.append(
+                    f"{extension}: expected events {list(wanted)}, got {got.get(extension, [])}"
+                )
+        return problems
+
+
+# ------------------------------------------------------------------ loading
+
+
+def _fail(source: str, where: str, problem: str) -> ScenarioError:
+    return ScenarioError(f"{source}: {where}: {problem}")
+
+
+def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
+    """Parse and check one scenario; raise ScenarioError naming what is wrong."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
+    unknown = set(data) - {"name", "description", "step", "events", "expect"}
+    if unknown:
+        raise _fail(source, "top level", f"unknown keys {sorted(unknown)}")
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise _fail(source, "top level", "a scenario needs a name")
+    raw_steps = data.get("step", [])
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise _fail(source, "top level", "a scenario needs at least one [[step]]")
+    labels: set[str] = set()
+    steps = []
+    for index, raw in enumerate(raw_steps, 1):
+        steps.append(_parse_step(raw, labels, source, f"step {index}"))
+    events: dict[str, tuple[int, ...]] = {}
+    for extension, codes in dict(data.get("events", {})).items():
+        if not isinstance(codes, list) or not all(isinstance(c, int) for c in codes):
+            raise _fail(source, f"events.{extension}", "expected a list of ssn_event numbers")
+        events[str(extension)] = tuple(codes)
+    expect = []
+    for index, raw in enumerate(data.get("expect", []), 1):
+        where = f"expect {index}"
+        if not isinstance(raw, dict) or "extension" not in raw:
+            raise _fail(source, where, "needs an extension")
+        if set(raw) - _EXPECT_KEYS:
+            raise _fail(source, where, f"unknown keys {sorted(set(raw) - _EXPECT_KEYS)}")
+        label = raw.get("external_id_of")
+        if label is not None and label not in labels:
+            raise _fail(source, where, f"external_id_of names unknown call {label!r}")
+        expect.append(
+            Expectation(
+                extension=str(raw["extension"]),
+                count=int(raw.get("count", 1)),
+                direction=raw.get("direction"),
+                outcome=raw.get("outcome"),
+                remote_number=raw.get("remote_number"),
+                external_id_of=label,
+            )
+        )
+    return Scenario(
+        name=name,
+        description=str(data.get("description", "")),
+        steps=tuple(steps),
+        events=events,
+        expect=tuple(expect),
+        source=source,
+    )
+
+
+def _parse_step(raw: object, labels: set[str], source: str, where: str) -> Step:
+    if not isinstance(raw, dict):
+        raise _fail(source, where, "a step is a table")
+    args = dict(raw)
+    action = args.pop("action", None)
+    wait = args.pop("wait", 0)
+    if action not in ACTIONS:
+        raise _fail(source, where, f"unknown action {action!r}; known: {sorted(ACTIONS)}")
+    if not isinstance(wait, int | float) or wait < 0:
+        raise _fail(source, where, "wait must be a number of seconds >= 0")
+    required, optional = ACTIONS[action]
+    missing = required - set(args)
+    if missing:
+        raise _fail(source, where, f"{action} needs {sorted(missing)}")
+    extra = set(args) - required - optional
+    if extra:
+        raise _fail(source, where, f"{action} does not take {sorted(extra)}")
+    if _CALL in args:
+        label = str(args[_CALL])
+        if action in _STARTS_CALL:
+            if label in labels:
+                raise _fail(source, where, f"call label {label!r} is used twice")
+            labels.add(label)
+        elif action != "pick" and label not in labels:
+            raise _fail(source, where, f"unknown call {label!r}")
+    if "to_call" in args and str(args["to_call"]) not in labels:
+        raise _fail(source, where, f"unknown call {args['to_call']!r}")
+    return Step(action=action, args=args, wait=float(wait))
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a scenario file."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{file}: {exc.strerror or exc}") from None
+    return parse_scenario(text, str(file))
+
+
+def builtin_scenarios() -> list[Scenario]:
+    """The scenarios shipped in ``callbridge/sim/scenarios``, in file-name order."""
+    folder = resources.files("callbridge.sim") / "scenarios"
+    found = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            found.append(parse_scenario(entry.read_text(encoding="utf-8"), entry.name))
+    return found
+
+
+def find_scenario(name_or_path: str) -> Scenario:
+    """A built-in scenario by name, or a scenario file by path."""
+    for scenario in builtin_scenarios():
+        if scenario.name == name_or_path:
+            return scenario
+    if Path(name_or_path).is_file():
+        return load_scenario(name_or_path)
+    names = ", ".join(s.name for s in builtin_scenarios())
+    raise ScenarioError(f"no scenario {name_or_path!r} (built-in: {names})")
+
+
+# ------------------------------------------------------------------ running
+
+
+class ScenarioRunner:
+    """Plays scenarios on a started ``Simulator``.
+
+    ``realtime``: honour waits (divided by ``speed``); otherwise run steps back to back.
+    SOAP steps use a ``SoapClient`` on the simulator's own endpoint.
+    """
+
+    def __init__(self, sim: Simulator, *, realtime: bool = True, speed: float = 1.0) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.sim = sim
+        self.realtime = realtime
+        self.speed = speed
+        self._client: SoapClient | None = None
+        self._seen_requests: set[int] = set()
+        self._claimed: set[str] = set()
+        self._new_calls: list[SimCall] = []
+        self._cond = threading.Condition()
+        sim.outgoing_listeners.append(self._on_outgoing)
+
+    def close(self) -> None:
+        """Release the SOAP client and stop listening to the simulator."""
+        if self._on_outgoing in self.sim.outgoing_listeners:
+            self.sim.outgoing_listeners.remove(self._on_outgoing)
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> ScenarioRunner:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def client(self) -> SoapClient:
+        """The SOAP client on the simulator's endpoint (created on first use)."""
+        if self._client is None:
+            self._client = SoapClient(self.sim.pbx_settings())
+        return self._client
+
+    def _on_outgoing(self, call: SimCall) -> None:
+        with self._cond:
+            self._new_calls.append(call)
+            self._cond.notify_all()
+
+    def run(self, scenario: Scenario) -> ScenarioResult:
+        """Play every step; raise ScenarioError (with the step) when one cannot be done."""
+        result = ScenarioResult(scenario)
+        for index, step in enumerate(scenario.steps, 1):
+            if self.realtime and step.wait:
+                time.sleep(step.wait / self.speed)
+            try:
+                self._do(step, result)
+                if step.action in _STARTS_CALL:
+                    with self._cond:
+                        self._claimed.add(result.calls[str(step.args[_CALL])].call_id)
+            except (SimError, ScenarioError) as exc:
+                raise ScenarioError(
+                    f"{scenario.name}: step {index} ({step.action}): {exc}"
+                ) from None
+            except Exception as exc:  # a SOAP fault or transport error from the client
+                raise ScenarioError(
+                    f"{scenario.name}: step {index} ({step.action}): {type(exc).__name__}: {exc}"
+                ) from exc
+        return result
+
+    def _login(self, extension: str) -> str:
+        user = self.sim.directory.user_by_extension(extension)
+        if user is None:
+            raise ScenarioError(f"unknown extension {extension}")
+        return user.login
+
+    def _leg_id(self, call: SimCall, extension: str | None, states: tuple[LegState, ...]) -> str:
+        call = call.resolved()
+        legs = [leg for leg in call.legs if leg.state in states]
+        if extension is not None:
+            legs = [leg for leg in legs if leg.user.extension == extension]
+        if not legs:
+            raise ScenarioError(f"no leg of call {call.call_id} for {extension or 'anyone'}")
+        return legs[-1].user_call_id
+
+    def _do(self, step: Step, result: ScenarioResult) -> None:
+        sim, a = self.sim, step.args
+        action = step.action
+        calls = result.calls
+        label = str(a.get(_CALL, ""))
+        ext = str(a["extension"]) if "extension" in a else None
+        soap = bool(a.get("soap", False))
+        if action == "incoming":
+            calls[label] = sim.incoming_call(str(a["from"]), str(a["to"]), a.get("caller_name"))
+        elif action == "internal":
+            calls[label] = sim.internal_call(str(a["from"]), str(a["to"]))
+        elif action == "outgoing":
+            calls[label] = sim.outgoing_call(
+                str(a["extension"]),
+                str(a["number"]),
+                ext_id=a.get("external_id"),
+                callee_name=a.get("callee_name"),
+            )
+        elif action == "soap_call_req":
+            wanted = a.get("external_id", "auto")
+            ext_id = new_external_id() if wanted == "auto" else str(wanted)
+            answer = self.client.call_req(
+                self._login(str(a["extension"])),
+                str(a["number"]),
+                device_id=a.get("device_id"),
+                external_id=ext_id,
+            )
+            call = sim.find_call(answer.external_id)
+            if call is None:
+                raise ScenarioError(f"CallReq {answer.external_id} started no call")
+            with self._cond:
+                self._claimed.add(call.call_id)
+            calls[label] = call
+            result.external_ids[label] = answer.external_id
+        elif action == "await_call_req":
+            call = self._await_call(float(a.get("timeout", 30)), ext)
+            calls[label] = call
+            result.external_ids[label] = call.ext_id
+        elif action == "answer":
+            if soap:
+                leg_id = self._leg_id(calls[label], ext, (LegState.RINGING,))
+                leg = sim.leg(leg_id)
+                self.client.call_accept(leg.user.login, leg_id)
+            else:
+                sim.answer(calls[label], ext)
+        elif action == "reject":
+            sim.reject(calls[label], ext)
+        elif action == "hangup":
+            by = str(a.get("by", "local"))
+            if soap and by == "local":
+                live = (LegState.RINGING, LegState.ACTIVE, LegState.HELD)
+                leg_id = self._leg_id(calls[label], ext, live)
+                self.client.call_disconnect(sim.leg(leg_id).user.login, leg_id)
+            else:
+                sim.hangup(calls[label], by=by, extension=ext)  # type: ignore[arg-type]
+        elif action in ("hold", "retrieve", "record_start", "record_stop"):
+            self._leg_command(action, calls[label], ext, soap)
+        elif action == "divert":
+            leg_id = self._leg_id(calls[label], ext, (LegState.RINGING,))
+            if soap:
+                self.client.call_divert(sim.leg(leg_id).user.login, leg_id, str(a["to"]))
+            else:
+                sim.divert(sim.leg(leg_id), str(a["to"]))
+        elif action == "transfer":
+            assert ext is not None
+            answered = (LegState.ACTIVE, LegState.HELD)
+            from_id = self._leg_id(calls[label], ext, answered)
+            to_id = self._leg_id(calls[str(a["to_call"])], ext, answered)
+            if soap:
+                self.client.call_transfer(self._login(ext), from_id, to_id)
+            else:
+                sim.transfer(sim.leg(from_id), sim.leg(to_id))
+        elif action == "pick":
+            assert ext is not None
+            if soap:
+                user = sim.directory.user_by_extension(ext)
+                devices = sim.directory.devices_of(user) if user else []
+                if user is None or not devices:
+                    raise ScenarioError(f"extension {ext} has no device to pick up with")
+                picked = self.client.call_pick(user.login, str(a["target"]), devices[0].wire_id)
+                leg = sim.leg(picked.values["user_call_id"])
+            else:
+                leg = sim.pick(ext, str(a["target"]))
+            calls.setdefault(label, leg.call)
+        elif action == "device_login":
+            sim.device_login(str(a["device"]))
+        elif action == "device_logout":
+            sim.device_logout(str(a["device"]))
+        else:  # pragma: no cover - ACTIONS and this dispatch list the same names
+            raise ScenarioError(f"action {action} not implemented")
+
+    def _leg_command(self, action: str, call: SimCall, ext: str | None, soap: bool) -> None:
+        sim = self.sim
+        states = {
+            "hold": (LegState.ACTIVE,),
+            "retrieve": (LegState.HELD,),
+        }.get(action, (LegState.ACTIVE, LegState.HELD))
+        leg_id = self._leg_id(call, ext, states)
+        leg = sim.leg(leg_id)
+        if soap:
+            method = {
+                "hold": self.client.call_hold,
+                "retrieve": self.client.call_retrieve,
+                "record_start": self.client.call_rec_start,
+                "record_stop": self.client.call_rec_stop,
+            }[action]
+            method(leg.user.login, leg_id)
+        elif action == "hold":
+            sim.set_leg_state(leg, LegState.HELD)
+        elif action == "retrieve":
+            sim.set_leg_state(leg, LegState.ACTIVE)
+        else:
+            sim.record(leg, action == "record_start")
+
+    def _await_call(self, timeout: float, extension: str | None) -> SimCall:
+        """The next call placed through SOAP by someone else (e.g. callbridge's API)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for call in self._new_calls:
+                    leg = call.caller_leg
+                    if call.call_id in self._claimed or leg is None:
+                        continue
+                    if extension is None or leg.user.extension == extension:
+                        self._claimed.add(call.call_id)
+                        return call
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ScenarioError(f"no CallReq arrived within {timeout}s")
+                self._cond.wait(remaining)
+
+
+def play(
+    sim: Simulator, scenario: Scenario, *, realtime: bool = True, speed: float = 1.0
+) -> ScenarioResult:
+    """Run one scenario on a started simulator."""
+    with ScenarioRunner(sim, realtime=realtime, speed=speed) as runner:
+        return runner.run(scenario)
