@@ -92,6 +92,7 @@ class ConsolePlugin:
         self._given = file
         self._console = Console(file=file or sys.stderr, highlight=False, soft_wrap=True)
         self._lock = threading.Lock()
+        self._owned: IO[str] | None = None
 
     def configure(self, settings: ConsoleSettings | None) -> None:
         """Open the configured stream (a file is opened for appending, line-buffered)."""
@@ -104,12 +105,19 @@ class ConsolePlugin:
             file = sys.stdout
         else:
             path = Path(settings.stream).expanduser()
-            file = path.open("a", encoding="utf-8", buffering=1)
+            file = self._owned = path.open("a", encoding="utf-8", buffering=1)
         kwargs: dict[str, Any] = {}
         if settings.color is not None:
             kwargs["force_terminal"] = settings.color
             kwargs["no_color"] = not settings.color
         self._console = Console(file=file, highlight=False, soft_wrap=True, **kwargs)
+
+    @hookimpl
+    def shutdown(self, context: object) -> None:
+        """Close the file the settings named (never stderr or stdout)."""
+        if self._owned is not None:
+            self._owned.close()
+            self._owned = None
 
     def _print(self, text: Text) -> None:
         with self._lock:  # hooks run in worker threads; keep lines whole

@@ -1,0 +1,62 @@
+"""The console plugin: one readable line per pop and per logged call."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from callbridge.models import CallRecord, CallState, Contact, ScreenPop
+from callbridge.plugins.builtin.console import ConsolePlugin
+from callbridge.plugins.manager import load_plugins
+from callbridge.settings import Settings
+
+MARIO = Contact(connector="directory", record_id="1", name="Mario Rossi", company="Rossi Srl")
+
+
+def test_pop_is_one_readable_line(make_pop: Callable[..., ScreenPop]) -> None:
+    out = io.StringIO()
+    plugin = ConsolePlugin(file=out)
+    plugin.screen_pop(make_pop(contacts={"directory": MARIO}))
+    plugin.screen_pop(make_pop(state=CallState.ANSWERED))
+    first, second = out.getvalue().splitlines()
+    assert "ringing" in first
+    assert "+390612345678 -> ext 201" in first
+    assert "Mario Rossi (Rossi Srl) [directory]" in first
+    assert "answered" in second
+    assert "no contact found" in second
+
+
+def test_log_call_prints_and_returns_a_ref(make_record: Callable[..., CallRecord]) -> None:
+    out = io.StringIO()
+    ref = ConsolePlugin(file=out).log_call(make_record(contacts={"directory": MARIO}))
+    assert (ref.connector, ref.record_type, ref.record_id) == ("console", "console", "c1:0000AB12")
+    [line] = out.getvalue().splitlines()
+    assert "logged" in line
+    assert "answered 2m05s, hung up by remote" in line
+    assert "Mario Rossi" in line
+
+
+def test_markup_in_data_is_printed_verbatim(make_pop: Callable[..., ScreenPop]) -> None:
+    out = io.StringIO()
+    odd = Contact(connector="x", record_id="2", name="[bold red]Eve[/]")
+    ConsolePlugin(file=out).screen_pop(make_pop(contacts={"x": odd}))
+    assert "[bold red]Eve[/]" in out.getvalue()
+
+
+def test_stream_setting_writes_to_a_file(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    settings: Callable[..., Settings],
+    make_pop: Callable[..., ScreenPop],
+) -> None:
+    log = tmp_path / "pops.log"
+    monkeypatch.setenv("CALLBRIDGE_CONSOLE_STREAM", str(log))
+    plugins = load_plugins(settings(), entry_points=False)
+    assert plugins.get("console").state == "active"
+    plugins.hook.screen_pop(pop=make_pop(contacts={"directory": MARIO}))
+    plugins.hook.shutdown(context=None)  # closes the file
+    assert "Mario Rossi" in log.read_text(encoding="utf-8")
+    assert "\x1b[" not in log.read_text(encoding="utf-8")  # no colour codes in a file
