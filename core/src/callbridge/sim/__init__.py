@@ -5,7 +5,7 @@ and how end-to-end tests drive it. It is importable (``Simulator``) and runnable
 (``callbridge sim``). See docs/simulator.md.
 """
 
-from .emitter import Delivery, EventSink, HttpSink, MemorySink, QueuedSink
+from .emitter import Delivery, EventSink, FanoutSink, HttpSink, MemorySink, QueuedSink
 from .engine import CallEngine, Leg, LegState, Party, SimCall, SimError
 from .model import DEFAULT_PASSWORD, Device, Directory, Group, User, default_directory, md5_hex
 from .simulator import OutboundPolicy, Simulator
@@ -19,6 +19,7 @@ __all__ = [
     "Device",
     "Directory",
     "EventSink",
+    "FanoutSink",
     "Group",
     "HttpSink",
     "Leg",

@@ -244,3 +244,23 @@ class QueuedSink:
         self._queue.put(_STOP)
         self._thread.join(timeout=60)
         self.inner.close()
+
+
+class FanoutSink:
+    """Hands every event to several sinks, in order (e.g. an HttpSink and a MemorySink)."""
+
+    def __init__(self, *sinks: EventSink) -> None:
+        self.sinks = sinks
+
+    def __repr__(self) -> str:
+        return f"FanoutSink{self.sinks!r}"
+
+    def emit(self, params: dict[str, str]) -> None:
+        """Emit to each sink."""
+        for sink in self.sinks:
+            sink.emit(params)
+
+    def close(self) -> None:
+        """Close each sink."""
+        for sink in self.sinks:
+            sink.close()

@@ -1,0 +1,258 @@
+"""``callbridge sim``: run the simulated VOIspeed PBX from the command line.
+
+The simulator reads the same ``CALLBRIDGE_PBX__*`` settings as callbridge's SOAP client
+(namespaces, header element names, the integration user and password, the endpoint's port
+and path), and the same ``CALLBRIDGE_INGRESS_TOKEN``, so both sides configured alike just
+work together.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from urllib.parse import urlsplit
+
+import click
+
+from ..settings import Settings, load_settings
+from ..sim.emitter import EventSink, FanoutSink, HttpSink, MemorySink
+from ..sim.load import LoadSpec, run_load
+from ..sim.model import DEFAULT_PASSWORD
+from ..sim.scenarios import ScenarioError, builtin_scenarios, find_scenario, play
+from ..sim.simulator import OutboundPolicy, Simulator
+
+_callback = click.option(
+    "--callback",
+    metavar="URL",
+    help="Where to send events (GET with a query string), e.g. http://127.0.0.1:8765/pbx/events.",
+)
+_token = click.option(
+    "--token",
+    metavar="T",
+    help="Token added to every event as ?token=... (default: CALLBRIDGE_INGRESS_TOKEN).",
+)
+
+
+def _sink(settings: Settings, callback: str | None, token: str | None) -> tuple[EventSink, str]:
+    """The sink for ``--callback`` (plus memory, to check scenarios), and a description."""
+    memory = MemorySink()
+    if not callback:
+        return memory, "memory only (no --callback)"
+    secret = token or (
+        settings.ingress_token.get_secret_value() if settings.ingress_token else None
+    )
+    try:
+        http = HttpSink(callback, secret)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--callback") from None
+    return FanoutSink(http, memory), callback
+
+
+def _memory(sim: Simulator) -> MemorySink:
+    sink = sim.inner_sink
+    sinks = sink.sinks if isinstance(sink, FanoutSink) else (sink,)
+    return next(s for s in sinks if isinstance(s, MemorySink))
+
+
+def _http(sim: Simulator) -> HttpSink | None:
+    sink = sim.inner_sink
+    sinks = sink.sinks if isinstance(sink, FanoutSink) else (sink,)
+    return next((s for s in sinks if isinstance(s, HttpSink)), None)
+
+
+@click.group()
+def sim() -> None:
+    """A simulated VOIspeed PBX: SOAP commands in, ssn_events out (see docs/simulator.md)."""
+
+
+@sim.command()
+@_callback
+@_token
+@click.option("--host", default=None, help="Address to listen on (default: from the SOAP URL).")
+@click.option(
+    "--port", type=int, default=None, help="Port (default: from CALLBRIDGE_PBX__SOAP_URL)."
+)
+@click.option(
+    "--answer-after",
+    type=float,
+    default=2.0,
+    show_default=True,
+    help="Seconds before the remote party of a click-to-call answers.",
+)
+@click.option(
+    "--hangup-after",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds the remote party talks before hanging up.",
+)
+@click.option("--no-answer", is_flag=True, help="Remote parties of click-to-calls never answer.")
+@click.option(
+    "--login/--no-login",
+    "login",
+    default=True,
+    show_default=True,
+    help="Log every device in at start (ssn_event 1).",
+)
+def serve(
+    callback: str | None,
+    token: str | None,
+    host: str | None,
+    port: int | None,
+    answer_after: float,
+    hangup_after: float,
+    no_answer: bool,
+    login: bool,
+) -> None:
+    """Run the SOAP endpoint and the call engine until Ctrl-C."""
+    settings = load_settings()
+    url = urlsplit(settings.pbx.soap_url)
+    sink, where = _sink(settings, callback, token)
+    policy = OutboundPolicy(
+        answer_after=None if no_answer else answer_after, hangup_after=hangup_after
+    )
+    simulator = Simulator(
+        sink=sink,
+        settings=settings.pbx,
+        host=host or url.hostname or "127.0.0.1",
+        port=(url.port or 8080) if port is None else port,
+        outbound=policy,
+    )
+    try:
+        simulator.start()
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen: {exc}") from None
+    click.echo(f"simulated PBX: SOAP endpoint {simulator.url}")
+    click.echo(f"events to: {where}")
+    click.echo(
+        f"SOAP user auth-callbridge@acme, password {DEFAULT_PASSWORD!r} (or CALLBRIDGE_PBX__USER)"
+    )
+    for user in simulator.directory.users:
+        click.echo(
+            f"  {user.extension}  {user.name} {user.surname} ({user.department})  {user.login}"
+        )
+    for group in simulator.directory.groups:
+        click.echo(f"  {group.number}  group {group.name}: {', '.join(group.members)}")
+    if login:
+        simulator.login_all()
+    click.echo("Ctrl-C to stop")
+    stop = threading.Event()
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        click.echo("stopping")
+    finally:
+        simulator.stop()
+
+
+@sim.command(name="play")
+@click.argument("names", nargs=-1, metavar="SCENARIO...")
+@click.option("--all", "play_all", is_flag=True, help="Play every built-in scenario.")
+@_callback
+@_token
+@click.option(
+    "--speed",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Time factor: 2 plays twice as fast.",
+)
+@click.option("--fast", is_flag=True, help="Skip the waits between steps.")
+def play_command(
+    names: tuple[str, ...],
+    play_all: bool,
+    callback: str | None,
+    token: str | None,
+    speed: float,
+    fast: bool,
+) -> None:
+    """Play scenarios (built-in names or .toml files); exit 1 if one misbehaves."""
+    if not names and not play_all:
+        raise click.UsageError("name a scenario or pass --all (see `callbridge sim scenarios`)")
+    if speed <= 0:
+        raise click.BadParameter("must be positive", param_hint="--speed")
+    try:
+        scenarios = builtin_scenarios() if play_all else [find_scenario(n) for n in names]
+    except ScenarioError as exc:
+        raise click.ClickException(str(exc)) from None
+    settings = load_settings()
+    sink, where = _sink(settings, callback, token)
+    failures = 0
+    with Simulator(sink=sink, settings=settings.pbx) as simulator:
+        click.echo(f"events to: {where}")
+        for scenario in scenarios:
+            click.echo(f"> {scenario.name}: {scenario.description.splitlines()[0]}")
+            try:
+                result = play(simulator, scenario, realtime=not fast, speed=speed)
+            except ScenarioError as exc:
+                click.echo(f"  FAILED: {exc}", err=True)
+                failures += 1
+                continue
+            simulator.flush()
+            problems = result.check_events(_memory(simulator).events)
+            for extension, codes in sorted(
+                result.events_by_extension(_memory(simulator).events).items()
+            ):
+                click.echo(f"  {extension}: ssn_event {' '.join(map(str, codes))}")
+            for label, ext_id in result.external_ids.items():
+                click.echo(f"  {label}: external id {ext_id}")
+            for problem in problems:
+                click.echo(f"  MISMATCH {problem}", err=True)
+            failures += bool(problems)
+        http = _http(simulator)
+        if http is not None:
+            refused = [d for d in http.deliveries if not d.ok]
+            click.echo(
+                f"delivered {len(http.deliveries) - len(refused)} of {len(http.deliveries)} events"
+            )
+            failures += bool(refused)
+    sys.exit(1 if failures else 0)
+
+
+@sim.command()
+@_callback
+@_token
+@click.option("--rate", type=float, default=10.0, show_default=True, help="Calls per second.")
+@click.option("--duration", type=float, default=10.0, show_default=True, help="Seconds.")
+@click.option(
+    "--concurrency",
+    type=int,
+    default=500,
+    show_default=True,
+    help="Most calls up at once (more are skipped and counted).",
+)
+@click.option("--ring-time", type=float, default=1.0, show_default=True)
+@click.option("--talk-time", type=float, default=3.0, show_default=True)
+@click.option("--answer-ratio", type=float, default=0.8, show_default=True)
+@click.option("--seed", type=int, default=None, help="Random seed, for repeatable runs.")
+def load(
+    callback: str | None,
+    token: str | None,
+    rate: float,
+    duration: float,
+    concurrency: int,
+    ring_time: float,
+    talk_time: float,
+    answer_ratio: float,
+    seed: int | None,
+) -> None:
+    """Generate many concurrent inbound calls at a steady rate and report what was sent."""
+    try:
+        spec = LoadSpec(rate, duration, concurrency, ring_time, talk_time, answer_ratio, seed)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    settings = load_settings()
+    sink, where = _sink(settings, callback, token)
+    with Simulator(sink=sink, settings=settings.pbx) as simulator:
+        click.echo(f"events to: {where}; {spec.calls} calls at {rate:g}/s")
+        report = run_load(simulator, spec)
+    for line in report.lines():
+        click.echo(line)
+
+
+@sim.command()
+def scenarios() -> None:
+    """List the built-in scenarios."""
+    for scenario in builtin_scenarios():
+        first = scenario.description.splitlines()[0] if scenario.description else ""
+        click.echo(f"{scenario.name:28} {first}")
