@@ -285,7 +285,7 @@ def test_all_bad_lines_are_listed(tmp_path: Path, directory: DirectoryPlugin) ->
     assert "line 4 (C)" in str(caught.value)
 
 
-# --- samples and configuration --------------------------------------------------------------------
+# --- samples and configuration ---
 
 
 def test_sample_contacts(directory: DirectoryPlugin) -> None:

@@ -85,7 +85,7 @@ class Configurable:
         pass
 
 
-# --- sources --------------------------------------------------------------------------------
+# --- sources ---
 
 
 def test_builtins_are_listed_and_registered_like_others(settings: SettingsFactory) -> None:
@@ -197,7 +197,7 @@ def test_import_failure_is_isolated(tmp_path: Path, settings: SettingsFactory) -
     assert not any(name.startswith("_callbridge_file_plugin_broken") for name in sys.modules)
 
 
-# --- settings -------------------------------------------------------------------------------
+# --- settings ---
 
 
 def test_invalid_settings_fail_naming_each_variable(
@@ -286,7 +286,7 @@ def test_configure_errors_and_not_configured(settings: SettingsFactory) -> None:
     assert (declining.state, declining.reason) == ("not configured", "no CRM instance given")
 
 
-# --- selection and strictness ------------------------------------------------------------------
+# --- selection and strictness ---
 
 
 def test_connectors_select_the_active_plugins(settings: SettingsFactory) -> None:
@@ -325,7 +325,7 @@ def test_duplicate_names_fail_the_second(settings: SettingsFactory) -> None:
     assert plugins.pm.get_plugin("twin") is first
 
 
-# --- pluggy validation -------------------------------------------------------------------------
+# --- pluggy validation ---
 
 
 class Misspelled:
@@ -373,7 +373,7 @@ def test_hookspecs_are_added(settings: SettingsFactory) -> None:
     assert isinstance(plugins.hook, pluggy.HookRelay)
 
 
-# --- calling ------------------------------------------------------------------------------------
+# --- calling ---
 
 
 class Boom(Exception):
@@ -435,7 +435,7 @@ def test_fan_out_reaches_active_plugins_only(
     assert off.pops == []
 
 
-# --- the console fallback -----------------------------------------------------------------------
+# --- the console fallback ---
 
 
 class PopOnly:
