@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 from hubspot import HubSpot
+from urllib3.util.retry import Retry
 
 from .failures import HubSpotRateLimited, translate
 from .pacing import TokenBucket
@@ -30,6 +31,10 @@ CALL_ASSOCIATION_TYPES: dict[str, int] = {
     "deals": 206,
     "tickets": 220,
 }
+
+#: urllib3 may retry only what provably never reached HubSpot (connection errors); a POST
+#: whose answer was lost is never replayed here, or a create could happen twice unseen.
+_NO_REPLAY = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0, raise_on_status=False)
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,9 @@ class HubSpotApi:
         self.bucket = bucket or TokenBucket(settings.search_rate, settings.search_burst)
         self._timeout = (min(settings.timeout, 5.0), settings.timeout)
         self._client = HubSpot(
-            access_token=settings.access_token.get_secret_value(), host=settings.api_host
+            access_token=settings.access_token.get_secret_value(),
+            host=settings.api_host,
+            retry=_NO_REPLAY,
         )
         self._lock = threading.Lock()
         self._account: AccountDetails | None = None

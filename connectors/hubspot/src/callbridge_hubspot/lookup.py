@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import phonenumbers
+
 from callbridge.numbers import digits, national_digits, same_number, to_e164
 
 from .api import Record
@@ -39,13 +41,23 @@ def filter_groups(number: str, region: str) -> list[dict[str, Any]]:
     """The OR-ed filter groups for one number (HubSpot allows five groups)."""
     national = national_digits(number, region)
     e164 = to_e164(number, region)
+    forms = [national]
+    if e164:
+        # Italian numbers keep their leading zero inside the national number; HubSpot's
+        # computed digits may or may not carry it, so both forms are searched.
+        significant = phonenumbers.national_significant_number(phonenumbers.parse(e164))
+        if significant != national:
+            forms.append(significant)
     groups: list[dict[str, Any]] = []
 
     def add(prop: str, op: str, value: str) -> None:
         groups.append({"filters": [{"propertyName": prop, "operator": op, "value": value}]})
 
-    add("hs_searchable_calculated_phone_number", "EQ", national)
-    add("hs_searchable_calculated_mobile_number", "EQ", national)
+    for prop in ("hs_searchable_calculated_phone_number", "hs_searchable_calculated_mobile_number"):
+        if len(forms) == 1:
+            add(prop, "EQ", national)
+        else:
+            groups.append({"filters": [{"propertyName": prop, "operator": "IN", "values": forms}]})
     if e164:
         add("phone", "EQ", e164)
         add("mobilephone", "EQ", e164)
