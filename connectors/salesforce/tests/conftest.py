@@ -1,0 +1,116 @@
+"""Fixtures for the Salesforce connector: a fake org over HTTPS and plugins pointed at it."""
+
+from __future__ import annotations
+
+import ssl
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import requests
+import trustme
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from sf_fake import FakeOrg, FakeSalesforce
+
+from callbridge_salesforce.plugin import SalesforcePlugin
+from callbridge_salesforce.settings import SalesforceSettings
+
+
+@pytest.fixture(autouse=True)
+def _no_salesforce_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings in tests come from arguments only, never from the machine's environment."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("CALLBRIDGE_SALESFORCE_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def sf_ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def sf_ca_file(sf_ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sf-ca") / "ca.pem"
+    sf_ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+@pytest.fixture
+def sf_server(sf_ca: trustme.CA) -> Iterator[FakeSalesforce]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    sf_ca.issue_cert("127.0.0.1").configure_cert(context)
+    with FakeSalesforce(context) as server:
+        yield server
+
+
+@pytest.fixture
+def org(sf_server: FakeSalesforce) -> FakeOrg:
+    return sf_server.org
+
+
+MakeSettings = Callable[..., SalesforceSettings]
+
+
+@pytest.fixture
+def make_settings(org: FakeOrg, sf_ca_file: Path) -> MakeSettings:
+    """Direct-session settings for the fake org; keyword arguments override any field."""
+
+    def make(**overrides: Any) -> SalesforceSettings:
+        values: dict[str, Any] = {
+            "session_id": org.new_session(),
+            "instance_url": org.url,
+            "ca_bundle": sf_ca_file,
+            "api_version": org.version,
+            "default_region": "IT",
+        }
+        values.update(overrides)
+        return SalesforceSettings(_env_file=None, **values)
+
+    return make
+
+
+class LoginRedirect(requests.Session):
+    """Sends ``https://<domain>.salesforce.com/...`` (the login hosts) to the fake org.
+
+    simple-salesforce builds the login URL from the domain; this is the one seam where the
+    test replaces DNS. Everything after login uses the instance URL the fake returns.
+    """
+
+    def __init__(self, target: str, ca_file: Path) -> None:
+        super().__init__()
+        self._target = urlsplit(target)
+        self.verify = str(ca_file)
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        parts = urlsplit(url)
+        if parts.hostname and parts.hostname.endswith(".salesforce.com"):
+            url = urlunsplit(parts._replace(netloc=self._target.netloc))
+        kwargs.setdefault("timeout", 15)
+        return super().request(method, url, *args, **kwargs)
+
+
+@pytest.fixture
+def login_session(org: FakeOrg, sf_ca_file: Path) -> Callable[[], requests.Session]:
+    return lambda: LoginRedirect(org.url, sf_ca_file)
+
+
+@pytest.fixture
+def make_plugin(make_settings: MakeSettings) -> Callable[..., SalesforcePlugin]:
+    """A configured plugin (a new instance each call: a "restart")."""
+
+    def make(
+        session_factory: Callable[[], requests.Session] | None = None, **overrides: Any
+    ) -> SalesforcePlugin:
+        plugin = SalesforcePlugin(session_factory=session_factory)
+        plugin.configure(make_settings(**overrides))
+        return plugin
+
+    return make
