@@ -27,6 +27,7 @@ the direction the call started with (16 or 17), which the call tracker knows.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from typing import ClassVar, Literal
 
@@ -300,6 +301,15 @@ _DEVICE_EVENTS: dict[int, type[DeviceLogin] | type[DeviceLogout]] = {
 }
 
 
+def _has_surrogates(text: str) -> bool:
+    """True for text UTF-8 cannot encode: it would break hashing and JSON later."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _collect(params: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
     """Turn a mapping or a list of pairs into a dict, refusing conflicting repeats."""
     pairs: Iterable[tuple[str, str]] = params.items() if isinstance(params, Mapping) else params
@@ -315,17 +325,25 @@ def _collect(params: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str,
             raise EventParseError(key, f"value longer than {MAX_VALUE_LENGTH} characters")
         if "\x00" in value or "\x00" in key:
             raise EventParseError(key.replace("\x00", "?"), "contains a NUL character")
+        if not (key + value).isascii() and _has_surrogates(key + value):
+            name = key.encode("utf-8", "replace").decode()
+            raise EventParseError(name, "is not valid Unicode text (lone surrogates)")
         if key in result and result[key] != value:
             raise EventParseError(key, "repeated with different values")
         result[key] = value
     return result
 
 
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
 def _int(params: Mapping[str, str], name: str) -> int | None:
     raw = params.get(name, "").strip()
     if raw == "":
         return None
-    if not raw.lstrip("-").isdigit() or len(raw) > 10:
+    # A regex, not str.isdigit(): that accepts "²" (and lstrip("-") accepts "--5"),
+    # which int() then refuses with a bare ValueError.
+    if not _INTEGER.fullmatch(raw) or len(raw) > 10:
         raise EventParseError(name, f"expected an integer, got {raw!r:.40}")
     return int(raw)
 
@@ -357,7 +375,7 @@ def _host(raw: str | None) -> tuple[str | None, int | None]:
     host, sep, port = raw.rpartition(":")
     if not sep or (host.count(":") and not host.startswith("[")):
         return raw, None  # bare host, or an IPv6 address without a port
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise EventParseError("device_host", f"port must be 1-65535, got {port!r:.20}")
     return host.strip("[]"), int(port)
 
