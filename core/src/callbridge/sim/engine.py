@@ -330,8 +330,6 @@ class CallEngine:
 
     def _ring_members(self, call: SimCall, group: Group, caller: Party) -> None:
         members = [self._user(ext) for ext in group.members]
-        if not members:
-            raise SimError(f"group {group.name} has no members")
         # Every ring mode rings all members here: the simulator does not model ring timers.
         for user in members:
             self._ring(self._new_leg(call, user, Direction.INCOMING, caller, group=group.name))
@@ -347,12 +345,15 @@ class CallEngine:
             caller = Party(from_number.strip(), external_identity(caller_name))
             if not caller.number:
                 raise SimError("the caller's number is empty")
-            call = self._new_call(caller, to_extension, "")
             group = self.directory.group_by_number(to_extension)
+            user = None if group is not None else self._user(to_extension)
+            if group is not None and not group.members:
+                raise SimError(f"group {group.name} has no members")
+            call = self._new_call(caller, to_extension, "")
             if group is not None:
                 self._ring_members(call, group, caller)
             else:
-                user = self._user(to_extension)
+                assert user is not None
                 self._ring(self._new_leg(call, user, Direction.INCOMING, caller))
             return call
 
@@ -383,11 +384,13 @@ class CallEngine:
                 raise SimError("the number to call is empty")
             checked = self._check_ext_id(ext_id)
             device = self._device_for(user, device_id)
-            call = self._new_call(Party.of_user(user), number, checked)
             group = self.directory.group_by_number(number)
             callee = self.directory.user_by_extension(number)
             if callee is not None and callee.id == user.id:
                 raise SimError("a user cannot call their own extension")
+            if group is not None and not group.members:
+                raise SimError(f"group {group.name} has no members")
+            call = self._new_call(Party.of_user(user), number, checked)
             if group is not None:
                 remote = Party(group.number, f"{group.name}|||0|0")
             elif callee is not None:
