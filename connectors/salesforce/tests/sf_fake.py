@@ -104,6 +104,10 @@ class Failure:
     status: int
     body: Any
     times: int
+    #: Answer with the failure only after doing the work (a response lost on the way back).
+    after: bool = False
+    #: Only for this HTTP method (empty: any).
+    method: str = ""
 
 
 @dataclass
@@ -145,10 +149,20 @@ class FakeOrg:
         with self.lock:
             self.task_external_ids.add(name)
 
-    def fail(self, match: str, status: int, code: str, message: str, times: int = 1) -> None:
+    def fail(
+        self,
+        match: str,
+        status: int,
+        code: str,
+        message: str,
+        times: int = 1,
+        *,
+        method: str = "",
+        after: bool = False,
+    ) -> None:
         body: Any = [{"message": message, "errorCode": code}] if code else message
         with self.lock:
-            self.failures.append(Failure(match, status, body, times))
+            self.failures.append(Failure(match, status, body, times, after, method))
 
     def insert(self, object_name: str, **values: Any) -> str:
         with self.lock:
@@ -487,19 +501,35 @@ class _Handler(BaseHTTPRequestHandler):
         org = self.server.org
         body = self._body()
         parts = urlsplit(self.path)
+        late: Failure | None = None
         with org.lock:
             org.requests.append((method, self.path))
             for failure in org.failures:
-                if failure.times > 0 and failure.match in self.path:
+                if (
+                    failure.times > 0
+                    and failure.match in self.path
+                    and failure.method in ("", method)
+                ):
                     failure.times -= 1
+                    if failure.after:
+                        late = failure
+                        break
                     self._send(failure.status, failure.body)
                     return
+        if late is not None:
+            self._dispatch(method, parts, body, lambda *_: None)
+            self._send(late.status, late.body)
+            return
+        self._dispatch(method, parts, body, self._send)
+
+    def _dispatch(self, method: str, parts: Any, body: bytes, send: Any) -> None:
+        org = self.server.org
         try:
             if parts.path == "/services/oauth2/token":
-                self._token(body)
+                self._token(body, send)
                 return
             if parts.path.startswith("/services/Soap/u/"):
-                self._soap_login(body)
+                self._soap_login(body, send)
                 return
             auth = self.headers.get("Authorization", "")
             with org.lock:
@@ -513,9 +543,9 @@ class _Handler(BaseHTTPRequestHandler):
             query = parse_qs(parts.query)
             with org.lock:
                 if method == "GET" and rest == "search/":
-                    self._send(200, org.search(query["q"][0]))
+                    send(200, org.search(query["q"][0]))
                 elif method == "GET" and rest == "query/":
-                    self._send(200, org.query(query["q"][0]))
+                    send(200, org.query(query["q"][0]))
                 elif method == "POST" and re.fullmatch(r"sobjects/\w+/", rest):
                     object_name = rest.split("/")[1]
                     if object_name not in SCHEMA:
@@ -523,19 +553,19 @@ class _Handler(BaseHTTPRequestHandler):
                             404, "NOT_FOUND", f"sObject type '{object_name}' is not supported"
                         )
                     record_id = org.create(object_name, json.loads(body))
-                    self._send(201, {"id": record_id, "success": True, "errors": []})
+                    send(201, {"id": record_id, "success": True, "errors": []})
                 elif method == "PATCH" and re.fullmatch(r"sobjects/\w+/\w+/[^/]+", rest):
                     _, object_name, field_name, value = rest.split("/")
                     status, result = org.upsert(
                         object_name, field_name, unquote(value), json.loads(body)
                     )
-                    self._send(status, result)
+                    send(status, result)
                 else:
                     raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
         except ApiError as exc:
-            self._send(exc.status, exc.body)
+            send(exc.status, exc.body)
 
-    def _token(self, body: bytes) -> None:
+    def _token(self, body: bytes, send: Any) -> None:
         org = self.server.org
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
         if (
@@ -543,13 +573,13 @@ class _Handler(BaseHTTPRequestHandler):
             or form.get("client_id") != org.client_id
             or form.get("client_secret") != org.client_secret
         ):
-            self._send(
+            send(
                 400, {"error": "invalid_client", "error_description": "invalid client credentials"}
             )
             return
         with org.lock:
             org.logins += 1
-        self._send(
+        send(
             200,
             {
                 "access_token": org.new_session(),
@@ -559,7 +589,7 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
 
-    def _soap_login(self, body: bytes) -> None:
+    def _soap_login(self, body: bytes, send: Any) -> None:
         org = self.server.org
         text = body.decode()
         username = re.search(r"<n1:username>(.*?)</n1:username>", text)
@@ -577,7 +607,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "username, password, security token; or user locked out.</faultstring>"
                 "</soapenv:Fault></soapenv:Body></soapenv:Envelope>"
             )
-            self._send(500, fault.encode(), "text/xml")
+            send(500, fault.encode(), "text/xml")
             return
         with org.lock:
             org.logins += 1
@@ -590,7 +620,7 @@ class _Handler(BaseHTTPRequestHandler):
             f"<sessionId>{session}</sessionId><userId>005000000000000AAA</userId>"
             "</result></loginResponse></soapenv:Body></soapenv:Envelope>"
         )
-        self._send(200, xml.encode(), "text/xml")
+        send(200, xml.encode(), "text/xml")
 
 
 class _Server(ThreadingHTTPServer):
