@@ -1,0 +1,154 @@
+"""Property tests: whatever the PBX does to the events, no call is logged twice or inconsistent.
+
+A plan draws a few calls (inbound/outbound/internal, answered/missed/rejected) and a ring group
+call, then the event stream is damaged: events lost, repeated, shuffled, received at arbitrary
+(even decreasing) times, with ticks and a restart (restore) anywhere. After a final tick far
+in the future every call must be resolved exactly once, and every finished call consistent.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tracker_support import CALLER, OTHER, T0, at, inbound, make_tracker, outbound
+
+from callbridge.engine.tracker import GROUP_RING_CAP, Change, Tracker, duration_s, ring_s
+from callbridge.models import Call, CallState, Outcome
+from callbridge.voispeed.events import CallEvent
+
+EXPIRY = 600.0
+WINDOW = 10.0
+KINDS = ["answered", "missed", "rejected", "local_missed"]
+
+
+def _call_events(index: int, kind: str, outgoing: bool, number: str) -> list[CallEvent]:
+    call_id = f"{index + 1:X}"
+    ext = f"2{index:02d}"
+    events = outbound(call_id, number, ext) if outgoing else inbound(call_id, number, ext)
+    start = events[17 if outgoing else 16]
+    if kind == "answered":
+        return [start, events[18], events[21 if index % 2 else 20]]
+    if kind == "rejected":
+        return [start, events[19]]
+    return [start, events[21 if kind == "local_missed" else 20]]
+
+
+@st.composite
+def plans(draw: st.DrawFn) -> list[CallEvent]:
+    """The undamaged events of a few calls and, sometimes, of a group call."""
+    events: list[CallEvent] = []
+    for index in range(draw(st.integers(0, 3))):
+        kind = draw(st.sampled_from(KINDS))
+        outgoing = draw(st.booleans())
+        number = draw(st.sampled_from([CALLER, OTHER, "202"]))
+        events += _call_events(index, kind, outgoing, number)
+    members = draw(st.integers(0, 3))
+    answerer = draw(st.integers(-1, members - 1)) if members else -1
+    for member in range(members):
+        legs = inbound(f"A{member}", CALLER, f"3{member:02d}", group="sales")
+        end = legs[20 if member % 2 else 21]
+        events += [legs[16], legs[18], end] if member == answerer else [legs[16], end]
+    return events
+
+
+def _check_consistent(call: Call) -> None:
+    assert call.state is CallState.ENDED
+    assert call.end_at is not None
+    assert call.outcome is not None
+    assert duration_s(call) >= 0
+    assert ring_s(call) >= 0
+    if call.ring_at is not None:
+        assert call.ring_at <= call.end_at
+        if call.answer_at is not None:
+            assert call.ring_at <= call.answer_at
+    if call.outcome is Outcome.ANSWERED:
+        assert call.answer_at is not None
+        assert call.answer_at <= call.end_at
+    if call.outcome in (Outcome.MISSED, Outcome.REJECTED):
+        assert call.answer_at is None
+        assert duration_s(call) == 0
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=plans(), data=st.data())
+def test_any_damage_gives_at_most_one_consistent_record_per_call(
+    plan: list[CallEvent], data: st.DataObject
+) -> None:
+    copies = data.draw(st.lists(st.integers(0, 2), min_size=len(plan), max_size=len(plan)))
+    stream = [event for event, n in zip(plan, copies, strict=True) for _ in range(n)]
+    stream = data.draw(st.permutations(stream))
+    monotone = data.draw(st.booleans())
+    offsets = data.draw(st.lists(st.floats(0, 60), min_size=len(stream), max_size=len(stream)))
+    ticks = data.draw(st.sets(st.integers(0, max(len(stream), 1))))
+    restart_at = data.draw(st.none() | st.integers(0, max(len(stream), 1)))
+    policy = data.draw(st.sampled_from(["one", "each"]))
+
+    def fresh() -> Tracker:
+        return make_tracker(call_expiry=EXPIRY, group_window=WINDOW, group_missed=policy)
+
+    tracker = fresh()
+    changes: list[Change] = []
+    now = 0.0
+    for position, event in enumerate(stream):
+        now = now + offsets[position] if monotone else offsets[position] * 10
+        if position in ticks:
+            changes += tracker.tick(at(now))
+        if position == restart_at:
+            # The dispatcher restores open calls, and the ones it saw finish (as tombstones).
+            resolved = [c.call for c in changes if c.kind in ("finished", "dropped")]
+            saved = tracker.open_calls()
+            tracker = fresh()
+            tracker.restore([*saved, *resolved])
+        changes += tracker.apply(event, at(now))
+    end = at(now) + timedelta(seconds=EXPIRY + WINDOW + 1) + GROUP_RING_CAP
+    changes += tracker.tick(end)
+    changes += tracker.tick(end + timedelta(seconds=EXPIRY))
+
+    resolved_count = Counter(c.call.key for c in changes if c.kind in ("finished", "dropped"))
+    assert all(n == 1 for n in resolved_count.values()), resolved_count
+    seen_keys = {f"-:{event.call_id}" for event in stream}
+    assert set(resolved_count) == seen_keys
+    assert tracker.open_calls() == []
+    for change in changes:
+        if change.kind in ("finished", "dropped"):
+            _check_consistent(change.call)
+        if change.kind == "ended":
+            assert change.call.end_at is not None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    kind=st.sampled_from(KINDS),
+    outgoing=st.booleans(),
+    repeats=st.lists(st.integers(1, 3), min_size=3, max_size=3),
+    gaps=st.lists(st.floats(0, 30), min_size=9, max_size=9),
+)
+def test_repeats_in_order_change_nothing(
+    kind: str, outgoing: bool, repeats: list[int], gaps: list[float]
+) -> None:
+    events = _call_events(0, kind, outgoing, CALLER)
+    clean = make_tracker()
+    expected: list[Change] = []
+    for i, event in enumerate(events):
+        expected += clean.apply(event, T0 + timedelta(seconds=100 * i))
+    noisy = make_tracker()
+    got: list[Change] = []
+    gap = iter(gaps)
+    for i, (event, n) in enumerate(zip(events, repeats, strict=False)):
+        got += noisy.apply(event, T0 + timedelta(seconds=100 * i))
+        for _ in range(n - 1):
+            got += noisy.apply(event, T0 + timedelta(seconds=100 * i + next(gap)))
+    assert got == expected
+    (record,) = [c.call for c in got if c.kind == "finished"]
+    assert (
+        record.outcome
+        is {
+            "answered": Outcome.ANSWERED,
+            "missed": Outcome.MISSED,
+            "local_missed": Outcome.MISSED,
+            "rejected": Outcome.REJECTED,
+        }[kind]
+    )
