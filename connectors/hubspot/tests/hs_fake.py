@@ -222,9 +222,9 @@ class FakeHubSpot:
         with self.lock:
             self.faults.append(Fault(match, times, drop=True))
 
-    def count(self, method: str, prefix: str) -> int:
+    def count(self, method: str, path: str) -> int:
         with self.lock:
-            return sum(1 for r in self.requests if r.method == method and r.path.startswith(prefix))
+            return sum(1 for r in self.requests if r.method == method and r.path == path)
 
     def take_fault(self, line: str) -> Fault | None:
         with self.lock:
@@ -314,7 +314,7 @@ class FakeHubSpot:
         if method == "PUT" and m:
             need("crm.objects.contacts.write")
             return 200, self.associate(m.group(1), m.group(2), m.group(3), body)
-        if method == "GET" and path == "/crm/v3/owners":
+        if method == "GET" and path in ("/crm/v3/owners", "/crm/v3/owners/"):
             need("crm.objects.owners.read")
             email = (query.get("email") or [""])[0].lower()
             results = [o for o in self.owners if not email or o["email"].lower() == email]
