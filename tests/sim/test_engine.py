@@ -60,7 +60,8 @@ def test_outbound_to_external_answered_then_local_hangup(
     assert (out.number, out.ext) == ("+390612345678", "202")
     assert (answered.number, answered.ext) == ("+390612345678", "202")
     assert (hangup.number, hangup.ext) == ("+390612345678", "202")
-    assert out.identity is not None and out.identity.display_name == "Ugo Bassi"
+    assert out.identity is not None
+    assert out.identity.display_name == "Ugo Bassi"
 
 
 def test_outbound_rejected_by_remote(engine: CallEngine, sink: MemorySink) -> None:
@@ -84,7 +85,8 @@ def test_internal_call_both_sides(engine: CallEngine, sink: MemorySink) -> None:
         (20, "00000065", "203", "201"),  # Mario hears it: number = the sender
     ]
     luca_identity = events(sink)[0].identity
-    assert luca_identity is not None and luca_identity.display_name == "Luca Verdi"
+    assert luca_identity is not None
+    assert luca_identity.display_name == "Luca Verdi"
     assert luca_identity.department == "Support"
 
 
@@ -111,11 +113,13 @@ def test_device_login_and_logout(engine: CallEngine, sink: MemorySink) -> None:
     engine.device_login("000012A0")
     engine.device_logout("12a0")
     login, logout = (parse_event(e) for e in sink.events)
-    assert isinstance(login, DeviceLogin) and isinstance(logout, DeviceLogout)
+    assert isinstance(login, DeviceLogin)
+    assert isinstance(logout, DeviceLogout)
     assert login.device_id == "000012A0"
     assert login.device_type is DeviceType.SIP_PHONE
     assert (login.device_ip, login.device_port) == ("10.0.0.21", 5060)
-    assert login.device_name and "Yealink" in login.device_name
+    assert login.device_name
+    assert "Yealink" in login.device_name
     assert login.number == "201"
     assert login.user_id == "00000065"
     assert login.company_id == "1"

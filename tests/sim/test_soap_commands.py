@@ -117,7 +117,8 @@ def test_divert_ends_the_ringing_leg_and_rings_the_new_extension(
     assert events[2].call_id == new_id
     assert events[2].local_number == "203"
     assert events[2].remote_number == "+390612345678"
-    assert events[2].identity is not None and events[2].identity.display_name == "Anna Neri"
+    assert events[2].identity is not None
+    assert events[2].identity.display_name == "Anna Neri"
 
 
 def test_transfer_joins_the_two_remote_parties(

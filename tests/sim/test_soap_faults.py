@@ -8,9 +8,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from callbridge.settings import PbxSettings
 from callbridge.sim import MemorySink, Simulator
 from callbridge.sim.soap_server import parse_request
-from callbridge.settings import PbxSettings
 from callbridge.voispeed.envelope import SoapFault
 from callbridge.voispeed.soap import SoapClient
 
