@@ -1,0 +1,53 @@
+"""``callbridge config``: the effective configuration, as the service would read it.
+
+Shows every core setting under its environment variable name, after defaults, ``.env`` and
+the environment are applied, so "why does it not pick up my setting" has a quick answer.
+Secrets (``SecretStr``) print as ``**********``; nothing here can reveal them.
+An invalid variable is reported by name with exit status 2 (by the CLI root).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from ..settings import ENV_PREFIX, load_settings
+
+_UNSET = "(not set)"
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    """``{"pbx": {"soap_url": x}}`` -> ``{"CALLBRIDGE_PBX__SOAP_URL": x}``."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{prefix}__{key.upper()}" if prefix != ENV_PREFIX else f"{prefix}{key.upper()}"
+            _flatten(name, item, out)
+        return
+    out[prefix] = value
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return _UNSET
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value) if value else "(empty)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the settings as nested JSON.")
+def config(as_json: bool) -> None:
+    """Print the effective configuration (secrets masked)."""
+    data = load_settings().model_dump(mode="json")
+    if as_json:
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        return
+    flat: dict[str, Any] = {}
+    _flatten(ENV_PREFIX, data, flat)
+    width = max(len(name) for name in flat)
+    for name in sorted(flat):
+        click.echo(f"{name.ljust(width)}  {_show(flat[name])}")
