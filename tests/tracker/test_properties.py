@@ -152,3 +152,41 @@ def test_repeats_in_order_change_nothing(
             "rejected": Outcome.REJECTED,
         }[kind]
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    members=st.integers(1, 4),
+    answerer=st.integers(-1, 3),
+    data=st.data(),
+)
+def test_group_call_gives_exactly_one_record_whatever_the_order(
+    members: int, answerer: int, data: st.DataObject
+) -> None:
+    # Every event arrives (some twice), in any order, within the group slack of each other.
+    events: list[CallEvent] = []
+    for member in range(members):
+        legs = inbound(f"B{member}", CALLER, f"4{member:02d}", group="support")
+        end = legs[21 if member == answerer else 20]
+        events += [legs[16], legs[18], end] if member == answerer else [legs[16], end]
+    copies = data.draw(st.lists(st.integers(1, 2), min_size=len(events), max_size=len(events)))
+    stream = data.draw(
+        st.permutations([e for e, n in zip(events, copies, strict=True) for _ in range(n)])
+    )
+    times = sorted(
+        data.draw(st.lists(st.floats(0, 2.5), min_size=len(stream), max_size=len(stream)))
+    )
+    tracker = make_tracker(group_window=WINDOW)
+    changes: list[Change] = []
+    for event, seconds in zip(stream, times, strict=True):
+        changes += tracker.apply(event, at(seconds))
+    changes += tracker.tick(at(2.5 + WINDOW))
+    done = [c.call for c in changes if c.kind == "finished"]
+    dropped = [c.call for c in changes if c.kind == "dropped"]
+    assert len(done) == 1
+    assert len(done) + len(dropped) == members
+    if 0 <= answerer < members:
+        assert done[0].outcome is Outcome.ANSWERED
+        assert done[0].extension == f"4{answerer:02d}"
+    else:
+        assert done[0].outcome is Outcome.MISSED
