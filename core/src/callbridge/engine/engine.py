@@ -1,0 +1,202 @@
+"""The engine: journal + plugins + call tracker + dispatcher, started and stopped as one.
+
+This is what ``callbridge serve``, the demo and the tests run. The HTTP service only appends
+events to the journal (and may call ``notify``) and reads the agent ``bus``; everything that
+talks to a CRM happens in the engine's threads.
+
+Start-up order matters for crash safety: the tracker gets back the calls that were still open
+(not settled) *before* the dispatcher resumes reading after its cursor, so the events handled
+again after a crash find their calls where they left them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ..context import Context
+from ..journal.base import AppendResult, Journal
+from ..settings import Settings
+from ..voispeed.events import parse_event
+from .bus import AgentBus
+from .dispatcher import Dispatcher, PluginsLike, TrackerLike, utcnow
+
+if TYPE_CHECKING:
+    from ..voispeed.soap import SoapClient
+
+log = logging.getLogger(__name__)
+
+#: Most open calls handed back to the tracker after a restart.
+_RESTORE_LIMIT = 1_000_000
+
+
+class Engine:
+    """Everything behind the ingress, as one object with ``start``/``stop``/``wait_idle``.
+
+    Parts not given are built from ``settings``: the journal (``open_journal``), the plugins
+    (``load_plugins``) and the tracker. Parts given are used as they are and not closed by
+    ``stop`` (the caller owns them).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        journal: Journal | None = None,
+        plugins: PluginsLike | None = None,
+        tracker: TrackerLike | None = None,
+        bus: AgentBus | None = None,
+        pbx: SoapClient | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        tick_interval: float = 1.0,
+        poll_interval: float = 0.05,
+    ) -> None:
+        self.settings = settings
+        self.bus = bus or AgentBus()
+        self.pbx = pbx
+        self._journal = journal
+        self._owns_journal = journal is None
+        self._plugins = plugins
+        self._tracker = tracker
+        self._clock = clock
+        self._tick_interval = tick_interval
+        self._poll_interval = poll_interval
+        self._dispatcher: Dispatcher | None = None
+        self.context: Context | None = None
+        self.running = False
+
+    def __repr__(self) -> str:
+        return f"Engine(running={self.running}, journal={self._journal!r})"
+
+    # -- parts ----------------------------------------------------------------------------
+    @property
+    def journal(self) -> Journal:
+        """The journal (opened on first use when not given)."""
+        if self._journal is None:
+            from ..journal.factory import open_journal
+
+            self._journal = open_journal(self.settings)
+        return self._journal
+
+    @property
+    def plugins(self) -> PluginsLike:
+        """The plugins (loaded on first use when not given)."""
+        if self._plugins is None:
+            from ..plugins.manager import load_plugins
+
+            self._plugins = load_plugins(self.settings)
+        return self._plugins
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """The running dispatcher (only after ``start``)."""
+        if self._dispatcher is None:
+            raise RuntimeError("the engine is not started")
+        return self._dispatcher
+
+    def _make_tracker(self) -> TrackerLike:
+        from .tracker import Tracker
+
+        journal = self.journal
+        tracker: TrackerLike = Tracker(
+            self.settings.tracker,
+            region=self.settings.default_region,
+            originates=journal.get_originate,
+        )
+        return tracker
+
+    # -- life cycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        """Open the parts, restore open calls, call ``startup`` hooks, start dispatching."""
+        if self.running:
+            return
+        journal = self.journal
+        plugins = self.plugins
+        tracker = self._tracker or self._make_tracker()
+        self._tracker = tracker
+        self.context = Context(
+            settings=self.settings, journal=journal, pbx=self.pbx, extras={"engine": self}
+        )
+        self._fan_out("startup", context=self.context)
+        dispatcher = Dispatcher(
+            journal,
+            tracker,
+            plugins,
+            self.settings,
+            bus=self.bus,
+            clock=self._clock,
+            tick_interval=self._tick_interval,
+            poll_interval=self._poll_interval,
+        )
+        open_calls = journal.list_calls(_RESTORE_LIMIT, open_only=True)
+        recovered = dispatcher.finish_unsettled(open_calls)
+        if recovered:
+            log.info("finished %d call(s) a previous run left unsettled", recovered)
+        tracker.restore(open_calls)
+        self._dispatcher = dispatcher
+        dispatcher.start()
+        self.running = True
+
+    def stop(self) -> None:
+        """Stop dispatching, call ``shutdown`` hooks, close what the engine opened."""
+        if not self.running:
+            return
+        self.running = False
+        if self._dispatcher is not None:
+            self._dispatcher.stop()
+        if self.context is not None:
+            self._fan_out("shutdown", context=self.context)
+        if self._owns_journal and self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until every event is handled and no delivery is due; False on timeout."""
+        return self.dispatcher.wait_idle(timeout)
+
+    def notify(self) -> None:
+        """New events were appended: wake the dispatcher now rather than at its next poll."""
+        if self._dispatcher is not None:
+            self._dispatcher.notify()
+
+    def ingest(
+        self, params: Mapping[str, str], *, source: str = "api", received_at: datetime | None = None
+    ) -> AppendResult:
+        """Parse, journal and hand on one event (for the demo, the simulator and tests).
+
+        Raises ``EventParseError`` for bad parameters; nothing is stored then.
+        """
+        event = parse_event(params, company_param=self.settings.pbx.company_param)
+        result = self.journal.append_event(
+            event, raw=dict(params), source=source, received_at=received_at
+        )
+        self.notify()
+        return result
+
+    def ingest_many(self, batch: Iterable[Mapping[str, str]], *, source: str = "api") -> None:
+        """``ingest`` each in order."""
+        for params in batch:
+            self.ingest(params, source=source)
+
+    def _fan_out(self, hook: str, **kwargs: Any) -> None:
+        plugins = self.plugins
+        for name in plugins.implementers(hook):
+            try:
+                plugins.call_one(name, hook, **kwargs)
+            except Exception as exc:
+                log.warning("plugin %s failed in %s: %s: %s", name, hook, type(exc).__name__, exc)
+
+    def __enter__(self) -> Engine:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
