@@ -90,38 +90,56 @@ class ConsolePlugin:
     def __init__(self, file: IO[str] | None = None) -> None:
         #: A stream given here wins over the settings (tests, embedding).
         self._given = file
-        self._console = Console(file=file or sys.stderr, highlight=False, soft_wrap=True)
+        self._console: Console | None = None
+        self._path: Path | None = None
+        self._stream_name = "stderr"
+        self._options: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._owned: IO[str] | None = None
 
     def configure(self, settings: ConsoleSettings | None) -> None:
-        """Open the configured stream (a file is opened for appending, line-buffered)."""
-        if settings is None or self._given is not None:
+        """Choose the stream; a file is checked now but opened on the first line.
+
+        Opening lazily means a console that ends up disabled (another connector logs calls)
+        never holds a file open.
+        """
+        if settings is None:
             return
-        file: IO[str]
-        if settings.stream == "stderr":
-            file = sys.stderr
-        elif settings.stream == "stdout":
-            file = sys.stdout
-        else:
-            path = Path(settings.stream).expanduser()
-            file = self._owned = path.open("a", encoding="utf-8", buffering=1)
-        kwargs: dict[str, Any] = {}
         if settings.color is not None:
-            kwargs["force_terminal"] = settings.color
-            kwargs["no_color"] = not settings.color
-        self._console = Console(file=file, highlight=False, soft_wrap=True, **kwargs)
+            self._options = {"force_terminal": settings.color, "no_color": not settings.color}
+        if self._given is not None or settings.stream in ("stderr", "stdout"):
+            self._path = None
+            self._stream_name = settings.stream
+            return
+        path = Path(settings.stream).expanduser()
+        if not path.parent.is_dir():
+            raise ValueError(f"CALLBRIDGE_CONSOLE_STREAM: no such directory: {path.parent}")
+        self._path = path
+
+    def _get_console(self) -> Console:
+        if self._console is None:
+            file: IO[str]
+            if self._given is not None:
+                file = self._given
+            elif self._path is not None:
+                file = self._owned = self._path.open("a", encoding="utf-8", buffering=1)
+            else:
+                file = sys.stdout if self._stream_name == "stdout" else sys.stderr
+            self._console = Console(file=file, highlight=False, soft_wrap=True, **self._options)
+        return self._console
 
     @hookimpl
     def shutdown(self, context: object) -> None:
         """Close the file the settings named (never stderr or stdout)."""
-        if self._owned is not None:
-            self._owned.close()
-            self._owned = None
+        with self._lock:
+            if self._owned is not None:
+                self._owned.close()
+                self._owned = None
+                self._console = None
 
     def _print(self, text: Text) -> None:
         with self._lock:  # hooks run in worker threads; keep lines whole
-            self._console.print(text)
+            self._get_console().print(text)
 
     @hookimpl
     def screen_pop(self, pop: ScreenPop) -> None:
