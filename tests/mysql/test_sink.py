@@ -26,7 +26,13 @@ def setup(mariadb: Any, database: str, tmp_path: Path) -> Iterator[tuple[Any, ..
     sink = MysqlSink(mariadb.url(database))
     sink.load_users(
         SinkUser(
-            u.id, u.extension, u.company_id, u.login, u.name, u.surname, f"{u.login}@acme.test"
+            u.id,
+            u.extension,
+            u.company_id,
+            u.login,
+            u.name,
+            u.surname,
+            f"{u.name.lower()}@acme.test",
         )
         for u in directory.users
     )
