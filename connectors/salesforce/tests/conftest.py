@@ -94,6 +94,7 @@ class LoginRedirect(requests.Session):
         if parts.hostname and parts.hostname.endswith(".salesforce.com"):
             url = urlunsplit(parts._replace(netloc=self._target.netloc))
         kwargs.setdefault("timeout", 15)
+        kwargs.setdefault("verify", self.verify)  # REQUESTS_CA_BUNDLE would override it
         return super().request(method, url, *args, **kwargs)
 
 

@@ -12,6 +12,7 @@ Tests inject failures (rate limit, 5xx) with :meth:`FakeOrg.fail`.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import re
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+import jwt
 
 SOSL_RESERVED = set("&|!(){}[]^\"~*?:\\'+-")
 
@@ -126,6 +129,8 @@ class FakeOrg:
     username: str = "integration@example.com"
     password: str = "pw-secret"
     security_token: str = "tok-secret"
+    #: PEM public key that verifies JWT bearer assertions (empty: JWT logins fail).
+    jwt_public_key: str = ""
     logins: int = 0
     requests: list[tuple[str, str]] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
@@ -566,16 +571,27 @@ class _Handler(BaseHTTPRequestHandler):
             send(exc.status, exc.body)
 
     def _token(self, body: bytes, send: Any) -> None:
+        """OAuth token endpoint: client credentials (Basic auth) and JWT bearer."""
         org = self.server.org
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
-        if (
-            form.get("grant_type") != "client_credentials"
-            or form.get("client_id") != org.client_id
-            or form.get("client_secret") != org.client_secret
-        ):
-            send(
-                400, {"error": "invalid_client", "error_description": "invalid client credentials"}
-            )
+        grant = form.get("grant_type")
+        ok = False
+        if grant == "client_credentials":
+            expected = base64.b64encode(f"{org.client_id}:{org.client_secret}".encode()).decode()
+            ok = self.headers.get("Authorization") == f"Basic {expected}"
+        elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer" and org.jwt_public_key:
+            try:
+                claims = jwt.decode(
+                    form.get("assertion", ""),
+                    org.jwt_public_key,
+                    algorithms=["RS256"],
+                    options={"verify_exp": False, "verify_aud": False},
+                )
+            except jwt.PyJWTError:
+                claims = {}
+            ok = claims.get("iss") == org.client_id and claims.get("sub") == org.username
+        if not ok:
+            send(400, {"error": "invalid_grant", "error_description": "authentication failure"})
             return
         with org.lock:
             org.logins += 1
