@@ -60,3 +60,12 @@ def test_stream_setting_writes_to_a_file(
     plugins.hook.shutdown(context=None)  # closes the file
     assert "Mario Rossi" in log.read_text(encoding="utf-8")
     assert "\x1b[" not in log.read_text(encoding="utf-8")  # no colour codes in a file
+
+
+def test_stream_in_a_missing_directory_fails(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, settings: Callable[..., Settings]
+) -> None:
+    monkeypatch.setenv("CALLBRIDGE_CONSOLE_STREAM", str(tmp_path / "nowhere" / "pops.log"))
+    info = load_plugins(settings(), entry_points=False).get("console")
+    assert info.state == "failed"
+    assert "CALLBRIDGE_CONSOLE_STREAM: no such directory" in (info.reason or "")
