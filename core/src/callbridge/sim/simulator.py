@@ -131,7 +131,7 @@ class Simulator(CallEngine):
         server.path = urlsplit(self.settings.soap_url).path or "/"
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, name="sim-soap", kwargs={"poll_interval": 0.1}
+            target=server.serve_forever, name="sim-soap", kwargs={"poll_interval": 0.05}
         )
         self._thread.daemon = True
         self._thread.start()
