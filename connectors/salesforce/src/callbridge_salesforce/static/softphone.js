@@ -16,7 +16,9 @@
 
   var config = JSON.parse(document.getElementById("callbridge-config").textContent);
   var STORE = "callbridge.salesforce.";
-  var state = { extension: "", token: "", popped: {}, controller: null, retry: 1000 };
+  var state = {
+    extension: "", token: "", popped: {}, controller: null, retry: 1000, lastId: ""
+  };
 
   function $(id) { return document.getElementById(id); }
   function status(text) { $("status").textContent = text; }
@@ -153,7 +155,9 @@
       var colon = line.indexOf(":");
       var field = colon < 0 ? line : line.slice(0, colon);
       var value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
-      if (field === "event") { event = value; } else if (field === "data") { data.push(value); }
+      if (field === "event") { event = value; }
+      else if (field === "data") { data.push(value); }
+      else if (field === "id") { state.lastId = value; }
     });
     if (event !== "pop" || !data.length) { return; }
     try { onPop(JSON.parse(data.join("\n"))); } catch (error) { status("Bad pop: " + error.message); }
@@ -181,8 +185,11 @@
     var controller = new AbortController();
     state.controller = controller;
     var url = config.apiBase + "/v1/agents/" + encodeURIComponent(state.extension) + "/events";
+    var headers = authHeaders({ Accept: "text/event-stream" });
+    // After a drop, the server replays what was missed since the last message seen.
+    if (state.lastId) { headers["Last-Event-ID"] = state.lastId; }
     fetch(url, {
-      headers: authHeaders({ Accept: "text/event-stream" }),
+      headers: headers,
       cache: "no-store",
       signal: controller.signal
     }).then(function (response) {
