@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from ..models import Call, CallState, Direction, HungUpBy, Originate, Outcome
+from ..numbers import is_extension
 from ..settings import TrackerSettings
 from ..voispeed.codes import Direction as PbxDirection
 from ..voispeed.events import CallEvent
@@ -396,6 +397,7 @@ class Tracker:
             extension=call.extension,
             remote_number=call.remote_number,
             remote_e164=call.remote_e164,
+            remote_internal=bool(call.remote_number) and is_extension(call.remote_number),
             identity=call.identity,
             group=call.group,
             external_id=call.external_id,

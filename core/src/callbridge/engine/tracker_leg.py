@@ -67,6 +67,8 @@ class Leg:
     extension: str | None = None
     remote_number: str = ""
     remote_e164: str | None = None
+    #: Whether the remote number is an internal extension (cached: asked on every snapshot).
+    remote_internal: bool = False
     identity: Identity | None = None
     group: str | None = None
     external_id: str | None = None
@@ -103,7 +105,7 @@ class Leg:
 
     def direction(self) -> Direction:
         """Internal when the remote party is an extension, else in/outbound from the start."""
-        if self.remote_number and is_extension(self.remote_number):
+        if self.remote_internal:
             return Direction.INTERNAL
         if self.effective_pbx_direction() is PbxDirection.OUTGOING:
             return Direction.OUTBOUND
@@ -207,6 +209,7 @@ class Leg:
         if remote and (not self.remote_number or replace):
             self.remote_number = remote
             self.remote_e164 = to_e164(remote, region)
+            self.remote_internal = is_extension(remote)
             changed = True
         if local and (not self.extension or replace):
             self.extension = local
