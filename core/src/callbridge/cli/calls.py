@@ -1,0 +1,137 @@
+"""``callbridge calls``: the most recent calls, how they ended, and where they were logged.
+
+Reads the journal only (safe while the service runs). Each call shows its time, direction,
+extension, remote number, the contact found, outcome, duration, and the state of each
+plugin's delivery, so "why is this call not in the CRM?" has an answer at a glance.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..journal.base import Delivery, DeliveryState, Journal
+from ..journal.factory import open_journal
+from ..models import Call, Contact
+from ..settings import load_settings
+
+_DELIVERY_STYLE = {
+    DeliveryState.DONE: "green",
+    DeliveryState.PENDING: "yellow",
+    DeliveryState.DEAD: "bold red",
+}
+
+
+def _duration(call: Call) -> int | None:
+    if call.answer_at is None or call.end_at is None:
+        return None
+    return max(0, int((call.end_at - call.answer_at).total_seconds()))
+
+
+def _contact(call: Call, deliveries: list[Delivery]) -> Contact | None:
+    """The contact as recorded in the call's delivery payload (what the CRMs were given)."""
+    for delivery in deliveries:
+        contacts = delivery.payload.get("contacts") or {}
+        for value in contacts.values():
+            try:
+                return Contact.model_validate(value)
+            except ValueError:
+                continue
+    return None
+
+
+def _as_dict(call: Call, deliveries: list[Delivery]) -> dict[str, Any]:
+    contact = _contact(call, deliveries)
+    started = call.ring_at or call.answer_at or call.end_at
+    return {
+        "key": call.key,
+        "time": None if started is None else started.isoformat(),
+        "direction": call.direction.value,
+        "extension": call.extension,
+        "remote_number": call.remote_e164 or call.remote_number,
+        "contact": None
+        if contact is None
+        else {"name": contact.name, "connector": contact.connector},
+        "state": call.state.value,
+        "outcome": None if call.outcome is None else call.outcome.value,
+        "duration_s": _duration(call),
+        "deliveries": [
+            {
+                "id": d.id,
+                "plugin": d.plugin,
+                "state": d.state.value,
+                "attempts": d.attempts,
+                "last_error": d.last_error,
+            }
+            for d in deliveries
+        ],
+    }
+
+
+def _load(journal: Journal, last: int) -> list[tuple[Call, list[Delivery]]]:
+    calls = journal.list_calls(limit=last)
+    by_call: dict[str, list[Delivery]] = {}
+    if calls:
+        for delivery in journal.list_deliveries(
+            call_keys=[c.key for c in calls], limit=len(calls) * 20
+        ):
+            by_call.setdefault(delivery.call_key, []).append(delivery)
+    return [(call, sorted(by_call.get(call.key, []), key=lambda d: d.plugin)) for call in calls]
+
+
+def _table(rows: list[tuple[Call, list[Delivery]]]) -> Table:
+    table = Table(title="recent calls", title_justify="left")
+    for name in ("time", "dir", "ext", "remote", "contact", "outcome", "duration", "deliveries"):
+        table.add_column(name)
+    for call, deliveries in rows:
+        started = call.ring_at or call.answer_at or call.end_at
+        contact = _contact(call, deliveries)
+        duration = _duration(call)
+        states = Text()
+        for i, d in enumerate(deliveries):
+            if i:
+                states.append(", ")
+            states.append(f"{d.plugin}:{d.state.value}", style=_DELIVERY_STYLE[d.state])
+        table.add_row(
+            started.astimezone().strftime("%Y-%m-%d %H:%M:%S") if started else "-",
+            call.direction.value,
+            call.extension or "-",
+            call.remote_e164 or call.remote_number or "-",
+            contact.name if contact else "-",
+            call.outcome.value if call.outcome else call.state.value,
+            "-" if duration is None else f"{duration}s",
+            states if deliveries else Text("-"),
+        )
+    return table
+
+
+@click.command()
+@click.option(
+    "--last",
+    "last",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="How many calls to show.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def calls(last: int, as_json: bool) -> None:
+    """Recent calls: time, direction, extension, number, contact, outcome, deliveries."""
+    journal = open_journal(load_settings())
+    try:
+        rows = _load(journal, last)
+    finally:
+        journal.close()
+    if as_json:
+        click.echo(json.dumps([_as_dict(c, d) for c, d in rows], indent=2))
+        return
+    console = Console(soft_wrap=False)
+    if not rows:
+        console.print("no calls yet")
+        return
+    console.print(_table(rows))

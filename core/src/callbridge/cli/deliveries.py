@@ -1,0 +1,132 @@
+"""``callbridge deliveries``: list plugin deliveries, and send dead ones again.
+
+A delivery is one plugin's ``log_call`` for one call. It is dead when the plugin refused it
+for good (``PermanentError``) or it failed ``max_attempts`` times / for ``max_age``. Fix the
+cause (a CRM field, a permission, a token), then ``callbridge deliveries retry ID`` or
+``--all-dead``: the running service picks them up at once (they are due now, attempts reset).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..journal.base import Delivery, DeliveryState, Journal
+from ..journal.factory import open_journal
+from ..settings import load_settings
+
+_STYLE = {
+    DeliveryState.DONE: "green",
+    DeliveryState.PENDING: "yellow",
+    DeliveryState.DEAD: "bold red",
+}
+
+
+def _as_dict(d: Delivery) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "call_key": d.call_key,
+        "plugin": d.plugin,
+        "action": d.action,
+        "state": d.state.value,
+        "attempts": d.attempts,
+        "created_at": d.created_at.isoformat(),
+        "next_attempt_at": d.next_attempt_at.isoformat() if d.next_attempt_at else None,
+        "last_error": d.last_error,
+        "result": d.result,
+    }
+
+
+def _when(d: Delivery) -> str:
+    if d.next_attempt_at is None:
+        return "-"
+    return d.next_attempt_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+@click.group()
+def deliveries() -> None:
+    """Plugin deliveries (one log_call per call and plugin): list them, retry dead ones."""
+
+
+@deliveries.command("list")
+@click.option("--dead", is_flag=True, help="Only dead deliveries.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_(dead: bool, limit: int, as_json: bool) -> None:
+    """Deliveries, newest first."""
+    journal = open_journal(load_settings())
+    try:
+        rows = journal.list_deliveries(state=DeliveryState.DEAD if dead else None, limit=limit)
+    finally:
+        journal.close()
+    if as_json:
+        click.echo(json.dumps([_as_dict(d) for d in rows], indent=2))
+        return
+    console = Console(soft_wrap=False)
+    if not rows:
+        console.print("no dead deliveries" if dead else "no deliveries yet")
+        return
+    table = Table(title="dead deliveries" if dead else "deliveries", title_justify="left")
+    for name in ("id", "call", "plugin", "state", "attempts", "next attempt", "last error"):
+        table.add_column(name, overflow="fold" if name == "last error" else "ellipsis")
+    for d in rows:
+        table.add_row(
+            str(d.id),
+            d.call_key,
+            d.plugin,
+            Text(d.state.value, style=_STYLE[d.state]),
+            str(d.attempts),
+            _when(d),
+            Text(d.last_error or ""),
+        )
+    console.print(table)
+
+
+@deliveries.command("retry")
+@click.argument("delivery_id", required=False, type=int)
+@click.option("--all-dead", is_flag=True, help="Retry every dead delivery.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def retry(delivery_id: int | None, all_dead: bool, as_json: bool) -> None:
+    """Make dead deliveries pending again, due now (give an ID, or --all-dead)."""
+    if (delivery_id is None) == (not all_dead):
+        raise click.UsageError("give a delivery ID or --all-dead (not both)")
+    journal = open_journal(load_settings())
+    try:
+        if delivery_id is not None:
+            found = journal.get_delivery(delivery_id)
+            if found is None:
+                raise click.ClickException(f"no delivery {delivery_id}")
+            if not journal.retry_delivery(delivery_id):
+                raise click.ClickException(
+                    f"delivery {delivery_id} is {found.state.value}, not dead: nothing to retry"
+                )
+            retried = [delivery_id]
+        else:
+            retried = _retry_all_dead(journal)
+    finally:
+        journal.close()
+    if as_json:
+        click.echo(json.dumps({"retried": retried}))
+    elif retried:
+        click.echo(
+            f"retrying {len(retried)} deliver{'y' if len(retried) == 1 else 'ies'}: "
+            + ", ".join(map(str, retried))
+        )
+    else:
+        click.echo("no dead deliveries")
+
+
+def _retry_all_dead(journal: Journal) -> list[int]:
+    """Retry every dead delivery, in pages; returns the ids made pending."""
+    retried: list[int] = []
+    while True:
+        batch = journal.list_deliveries(state=DeliveryState.DEAD, limit=1000)
+        revived = [d.id for d in batch if journal.retry_delivery(d.id)]
+        retried.extend(revived)
+        if len(batch) < 1000 or not revived:
+            return retried
