@@ -17,7 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from .. import __version__
 from ..errors import ConfigurationError
-from . import calls, ingress, ops, stream
+from . import calls, ingress, ops, panel, stream
 from .auth import TokenAuth
 from .services import Services
 
@@ -85,18 +85,9 @@ def create_app(services: Services, *, manage_engine: bool = False) -> FastAPI:
     app.include_router(calls.build_router(services, auth))
     app.include_router(stream.build_router(services, auth))
     app.include_router(ops.build_router(services))
-    _mount_panel(app, services)
+    app.include_router(panel.build_router(services))
     _mount_plugins(app, services)
     return app
-
-
-def _mount_panel(app: FastAPI, services: Services) -> None:
-    """The agent panel, when its module is present."""
-    try:
-        from . import panel
-    except ImportError:
-        return
-    app.include_router(panel.build_router(services))
 
 
 def _mount_plugins(app: FastAPI, services: Services) -> None:

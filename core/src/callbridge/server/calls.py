@@ -82,7 +82,7 @@ class RecordRequest(BaseModel):
 
 
 def _soap_errors() -> tuple[type[Exception], type[Exception]]:
-    from ..voispeed.soap import PbxError, SoapOutcomeUnknown
+    from ..voispeed import PbxError, SoapOutcomeUnknown
 
     return PbxError, SoapOutcomeUnknown
 

@@ -101,6 +101,7 @@ def build_router(services: Services) -> APIRouter:
     token = settings.ingress_token.get_secret_value().encode() if settings.ingress_token else None
     networks = [ipaddress.ip_network(n, strict=False) for n in settings.server.allowed_networks]
     company_param = settings.pbx.company_param
+    notify = getattr(services.engine, "notify", None)
     router = APIRouter(tags=["PBX ingress"])
 
     def check_source(request: Request) -> None:
@@ -188,6 +189,8 @@ def build_router(services: Services) -> APIRouter:
             log.exception("journal append failed")
             metrics.EVENTS_REJECTED.labels("journal", "http").inc()
             return PlainTextResponse("journal unavailable, retry\n", status_code=503)
+        if notify is not None and not result.duplicate:
+            notify()  # wake the dispatcher now rather than at its next poll
         code = str(event.ssn_event) if event.kind is not None else "unknown"
         metrics.EVENTS_ACCEPTED.labels(code, "http", "yes" if result.duplicate else "no").inc()
         metrics.ACK_LATENCY.observe(time.perf_counter() - started)

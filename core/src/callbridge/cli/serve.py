@@ -1,0 +1,56 @@
+"""``callbridge serve``: the HTTP service with the engine behind it."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import ConfigurationError
+from ..settings import load_settings
+
+
+@click.command()
+@click.option("--host", default=None, help="Address to bind (CALLBRIDGE_SERVER__HOST).")
+@click.option("--port", type=int, default=None, help="Port (CALLBRIDGE_SERVER__PORT).")
+@click.option("--source", default=None, help="Extra event source, e.g. mysql://user:pw@host/db.")
+def serve(host: str | None, port: int | None, source: str | None) -> None:
+    """Serve the PBX ingress, the API, the agent stream and the panel."""
+    import uvicorn
+
+    from ..logs import configure_logging
+    from ..server.app import create_app
+    from ..server.assemble import build
+
+    overrides: dict[str, object] = {}
+    if source:
+        overrides["source"] = source
+    settings = load_settings(**overrides)
+    server = settings.server.model_copy(
+        update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    )
+    settings = settings.model_copy(update={"server": server})
+    configure_logging(settings)
+    running = build(settings)
+    try:
+        app = create_app(running.services, manage_engine=True)
+    except ConfigurationError:
+        running.close()
+        raise
+    running.start_sources()
+    click.echo(
+        f"callbridge {app.version} on http://{server.host}:{server.port} "
+        f"(ingress /pbx/events, panel /agent, API docs /docs)",
+        err=True,
+    )
+    try:
+        uvicorn.run(
+            app,
+            host=server.host,
+            port=server.port,
+            log_config=None,
+            access_log=False,
+            loop="auto",
+            http="auto",
+            timeout_graceful_shutdown=5,
+        )
+    finally:
+        running.close()
