@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from callbridge.sim import LegState, MemorySink, Simulator
-from callbridge.voispeed import CallableType, CrudAction, CrudEntityType, GatewayType, parse_event
+from callbridge.voispeed import (
+    CallableType,
+    CallEvent,
+    CrudAction,
+    CrudEntityType,
+    GatewayType,
+    parse_event,
+)
 from callbridge.voispeed.soap import SoapClient
 
 MARIO = "auth-mario@acme"
 GIULIA = "auth-giulia@acme"
+
+
+def call_event(raw: dict[str, str]) -> CallEvent:
+    event = parse_event(raw)
+    assert isinstance(event, CallEvent)
+    return event
 
 
 def codes(sink: MemorySink) -> list[int]:
@@ -25,7 +38,7 @@ def test_call_req_starts_an_outgoing_call_with_the_external_id(
     assert leg.user.extension == "201"
     assert leg.device_id == "000012A0"
     assert leg.state is LegState.RINGING
-    event = parse_event(sink.events[-1])
+    event = call_event(sink.events[-1])
     assert event.ssn_event == 17
     assert event.call_id == result.user_call_id
     assert event.ext_id == "cb-x1"
@@ -111,7 +124,7 @@ def test_divert_ends_the_ringing_leg_and_rings_the_new_extension(
     leg_id = call.legs[0].user_call_id
     result = client.call_divert(MARIO, leg_id, "203")
     new_id = result.values["new_user_call_id"]
-    events = [parse_event(e) for e in sink.events]
+    events = [call_event(e) for e in sink.events]
     assert [e.ssn_event for e in events] == [16, 21, 16]
     assert events[1].call_id == leg_id
     assert events[2].call_id == new_id
@@ -134,7 +147,7 @@ def test_transfer_joins_the_two_remote_parties(
     assert consult.resolved() is outside
     assert giulia_leg.remote.number == "+390612345678"
     sim.hangup(outside, by="remote", extension="202")
-    events = [parse_event(e) for e in sink.events]
+    events = [call_event(e) for e in sink.events]
     mario = [e for e in events if e.sender_id == "00000065"]
     assert [e.ssn_event for e in mario] == [16, 18, 17, 18, 21, 21]
     last = events[-1]
@@ -153,7 +166,7 @@ def test_pick_takes_a_call_ringing_elsewhere(
     assert picked.user.extension == "202"
     assert picked.state is LegState.ACTIVE
     assert call.legs[0].state is LegState.ENDED
-    events = [parse_event(e) for e in sink.events]
+    events = [call_event(e) for e in sink.events]
     assert [(e.ssn_event, e.call_id) for e in events] == [
         (16, call.legs[0].user_call_id),
         (16, picked.user_call_id),

@@ -181,7 +181,7 @@ def play_command(
     with Simulator(sink=sink, settings=settings.pbx) as simulator:
         click.echo(f"events to: {where}")
         for scenario in scenarios:
-            click.echo(f"> {scenario.name}: {scenario.description.splitlines()[0]}")
+            click.echo(f"> {scenario.name}: {scenario.summary}")
             try:
                 result = play(simulator, scenario, realtime=not fast, speed=speed)
             except ScenarioError as exc:
@@ -254,5 +254,4 @@ def load(
 def scenarios() -> None:
     """List the built-in scenarios."""
     for scenario in builtin_scenarios():
-        first = scenario.description.splitlines()[0] if scenario.description else ""
-        click.echo(f"{scenario.name:28} {first}")
+        click.echo(f"{scenario.name:28} {scenario.summary}")

@@ -126,6 +126,12 @@ class Scenario:
     source: str = ""
 
     @property
+    def summary(self) -> str:
+        """The first line of the description (empty when there is none)."""
+        lines = self.description.strip().splitlines()
+        return lines[0] if lines else ""
+
+    @property
     def duration(self) -> float:
         """Seconds of waiting in real time at speed 1."""
         return sum(step.wait for step in self.steps)
