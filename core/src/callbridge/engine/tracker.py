@@ -99,7 +99,8 @@ def _require_aware(value: datetime, name: str) -> None:
         raise ValueError(f"{name} must be a timezone-aware datetime, got {value!r}")
 
 
-_DeadlineRef = Leg | GroupCall
+#: A deadline is for a leg (by key, so that forgotten legs are not kept alive) or a group call.
+_DeadlineRef = str | GroupCall
 
 
 class Tracker:
@@ -126,7 +127,7 @@ class Tracker:
         self._seq = itertools.count()
         self._legs: dict[str, Leg] = {}
         self._groups = GroupIndex(slack=GROUP_SLACK, cap=GROUP_RING_CAP)
-        #: (when, order, leg or group call): expiries, settlement checks, restored leftovers.
+        #: (when, order, leg key or group call): expiries, group checks, restored leftovers.
         self._deadlines: list[tuple[datetime, int, _DeadlineRef]] = []
         self._resolved: deque[tuple[datetime, Leg]] = deque()
         self._tombstones: dict[str, datetime] = {}
@@ -168,7 +169,9 @@ class Tracker:
                         ref.next_check = None
                         changes += self._settle(ref, now)
                 else:
-                    changes += self._leg_due(ref, now)
+                    leg = self._legs.get(ref)
+                    if leg is not None:
+                        changes += self._leg_due(leg, now)
             self._housekeeping(now)
             return changes
 
@@ -232,7 +235,7 @@ class Tracker:
                 last_at=at,
             )
             self._legs[key] = leg
-            self._push(at + self._expiry, leg)
+            self._push(at + self._expiry, key)
         elif leg.has_seen(code):
             return []  # a repeat: the first one of each kind is the one that counts
         leg.seen |= 1 << code
@@ -335,7 +338,7 @@ class Tracker:
 
     def _leg_due(self, leg: Leg, now: datetime) -> list[Change]:
         """A leg's deadline came: expire it if silent, or finish a restored leftover."""
-        if self._legs.get(leg.key) is not leg or leg.resolution is not None:
+        if leg.resolution is not None:
             return []
         if leg.state is CallState.ENDED:
             if leg.held and leg.cluster is not None:
@@ -343,7 +346,7 @@ class Tracker:
             return [self._resolve(leg, "finished", now)]
         due = leg.last_at + self._expiry
         if due > now:
-            self._push(due, leg)
+            self._push(due, leg.key)
             return []
         leg.expired = True
         leg.end_at = latest(leg.last_at, leg.ring_at, leg.answer_at)
@@ -420,7 +423,7 @@ class Tracker:
         self._legs[call.key] = leg
         if call.state is not CallState.ENDED:
             self._groups.place(leg)
-            self._push(last + self._expiry, leg)
+            self._push(last + self._expiry, leg.key)
             return
         if call.outcome is not None:
             # Ended with an outcome: it was finished (or dropped) before the restart.
@@ -435,7 +438,7 @@ class Tracker:
         leg.expired = call.hung_up_by in (None, HungUpBy.UNKNOWN)
         self._groups.place(leg)
         leg.held = leg.cluster is not None and leg.answer_at is None
-        self._push(last, leg)
+        self._push(last, leg.key)
 
 
 def _reference(call: Call) -> datetime:
