@@ -59,6 +59,15 @@ def test_incomplete_sets_name_what_is_missing(values: dict[str, str], missing: l
         assert f"={secret}" not in str(info.value)
 
 
+def test_no_credentials_at_all_is_not_configured() -> None:
+    from callbridge.plugins.base import NotConfigured
+
+    with pytest.raises(NotConfigured, match="SESSION_ID"):
+        SalesforcePlugin().configure(_settings(objects="Lead"))
+    with pytest.raises(ConfigurationError, match="SECURITY_TOKEN"):
+        SalesforcePlugin().configure(_settings(username="u", password="p"))
+
+
 def test_missing_key_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="PRIVATE_KEY_FILE"):
         _settings(username="u", consumer_key="k", private_key_file=tmp_path / "nope.pem").auth()

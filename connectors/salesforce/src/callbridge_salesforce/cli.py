@@ -7,6 +7,7 @@ core's ``callbridge`` command once the package is installed.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,9 +15,27 @@ from callbridge.settings import load
 
 from .settings import ENV_PREFIX, SalesforceSettings
 
+if TYPE_CHECKING:
+    from .plugin import SalesforcePlugin
+
 
 def _settings() -> SalesforceSettings:
     return load(SalesforceSettings, ENV_PREFIX)
+
+
+def _plugin() -> SalesforcePlugin:
+    """A configured plugin; missing credentials become the CLI's readable exit 2."""
+    from callbridge.errors import ConfigurationError
+    from callbridge.plugins.base import NotConfigured
+
+    from .plugin import SalesforcePlugin
+
+    plugin = SalesforcePlugin()
+    try:
+        plugin.configure(_settings())
+    except NotConfigured as exc:
+        raise ConfigurationError(str(exc)) from None
+    return plugin
 
 
 @click.group()
@@ -47,10 +66,7 @@ def call_center(public_url: str | None, output: Path | None) -> None:
 @salesforce.command("check")
 def check() -> None:
     """Log in and show which org and user callbridge reaches (no data is written)."""
-    from .plugin import SalesforcePlugin
-
-    plugin = SalesforcePlugin()
-    plugin.configure(_settings())
+    plugin = _plugin()
     instance = plugin.client.instance
     click.echo(f"connected: {instance} ({plugin.client!r})")
     click.echo(f"record links: {plugin.lightning_base()}")
@@ -64,10 +80,7 @@ def lookup_number(number: str) -> None:
 
     from callbridge.models import Call, CallState, Direction
 
-    from .plugin import SalesforcePlugin
-
-    plugin = SalesforcePlugin()
-    plugin.configure(_settings())
+    plugin = _plugin()
     call = Call(
         key="cli:lookup",
         user_call_id="lookup",

@@ -20,6 +20,7 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest
 from callbridge.errors import ConfigurationError, RetryLater
 from callbridge.hookspecs import hookimpl
 from callbridge.models import ActivityRef, Call, CallRecord, Contact, Direction
+from callbridge.plugins.base import NotConfigured
 
 from . import activity, lookup
 from .client import SHORT_BACKOFF, SalesforceClient, SessionFactory, error_details, sobject
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from callbridge.context import Context
+    from callbridge.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +62,18 @@ class SalesforcePlugin:
 
     # --- configuration --------------------------------------------------------------------
 
-    def configure(self, settings: SalesforceSettings) -> None:
-        """Take validated settings; raise ConfigurationError naming missing credentials."""
-        auth = settings.auth()
+    def configure(self, settings: SalesforceSettings, core: Settings | None = None) -> None:
+        """Take validated settings; raise ConfigurationError naming missing credentials.
+
+        No credentials at all means the connector is simply not in use (NotConfigured), not
+        that it failed; the reason still lists what each authentication mode needs.
+        """
+        try:
+            auth = settings.auth()
+        except ConfigurationError as exc:
+            if not settings.has_credentials():
+                raise NotConfigured(str(exc)) from None
+            raise
         self._settings = settings
         self._client = SalesforceClient(
             auth,
@@ -74,6 +85,8 @@ class SalesforcePlugin:
         self._owners = OwnerResolver(settings, self._client.call)
         if settings.default_region:
             self._region = settings.default_region
+        elif core is not None:
+            self._region = core.default_region
 
     @property
     def settings(self) -> SalesforceSettings:

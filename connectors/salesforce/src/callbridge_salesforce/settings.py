@@ -271,6 +271,10 @@ class SalesforceSettings(PluginSettings):
             return "session"
         return None
 
+    def has_credentials(self) -> bool:
+        """Whether any credential variable (or an explicit auth mode) is set at all."""
+        return self.auth_mode is not None or any(self._present().values())
+
     def auth(self) -> AuthConfig:
         """The credentials for the chosen (or guessed) mode, or a ConfigurationError.
 
