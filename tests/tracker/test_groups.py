@@ -176,3 +176,13 @@ def test_member_whose_end_is_lost_holds_the_others_only_up_to_the_cap() -> None:
     changes = run(tracker, [(3600.3, None)])  # C expires: its group call is already logged
     assert resolutions(changes) == {"1A3": "dropped"}
     assert tracker.open_calls() == []
+
+
+def test_withheld_numbers_are_never_grouped() -> None:
+    # Two anonymous callers at once: answering one must not hide the other's missed call.
+    first = inbound("5A1", "anonymous", "201", group=GROUP)
+    second = inbound("5A2", "anonymous", "202", group=GROUP)
+    tracker = make_tracker(group_window=10)
+    changes = run(tracker, [(0, first[16]), (0, second[16]), (3, second[18]), (4, first[20])])
+    assert resolutions(changes) == {"5A1": "finished"}
+    assert finished(changes)["5A1"].call.outcome is Outcome.MISSED

@@ -125,13 +125,17 @@ class Leg:
         """What ties the legs of one group call together, or None for a non-group leg.
 
         Only legs that *arrive* (16, or an unknown start read as incoming) take part: an
-        outgoing call made by a group member is that member's own call.
+        outgoing call made by a group member is that member's own call. Nor do calls from
+        withheld numbers: grouping them could drop one anonymous caller's missed call because
+        another anonymous caller was answered.
         """
         if not self.group or not self.remote_number:
             return None
         if self.effective_pbx_direction() is not PbxDirection.INCOMING:
             return None
-        number = self.remote_e164 or digits(self.remote_number) or self.remote_number
+        number = self.remote_e164 or digits(self.remote_number)
+        if len(number.strip("+0")) < 2:
+            return None  # withheld ("anonymous", "0"): two such callers cannot be told apart
         return (self.company_id or "", self.group, number)
 
     def reference_time(self) -> datetime:
