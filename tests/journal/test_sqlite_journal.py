@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from callbridge.journal import DeliveryState
 from callbridge.journal.factory import open_journal
 from callbridge.journal.migrations import LATEST, MIGRATIONS, current_version
