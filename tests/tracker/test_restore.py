@@ -106,3 +106,16 @@ def test_malformed_restore_is_refused_and_changes_nothing() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         after.restore([naive])
     assert after.open_calls() == []
+
+
+def test_restored_end_without_outcome_outside_a_group_is_finished_on_tick() -> None:
+    events = inbound("A1", CALLER, "201")
+    before = make_tracker()
+    ended = [c for c in run(before, [(0, events[16]), (9, events[20])]) if c.kind == "ended"]
+    pending = ended[0].call.model_copy(update={"outcome": None})
+    after = make_tracker()
+    after.restore([pending])
+    changes = after.tick(at(9))
+    assert kinds(changes) == [("finished", "A1")]
+    assert changes[0].call.outcome is Outcome.MISSED
+    assert after.tick(at(99999)) == []
