@@ -19,6 +19,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 
 from .emitter import FanoutSink, HttpSink, MemorySink
 from .engine import SimCall
@@ -143,11 +144,11 @@ def run_load(sim: Simulator, spec: LoadSpec, *, settle_timeout: float = 60.0) ->
         report.call_ids.append(call.call_id)
         if rng.random() < spec.answer_ratio:
             report.answered += 1
-            sim.later(spec.ring_time, lambda c=call: sim.answer(c))
-            sim.later(spec.ring_time + spec.talk_time, lambda c=call: hang_up(c))
+            sim.later(spec.ring_time, partial(sim.answer, call))
+            sim.later(spec.ring_time + spec.talk_time, partial(hang_up, call))
         else:
             report.missed += 1
-            sim.later(spec.ring_time, lambda c=call: hang_up(c))
+            sim.later(spec.ring_time, partial(hang_up, call))
     report.elapsed = time.monotonic() - start
     if not sim.scheduler.wait_idle(settle_timeout):
         raise TimeoutError("calls still running after the settle timeout")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -225,9 +226,8 @@ class Simulator(CallEngine):
         elif policy.give_up_after is not None:
             self.later(policy.give_up_after, lambda: self.hangup(call, by="local"))
 
-    def later(self, delay: float, action: object) -> None:
+    def later(self, delay: float, action: Callable[[], object]) -> None:
         """Run an engine action after ``delay`` seconds; a SimError (state moved on) is ignored."""
-        assert callable(action)
 
         def run() -> None:
             try:
