@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from conftest import make_call, make_record
 from hs_fake import FakeHubSpot
+from hs_support import make_call, make_record
 
 from callbridge.errors import PermanentError, RetryLater
 from callbridge.models import Contact, CrmContext, Direction, HungUpBy, Outcome

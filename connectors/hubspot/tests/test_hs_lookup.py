@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from conftest import make_call
 from hs_fake import FakeHubSpot
+from hs_support import make_call
 
 from callbridge_hubspot.plugin import HubSpotPlugin
 

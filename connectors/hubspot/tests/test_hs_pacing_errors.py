@@ -7,8 +7,8 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from conftest import make_call, make_record
 from hs_fake import TOKEN, FakeHubSpot
+from hs_support import make_call, make_record
 
 from callbridge.errors import PermanentError, RetryLater
 from callbridge_hubspot.failures import HubSpotAuthError
