@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -208,9 +209,19 @@ def make_settings(tmp_path: Path, **dispatch: Any) -> Settings:
     )
 
 
-def make_engine(tmp_path: Path, *plugins: object, **dispatch: Any) -> Engine:
+def make_engine(
+    tmp_path: Path, *plugins: object, clock: Callable[[], datetime] | None = None, **dispatch: Any
+) -> Engine:
     """An engine over a real SQLite journal with only ``plugins`` loaded (no built-ins)."""
     settings = make_settings(tmp_path, **dispatch)
     loaded = load_plugins(settings, entry_points=False, builtins=False, extra=list(plugins))
     journal = SqliteJournal(tmp_path / "journal.sqlite3")
-    return Engine(settings, journal=journal, plugins=loaded, tick_interval=0.05, poll_interval=0.01)
+    extra: dict[str, Any] = {} if clock is None else {"clock": clock}
+    return Engine(
+        settings,
+        journal=journal,
+        plugins=loaded,
+        tick_interval=0.05,
+        poll_interval=0.01,
+        **extra,
+    )

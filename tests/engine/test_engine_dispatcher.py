@@ -327,3 +327,18 @@ def test_unsettled_ended_call_is_finished_at_start(tmp_path: Path) -> None:
     finally:
         again.stop()
         again.journal.close()
+
+
+def test_a_fake_event_clock_in_the_past_does_not_stall_deliveries(
+    tmp_path: Path, cleanup: list[Engine]
+) -> None:
+    from datetime import UTC, datetime
+
+    crm = Crm(failures=[RuntimeError("once")])
+    engine = make_engine(tmp_path, crm, clock=lambda: datetime(2020, 1, 1, tzinfo=UTC))
+    cleanup.append(engine)
+    engine.start()
+    engine.ingest(incoming("00000013"))
+    engine.ingest(local_hangup("00000013"))
+    wait_for(lambda: len(crm.logged) == 1, what="the retried delivery")
+    assert engine.wait_idle(30)

@@ -143,6 +143,7 @@ class Dispatcher:
         *,
         bus: AgentBus | None = None,
         clock: Callable[[], datetime] = utcnow,
+        wall_clock: Callable[[], datetime] = utcnow,
         tick_interval: float = 1.0,
         poll_interval: float = 0.05,
     ) -> None:
@@ -155,7 +156,10 @@ class Dispatcher:
             settings.dispatch.cache_size
         )
         self.policy = RetryPolicy.from_settings(settings.dispatch)
+        #: Event time, for the tracker's expiries and group windows (tests pass a fake one).
         self._clock = clock
+        #: Real time, for delivery schedules: the journal stamps deliveries with it.
+        self._wall_clock = wall_clock
         self._tick_interval = tick_interval
         self._poll_interval = poll_interval
         self._tracker_lock = threading.Lock()
@@ -254,7 +258,7 @@ class Dispatcher:
         with self._delivering_lock:
             if self._delivering:
                 return False
-        now = self._clock()
+        now = self._wall_clock()
         return not any(
             self.journal.due_deliveries(now, limit=1, plugin=name)
             for name in self.plugins.implementers("log_call")
@@ -584,7 +588,7 @@ class Dispatcher:
         return pool
 
     def _schedule_due(self) -> None:
-        now = self._clock()
+        now = self._wall_clock()
         for plugin in self.plugins.implementers("log_call"):
             with self._delivering_lock:
                 busy = {i for i, p in self._delivering.items() if p == plugin}
@@ -650,7 +654,7 @@ class Dispatcher:
             self.journal.complete_delivery(delivery.id, _result_json(result, plugin))
             log.info("call %s logged by %s", delivery.call_key, plugin)
             return
-        now = self._clock()
+        now = self._wall_clock()
         due = self.policy.next_attempt(
             attempts_done=delivery.attempts + 1,
             since=delivery.retried_at or delivery.created_at,

@@ -36,6 +36,9 @@ _RESTORE_LIMIT = 1_000_000
 class Engine:
     """Everything behind the ingress, as one object with ``start``/``stop``/``wait_idle``.
 
+    ``clock`` is event time for the tracker (expiries, group windows); tests pass a fake one.
+    Delivery schedules always use real time, since the journal stamps deliveries with it.
+
     Parts not given are built from ``settings``: the journal (``open_journal``), the plugins
     (``load_plugins``) and the tracker. Parts given are used as they are and not closed by
     ``stop`` (the caller owns them).
