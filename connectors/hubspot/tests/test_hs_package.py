@@ -9,4 +9,7 @@ def test_entry_points_are_registered() -> None:
     plugins = {ep.name: ep.value for ep in entry_points(group="callbridge")}
     commands = {ep.name: ep.value for ep in entry_points(group="callbridge.commands")}
     assert plugins["hubspot"] == "callbridge_hubspot.plugin:plugin"
+    from callbridge_hubspot.plugin import HubSpotPlugin, plugin
+
+    assert plugin is HubSpotPlugin
     assert commands["hubspot"] == "callbridge_hubspot.cli:hubspot"

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from callbridge.context import Context
+    from callbridge.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -91,16 +92,23 @@ class HubSpotPlugin:
 
     # -- configuration --------------------------------------------------------------------
 
-    def configure(self, settings: HubSpotSettings) -> None:
-        """Receive validated settings; no network here (start-up must not wait on HubSpot)."""
+    def configure(self, settings: HubSpotSettings, core: Settings | None = None) -> None:
+        """Receive validated settings; no network here (start-up must not wait on HubSpot).
+
+        ``core`` (the core's settings, when the plugin manager passes them) gives the default
+        region and data directory unless the connector's own variables set them.
+        """
         self._settings = settings
         self._api = HubSpotApi(settings)
-        self._region = (
-            settings.default_region
-            or os.environ.get("CALLBRIDGE_DEFAULT_REGION", "IT").strip().upper()
-            or "IT"
-        )
+        region = settings.default_region
+        if region is None and core is not None:
+            region = core.default_region
+        if region is None:
+            region = os.environ.get("CALLBRIDGE_DEFAULT_REGION", "").strip().upper() or "IT"
+        self._region = region
         self._data_dir = settings.data_dir
+        if self._data_dir is None and core is not None:
+            self._data_dir = Path(core.data_dir)
 
     @property
     def settings(self) -> HubSpotSettings:
@@ -366,5 +374,6 @@ class HubSpotPlugin:
         return [("contacts", contact.record_id)] if contact and not contact.ambiguous else []
 
 
-#: The object the ``callbridge`` entry point names.
-plugin = HubSpotPlugin()
+#: What the ``callbridge`` entry point names: the class, so that each load of the plugin
+#: manager gets a fresh instance (its caches, client and ledger) rather than shared state.
+plugin = HubSpotPlugin
