@@ -23,8 +23,6 @@ import pytest
 
 from callbridge.mysql.dsn import MysqlDsn, parse_dsn
 
-pytestmark = pytest.mark.mysql
-
 
 def _find(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin:/sbin")
