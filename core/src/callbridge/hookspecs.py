@@ -27,7 +27,7 @@ hookimpl = pluggy.HookimplMarker("callbridge")
 
 
 @hookspec
-def lookup_contact(number: str, call: Call) -> Contact | None:  # type: ignore[empty-body]
+def lookup_contact(number: str, call: Call) -> Contact | None:
     """Find the CRM record for ``number`` (E.164 when parseable) while ``call`` rings.
 
     Return None when nothing matches. Time-boxed (``CALLBRIDGE_DISPATCH__LOOKUP_BUDGET``) and
@@ -41,7 +41,7 @@ def screen_pop(pop: ScreenPop) -> None:
 
 
 @hookspec
-def log_call(record: CallRecord) -> ActivityRef | None:  # type: ignore[empty-body]
+def log_call(record: CallRecord) -> ActivityRef | None:
     """Write one activity for a finished call; return where it was written.
 
     Called once per plugin and retried until it succeeds: use

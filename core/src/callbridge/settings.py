@@ -64,7 +64,7 @@ class PbxSettings(BaseModel):
     soap_action: str = "{namespace}#{command}"
     #: Element names of the header. The document prints "First name", not an XML name.
     header_user_element: str = "username"
-    header_password_element: str = "password"
+    header_password_element: str = "password"  # noqa: S105 - an element name
     connect_timeout: float = Field(default=3.0, gt=0)
     read_timeout: float = Field(default=10.0, gt=0)
     #: Retries of requests that provably never reached the PBX (see the SOAP client).
@@ -98,7 +98,8 @@ class PbxSettings(BaseModel):
         if self.password_md5 is not None:
             return self.password_md5.get_secret_value().strip().lower()
         if self.password is not None:
-            return hashlib.md5(  # noqa: S324 - the PBX's protocol, not our choice
+            # MD5 is the PBX's protocol, not our choice (usedforsecurity=False says so).
+            return hashlib.md5(
                 self.password.get_secret_value().encode(), usedforsecurity=False
             ).hexdigest()
         return None
@@ -129,9 +130,9 @@ class ServerSettings(BaseModel):
     #: Seconds between SSE heartbeat comments.
     heartbeat: float = Field(default=15.0, gt=0)
 
-    _split_lists = field_validator(
-        "allowed_networks", "api_tokens", "cors_origins", mode="before"
-    )(_split)
+    _split_lists = field_validator("allowed_networks", "api_tokens", "cors_origins", mode="before")(
+        _split
+    )
 
     @field_validator("allowed_networks")
     @classmethod
