@@ -2,7 +2,8 @@
 
 Each append returns only once durable (WAL + synchronous=FULL), so a lone writer pays one
 fsync per event; concurrent writers share fsyncs through the journal's group commit. Prints
-appends/s and p50/p99 latency for 1, 8 and 64 threads; asserts nothing.
+appends/s and p50/p99 latency for 1, 8 and 64 threads appending flat out, then for 32 threads
+paced at 1,000 and 3,000 appends/s in total (the ingress targets); asserts nothing.
 
     .venv/bin/python bench/journal_append.py [--events N] [--dir PATH]
 """
@@ -20,7 +21,9 @@ from callbridge.journal.sqlite import SqliteJournal
 from callbridge.voispeed.events import parse_event
 
 
-def _run(path: Path, threads: int, total: int) -> tuple[float, float, float]:
+def _run(
+    path: Path, threads: int, total: int, rate: float | None = None
+) -> tuple[float, float, float]:
     journal = SqliteJournal(path)
     per_thread = max(1, total // threads)
     latencies: list[float] = []
@@ -29,8 +32,15 @@ def _run(path: Path, threads: int, total: int) -> tuple[float, float, float]:
 
     def worker(t: int) -> None:
         mine: list[float] = []
+        interval = threads / rate if rate else 0.0
         start_gate.wait()
+        next_at = time.perf_counter() + (t / threads) * interval
         for i in range(per_thread):
+            if interval:
+                pause = next_at - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+                next_at += interval
             params = {
                 "ssn_event": "16",
                 "call_id": f"{t:04X}{i:04X}",
@@ -72,6 +82,12 @@ def main() -> None:
             total = args.events if threads > 1 else max(200, args.events // 8)
             rate, p50, p99 = _run(Path(tmp) / f"bench-{threads}.sqlite3", threads, total)
             print(f"{threads:>7}  {rate:>10.0f}  {p50 * 1000:>8.2f}  {p99 * 1000:>8.2f}")
+        for target in (1000, 3000):
+            rate, p50, p99 = _run(Path(tmp) / f"paced-{target}.sqlite3", 32, target * 3, target)
+            print(
+                f"paced at {target}/s (32 threads): {rate:.0f}/s, "
+                f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms"
+            )
 
 
 if __name__ == "__main__":

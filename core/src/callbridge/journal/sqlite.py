@@ -118,12 +118,17 @@ def _rebuild_event(kind: str, parsed: str, raw: dict[str, str]) -> ev.AnyEvent:
 
 
 class _Write:
-    """One queued write: a function of the write connection, and where its result goes."""
+    """One queued write: a function of the write connection, and where its result goes.
 
-    __slots__ = ("fn", "future")
+    ``atomic`` writes make at most one change (one statement, or reads and then one
+    statement): a failing statement undoes only itself, so they need no savepoint.
+    """
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+    __slots__ = ("atomic", "fn", "future")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any], *, atomic: bool) -> None:
         self.fn = fn
+        self.atomic = atomic
         self.future: Future[Any] = Future()
 
 
@@ -164,11 +169,11 @@ class SqliteJournal(Journal):
                 self._readers.append(conn)
         return conn
 
-    def _submit(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _submit(self, fn: Callable[[sqlite3.Connection], T], *, atomic: bool = False) -> T:
         """Run ``fn`` in the writer's next transaction and return once it is committed."""
         if self._closed or self._writer_error is not None:
             raise JournalClosedError("the journal is closed") from self._writer_error
-        write = _Write(fn)
+        write = _Write(fn, atomic=atomic)
         self._queue.put(write)
         result: T = write.future.result()
         return result
@@ -214,6 +219,12 @@ class SqliteJournal(Journal):
         conn.execute("BEGIN IMMEDIATE")
         try:
             for write in batch:
+                if write.atomic:
+                    try:
+                        results.append((write, write.fn(conn), None))
+                    except Exception as exc:
+                        results.append((write, None, exc))
+                    continue
                 conn.execute("SAVEPOINT w")
                 try:
                     value = write.fn(conn)
@@ -270,7 +281,7 @@ class SqliteJournal(Journal):
             (seq,) = conn.execute("SELECT seq FROM events WHERE dedup_key = ?", (key,)).fetchone()
             return AppendResult(seq=int(seq), duplicate=True)
 
-        return self._submit(write)
+        return self._submit(write, atomic=True)
 
     def events_after(self, seq: int, limit: int = 500) -> list[StoredEvent]:
         rows = (
@@ -312,7 +323,8 @@ class SqliteJournal(Journal):
                 "INSERT INTO cursors (name, seq) VALUES (?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
                 (name, seq),
-            )
+            ),
+            atomic=True,
         )
 
     # -- rejected requests ----------------------------------------------------------------
@@ -586,7 +598,7 @@ class SqliteJournal(Journal):
             )
             return int(cur.lastrowid or 0)
 
-        new_id = self._submit(write)
+        new_id = self._submit(write, atomic=True)
         return AgentEvent(id=new_id, extension=extension, at=at, kind=kind, data=data)
 
     def agent_events_after(
