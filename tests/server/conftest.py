@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from server_support import make_settings
+from server_support import Stack, make_settings, run_stack
 
 from callbridge.journal.sqlite import SqliteJournal
 from callbridge.server.app import create_app
@@ -26,3 +26,10 @@ def client(tmp_path: Path, journal: SqliteJournal) -> Iterator[TestClient]:
     services = Services(settings=make_settings(tmp_path), journal=journal)
     with TestClient(create_app(services)) as c:
         yield c
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """The service over real HTTP with the simulator as the PBX (see ``run_stack``)."""
+    with run_stack(tmp_path, heartbeat=0.2) as running:
+        yield running

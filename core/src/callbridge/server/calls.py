@@ -18,13 +18,20 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from .. import metrics
+from ..engine.tracker import duration_s
 from ..models import Call, CrmContext, Originate
+from ..models import CallState as CallStateEnum
+from ..voispeed import envelope
 from ..voispeed.codes import CallableType
+from ..voispeed.envelope import InvalidRequest, SoapRequest
 from ..voispeed.ids import InvalidIdentifier, new_external_id, normalize_id, validate_external_id
 from .auth import Grant, TokenAuth
 from .services import Services
 
 log = logging.getLogger("callbridge.api")
+
+#: How many recent calls ``GET /v1/calls/{id}`` looks through for the call a request became.
+_CALL_SCAN = 500
 
 
 class CallRequest(BaseModel):
@@ -66,6 +73,9 @@ class CallState(BaseModel):
     error: str | None = None
     created_at: datetime
     call: Call | None = None
+    duration_s: int | None = Field(
+        default=None, description="Seconds from answer to end, once the call ended."
+    )
 
 
 class TransferRequest(BaseModel):
@@ -85,6 +95,32 @@ def _soap_errors() -> tuple[type[Exception], type[Exception]]:
     from ..voispeed import PbxError, SoapOutcomeUnknown
 
     return PbxError, SoapOutcomeUnknown
+
+
+def _build_request(
+    body: CallRequest, login: str, extension: str | None, device: str | None, external_id: str
+) -> SoapRequest:
+    """The CallReq (or CallReqExt) to send, or 422: checked before anything is written, so a
+    corrected request may reuse the same external id."""
+    try:
+        if not (body.record or body.calling_id):
+            return envelope.call_req(login, body.number, device, external_id)
+        if not body.calling_id:
+            raise HTTPException(422, "record=true needs calling_id (CallReqExt)")
+        return envelope.call_req_ext(
+            login,
+            calling_id=body.calling_id,
+            called_id=body.called_id or "00000000",
+            calling_type=body.calling_type,
+            called_type=body.called_type,
+            calling_number=extension or "",
+            called_number=body.number,
+            device_id=device,
+            external_id=external_id,
+            record=body.record,
+        )
+    except InvalidRequest as exc:
+        raise HTTPException(422, str(exc)) from None
 
 
 def build_router(services: Services, auth: TokenAuth) -> APIRouter:
@@ -114,8 +150,27 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             raise HTTPException(503, "no PBX configured (CALLBRIDGE_PBX__USER and password)")
         return services.pbx
 
+    def call_of(originate: Originate) -> Call | None:
+        """The call the request became: by its key, else the recent call with its user call id.
+
+        The dispatcher records the user call id on the Originate but not (yet) the call's key
+        (which needs the company id of the events), so the key alone finds nothing.
+        """
+        if originate.call_key:
+            return journal.get_call(originate.call_key)
+        if not originate.user_call_id:
+            return None
+        for call in journal.list_calls(limit=_CALL_SCAN):
+            if call.user_call_id == originate.user_call_id and call.external_id in (
+                None,
+                originate.external_id,
+            ):
+                return call
+        return None
+
     def state_of(originate: Originate) -> CallState:
-        call = journal.get_call(originate.call_key) if originate.call_key else None
+        call = call_of(originate)
+        ended = call is not None and call.state is CallStateEnum.ENDED
         return CallState(
             external_id=originate.external_id,
             state=originate.state,
@@ -126,6 +181,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             error=originate.error,
             created_at=originate.created_at,
             call=call,
+            duration_s=duration_s(call) if call is not None and ended else None,
         )
 
     @router.post("", status_code=202, response_model=CallState, summary="Place a call")
@@ -143,6 +199,8 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             raise HTTPException(422, str(exc)) from None
         if journal.get_originate(external_id) is not None:
             raise HTTPException(409, "a call with this external id already exists")
+        request = _build_request(body, login, extension, device, external_id)
+        command = request.command
         pbx = require_pbx()
         originate = Originate(
             external_id=external_id,
@@ -153,34 +211,20 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             crm=body.crm,
             created_at=datetime.now(UTC),
         )
-        await anyio.to_thread.run_sync(journal.create_originate, originate)
+        try:
+            await anyio.to_thread.run_sync(journal.create_originate, originate)
+        except Exception:
+            # Two requests with the same external id raced past the check above.
+            if journal.get_originate(external_id) is not None:
+                raise HTTPException(409, "a call with this external id already exists") from None
+            raise
         pbx_error, outcome_unknown = _soap_errors()
-        command = "CallReqExt" if (body.record or body.calling_id) else "CallReq"
 
         def send() -> None:
-            if command == "CallReq":
-                pbx.call_req(login, body.number, device_id=device, external_id=external_id)
-                return
-            if not body.calling_id:
-                raise HTTPException(422, "record=true needs calling_id (CallReqExt)")
-            pbx.call_req_ext(
-                login,
-                calling_id=body.calling_id,
-                called_id=body.called_id or "00000000",
-                calling_type=body.calling_type,
-                called_type=body.called_type,
-                calling_number=extension or "",
-                called_number=body.number,
-                device_id=device,
-                external_id=external_id,
-                record=body.record,
-            )
+            pbx.send(request)
 
         try:
             await anyio.to_thread.run_sync(send)
-        except HTTPException:
-            journal.update_originate(external_id, state="failed", error="invalid request")
-            raise
         except outcome_unknown as exc:
             metrics.SOAP_COMMANDS.labels(command, "unknown").inc()
             updated = journal.update_originate(external_id, state="unconfirmed", error=str(exc))
@@ -227,6 +271,8 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
     async def command(name: str, fn: Any, *args: Any) -> dict[str, str]:
         try:
             await anyio.to_thread.run_sync(lambda: fn(*args))
+        except InvalidRequest as exc:
+            raise HTTPException(422, str(exc)) from None  # never sent: the caller's mistake
         except Exception as exc:
             pbx_error, _ = _soap_errors()
             if isinstance(exc, pbx_error):
