@@ -376,3 +376,12 @@ def test_open_journal_uses_the_data_dir(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigurationError, match="CALLBRIDGE_JOURNAL"):
         open_journal(Settings(journal="postgres://x"))
+
+
+def test_submit_event_returns_a_future_resolved_once_durable(journal: SqliteJournal) -> None:
+    params = _params(16, call_id="000000AA")
+    futures = [journal.submit_event(parse_event(params), raw=params) for _ in range(3)]
+    results = [f.result(timeout=30) for f in futures]
+    assert [r.duplicate for r in results] == [False, True, True]
+    assert len({r.seq for r in results}) == 1
+    assert [e.seq for e in journal.events_after(0)] == [results[0].seq]

@@ -169,14 +169,17 @@ class SqliteJournal(Journal):
                 self._readers.append(conn)
         return conn
 
-    def _submit(self, fn: Callable[[sqlite3.Connection], T], *, atomic: bool = False) -> T:
-        """Run ``fn`` in the writer's next transaction and return once it is committed."""
+    def _enqueue(self, fn: Callable[[sqlite3.Connection], T], *, atomic: bool = False) -> Future[T]:
+        """Queue ``fn`` for the writer's next transaction; the future resolves after commit."""
         if self._closed or self._writer_error is not None:
             raise JournalClosedError("the journal is closed") from self._writer_error
         write = _Write(fn, atomic=atomic)
         self._queue.put(write)
-        result: T = write.future.result()
-        return result
+        return write.future
+
+    def _submit(self, fn: Callable[[sqlite3.Connection], T], *, atomic: bool = False) -> T:
+        """Run ``fn`` in the writer's next transaction and return once it is committed."""
+        return self._enqueue(fn, atomic=atomic).result()
 
     def _write_loop(self) -> None:
         conn = self._write_conn
@@ -259,6 +262,20 @@ class SqliteJournal(Journal):
         source: str = "http",
         received_at: datetime | None = None,
     ) -> AppendResult:
+        return self.submit_event(event, raw=raw, source=source, received_at=received_at).result()
+
+    def submit_event(
+        self,
+        event: ev.AnyEvent,
+        *,
+        raw: Mapping[str, str],
+        source: str = "http",
+        received_at: datetime | None = None,
+    ) -> Future[AppendResult]:
+        """Like ``append_event``, but return the writer's future (resolved once durable).
+
+        An asyncio ingress can await it (``asyncio.wrap_future``) without a thread per request.
+        """
         # Serialise in the caller's thread: the writer thread is the bottleneck, keep it lean.
         key = event.dedup_key
         row = (
@@ -281,7 +298,7 @@ class SqliteJournal(Journal):
             (seq,) = conn.execute("SELECT seq FROM events WHERE dedup_key = ?", (key,)).fetchone()
             return AppendResult(seq=int(seq), duplicate=True)
 
-        return self._submit(write, atomic=True)
+        return self._enqueue(write, atomic=True)
 
     def events_after(self, seq: int, limit: int = 500) -> list[StoredEvent]:
         rows = (
