@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -97,6 +98,16 @@ class AgentEvent:
     data: dict[str, Any]
 
 
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _submit_pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="journal-submit")
+    return _POOL
+
+
 class Journal(abc.ABC):
     """Durable state of callbridge. All methods are thread-safe."""
 
@@ -111,6 +122,24 @@ class Journal(abc.ABC):
         received_at: datetime | None = None,
     ) -> AppendResult:
         """Store an accepted event durably; a repeat (same dedup key) changes nothing."""
+
+    def submit_event(
+        self,
+        event: AnyEvent,
+        *,
+        raw: Mapping[str, str],
+        source: str = "http",
+        received_at: datetime | None = None,
+    ) -> Future[AppendResult]:
+        """Start ``append_event`` and return a future that resolves once the event is durable.
+
+        The ingress awaits this future on its event loop instead of parking a worker thread
+        per request. The default runs ``append_event`` on a small pool; a backend with its
+        own writer (SQLite's group commit) hands out the writer's future directly.
+        """
+        return _submit_pool().submit(
+            lambda: self.append_event(event, raw=raw, source=source, received_at=received_at)
+        )
 
     @abc.abstractmethod
     def events_after(self, seq: int, limit: int = 500) -> list[StoredEvent]:

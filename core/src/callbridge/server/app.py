@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from starlette.routing import Route
 
 from .. import __version__
 from ..errors import ConfigurationError
@@ -81,13 +84,35 @@ def create_app(services: Services, *, manage_engine: bool = False) -> FastAPI:
             max_age=600,
         )
     app.state.services = services
-    app.include_router(ingress.build_router(services))
+    # The PBX ingress first and as a plain ASGI route: the hot path skips FastAPI's machinery.
+    app.router.routes.insert(
+        0, Route(ingress.PATH, ingress.Ingress(services), methods=["GET", "POST"])
+    )
     app.include_router(calls.build_router(services, auth))
     app.include_router(stream.build_router(services, auth))
     app.include_router(ops.build_router(services))
     app.include_router(panel.build_router(services))
     _mount_plugins(app, services)
+    _document_ingress(app)
     return app
+
+
+def _document_ingress(app: FastAPI) -> None:
+    """Add ``/pbx/events`` (not a FastAPI route) to the OpenAPI document."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            schema["paths"] = {**ingress.openapi_paths(), **schema["paths"]}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _mount_plugins(app: FastAPI, services: Services) -> None:

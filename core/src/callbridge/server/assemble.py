@@ -65,4 +65,5 @@ def build(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> Runnin
         source = source_from_settings(settings, journal)
         if source is not None:
             running.sources.append(source)
+    services.extras["sources"] = running.sources  # the ingress nudges them (sys_exec mode)
     return running
