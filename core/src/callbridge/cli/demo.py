@@ -1,0 +1,133 @@
+"""``callbridge demo``: callbridge and a simulated PBX, on embedded defaults (``make demo``).
+
+Nothing to configure: a temporary data directory, the ``directory`` plugin with sample
+contacts, callbridge's HTTP service on a free port, the simulator pointed at it, generated
+tokens. No ``CALLBRIDGE_*`` variable is read, so a real configuration in the environment can
+neither break the demo nor be reached by it. See docs/demo.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from ..journal.factory import SQLITE_FILE_NAME
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM ends the demo the way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
+def _quiet_logging(console: object) -> None:
+    """Warnings only, printed through rich so they scroll above the live table."""
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    assert isinstance(console, Console)
+    handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Play every scenario once, check, and exit (CI).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the journal and the directory here (default: a temporary directory).",
+)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, help="callbridge's port (0: free)."
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0.1, max=50),
+    default=None,
+    help="Scenario speed-up (default: 1, or 4 with --once).",
+)
+@click.option(
+    "--scenario",
+    "names",
+    multiple=True,
+    metavar="NAME",
+    help="Play only this built-in scenario (repeatable; default: all).",
+)
+@click.option("--plain", is_flag=True, help="One line per event instead of the live table.")
+def demo(
+    once: bool,
+    data_dir: Path | None,
+    port: int,
+    host: str,
+    speed: float | None,
+    names: tuple[str, ...],
+    plain: bool,
+) -> None:
+    """Run callbridge against its simulated PBX and watch calls flow (Ctrl-C stops)."""
+    from rich.console import Console
+
+    from ..demo.runner import Demo, DemoOptions
+    from ..demo.view import LineView, LiveView, describe, render_summary
+    from ..sim.scenarios import ScenarioError, builtin_scenarios, find_scenario
+
+    if data_dir is not None and (data_dir / SQLITE_FILE_NAME).exists():
+        raise click.BadParameter(
+            f"{data_dir} already holds a journal; the simulator starts its call ids afresh, "
+            "so give a new or empty directory",
+            param_hint="--data-dir",
+        )
+    try:
+        scenarios = [find_scenario(n) for n in names] if names else builtin_scenarios()
+    except ScenarioError as exc:
+        raise click.BadParameter(str(exc), param_hint="--scenario") from None
+    console = Console(highlight=False)
+    _quiet_logging(console)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+    options = DemoOptions(
+        data_dir=data_dir, host=host, port=port, speed=speed or (4.0 if once else 1.0)
+    )
+    live = not plain and console.is_terminal
+    demo_run = Demo(options)
+    checks = []
+    try:
+        demo_run.start()
+        console.print(
+            f"[bold]callbridge[/] on {demo_run.url}  ·  simulator SOAP on {demo_run.sim.url}"
+        )
+        console.print(f"Agent panel: [underline cyan]{demo_run.panel_url('201')}[/]")
+        console.print(f"Data directory: {demo_run.data_dir}", style="dim")
+        view = LiveView(console, demo_run.panel_url("201")) if live else LineView(console)
+        demo_run.subscribe(view)
+        with view:
+            if once:
+                checks = demo_run.run_once(scenarios)
+            else:
+                demo_run.run_forever(scenarios=scenarios)
+    except KeyboardInterrupt:
+        console.print("Stopping…", style="dim")
+    finally:
+        summary = demo_run.summary() if demo_run.running_or_none() else None
+        demo_run.stop()
+    if summary is not None:
+        console.print(render_summary(summary))
+    if once:
+        failed = [c for c in checks if not c.ok]
+        if failed or len(checks) != len(scenarios):
+            for check in failed:
+                console.print(describe(check), style="red")
+            if len(checks) != len(scenarios):
+                console.print(f"only {len(checks)} of {len(scenarios)} scenarios were checked")
+            sys.exit(1)
+        console.print(f"All {len(checks)} scenarios wrote exactly the expected activities.")

@@ -1,0 +1,491 @@
+"""The demo: callbridge and its simulated PBX in one process, scenarios played through both.
+
+``Demo.start()`` builds everything on embedded defaults and nothing else:
+
+1. a data directory (temporary unless given) holding the journal and the ``directory``
+   plugin's SQLite file, seeded with the sample contacts the scenarios' numbers belong to;
+2. the simulator (``callbridge.sim``): its SOAP endpoint on a free port, its events sent over
+   real HTTP to callbridge's ingress with a generated token;
+3. callbridge's HTTP service on a free port (or the one asked for), with settings built
+   explicitly (``IsolatedSettings``: no ``CALLBRIDGE_*`` variable is read), the PBX client
+   pointed at the simulator, and an API token for the simulated company's agents.
+
+Scenarios are played as ``callbridge sim play`` would, with one change that shows the
+product's main thread: a scenario that starts with a click-to-call (``soap_call_req``) is
+placed through callbridge's own API, ``POST /v1/calls`` with the CRM record clicked from, and
+the simulator waits for the CallReq that produces (``await_call_req``). Its activity must then
+land on that record. Calls placed from the agent panel while the demo runs are answered by
+the simulated customer after a moment and hung up a few seconds later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+
+from ..engine.engine import Engine
+from ..journal.base import AgentEvent, DeliveryState
+from ..journal.factory import open_journal
+from ..models import ActivityRef, CallRecord
+from ..plugins.manager import load_plugins
+from ..server.app import create_app
+from ..server.assemble import Running
+from ..server.services import Services
+from ..settings import PbxSettings, Settings
+from ..sim.emitter import HttpSink
+from ..sim.engine import SimCall
+from ..sim.scenarios import Scenario, ScenarioRunner, Step, builtin_scenarios
+from ..sim.simulator import Simulator
+from ..voispeed.ids import new_external_id
+from ..voispeed.soap import SoapClient
+from .directory import DemoDirectory
+from .expect import Played, activities_of, check_played
+from .feed import ActivityWritten, CallUpdate, DemoEvent, Note, ScenarioChecked, ScenarioStarted
+from .server import ServerThread, bind_socket
+from .settings import demo_settings, new_token
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[DemoEvent], None]
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """How to run the demo. Every field has a default that works on a fresh clone."""
+
+    #: Where the journal and the directory live (default: a temporary directory, removed).
+    data_dir: Path | None = None
+    host: str = "127.0.0.1"
+    #: callbridge's port (0: a free one).
+    port: int = 0
+    #: Scenario waits are divided by this (2 plays twice as fast).
+    speed: float = 1.0
+    #: Seconds before the simulated customer answers a call placed from the panel, and talks.
+    panel_answer_after: float = 3.0
+    panel_talk_time: float = 8.0
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Counts for the end of a run."""
+
+    calls: int
+    pops: int
+    activities: dict[str, int]
+    pending: int
+    dead: int
+    checks: tuple[ScenarioChecked, ...] = ()
+
+    @property
+    def failed(self) -> list[ScenarioChecked]:
+        """Scenarios whose activities were not the expected ones."""
+        return [c for c in self.checks if not c.ok]
+
+
+class Demo:
+    """callbridge + simulator + directory, started together and stopped together."""
+
+    def __init__(self, options: DemoOptions | None = None) -> None:
+        self.options = options or DemoOptions()
+        if self.options.speed <= 0:
+            raise ValueError("speed must be positive")
+        self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._scripted: set[str] = set()
+        self._call_keys: set[str] = set()
+        self._pops = 0
+        self._checks: list[ScenarioChecked] = []
+        self._cleanup: list[Callable[[], None]] = []
+        self.data_dir: Path | None = None
+        self.ingress_token = new_token("demo-ingress")
+        self.api_token = new_token("demo-api")
+        self._sim: Simulator | None = None
+        self._server: ServerThread | None = None
+        self._running: Running | None = None
+        self._directory: DemoDirectory | None = None
+        self._http: httpx.Client | None = None
+
+    # ------------------------------------------------------------------ parts
+
+    @property
+    def sim(self) -> Simulator:
+        """The simulated PBX (after ``start``)."""
+        if self._sim is None:
+            raise RuntimeError("the demo is not started")
+        return self._sim
+
+    @property
+    def server(self) -> ServerThread:
+        """callbridge's HTTP service thread (after ``start``)."""
+        if self._server is None:
+            raise RuntimeError("the demo is not started")
+        return self._server
+
+    @property
+    def running(self) -> Running:
+        """callbridge's services and engine (after ``start``)."""
+        if self._running is None:
+            raise RuntimeError("the demo is not started")
+        return self._running
+
+    def running_or_none(self) -> Running | None:
+        """callbridge's services and engine, or None when not (or no longer) started."""
+        return self._running
+
+    @property
+    def engine(self) -> Engine:
+        """callbridge's engine."""
+        return self.running.engine
+
+    @property
+    def settings(self) -> Settings:
+        """The settings callbridge runs with."""
+        return self.running.services.settings
+
+    @property
+    def directory(self) -> DemoDirectory:
+        """The directory plugin (contacts and activities)."""
+        if self._directory is None:
+            raise RuntimeError("the demo is not started")
+        return self._directory
+
+    @property
+    def url(self) -> str:
+        """callbridge's base URL."""
+        return self.server.url
+
+    def panel_url(self, extension: str = "201") -> str:
+        """The agent panel, signed in through the URL fragment (never sent to a server)."""
+        return f"{self.url}/agent#extension={quote(extension)}&token={quote(self.api_token)}"
+
+    def subscribe(self, listener: Listener) -> None:
+        """Hear every ``DemoEvent`` (called from several threads; must not block)."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def _emit(self, event: DemoEvent) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("demo listener failed")
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> Demo:
+        """Start the simulator, then callbridge; on any failure, undo what was started."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        options = self.options
+        if options.data_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="callbridge-demo-")
+            self.data_dir = Path(self._tmp.name)
+        else:
+            self.data_dir = options.data_dir.expanduser()
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        sock = bind_socket(options.host, options.port)
+        port = int(sock.getsockname()[1])
+        try:
+            sink = HttpSink(
+                f"http://{options.host}:{port}/pbx/events", self.ingress_token, timeout=10.0
+            )
+            self._sim = Simulator(sink=sink, settings=PbxSettings(), host=options.host).start()
+            settings = demo_settings(
+                self.data_dir,
+                soap_url=self._sim.url,
+                ingress_token=self.ingress_token,
+                api_token=self.api_token,
+                host=options.host,
+                port=port,
+            )
+            self._directory = DemoDirectory.seeded(
+                self.data_dir / "directory.sqlite3", settings.default_region
+            )
+            self._running = assemble(settings, self._directory)
+            app = create_app(self._running.services, manage_engine=True)
+            self._server = ServerThread(app, host=options.host, port=port)
+        except BaseException:
+            sock.close()
+            raise
+        self._server.start(sock=sock)
+        self._cleanup.append(self.engine.bus.subscribe(None, self._on_agent_event))
+        self._cleanup.append(self._directory.add_listener(self._on_activity))
+        self._sim.outgoing_listeners.append(self._answer_panel_calls)
+        self._http = httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {self.api_token}"},
+            timeout=30.0,
+        )
+
+    def stop(self) -> None:
+        """Stop the simulator, the HTTP service and the engine; remove a temporary data dir."""
+        for undo in reversed(self._cleanup):
+            undo()
+        self._cleanup.clear()
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        if self._sim is not None:
+            with contextlib.suppress(Exception):
+                self._sim.flush(timeout=5)
+            self._sim.stop()
+            self._sim = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        if self._running is not None:
+            self._running.close()
+            self._running = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> Demo:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ what callbridge says
+
+    def _on_agent_event(self, event: AgentEvent) -> None:
+        if event.kind != "pop":
+            return
+        data = event.data
+        call = data.get("call") or {}
+        contacts = data.get("contacts") or {}
+        found = contacts.get("directory") or next(iter(contacts.values()), None)
+        candidates = len(found.get("candidates") or []) if found else 0
+        key = str(call.get("key", ""))
+        with self._lock:
+            self._pops += 1
+            self._call_keys.add(key)
+        self._emit(
+            CallUpdate(
+                key=key,
+                extension=event.extension,
+                state=str(data.get("state", "")),
+                direction=str(call.get("direction", "")),
+                number=str(call.get("remote_e164") or call.get("remote_number") or ""),
+                contact=None if found is None or candidates else found.get("name"),
+                company=None if found is None or candidates else found.get("company"),
+                ambiguous=candidates,
+                outcome=call.get("outcome"),
+                group=call.get("group"),
+            )
+        )
+
+    def _on_activity(self, record: CallRecord, ref: ActivityRef) -> None:
+        directory = self.directory
+        row = next((a for a in directory.list_activities(50) if str(a.id) == ref.record_id), None)
+        call = record.call
+        self._emit(
+            ActivityWritten(
+                plugin=ref.connector or directory.name,
+                activity_id=ref.record_id,
+                key=call.key,
+                extension=call.extension or "",
+                direction=call.direction.value,
+                outcome=call.outcome.value if call.outcome else None,
+                number=call.remote_e164 or call.remote_number,
+                contact=row.contact_name if row else None,
+            )
+        )
+
+    def _answer_panel_calls(self, call: SimCall) -> None:
+        """The simulated customer answers calls placed from the panel, then hangs up."""
+        leg = call.caller_leg
+        if not call.ext_id or call.ext_id in self._scripted or leg is None:
+            return
+        if leg.remote.user is not None or len(call.legs) > 1:
+            return
+        sim = self.sim
+        answer_after = self.options.panel_answer_after
+        sim.later(answer_after, lambda: sim.answer(call))
+        sim.later(answer_after + self.options.panel_talk_time, lambda: sim.hangup(call, "remote"))
+
+    # ------------------------------------------------------------------ playing
+
+    def click_to_call(
+        self,
+        extension: str,
+        number: str,
+        *,
+        contact_id: int | None = None,
+        external_id: str | None = None,
+    ) -> dict[str, object]:
+        """``POST /v1/calls`` as a CRM would: returns the API's answer (external id, state)."""
+        if self._http is None:
+            raise RuntimeError("the demo is not started")
+        body: dict[str, object] = {"agent": extension, "number": number}
+        if external_id is not None:
+            body["external_id"] = external_id
+        if contact_id is not None:
+            body["crm"] = {
+                "connector": "directory",
+                "record_type": "contact",
+                "record_id": str(contact_id),
+            }
+        response = self._http.post("/v1/calls", json=body)
+        response.raise_for_status()
+        answer: dict[str, object] = response.json()
+        return answer
+
+    def play(self, scenario: Scenario, *, round_: int = 1) -> Played:
+        """Play one scenario at the demo's speed; a leading click-to-call goes through the API."""
+        self._emit(ScenarioStarted(scenario.name, scenario.summary, round_))
+        sim = self.sim
+        with ScenarioRunner(sim, realtime=True, speed=self.options.speed) as runner:
+            scenario, clicked = self._click_first(scenario)
+            result = runner.run(scenario)
+        sim.flush()
+        return Played(scenario, result, clicked)
+
+    def _click_first(self, scenario: Scenario) -> tuple[Scenario, dict[str, int]]:
+        """Place a leading ``soap_call_req`` through callbridge's API instead of by hand."""
+        first = scenario.steps[0]
+        if first.action != "soap_call_req":
+            return scenario, {}
+        args = first.args
+        label, extension, number = str(args["call"]), str(args["extension"]), str(args["number"])
+        found = self.directory.find(number)
+        contact_id = found[0].id if found else None
+        external_id = new_external_id()
+        self._scripted.add(external_id)
+        self.click_to_call(extension, number, contact_id=contact_id, external_id=external_id)
+        who = f" from {found[0].name}'s record" if found else ""
+        self._emit(Note(f"{extension} clicks {number}{who}: POST /v1/calls -> CallReq"))
+        waiting = Step(
+            "await_call_req", {"call": label, "extension": extension, "timeout": 15}, first.wait
+        )
+        changed = dataclasses.replace(scenario, steps=(waiting, *scenario.steps[1:]))
+        return changed, ({label: contact_id} if contact_id is not None else {})
+
+    def check(self, played: Played) -> ScenarioChecked:
+        """Compare one run with its declared activities (now, without waiting)."""
+        journal = self.running.services.journal
+
+        def external_id_of(key: str) -> str | None:
+            call = journal.get_call(key)
+            return call.external_id if call else None
+
+        activities = self.directory.list_activities(100_000)
+        problems = check_played(played, activities, self.directory, external_id_of)
+        checked = ScenarioChecked(played.scenario.name, tuple(problems))
+        with self._lock:
+            self._checks.append(checked)
+        self._emit(checked)
+        return checked
+
+    def wait_for_activities(self, played: list[Played], timeout: float = 30.0) -> bool:
+        """Wait until every run has its expected number of activities and nothing is open."""
+        journal = self.running.services.journal
+
+        def done() -> bool:
+            activities = self.directory.list_activities(100_000)
+            if any(len(activities_of(p, activities)) < p.expected_total() for p in played):
+                return False
+            mine = {key for p in played for key in p.user_call_ids()}
+            open_calls = journal.list_calls(10_000, open_only=True)
+            return not any(c.user_call_id in mine for c in open_calls)
+
+        return _wait_until(done, timeout)
+
+    def run_once(
+        self, scenarios: list[Scenario] | None = None, timeout: float = 45.0
+    ) -> list[ScenarioChecked]:
+        """Play each scenario once, wait for callbridge to settle, check every one."""
+        played = [self.play(s) for s in scenarios or builtin_scenarios()]
+        if not self.wait_for_activities(played, timeout):
+            self._emit(Note(f"still waiting for activities after {timeout:.0f}s; checking now"))
+        self.engine.wait_idle(timeout=10)
+        return [self.check(p) for p in played]
+
+    def run_forever(
+        self, stop: threading.Event | None = None, scenarios: list[Scenario] | None = None
+    ) -> None:
+        """Play the scenarios in a loop (each checked as it settles) until ``stop`` is set."""
+        stop = stop or threading.Event()
+        chosen = scenarios or builtin_scenarios()
+        for round_, scenario in _rounds(chosen):
+            if stop.is_set():
+                return
+            played = self.play(scenario, round_=round_)
+            self.wait_for_activities([played], timeout=20)
+            self.check(played)
+            if stop.wait(1.0 / self.options.speed):
+                return
+
+    # ------------------------------------------------------------------ summary
+
+    def summary(self) -> Summary:
+        """Calls and pops seen, activities per plugin, deliveries still pending or dead."""
+        journal = self.running.services.journal
+        done = journal.list_deliveries(state=DeliveryState.DONE, limit=1_000_000)
+        pending = journal.list_deliveries(state=DeliveryState.PENDING, limit=1_000_000)
+        dead = journal.list_deliveries(state=DeliveryState.DEAD, limit=1_000_000)
+        with self._lock:
+            return Summary(
+                calls=len(self._call_keys - {""}),
+                pops=self._pops,
+                activities=dict(Counter(d.plugin for d in done)),
+                pending=len(pending),
+                dead=len(dead),
+                checks=tuple(self._checks),
+            )
+
+
+def assemble(settings: Settings, directory: DemoDirectory) -> Running:
+    """What ``server.assemble.build`` makes, with the demo's directory as the only plugin.
+
+    No built-in or installed connector is loaded: none of them may read the user's variables
+    and reach a real CRM from the demo.
+    """
+    journal = open_journal(settings)
+    try:
+        plugins = load_plugins(settings, entry_points=False, builtins=False, extra=[directory])
+        pbx = SoapClient(settings.pbx)
+    except BaseException:
+        journal.close()
+        raise
+    engine = Engine(settings, journal=journal, plugins=plugins, pbx=pbx)
+    services = Services(settings=settings, journal=journal, pbx=pbx, plugins=plugins, engine=engine)
+    return Running(services=services, engine=engine)
+
+
+def _rounds(scenarios: list[Scenario]) -> Iterator[tuple[int, Scenario]]:
+    round_ = 1
+    while True:
+        for scenario in scenarios:
+            yield round_, scenario
+        round_ += 1
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
