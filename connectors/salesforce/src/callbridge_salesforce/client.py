@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
@@ -52,6 +53,19 @@ _TRANSIENT_CODES = frozenset(
 )
 
 SessionFactory = Callable[[], requests.Session]
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """The ``retry_after`` hints the client gives (seconds); the core never retries sooner.
+
+    Configurable (``CALLBRIDGE_SALESFORCE_BACKOFF_*``) because they are our guesses, not
+    Salesforce's instructions: an admin may want a quicker recovery after an outage.
+    """
+
+    outage: float = LONG_BACKOFF
+    network: float = SHORT_BACKOFF
+    auth: float = AUTH_BACKOFF
 
 
 class _TimeoutSession(requests.Session):
@@ -117,8 +131,11 @@ class SalesforceClient:
         timeout: float = 15.0,
         ca_bundle: str | None = None,
         session_factory: SessionFactory | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
         self._auth = auth
+        #: The retry hints this client gives (the plugin uses them for its own RetryLater).
+        self.backoff = backoff or Backoff()
         self._version = api_version
         self._session_factory: SessionFactory = session_factory or (
             lambda: default_session(timeout, ca_bundle)
@@ -142,20 +159,20 @@ class SalesforceClient:
             sf = Salesforce(version=self._version, session=session, **self._auth.kwargs)
         except SalesforceAuthenticationFailed as exc:
             raise RetryLater(
-                f"Salesforce login failed ({self._auth.mode}): {exc}", retry_after=AUTH_BACKOFF
+                f"Salesforce login failed ({self._auth.mode}): {exc}", retry_after=self.backoff.auth
             ) from None
         except SalesforceError as exc:
-            raise _translate(exc) from None
+            raise _translate(exc, self.backoff) from None
         except requests.RequestException as exc:
             raise RetryLater(
                 f"Salesforce unreachable while logging in: {type(exc).__name__}",
-                retry_after=SHORT_BACKOFF,
+                retry_after=self.backoff.network,
             ) from None
         except (ValueError, OSError) as exc:
             # A private key that cannot be read or parsed (pyjwt raises ValueError subclasses).
             raise RetryLater(
                 f"Salesforce login failed ({self._auth.mode}): {type(exc).__name__}",
-                retry_after=AUTH_BACKOFF,
+                retry_after=self.backoff.auth,
             ) from None
         self.logins += 1
         log.info("salesforce: session obtained (%s) for %s", self._auth.mode, sf.sf_instance)
@@ -187,23 +204,23 @@ class SalesforceClient:
                 raise RetryLater(
                     "Salesforce session expired and an existing-session configuration cannot "
                     f"log in again: set a new CALLBRIDGE_SALESFORCE_SESSION_ID ({message})",
-                    retry_after=AUTH_BACKOFF,
+                    retry_after=self.backoff.auth,
                 ) from None
             log.info("salesforce: session expired, logging in again")
             sf = self._renew(sf)
         except SalesforceError as exc:
-            raise _translate(exc) from None
+            raise _translate(exc, self.backoff) from None
         except requests.RequestException as exc:
             raise RetryLater(
-                f"Salesforce request failed: {type(exc).__name__}", retry_after=SHORT_BACKOFF
+                f"Salesforce request failed: {type(exc).__name__}", retry_after=self.backoff.network
             ) from None
         try:
             return operation(sf)
         except SalesforceError as exc:
-            raise _translate(exc) from None
+            raise _translate(exc, self.backoff) from None
         except requests.RequestException as exc:
             raise RetryLater(
-                f"Salesforce request failed: {type(exc).__name__}", retry_after=SHORT_BACKOFF
+                f"Salesforce request failed: {type(exc).__name__}", retry_after=self.backoff.network
             ) from None
 
     def close(self) -> None:
@@ -214,19 +231,20 @@ class SalesforceClient:
             self._sf = None
 
 
-def _translate(exc: SalesforceError) -> RetryLater | PermanentError:
+def _translate(exc: SalesforceError, backoff: Backoff | None = None) -> RetryLater | PermanentError:
     """The core's delivery rule for a Salesforce error."""
+    backoff = backoff or Backoff()
     code, message = error_details(exc)
     text = f"Salesforce {exc.status} {code}: {message}" if code else f"Salesforce {exc.status}: "
     if not code:
         text += message
     if code in _TRANSIENT_CODES:
-        backoff = SHORT_BACKOFF if code == "UNABLE_TO_LOCK_ROW" else LONG_BACKOFF
-        return RetryLater(text, retry_after=backoff)
+        wait = backoff.network if code == "UNABLE_TO_LOCK_ROW" else backoff.outage
+        return RetryLater(text, retry_after=wait)
     if isinstance(exc, SalesforceGeneralError) and exc.status >= 500:
-        return RetryLater(text, retry_after=LONG_BACKOFF)
+        return RetryLater(text, retry_after=backoff.outage)
     if isinstance(exc, SalesforceExpiredSession):
-        return RetryLater(text, retry_after=AUTH_BACKOFF)
+        return RetryLater(text, retry_after=backoff.auth)
     if isinstance(exc, SalesforceRefusedRequest) or exc.status < 500:
         return PermanentError(text)
-    return RetryLater(text, retry_after=LONG_BACKOFF)
+    return RetryLater(text, retry_after=backoff.outage)

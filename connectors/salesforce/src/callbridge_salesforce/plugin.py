@@ -1,7 +1,7 @@
 """The Salesforce plugin object: the hooks callbridge calls, wired to the connector's parts.
 
-Registered through the ``callbridge`` entry point group as ``plugin`` (an instance, so tests
-and embedders can make their own with :class:`SalesforcePlugin`). Nothing talks to
+Registered through the ``callbridge`` entry point group as ``plugin`` (the class: the plugin
+manager makes one instance per load; tests and embedders make their own). Nothing talks to
 Salesforce before the first hook call: a Salesforce outage at start-up does not stop
 callbridge, it only makes lookups fail and deliveries wait.
 """
@@ -23,7 +23,7 @@ from callbridge.models import ActivityRef, Call, CallRecord, Contact, Direction
 from callbridge.plugins.base import NotConfigured
 
 from . import activity, lookup
-from .client import SHORT_BACKOFF, SalesforceClient, SessionFactory, error_details, sobject
+from .client import Backoff, SalesforceClient, SessionFactory, error_details, sobject
 from .escape import select_ids
 from .owners import OwnerResolver
 from .settings import SalesforceSettings
@@ -81,6 +81,11 @@ class SalesforcePlugin:
             timeout=settings.timeout,
             ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
             session_factory=self._session_factory,
+            backoff=Backoff(
+                outage=settings.backoff_outage,
+                network=settings.backoff_network,
+                auth=settings.backoff_auth,
+            ),
         )
         self._owners = OwnerResolver(settings, self._client.call)
         if settings.default_region:
@@ -180,7 +185,8 @@ class SalesforcePlugin:
             record, settings, connector=NAME, owner_id=owner, accounts=accounts, who_id=lead
         )
         if field:
-            task_id = self.client.call(lambda sf: _upsert(sf, field, key, fields, match))
+            retry = self.client.backoff.network
+            task_id = self.client.call(lambda sf: _upsert(sf, field, key, fields, match, retry))
         else:
             task_id = self.client.call(lambda sf: str(sobject(sf, "Task").create(fields)["id"]))
         log.info("salesforce: Task %s logged for %s", task_id, record.call.key)
@@ -242,7 +248,14 @@ def _first_id(sf: Salesforce, query: str) -> str | None:
     return str(records[0]["Id"]) if records else None
 
 
-def _upsert(sf: Salesforce, field: str, key: str, fields: dict[str, Any], match: str) -> str:
+def _upsert(
+    sf: Salesforce,
+    field: str,
+    key: str,
+    fields: dict[str, Any],
+    match: str,
+    retry_after: float = Backoff.network,
+) -> str:
     """Upsert on the external-id field; the external id makes concurrent attempts collide.
 
     The caller looked for the Task first, so this normally creates. When another attempt won
@@ -266,10 +279,12 @@ def _upsert(sf: Salesforce, field: str, key: str, fields: dict[str, Any], match:
     if found is None:
         raise RetryLater(
             "Salesforce accepted the Task upsert but the Task cannot be found yet",
-            retry_after=SHORT_BACKOFF,
+            retry_after=retry_after,
         )
     return found
 
 
-#: The object the ``callbridge`` entry point names.
-plugin = SalesforcePlugin()
+#: What the ``callbridge`` entry point names: the class, so that each load of the plugin
+#: manager (a restart of the service in the same process, as in tests and the demo) gets a
+#: fresh instance with its own client and caches rather than the previous run's state.
+plugin = SalesforcePlugin

@@ -108,6 +108,12 @@ class SalesforceSettings(PluginSettings):
     timeout: float = Field(default=15.0, gt=0)
     #: A CA bundle for TLS (a company proxy); empty: the system's.
     ca_bundle: Path | None = None
+    #: Seconds before a failed delivery is tried again (the core never retries sooner):
+    #: after a rate limit or an outage (Salesforce sends no Retry-After), after a network
+    #: failure or lock contention, and after failing credentials.
+    backoff_outage: float = Field(default=300.0, gt=0)
+    backoff_network: float = Field(default=30.0, gt=0)
+    backoff_auth: float = Field(default=600.0, gt=0)
 
     # --- lookup ---------------------------------------------------------------------------
     #: Objects searched, best first.
