@@ -2,9 +2,9 @@
 
 Each message has the journal id of its agent event, so a browser that reconnects with
 ``Last-Event-ID`` gets what it missed replayed from the journal before the live feed resumes.
-Live messages come from the engine's bus (published by the dispatcher's threads and handed to
-this event loop thread-safely); a comment line every ``heartbeat`` seconds keeps proxies from
-closing an idle stream.
+Live messages are announced by the engine's bus (published by the dispatcher's threads and
+handed to this event loop thread-safely) and read from the journal in id order; a comment
+line every ``heartbeat`` seconds keeps proxies from closing an idle stream.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from ..engine.bus import AgentBus
 from ..journal.base import AgentEvent
 from .auth import TokenAuth
 from .services import Services
+
+#: Messages read from the journal at a time.
+_PAGE = 500
 
 _EXAMPLE = 'id: 7\nevent: pop\ndata: {"id":7,"kind":"pop","call":{},"contacts":{}}\n\n'
 
@@ -64,20 +67,25 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         bus: AgentBus | None = getattr(services.engine, "bus", None)
         detach = bus.subscribe_queue(extension, loop, queue) if bus else (lambda: None)
 
-        async def body() -> AsyncIterator[bytes]:
+        async def replay() -> AsyncIterator[bytes]:
+            """Everything after ``last_id`` from the journal, in id order."""
             nonlocal last_id
+            while True:
+                missed = await anyio.to_thread.run_sync(
+                    journal.agent_events_after, extension, last_id, _PAGE
+                )
+                for event in missed:
+                    last_id = event.id
+                    yield format_sse(event)
+                if len(missed) < _PAGE:
+                    return
+
+        async def body() -> AsyncIterator[bytes]:
             try:
                 yield b": connected\n\n"
-                # Replay what was missed (subscribed first, so nothing falls in between).
-                while True:
-                    missed = await anyio.to_thread.run_sync(
-                        journal.agent_events_after, extension, last_id, 500
-                    )
-                    for event in missed:
-                        last_id = event.id
-                        yield format_sse(event)
-                    if len(missed) < 500:
-                        break
+                # Subscribed first, so nothing falls between the replay and the live feed.
+                async for message in replay():
+                    yield message
                 while True:
                     try:
                         event = await asyncio.wait_for(queue.get(), timeout=heartbeat)
@@ -87,9 +95,14 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
                         yield b": heartbeat\n\n"
                         continue
                     if event.id <= last_id:
-                        continue  # already replayed
-                    last_id = event.id
-                    yield format_sse(event)
+                        continue  # already sent
+                    # The bus is only the doorbell: lanes publish concurrently, so messages
+                    # can arrive in another order than their ids. The journal gives them in
+                    # order (an id is readable only once every smaller one is), none skipped.
+                    while not queue.empty():
+                        queue.get_nowait()
+                    async for message in replay():
+                        yield message
             finally:
                 detach()
 
