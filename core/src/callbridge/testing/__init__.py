@@ -1,1 +1,69 @@
-"""Test kit for callbridge plugins (fixtures, event factory, connector test class)."""
+"""Test kit for callbridge plugins: fixtures, an event factory, scenarios, ``ConnectorTests``.
+
+The fixtures come with the pytest plugin (``callbridge.testing.pytest_plugin``), active as
+soon as callbridge is installed. The names below are for direct use; they are imported on
+first access, so ``import callbridge.testing`` stays cheap.
+
+See docs/testing-plugins.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .app import AppHarness
+    from .clock import FakeClock
+    from .connector import ConnectorTests, LoadedConnector
+    from .env import CallbridgeEnv
+    from .events import REMOTE, REMOTE_E164, BuiltEvent, EventFactory
+    from .plugins import make_plugins
+    from .records import make_call, make_record
+    from .scenarios import ScenarioResult, ScenarioRunner
+    from .variables import Variable, variables
+
+_EXPORTS = {
+    "AppHarness": "app",
+    "FakeClock": "clock",
+    "ConnectorTests": "connector",
+    "LoadedConnector": "connector",
+    "CallbridgeEnv": "env",
+    "REMOTE": "events",
+    "REMOTE_E164": "events",
+    "BuiltEvent": "events",
+    "EventFactory": "events",
+    "make_plugins": "plugins",
+    "make_call": "records",
+    "make_record": "records",
+    "ScenarioResult": "scenarios",
+    "ScenarioRunner": "scenarios",
+    "Variable": "variables",
+    "variables": "variables",
+}
+
+__all__ = [
+    "REMOTE",
+    "REMOTE_E164",
+    "AppHarness",
+    "BuiltEvent",
+    "CallbridgeEnv",
+    "ConnectorTests",
+    "EventFactory",
+    "FakeClock",
+    "LoadedConnector",
+    "ScenarioResult",
+    "ScenarioRunner",
+    "Variable",
+    "make_call",
+    "make_plugins",
+    "make_record",
+    "variables",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)

@@ -1,0 +1,285 @@
+"""``ConnectorTests``: the contract every connector must keep, as a test class to subclass.
+
+A connector's test module subclasses it and says how to build the plugin, which variables
+configure it against a fake CRM, and how to make that fake succeed or fail::
+
+    from callbridge.testing import ConnectorTests
+
+    class TestAcme(ConnectorTests):
+        entry_point_name = "acme"
+        known_number = "+390612345678"
+
+        @pytest.fixture(autouse=True)
+        def _crm(self, tmp_path):
+            self.crm = FakeAcme(); self.crm.start(); yield; self.crm.stop()
+
+        @property
+        def settings_env(self):
+            return {"CALLBRIDGE_ACME_URL": self.crm.url, "CALLBRIDGE_ACME_TOKEN": "s3cret-token"}
+
+        def plugin_factory(self):
+            return AcmePlugin()
+
+        def crm_fails(self, kind):  # "permanent" or "retryable"
+            self.crm.fail_next(400 if kind == "permanent" else 503)
+
+        def crm_succeeds(self):
+            self.crm.fail_next(None)
+
+        def activity_count(self, record):
+            return self.crm.count_activities(record.idempotency_key("acme"))
+
+The inherited tests check: the installed distribution's entry point loads this plugin;
+settings come from the environment (and every variable set is one the connector reads); the
+lookup contract; exactly one activity per call however often ``log_call`` runs; permanent
+and passing failures raise ``PermanentError`` and ``RetryLater``; secrets never show in a
+repr, an error message or the logs. A test whose hook the subclass does not provide is
+skipped with the reason, never passed silently.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pytest
+from pydantic_settings import BaseSettings
+
+from ..errors import PermanentError, RetryLater
+from ..models import CallRecord, Contact
+from .env import CallbridgeEnv
+from .records import make_call, make_record
+from .variables import variable_names, variables
+
+FailureKind = Literal["permanent", "retryable"]
+
+
+@dataclass
+class LoadedConnector:
+    """The plugin under test, loaded and configured by the real plugin manager."""
+
+    name: str
+    plugin: object
+    settings: BaseSettings | None
+    plugins: Any
+
+    def call(self, hook: str, **kwargs: Any) -> Any:
+        """Call one of the plugin's hooks as the core does."""
+        return self.plugins.call_one(self.name, hook, **kwargs)
+
+    def has(self, hook: str) -> bool:
+        """Whether the plugin implements ``hook``."""
+        return hook in self.plugins.get(self.name).hooks
+
+
+class ConnectorTests:
+    """Subclass me (name the subclass ``Test...``) and fill in the hooks below."""
+
+    #: Name of the plugin in the ``callbridge`` entry point group (None: not distributed).
+    entry_point_name: str | None = None
+    #: A number (E.164) the fake CRM knows; None skips the "found" half of the lookup test.
+    known_number: str | None = None
+    #: A number nobody has.
+    unknown_number: str = "+390298765432"
+    #: Secrets besides the SecretStr values of ``settings_env`` that must never be logged.
+    extra_secrets: tuple[str, ...] = ()
+    #: Variables that configure the connector against the fake (may be a property).
+    settings_env: Mapping[str, str] = {}
+
+    # -- what a subclass provides ---------------------------------------------------------
+    def plugin_factory(self) -> object:
+        """A new, unconfigured plugin object (what the entry point loads)."""
+        raise NotImplementedError("ConnectorTests subclasses must define plugin_factory()")
+
+    def crm_succeeds(self) -> None:
+        """Make the fake CRM accept requests again (after ``crm_fails``)."""
+
+    def crm_fails(self, kind: FailureKind) -> None:
+        """Make the fake CRM's next requests fail: refused data, or a passing outage."""
+        pytest.skip("crm_fails() is not provided by this connector's tests")
+
+    def activity_count(self, record: CallRecord) -> int:
+        """How many activities the fake CRM holds for ``record``'s call."""
+        pytest.skip("activity_count() is not provided by this connector's tests")
+
+    def finished_record(self, name: str) -> CallRecord:
+        """A finished call that this connector logs (``name``: the plugin's name).
+
+        Default: an answered inbound call from ``known_number`` with the contact the lookup
+        found, as the engine would hand it over. Override for connectors that only log some
+        calls (missed ones, say).
+        """
+        remote = self.known_number or "+390612345678"
+        return make_record("0000C0DE", remote_e164=remote, remote_number=remote)
+
+    # -- plumbing -------------------------------------------------------------------------
+    @pytest.fixture
+    def loaded_connector(self, callbridge_env: CallbridgeEnv) -> LoadedConnector:
+        """The plugin configured from ``settings_env`` through the real plugin manager."""
+        from .plugins import make_plugins, plugin_name
+
+        callbridge_env.set(dict(self.settings_env))
+        plugin = self.plugin_factory()
+        plugins = make_plugins(plugin)
+        name = plugin_name(plugins, plugin)
+        info = plugins.get(name)
+        assert info.active, f"{name} is {info.state}: {info.reason}"
+        return LoadedConnector(name, info.plugin, info.settings, plugins)
+
+    def _secrets(self) -> list[str]:
+        values = list(self.extra_secrets)
+        settings_class = getattr(self.plugin_factory(), "settings_class", None)
+        if settings_class is not None:
+            secret_names = {v.name for v in variables(settings_class) if v.secret}
+            values += [v for k, v in self.settings_env.items() if k.upper() in secret_names]
+        return [v for v in values if v and len(v) >= 4]
+
+    # -- the contract ---------------------------------------------------------------------
+    def test_entry_point_loads_the_plugin(self) -> None:
+        """``pip install`` of the distribution is enough for callbridge to find the plugin."""
+        if self.entry_point_name is None:
+            pytest.skip("entry_point_name is None: not distributed with an entry point")
+        found = [
+            ep
+            for ep in importlib.metadata.entry_points(group="callbridge")
+            if ep.name == self.entry_point_name
+        ]
+        assert found, f"no entry point {self.entry_point_name!r} in group 'callbridge'"
+        loaded = found[0].load()
+        obj = loaded() if inspect.isclass(loaded) else loaded
+        expected = self.plugin_factory()
+        if inspect.ismodule(expected):
+            assert obj is expected
+        else:
+            assert type(obj) is type(expected), f"entry point loads {type(obj).__name__}"
+
+    def test_settings_come_from_the_environment(
+        self, loaded_connector: LoadedConnector, callbridge_env: CallbridgeEnv
+    ) -> None:
+        """The variables configure the plugin; every one set is a variable it reads."""
+        settings_class = getattr(loaded_connector.plugin, "settings_class", None)
+        if settings_class is None:
+            pytest.skip("the plugin has no settings_class")
+        assert isinstance(loaded_connector.settings, settings_class)
+        known = variable_names(settings_class)
+        unknown = sorted(k for k in self.settings_env if k.upper() not in known)
+        assert not unknown, f"variables the settings class does not read: {unknown}"
+        # Without any of its variables the plugin is inactive or configured by defaults, but
+        # never "failed": an unconfigured connector must not look broken.
+        from .plugins import make_plugins, plugin_name
+
+        callbridge_env.unset(*self.settings_env)
+        bare = self.plugin_factory()
+        plugins = make_plugins(bare)
+        info = plugins.get(plugin_name(plugins, bare))
+        assert info.state in ("active", "not configured"), f"{info.state}: {info.reason}"
+
+    def test_lookup_returns_a_contact_or_none(self, loaded_connector: LoadedConnector) -> None:
+        """A known number gives a valid Contact, an unknown one gives None."""
+        if not loaded_connector.has("lookup_contact"):
+            pytest.skip("the plugin does not implement lookup_contact")
+        self.crm_succeeds()
+        call = make_call(outcome=None, remote_e164=self.unknown_number)
+        missing = loaded_connector.call("lookup_contact", number=self.unknown_number, call=call)
+        assert missing is None, f"lookup of an unknown number returned {missing!r}"
+        if self.known_number is None:
+            return
+        call = make_call(outcome=None, remote_e164=self.known_number)
+        found = loaded_connector.call("lookup_contact", number=self.known_number, call=call)
+        assert isinstance(found, Contact), f"lookup returned {found!r}"
+        _check_contact(found)
+        for candidate in found.candidates:
+            _check_contact(candidate)
+
+    def test_log_call_is_exactly_once_under_retries(
+        self, loaded_connector: LoadedConnector
+    ) -> None:
+        """A retried delivery, a repeated one, a failed-then-retried one: one activity."""
+        if not loaded_connector.has("log_call"):
+            pytest.skip("the plugin does not implement log_call")
+        record = self.finished_record(loaded_connector.name)
+        self.crm_succeeds()
+        loaded_connector.call("log_call", record=record)
+        loaded_connector.call("log_call", record=record)
+        assert self.activity_count(record) == 1
+        # Fail once (an outage), then retry: still one activity for a second call.
+        second = record.model_copy(
+            update={"call": record.call.model_copy(update={"key": record.call.key + "b"})}
+        )
+        self.crm_fails("retryable")
+        with pytest.raises(RetryLater):
+            loaded_connector.call("log_call", record=second)
+        self.crm_succeeds()
+        loaded_connector.call("log_call", record=second)
+        loaded_connector.call("log_call", record=second)
+        assert self.activity_count(second) == 1
+        assert self.activity_count(record) == 1
+
+    @pytest.mark.parametrize(
+        ("kind", "error"), [("permanent", PermanentError), ("retryable", RetryLater)]
+    )
+    def test_failures_map_to_the_core_errors(
+        self, loaded_connector: LoadedConnector, kind: FailureKind, error: type[Exception]
+    ) -> None:
+        """Refused data -> PermanentError (dead at once); an outage -> RetryLater."""
+        if not loaded_connector.has("log_call"):
+            pytest.skip("the plugin does not implement log_call")
+        record = self.finished_record(loaded_connector.name)
+        self.crm_fails(kind)
+        try:
+            with pytest.raises(error):
+                loaded_connector.call("log_call", record=record)
+        finally:
+            self.crm_succeeds()
+
+    def test_secrets_stay_out_of_reprs_errors_and_logs(
+        self, loaded_connector: LoadedConnector, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Tokens and passwords never reach a repr, an exception message or a log line."""
+        caplog.set_level(logging.DEBUG)
+        plugin = loaded_connector.plugin
+        texts = [repr(plugin), str(plugin), repr(loaded_connector.plugins)]
+        if loaded_connector.settings is not None:
+            texts += [repr(loaded_connector.settings), str(loaded_connector.settings)]
+            texts.append(loaded_connector.settings.model_dump_json())
+        record = self.finished_record(loaded_connector.name)
+        kinds: tuple[FailureKind, ...] = ("permanent", "retryable")
+        for kind in kinds:
+            if not loaded_connector.has("log_call"):
+                break
+            try:
+                self.crm_fails(kind)
+            except pytest.skip.Exception:
+                break
+            try:
+                loaded_connector.call("log_call", record=record)
+            except Exception as exc:
+                texts += [str(exc), repr(exc)]
+            finally:
+                self.crm_succeeds()
+        if loaded_connector.has("lookup_contact"):
+            number = self.known_number or self.unknown_number
+            call = make_call(outcome=None, remote_e164=number)
+            loaded_connector.call("lookup_contact", number=number, call=call)
+        texts.append(caplog.text)
+        for secret in self._secrets():
+            for text in texts:
+                assert secret not in text, "a secret leaked into a repr, error or log"
+
+
+def _check_contact(contact: Contact) -> None:
+    """The connector-independent fields every pop and agent page relies on."""
+    assert contact.record_id.strip(), "Contact.record_id is empty"
+    assert contact.name.strip(), "Contact.name is empty"
+    assert contact.record_type.strip(), "Contact.record_type is empty"
+    if contact.url is not None:
+        assert contact.url.startswith(("https://", "http://")), f"bad url {contact.url!r}"
+    for number in contact.numbers:
+        assert number.strip(), "Contact.numbers holds an empty number"
+
+
+__all__ = ["ConnectorTests", "FailureKind", "LoadedConnector"]

@@ -1,0 +1,162 @@
+"""A small CRM over real HTTP and a connector for it: the kit's own connector under test.
+
+The server keeps contacts by E.164 number and activities by idempotency key (PUT is an
+upsert, like Salesforce's external-id upsert), checks a bearer token, and can be told to
+answer every request with a given status, so ``ConnectorTests`` can drive both failure kinds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+import httpx
+from pydantic import SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from callbridge.errors import PermanentError, RetryLater
+from callbridge.hookspecs import hookimpl
+from callbridge.models import ActivityRef, Call, CallRecord, Contact
+from callbridge.plugins.base import PluginSettings
+
+log = logging.getLogger("kit_crm")
+TOKEN = "kit-crm-token-0123456789"
+
+
+class FakeCrm:
+    """The server: ``start()``, ``url``, ``fail_with(status)``, ``activities``."""
+
+    def __init__(self) -> None:
+        self.contacts: dict[str, dict[str, Any]] = {
+            "+390612345678": {"id": "C-1", "name": "Mario Rossi", "company": "ACME"}
+        }
+        self.activities: dict[str, dict[str, Any]] = {}
+        self.status: int | None = None
+        self.lock = threading.Lock()
+        crm = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, body: object) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _refused(self) -> bool:
+                if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                    self._send(401, {"error": "bad token"})
+                    return True
+                if crm.status is not None:
+                    self._send(crm.status, {"error": "told to fail"})
+                    return True
+                return False
+
+            def do_GET(self) -> None:
+                if self._refused():
+                    return
+                url = urlparse(self.path)
+                phone = parse_qs(url.query).get("phone", [""])[0]
+                found = crm.contacts.get(phone)
+                self._send(200, [found] if found else [])
+
+            def do_PUT(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if self._refused():
+                    return
+                key = unquote(urlparse(self.path).path.rsplit("/", 1)[-1])
+                with crm.lock:
+                    created = key not in crm.activities
+                    crm.activities[key] = body
+                self._send(201 if created else 200, {"id": "A-" + str(abs(hash(key)) % 10**6)})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class KitCrmSettings(PluginSettings):
+    """``CALLBRIDGE_KITCRM_*``."""
+
+    model_config = SettingsConfigDict(env_prefix="CALLBRIDGE_KITCRM_")
+
+    #: Base URL of the CRM API.
+    url: str
+    #: Bearer token.
+    token: SecretStr
+    #: Seconds per request.
+    timeout: float = 5.0
+
+
+class KitCrmPlugin:
+    """Looks contacts up and upserts one activity per call key."""
+
+    name = "kitcrm"
+    settings_class = KitCrmSettings
+
+    def __init__(self) -> None:
+        self.settings: KitCrmSettings | None = None
+
+    def configure(self, settings: KitCrmSettings) -> None:
+        self.settings = settings
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        assert self.settings is not None
+        headers = {"Authorization": f"Bearer {self.settings.token.get_secret_value()}"}
+        log.debug("%s %s", method, path)
+        try:
+            response = httpx.request(
+                method,
+                self.settings.url + path,
+                headers=headers,
+                timeout=self.settings.timeout,
+                **kwargs,
+            )
+        except httpx.HTTPError as exc:
+            raise RetryLater(f"CRM unreachable: {type(exc).__name__}") from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise RetryLater(f"CRM answered {response.status_code}")
+        if response.status_code >= 400:
+            raise PermanentError(f"CRM refused the request: {response.status_code}")
+        return response
+
+    @hookimpl
+    def lookup_contact(self, number: str, call: Call) -> Contact | None:
+        rows = self._request("GET", "/contacts", params={"phone": number}).json()
+        if not rows:
+            return None
+        row = rows[0]
+        return Contact(
+            record_id=row["id"],
+            name=row["name"],
+            company=row.get("company"),
+            url=f"https://crm.example/contacts/{row['id']}",
+            numbers=[number],
+        )
+
+    @hookimpl
+    def log_call(self, record: CallRecord) -> ActivityRef:
+        key = record.idempotency_key(self.name)
+        body = {"outcome": str(record.call.outcome), "duration": record.duration_s}
+        answer = self._request("PUT", f"/activities/{key}", json=body).json()
+        return ActivityRef(record_type="Activity", record_id=answer["id"])
