@@ -16,7 +16,7 @@ import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from .. import __version__
 from ..errors import ConfigurationError
@@ -37,6 +37,23 @@ callbridge links a VOIspeed PBX to CRMs.
 API calls take `Authorization: Bearer <token>`; tokens are bound to the extensions they may
 act for (`CALLBRIDGE_SERVER__API_TOKENS`).
 """
+
+
+class CallbridgeApp(FastAPI):
+    """FastAPI, with the PBX ingress answered before the middleware stack.
+
+    ``/pbx/events`` is the one hot path: the PBX's database write waits for it. It needs no
+    routing, dependency injection, CORS or exception middleware (it never raises for bad
+    input), so requests for it go straight to the plain ASGI ``Ingress``.
+    """
+
+    pbx_ingress: ingress.Ingress | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.ingress is not None and scope["type"] == "http" and scope["path"] == ingress.PATH:
+            await self.pbx_ingress(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def check_security(services: Services) -> None:
@@ -66,7 +83,7 @@ def create_app(services: Services, *, manage_engine: bool = False) -> FastAPI:
             if manage_engine and engine is not None:
                 await anyio.to_thread.run_sync(engine.stop)
 
-    app = FastAPI(
+    app = CallbridgeApp(
         title="callbridge",
         version=__version__,
         description=DESCRIPTION,
@@ -84,10 +101,7 @@ def create_app(services: Services, *, manage_engine: bool = False) -> FastAPI:
             max_age=600,
         )
     app.state.services = services
-    # The PBX ingress first and as a plain ASGI route: the hot path skips FastAPI's machinery.
-    app.router.routes.insert(
-        0, Route(ingress.PATH, ingress.Ingress(services), methods=["GET", "POST"])
-    )
+    app.pbx_ingress = ingress.Ingress(services)
     app.include_router(calls.build_router(services, auth))
     app.include_router(stream.build_router(services, auth))
     app.include_router(ops.build_router(services))

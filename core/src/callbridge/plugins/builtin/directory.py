@@ -248,6 +248,7 @@ class DirectoryPlugin:
         self.region = "IT"
         self.record_url: str | None = None
         self._lock = threading.Lock()
+        self._local = threading.local()
 
     @classmethod
     def open(
@@ -295,14 +296,22 @@ class DirectoryPlugin:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
+        """This thread's connection to the file, opened once and kept.
+
+        Opening a connection (and its pragmas) cost more than the lookup itself: under load
+        the directory spent most of its time connecting.
+        """
+        connections: dict[Path, sqlite3.Connection] = self._local.__dict__.setdefault(
+            "connections", {}
+        )
+        db = connections.get(self.path)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA busy_timeout=30000")
-            yield db
-        finally:
-            db.close()
+            connections[self.path] = db
+        yield db
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
