@@ -1,0 +1,276 @@
+"""The whole path: the VOIspeed simulator -> callbridge over HTTP -> Salesforce (the fake org).
+
+callbridge runs as ``callbridge serve`` runs it (settings from ``CALLBRIDGE_*`` variables,
+``build`` loading the connector through its entry point, uvicorn on a real port); the
+simulator sends its events to ``/pbx/events`` with the ingress token and answers callbridge's
+SOAP CallReq; the real simple-salesforce client talks HTTPS to the fake org. Nothing is mocked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sf_e2e_support import API_TOKEN, INGRESS_TOKEN, Service, SseReader, free_port, wait_for
+from sf_fake import FakeOrg
+
+from callbridge.journal.base import Delivery
+from callbridge.journal.factory import SQLITE_FILE_NAME
+from callbridge.journal.sqlite import SqliteJournal
+from callbridge.models import Call
+from callbridge.sim import HttpSink, Simulator
+from callbridge.sim.scenarios import find_scenario, play
+
+ANNA_NUMBER = "+39 06 1234 5678"  # the caller of the built-in inbound-answered scenario
+PAOLO_NUMBER = "+39 02 8765 4321"  # the caller of the built-in inbound-missed scenario
+
+
+@dataclass
+class Org:
+    """The fake org's records the scenarios meet."""
+
+    fake: FakeOrg
+    account: str
+    anna: str
+    paolo: str
+    bruno: str
+    mario: str
+    luca: str
+
+
+@dataclass
+class E2E:
+    """A running service, the simulator sending to it, and the org behind it."""
+
+    service: Service
+    sim: Simulator
+    sink: HttpSink
+    org: Org
+    data_dir: Path
+
+    def events_accepted(self) -> bool:
+        """Every event the simulator sent was accepted by the ingress (2xx)."""
+        self.sim.flush()
+        return all(d.ok for d in self.sink.deliveries)
+
+
+@pytest.fixture
+def records(org: FakeOrg) -> Org:
+    account = org.insert("Account", Name="Neri Costruzioni", Phone="+39 06 9999 0000")
+    return Org(
+        fake=org,
+        account=account,
+        anna=org.insert(
+            "Contact", FirstName="Anna", LastName="Neri", Phone=ANNA_NUMBER, AccountId=account
+        ),
+        paolo=org.insert(
+            "Contact", FirstName="Paolo", LastName="Gialli", MobilePhone="02 87654321"
+        ),
+        bruno=org.insert("Contact", FirstName="Bruno", LastName="Viola", Phone="+39 011 555 0101"),
+        mario=org.insert("User", Username="mario@acme.example", Extension="201", IsActive=True),
+        luca=org.insert("User", Username="luca@acme.example", Extension="203", IsActive=True),
+    )
+
+
+@pytest.fixture
+def e2e(
+    records: Org,
+    sf_ca_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[E2E]:
+    """callbridge configured only through the environment, as a user configures it."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("CALLBRIDGE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no stray .env file
+    port = free_port()
+    sink = HttpSink(f"http://127.0.0.1:{port}/pbx/events", token=INGRESS_TOKEN)
+    with Simulator(sink=sink) as sim:
+        org = records.fake
+        env = {
+            "CALLBRIDGE_DATA_DIR": str(tmp_path / "data"),
+            "CALLBRIDGE_INGRESS_TOKEN": INGRESS_TOKEN,
+            "CALLBRIDGE_SERVER__API_TOKENS": f"{API_TOKEN}:*",
+            "CALLBRIDGE_SERVER__HEARTBEAT": "0.5",
+            "CALLBRIDGE_PBX__SOAP_URL": sim.url,
+            "CALLBRIDGE_PBX__USER": "auth-callbridge@acme",
+            "CALLBRIDGE_PBX__PASSWORD": "callbridge",
+            "CALLBRIDGE_PBX__AGENTS": "201=auth-mario@acme,203=auth-luca@acme",
+            "CALLBRIDGE_DISPATCH__WORKERS": "2",
+            "CALLBRIDGE_DISPATCH__BACKOFF_INITIAL": "0.05",
+            "CALLBRIDGE_DISPATCH__BACKOFF_MAX": "0.2",
+            "CALLBRIDGE_SALESFORCE_SESSION_ID": org.new_session(),
+            "CALLBRIDGE_SALESFORCE_INSTANCE_URL": org.url,
+            "CALLBRIDGE_SALESFORCE_CA_BUNDLE": str(sf_ca_file),
+            "CALLBRIDGE_SALESFORCE_API_VERSION": org.version,
+            # 201 by the explicit map; 203 by User.Extension (the default owner source).
+            "CALLBRIDGE_SALESFORCE_OWNER_MAP": f"201={records.mario}",
+            # A short retry hint after an outage (default 300 s), so that a restarted
+            # service retries a pending delivery within the test.
+            "CALLBRIDGE_SALESFORCE_BACKOFF_OUTAGE": "5",
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        service = Service(port)
+        service.start()
+        try:
+            assert service.plugin_states()["salesforce"] == "active"
+            yield E2E(service=service, sim=sim, sink=sink, org=records, data_dir=tmp_path / "data")
+        finally:
+            service.stop()
+
+
+def _task_by(org: FakeOrg, **wanted: Any) -> dict[str, Any]:
+    found = [t for t in org.tasks() if all(t.get(k) == v for k, v in wanted.items())]
+    assert len(found) == 1, f"expected one Task with {wanted}, got {org.tasks()}"
+    return found[0]
+
+
+def _call_of(service: Service, extension: str) -> Call:
+    calls = [c for c in service.journal.list_calls(50) if c.extension == extension]
+    assert len(calls) == 1, calls
+    return calls[0]
+
+
+def _delivery(service: Service, call_key: str) -> Delivery:
+    deliveries = [
+        d for d in service.journal.list_deliveries(call_keys=[call_key]) if d.plugin == "salesforce"
+    ]
+    assert len(deliveries) == 1, deliveries
+    return deliveries[0]
+
+
+def _lightning(org: FakeOrg, object_name: str, record_id: str) -> str:
+    """The record URL the connector derives from the instance URL (no My Domain here)."""
+    return f"{org.url}/lightning/r/{object_name}/{record_id}/view"
+
+
+def _has_sf_url(message: dict[str, Any]) -> bool:
+    contact = (message.get("contacts") or {}).get("salesforce") or {}
+    return message.get("kind") == "pop" and bool(contact.get("url"))
+
+
+def test_inbound_answered_and_missed_end_as_tasks_and_the_pop_links_the_record(
+    e2e: E2E,
+) -> None:
+    service, sim, rec = e2e.service, e2e.sim, e2e.org
+    org = rec.fake
+    with SseReader(service.url, "201", until=_has_sf_url) as stream:
+        # Real time at double speed, so the answered call lasts about two seconds.
+        play(sim, find_scenario("inbound-answered"), speed=2.0)
+        pop = stream.result()
+    play(sim, find_scenario("inbound-missed"), realtime=False)
+    assert e2e.events_accepted()
+
+    # The pop reached the agent's stream while the phone rang, with the Lightning URL.
+    contact = pop["contacts"]["salesforce"]
+    assert pop["state"] == "ringing"
+    assert contact["record_id"] == rec.anna
+    assert contact["record_type"] == "Contact"
+    assert contact["url"] == _lightning(org, "Contact", rec.anna)
+
+    wait_for(lambda: len(org.tasks()) == 2, "two Tasks")
+    service.wait_idle()
+
+    call = _call_of(service, "201")
+    task = _task_by(org, CallObject=call.key)
+    delivery = _delivery(service, call.key)
+    assert delivery.state == "done"
+    assert task["TaskSubtype"] == "Call"
+    assert task["CallType"] == "Inbound"
+    assert task["CallDisposition"] == "Answered"
+    assert task["CallDurationInSeconds"] == delivery.payload["duration_s"]
+    assert task["CallDurationInSeconds"] >= 1  # answer -> hang-up took about two seconds
+    assert task["WhoId"] == rec.anna  # the Contact the SOSL search found
+    assert task["WhatId"] == rec.account  # and its Account
+    assert task["OwnerId"] == rec.mario  # CALLBRIDGE_SALESFORCE_OWNER_MAP
+    assert task["Status"] == "Completed"
+    assert "+390612345678" in task["Subject"]
+
+    call = _call_of(service, "203")
+    task = _task_by(org, CallObject=call.key)
+    assert task["CallType"] == "Inbound"
+    assert task["CallDisposition"] == "Missed"
+    assert task["CallDurationInSeconds"] == 0
+    assert task["WhoId"] == rec.paolo  # found by the mobile number
+    assert task["OwnerId"] == rec.luca  # User.Extension = 203
+
+
+def test_click_to_call_is_one_outbound_task_on_the_clicked_record(e2e: E2E) -> None:
+    service, sim, rec = e2e.service, e2e.sim, e2e.org
+    crm = {"connector": "salesforce", "record_type": "Contact", "record_id": rec.bruno}
+    # Anna's number, clicked from Bruno's record: the Task must land on Bruno, not on the
+    # Contact a number lookup would find.
+    with service.api() as api:
+        response = api.post("/v1/calls", json={"agent": "201", "number": ANNA_NUMBER, "crm": crm})
+        assert response.status_code == 202, response.text
+        external_id = response.json()["external_id"]
+        assert response.json()["state"] == "sent"
+
+        requests = [e for e in sim.soap_log if e.command == "CallReq"]
+        assert len(requests) == 1 and requests[0].ok
+        assert requests[0].fields["call_req_ext_id"] == external_id
+        assert requests[0].fields["param1"] == "auth-mario@acme"
+        call = sim.find_call(external_id)
+        assert call is not None
+        sim.answer(call)
+        sim.hangup(call, by="local")
+        assert e2e.events_accepted()
+
+        org = rec.fake
+        wait_for(lambda: len(org.tasks()) == 1, "the click-to-call Task")
+        service.wait_idle()
+        wait_for(lambda: api.get(f"/v1/calls/{external_id}").json()["state"] == "ended", "ended")
+        state = api.get(f"/v1/calls/{external_id}").json()
+
+    task = org.tasks()[0]
+    assert task["CallType"] == "Outbound"
+    assert task["CallDisposition"] == "Answered"
+    assert task["WhoId"] == rec.bruno
+    assert "WhatId" not in task  # Bruno has no Account
+    assert task["OwnerId"] == rec.mario
+    assert task["CallObject"] == state["call"]["key"]
+    assert external_id in task["Description"]
+    assert _delivery(service, task["CallObject"]).state == "done"
+
+
+def test_restart_while_a_delivery_is_pending_still_gives_one_task(e2e: E2E) -> None:
+    """The Task is created but Salesforce's answer is a 503: callbridge cannot know it
+    exists, keeps the delivery pending and is stopped; the next run finds the Task by its
+    CallObject instead of creating a second one."""
+    service, sim, rec = e2e.service, e2e.sim, e2e.org
+    org = rec.fake
+    org.fail("/sobjects/Task/", 503, "SERVER_UNAVAILABLE", "Server unavailable", after=True)
+
+    play(sim, find_scenario("inbound-answered"), realtime=False)
+    assert e2e.events_accepted()
+    wait_for(lambda: len(org.tasks()) == 1, "the Task (whose answer was lost)")
+    call = _call_of(service, "201")
+    wait_for(lambda: _delivery(service, call.key).attempts == 1, "the failed attempt recorded")
+    service.stop()
+
+    # Stopped with the work pending, the Task already in Salesforce.
+    journal = SqliteJournal(e2e.data_dir / SQLITE_FILE_NAME)
+    try:
+        (pending,) = [
+            d for d in journal.list_deliveries(call_keys=[call.key]) if d.plugin == "salesforce"
+        ]
+        assert pending.state == "pending"
+        assert "SERVER_UNAVAILABLE" in (pending.last_error or "")
+    finally:
+        journal.close()
+
+    service.start()  # same port, same data directory, the org healthy again
+    wait_for(lambda: _delivery(service, call.key).state == "done", "the retried delivery", 60)
+    delivery = _delivery(service, call.key)
+    assert delivery.attempts == 2
+    (task,) = org.tasks()
+    assert task["CallObject"] == call.key
+    assert delivery.result is not None and delivery.result["record_id"] == task["Id"]
+    assert org.count("POST", "/sobjects/Task/") == 1  # looked up by CallObject, not re-created
