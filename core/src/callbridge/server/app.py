@@ -50,7 +50,11 @@ class CallbridgeApp(FastAPI):
     pbx_ingress: ingress.Ingress | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.ingress is not None and scope["type"] == "http" and scope["path"] == ingress.PATH:
+        if (
+            self.pbx_ingress is not None
+            and scope["type"] == "http"
+            and scope["path"] == ingress.PATH
+        ):
             await self.pbx_ingress(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
