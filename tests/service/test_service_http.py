@@ -3,6 +3,7 @@ activity in ``directory``; bad input is refused with the right 4xx and changes n
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -142,8 +143,6 @@ def test_refuses_to_start_without_a_token(tmp_path: Path) -> None:
     env = service_env(tmp_path / "data")
     del env["CALLBRIDGE_INGRESS_TOKEN"]
     (tmp_path / "data").mkdir()
-    import subprocess
-
     run = subprocess.run(
         [CALLBRIDGE, "serve", "--port", "1"],
         cwd=tmp_path / "data",
