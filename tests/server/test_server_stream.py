@@ -96,6 +96,9 @@ def test_pops_reach_the_right_extension_only(stack: Stack, readers: list[SseRead
         ("201", None, f"?access_token={API_TOKEN}", 200),
         ("202", None, f"?access_token={API_TOKEN}", 403),
         ("201", API_TOKEN, "?last_event_id=abc", 400),
+        ("201", API_TOKEN, "?last_event_id=" + "9" * 30, 400),
+        ("201", API_TOKEN, "?last_event_id=" + "9" * 5000, 400),
+        ("201", API_TOKEN, "?last_event_id=-5", 200),
     ],
 )
 def test_stream_auth(

@@ -22,6 +22,8 @@ from ..journal.base import AgentEvent
 from .auth import TokenAuth
 from .services import Services
 
+#: Largest event id a journal can hold (a signed 64-bit integer).
+_MAX_ID = 2**63 - 1
 #: Messages read from the journal at a time.
 _PAGE = 500
 
@@ -60,6 +62,8 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             last_id = max(0, int(raw_last))
         except ValueError:
             raise HTTPException(400, "Last-Event-ID must be an integer") from None
+        if last_id > _MAX_ID:  # would fail in the journal query, after the 200 went out
+            raise HTTPException(400, "Last-Event-ID is out of range")
 
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[AgentEvent] = asyncio.Queue(maxsize=10_000)
