@@ -175,3 +175,13 @@ def test_openapi_documents_the_endpoints(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     for path in ("/pbx/events", "/v1/calls", "/v1/agents/{extension}/events", "/healthz"):
         assert path in spec["paths"], path
+
+
+def test_metrics_count_deliveries_by_plugin_and_state(
+    client: TestClient, journal: SqliteJournal
+) -> None:
+    journal.enqueue_delivery(
+        call_key="-:000012A0", plugin="directory", action="log_call", payload={}
+    )
+    text = client.get("/metrics").text
+    assert 'callbridge_deliveries{plugin="directory",state="pending"} 1.0' in text

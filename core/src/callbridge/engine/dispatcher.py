@@ -39,6 +39,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from .. import metrics
 from ..errors import PermanentError, RetryLater
 from ..journal.base import Delivery, Journal, StoredEvent
 from ..models import ActivityRef, Call, CallRecord, CallState, Contact, ScreenPop
@@ -442,6 +443,7 @@ class Dispatcher:
                 "contacts": {k: c.model_dump(mode="json") for k, c in contacts.items()},
             }
             self._publish(call.extension, "pop", data)
+        metrics.POPS_SENT.labels(call.state.value).inc()
         self._fan_out("screen_pop", pop=ScreenPop(call=call, contacts=contacts))
 
     def _publish(self, extension: str, kind: str, data: dict[str, Any]) -> None:
@@ -479,7 +481,9 @@ class Dispatcher:
                 future = self._start_lookup(name, number, call)
                 if future is not None:
                     waiting[future] = name
-            elif isinstance(cached, Contact):
+                continue
+            metrics.LOOKUPS.labels(name, "cache_hit").inc()
+            if isinstance(cached, Contact):
                 found[name] = cached
         if waiting:
             done, late = wait(waiting, timeout=self.settings.dispatch.lookup_budget)
@@ -488,6 +492,7 @@ class Dispatcher:
                 if contact is not None:
                     found[waiting[future]] = contact
             for future in late:
+                metrics.LOOKUPS.labels(waiting[future], "timeout").inc()
                 log.info(
                     "lookup by %s missed the %.1fs budget for call %s; popping without it",
                     waiting[future],
@@ -527,6 +532,7 @@ class Dispatcher:
         try:
             result = self.plugins.call_one(name, "lookup_contact", number=number, call=call)
         except Exception as exc:
+            metrics.LOOKUPS.labels(name, "error").inc()
             log.warning("lookup by %s failed: %s", name, _describe(exc))
             return None
         contact: Contact | None = None
@@ -535,6 +541,7 @@ class Dispatcher:
         elif result is not None:
             log.warning("lookup by %s returned %s, not a Contact", name, type(result).__name__)
             return None
+        metrics.LOOKUPS.labels(name, "found" if contact is not None else "not_found").inc()
         dispatch = self.settings.dispatch
         ttl = dispatch.cache_ttl if contact is not None else dispatch.cache_negative_ttl
         self.cache.set((name, number), contact, ttl)
@@ -636,6 +643,7 @@ class Dispatcher:
         try:
             result = self.plugins.call_one(plugin, delivery.action, record=record)
         except PermanentError as exc:
+            metrics.DELIVERY_ATTEMPTS.labels(plugin, "dead").inc()
             self.journal.fail_delivery(delivery.id, error=_describe(exc), next_attempt_at=None)
             log.error(
                 "delivery %d of call %s to %s refused for good: %s",
@@ -651,6 +659,7 @@ class Dispatcher:
         except Exception as exc:
             error = _describe(exc)
         else:
+            metrics.DELIVERY_ATTEMPTS.labels(plugin, "done").inc()
             self.journal.complete_delivery(delivery.id, _result_json(result, plugin))
             log.info("call %s logged by %s", delivery.call_key, plugin)
             return
@@ -661,6 +670,7 @@ class Dispatcher:
             now=now,
             hint=hint,
         )
+        metrics.DELIVERY_ATTEMPTS.labels(plugin, "retry" if due is not None else "dead").inc()
         self.journal.fail_delivery(delivery.id, error=error, next_attempt_at=due)
         if due is None:
             log.error(

@@ -239,6 +239,17 @@ class Journal(abc.ABC):
     ) -> list[Delivery]:
         """Deliveries, newest first, optionally of one state or for some calls."""
 
+    def delivery_counts(self) -> list[tuple[str, str, int]]:
+        """(plugin, state, count) for every plugin and state, for ``/metrics``.
+
+        The default counts the most recent deliveries; backends override it with a query.
+        """
+        counts: dict[tuple[str, str], int] = {}
+        for delivery in self.list_deliveries(limit=100_000):
+            key = (delivery.plugin, delivery.state.value)
+            counts[key] = counts.get(key, 0) + 1
+        return [(plugin, state, n) for (plugin, state), n in sorted(counts.items())]
+
     @abc.abstractmethod
     def retry_delivery(self, delivery_id: int) -> bool:
         """Make a dead delivery pending again, due now. False when it was not dead."""

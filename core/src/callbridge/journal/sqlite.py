@@ -562,6 +562,17 @@ class SqliteJournal(Journal):
         )
         return None if row is None else self._delivery(row)
 
+    def delivery_counts(self) -> list[tuple[str, str, int]]:
+        rows = (
+            self._read()
+            .execute(
+                "SELECT plugin, state, COUNT(*) FROM deliveries GROUP BY plugin, state "
+                "ORDER BY plugin, state"
+            )
+            .fetchall()
+        )
+        return [(str(plugin), str(state), int(n)) for plugin, state, n in rows]
+
     def list_deliveries(
         self,
         *,

@@ -18,7 +18,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from starlette.types import Receive, Scope, Send
 
-from .. import __version__
+from .. import __version__, metrics
 from ..errors import ConfigurationError
 from . import calls, ingress, ops, panel, stream
 from .auth import TokenAuth
@@ -105,6 +105,7 @@ def create_app(services: Services, *, manage_engine: bool = False) -> FastAPI:
             max_age=600,
         )
     app.state.services = services
+    metrics.watch_deliveries(services.journal.delivery_counts)
     app.pbx_ingress = ingress.Ingress(services)
     app.include_router(calls.build_router(services, auth))
     app.include_router(stream.build_router(services, auth))
