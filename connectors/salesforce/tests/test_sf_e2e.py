@@ -133,17 +133,28 @@ def _task_by(org: FakeOrg, **wanted: Any) -> dict[str, Any]:
 
 
 def _call_of(service: Service, extension: str) -> Call:
-    calls = [c for c in service.journal.list_calls(50) if c.extension == extension]
-    assert len(calls) == 1, calls
-    return calls[0]
+    """The one call of ``extension`` (waits until the dispatcher has recorded it)."""
+
+    def calls() -> list[Call]:
+        return [c for c in service.journal.list_calls(50) if c.extension == extension]
+
+    wait_for(calls, f"the call of {extension}")
+    found = calls()
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _deliveries(service: Service, call_key: str) -> list[Delivery]:
+    return [
+        d for d in service.journal.list_deliveries(call_keys=[call_key]) if d.plugin == "salesforce"
+    ]
 
 
 def _delivery(service: Service, call_key: str) -> Delivery:
-    deliveries = [
-        d for d in service.journal.list_deliveries(call_keys=[call_key]) if d.plugin == "salesforce"
-    ]
-    assert len(deliveries) == 1, deliveries
-    return deliveries[0]
+    """The one salesforce delivery of the call (waits until it is enqueued)."""
+    wait_for(lambda: _deliveries(service, call_key), f"the delivery of {call_key}")
+    (delivery,) = _deliveries(service, call_key)
+    return delivery
 
 
 def _lightning(org: FakeOrg, object_name: str, record_id: str) -> str:
