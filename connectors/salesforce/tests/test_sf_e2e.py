@@ -285,3 +285,28 @@ def test_restart_while_a_delivery_is_pending_still_gives_one_task(e2e: E2E) -> N
     assert task["CallObject"] == call.key
     assert delivery.result is not None and delivery.result["record_id"] == task["Id"]
     assert org.count("POST", "/sobjects/Task/") == 1  # looked up by CallObject, not re-created
+
+
+def test_a_delivery_retried_after_a_restart_writes_the_whole_task(e2e: E2E) -> None:
+    """Salesforce refuses the first create (503, nothing written); the service restarts; the
+    retry in the new process writes the Task with everything the first run knew: the Contact
+    and its Account, though the new process never searched for the caller."""
+    service, sim, rec = e2e.service, e2e.sim, e2e.org
+    org = rec.fake
+    org.fail("/sobjects/Task/", 503, "SERVER_UNAVAILABLE", "Server unavailable", method="POST")
+
+    play(sim, find_scenario("inbound-answered"), realtime=False)
+    assert e2e.events_accepted()
+    call = _call_of(service, "201")
+    wait_for(lambda: _delivery(service, call.key).attempts == 1, "the refused attempt")
+    service.stop()
+    assert org.tasks() == []
+
+    service.start()
+    wait_for(lambda: _delivery(service, call.key).state == "done", "the retried delivery", 60)
+    (task,) = org.tasks()
+    assert task["CallObject"] == call.key
+    assert task["WhoId"] == rec.anna
+    assert task["WhatId"] == rec.account
+    assert task["OwnerId"] == rec.mario
+    assert org.count("GET", "/search/") == 1  # the lookup of the first run only

@@ -35,17 +35,24 @@ def soql_quote(value: str) -> str:
     return "'" + "".join(_SOQL_ESCAPES.get(c, c) for c in value) + "'"
 
 
-def select_ids(object_name: str, equals: dict[str, str | bool], limit: int = 1) -> str:
+def select_ids(
+    object_name: str,
+    equals: dict[str, str | bool],
+    limit: int = 1,
+    fields: tuple[str, ...] = ("Id",),
+) -> str:
     """``SELECT Id FROM <object> WHERE a = 'x' AND b = true LIMIT n``, every value quoted.
 
     The one place SOQL is assembled: names are checked to be API names, values are quoted,
-    so nothing a caller or the PBX sends can change the query.
+    so nothing a caller or the PBX sends can change the query. ``fields`` selects more than
+    the Id.
     """
-    names = [object_name, *equals]
-    if not all(_API_NAME.match(name) for name in names):
+    names = [object_name, *equals, *fields]
+    if not fields or not all(_API_NAME.match(name) for name in names):
         raise ValueError(f"not Salesforce API names: {names!r}")
     conditions = " AND ".join(f"{name} = {_literal(value)}" for name, value in equals.items())
-    return f"SELECT Id FROM {object_name} WHERE {conditions} LIMIT {int(limit)}"  # noqa: S608
+    columns = ", ".join(fields)
+    return f"SELECT {columns} FROM {object_name} WHERE {conditions} LIMIT {int(limit)}"  # noqa: S608
 
 
 def _literal(value: str | bool) -> str:

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 NAME = "salesforce"
 _ACCOUNT_MEMORY = 10_000
+#: Id prefix of Contacts (the only WhoId that has an Account).
+_CONTACT_PREFIX = "003"
 
 
 class SalesforcePlugin:
@@ -179,8 +181,7 @@ class SalesforcePlugin:
         extension = call.extension or (call.originate.extension if call.originate else None)
         owner = self._owners.owner_for(extension) if self._owners else None
         lead = self._lead_for(record, owner)
-        with self._lock:
-            accounts = dict(self._accounts)
+        accounts = self._accounts_for(record)
         fields = activity.task_fields(
             record, settings, connector=NAME, owner_id=owner, accounts=accounts, who_id=lead
         )
@@ -209,6 +210,24 @@ class SalesforcePlugin:
                 self._accounts.move_to_end(contact_id)
             while len(self._accounts) > _ACCOUNT_MEMORY:
                 self._accounts.popitem(last=False)
+
+    def _accounts_for(self, record: CallRecord) -> dict[str, str]:
+        """Contact -> Account ids for the Task's WhatId, asking Salesforce when not known.
+
+        The lookup remembers each Contact's Account, but only in this process: a delivery
+        retried after a restart, or a click-to-call from a Contact nobody searched for, would
+        otherwise lose the Account. ``""`` remembers a Contact without one.
+        """
+        with self._lock:
+            accounts = dict(self._accounts)
+        who, _what = activity.target(record, NAME, accounts)
+        if who is None or not who.startswith(_CONTACT_PREFIX) or who in accounts:
+            return accounts
+        query = select_ids("Contact", {"Id": who}, fields=("Id", "AccountId"))
+        account = self.client.call(lambda sf: _first_value(sf, query, "AccountId")) or ""
+        self._remember_accounts({who: account})
+        accounts[who] = account
+        return accounts
 
     def _lead_for(self, record: CallRecord, owner: str | None) -> str | None:
         """The Lead for an unknown caller when ``create_leads`` is on (found or created)."""
@@ -244,8 +263,13 @@ class SalesforcePlugin:
 
 
 def _first_id(sf: Salesforce, query: str) -> str | None:
+    return _first_value(sf, query, "Id")
+
+
+def _first_value(sf: Salesforce, query: str, field: str) -> str | None:
     records = sf.query(query).get("records") or []
-    return str(records[0]["Id"]) if records else None
+    value = records[0].get(field) if records else None
+    return str(value) if value else None
 
 
 def _upsert(
