@@ -1,0 +1,1 @@
+"""Files that ``callbridge new-plugin`` copies (``*.tmpl``, with ``{{name}}`` placeholders)."""

@@ -1,0 +1,109 @@
+"""``callbridge new-plugin``: the generated package installs and passes its own tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from callbridge.cli import main
+from callbridge.cli.new_plugin import Names, create
+
+BIN = Path(sys.executable).parent
+
+
+def test_names_are_derived_consistently() -> None:
+    names = Names.of("callbridge-Acme-CRM2")
+    assert names.name == "acme-crm2"
+    assert names.dist == "callbridge-acme-crm2"
+    assert names.package == "callbridge_acme_crm2"
+    assert names.class_name == "AcmeCrm2Plugin"
+    assert names.prefix == "CALLBRIDGE_ACME_CRM2_"
+
+
+@pytest.mark.parametrize("bad", ["", "9lives", "acme crm", "acme_crm", "acme--crm", "x" * 41])
+def test_bad_names_are_refused_and_nothing_is_written(bad: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["new-plugin", bad, "--dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not a plugin name" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_folder_is_left_alone(tmp_path: Path) -> None:
+    (tmp_path / "callbridge-acme" / "keep.txt").parent.mkdir()
+    (tmp_path / "callbridge-acme" / "keep.txt").write_text("mine")
+    result = CliRunner().invoke(main, ["new-plugin", "acme", "--dir", str(tmp_path)])
+    assert result.exit_code == 2 and "not empty" in result.output
+    assert [p.name for p in (tmp_path / "callbridge-acme").iterdir()] == ["keep.txt"]
+
+
+def test_the_package_has_every_part(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["new-plugin", "acme-crm", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    root = tmp_path / "callbridge-acme-crm"
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    assert files == [
+        "README.md",
+        "pyproject.toml",
+        "src/callbridge_acme_crm/__init__.py",
+        "src/callbridge_acme_crm/plugin.py",
+        "src/callbridge_acme_crm/py.typed",
+        "tests/fake_crm.py",
+        "tests/test_calls.py",
+        "tests/test_contract.py",
+    ]
+    pyproject = (root / "pyproject.toml").read_text()
+    assert '[project.entry-points.callbridge]\nacme-crm = "callbridge_acme_crm.plugin:' in pyproject
+    plugin = (root / "src/callbridge_acme_crm/plugin.py").read_text()
+    for hook in ("lookup_contact", "screen_pop", "log_call", "register_routes"):
+        assert f"def {hook}(" in plugin
+    assert "idempotency_key" in plugin and 'env_prefix="CALLBRIDGE_ACME_CRM_"' in plugin
+    assert "{{" not in "".join(p.read_text() for p in root.rglob("*") if p.is_file())
+
+
+@pytest.mark.slow
+def test_generated_package_installs_and_passes_its_tests(tmp_path: Path) -> None:
+    uv = shutil.which("uv") or shutil.which("uv", path=str(BIN))
+    if uv is None:
+        pytest.skip("uv is not available to install the generated package")
+    root = create("acme-crm", tmp_path)
+    site = tmp_path / "site"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLBRIDGE_")}
+    # Offline, no dependencies: they are the workspace's own (callbridge, httpx, pytest);
+    # only the package itself (built by hatchling from uv's cache) goes into ``site``.
+    install = subprocess.run(
+        [uv, "pip", "install", "--offline", "--no-deps", "--target", str(site), str(root)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    if install.returncode != 0 and "offline" in install.stderr.lower():
+        pytest.skip(f"hatchling is not in uv's cache and the network is off: {install.stderr}")
+    assert install.returncode == 0, install.stderr
+    env["PYTHONPATH"] = str(site)
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    output = tests.stdout + tests.stderr
+    assert tests.returncode == 0, output
+    assert "11 passed" in output, output
+    assert "SKIPPED" not in output, output  # the entry point test ran: the install is real
+    lint = subprocess.run(
+        [str(BIN / "ruff"), "check", "."],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
