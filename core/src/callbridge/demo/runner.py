@@ -222,7 +222,10 @@ class Demo:
                 self.data_dir / "directory.sqlite3", settings.default_region
             )
             self._running = assemble(settings, self._directory)
-            app = create_app(self._running.services, manage_engine=True)
+            # The engine is started here rather than by the app's lifespan, so the HTTP
+            # service can go down and come back (``restart_http``) while calls go on.
+            app = create_app(self._running.services, manage_engine=False)
+            self._running.engine.start()
             self._server = ServerThread(app, host=options.host, port=port)
         except BaseException:
             sock.close()
@@ -259,6 +262,14 @@ class Demo:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+    def stop_http(self) -> None:
+        """Take the HTTP service down (streams drop, ingress refuses); the engine keeps going."""
+        self.server.stop()
+
+    def start_http(self) -> None:
+        """Serve again on the same port (after ``stop_http``)."""
+        self.server.start()
 
     def __enter__(self) -> Demo:
         return self.start()
