@@ -8,16 +8,26 @@ neither break the demo nor be reached by it. See docs/demo.md.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from ..journal.factory import SQLITE_FILE_NAME
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..demo.feed import ScenarioChecked
+    from ..demo.runner import Demo, Summary
+    from ..sim.scenarios import Scenario
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -25,18 +35,40 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _quiet_logging(console: object) -> None:
-    """Warnings only, printed through rich so they scroll above the live table."""
-    from rich.console import Console
+@contextlib.contextmanager
+def _quiet_logging(console: Console) -> Iterator[None]:
+    """Warnings only, printed through rich so they scroll above the live table; restored after
+    (the command may run inside another program, e.g. a test runner)."""
     from rich.logging import RichHandler
 
-    assert isinstance(console, Console)
-    handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    saved = root.handlers[:], root.level
+    noisy = [logging.getLogger(n) for n in ("uvicorn", "uvicorn.error", "uvicorn.access")]
+    saved_levels = [logger.level for logger in noisy]
+    root.handlers[:] = [RichHandler(console=console, show_path=False, rich_tracebacks=False)]
     root.setLevel(logging.WARNING)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    for logger in noisy:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        for logger, old in zip(noisy, saved_levels, strict=True):
+            logger.setLevel(old)
+
+
+@contextlib.contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    """SIGTERM ends the demo the way Ctrl-C does (main thread only), restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @click.command()
@@ -78,7 +110,7 @@ def demo(
     from rich.console import Console
 
     from ..demo.runner import Demo, DemoOptions
-    from ..demo.view import LineView, LiveView, describe, render_summary
+    from ..demo.view import describe, render_summary
     from ..sim.scenarios import ScenarioError, builtin_scenarios, find_scenario
 
     if data_dir is not None and (data_dir / SQLITE_FILE_NAME).exists():
@@ -92,15 +124,31 @@ def demo(
     except ScenarioError as exc:
         raise click.BadParameter(str(exc), param_hint="--scenario") from None
     console = Console(highlight=False)
-    _quiet_logging(console)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _interrupt)
     options = DemoOptions(
         data_dir=data_dir, host=host, port=port, speed=speed or (4.0 if once else 1.0)
     )
-    live = not plain and console.is_terminal
-    demo_run = Demo(options)
-    checks = []
+    with _quiet_logging(console), _sigterm_stops():
+        checks, summary = _run(Demo(options), console, once, scenarios, plain)
+    if summary is not None:
+        console.print(render_summary(summary))
+    if once:
+        failed = [c for c in checks if not c.ok]
+        if failed or len(checks) != len(scenarios):
+            for check in failed:
+                console.print(describe(check), style="red")
+            if len(checks) != len(scenarios):
+                console.print(f"only {len(checks)} of {len(scenarios)} scenarios were checked")
+            sys.exit(1)
+        console.print(f"All {len(checks)} scenarios wrote exactly the expected activities.")
+
+
+def _run(
+    demo_run: Demo, console: Console, once: bool, scenarios: list[Scenario], plain: bool
+) -> tuple[list[ScenarioChecked], Summary | None]:
+    """Start, play (once or until Ctrl-C), stop; the checks and the summary."""
+    from ..demo.view import LineView, LiveView
+
+    checks: list[ScenarioChecked] = []
     try:
         demo_run.start()
         console.print(
@@ -108,6 +156,7 @@ def demo(
         )
         console.print(f"Agent panel: [underline cyan]{demo_run.panel_url('201')}[/]")
         console.print(f"Data directory: {demo_run.data_dir}", style="dim")
+        live = not plain and console.is_terminal
         view = LiveView(console, demo_run.panel_url("201")) if live else LineView(console)
         demo_run.subscribe(view)
         with view:
@@ -120,14 +169,4 @@ def demo(
     finally:
         summary = demo_run.summary() if demo_run.running_or_none() else None
         demo_run.stop()
-    if summary is not None:
-        console.print(render_summary(summary))
-    if once:
-        failed = [c for c in checks if not c.ok]
-        if failed or len(checks) != len(scenarios):
-            for check in failed:
-                console.print(describe(check), style="red")
-            if len(checks) != len(scenarios):
-                console.print(f"only {len(checks)} of {len(scenarios)} scenarios were checked")
-            sys.exit(1)
-        console.print(f"All {len(checks)} scenarios wrote exactly the expected activities.")
+    return checks, summary
