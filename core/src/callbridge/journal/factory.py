@@ -2,7 +2,8 @@
 
 The service, the CLI and the tests all open the journal here, so that ``CALLBRIDGE_JOURNAL``
 means the same thing everywhere: ``sqlite`` (the embedded default, a file in the data
-directory) or a ``sqlite:///path/to/file`` URL for another place.
+directory), a ``sqlite:///path/to/file`` URL for another place, or a ``redis://`` /
+``rediss://`` URL for the Redis backend (``journal/redis.py``).
 """
 
 from __future__ import annotations
@@ -32,8 +33,12 @@ def open_journal(settings: Settings) -> Journal:
         from .sqlite import SqliteJournal
 
         return SqliteJournal(journal_path(settings))
+    if spec.startswith(("redis://", "rediss://")):
+        from .redis import RedisJournal
+
+        return RedisJournal(spec)
     scheme = spec.partition(":")[0] or spec
     raise ConfigurationError(
         f"CALLBRIDGE_JOURNAL: unsupported journal backend {scheme!r} "
-        "(use 'sqlite' or 'sqlite:///path/to/file')"
+        "(use 'sqlite', 'sqlite:///path/to/file' or 'redis://host[:port][/db][?prefix=name]')"
     )

@@ -1,0 +1,779 @@
+"""The journal in Redis: events in a stream, everything else in hashes and sorted sets.
+
+Why this shape:
+
+- Accepted events go to one stream with explicit ids ``<seq>-0``, ``seq`` taken from an
+  ``INCR`` counter, so that ``StoredEvent.seq`` stays an integer that only grows, exactly as
+  with SQLite, and ``events_after`` is an ``XRANGE`` from ``seq + 1``. The dedup key, the
+  counter and the stream entry are written by one Lua script: Redis runs a script atomically,
+  so a repeat returns the original ``seq`` and changes nothing, even under races.
+- Every write that touches several keys (a delivery's state and its indexes, a call and the
+  set of open calls) is one Lua script for the same reason: readers never see half a change.
+- Durability is the server's business. With ``appendonly yes`` and ``appendfsync always``
+  Redis fsyncs its append-only file before it answers any client, which is the equivalent of
+  SQLite's ``synchronous=FULL``; and since every command run in one turn of its event loop
+  shares that fsync, concurrent appends are group-committed for free. The journal checks the
+  server's settings at start-up and warns (without changing them) when they do not give that.
+- ``submit_event`` hands appends to one writer thread that sends everything queued in one
+  pipeline: one round trip and one fsync for a burst instead of one per request.
+- Keys share a prefix (``?prefix=`` in the URL, default ``callbridge``) so that several
+  instances, or tests, can use one server. Keys are built inside the scripts, so this needs a
+  standalone Redis (or one shard), not Redis Cluster.
+
+The URL's password is never shown: ``repr``, logs and errors use a redacted form.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import re
+import threading
+import typing
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis
+from pydantic import BaseModel, ValidationError
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+
+from ..errors import ConfigurationError
+from ..models import Call, Originate
+from ..voispeed import events as ev
+from .base import (
+    AgentEvent,
+    AppendResult,
+    Delivery,
+    DeliveryState,
+    Journal,
+    RejectedRequest,
+    StoredEvent,
+)
+from .sqlite import JournalClosedError
+
+log = logging.getLogger(__name__)
+
+#: Layout version of the keys; a server holding a newer one is refused rather than misread.
+SCHEMA_VERSION = 1
+DEFAULT_PREFIX = "callbridge"
+#: Rejected requests kept (approximately: the stream is trimmed with ``MAXLEN ~``).
+REJECTED_KEPT = 10_000
+#: Most appends sent in one pipeline by the writer thread.
+_MAX_BATCH = 500
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9_.:{}\-]{1,64}$")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+#: Separator inside composite hash fields (plugin names and call keys never contain it).
+_SEP = "\x1f"
+
+#: A stream read as redis-py gives it with ``decode_responses=True``.
+_Entries = list[tuple[str, dict[str, str]]]
+
+_EVENT_CLASSES: dict[str, type[BaseModel]] = {
+    cls.__name__: cls for cls in typing.get_args(ev.AnyEvent) if isinstance(cls, type)
+}
+
+
+class DuplicateOriginateError(ValueError):
+    """``create_originate`` for an external id that already exists."""
+
+
+def _to_us(when: datetime) -> int:
+    """Microseconds since the epoch; naive datetimes are taken as UTC."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (when - _EPOCH) // _MICRO
+
+
+def _from_us(value: str | int) -> datetime:
+    return _EPOCH + timedelta(microseconds=int(value))
+
+
+def _opt_from_us(value: str | None) -> datetime | None:
+    return None if value is None or value == "" else _from_us(value)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ``***`` and its query dropped, for display."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unparsable redis URL>"
+    auth = ""
+    if parts.username or parts.password:
+        auth = (parts.username or "") + (":***" if parts.password else "") + "@"
+    return urlunsplit((parts.scheme, f"{auth}{host}{port}", parts.path, "", ""))
+
+
+def _split_url(url: str) -> tuple[str, str, str]:
+    """(URL for redis-py, key prefix, redacted URL); a bad URL is a ``ConfigurationError``."""
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url.strip())
+        _ = parts.port  # raises on a bad port
+    except ValueError:
+        raise ConfigurationError(f"CALLBRIDGE_JOURNAL: not a valid Redis URL ({shown})") from None
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise ConfigurationError(
+            f"CALLBRIDGE_JOURNAL: expected redis://host[:port][/db][?prefix=name] ({shown})"
+        )
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefixes = [value for key, value in query if key == "prefix"]
+    prefix = prefixes[-1] if prefixes else DEFAULT_PREFIX
+    if not _PREFIX_RE.match(prefix):
+        raise ConfigurationError(
+            f"CALLBRIDGE_JOURNAL: prefix {prefix!r} must be 1-64 letters, digits or _.:{{}}-"
+        )
+    rest = urlencode([(key, value) for key, value in query if key != "prefix"])
+    clean = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment))
+    return clean, prefix, shown
+
+
+# -- Lua scripts ------------------------------------------------------------------------------
+# Each runs atomically on the server. Delivery scripts get the key prefix as ARGV[1] and build
+# the per-plugin / per-call keys themselves.
+
+_APPEND_LUA = """
+local seq = redis.call('HGET', KEYS[2], ARGV[1])
+if seq then return {tonumber(seq), 1} end
+local n = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[3], string.format('%d-0', n), 'at', ARGV[2], 'source', ARGV[3],
+           'key', ARGV[1], 'raw', ARGV[4], 'kind', ARGV[5], 'parsed', ARGV[6])
+redis.call('HSET', KEYS[2], ARGV[1], n)
+return {n, 0}
+"""
+
+#: KEYS: counter, stream. ARGV: MAXLEN (0: none), then field/value pairs.
+_STREAM_ADD_LUA = """
+local n = redis.call('INCR', KEYS[1])
+local args = {'XADD', KEYS[2]}
+if ARGV[1] ~= '0' then
+  table.insert(args, 'MAXLEN'); table.insert(args, '~'); table.insert(args, ARGV[1])
+end
+table.insert(args, string.format('%d-0', n))
+for i = 2, #ARGV do table.insert(args, ARGV[i]) end
+redis.call(unpack(args))
+return n
+"""
+
+#: KEYS: data hash, all calls zset, open calls zset, settled set. ARGV: key, json, score, settled.
+_SAVE_CALL_LUA = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+if ARGV[4] == '1' or redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 1 then
+  redis.call('SADD', KEYS[4], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+else
+  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+end
+return 1
+"""
+
+_DELIVERY_PRELUDE = r"""
+local p = ARGV[1]
+local function dkey(id) return p .. ':delivery:' .. id end
+local function member(id) return string.format('%012d', tonumber(id)) end
+local function schedule(id, plugin, at)
+  local m = member(id)
+  if at == '' then
+    redis.call('ZREM', p .. ':deliveries:due', m)
+    redis.call('ZREM', p .. ':deliveries:due:' .. plugin, m)
+  else
+    redis.call('ZADD', p .. ':deliveries:due', at, m)
+    redis.call('ZADD', p .. ':deliveries:due:' .. plugin, at, m)
+  end
+end
+local function move(id, plugin, old, new)
+  if old ~= new then
+    if old ~= '' then
+      redis.call('ZREM', p .. ':deliveries:state:' .. old, id)
+      redis.call('HINCRBY', p .. ':deliveries:counts', plugin .. '\31' .. old, -1)
+    end
+    redis.call('ZADD', p .. ':deliveries:state:' .. new, id, id)
+    redis.call('HINCRBY', p .. ':deliveries:counts', plugin .. '\31' .. new, 1)
+  end
+  redis.call('HSET', dkey(id), 'state', new)
+end
+"""
+
+#: ARGV: prefix, call_key, plugin, action, now, payload. Returns the delivery's hash.
+_ENQUEUE_LUA = (
+    _DELIVERY_PRELUDE
+    + r"""
+local ik = ARGV[2] .. '\31' .. ARGV[3] .. '\31' .. ARGV[4]
+local id = redis.call('HGET', p .. ':deliveries:index', ik)
+if not id then
+  id = redis.call('INCR', p .. ':deliveries:seq')
+  redis.call('HSET', dkey(id), 'id', id, 'call_key', ARGV[2], 'plugin', ARGV[3],
+             'action', ARGV[4], 'attempts', 0, 'created_at', ARGV[5], 'payload', ARGV[6])
+  redis.call('HSET', p .. ':deliveries:index', ik, id)
+  redis.call('ZADD', p .. ':deliveries:all', id, id)
+  redis.call('SADD', p .. ':deliveries:call:' .. ARGV[2], id)
+  redis.call('HSET', dkey(id), 'next_at', ARGV[5])
+  schedule(id, ARGV[3], ARGV[5])
+  move(id, ARGV[3], '', 'pending')
+end
+return redis.call('HGETALL', dkey(id))
+"""
+)
+
+#: ARGV: prefix, id, result json ('' for none).
+_COMPLETE_LUA = (
+    _DELIVERY_PRELUDE
+    + """
+local id = ARGV[2]
+local st = redis.call('HMGET', dkey(id), 'state', 'plugin')
+if not st[1] or st[1] == 'done' then return 0 end
+redis.call('HINCRBY', dkey(id), 'attempts', 1)
+redis.call('HDEL', dkey(id), 'next_at')
+if ARGV[3] == '' then redis.call('HDEL', dkey(id), 'result')
+else redis.call('HSET', dkey(id), 'result', ARGV[3]) end
+schedule(id, st[2], '')
+move(id, st[2], st[1], 'done')
+return 1
+"""
+)
+
+#: ARGV: prefix, id, error, next attempt ('' makes it dead).
+_FAIL_LUA = (
+    _DELIVERY_PRELUDE
+    + """
+local id = ARGV[2]
+local st = redis.call('HMGET', dkey(id), 'state', 'plugin')
+if st[1] ~= 'pending' then return 0 end
+redis.call('HINCRBY', dkey(id), 'attempts', 1)
+redis.call('HSET', dkey(id), 'last_error', ARGV[3])
+if ARGV[4] == '' then
+  redis.call('HDEL', dkey(id), 'next_at')
+  schedule(id, st[2], '')
+  move(id, st[2], 'pending', 'dead')
+else
+  redis.call('HSET', dkey(id), 'next_at', ARGV[4])
+  schedule(id, st[2], ARGV[4])
+end
+return 1
+"""
+)
+
+#: ARGV: prefix, id, now.
+_RETRY_LUA = (
+    _DELIVERY_PRELUDE
+    + """
+local id = ARGV[2]
+local st = redis.call('HMGET', dkey(id), 'state', 'plugin')
+if st[1] ~= 'dead' then return 0 end
+redis.call('HSET', dkey(id), 'attempts', 0, 'next_at', ARGV[3], 'retried_at', ARGV[3])
+schedule(id, st[2], ARGV[3])
+move(id, st[2], 'dead', 'pending')
+return 1
+"""
+)
+
+
+def _rebuild_event(kind: str, parsed: str, raw: dict[str, str]) -> ev.AnyEvent:
+    """The typed event from its stored form; falls back to re-parsing the raw parameters."""
+    cls = _EVENT_CLASSES.get(kind)
+    if cls is not None:
+        try:
+            return cls.model_validate_json(parsed)  # type: ignore[return-value]
+        except ValidationError:
+            log.warning("stored event of kind %s no longer validates; re-parsing it", kind)
+    return ev.parse_event(raw)
+
+
+def _delivery(fields: Mapping[str, str]) -> Delivery:
+    result = fields.get("result")
+    return Delivery(
+        id=int(fields["id"]),
+        call_key=fields["call_key"],
+        plugin=fields["plugin"],
+        action=fields["action"],
+        state=DeliveryState(fields["state"]),
+        attempts=int(fields["attempts"]),
+        created_at=_from_us(fields["created_at"]),
+        next_attempt_at=_opt_from_us(fields.get("next_at")),
+        last_error=fields.get("last_error"),
+        payload=json.loads(fields["payload"]),
+        result=None if result is None else json.loads(result),
+        retried_at=_opt_from_us(fields.get("retried_at")),
+    )
+
+
+def _pairs(flat: Sequence[str]) -> dict[str, str]:
+    """A Lua ``HGETALL`` reply (a flat list) as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+class _Append:
+    __slots__ = ("args", "future")
+
+    def __init__(self, args: list[str]) -> None:
+        self.args = args
+        self.future: Future[AppendResult] = Future()
+
+
+class RedisJournal(Journal):
+    """The ``Journal`` in a Redis server. Thread-safe; create one per process.
+
+    ``url`` is ``redis://[user:password@]host[:port][/db][?prefix=name]`` (``rediss://`` for
+    TLS); other query parameters go to redis-py (e.g. ``socket_timeout``).
+    """
+
+    def __init__(self, url: str) -> None:
+        clean, self.prefix, self._shown = _split_url(url)
+        self._closed = False
+        # Retries re-send a command whose reply was lost. The event append, call and cursor
+        # writes and delivery transitions are idempotent; a retried agent message or rejected
+        # request may appear twice, which its readers tolerate.
+        self._client: redis.Redis = redis.Redis.from_url(
+            clean,
+            decode_responses=True,
+            socket_connect_timeout=5.0,
+            socket_timeout=30.0,
+            health_check_interval=30,
+            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3),
+        )
+        try:
+            self._client.ping()
+            self._check_schema()
+            #: What the server's persistence gives (see ``_check_durability``).
+            self.durability: str = self._check_durability()
+        except redis.RedisError as exc:
+            self._client.close()
+            raise ConfigurationError(
+                f"CALLBRIDGE_JOURNAL: cannot use Redis at {self._shown}: {exc}"
+            ) from None
+        self._append = self._client.register_script(_APPEND_LUA)
+        self._stream_add = self._client.register_script(_STREAM_ADD_LUA)
+        self._save_call = self._client.register_script(_SAVE_CALL_LUA)
+        self._enqueue = self._client.register_script(_ENQUEUE_LUA)
+        self._complete = self._client.register_script(_COMPLETE_LUA)
+        self._fail = self._client.register_script(_FAIL_LUA)
+        self._retry = self._client.register_script(_RETRY_LUA)
+        self._queue: queue.SimpleQueue[_Append | None] = queue.SimpleQueue()
+        self._writer = threading.Thread(
+            target=self._write_loop, name=f"journal-writer:redis:{self.prefix}", daemon=True
+        )
+        self._writer.start()
+
+    def __repr__(self) -> str:
+        return f"RedisJournal({self._shown!r}, prefix={self.prefix!r})"
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _k(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    @property
+    def _redis(self) -> redis.Redis:
+        if self._closed:
+            raise JournalClosedError("the journal is closed")
+        return self._client
+
+    def _check_schema(self) -> None:
+        key = self._k("meta", "schema")
+        self._client.set(key, SCHEMA_VERSION, nx=True)
+        found = int(self._client.get(key) or SCHEMA_VERSION)
+        if found > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"the Redis journal at {self._shown} (prefix {self.prefix!r}) has layout "
+                f"{found}, newer than this callbridge's {SCHEMA_VERSION}: upgrade callbridge"
+            )
+
+    def _check_durability(self) -> str:
+        """Read (never change) the server's persistence settings; warn when not durable.
+
+        Returns what the server gives: ``always``, ``everysec``, ``no`` (the ``appendfsync``
+        policy), ``off`` (no append-only file) or ``unknown`` (``CONFIG`` refused).
+        """
+        try:
+            config = cast(dict[str, str], self._client.config_get("append*"))
+        except redis.ResponseError as exc:
+            log.warning(
+                "journal: cannot read the persistence settings of Redis at %s (%s); events "
+                "are only as durable as its configuration: use appendonly yes and "
+                "appendfsync always",
+                self._shown,
+                exc,
+            )
+            return "unknown"
+        if config.get("appendonly") != "yes":
+            log.warning(
+                "journal: Redis at %s runs without an append-only file (appendonly no): "
+                "events acknowledged to the PBX are lost if Redis stops; set appendonly yes "
+                "and appendfsync always",
+                self._shown,
+            )
+            return "off"
+        fsync = config.get("appendfsync", "unknown")
+        if fsync == "everysec":
+            log.warning(
+                "journal: Redis at %s fsyncs its append-only file once a second "
+                "(appendfsync everysec): a crash of its host can lose the last second of "
+                "acknowledged events; set appendfsync always",
+                self._shown,
+            )
+        elif fsync != "always":
+            log.warning(
+                "journal: Redis at %s leaves fsync to the OS (appendfsync %s): a crash of its "
+                "host can lose acknowledged events; set appendfsync always",
+                self._shown,
+                fsync,
+            )
+        return fsync
+
+    def _write_loop(self) -> None:
+        """Send queued appends in pipelines; resolve each future with its own outcome."""
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < _MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            keys = [self._k("events", "seq"), self._k("events", "dedup"), self._k("events")]
+            try:
+                pipe = self._client.pipeline(transaction=False)
+                for item in batch:
+                    self._append(keys=keys, args=item.args, client=pipe)
+                replies = pipe.execute(raise_on_error=False)
+            except Exception as exc:  # the connection failed: fail this batch, keep serving
+                for item in batch:
+                    item.future.set_exception(exc)
+                continue
+            for item, reply in zip(batch, replies, strict=True):
+                if isinstance(reply, Exception):
+                    item.future.set_exception(reply)
+                else:
+                    seq, duplicate = reply
+                    item.future.set_result(AppendResult(seq=int(seq), duplicate=bool(duplicate)))
+        while True:
+            try:
+                left = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if left is not None:
+                left.future.set_exception(JournalClosedError("the journal is closed"))
+
+    # -- events ---------------------------------------------------------------------------
+    def append_event(
+        self,
+        event: ev.AnyEvent,
+        *,
+        raw: Mapping[str, str],
+        source: str = "http",
+        received_at: datetime | None = None,
+    ) -> AppendResult:
+        return self.submit_event(event, raw=raw, source=source, received_at=received_at).result()
+
+    def submit_event(
+        self,
+        event: ev.AnyEvent,
+        *,
+        raw: Mapping[str, str],
+        source: str = "http",
+        received_at: datetime | None = None,
+    ) -> Future[AppendResult]:
+        """Queue the append for the writer; the future resolves once Redis acknowledged it."""
+        if self._closed:
+            raise JournalClosedError("the journal is closed")
+        item = _Append(
+            [
+                event.dedup_key,
+                str(_to_us(received_at or _now())),
+                source,
+                _dumps(dict(raw)),
+                type(event).__name__,
+                event.model_dump_json(),
+            ]
+        )
+        self._queue.put(item)
+        return item.future
+
+    def events_after(self, seq: int, limit: int = 500) -> list[StoredEvent]:
+        if limit <= 0:
+            return []
+        entries = cast(
+            _Entries,
+            self._redis.xrange(self._k("events"), min=f"{max(seq, 0) + 1}-0", max="+", count=limit),
+        )
+        result = []
+        for entry_id, fields in entries:
+            params: dict[str, str] = json.loads(fields["raw"])
+            result.append(
+                StoredEvent(
+                    seq=int(entry_id.partition("-")[0]),
+                    received_at=_from_us(fields["at"]),
+                    source=fields["source"],
+                    dedup_key=fields["key"],
+                    raw=params,
+                    event=_rebuild_event(fields["kind"], fields["parsed"], params),
+                )
+            )
+        return result
+
+    def last_seq(self) -> int:
+        """The highest sequence number taken so far (0 for an empty journal)."""
+        return int(self._redis.get(self._k("events", "seq")) or 0)
+
+    def get_cursor(self, name: str) -> int:
+        return int(self._redis.hget(self._k("cursors"), name) or 0)
+
+    def set_cursor(self, name: str, seq: int) -> None:
+        self._redis.hset(self._k("cursors"), name, int(seq))
+
+    # -- rejected requests ----------------------------------------------------------------
+    def record_rejected(
+        self, *, raw: str, reason: str, source: str = "http", remote: str | None = None
+    ) -> int:
+        body = _dumps({"at": _to_us(_now()), "source": source, "remote": remote, "reason": reason})
+        keys = [self._k("rejected", "seq"), self._k("rejected")]
+        args: list[str | int] = [REJECTED_KEPT, "d", body, "raw", raw]
+        return int(self._stream_add(keys=keys, args=args, client=self._redis))
+
+    def list_rejected(self, limit: int = 100) -> list[RejectedRequest]:
+        if limit <= 0:
+            return []
+        entries = cast(_Entries, self._redis.xrevrange(self._k("rejected"), count=limit))
+        result = []
+        for entry_id, fields in entries:
+            d = json.loads(fields["d"])
+            result.append(
+                RejectedRequest(
+                    id=int(entry_id.partition("-")[0]),
+                    received_at=_from_us(d["at"]),
+                    source=d["source"],
+                    remote=d["remote"],
+                    reason=d["reason"],
+                    raw=fields["raw"],
+                )
+            )
+        return result
+
+    # -- calls ----------------------------------------------------------------------------
+    def save_call(self, call: Call, *, settled: bool = False) -> None:
+        started = call.ring_at or call.answer_at or call.end_at or _now()
+        self._save_call(
+            keys=[
+                self._k("calls"),
+                self._k("calls", "by_start"),
+                self._k("calls", "open"),
+                self._k("calls", "settled"),
+            ],
+            args=[call.key, call.model_dump_json(), _to_us(started), int(settled)],
+            client=self._redis,
+        )
+
+    def get_call(self, key: str) -> Call | None:
+        data = self._redis.hget(self._k("calls"), key)
+        return None if data is None else Call.model_validate_json(data)
+
+    def list_calls(self, limit: int = 50, *, open_only: bool = False) -> list[Call]:
+        """Most recent first by start time (calls starting in the same microsecond: by key)."""
+        if limit <= 0:
+            return []
+        index = self._k("calls", "open" if open_only else "by_start")
+        keys = cast(list[str], self._redis.zrevrange(index, 0, limit - 1))
+        if not keys:
+            return []
+        rows = cast(list[str | None], self._redis.hmget(self._k("calls"), keys))
+        return [Call.model_validate_json(row) for row in rows if row is not None]
+
+    def is_settled(self, key: str) -> bool:
+        """Whether the dispatcher is done with this call (see ``save_call``)."""
+        return bool(self._redis.sismember(self._k("calls", "settled"), key))
+
+    # -- originates -----------------------------------------------------------------------
+    def create_originate(self, originate: Originate) -> None:
+        created = self._redis.hsetnx(
+            self._k("originates"), originate.external_id, originate.model_dump_json()
+        )
+        if not created:
+            raise DuplicateOriginateError(
+                f"an originate with external id {originate.external_id!r} already exists"
+            )
+
+    def get_originate(self, external_id: str) -> Originate | None:
+        data = self._redis.hget(self._k("originates"), external_id)
+        return None if data is None else Originate.model_validate_json(data)
+
+    def update_originate(self, external_id: str, **changes: Any) -> Originate | None:
+        unknown = set(changes) - set(Originate.model_fields) | ({"external_id"} & set(changes))
+        if unknown:
+            raise ValueError(f"cannot change originate field(s): {', '.join(sorted(unknown))}")
+        key = self._k("originates")
+
+        outcome: list[Originate | None] = [None]
+
+        # Optimistic transaction: redis-py re-runs this when another writer touched the hash.
+        def change(pipe: redis.client.Pipeline) -> None:
+            outcome[0] = None
+            data = cast(str | None, pipe.hget(key, external_id))
+            if data is None:
+                return
+            current = Originate.model_validate_json(data)
+            updated = Originate.model_validate({**current.model_dump(), **changes})
+            pipe.multi()
+            pipe.hset(key, external_id, updated.model_dump_json())
+            outcome[0] = updated
+
+        self._redis.transaction(change, key)
+        return outcome[0]
+
+    # -- deliveries -----------------------------------------------------------------------
+    def _fetch_deliveries(self, ids: Sequence[str | int]) -> list[Delivery]:
+        if not ids:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for delivery_id in ids:
+            pipe.hgetall(self._k("delivery", str(int(delivery_id))))
+        return [_delivery(fields) for fields in pipe.execute() if fields]
+
+    def enqueue_delivery(
+        self, *, call_key: str, plugin: str, action: str, payload: dict[str, Any]
+    ) -> Delivery:
+        for name, value in (("call_key", call_key), ("plugin", plugin), ("action", action)):
+            if _SEP in value:
+                raise ValueError(f"{name} must not contain the character U+001F")
+        flat = self._enqueue(
+            args=[self.prefix, call_key, plugin, action, _to_us(_now()), _dumps(payload)],
+            client=self._redis,
+        )
+        return _delivery(_pairs(flat))
+
+    def due_deliveries(
+        self, now: datetime, limit: int = 100, *, plugin: str | None = None
+    ) -> list[Delivery]:
+        if limit <= 0:
+            return []
+        index = (
+            self._k("deliveries", "due") if plugin is None else self._k("deliveries", "due", plugin)
+        )
+        members = cast(
+            list[str], self._redis.zrangebyscore(index, "-inf", _to_us(now), start=0, num=limit)
+        )
+        # A delivery completed between the two reads is left out, as a snapshot would.
+        return [d for d in self._fetch_deliveries(members) if d.state is DeliveryState.PENDING]
+
+    def complete_delivery(self, delivery_id: int, result: dict[str, Any] | None) -> None:
+        body = "" if result is None else _dumps(result)
+        self._complete(args=[self.prefix, int(delivery_id), body], client=self._redis)
+
+    def fail_delivery(
+        self, delivery_id: int, *, error: str, next_attempt_at: datetime | None
+    ) -> None:
+        due = "" if next_attempt_at is None else _to_us(next_attempt_at)
+        self._fail(args=[self.prefix, int(delivery_id), error, due], client=self._redis)
+
+    def get_delivery(self, delivery_id: int) -> Delivery | None:
+        fields = cast(
+            dict[str, str], self._redis.hgetall(self._k("delivery", str(int(delivery_id))))
+        )
+        return _delivery(fields) if fields else None
+
+    def list_deliveries(
+        self,
+        *,
+        state: DeliveryState | None = None,
+        call_keys: Sequence[str] | None = None,
+        limit: int = 100,
+    ) -> list[Delivery]:
+        if limit <= 0:
+            return []
+        wanted = None if state is None else DeliveryState(state)
+        if call_keys is not None:
+            if not call_keys:
+                return []
+            ids = cast(
+                set[str], self._redis.sunion([self._k("deliveries", "call", k) for k in call_keys])
+            )
+            found = self._fetch_deliveries(sorted(ids, key=int, reverse=True))
+            if wanted is not None:
+                found = [d for d in found if d.state is wanted]
+            return found[:limit]
+        index = self._k("deliveries", "all" if wanted is None else f"state:{wanted.value}")
+        members = cast(list[str], self._redis.zrevrange(index, 0, limit - 1))
+        found = self._fetch_deliveries(members)
+        return found if wanted is None else [d for d in found if d.state is wanted]
+
+    def delivery_counts(self) -> list[tuple[str, str, int]]:
+        counts = cast(dict[str, str], self._redis.hgetall(self._k("deliveries", "counts")))
+        rows = []
+        for field, n in counts.items():
+            plugin, _, state = field.rpartition(_SEP)
+            if int(n) > 0:
+                rows.append((plugin, state, int(n)))
+        return sorted(rows)
+
+    def retry_delivery(self, delivery_id: int) -> bool:
+        done = self._retry(args=[self.prefix, int(delivery_id), _to_us(_now())], client=self._redis)
+        return bool(done)
+
+    # -- agent event stream ---------------------------------------------------------------
+    def append_agent_event(self, extension: str, kind: str, data: dict[str, Any]) -> AgentEvent:
+        at = _now()
+        new_id = self._stream_add(
+            keys=[self._k("agent", "seq"), self._k("agent", extension)],
+            args=[0, "at", _to_us(at), "kind", kind, "data", _dumps(data)],
+            client=self._redis,
+        )
+        return AgentEvent(id=int(new_id), extension=extension, at=at, kind=kind, data=data)
+
+    def agent_events_after(
+        self, extension: str, after_id: int, limit: int = 200
+    ) -> list[AgentEvent]:
+        if limit <= 0:
+            return []
+        start = f"{max(after_id, 0) + 1}-0"
+        entries = cast(
+            _Entries,
+            self._redis.xrange(self._k("agent", extension), min=start, max="+", count=limit),
+        )
+        return [
+            AgentEvent(
+                id=int(entry_id.partition("-")[0]),
+                extension=extension,
+                at=_from_us(fields["at"]),
+                kind=fields["kind"],
+                data=json.loads(fields["data"]),
+            )
+            for entry_id, fields in entries
+        ]
+
+    # -- life cycle -----------------------------------------------------------------------
+    def check_writable(self) -> None:
+        """A write round trip; raises (``redis.RedisError``) when the server refuses writes."""
+        self._redis.set(self._k("meta", "last_check"), _now().isoformat())
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._writer.join()
+        self._client.close()
