@@ -60,17 +60,31 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> Service:
+        """Start and wait until ready; another port if something took this one meanwhile.
+
+        ``free_port`` only finds a port that is free *now*: another process on a busy CI
+        machine may bind it before the service does, which is no fault of the service.
+        """
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [CALLBRIDGE, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-                cwd=self.data_dir,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        wait_until(self._healthy, f"callbridge serve on {self.url} ({self.log})", timeout)
-        return self
+        for _attempt in range(5):
+            mark = self.log.stat().st_size if self.log.exists() else 0
+            with self.log.open("ab") as log:
+                self.process = subprocess.Popen(
+                    [CALLBRIDGE, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                    cwd=self.data_dir,
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            try:
+                wait_until(self._healthy, f"callbridge serve on {self.url} ({self.log})", timeout)
+            except AssertionError:
+                if "address already in use" not in self.output()[mark:]:
+                    raise
+                self.port = free_port()
+                continue
+            return self
+        raise AssertionError(f"no free port for callbridge serve after 5 attempts ({self.log})")
 
     def _healthy(self) -> bool:
         assert self.process is not None
