@@ -48,7 +48,7 @@ from ..voispeed.events import AnyEvent, CallEvent, DeviceEvent
 from .bus import AgentBus
 from .cache import MISSING, TTLCache
 from .retry import RetryPolicy
-from .tracker import duration_s, ring_s
+from .tracker import call_key, duration_s, ring_s
 
 log = logging.getLogger(__name__)
 
@@ -421,7 +421,10 @@ class Dispatcher:
         if _ORIGINATE_RANK.get(current.state, 0) > _ORIGINATE_RANK[state]:
             return  # never move back (a late or repeated event)
         updated = self.journal.update_originate(
-            event.ext_id, state=state, user_call_id=event.call_id
+            event.ext_id,
+            state=state,
+            user_call_id=event.call_id,
+            call_key=call_key(event.company_id, event.call_id),
         )
         if updated is None or not updated.extension:
             return
