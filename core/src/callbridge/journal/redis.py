@@ -356,8 +356,10 @@ class RedisJournal(Journal):
             self._check_schema()
             #: What the server's persistence gives (see ``_check_durability``).
             self.durability: str = self._check_durability()
-        except redis.RedisError as exc:
+        except BaseException as exc:
             self._client.close()
+            if not isinstance(exc, redis.RedisError):
+                raise
             raise ConfigurationError(
                 f"CALLBRIDGE_JOURNAL: cannot use Redis at {self._shown}: {exc}"
             ) from None
