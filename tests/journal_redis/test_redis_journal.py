@@ -101,6 +101,12 @@ def test_durable_server_is_accepted_silently(
     [
         (False, [], "off", "appendonly no"),
         (True, ["--appendfsync", "everysec"], "everysec", "appendfsync everysec"),
+        (
+            True,
+            ["--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"],
+            "always",
+            "maxmemory-policy allkeys-lru",
+        ),
     ],
 )
 def test_a_server_without_fsync_on_every_write_gets_a_warning(
@@ -111,7 +117,7 @@ def test_a_server_without_fsync_on_every_write_gets_a_warning(
     expected: str,
     warning: str,
 ) -> None:
-    server = start_redis(spare_dir(expected), durable=durable, extra=extra)
+    server = start_redis(spare_dir("server"), durable=durable, extra=extra)
     try:
         with caplog.at_level(logging.WARNING, logger="callbridge.journal.redis"):
             journal = RedisJournal(server.url("w"))

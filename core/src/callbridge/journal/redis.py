@@ -416,11 +416,12 @@ class RedisJournal(Journal):
                 exc,
             )
             return "unknown"
+        self._check_eviction()
         if config.get("appendonly") != "yes":
             log.warning(
                 "journal: Redis at %s runs without an append-only file (appendonly no): "
-                "events acknowledged to the PBX are lost if Redis stops; set appendonly yes "
-                "and appendfsync always",
+                "events acknowledged since its last snapshot (if any) are lost when Redis "
+                "crashes; set appendonly yes and appendfsync always",
                 self._shown,
             )
             return "off"
@@ -440,6 +441,18 @@ class RedisJournal(Journal):
                 fsync,
             )
         return fsync
+
+    def _check_eviction(self) -> None:
+        """Warn when the server may evict keys: an evicted key is journal data gone."""
+        config = cast(dict[str, str], self._client.config_get("maxmemory*"))
+        policy = config.get("maxmemory-policy", "noeviction")
+        if config.get("maxmemory", "0") != "0" and policy != "noeviction":
+            log.warning(
+                "journal: Redis at %s may evict keys when full (maxmemory-policy %s): that "
+                "would silently drop journal data; use maxmemory-policy noeviction",
+                self._shown,
+                policy,
+            )
 
     def _write_loop(self) -> None:
         """Send queued appends in pipelines; resolve each future with its own outcome."""
