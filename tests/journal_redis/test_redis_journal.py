@@ -238,3 +238,18 @@ def test_open_journal_picks_redis_from_the_environment(
         default.close()
     with pytest.raises(ConfigurationError, match="redis://"):
         open_journal(Settings(journal="postgres://x"))
+
+
+def test_appends_recover_when_the_server_forgot_its_scripts(
+    redis_journal: RedisJournal, redis_server: RedisServer
+) -> None:
+    first = redis_journal.append_event(parse_event(_params("A1")), raw=_params("A1"))
+    with redis_server.client() as client:
+        client.script_flush()
+    futures = [
+        redis_journal.submit_event(parse_event(_params(f"B{i}")), raw=_params(f"B{i}"))
+        for i in range(20)
+    ]
+    seqs = [f.result(timeout=30).seq for f in futures]
+    assert seqs == list(range(first.seq + 1, first.seq + 21))
+    redis_journal.enqueue_delivery(call_key="1:x", plugin="p", action="log_call", payload={})

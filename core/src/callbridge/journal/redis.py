@@ -371,6 +371,8 @@ class RedisJournal(Journal):
         self._fail = self._client.register_script(_FAIL_LUA)
         self._retry = self._client.register_script(_RETRY_LUA)
         self._queue: queue.SimpleQueue[_Append | None] = queue.SimpleQueue()
+        #: Makes "not closed, then queued" atomic, so no append is queued behind the stop.
+        self._submit_lock = threading.Lock()
         self._writer = threading.Thread(
             target=self._write_loop, name=f"journal-writer:redis:{self.prefix}", daemon=True
         )
@@ -471,22 +473,7 @@ class RedisJournal(Journal):
                     stopping = True
                     break
                 batch.append(item)
-            keys = [self._k("events", "seq"), self._k("events", "dedup"), self._k("events")]
-            try:
-                pipe = self._client.pipeline(transaction=False)
-                for item in batch:
-                    self._append(keys=keys, args=item.args, client=pipe)
-                replies = pipe.execute(raise_on_error=False)
-            except Exception as exc:  # the connection failed: fail this batch, keep serving
-                for item in batch:
-                    item.future.set_exception(exc)
-                continue
-            for item, reply in zip(batch, replies, strict=True):
-                if isinstance(reply, Exception):
-                    item.future.set_exception(reply)
-                else:
-                    seq, duplicate = reply
-                    item.future.set_result(AppendResult(seq=int(seq), duplicate=bool(duplicate)))
+            self._send_appends(batch)
         while True:
             try:
                 left = self._queue.get_nowait()
@@ -494,6 +481,46 @@ class RedisJournal(Journal):
                 break
             if left is not None:
                 left.future.set_exception(JournalClosedError("the journal is closed"))
+
+    def _send_appends(self, batch: list[_Append]) -> None:
+        """One pipeline of ``EVALSHA`` for the batch (one round trip, one fsync on the server).
+
+        Plain ``EVALSHA`` rather than redis-py's pipeline scripts, which ask ``SCRIPT EXISTS``
+        on every execute; when the server lost its script cache (a restart), the script is
+        loaded and the refused appends are sent again (appends are idempotent).
+        """
+        keys = [self._k("events", "seq"), self._k("events", "dedup"), self._k("events")]
+        pending = batch
+        for _ in range(2):
+            try:
+                pipe = self._client.pipeline(transaction=False)
+                for item in pending:
+                    pipe.evalsha(self._append.sha, len(keys), *keys, *item.args)
+                replies = pipe.execute(raise_on_error=False)
+            except Exception as exc:  # the connection failed: fail these, keep serving
+                for item in pending:
+                    item.future.set_exception(exc)
+                return
+            again: list[_Append] = []
+            for item, reply in zip(pending, replies, strict=True):
+                if isinstance(reply, redis.exceptions.NoScriptError):
+                    again.append(item)
+                elif isinstance(reply, Exception):
+                    item.future.set_exception(reply)
+                else:
+                    seq, duplicate = reply
+                    item.future.set_result(AppendResult(seq=int(seq), duplicate=bool(duplicate)))
+            if not again:
+                return
+            try:
+                self._client.script_load(_APPEND_LUA)
+            except Exception as exc:
+                for item in again:
+                    item.future.set_exception(exc)
+                return
+            pending = again
+        for item in pending:
+            item.future.set_exception(RuntimeError("Redis refused the append script twice"))
 
     # -- events ---------------------------------------------------------------------------
     def append_event(
@@ -527,7 +554,10 @@ class RedisJournal(Journal):
                 event.model_dump_json(),
             ]
         )
-        self._queue.put(item)
+        with self._submit_lock:
+            if self._closed:
+                raise JournalClosedError("the journal is closed")
+            self._queue.put(item)
         return item.future
 
     def events_after(self, seq: int, limit: int = 500) -> list[StoredEvent]:
@@ -788,7 +818,8 @@ class RedisJournal(Journal):
     def close(self) -> None:
         if self._closed:
             return
-        self._closed = True
-        self._queue.put(None)
+        with self._submit_lock:
+            self._closed = True
+            self._queue.put(None)
         self._writer.join()
         self._client.close()
