@@ -344,14 +344,32 @@ class Dispatcher:
     # -- one event ------------------------------------------------------------------------
     def handle_event(self, stored: StoredEvent) -> None:
         """Everything one event causes, committed before it returns."""
+        self._event_work(stored)()
+
+    def _event_work(self, stored: StoredEvent) -> Callable[[], None]:
+        """``handle_event`` as work a lane may retry: the tracker sees the event only once.
+
+        The tracker takes an event it has seen as a repeat and reports nothing. Feeding it
+        the event again after a failure further on (a journal write in ``_finish``) would
+        leave undone whatever the failed try had not written yet (the call's deliveries), so
+        the changes of the first successful ``apply`` are kept and only acting on them runs
+        again (a repeated pop is harmless; deliveries are unique per call and plugin).
+        """
         event = stored.event
-        if isinstance(event, CallEvent):
-            with self._tracker_lock:
-                changes = list(self.tracker.apply(event, stored.received_at))
-            self.handle_changes(changes)
-            if event.ext_id:
-                self._move_originate(event)
-        self._fan_out("pbx_event", event=event)
+        changes: list[ChangeLike] | None = None
+
+        def work() -> None:
+            nonlocal changes
+            if isinstance(event, CallEvent):
+                if changes is None:
+                    with self._tracker_lock:
+                        changes = list(self.tracker.apply(event, stored.received_at))
+                self.handle_changes(changes)
+                if event.ext_id:
+                    self._move_originate(event)
+            self._fan_out("pbx_event", event=event)
+
+        return work
 
     def handle_changes(self, changes: Iterable[ChangeLike]) -> None:
         """Act on tracker changes, in order."""
@@ -741,7 +759,7 @@ class _Lane:
                 # Leave the rest to the next start: the cursor has not moved past it.
                 continue
             if isinstance(item, _EventItem):
-                self._attempt(partial(dispatcher.handle_event, item.stored), item.stored.seq)
+                self._attempt(dispatcher._event_work(item.stored), item.stored.seq)
             else:
                 self._attempt(partial(dispatcher.handle_changes, item.changes), None)
 
