@@ -18,6 +18,21 @@ from callbridge.journal.base import Journal
 from callbridge.journal.redis import RedisJournal
 from callbridge.journal.sqlite import SqliteJournal
 
+_NEEDS_SERVER = {"redis_server", "spare_dir", "redis_journal"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``redis`` every test here that starts or uses a redis-server."""
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.path)).parent != here:
+            continue
+        names = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        uses_redis_backend = callspec is not None and callspec.params.get("backend") == "redis"
+        if names & _NEEDS_SERVER or uses_redis_backend:
+            item.add_marker(pytest.mark.redis)
+
 
 def _need_redis() -> None:
     reason = require_redis()
