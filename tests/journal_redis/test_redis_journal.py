@@ -117,13 +117,15 @@ def test_a_server_without_fsync_on_every_write_gets_a_warning(
     expected: str,
     warning: str,
 ) -> None:
-    server = start_redis(spare_dir("server"), durable=durable, extra=extra)
+    server = start_redis(spare_dir("server"), durable=durable, extra=extra, password=SECRET)
     try:
         with caplog.at_level(logging.WARNING, logger="callbridge.journal.redis"):
             journal = RedisJournal(server.url("w"))
         journal.close()
         assert journal.durability == expected
         assert warning in caplog.text
+        assert "redis://:***@127.0.0.1" in caplog.text
+        assert SECRET not in caplog.text
         # The journal reads the server's settings; it never changes them.
         with server.client() as client:
             assert client.config_get("appendonly")["appendonly"] == ("yes" if durable else "no")
