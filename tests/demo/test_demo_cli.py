@@ -62,3 +62,31 @@ def test_a_used_data_dir_and_an_unknown_scenario_are_refused(tmp_path: Path) -> 
     unknown = CliRunner().invoke(main, ["demo", "--scenario", "nope"])
     assert unknown.exit_code == 2
     assert "no scenario 'nope'" in unknown.output
+
+
+BROKEN = """
+name = "broken"
+description = "The second step names an extension that is not on the call."
+
+[[step]]
+action = "incoming"
+call = "c1"
+from = "+39 011 555 0101"
+to = "204"
+
+[[step]]
+action = "reject"
+call = "c1"
+extension = "201"
+"""
+
+
+def test_a_scenario_that_cannot_be_played_fails_the_run_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    scenario = tmp_path / "broken.toml"
+    scenario.write_text(BROKEN)
+    result = CliRunner().invoke(main, ["demo", "--once", "--plain", "--scenario", str(scenario)])
+    assert result.exit_code == 1, result.output
+    assert "broken: FAILED: could not be played" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -44,8 +44,14 @@ from ..server.assemble import Running
 from ..server.services import Services
 from ..settings import PbxSettings, Settings
 from ..sim.emitter import HttpSink
-from ..sim.engine import SimCall
-from ..sim.scenarios import Scenario, ScenarioRunner, Step, builtin_scenarios
+from ..sim.engine import SimCall, SimError
+from ..sim.scenarios import (
+    Scenario,
+    ScenarioError,
+    ScenarioRunner,
+    Step,
+    builtin_scenarios,
+)
 from ..sim.simulator import Simulator
 from ..voispeed.ids import new_external_id
 from ..voispeed.soap import SoapClient
@@ -147,7 +153,7 @@ class Demo:
     @property
     def engine(self) -> Engine:
         """callbridge's engine."""
-        return self.running.engine
+        return self.running.local_engine
 
     @property
     def settings(self) -> Settings:
@@ -225,7 +231,7 @@ class Demo:
             # The engine is started here rather than by the app's lifespan, so the HTTP
             # service can go down and come back (``restart_http``) while calls go on.
             app = create_app(self._running.services, manage_engine=False)
-            self._running.engine.start()
+            self._running.local_engine.start()
             self._server = ServerThread(app, host=options.host, port=port)
         except BaseException:
             sock.close()
@@ -422,15 +428,27 @@ class Demo:
 
         return _wait_until(done, timeout)
 
+    def _try_play(self, scenario: Scenario, round_: int = 1) -> Played | ScenarioChecked:
+        """Play, or say why the scenario could not be played (a failed check, not a crash)."""
+        try:
+            return self.play(scenario, round_=round_)
+        except (ScenarioError, SimError, httpx.HTTPError) as exc:
+            checked = ScenarioChecked(scenario.name, (f"could not be played: {exc}",))
+            with self._lock:
+                self._checks.append(checked)
+            self._emit(checked)
+            return checked
+
     def run_once(
         self, scenarios: list[Scenario] | None = None, timeout: float = 45.0
     ) -> list[ScenarioChecked]:
         """Play each scenario once, wait for callbridge to settle, check every one."""
-        played = [self.play(s) for s in scenarios or builtin_scenarios()]
+        runs = [self._try_play(s) for s in scenarios or builtin_scenarios()]
+        played = [run for run in runs if isinstance(run, Played)]
         if not self.wait_for_activities(played, timeout):
             self._emit(Note(f"still waiting for activities after {timeout:.0f}s; checking now"))
         self.engine.wait_idle(timeout=10)
-        return [self.check(p) for p in played]
+        return [self.check(run) if isinstance(run, Played) else run for run in runs]
 
     def run_forever(
         self, stop: threading.Event | None = None, scenarios: list[Scenario] | None = None
@@ -441,9 +459,10 @@ class Demo:
         for round_, scenario in _rounds(chosen):
             if stop.is_set():
                 return
-            played = self.play(scenario, round_=round_)
-            self.wait_for_activities([played], timeout=20)
-            self.check(played)
+            run = self._try_play(scenario, round_=round_)
+            if isinstance(run, Played):
+                self.wait_for_activities([run], timeout=20)
+                self.check(run)
             if stop.wait(1.0 / self.options.speed):
                 return
 

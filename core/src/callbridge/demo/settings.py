@@ -59,8 +59,8 @@ def demo_settings(
 ) -> Settings:
     """Settings for callbridge talking to the simulator, with the demo agents' API token.
 
-    The short tracker windows and backoffs keep the demo's timing tight; everything else is
-    callbridge's defaults.
+    The short group window and backoffs keep the demo's timing tight, the lookup budget is
+    generous; everything else is callbridge's defaults.
     """
     values: dict[str, Any] = {
         "data_dir": data_dir,
@@ -80,7 +80,9 @@ def demo_settings(
             "agents": [f"{ext}={login}" for ext, login in DEMO_AGENTS.items()],
             "read_timeout": 10.0,
         },
-        "dispatch": {"backoff_initial": 0.5, "backoff_max": 5.0},
+        # A directory lookup is local and quick; a generous budget keeps pops complete on a
+        # loaded machine (CI), where the default 1.5 s could occasionally leave one out.
+        "dispatch": {"lookup_budget": 5.0, "backoff_initial": 0.5, "backoff_max": 5.0},
         "tracker": {"group_window": 3.0},
     }
     for key, value in overrides.items():
