@@ -56,6 +56,15 @@ def test_bad_urls_are_clear_configuration_errors_without_the_secret(url: str, me
     assert "CALLBRIDGE_JOURNAL" in str(caught.value)
 
 
+@pytest.mark.parametrize("option", ["foo=bar", "socket_timeout=abc"])
+def test_bad_url_options_are_configuration_errors(redis_server: RedisServer, option: str) -> None:
+    url = f"redis://:{SECRET}@127.0.0.1:{redis_server.port}/0?prefix=opt&{option}"
+    with pytest.raises(ConfigurationError, match="bad option in the Redis URL") as caught:
+        RedisJournal(url)
+    assert SECRET not in str(caught.value)
+    assert option.partition("=")[0] in str(caught.value)
+
+
 def test_unreachable_server_is_a_clear_error(caplog: pytest.LogCaptureFixture) -> None:
     url = f"redis://:{SECRET}@127.0.0.1:{free_port()}/0"
     with caplog.at_level(logging.DEBUG), pytest.raises(ConfigurationError) as caught:

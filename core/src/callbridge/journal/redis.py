@@ -343,16 +343,23 @@ class RedisJournal(Journal):
         # Retries re-send a command whose reply was lost. The event append, call and cursor
         # writes and delivery transitions are idempotent; a retried agent message or rejected
         # request may appear twice, which its readers tolerate.
-        self._client: redis.Redis = redis.Redis.from_url(
-            clean,
-            decode_responses=True,
-            socket_connect_timeout=5.0,
-            socket_timeout=30.0,
-            health_check_interval=30,
-            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3),
-        )
+        bad_option = f"CALLBRIDGE_JOURNAL: bad option in the Redis URL ({self._shown})"
         try:
-            self._client.ping()
+            self._client: redis.Redis = redis.Redis.from_url(
+                clean,
+                decode_responses=True,
+                socket_connect_timeout=5.0,
+                socket_timeout=30.0,
+                health_check_interval=30,
+                retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3),
+            )
+        except ValueError as exc:
+            raise ConfigurationError(f"{bad_option}: {exc}") from None
+        try:
+            try:
+                self._client.ping()
+            except TypeError as exc:  # an unknown query parameter reaches the connection
+                raise ConfigurationError(f"{bad_option}: {exc}") from None
             self._check_schema()
             #: What the server's persistence gives (see ``_check_durability``).
             self.durability: str = self._check_durability()
