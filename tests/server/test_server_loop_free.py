@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from server_support import INGRESS_TOKEN, LiveServer, make_settings
+from server_support import API_TOKEN, INGRESS_TOKEN, LiveServer, make_settings
 
 from callbridge.journal.sqlite import SqliteJournal
 from callbridge.models import Originate
@@ -93,3 +94,28 @@ def test_metrics_scrape_does_not_hold_the_pbx_answer(served: tuple[GatedJournal,
     journal, url = served
     journal.gated = "delivery_counts"
     _pbx_event_answered_while_held(journal, url, lambda: httpx.get(f"{url}/metrics", timeout=60))
+
+
+def test_click_to_call_state_does_not_hold_the_pbx_answer(
+    served: tuple[GatedJournal, str],
+) -> None:
+    journal, url = served
+    journal.create_originate(
+        Originate(
+            external_id="cb-held",
+            user="auth-mario@acme",
+            extension="201",
+            number="0612345678",
+            created_at=datetime.now(UTC),
+        )
+    )
+    journal.gated = "get_originate"
+    _pbx_event_answered_while_held(
+        journal,
+        url,
+        lambda: httpx.get(
+            f"{url}/v1/calls/cb-held",
+            headers={"Authorization": f"Bearer {API_TOKEN}"},
+            timeout=60,
+        ),
+    )

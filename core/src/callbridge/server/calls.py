@@ -5,13 +5,18 @@ events the PBX echoes with our external id always find who asked and from which 
 The SOAP client's retry rule applies: a CallReq is re-sent only when it provably never reached
 the PBX; when the outcome is unknown (read timeout, 5xx) we answer 202 ``unconfirmed`` and let
 the events tell, rather than ring a second phone.
+
+Every journal read and write here runs in a worker thread (``_off_loop``): the routes share
+their event loop with the PBX ingress, whose answer the PBX's own database write waits for.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -32,6 +37,13 @@ log = logging.getLogger("callbridge.api")
 
 #: How many recent calls ``GET /v1/calls/{id}`` looks through for the call a request became.
 _CALL_SCAN = 500
+
+_T = TypeVar("_T")
+
+
+async def _off_loop(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """Run blocking journal work in a worker thread (see the module's docstring)."""
+    return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
 
 
 class CallRequest(BaseModel):
@@ -197,7 +209,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             device = normalize_id(body.device_id) if body.device_id else None
         except InvalidIdentifier as exc:
             raise HTTPException(422, str(exc)) from None
-        if journal.get_originate(external_id) is not None:
+        if await _off_loop(journal.get_originate, external_id) is not None:
             raise HTTPException(409, "a call with this external id already exists")
         request = _build_request(body, login, extension, device, external_id)
         command = request.command
@@ -212,10 +224,10 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             created_at=datetime.now(UTC),
         )
         try:
-            await anyio.to_thread.run_sync(journal.create_originate, originate)
+            await _off_loop(journal.create_originate, originate)
         except Exception:
             # Two requests with the same external id raced past the check above.
-            if journal.get_originate(external_id) is not None:
+            if await _off_loop(journal.get_originate, external_id) is not None:
                 raise HTTPException(409, "a call with this external id already exists") from None
             raise
         pbx_error, outcome_unknown = _soap_errors()
@@ -227,23 +239,25 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             await anyio.to_thread.run_sync(send)
         except outcome_unknown as exc:
             metrics.SOAP_COMMANDS.labels(command, "unknown").inc()
-            updated = journal.update_originate(external_id, state="unconfirmed", error=str(exc))
-            return state_of(updated or originate)
+            updated = await _off_loop(
+                journal.update_originate, external_id, state="unconfirmed", error=str(exc)
+            )
+            return await _off_loop(state_of, updated or originate)
         except pbx_error as exc:
             metrics.SOAP_COMMANDS.labels(command, "error").inc()
-            journal.update_originate(external_id, state="failed", error=str(exc))
+            await _off_loop(journal.update_originate, external_id, state="failed", error=str(exc))
             raise HTTPException(502, f"PBX refused the call: {exc}") from None
         metrics.SOAP_COMMANDS.labels(command, "ok").inc()
-        updated = journal.update_originate(external_id, state="sent")
-        return state_of(updated or originate)
+        updated = await _off_loop(journal.update_originate, external_id, state="sent")
+        return await _off_loop(state_of, updated or originate)
 
     @router.get("/{external_id}", response_model=CallState, summary="State of a placed call")
     async def get_call(external_id: str, who: Grant = Depends(grant)) -> CallState:  # noqa: B008
         """The state as the PBX events move it."""
-        originate = journal.get_originate(external_id)
+        originate = await _off_loop(journal.get_originate, external_id)
         if originate is None or not who.allows(originate.extension or originate.user):
             raise HTTPException(404, "no such call")
-        return state_of(originate)
+        return await _off_loop(state_of, originate)
 
     def target(call_ref: str, who: Grant) -> tuple[str, str]:
         """(PBX login, user call id) for an external id or a user call id."""
@@ -284,7 +298,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
 
     def add_simple(action: str, name: str, method: str) -> None:
         async def handler(call_ref: str, who: Grant = Depends(grant)) -> dict[str, str]:  # noqa: B008
-            login, user_call_id = target(call_ref, who)
+            login, user_call_id = await _off_loop(target, call_ref, who)
             return await command(name, getattr(require_pbx(), method), login, user_call_id)
 
         handler.__doc__ = f"{name} on the call (external id of a placed call, or user call id)."
@@ -307,7 +321,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         who: Grant = Depends(grant),  # noqa: B008
     ) -> dict[str, str]:
         """To another user call (CallTransfer) or to an extension (CallDivert)."""
-        login, user_call_id = target(call_ref, who)
+        login, user_call_id = await _off_loop(target, call_ref, who)
         pbx = require_pbx()
         if body.to_call_id:
             try:
@@ -328,7 +342,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         who: Grant = Depends(grant),  # noqa: B008
     ) -> dict[str, str]:
         """CallRecStart / CallRecStop."""
-        login, user_call_id = target(call_ref, who)
+        login, user_call_id = await _off_loop(target, call_ref, who)
         pbx = require_pbx()
         if body.on:
             return await command("CallRecStart", pbx.call_rec_start, login, user_call_id)
