@@ -173,7 +173,8 @@ class Ingress:
         pairs: list[tuple[str, str]] = []
         for chunk in chunks:
             try:
-                text = chunk.decode("ascii")
+                # UTF-8, not ASCII: ``curl -d`` sends a caller's accented name unencoded.
+                text = chunk.decode("utf-8")
                 pairs += parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
             except UnicodeDecodeError:
                 raise _Refusal(400, "parameters are not valid UTF-8", "encoding") from None
