@@ -264,3 +264,37 @@ def test_appends_recover_when_the_server_forgot_its_scripts(
     seqs = [f.result(timeout=30).seq for f in futures]
     assert seqs == list(range(first.seq + 1, first.seq + 21))
     redis_journal.enqueue_delivery(call_key="1:x", plugin="p", action="log_call", payload={})
+
+
+def test_two_instances_on_one_prefix_share_dedup_and_deliveries(redis_server: RedisServer) -> None:
+    """The ingress and the engine may be separate processes on one journal: atomicity holds
+    across clients because every multi-key write runs as one script on the server."""
+    url = redis_server.unique_url()
+    one, two = RedisJournal(url), RedisJournal(url)
+    try:
+        results: dict[str, list[int]] = {"one": [], "two": []}
+
+        def worker(name: str, journal: RedisJournal) -> None:
+            for i in range(100):
+                params = _params(f"{i:08X}")
+                results[name].append(journal.append_event(parse_event(params), raw=params).seq)
+
+        threads = [
+            threading.Thread(target=worker, args=("one", one)),
+            threading.Thread(target=worker, args=("two", two)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert results["one"] == results["two"]
+        assert [e.seq for e in one.events_after(0, limit=1000)] == sorted(results["one"])
+        a = one.enqueue_delivery(call_key="1:1", plugin="p", action="log_call", payload={})
+        b = two.enqueue_delivery(call_key="1:1", plugin="p", action="log_call", payload={})
+        assert a.id == b.id
+        two.complete_delivery(b.id, {"ok": 1})
+        got = one.get_delivery(a.id)
+        assert got is not None and got.result == {"ok": 1}
+    finally:
+        one.close()
+        two.close()
