@@ -2,13 +2,15 @@
 
 Shows every core setting under its environment variable name, after defaults, ``.env`` and
 the environment are applied, so "why does it not pick up my setting" has a quick answer.
-Secrets (``SecretStr``) print as ``**********``; nothing here can reveal them.
+Secrets (``SecretStr``) print as ``**********``, and so does a password written into a URL
+setting (``CALLBRIDGE_JOURNAL=redis://user:password@host`` is a plain string).
 An invalid variable is reported by name with exit status 2 (by the CLI root).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import click
@@ -16,6 +18,20 @@ import click
 from ..settings import ENV_PREFIX, load_settings
 
 _UNSET = "(not set)"
+_MASK = "**********"
+#: ``scheme://user:password@`` -> the password part (up to the last ``@``, as urlsplit reads it).
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*):[^/\s]*@")
+
+
+def _mask_urls(value: Any) -> Any:
+    """``value`` with the password of every ``scheme://user:password@host`` masked."""
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(rf"\g<head>:{_MASK}@", value)
+    if isinstance(value, dict):
+        return {key: _mask_urls(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mask_urls(item) for item in value]
+    return value
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
@@ -42,7 +58,7 @@ def _show(value: Any) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the settings as nested JSON.")
 def config(as_json: bool) -> None:
     """Print the effective configuration (secrets masked)."""
-    data = load_settings().model_dump(mode="json")
+    data = _mask_urls(load_settings().model_dump(mode="json"))
     if as_json:
         click.echo(json.dumps(data, indent=2, sort_keys=True))
         return

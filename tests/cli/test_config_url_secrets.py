@@ -1,0 +1,49 @@
+"""``callbridge config`` never shows a password written into a URL setting.
+
+``CALLBRIDGE_JOURNAL`` is a plain string that may be ``redis://user:password@host``; the
+SOAP URL may carry credentials too. Both print with the password masked, in text and JSON.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from callbridge.cli import main
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith("CALLBRIDGE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_url_passwords_are_masked(monkeypatch: pytest.MonkeyPatch, as_json: bool) -> None:
+    monkeypatch.setenv("CALLBRIDGE_JOURNAL", "redis://cb:redis-pass-123@redis.example:6379/2")
+    monkeypatch.setenv("CALLBRIDGE_PBX__SOAP_URL", "https://soap:soap-pass-456@pbx.example/soap")
+    args = ["config", "--json"] if as_json else ["config"]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "redis-pass-123" not in result.output
+    assert "soap-pass-456" not in result.output
+    assert "redis://cb:**********@redis.example:6379/2" in result.output
+    assert "https://soap:**********@pbx.example/soap" in result.output
+
+
+def test_urls_without_password_are_shown_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLBRIDGE_JOURNAL", "redis://redis.example:6379/2?prefix=cb")
+    result = CliRunner().invoke(main, ["config"], catch_exceptions=False)
+    assert "redis://redis.example:6379/2?prefix=cb" in result.output
+
+
+def test_a_password_with_an_at_sign_is_masked_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLBRIDGE_JOURNAL", "redis://cb:pa@ss-789@redis.example/0")
+    result = CliRunner().invoke(main, ["config"], catch_exceptions=False)
+    assert "ss-789" not in result.output
+    assert "redis://cb:**********@redis.example/0" in result.output
