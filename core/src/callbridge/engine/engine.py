@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..context import Context
 from ..journal.base import AppendResult, Journal
 from ..settings import Settings
-from ..voispeed.events import parse_event
+from ..voispeed.events import SECRET_PARAMETERS, parse_event
 from .bus import AgentBus
 from .dispatcher import Dispatcher, PluginsLike, TrackerLike, utcnow
 
@@ -170,12 +170,12 @@ class Engine:
     ) -> AppendResult:
         """Parse, journal and hand on one event (for the demo, the simulator and tests).
 
-        Raises ``EventParseError`` for bad parameters; nothing is stored then.
+        Raises ``EventParseError`` for bad parameters; nothing is stored then. The ingress
+        token, if ``params`` carry it, is not stored (as in the HTTP ingress).
         """
         event = parse_event(params, company_param=self.settings.pbx.company_param)
-        result = self.journal.append_event(
-            event, raw=dict(params), source=source, received_at=received_at
-        )
+        raw = {k: v for k, v in params.items() if k not in SECRET_PARAMETERS}
+        result = self.journal.append_event(event, raw=raw, source=source, received_at=received_at)
         self.notify()
         return result
 
