@@ -129,6 +129,9 @@ class ServerSettings(BaseModel):
     cors_origins: CommaList = Field(default_factory=list)
     #: Seconds between SSE heartbeat comments.
     heartbeat: float = Field(default=15.0, gt=0)
+    #: Where ``serve`` runs the engine: ``process`` (a child, so CRM work never slows the
+    #: PBX's acks), ``thread`` (in the HTTP process), or ``none`` (run ``callbridge engine``).
+    engine: Literal["process", "thread", "none"] = "process"
 
     _split_lists = field_validator("allowed_networks", "api_tokens", "cors_origins", mode="before")(
         _split

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "calls": "callbridge.cli.calls:calls",
     "deliveries": "callbridge.cli.deliveries:deliveries",
     "serve": "callbridge.cli.serve:serve",
+    "engine": "callbridge.cli.engine:engine",
     "sim": "callbridge.cli.sim:sim",
     "demo": "callbridge.cli.demo:demo",
     "mysql": "callbridge.cli.mysql:mysql",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from ..errors import ConfigurationError
@@ -29,7 +31,10 @@ def serve(host: str | None, port: int | None, source: str | None) -> None:
     )
     settings = settings.model_copy(update={"server": server})
     configure_logging(settings)
-    running = build(settings)
+    child_env = dict(os.environ)
+    if source:
+        child_env["CALLBRIDGE_SOURCE"] = source
+    running = build(settings, engine_mode=settings.server.engine, child_env=child_env)
     try:
         app = create_app(running.services, manage_engine=True)
     except ConfigurationError:

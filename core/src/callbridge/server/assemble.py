@@ -9,13 +9,14 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ..engine.engine import Engine
 from ..journal.factory import open_journal
 from ..plugins.manager import load_plugins
 from ..settings import Settings
 from ..voispeed.soap import SoapClient
+from .engine_link import EngineLink
 from .services import Services
 
 log = logging.getLogger("callbridge.server")
@@ -26,9 +27,16 @@ class Running:
     """What ``build`` made, so the caller can close it in order."""
 
     services: Services
-    engine: Engine
+    engine: Engine | EngineLink | None
     sources: list[Any] = field(default_factory=list)
     stop_sources: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def local_engine(self) -> Engine:
+        """The in-process engine (``engine_mode="thread"``); an error otherwise."""
+        if not isinstance(self.engine, Engine):
+            raise RuntimeError("the engine does not run in this process")
+        return self.engine
 
     def start_sources(self) -> None:
         """Start the optional event sources (MySQL outbox) in their threads."""
@@ -40,14 +48,30 @@ class Running:
         self.stop_sources.set()
         for source in self.sources:
             source.close()
-        self.engine.stop()
+        if self.engine is not None:
+            self.engine.stop()
         if self.services.pbx is not None:
             self.services.pbx.close()
         self.services.journal.close()
 
 
-def build(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> Running:
-    """Open the journal, load plugins, make the PBX client (when configured) and the engine."""
+EngineMode = Literal["process", "thread", "none"]
+
+
+def build(
+    settings: Settings,
+    *,
+    extra_plugins: Sequence[object] = (),
+    engine_mode: EngineMode = "thread",
+    child_env: dict[str, str] | None = None,
+) -> Running:
+    """Open the journal, load plugins, make the PBX client (when configured) and the engine.
+
+    ``engine_mode``: ``thread`` runs the engine in this process (tests, the demo);
+    ``process`` runs ``callbridge engine`` as a child with ``child_env`` (``callbridge
+    serve``'s default); ``none`` runs no engine (one runs elsewhere on the same journal).
+    The MySQL source runs wherever the engine runs.
+    """
     journal = open_journal(settings)
     plugins = load_plugins(settings, extra=extra_plugins)
     for info in plugins.infos:
@@ -56,10 +80,19 @@ def build(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> Runnin
     pbx = None
     if settings.pbx.user and settings.pbx.password_hash():
         pbx = SoapClient(settings.pbx)
-    engine = Engine(settings, journal=journal, plugins=plugins, pbx=pbx)
+    engine: Engine | EngineLink | None = None
+    if engine_mode == "thread":
+        engine = Engine(settings, journal=journal, plugins=plugins, pbx=pbx)
+    elif engine_mode == "process":
+        if extra_plugins:
+            raise ValueError("extra plugin objects cannot be handed to an engine process")
+        engine = EngineLink(env=child_env)
     services = Services(settings=settings, journal=journal, pbx=pbx, plugins=plugins, engine=engine)
     running = Running(services=services, engine=engine)
-    if settings.source is not None:
+    if isinstance(engine, EngineLink):
+        services.extras["sources"] = [engine]  # the ingress's nudges go through the pipe
+        return running
+    if settings.source is not None and engine_mode == "thread":
         from ..mysql.settings import source_from_settings
 
         source = source_from_settings(settings, journal)

@@ -1,0 +1,24 @@
+"""``callbridge engine``: the engine alone (journal -> tracker -> plugins), no HTTP.
+
+``callbridge serve`` starts it as a child process by itself; run it by hand only beside
+``callbridge serve`` with ``CALLBRIDGE_SERVER__ENGINE=none``, sharing the data directory.
+"""
+
+from __future__ import annotations
+
+import click
+
+from ..settings import load_settings
+
+
+@click.command()
+@click.option("--wake-fd", type=int, default=None, hidden=True)
+@click.option("--bell-fd", type=int, default=None, hidden=True)
+def engine(wake_fd: int | None, bell_fd: int | None) -> None:
+    """Run the engine: dispatch journaled events to the plugins until stopped."""
+    from ..engine.worker import run_worker
+    from ..logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings)
+    run_worker(settings, wake_fd=wake_fd, bell_fd=bell_fd)

@@ -1,0 +1,107 @@
+"""The engine as a process of its own (``callbridge engine``), and its two doorbells.
+
+``callbridge serve`` runs the engine in a child process so that CRM work never competes with
+the PBX's acknowledgements for the interpreter lock: the HTTP process only appends events and
+reads the journal. Both processes share the journal file (SQLite's WAL serialises their
+writes). Two pipes replace the in-process calls, and carry no data that matters:
+
+- **wake** (server -> engine): ``e`` after new events, so the dispatcher need not wait for
+  its next poll; ``m`` when a sys_exec MySQL trigger announced an outbox row. End of file
+  means the server is gone (even after kill -9): the engine stops cleanly and exits.
+- **bell** (engine -> server): one line ``<extension> <id>`` per agent event, so the SSE
+  streams read the journal at once. The journal stays the only source of the messages.
+
+Without pipes (``callbridge engine`` run by hand beside ``callbridge serve --engine none``)
+the dispatcher polls the journal and the streams fall back to their heartbeat polling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+from types import FrameType
+
+from ..journal.base import AgentEvent
+from ..journal.factory import open_journal
+from ..plugins.manager import load_plugins
+from ..settings import Settings
+from ..voispeed.soap import SoapClient
+from .bus import AgentBus
+from .engine import Engine
+
+log = logging.getLogger("callbridge.engine.worker")
+
+
+def _ring(fd: int, event: AgentEvent) -> None:
+    """Write one bell line; a full pipe already holds a pending wake-up, so drop it."""
+    with contextlib.suppress(BlockingIOError, BrokenPipeError, OSError):
+        os.write(fd, f"{event.extension} {event.id}\n".encode())
+
+
+def run_worker(settings: Settings, *, wake_fd: int | None, bell_fd: int | None) -> None:
+    """Run the engine (and the MySQL source, if configured) until told to stop."""
+    journal = open_journal(settings)
+    plugins = load_plugins(settings)
+    pbx = SoapClient(settings.pbx) if settings.pbx.user and settings.pbx.password_hash() else None
+    bus = AgentBus()
+    if bell_fd is not None:
+        os.set_blocking(bell_fd, False)
+        bus.subscribe(None, lambda event: _ring(bell_fd, event))
+    engine = Engine(settings, journal=journal, plugins=plugins, bus=bus, pbx=pbx)
+    stop = threading.Event()
+    sources = []
+    if settings.source is not None:
+        from ..mysql.settings import source_from_settings
+
+        source = source_from_settings(settings, journal)
+        if source is not None:
+            sources.append(source)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    engine.start()
+    for source in sources:
+        source.start(stop)
+    if wake_fd is not None:
+        threading.Thread(
+            target=_listen, args=(wake_fd, engine, sources, stop), name="engine-wake", daemon=True
+        ).start()
+    log.info("engine running in process %d", os.getpid())
+    try:
+        stop.wait()
+    finally:
+        for source in sources:
+            source.close()
+        engine.stop()
+        if pbx is not None:
+            pbx.close()
+        journal.close()
+        log.info("engine stopped")
+
+
+def _listen(fd: int, engine: Engine, sources: list[object], stop: threading.Event) -> None:
+    """Turn wake-up bytes into calls; end of file means the server process is gone."""
+    while not stop.is_set():
+        try:
+            data = os.read(fd, 4096)
+        except InterruptedError:
+            continue
+        except OSError:
+            data = b""
+        if not data:
+            log.info("the server process is gone; stopping the engine")
+            stop.set()
+            return
+        if b"e" in data:
+            engine.notify()
+        if b"m" in data:
+            for source in sources:
+                nudge = getattr(source, "nudge", None)
+                if nudge is not None:
+                    nudge()
