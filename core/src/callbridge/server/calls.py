@@ -162,6 +162,18 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             raise HTTPException(503, "no PBX configured (CALLBRIDGE_PBX__USER and password)")
         return services.pbx
 
+    def settle(external_id: str, **changes: Any) -> Originate | None:
+        """Record the SOAP answer, unless the PBX's events moved the request on meanwhile.
+
+        A PBX may ring the phone (17), and even end a short call (19/21), before it answers
+        the CallReq; the dispatcher has then moved the Originate to ``ringing``/``ended``,
+        and writing ``sent`` over that would move it back for good.
+        """
+        current = journal.get_originate(external_id)
+        if current is None or current.state != "requested":
+            return current
+        return journal.update_originate(external_id, **changes)
+
     def call_of(originate: Originate) -> Call | None:
         """The call the request became: by its key, else the recent call with its user call id.
 
@@ -239,16 +251,14 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             await anyio.to_thread.run_sync(send)
         except outcome_unknown as exc:
             metrics.SOAP_COMMANDS.labels(command, "unknown").inc()
-            updated = await _off_loop(
-                journal.update_originate, external_id, state="unconfirmed", error=str(exc)
-            )
+            updated = await _off_loop(settle, external_id, state="unconfirmed", error=str(exc))
             return await _off_loop(state_of, updated or originate)
         except pbx_error as exc:
             metrics.SOAP_COMMANDS.labels(command, "error").inc()
-            await _off_loop(journal.update_originate, external_id, state="failed", error=str(exc))
+            await _off_loop(settle, external_id, state="failed", error=str(exc))
             raise HTTPException(502, f"PBX refused the call: {exc}") from None
         metrics.SOAP_COMMANDS.labels(command, "ok").inc()
-        updated = await _off_loop(journal.update_originate, external_id, state="sent")
+        updated = await _off_loop(settle, external_id, state="sent")
         return await _off_loop(state_of, updated or originate)
 
     @router.get("/{external_id}", response_model=CallState, summary="State of a placed call")
