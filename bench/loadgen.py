@@ -59,7 +59,9 @@ async def run(args: argparse.Namespace) -> dict[str, float | int]:
     latencies: list[float] = []
     errors = 0
     ok = 0
-    deadline = time.perf_counter() + args.seconds
+    started = time.perf_counter()
+    deadline = started + args.seconds
+    trace: list[tuple[float, float]] | None = [] if args.trace else None
     interval = args.connections / args.rate if args.rate else 0.0
 
     async def worker(index: int) -> None:
@@ -80,15 +82,19 @@ async def run(args: argparse.Namespace) -> dict[str, float | int]:
             writer.write(make_request(args.host, args.port, args.path, next(counter), salt))
             status = await read_response(reader)
             latencies.append(time.perf_counter() - scheduled)
+            if trace is not None:
+                trace.append((scheduled - started, latencies[-1]))
             if status == 200:
                 ok += 1
             else:
                 errors += 1
         writer.close()
 
-    started = time.perf_counter()
     await asyncio.gather(*(worker(i) for i in range(args.connections)))
     elapsed = time.perf_counter() - started
+    if trace is not None:
+        with open(args.trace, "w") as out:
+            out.writelines(f"{at:.4f} {lat * 1000:.3f}\n" for at, lat in sorted(trace))
     ms = [x * 1000 for x in latencies]
     return {
         "offered_rate": args.rate or 0,
@@ -113,6 +119,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--start", type=int, default=0)
+    parser.add_argument("--trace", help="write 'second latency_ms' per request to this file")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args))))
 

@@ -56,6 +56,8 @@ _MICRO = timedelta(microseconds=1)
 _MAX_BATCH = 2000
 #: Seconds a connection waits for another process's write lock before failing.
 _BUSY_TIMEOUT_MS = 30_000
+#: Seconds between WAL checkpoints (see ``SqliteJournal._checkpoint_loop``).
+_CHECKPOINT_INTERVAL = 1.0
 
 #: Event classes by name, to give ``events_after`` back the typed event it was given.
 _EVENT_CLASSES: dict[str, type[BaseModel]] = {
@@ -177,6 +179,11 @@ class SqliteJournal(Journal):
         self._write_conn = _connect(self.path)
         self._write_conn.execute("PRAGMA journal_mode = WAL")
         migrate(self._write_conn)
+        # Checkpoints copy the WAL into the database file and fsync it: tens of milliseconds
+        # that an automatic checkpoint would spend inside some commit, with acks waiting on
+        # it. A thread of our own runs them (PASSIVE: never blocking writers) instead.
+        self._write_conn.execute("PRAGMA wal_autocheckpoint = 0")
+        self._stop_checkpoints = threading.Event()
         self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -187,9 +194,25 @@ class SqliteJournal(Journal):
             target=self._write_loop, name=f"journal-writer:{self.path.name}", daemon=True
         )
         self._writer.start()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name=f"journal-checkpoint:{self.path.name}", daemon=True
+        )
+        self._checkpointer.start()
 
     def __repr__(self) -> str:
         return f"SqliteJournal({str(self.path)!r})"
+
+    def _checkpoint_loop(self) -> None:
+        """Copy the WAL into the database every second, beside the writer, not inside it."""
+        conn = _connect(self.path)
+        try:
+            while not self._stop_checkpoints.wait(_CHECKPOINT_INTERVAL):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:  # busy or I/O: the next round tries again
+                    log.debug("checkpoint skipped: %s", exc)
+        finally:
+            conn.close()
 
     # -- plumbing -------------------------------------------------------------------------
     def _read(self) -> sqlite3.Connection:
@@ -713,8 +736,10 @@ class SqliteJournal(Journal):
         if self._closed:
             return
         self._closed = True
+        self._stop_checkpoints.set()
         self._queue.put(None)
         self._writer.join()
+        self._checkpointer.join()
         self._write_conn.close()
         with self._readers_lock:
             readers, self._readers = self._readers, []
