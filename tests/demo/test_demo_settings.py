@@ -33,7 +33,7 @@ def test_environment_and_dotenv_are_ignored(
     monkeypatch.setenv("CALLBRIDGE_PBX__SOAP_URL", "http://192.0.2.1/soap")
     monkeypatch.setenv("CALLBRIDGE_SERVER__PORT", "not-a-port")
     settings = _settings(tmp_path / "data")
-    assert settings.journal == "sqlite"
+    assert settings.journal.get_secret_value() == "sqlite"
     assert settings.plugins == [] and settings.strict_plugins is False
     assert settings.data_dir == tmp_path / "data"
     assert settings.pbx.soap_url == "http://127.0.0.1:1/soap"

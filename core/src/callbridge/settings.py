@@ -201,8 +201,9 @@ class Settings(BaseSettings):
     ingress_token: SecretStr | None = None
     #: Optional event source besides HTTP ingress, e.g. ``mysql://user:pw@host/db``.
     source: SecretStr | None = None
-    #: Journal backend: ``sqlite`` (embedded, default) or a ``redis://`` URL.
-    journal: str = "sqlite"
+    #: Journal backend: ``sqlite`` (embedded, default), ``sqlite:///path`` or a ``redis://``
+    #: URL (secret: it may carry a password).
+    journal: SecretStr = SecretStr("sqlite")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 

@@ -20,7 +20,7 @@ SQLITE_FILE_NAME = "journal.sqlite3"
 
 def journal_path(settings: Settings) -> Path:
     """Where the SQLite journal lives for these settings."""
-    spec = settings.journal.strip()
+    spec = settings.journal.get_secret_value().strip()
     if spec.startswith("sqlite:///"):
         return Path(spec.removeprefix("sqlite:///"))
     return settings.data_dir / SQLITE_FILE_NAME
@@ -28,7 +28,7 @@ def journal_path(settings: Settings) -> Path:
 
 def open_journal(settings: Settings) -> Journal:
     """Open the journal the settings name; unknown backends are a configuration error."""
-    spec = settings.journal.strip()
+    spec = settings.journal.get_secret_value().strip()
     if spec == "sqlite" or spec.startswith("sqlite:///"):
         from .sqlite import SqliteJournal
 
