@@ -54,6 +54,8 @@ class Service:
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log = data_dir / "serve.log"
+        #: Extra command-line arguments for ``callbridge serve`` (``--source ...``).
+        self.start_args: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -70,7 +72,15 @@ class Service:
             mark = self.log.stat().st_size if self.log.exists() else 0
             with self.log.open("ab") as log:
                 self.process = subprocess.Popen(
-                    [CALLBRIDGE, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                    [
+                        CALLBRIDGE,
+                        "serve",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(self.port),
+                        *self.start_args,
+                    ],
                     cwd=self.data_dir,
                     env=self.env,
                     stdout=log,
