@@ -29,7 +29,7 @@ from ..models import Call, CallState, Direction, HungUpBy, Originate, Outcome
 from ..numbers import is_extension
 from ..settings import TrackerSettings
 from ..voispeed.codes import Direction as PbxDirection
-from ..voispeed.events import CallEvent
+from ..voispeed.events import CallEvent, CallRejected
 from .tracker_groups import GroupCall, GroupIndex
 from .tracker_leg import (
     ANSWERED,
@@ -253,7 +253,8 @@ class Tracker:
             return [Change("ringing", leg.snapshot())] if created else []
         if code == ANSWERED:
             return self._answer(leg, at)
-        return self._end(leg, code, at)
+        inferred = isinstance(event, CallRejected) and not event.rejection_known
+        return self._end(leg, code, at, inferred=inferred)
 
     def _answer(self, leg: Leg, at: datetime) -> list[Change]:
         changes: list[Change] = []
@@ -271,12 +272,15 @@ class Tracker:
             changes += self._settle(leg.cluster, at)
         return changes
 
-    def _end(self, leg: Leg, code: int, at: datetime) -> list[Change]:
+    def _end(self, leg: Leg, code: int, at: datetime, *, inferred: bool = False) -> list[Change]:
+        """An end event. ``inferred``: a 19 that only says "never answered" (a missed call)."""
         if leg.state is CallState.ENDED:
             return []
         leg.end_at = latest(at, leg.ring_at, leg.answer_at)
         leg.state = CallState.ENDED
-        if code == REJECTED:
+        if inferred:
+            leg.hung_up_by = HungUpBy.UNKNOWN
+        elif code == REJECTED:
             leg.rejected = True
             leg.hung_up_by = {
                 PbxDirection.INCOMING: HungUpBy.LOCAL,

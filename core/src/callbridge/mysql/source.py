@@ -51,7 +51,7 @@ import pymysql
 from pydantic import SecretStr
 
 from ..journal.base import Journal
-from ..voispeed.events import MAX_VALUE_LENGTH, EventParseError, parse_event
+from ..voispeed.events import MAX_VALUE_LENGTH, UNANSWERED_CLOSE, EventParseError, parse_event
 from ..voispeed.ids import InvalidIdentifier, normalize_id
 from .directory import Directory
 from .dsn import MysqlDsn, parse_dsn
@@ -99,6 +99,10 @@ def decode_params(row: OutboxRow) -> dict[str, str]:
         else:
             raise MalformedRow(f"parameter {key[:40]!r} is not a scalar")
     params.setdefault("ssn_event", str(row.ssn_event))
+    if params["ssn_event"] == "19":
+        # The triggers send 19 for a user call that closed without being active: the tables
+        # cannot say whether the user rejected it or the caller gave up (docs/mysql.md).
+        params[UNANSWERED_CLOSE] = "1"
     return params
 
 

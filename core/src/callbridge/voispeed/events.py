@@ -44,6 +44,11 @@ MAX_PARAMETERS = 64
 SECRET_PARAMETERS = frozenset({"token"})
 #: The document says each event names the company but not the parameter; this is our default.
 DEFAULT_COMPANY_PARAMETER = "company_id"
+#: Not the document's: set to ``1`` by a source that *inferred* a 19 from a user call that
+#: closed without ever being active (``callbridge.mysql``). The monitor tables cannot tell the
+#: user rejecting from the caller giving up or the ring timing out, so such a 19 says only
+#: "not answered"; the call tracker logs it as missed, with nobody known to have hung up.
+UNANSWERED_CLOSE = "cb_unanswered_close"
 
 
 class EventParseError(ValueError):
@@ -236,6 +241,11 @@ class CallRejected(CallEvent):
 
     ssn_event: Literal[19] = 19
     _number_is_remote: ClassVar[bool | None] = None
+
+    @property
+    def rejection_known(self) -> bool:
+        """False for a 19 a source inferred from the tables (see ``UNANSWERED_CLOSE``)."""
+        return self.params.get(UNANSWERED_CLOSE) != "1"
 
     @property
     def callee_number(self) -> str:
