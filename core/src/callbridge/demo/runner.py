@@ -42,6 +42,7 @@ from ..plugins.manager import load_plugins
 from ..server.app import create_app
 from ..server.assemble import Running
 from ..server.services import Services
+from ..server.thread import ServerThread, bind_socket
 from ..settings import PbxSettings, Settings
 from ..sim.emitter import HttpSink
 from ..sim.engine import SimCall, SimError
@@ -58,7 +59,6 @@ from ..voispeed.soap import SoapClient
 from .directory import DemoDirectory
 from .expect import Played, activities_of, check_played
 from .feed import ActivityWritten, CallUpdate, DemoEvent, Note, ScenarioChecked, ScenarioStarted
-from .server import ServerThread, bind_socket
 from .settings import demo_settings, new_token
 
 log = logging.getLogger(__name__)

@@ -1,9 +1,9 @@
 """callbridge's HTTP service on a background thread: uvicorn, a real socket, a clean stop.
 
-The demo and the end-to-end tests run the real service in-process (real HTTP on a real port,
-so the simulator, browsers and ``httpx`` talk to it exactly as they would to ``callbridge
-serve``) while keeping the engine, the journal and the directory within reach. uvicorn skips
-its signal handlers outside the main thread, so Ctrl-C stays with the caller.
+The demo and the test kit's ``LiveService`` run the real service in-process (real HTTP on a
+real port, so the simulator, browsers and ``httpx`` talk to it exactly as they would to
+``callbridge serve``) while keeping the engine, the journal and the plugins within reach.
+uvicorn skips its signal handlers outside the main thread, so Ctrl-C stays with the caller.
 """
 
 from __future__ import annotations
@@ -96,17 +96,22 @@ class ServerThread:
             time.sleep(0.02)
         return self
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Ask uvicorn to exit (lifespan shutdown runs) and wait for the thread."""
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Ask uvicorn to exit (lifespan shutdown runs) and wait for the thread.
+
+        True once the thread has ended (or nothing was running); False if uvicorn still runs
+        after a forced exit, so a caller that must not go on with a live server can tell.
+        """
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is None or thread is None:
-            return
+            return True
         server.should_exit = True
         thread.join(timeout)
         if thread.is_alive():
             server.force_exit = True
             thread.join(timeout)
+        return not thread.is_alive()
 
     @property
     def running(self) -> bool:
