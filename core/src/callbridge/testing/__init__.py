@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .connector import ConnectorTests, LoadedConnector
     from .env import CallbridgeEnv
     from .events import REMOTE, REMOTE_E164, BuiltEvent, EventFactory
+    from .live import LiveService, SseMessage, SseReader
     from .plugins import make_plugins
     from .records import make_call, make_record
     from .scenarios import ScenarioResult, ScenarioRunner
@@ -33,6 +34,9 @@ _EXPORTS = {
     "REMOTE_E164": "events",
     "BuiltEvent": "events",
     "EventFactory": "events",
+    "LiveService": "live",
+    "SseMessage": "live",
+    "SseReader": "live",
     "make_plugins": "plugins",
     "make_call": "records",
     "make_record": "records",
@@ -51,9 +55,12 @@ __all__ = [
     "ConnectorTests",
     "EventFactory",
     "FakeClock",
+    "LiveService",
     "LoadedConnector",
     "ScenarioResult",
     "ScenarioRunner",
+    "SseMessage",
+    "SseReader",
     "Variable",
     "make_call",
     "make_plugins",
