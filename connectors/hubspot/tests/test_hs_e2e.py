@@ -9,14 +9,12 @@ SOAP CallReq; the real hubspot-api-client talks to the fake HubSpot. Nothing is 
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hs_e2e_support import API_TOKEN, INGRESS_TOKEN, Service, SseReader, free_port, wait_for
 from hs_fake import TOKEN, FakeHubSpot
 
 from callbridge.journal.base import Delivery
@@ -25,6 +23,10 @@ from callbridge.journal.sqlite import SqliteJournal
 from callbridge.models import Call
 from callbridge.sim import FanoutSink, HttpSink, MemorySink, Simulator
 from callbridge.sim.scenarios import find_scenario, play
+from callbridge.testing import CallbridgeEnv, LiveService, SseMessage, SseReader, wait_until
+
+INGRESS_TOKEN = "e2e-ingress-token-0123456789"
+API_TOKEN = "e2e-api-token-0123456789"
 
 ANNA_NUMBER = "+39 06 1234 5678"  # the caller of the built-in inbound-answered scenario
 CALLS = "/crm/v3/objects/calls"
@@ -47,7 +49,7 @@ class Account:
 class E2E:
     """A running service, the simulator sending to it, and the account behind it."""
 
-    service: Service
+    service: LiveService
     sim: Simulator
     sink: HttpSink
     sent: MemorySink
@@ -73,43 +75,35 @@ def account(fake: FakeHubSpot) -> Account:
 
 
 @pytest.fixture
-def e2e(account: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[E2E]:
+def e2e(account: Account, callbridge_env: CallbridgeEnv) -> Iterator[E2E]:
     """callbridge configured only through the environment, as a user configures it."""
-    for name in list(os.environ):
-        if name.startswith("CALLBRIDGE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)  # no stray .env file
-    port = free_port()
-    sink = HttpSink(f"http://127.0.0.1:{port}/pbx/events", token=INGRESS_TOKEN)
+    service = LiveService()  # its port is reserved now: the simulator's sink needs the URL
+    sink = HttpSink(f"{service.url}/pbx/events", token=INGRESS_TOKEN)
     sent = MemorySink()  # the same events, kept so that a test can send them again
-    with Simulator(sink=FanoutSink(sink, sent)) as sim:
-        env = {
-            "CALLBRIDGE_DATA_DIR": str(tmp_path / "data"),
-            "CALLBRIDGE_INGRESS_TOKEN": INGRESS_TOKEN,
-            "CALLBRIDGE_SERVER__API_TOKENS": f"{API_TOKEN}:*",
-            "CALLBRIDGE_SERVER__HEARTBEAT": "0.5",
-            "CALLBRIDGE_PBX__SOAP_URL": sim.url,
-            "CALLBRIDGE_PBX__USER": "auth-callbridge@acme",
-            "CALLBRIDGE_PBX__PASSWORD": "callbridge",
-            "CALLBRIDGE_PBX__AGENTS": "201=auth-mario@acme,203=auth-luca@acme",
-            "CALLBRIDGE_DISPATCH__WORKERS": "2",
-            "CALLBRIDGE_DISPATCH__BACKOFF_INITIAL": "0.05",
-            "CALLBRIDGE_DISPATCH__BACKOFF_MAX": "0.2",
-            "CALLBRIDGE_HUBSPOT_ACCESS_TOKEN": TOKEN,
-            "CALLBRIDGE_HUBSPOT_API_HOST": account.fake.url,
-            # 201 by owner id; 203 by e-mail through the owners API.
-            "CALLBRIDGE_HUBSPOT_OWNERS": f"201={account.mario}",
-            "CALLBRIDGE_HUBSPOT_OWNER_EMAILS": "203=luca@acme.example",
-        }
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        service = Service(port)
-        service.start()
-        try:
+    try:
+        with Simulator(sink=FanoutSink(sink, sent)) as sim:
+            callbridge_env.set(
+                CALLBRIDGE_INGRESS_TOKEN=INGRESS_TOKEN,
+                CALLBRIDGE_SERVER__API_TOKENS=f"{API_TOKEN}:*",
+                CALLBRIDGE_SERVER__HEARTBEAT="0.5",
+                CALLBRIDGE_PBX__SOAP_URL=sim.url,
+                CALLBRIDGE_PBX__USER="auth-callbridge@acme",
+                CALLBRIDGE_PBX__PASSWORD="callbridge",
+                CALLBRIDGE_PBX__AGENTS="201=auth-mario@acme,203=auth-luca@acme",
+                CALLBRIDGE_DISPATCH__WORKERS="2",
+                CALLBRIDGE_DISPATCH__BACKOFF_INITIAL="0.05",
+                CALLBRIDGE_DISPATCH__BACKOFF_MAX="0.2",
+                CALLBRIDGE_HUBSPOT_ACCESS_TOKEN=TOKEN,
+                CALLBRIDGE_HUBSPOT_API_HOST=account.fake.url,
+                # 201 by owner id; 203 by e-mail through the owners API.
+                CALLBRIDGE_HUBSPOT_OWNERS=f"201={account.mario}",
+                CALLBRIDGE_HUBSPOT_OWNER_EMAILS="203=luca@acme.example",
+            )
+            service.start()
             assert service.plugin_states()["hubspot"] == "active"
-            yield E2E(service, sim, sink, sent, account, tmp_path / "data")
-        finally:
-            service.stop()
+            yield E2E(service, sim, sink, sent, account, callbridge_env.data_dir)
+    finally:
+        service.stop()
 
 
 def _engagements(fake: FakeHubSpot) -> list[dict[str, Any]]:
@@ -126,34 +120,34 @@ def _engagement_of(fake: FakeHubSpot, call_key: str) -> dict[str, Any]:
     return found[0]
 
 
-def _call_of(service: Service, extension: str) -> Call:
+def _call_of(service: LiveService, extension: str) -> Call:
     """The one call of ``extension`` (waits until the dispatcher has recorded it)."""
 
     def calls() -> list[Call]:
         return [c for c in service.journal.list_calls(50) if c.extension == extension]
 
-    wait_for(calls, f"the call of {extension}")
+    wait_until(calls, f"the call of {extension}")
     found = calls()
     assert len(found) == 1, found
     return found[0]
 
 
-def _deliveries(service: Service, call_key: str) -> list[Delivery]:
+def _deliveries(service: LiveService, call_key: str) -> list[Delivery]:
     return [
         d for d in service.journal.list_deliveries(call_keys=[call_key]) if d.plugin == "hubspot"
     ]
 
 
-def _delivery(service: Service, call_key: str) -> Delivery:
+def _delivery(service: LiveService, call_key: str) -> Delivery:
     """The one hubspot delivery of the call (waits until it is enqueued)."""
-    wait_for(lambda: _deliveries(service, call_key), f"the delivery of {call_key}")
+    wait_until(lambda: _deliveries(service, call_key), f"the delivery of {call_key}")
     (delivery,) = _deliveries(service, call_key)
     return delivery
 
 
-def _has_hs_url(message: dict[str, Any]) -> bool:
-    contact = (message.get("contacts") or {}).get("hubspot") or {}
-    return message.get("kind") == "pop" and bool(contact.get("url"))
+def _has_hs_url(message: SseMessage) -> bool:
+    contact = (message.data.get("contacts") or {}).get("hubspot") or {}
+    return message.event == "pop" and bool(contact.get("url"))
 
 
 def _creates(fake: FakeHubSpot) -> list[float]:
@@ -166,10 +160,13 @@ def test_inbound_answered_and_missed_end_as_engagements_and_the_pop_links_the_co
 ) -> None:
     service, sim, acc = e2e.service, e2e.sim, e2e.account
     fake = acc.fake
-    with SseReader(service.url, "201", until=_has_hs_url) as stream:
+    with SseReader(service.url, "201", API_TOKEN) as stream:
         # Real time at double speed, so the answered call lasts about two seconds.
         play(sim, find_scenario("inbound-answered"), speed=2.0)
-        pop = stream.result()
+        messages = stream.wait_for(
+            lambda ms: any(map(_has_hs_url, ms)), "the pop with the HubSpot URL"
+        )
+    pop = next(m.data for m in messages if _has_hs_url(m))
     play(sim, find_scenario("inbound-missed"), realtime=False)
     assert e2e.events_accepted()
 
@@ -181,8 +178,8 @@ def test_inbound_answered_and_missed_end_as_engagements_and_the_pop_links_the_co
         == f"https://{fake.ui_domain}/contacts/{fake.portal_id}/record/0-1/{acc.anna}"
     )
 
-    wait_for(lambda: len(fake.calls) == 2, "two call engagements")
-    service.wait_idle()
+    wait_until(lambda: len(fake.calls) == 2, "two call engagements")
+    assert service.wait_idle()
 
     call = _call_of(service, "201")
     answered = _engagement_of(fake, call.key)
@@ -212,7 +209,7 @@ def test_click_to_call_is_one_outbound_engagement_on_the_clicked_record(e2e: E2E
     fake = acc.fake
     crm = {"connector": "hubspot", "record_type": "contact", "record_id": acc.bruno}
     # Anna's number, clicked from Bruno's record: the engagement goes to Bruno only.
-    with service.api() as api:
+    with service.api(API_TOKEN) as api:
         response = api.post("/v1/calls", json={"agent": "201", "number": ANNA_NUMBER, "crm": crm})
         assert response.status_code == 202, response.text
         external_id = response.json()["external_id"]
@@ -225,9 +222,9 @@ def test_click_to_call_is_one_outbound_engagement_on_the_clicked_record(e2e: E2E
         sim.hangup(call, by="local")
         assert e2e.events_accepted()
 
-        wait_for(lambda: len(fake.calls) == 1, "the click-to-call engagement")
-        service.wait_idle()
-        wait_for(lambda: api.get(f"/v1/calls/{external_id}").json()["state"] == "ended", "ended")
+        wait_until(lambda: len(fake.calls) == 1, "the click-to-call engagement")
+        assert service.wait_idle()
+        wait_until(lambda: api.get(f"/v1/calls/{external_id}").json()["state"] == "ended", "ended")
         key = api.get(f"/v1/calls/{external_id}").json()["call"]["key"]
 
     engagement = _engagement_of(fake, key)
@@ -248,7 +245,7 @@ def test_rate_limits_are_retried_without_hammering_and_without_duplicates(e2e: E
     play(sim, find_scenario("inbound-answered"), realtime=False)
     assert e2e.events_accepted()
     call = _call_of(service, "201")
-    wait_for(lambda: _delivery(service, call.key).state == "done", "the delivery", 60)
+    wait_until(lambda: _delivery(service, call.key).state == "done", "the delivery", 60)
 
     delivery = _delivery(service, call.key)
     assert delivery.attempts == 3
@@ -271,9 +268,9 @@ def test_restart_after_an_unanswered_create_gives_no_duplicate(e2e: E2E) -> None
 
     play(sim, find_scenario("inbound-answered"), realtime=False)
     assert e2e.events_accepted()
-    wait_for(lambda: len(fake.calls) == 1, "the engagement (whose answer was lost)")
+    wait_until(lambda: len(fake.calls) == 1, "the engagement (whose answer was lost)")
     call = _call_of(service, "201")
-    wait_for(lambda: _delivery(service, call.key).attempts == 1, "the failed attempt recorded")
+    wait_until(lambda: _delivery(service, call.key).attempts == 1, "the failed attempt recorded")
     service.stop()
 
     journal = SqliteJournal(e2e.data_dir / SQLITE_FILE_NAME)
@@ -286,17 +283,17 @@ def test_restart_after_an_unanswered_create_gives_no_duplicate(e2e: E2E) -> None
         journal.close()
 
     service.start()  # same port, same data directory, HubSpot answering again
-    wait_for(lambda: _delivery(service, call.key).state == "done", "the retried delivery", 60)
+    wait_until(lambda: _delivery(service, call.key).state == "done", "the retried delivery", 60)
     (engagement,) = _engagements(fake)
     assert _delivery(service, call.key).result["record_id"] == engagement["id"]  # type: ignore[index]
     assert len(_creates(fake)) == 1  # adopted through search, not created again
 
     # The PBX (its trigger) sending the same events again after the restart: recognised as
     # repeats, nothing new is logged.
-    with service.api() as api:
+    with service.api(API_TOKEN) as api:
         for params in e2e.sent.events:
             answer = api.get("/pbx/events", params={**params, "token": INGRESS_TOKEN})
             assert answer.is_success, answer.text
-    service.wait_idle()
+    assert service.wait_idle()
     assert len(_engagements(fake)) == 1
     assert len(_creates(fake)) == 1

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sf_e2e_support import API_TOKEN, INGRESS_TOKEN, Service, SseReader, free_port, wait_for
 from sf_fake import FakeOrg
 
 from callbridge.journal.base import Delivery
@@ -23,6 +22,10 @@ from callbridge.journal.sqlite import SqliteJournal
 from callbridge.models import Call
 from callbridge.sim import HttpSink, Simulator
 from callbridge.sim.scenarios import find_scenario, play
+from callbridge.testing import CallbridgeEnv, LiveService, SseMessage, SseReader, wait_until
+
+INGRESS_TOKEN = "e2e-ingress-token-0123456789"
+API_TOKEN = "e2e-api-token-0123456789"
 
 ANNA_NUMBER = "+39 06 1234 5678"  # the caller of the built-in inbound-answered scenario
 PAOLO_NUMBER = "+39 02 8765 4321"  # the caller of the built-in inbound-missed scenario
@@ -45,7 +48,7 @@ class Org:
 class E2E:
     """A running service, the simulator sending to it, and the org behind it."""
 
-    service: Service
+    service: LiveService
     sim: Simulator
     sink: HttpSink
     org: Org
@@ -76,54 +79,39 @@ def records(org: FakeOrg) -> Org:
 
 
 @pytest.fixture
-def e2e(
-    records: Org,
-    sf_ca_file: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[E2E]:
+def e2e(records: Org, sf_ca_file: Path, callbridge_env: CallbridgeEnv) -> Iterator[E2E]:
     """callbridge configured only through the environment, as a user configures it."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("CALLBRIDGE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)  # no stray .env file
-    port = free_port()
-    sink = HttpSink(f"http://127.0.0.1:{port}/pbx/events", token=INGRESS_TOKEN)
-    with Simulator(sink=sink) as sim:
-        org = records.fake
-        env = {
-            "CALLBRIDGE_DATA_DIR": str(tmp_path / "data"),
-            "CALLBRIDGE_INGRESS_TOKEN": INGRESS_TOKEN,
-            "CALLBRIDGE_SERVER__API_TOKENS": f"{API_TOKEN}:*",
-            "CALLBRIDGE_SERVER__HEARTBEAT": "0.5",
-            "CALLBRIDGE_PBX__SOAP_URL": sim.url,
-            "CALLBRIDGE_PBX__USER": "auth-callbridge@acme",
-            "CALLBRIDGE_PBX__PASSWORD": "callbridge",
-            "CALLBRIDGE_PBX__AGENTS": "201=auth-mario@acme,203=auth-luca@acme",
-            "CALLBRIDGE_DISPATCH__WORKERS": "2",
-            "CALLBRIDGE_DISPATCH__BACKOFF_INITIAL": "0.05",
-            "CALLBRIDGE_DISPATCH__BACKOFF_MAX": "0.2",
-            "CALLBRIDGE_SALESFORCE_SESSION_ID": org.new_session(),
-            "CALLBRIDGE_SALESFORCE_INSTANCE_URL": org.url,
-            "CALLBRIDGE_SALESFORCE_CA_BUNDLE": str(sf_ca_file),
-            "CALLBRIDGE_SALESFORCE_API_VERSION": org.version,
-            # 201 by the explicit map; 203 by User.Extension (the default owner source).
-            "CALLBRIDGE_SALESFORCE_OWNER_MAP": f"201={records.mario}",
-            # A short retry hint after an outage (default 300 s), so that a restarted
-            # service retries a pending delivery within the test.
-            "CALLBRIDGE_SALESFORCE_BACKOFF_OUTAGE": "5",
-        }
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        service = Service(port)
-        service.start()
-        try:
+    service = LiveService()  # its port is reserved now: the simulator's sink needs the URL
+    sink = HttpSink(f"{service.url}/pbx/events", token=INGRESS_TOKEN)
+    try:
+        with Simulator(sink=sink) as sim:
+            org = records.fake
+            callbridge_env.set(
+                CALLBRIDGE_INGRESS_TOKEN=INGRESS_TOKEN,
+                CALLBRIDGE_SERVER__API_TOKENS=f"{API_TOKEN}:*",
+                CALLBRIDGE_SERVER__HEARTBEAT="0.5",
+                CALLBRIDGE_PBX__SOAP_URL=sim.url,
+                CALLBRIDGE_PBX__USER="auth-callbridge@acme",
+                CALLBRIDGE_PBX__PASSWORD="callbridge",
+                CALLBRIDGE_PBX__AGENTS="201=auth-mario@acme,203=auth-luca@acme",
+                CALLBRIDGE_DISPATCH__WORKERS="2",
+                CALLBRIDGE_DISPATCH__BACKOFF_INITIAL="0.05",
+                CALLBRIDGE_DISPATCH__BACKOFF_MAX="0.2",
+                CALLBRIDGE_SALESFORCE_SESSION_ID=org.new_session(),
+                CALLBRIDGE_SALESFORCE_INSTANCE_URL=org.url,
+                CALLBRIDGE_SALESFORCE_CA_BUNDLE=str(sf_ca_file),
+                CALLBRIDGE_SALESFORCE_API_VERSION=org.version,
+                # 201 by the explicit map; 203 by User.Extension (the default owner source).
+                CALLBRIDGE_SALESFORCE_OWNER_MAP=f"201={records.mario}",
+                # A short retry hint after an outage (default 300 s), so that a restarted
+                # service retries a pending delivery within the test.
+                CALLBRIDGE_SALESFORCE_BACKOFF_OUTAGE="5",
+            )
+            service.start()
             assert service.plugin_states()["salesforce"] == "active"
-            yield E2E(service=service, sim=sim, sink=sink, org=records, data_dir=tmp_path / "data")
-        finally:
-            service.stop()
+            yield E2E(service, sim, sink, records, callbridge_env.data_dir)
+    finally:
+        service.stop()
 
 
 def _task_by(org: FakeOrg, **wanted: Any) -> dict[str, Any]:
@@ -132,27 +120,27 @@ def _task_by(org: FakeOrg, **wanted: Any) -> dict[str, Any]:
     return found[0]
 
 
-def _call_of(service: Service, extension: str) -> Call:
+def _call_of(service: LiveService, extension: str) -> Call:
     """The one call of ``extension`` (waits until the dispatcher has recorded it)."""
 
     def calls() -> list[Call]:
         return [c for c in service.journal.list_calls(50) if c.extension == extension]
 
-    wait_for(calls, f"the call of {extension}")
+    wait_until(calls, f"the call of {extension}")
     found = calls()
     assert len(found) == 1, found
     return found[0]
 
 
-def _deliveries(service: Service, call_key: str) -> list[Delivery]:
+def _deliveries(service: LiveService, call_key: str) -> list[Delivery]:
     return [
         d for d in service.journal.list_deliveries(call_keys=[call_key]) if d.plugin == "salesforce"
     ]
 
 
-def _delivery(service: Service, call_key: str) -> Delivery:
+def _delivery(service: LiveService, call_key: str) -> Delivery:
     """The one salesforce delivery of the call (waits until it is enqueued)."""
-    wait_for(lambda: _deliveries(service, call_key), f"the delivery of {call_key}")
+    wait_until(lambda: _deliveries(service, call_key), f"the delivery of {call_key}")
     (delivery,) = _deliveries(service, call_key)
     return delivery
 
@@ -162,9 +150,9 @@ def _lightning(org: FakeOrg, object_name: str, record_id: str) -> str:
     return f"{org.url}/lightning/r/{object_name}/{record_id}/view"
 
 
-def _has_sf_url(message: dict[str, Any]) -> bool:
-    contact = (message.get("contacts") or {}).get("salesforce") or {}
-    return message.get("kind") == "pop" and bool(contact.get("url"))
+def _has_sf_url(message: SseMessage) -> bool:
+    contact = (message.data.get("contacts") or {}).get("salesforce") or {}
+    return message.event == "pop" and bool(contact.get("url"))
 
 
 def test_inbound_answered_and_missed_end_as_tasks_and_the_pop_links_the_record(
@@ -172,10 +160,13 @@ def test_inbound_answered_and_missed_end_as_tasks_and_the_pop_links_the_record(
 ) -> None:
     service, sim, rec = e2e.service, e2e.sim, e2e.org
     org = rec.fake
-    with SseReader(service.url, "201", until=_has_sf_url) as stream:
+    with SseReader(service.url, "201", API_TOKEN) as stream:
         # Real time at double speed, so the answered call lasts about two seconds.
         play(sim, find_scenario("inbound-answered"), speed=2.0)
-        pop = stream.result()
+        messages = stream.wait_for(
+            lambda ms: any(map(_has_sf_url, ms)), "the pop with the Salesforce URL"
+        )
+    pop = next(m.data for m in messages if _has_sf_url(m))
     play(sim, find_scenario("inbound-missed"), realtime=False)
     assert e2e.events_accepted()
 
@@ -186,8 +177,8 @@ def test_inbound_answered_and_missed_end_as_tasks_and_the_pop_links_the_record(
     assert contact["record_type"] == "Contact"
     assert contact["url"] == _lightning(org, "Contact", rec.anna)
 
-    wait_for(lambda: len(org.tasks()) == 2, "two Tasks")
-    service.wait_idle()
+    wait_until(lambda: len(org.tasks()) == 2, "two Tasks")
+    assert service.wait_idle()
 
     call = _call_of(service, "201")
     task = _task_by(org, CallObject=call.key)
@@ -218,7 +209,7 @@ def test_click_to_call_is_one_outbound_task_on_the_clicked_record(e2e: E2E) -> N
     crm = {"connector": "salesforce", "record_type": "Contact", "record_id": rec.bruno}
     # Anna's number, clicked from Bruno's record: the Task must land on Bruno, not on the
     # Contact a number lookup would find.
-    with service.api() as api:
+    with service.api(API_TOKEN) as api:
         response = api.post("/v1/calls", json={"agent": "201", "number": ANNA_NUMBER, "crm": crm})
         assert response.status_code == 202, response.text
         external_id = response.json()["external_id"]
@@ -235,9 +226,9 @@ def test_click_to_call_is_one_outbound_task_on_the_clicked_record(e2e: E2E) -> N
         assert e2e.events_accepted()
 
         org = rec.fake
-        wait_for(lambda: len(org.tasks()) == 1, "the click-to-call Task")
-        service.wait_idle()
-        wait_for(lambda: api.get(f"/v1/calls/{external_id}").json()["state"] == "ended", "ended")
+        wait_until(lambda: len(org.tasks()) == 1, "the click-to-call Task")
+        assert service.wait_idle()
+        wait_until(lambda: api.get(f"/v1/calls/{external_id}").json()["state"] == "ended", "ended")
         state = api.get(f"/v1/calls/{external_id}").json()
 
     task = org.tasks()[0]
@@ -261,9 +252,9 @@ def test_restart_while_a_delivery_is_pending_still_gives_one_task(e2e: E2E) -> N
 
     play(sim, find_scenario("inbound-answered"), realtime=False)
     assert e2e.events_accepted()
-    wait_for(lambda: len(org.tasks()) == 1, "the Task (whose answer was lost)")
+    wait_until(lambda: len(org.tasks()) == 1, "the Task (whose answer was lost)")
     call = _call_of(service, "201")
-    wait_for(lambda: _delivery(service, call.key).attempts == 1, "the failed attempt recorded")
+    wait_until(lambda: _delivery(service, call.key).attempts == 1, "the failed attempt recorded")
     service.stop()
 
     # Stopped with the work pending, the Task already in Salesforce.
@@ -278,7 +269,7 @@ def test_restart_while_a_delivery_is_pending_still_gives_one_task(e2e: E2E) -> N
         journal.close()
 
     service.start()  # same port, same data directory, the org healthy again
-    wait_for(lambda: _delivery(service, call.key).state == "done", "the retried delivery", 60)
+    wait_until(lambda: _delivery(service, call.key).state == "done", "the retried delivery", 60)
     delivery = _delivery(service, call.key)
     assert delivery.attempts == 2
     (task,) = org.tasks()
@@ -298,12 +289,12 @@ def test_a_delivery_retried_after_a_restart_writes_the_whole_task(e2e: E2E) -> N
     play(sim, find_scenario("inbound-answered"), realtime=False)
     assert e2e.events_accepted()
     call = _call_of(service, "201")
-    wait_for(lambda: _delivery(service, call.key).attempts == 1, "the refused attempt")
+    wait_until(lambda: _delivery(service, call.key).attempts == 1, "the refused attempt")
     service.stop()
     assert org.tasks() == []
 
     service.start()
-    wait_for(lambda: _delivery(service, call.key).state == "done", "the retried delivery", 60)
+    wait_until(lambda: _delivery(service, call.key).state == "done", "the retried delivery", 60)
     (task,) = org.tasks()
     assert task["CallObject"] == call.key
     assert task["WhoId"] == rec.anna

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .records import make_call, make_record
     from .scenarios import ScenarioResult, ScenarioRunner
     from .variables import Variable, variables
+    from .wait import wait_until
 
 _EXPORTS = {
     "AppHarness": "app",
@@ -44,6 +45,7 @@ _EXPORTS = {
     "ScenarioRunner": "scenarios",
     "Variable": "variables",
     "variables": "variables",
+    "wait_until": "wait",
 }
 
 __all__ = [
@@ -66,6 +68,7 @@ __all__ = [
     "make_plugins",
     "make_record",
     "variables",
+    "wait_until",
 ]
 
 
