@@ -1,7 +1,8 @@
 """``callbridge config`` never shows a password written into a URL setting.
 
-``CALLBRIDGE_JOURNAL`` is a plain string that may be ``redis://user:password@host``; the
-SOAP URL may carry credentials too. Both print with the password masked, in text and JSON.
+A plain-string URL setting (the SOAP URL) may carry credentials: it prints with the password
+masked, in text and JSON. ``CALLBRIDGE_JOURNAL`` (``redis://user:password@host``) is a
+secret and prints masked whole.
 """
 
 from __future__ import annotations
@@ -32,18 +33,17 @@ def test_url_passwords_are_masked(monkeypatch: pytest.MonkeyPatch, as_json: bool
     assert result.exit_code == 0, result.output
     assert "redis-pass-123" not in result.output
     assert "soap-pass-456" not in result.output
-    assert "redis://cb:**********@redis.example:6379/2" in result.output
     assert "https://soap:**********@pbx.example/soap" in result.output
 
 
 def test_urls_without_password_are_shown_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CALLBRIDGE_JOURNAL", "redis://redis.example:6379/2?prefix=cb")
+    monkeypatch.setenv("CALLBRIDGE_PBX__SOAP_URL", "https://soap@pbx.example:8443/soap?x=1")
     result = CliRunner().invoke(main, ["config"], catch_exceptions=False)
-    assert "redis://redis.example:6379/2?prefix=cb" in result.output
+    assert "https://soap@pbx.example:8443/soap?x=1" in result.output
 
 
 def test_a_password_with_an_at_sign_is_masked_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CALLBRIDGE_JOURNAL", "redis://cb:pa@ss-789@redis.example/0")
+    monkeypatch.setenv("CALLBRIDGE_PBX__SOAP_URL", "http://cb:pa@ss-789@pbx.example/soap")
     result = CliRunner().invoke(main, ["config"], catch_exceptions=False)
     assert "ss-789" not in result.output
-    assert "redis://cb:**********@redis.example/0" in result.output
+    assert "http://cb:**********@pbx.example/soap" in result.output

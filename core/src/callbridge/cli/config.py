@@ -2,8 +2,8 @@
 
 Shows every core setting under its environment variable name, after defaults, ``.env`` and
 the environment are applied, so "why does it not pick up my setting" has a quick answer.
-Secrets (``SecretStr``) print as ``**********``, and so does a password written into a URL
-setting (``CALLBRIDGE_JOURNAL=redis://user:password@host`` is a plain string).
+Secrets (``SecretStr``) print as ``**********``, and so does a password written into a
+plain-string URL setting (``CALLBRIDGE_PBX__SOAP_URL=https://user:password@pbx/soap``).
 An invalid variable is reported by name with exit status 2 (by the CLI root).
 """
 
