@@ -4,20 +4,11 @@ call, and the one activity landing on the clicked record even when the number is
 
 from __future__ import annotations
 
-import time
-
 import httpx
-from e2e_support import SseMessage, SseReader, pops_of
+from e2e_support import pops_of
 
 from callbridge.demo import Demo
-
-
-def _wait(condition: object, timeout: float = 30.0) -> None:
-    assert callable(condition)
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+from callbridge.testing import SseMessage, SseReader, wait_until
 
 
 def test_click_to_call_lands_on_the_clicked_record(demo: Demo) -> None:
@@ -59,11 +50,13 @@ def test_click_to_call_lands_on_the_clicked_record(demo: Demo) -> None:
         # The panel-placed call is answered by the simulated customer after a moment; end it
         # sooner from the agent's side through the API, as the panel's Hang up button does.
         reader.wait_for(
-            lambda ms: any(m.data["state"] == "ringing" for m in pops_of(ms, {user_call_id}))
+            lambda ms: any(m.data["state"] == "ringing" for m in pops_of(ms, {user_call_id})),
+            "the ringing pop",
         )
         demo.sim.answer(call)
         reader.wait_for(
-            lambda ms: any(m.data["state"] == "answered" for m in pops_of(ms, {user_call_id}))
+            lambda ms: any(m.data["state"] == "answered" for m in pops_of(ms, {user_call_id})),
+            "the answered pop",
         )
         hangup = httpx.post(
             f"{demo.url}/v1/calls/{external_id}/hangup",
@@ -72,7 +65,8 @@ def test_click_to_call_lands_on_the_clicked_record(demo: Demo) -> None:
         )
         assert hangup.status_code == 200, hangup.text
         reader.wait_for(
-            lambda ms: any(m.data["state"] == "ended" for m in pops_of(ms, {user_call_id}))
+            lambda ms: any(m.data["state"] == "ended" for m in pops_of(ms, {user_call_id})),
+            "the ended pop",
         )
 
         # The stream also follows the click-to-call request itself, by external id.
@@ -83,7 +77,9 @@ def test_click_to_call_lands_on_the_clicked_record(demo: Demo) -> None:
                 if m.event == "call" and m.data["external_id"] == external_id
             ]
 
-        states = request_states(reader.wait_for(lambda ms: "ended" in request_states(ms)))
+        states = request_states(
+            reader.wait_for(lambda ms: "ended" in request_states(ms), "the request ended")
+        )
         assert states.index("answered") < states.index("ended")
     finally:
         reader.close()
@@ -93,7 +89,7 @@ def test_click_to_call_lands_on_the_clicked_record(demo: Demo) -> None:
             a.call_key.endswith(":" + user_call_id) for a in demo.directory.list_activities(1000)
         )
 
-    _wait(logged)
+    wait_until(logged, "the activity of the call")
     demo.engine.wait_idle(10)
     activities = [
         a for a in demo.directory.list_activities(1000) if a.call_key.endswith(":" + user_call_id)

@@ -7,10 +7,11 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from e2e_support import SseMessage, SseReader, pops_of
+from e2e_support import pops_of
 
 from callbridge.demo import Demo
 from callbridge.sim.scenarios import Scenario, builtin_scenarios
+from callbridge.testing import SseMessage, SseReader
 
 SCENARIOS = builtin_scenarios()
 _STATE = {16: "ringing", 17: "ringing", 18: "answered", 19: "ended", 20: "ended", 21: "ended"}
@@ -58,6 +59,7 @@ def test_scenario_end_to_end(demo: Demo, scenario: Scenario) -> None:
                 lambda messages, mine=mine, want=want: (
                     Counter(m.data["state"] for m in pops_of(messages, mine)) == want
                 ),
+                f"the pops of {ext}: {dict(want)}",
                 timeout=30,
             )
             by_call: dict[str, list[str]] = {}
