@@ -79,19 +79,12 @@ class LiveService:
         self._engine_mode: EngineMode = engine_mode
         self._bind_timeout = bind_timeout
         self._sock: socket.socket | None = _bind(host, port, bind_timeout)
-        self._port = int(self._sock.getsockname()[1])
+        #: The port served: the same for every run of this object.
+        self.port = int(self._sock.getsockname()[1])
+        #: ``http://host:port``, known before ``start``.
+        self.url = f"http://{host}:{self.port}"
         self._server: ServerThread | None = None
         self._running: Running | None = None
-
-    @property
-    def port(self) -> int:
-        """The port served (the same for every run of this object)."""
-        return self._port
-
-    @property
-    def url(self) -> str:
-        """``http://host:port``."""
-        return f"http://{self.host}:{self._port}"
 
     @property
     def started(self) -> bool:
@@ -120,7 +113,7 @@ class LiveService:
     def start(self, timeout: float = 30.0) -> LiveService:
         """Read the settings, build everything, serve; return once uvicorn accepts."""
         if self._server is not None:
-            raise RuntimeError(f"the service on port {self._port} is already started")
+            raise RuntimeError(f"the service on port {self.port} is already started")
         running = build(
             self._load_settings(), extra_plugins=self._extra_plugins, engine_mode=self._engine_mode
         )
@@ -128,8 +121,8 @@ class LiveService:
             app = create_app(running.services, manage_engine=True)
             sock, self._sock = self._sock, None
             if sock is None:
-                sock = _bind(self.host, self._port, self._bind_timeout)
-            server = ServerThread(app, host=self.host, port=self._port)
+                sock = _bind(self.host, self.port, self._bind_timeout)
+            server = ServerThread(app, host=self.host, port=self.port)
             server.start(timeout, sock=sock)  # the server's thread owns and closes the socket
         except BaseException:
             running.close()
@@ -151,7 +144,7 @@ class LiveService:
             self._sock = None
         try:
             if server is not None and not server.stop(timeout):
-                raise RuntimeError(f"uvicorn on port {self._port} did not stop")
+                raise RuntimeError(f"uvicorn on port {self.port} did not stop")
         finally:
             if running is not None:
                 running.close()
