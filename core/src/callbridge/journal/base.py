@@ -17,6 +17,8 @@ commit so that many ingress requests share one fsync.
 from __future__ import annotations
 
 import abc
+import json
+import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,8 +26,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from ..models import Call, Originate
-from ..voispeed.events import AnyEvent
+from ..voispeed.events import AnyEvent, EventParseError, UnknownEvent, parse_event
+
+log = logging.getLogger(__name__)
+
+#: The cursor of the dispatcher, the consumer of accepted events.
+DISPATCHER_CURSOR = "dispatcher"
+#: Cursors named like this are positions in an external source (``mysql:<db>``: a row id in
+#: the PBX's database), not in the journal's events, so they do not hold events back.
+SOURCE_CURSOR_PREFIXES = ("mysql:",)
 
 
 class DeliveryState(StrEnum):
@@ -96,6 +108,62 @@ class AgentEvent:
     at: datetime
     kind: str
     data: dict[str, Any]
+
+
+def stored_params(raw: str) -> dict[str, str]:
+    """An event's stored raw parameters; a stored form that is not a JSON object of strings
+    (a damaged row) gives what can be read of it, never an error."""
+    try:
+        value = json.loads(raw)
+    except (ValueError, TypeError):
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
+
+
+def restore_event(
+    classes: Mapping[str, type[BaseModel]], kind: str, parsed: str, raw: Mapping[str, str]
+) -> AnyEvent:
+    """The typed event from its stored form, for ``events_after``. Never raises.
+
+    The stored parsed form comes first; when it no longer validates (a model changed, a row
+    was damaged), the raw parameters are parsed again. When that fails too, the event comes
+    back as an ``UnknownEvent`` (``ssn_event`` 0) carrying the raw parameters: the dispatcher
+    reads events in order and retries a read that raises, so one event that cannot be rebuilt
+    would otherwise stop every event after it, for good.
+    """
+    cls = classes.get(kind)
+    if cls is not None:
+        try:
+            return cls.model_validate_json(parsed)  # type: ignore[return-value]
+        except ValidationError:
+            log.warning("stored event of kind %s no longer validates; re-parsing it", kind)
+    try:
+        return parse_event(raw)
+    except EventParseError as exc:
+        log.error(
+            "stored event of kind %s cannot be rebuilt (%s); handed on as an unknown event",
+            kind,
+            exc,
+        )
+    return UnknownEvent(ssn_event=0, params=dict(raw))
+
+
+def events_floor(cursors: Mapping[str, int]) -> int:
+    """The highest event seq every consumer of events is past (0: none may be pruned).
+
+    The dispatcher's cursor must exist (a journal it never read keeps all its events); any
+    other consumer's cursor holds events back too, except positions in external sources.
+    """
+    if DISPATCHER_CURSOR not in cursors:
+        return 0
+    consumers = [
+        seq
+        for name, seq in cursors.items()
+        if not any(name.startswith(prefix) for prefix in SOURCE_CURSOR_PREFIXES)
+    ]
+    return max(0, min(consumers))
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -273,3 +341,31 @@ class Journal(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Flush and release resources."""
+
+    # -- retention ------------------------------------------------------------------------
+    def record_rejected_fast(
+        self, *, raw: str, reason: str, source: str = "http", remote: str | None = None
+    ) -> int:
+        """``record_rejected`` without waiting for the disk (no fsync).
+
+        For refusals anyone can cause (a wrong token, a stranger's network): keeping them is a
+        courtesy to whoever inspects, and a flood of them must not cost one fsync each. A
+        process crash loses none; a power cut may lose the last ones. The default is the
+        durable ``record_rejected``: correct, only slower.
+        """
+        return self.record_rejected(raw=raw, reason=reason, source=source, remote=remote)
+
+    def prune(self, older_than: datetime, *, dry_run: bool = False) -> dict[str, int]:
+        """Delete what is finished and older than ``older_than``; return counts per kind.
+
+        Removed: events at or below every event consumer's cursor (see ``events_floor``;
+        never one the dispatcher has not handled), agent stream messages, rejected requests,
+        settled calls without a pending delivery, done and dead deliveries, and originates.
+        Kept whatever the age: pending deliveries, unsettled calls, and anything younger
+        than ``older_than``. ``dry_run`` counts without deleting.
+
+        Keys of the result: ``events``, ``agent_events``, ``rejected``, ``calls``,
+        ``deliveries``, ``originates``. Backends that cannot prune raise
+        ``NotImplementedError``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not support pruning")

@@ -38,7 +38,7 @@ from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
@@ -53,6 +53,8 @@ from .base import (
     Journal,
     RejectedRequest,
     StoredEvent,
+    restore_event,
+    stored_params,
 )
 from .sqlite import JournalClosedError
 
@@ -289,14 +291,8 @@ return 1
 
 
 def _rebuild_event(kind: str, parsed: str, raw: dict[str, str]) -> ev.AnyEvent:
-    """The typed event from its stored form; falls back to re-parsing the raw parameters."""
-    cls = _EVENT_CLASSES.get(kind)
-    if cls is not None:
-        try:
-            return cls.model_validate_json(parsed)  # type: ignore[return-value]
-        except ValidationError:
-            log.warning("stored event of kind %s no longer validates; re-parsing it", kind)
-    return ev.parse_event(raw)
+    """The typed event from its stored form (see ``restore_event``: never raises)."""
+    return restore_event(_EVENT_CLASSES, kind, parsed, raw)
 
 
 def _delivery(fields: Mapping[str, str]) -> Delivery:
@@ -576,7 +572,7 @@ class RedisJournal(Journal):
         )
         result = []
         for entry_id, fields in entries:
-            params: dict[str, str] = json.loads(fields["raw"])
+            params = stored_params(fields["raw"])
             result.append(
                 StoredEvent(
                     seq=int(entry_id.partition("-")[0]),

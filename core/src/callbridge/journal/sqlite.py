@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from ..models import Call, Originate
 from ..voispeed import events as ev
@@ -43,6 +43,8 @@ from .base import (
     Journal,
     RejectedRequest,
     StoredEvent,
+    restore_event,
+    stored_params,
 )
 from .migrations import migrate
 
@@ -110,14 +112,8 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 def _rebuild_event(kind: str, parsed: str, raw: dict[str, str]) -> ev.AnyEvent:
-    """The typed event from its stored form; falls back to re-parsing the raw parameters."""
-    cls = _EVENT_CLASSES.get(kind)
-    if cls is not None:
-        try:
-            return cls.model_validate_json(parsed)  # type: ignore[return-value]
-        except ValidationError:
-            log.warning("stored event of kind %s no longer validates; re-parsing it", kind)
-    return ev.parse_event(raw)
+    """The typed event from its stored form (see ``restore_event``: never raises)."""
+    return restore_event(_EVENT_CLASSES, kind, parsed, raw)
 
 
 def _begin(conn: sqlite3.Connection) -> None:
@@ -385,7 +381,7 @@ class SqliteJournal(Journal):
         )
         result = []
         for seq_, received, source, key, raw, kind, parsed in rows:
-            params: dict[str, str] = json.loads(raw)
+            params = stored_params(raw)
             result.append(
                 StoredEvent(
                     seq=seq_,
