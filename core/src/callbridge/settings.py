@@ -175,6 +175,9 @@ class TrackerSettings(BaseModel):
     #: When no member answered a group call: log ``one`` missed activity for the group call
     #: (the first leg that rang) or ``each`` member's missed leg. See docs/call-tracking.md.
     group_missed: Literal["one", "each"] = "one"
+    #: Seconds after the last event of an ended call from which a new ring (16/17) with the
+    #: same user call id is a new call (the PBX reuses ids), not a repeat of the old ring.
+    reuse_after: float = Field(default=300.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -204,6 +207,9 @@ class Settings(BaseSettings):
     #: Journal backend: ``sqlite`` (embedded, default), ``sqlite:///path`` or a ``redis://``
     #: URL (secret: it may carry a password).
     journal: SecretStr = SecretStr("sqlite")
+    #: Seconds within which an event with the same parameters is a repeat the journal drops
+    #: (trigger retries, PBX re-sends); later, the same parameters are a new event.
+    dedup_window: float = Field(default=3600.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 

@@ -48,6 +48,13 @@ class DeliveryState(StrEnum):
     DEAD = "dead"
 
 
+#: Seconds within which an event with the same dedup key is a repeat (``CALLBRIDGE_DEDUP_WINDOW``).
+#: Trigger retries and PBX re-sends come within seconds or minutes; the same key later is a new
+#: event, since the PBX reuses user call ids (its counters restart, and so do the monitor
+#: tables' AUTO_INCREMENT ids), and a later call can have the same id, numbers and identity.
+DEFAULT_DEDUP_WINDOW = 3600.0
+
+
 @dataclass(frozen=True, slots=True)
 class AppendResult:
     """Outcome of ``append_event``: the event's sequence number and whether it was a repeat."""
@@ -189,7 +196,12 @@ class Journal(abc.ABC):
         source: str = "http",
         received_at: datetime | None = None,
     ) -> AppendResult:
-        """Store an accepted event durably; a repeat (same dedup key) changes nothing."""
+        """Store an accepted event durably; a repeat changes nothing.
+
+        A repeat is an event with the same dedup key as a stored one whose ``received_at`` is
+        less than the journal's dedup window away (``DEFAULT_DEDUP_WINDOW``); it gets the
+        stored event's seq with ``duplicate=True``. The same key further away is a new event.
+        """
 
     def submit_event(
         self,

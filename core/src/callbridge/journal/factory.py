@@ -32,11 +32,11 @@ def open_journal(settings: Settings) -> Journal:
     if spec == "sqlite" or spec.startswith("sqlite:///"):
         from .sqlite import SqliteJournal
 
-        return SqliteJournal(journal_path(settings))
+        return SqliteJournal(journal_path(settings), dedup_window=settings.dedup_window)
     if spec.startswith(("redis://", "rediss://")):
         from .redis import RedisJournal
 
-        return RedisJournal(spec)
+        return RedisJournal(spec, dedup_window=settings.dedup_window)
     scheme = spec.partition(":")[0] or spec
     raise ConfigurationError(
         f"CALLBRIDGE_JOURNAL: unsupported journal backend {scheme!r} "

@@ -46,6 +46,7 @@ from ..errors import ConfigurationError
 from ..models import Call, Originate
 from ..voispeed import events as ev
 from .base import (
+    DEFAULT_DEDUP_WINDOW,
     AgentEvent,
     AppendResult,
     Delivery,
@@ -153,9 +154,29 @@ def _split_url(url: str) -> tuple[str, str, str]:
 # Each runs atomically on the server. Delivery scripts get the key prefix as ARGV[1] and build
 # the per-plugin / per-call keys themselves.
 
+#: KEYS: counter, dedup hash, stream. ARGV: dedup key, received at (us), source, raw, kind,
+#: parsed, dedup window (us). The hash maps a dedup key to the seq of the *latest* event with
+#: that key; a hit costs one more lookup, the stream entry's ``at``: less than the window away
+#: from this event's, a repeat; further (or the entry is gone), a new event that takes the key
+#: over. The hot path (a new key) is unchanged and the layout too: no migration, and an older
+#: callbridge reading this journal sees what it expects.
 _APPEND_LUA = """
 local seq = redis.call('HGET', KEYS[2], ARGV[1])
-if seq then return {tonumber(seq), 1} end
+if seq then
+  local found = redis.call('XRANGE', KEYS[3], seq .. '-0', seq .. '-0')
+  local entry = found[1]
+  if entry then
+    local fields = entry[2]
+    for i = 1, #fields, 2 do
+      if fields[i] == 'at' then
+        if math.abs(tonumber(ARGV[2]) - tonumber(fields[i + 1])) < tonumber(ARGV[7]) then
+          return {tonumber(seq), 1}
+        end
+        break
+      end
+    end
+  end
+end
 local n = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[3], string.format('%d-0', n), 'at', ARGV[2], 'source', ARGV[3],
            'key', ARGV[1], 'raw', ARGV[4], 'kind', ARGV[5], 'parsed', ARGV[6])
@@ -333,7 +354,13 @@ class RedisJournal(Journal):
     TLS); other query parameters go to redis-py (e.g. ``socket_timeout``).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, dedup_window: float = DEFAULT_DEDUP_WINDOW) -> None:
+        if not dedup_window > 0:
+            raise ValueError(
+                f"dedup_window must be a positive number of seconds, not {dedup_window}"
+            )
+        #: Events with the same dedup key less than this far apart are repeats (microseconds).
+        self._dedup_window_us = str(max(1, int(dedup_window * 1_000_000)))
         clean, self.prefix, self._shown = _split_url(url)
         self._closed = False
         # Retries re-send a command whose reply was lost. The event append, call and cursor
@@ -555,6 +582,7 @@ class RedisJournal(Journal):
                 _dumps(dict(raw)),
                 type(event).__name__,
                 event.model_dump_json(),
+                self._dedup_window_us,
             ]
         )
         with self._submit_lock:

@@ -36,6 +36,7 @@ from pydantic import BaseModel
 from ..models import Call, Originate
 from ..voispeed import events as ev
 from .base import (
+    DEFAULT_DEDUP_WINDOW,
     AgentEvent,
     AppendResult,
     Delivery,
@@ -169,7 +170,13 @@ class _Write:
 class SqliteJournal(Journal):
     """The ``Journal`` in one SQLite file. Thread-safe; create one per process."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, dedup_window: float = DEFAULT_DEDUP_WINDOW) -> None:
+        if not dedup_window > 0:
+            raise ValueError(
+                f"dedup_window must be a positive number of seconds, not {dedup_window}"
+            )
+        #: Events with the same dedup key less than this far apart are repeats (microseconds).
+        self._dedup_window_us = max(1, int(dedup_window * 1_000_000))
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._write_conn = _connect(self.path)
@@ -344,28 +351,56 @@ class SqliteJournal(Journal):
         """Like ``append_event``, but return the writer's future (resolved once durable).
 
         An asyncio ingress can await it (``asyncio.wrap_future``) without a thread per request.
+
+        Deduplication with a window: ``dedup_key`` stays UNIQUE and is held by the *latest*
+        event with that key. A new key (the common case) is one ``INSERT ... ON CONFLICT DO
+        NOTHING``, exactly as before the window existed. On a conflict, the holder's
+        ``received_at`` decides: less than the window away, a repeat (the holder's seq comes
+        back); otherwise the holder *retires* its key (rewritten to ``<key>/<seq>``, unique and
+        never a real key: those are hex) and the event is inserted under the key. So the ack
+        path costs one indexed statement, no table scan nor second index, and old journals need
+        no migration (a retired key is only ever read back as ``StoredEvent.dedup_key``).
         """
         # Serialise in the caller's thread: the writer thread is the bottleneck, keep it lean.
         key = event.dedup_key
+        at = _to_us(received_at or _now())
+        window = self._dedup_window_us
         row = (
-            _to_us(received_at or _now()),
+            at,
             source,
             key,
             json.dumps(dict(raw), separators=(",", ":")),
             type(event).__name__,
             event.model_dump_json(),
         )
+        insert = (
+            "INSERT INTO events (received_at, source, dedup_key, raw, kind, parsed) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING RETURNING seq"
+        )
 
         def write(conn: sqlite3.Connection) -> AppendResult:
-            found = conn.execute(
-                "INSERT INTO events (received_at, source, dedup_key, raw, kind, parsed) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING RETURNING seq",
-                row,
-            ).fetchone()
+            found = conn.execute(insert, row).fetchone()
             if found is not None:
                 return AppendResult(seq=int(found[0]), duplicate=False)
-            (seq,) = conn.execute("SELECT seq FROM events WHERE dedup_key = ?", (key,)).fetchone()
-            return AppendResult(seq=int(seq), duplicate=True)
+            seq, then = conn.execute(
+                "SELECT seq, received_at FROM events WHERE dedup_key = ?", (key,)
+            ).fetchone()
+            if abs(at - int(then)) < window:
+                return AppendResult(seq=int(seq), duplicate=True)
+            # Outside the window: a new event (a reused user call id). Two statements, so in
+            # a savepoint of their own: the holder keeps its key unless the insert succeeds.
+            conn.execute("SAVEPOINT redup")
+            try:
+                conn.execute(
+                    "UPDATE events SET dedup_key = dedup_key || '/' || seq WHERE seq = ?", (seq,)
+                )
+                (new_seq,) = conn.execute(insert, row).fetchone()
+            except BaseException:
+                conn.execute("ROLLBACK TO redup")
+                conn.execute("RELEASE redup")
+                raise
+            conn.execute("RELEASE redup")
+            return AppendResult(seq=int(new_seq), duplicate=False)
 
         return self._enqueue(write, atomic=True, durable=True)
 
