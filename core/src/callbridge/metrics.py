@@ -55,6 +55,26 @@ DELIVERY_ATTEMPTS = Counter(
     registry=REGISTRY,
 )
 
+EVENTS_FAILED = Counter(
+    "callbridge_events_failed_total",
+    "Journaled events (or tracker changes) given up after retrying for "
+    "CALLBRIDGE_DISPATCH__EVENT_RETRY_MAX_AGE, kept as dead letters among rejected requests.",
+    ["item"],
+    registry=REGISTRY,
+)
+REJECTED_UNRECORDED = Counter(
+    "callbridge_rejected_unrecorded_total",
+    "Refused ingress requests not kept among rejected requests: over the per-source limit.",
+    ["reason"],
+    registry=REGISTRY,
+)
+PRUNED = Counter(
+    "callbridge_journal_pruned_total",
+    "Journal entries deleted by retention, by kind.",
+    ["kind"],
+    registry=REGISTRY,
+)
+
 
 class _DeliveryStates(Collector):
     """Current deliveries by plugin and state, read from the journal at scrape time."""

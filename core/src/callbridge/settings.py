@@ -132,6 +132,9 @@ class ServerSettings(BaseModel):
     #: Where ``serve`` runs the engine: ``process`` (a child, so CRM work never slows the
     #: PBX's acks), ``thread`` (in the HTTP process), or ``none`` (run ``callbridge engine``).
     engine: Literal["process", "thread", "none"] = "process"
+    #: Refused ``/pbx/events`` requests kept among rejected requests, per source address and
+    #: minute; the rest are only counted (``callbridge_rejected_unrecorded_total``).
+    rejected_per_minute: int = Field(default=60, ge=0)
 
     _split_lists = field_validator("allowed_networks", "api_tokens", "cors_origins", mode="before")(
         _split
@@ -163,6 +166,10 @@ class DispatchSettings(BaseModel):
     max_age: float = Field(default=24 * 3600.0, gt=0)
     backoff_initial: float = Field(default=2.0, gt=0)
     backoff_max: float = Field(default=600.0, gt=0)
+    #: Seconds a lane keeps retrying an event whose effects fail (a journal outage), with
+    #: capped exponential backoff, before it records the event as a dead letter (a rejected
+    #: request with source ``dispatcher``) and moves on.
+    event_retry_max_age: float = Field(default=600.0, gt=0)
 
 
 class TrackerSettings(BaseModel):
@@ -210,6 +217,9 @@ class Settings(BaseSettings):
     #: Seconds within which an event with the same parameters is a repeat the journal drops
     #: (trigger retries, PBX re-sends); later, the same parameters are a new event.
     dedup_window: float = Field(default=3600.0, gt=0)
+    #: Days the journal keeps finished things (handled events, agent messages, rejected
+    #: requests, settled calls, done/dead deliveries, originates); 0 keeps them forever.
+    retention_days: float = Field(default=30.0, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 

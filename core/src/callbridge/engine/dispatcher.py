@@ -15,7 +15,10 @@ The flow (see ``docs/concepts.md``):
 3. The cursor moves past an event only once its effects are committed, and never past an
    event still in a lane. After a crash, events after the cursor are handled again: the
    tracker absorbs repeats, deliveries are unique per call x plugin x action, and a repeated
-   pop is harmless.
+   pop is harmless. An event whose effects fail (the journal is unavailable) is tried again
+   with capped exponential backoff for ``event_retry_max_age`` (its lane waits, the other
+   lanes go on); only then is it kept as a dead letter (a rejected request with source
+   ``dispatcher``), counted in ``callbridge_events_failed_total``, and passed.
 4. A delivery thread takes due deliveries, per plugin, and runs ``log_call`` on that plugin's
    own small thread pool: a plugin that hangs or fails only delays its own deliveries. Each
    outcome is written back: done, retried later (backoff with jitter, or the plugin's hint),
@@ -27,6 +30,7 @@ Nothing here runs on an asyncio loop; the HTTP service only reads the journal an
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -57,8 +61,13 @@ CURSOR_NAME = "dispatcher"
 _MAX_IN_FLIGHT = 5000
 #: Deliveries of one plugin running at once (its own thread pool).
 _DELIVERY_THREADS_PER_PLUGIN = 2
-#: How often a failed event is tried again before it is skipped (with an error in the log).
-_EVENT_ATTEMPTS = 3
+#: First wait before a failed event is tried again; it doubles up to ``_EVENT_RETRY_CAP``.
+#: Tries go on for ``settings.dispatch.event_retry_max_age`` (a journal outage of minutes
+#: must not lose an event's deliveries), then the event becomes a dead letter.
+_EVENT_RETRY_INITIAL = 0.2
+_EVENT_RETRY_CAP = 30.0
+#: Source of the rejected-request record kept for an event given up on.
+DEAD_LETTER_SOURCE = "dispatcher"
 #: Longest error text kept on a delivery.
 _MAX_ERROR = 1000
 
@@ -182,6 +191,10 @@ class Dispatcher:
         self._lookups: dict[tuple[str, str], Future[Contact | None]] = {}
         self._lookups_lock = threading.Lock()
         self._delivery_pools: dict[str, ThreadPoolExecutor] = {}
+        #: Guards ``_delivery_pools``: the delivery thread adds pools while ``stop`` (in
+        #: another thread) shuts them down; once closed, no new pool is made.
+        self._pools_lock = threading.Lock()
+        self._pools_closed = False
         self._delivering: dict[int, str] = {}
         self._delivering_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -223,7 +236,12 @@ class Dispatcher:
         with contextlib.suppress(Exception):
             self._persist_cursor()
         self._lookup_pool.shutdown(wait=False, cancel_futures=True)
-        for pool in self._delivery_pools.values():
+        # The delivery thread may outlive its join (a slow journal read): it must not add a
+        # pool while we walk them, nor make one after (its deliveries would run after stop).
+        with self._pools_lock:
+            self._pools_closed = True
+            pools = list(self._delivery_pools.values())
+        for pool in pools:
             pool.shutdown(wait=False, cancel_futures=True)
         while time.monotonic() < deadline:
             with self._delivering_lock:
@@ -593,6 +611,30 @@ class Dispatcher:
         with self._contacts_lock:
             self._contacts.pop(key, None)
 
+    def _dead_letter(self, item: str, raw: str, error: BaseException) -> bool:
+        """Keep what was given up on among rejected requests, then count it.
+
+        The record is what lets the cursor pass the event, so it is retried (capped backoff)
+        until it is written; False when the dispatcher stops first (the event stays below the
+        cursor and is handled again after the restart).
+        """
+        delay = _EVENT_RETRY_INITIAL
+        while True:
+            try:
+                self.journal.record_rejected(
+                    raw=raw,
+                    reason=f"{item} given up after retrying: {_describe(error)}",
+                    source=DEAD_LETTER_SOURCE,
+                )
+            except Exception as exc:
+                log.warning("could not keep a dead letter (%s); trying again", _describe(exc))
+                if self._stopping.wait(delay):
+                    return False
+                delay = min(delay * 2, _EVENT_RETRY_CAP)
+                continue
+            metrics.EVENTS_FAILED.labels(item).inc()
+            return True
+
     # -- deliveries -----------------------------------------------------------------------
     def _deliver_loop(self) -> None:
         while not self._stopping.is_set():
@@ -607,13 +649,18 @@ class Dispatcher:
             self._wake_deliveries.clear()
 
     def _pool_for(self, plugin: str) -> ThreadPoolExecutor:
-        pool = self._delivery_pools.get(plugin)
-        if pool is None:
-            pool = ThreadPoolExecutor(
-                max_workers=_DELIVERY_THREADS_PER_PLUGIN, thread_name_prefix=f"deliver-{plugin}"
-            )
-            self._delivery_pools[plugin] = pool
-        return pool
+        """The plugin's delivery pool; RuntimeError once ``stop`` shut the pools down."""
+        with self._pools_lock:
+            if self._pools_closed:
+                raise RuntimeError("the dispatcher is stopping")
+            pool = self._delivery_pools.get(plugin)
+            if pool is None:
+                pool = ThreadPoolExecutor(
+                    max_workers=_DELIVERY_THREADS_PER_PLUGIN,
+                    thread_name_prefix=f"deliver-{plugin}",
+                )
+                self._delivery_pools[plugin] = pool
+            return pool
 
     def _schedule_due(self) -> None:
         now = self._wall_clock()
@@ -759,22 +806,75 @@ class _Lane:
                 # Leave the rest to the next start: the cursor has not moved past it.
                 continue
             if isinstance(item, _EventItem):
-                self._attempt(dispatcher._event_work(item.stored), item.stored.seq)
+                stored = item.stored
+                self._attempt(
+                    dispatcher._event_work(stored),
+                    stored.seq,
+                    partial(_dead_letter_event, stored),
+                )
             else:
-                self._attempt(partial(dispatcher.handle_changes, item.changes), None)
+                self._attempt(
+                    partial(dispatcher.handle_changes, item.changes),
+                    None,
+                    partial(_dead_letter_changes, item.changes),
+                )
 
-    def _attempt(self, work: Callable[[], None], seq: int | None) -> None:
+    def _attempt(
+        self, work: Callable[[], None], seq: int | None, letter: Callable[[], tuple[str, str]]
+    ) -> None:
+        """Run ``work`` until it succeeds, retrying with capped exponential backoff.
+
+        Only this lane waits: the reader keeps feeding the other lanes, and the cursor stays
+        below ``seq`` (it is in flight) until the work is done or its dead letter is kept.
+        Past ``event_retry_max_age`` the item is given up on; ``letter`` says what to keep.
+        """
         dispatcher = self._dispatcher
-        for attempt in range(1, _EVENT_ATTEMPTS + 1):
+        max_age = dispatcher.settings.dispatch.event_retry_max_age
+        started = time.monotonic()
+        delay = _EVENT_RETRY_INITIAL
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 work()
                 break
-            except Exception:
+            except Exception as exc:
                 if dispatcher._stopping.is_set():
                     return  # not done: handled again after the restart
-                if attempt == _EVENT_ATTEMPTS:
-                    log.exception("event %s failed %d times; skipping it", seq, attempt)
-                else:
-                    log.warning("event %s failed; trying again", seq, exc_info=True)
-                    dispatcher._stopping.wait(0.2 * attempt)
+                age = time.monotonic() - started
+                if age >= max_age:
+                    log.exception(
+                        "event %s failed %d times over %.0fs; keeping it as a dead letter",
+                        seq,
+                        attempt,
+                        age,
+                    )
+                    item, raw = letter()
+                    if not dispatcher._dead_letter(item, raw, exc):
+                        return
+                    break
+                wait = min(delay, _EVENT_RETRY_CAP)
+                log.warning(
+                    "event %s failed (attempt %d), trying again in %.1fs: %s",
+                    seq,
+                    attempt,
+                    wait,
+                    _describe(exc),
+                    exc_info=attempt == 1,
+                )
+                if dispatcher._stopping.wait(wait):
+                    return
+                delay = min(delay * 2, _EVENT_RETRY_CAP)
         dispatcher._finished_item(seq)
+
+
+def _dead_letter_event(stored: StoredEvent) -> tuple[str, str]:
+    """("event", what to keep of it): enough to find it and feed it again by hand."""
+    body = {"seq": stored.seq, "dedup_key": stored.dedup_key, "raw": stored.raw}
+    return "event", json.dumps(body, separators=(",", ":"))
+
+
+def _dead_letter_changes(changes: Sequence[ChangeLike]) -> tuple[str, str]:
+    """("changes", the calls and kinds of tracker changes given up on)."""
+    body = [{"kind": c.kind, "call": c.call.key} for c in changes]
+    return "changes", json.dumps(body, separators=(",", ":"))
