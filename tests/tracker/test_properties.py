@@ -21,6 +21,7 @@ from callbridge.voispeed.events import CallEvent
 
 EXPIRY = 600.0
 WINDOW = 10.0
+REUSE = 4 * 3600.0
 KINDS = ["answered", "missed", "rejected", "local_missed"]
 
 
@@ -87,7 +88,12 @@ def test_any_damage_gives_at_most_one_consistent_record_per_call(
     policy = data.draw(st.sampled_from(["one", "each"]))
 
     def fresh() -> Tracker:
-        return make_tracker(call_expiry=EXPIRY, group_window=WINDOW, group_missed=policy)
+        # The damage here is to one life of each call id (events up to ~40 minutes apart),
+        # so reuse_after is beyond it: a ring that late after an end would be a reused id,
+        # a new call (test_reuse.py holds that property).
+        return make_tracker(
+            call_expiry=EXPIRY, group_window=WINDOW, group_missed=policy, reuse_after=REUSE
+        )
 
     tracker = fresh()
     changes: list[Change] = []

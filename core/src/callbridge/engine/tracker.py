@@ -39,7 +39,9 @@ from .tracker_leg import (
     STARTS,
     Leg,
     call_key,
+    generation_key,
     latest,
+    split_key,
 )
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "Tracker",
     "call_key",
     "duration_s",
+    "generation_key",
     "ring_s",
 ]
 
@@ -94,6 +97,16 @@ def ring_s(call: Call) -> int:
     return max(0, int((stop - call.ring_at).total_seconds()))
 
 
+@dataclass(slots=True)
+class _Lineage:
+    """The calls of one user call id (and company): which key its events go to now."""
+
+    #: The newest call's key: the base key, or a generation key after the id was reused.
+    key: str
+    #: When the newest call last heard an event (the start of a reuse is measured from it).
+    heard_at: datetime
+
+
 def _require_aware(value: datetime, name: str) -> None:
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise ValueError(f"{name} must be a timezone-aware datetime, got {value!r}")
@@ -104,10 +117,22 @@ _DeadlineRef = str | GroupCall
 
 
 class Tracker:
-    """One ``Call`` per user call id and company, built from events that may be messy.
+    """One ``Call`` per user call (id and company, and generation), built from messy events.
+
+    The PBX reuses user call ids. A ring (16/17) for an id whose call has ended and has heard
+    nothing for ``settings.reuse_after`` seconds starts a new call, keyed
+    ``generation_key(base, ring time)``; later events of that id go to it. The first call of
+    an id keeps the plain ``call_key``.
 
     ``originates(external_id)`` returns the click-to-call request with that external id, or
     None; it is called outside the lock, at most once per event, while the call has none.
+
+    ``calls(key)`` returns the call the journal saved under a key, or None. It lets the
+    tracker see calls it no longer holds (settled before a restart, or forgotten): asked
+    outside the lock for the first event of a user call id the tracker does not know, so
+    that a reused id after a restart still gets a call of its own, and events handled again
+    after a crash are absorbed by the call they belong to. Without it (tests), the tracker
+    knows only what it saw or was given by ``restore``.
     """
 
     def __init__(
@@ -116,8 +141,11 @@ class Tracker:
         *,
         region: str,
         originates: Callable[[str], Originate | None],
+        calls: Callable[[str], Call | None] | None = None,
     ) -> None:
         self._expiry = timedelta(seconds=settings.call_expiry)
+        self._reuse_after = timedelta(seconds=settings.reuse_after)
+        self._calls = calls
         self._window = timedelta(seconds=settings.group_window)
         self._one_missed = settings.group_missed == "one"
         self._retention = max(MIN_TOMBSTONE_RETENTION, 2 * self._expiry)
@@ -132,6 +160,8 @@ class Tracker:
         self._resolved: deque[tuple[datetime, Leg]] = deque()
         self._tombstones: dict[str, datetime] = {}
         self._tombstone_queue: deque[tuple[datetime, str]] = deque()
+        #: Base key (``call_key``) -> the newest call of that user call id.
+        self._lineages: dict[str, _Lineage] = {}
 
     # ------------------------------------------------------------------ public API
 
@@ -144,18 +174,23 @@ class Tracker:
         if not isinstance(event, CallEvent) or event.ssn_event not in CALL_EVENTS:
             raise TypeError(f"the tracker takes call events (16-21), got {type(event).__name__}")
         _require_aware(at, "at")
-        key = call_key(event.company_id, event.call_id)
+        base = call_key(event.company_id, event.call_id)
+        saved = self._saved_calls(base, event.ssn_event, at)
         originate: Originate | None = None
-        if event.ext_id:
+        if event.ext_id or saved:
             with self._lock:
+                self._adopt(base, saved)
+                key = self._route(base, event.ssn_event, at)
                 leg = self._legs.get(key)
-                wanted = (leg is None and key not in self._tombstones) or (
-                    leg is not None and leg.originate is None
+                wanted = bool(event.ext_id) and (
+                    (leg is None and key not in self._tombstones)
+                    or (leg is not None and leg.originate is None)
                 )
-            if wanted:
+            if wanted and event.ext_id:
                 originate = self._originates(event.ext_id)
         with self._lock:
-            return self._apply(key, event, at, originate)
+            key = self._route(base, event.ssn_event, at)
+            return self._apply(key, base, event, at, originate)
 
     def tick(self, now: datetime) -> list[Change]:
         """Let time pass: expire silent calls, settle held group legs, forget old calls."""
@@ -184,24 +219,22 @@ class Tracker:
         """
         items = list(calls)
         for call in items:
-            if not isinstance(call, Call):
-                raise ValueError(f"restore takes Call objects, got {type(call).__name__}")
-            if call.key != call_key(call.company_id, call.user_call_id):
-                raise ValueError(
-                    f"call key {call.key!r} does not match company "
-                    f"{call.company_id!r} and user call id {call.user_call_id!r}"
-                )
-            times = [t for t in (call.ring_at, call.answer_at, call.end_at) if t is not None]
-            if not times:
-                raise ValueError(f"call {call.key}: no ring, answer or end time to restore from")
-            for t in times:
-                _require_aware(t, f"call {call.key} times")
-            if call.state is CallState.ENDED and call.end_at is None:
-                raise ValueError(f"call {call.key}: ended without an end time")
+            _check_restorable(call)
         with self._lock:
             for call in sorted(items, key=lambda c: (_reference(c), c.key)):
                 if call.key not in self._legs and call.key not in self._tombstones:
                     self._restore_one(call)
+            self._note_lineages(items)
+
+    def key_for(self, company_id: str | None, user_call_id: str) -> str:
+        """The key the events of this user call id go to now (its newest call's).
+
+        ``call_key(company_id, user_call_id)`` until the id is reused, a generation key after.
+        """
+        base = call_key(company_id, user_call_id)
+        with self._lock:
+            lineage = self._lineages.get(base)
+            return base if lineage is None else lineage.key
 
     def get(self, key: str) -> Call | None:
         """The call with this key as it is now (kept for a while after it finished)."""
@@ -216,12 +249,83 @@ class Tracker:
             legs.sort(key=lambda leg: leg.seq)
             return [leg.snapshot() for leg in legs]
 
+    # ------------------------------------------------------------------ generations
+
+    def _saved_calls(self, base: str, code: int, at: datetime) -> list[Call]:
+        """The journal's ended calls of a user call id the tracker does not know (no lock).
+
+        The base key's call; and when this event would start a new generation of it, that
+        generation's call too (saved before a crash, now seen again).
+        """
+        if self._calls is None:
+            return []
+        with self._lock:
+            if base in self._lineages:
+                return []
+        first = self._calls(base)
+        if first is None or first.state is not CallState.ENDED:
+            return []
+        found = [first]
+        if code in STARTS and at - _last_heard(first) >= self._reuse_after:
+            again = self._calls(generation_key(base, at))
+            if again is not None and again.state is CallState.ENDED:
+                found.append(again)
+        return found
+
+    def _adopt(self, base: str, saved: list[Call]) -> None:
+        """Take saved calls as finished legs (restore's way), unless meanwhile known."""
+        if not saved or base in self._lineages:
+            return
+        usable = []
+        for call in saved:
+            try:
+                _check_restorable(call)
+            except ValueError:
+                continue
+            if split_key(call.key)[0] != base:
+                continue
+            usable.append(call)
+            if call.key not in self._legs and call.key not in self._tombstones:
+                self._restore_one(call)
+        self._note_lineages(usable)
+
+    def _note_lineages(self, calls: Iterable[Call]) -> None:
+        """Record the newest of each user call id's calls, where nothing newer is known."""
+        for call in sorted(calls, key=lambda c: (_reference(c), c.key)):
+            base = split_key(call.key)[0]
+            lineage = self._lineages.get(base)
+            if lineage is None or _reference(call) >= lineage.heard_at:
+                self._lineages[base] = _Lineage(call.key, _last_heard(call))
+
+    def _route(self, base: str, code: int, at: datetime) -> str:
+        """The key an event of this user call id goes to: the newest call's, or a new one.
+
+        A ring starts a new call (a generation) when the newest call has ended (or is
+        forgotten: it finished long ago) and heard nothing for ``reuse_after``: the PBX reused
+        the id. A repeated or late ring comes sooner and goes to the call it belongs to.
+        Pure: ``apply`` asks twice (before and after the originate lookup) and must get the
+        same answer.
+        """
+        lineage = self._lineages.get(base)
+        if lineage is None:
+            return base
+        if code in STARTS and at - lineage.heard_at >= self._reuse_after:
+            leg = self._legs.get(lineage.key)
+            if leg is None or leg.state is CallState.ENDED:
+                return generation_key(base, at)
+        return lineage.key
+
     # ------------------------------------------------------------------ events
 
     def _apply(
-        self, key: str, event: CallEvent, at: datetime, originate: Originate | None
+        self, key: str, base: str, event: CallEvent, at: datetime, originate: Originate | None
     ) -> list[Change]:
         code = event.ssn_event
+        lineage = self._lineages.get(base)
+        if lineage is None or lineage.key != key:
+            self._lineages[base] = _Lineage(key, at)
+        else:
+            lineage.heard_at = latest(lineage.heard_at, at)
         leg = self._legs.get(key)
         created = leg is None
         if leg is None:
@@ -385,6 +489,10 @@ class Tracker:
             when, key = self._tombstone_queue.popleft()
             if self._tombstones.get(key) == when:
                 del self._tombstones[key]
+                base = split_key(key)[0]
+                lineage = self._lineages.get(base)
+                if lineage is not None and lineage.key == key:
+                    del self._lineages[base]
 
     # ------------------------------------------------------------------ restore
 
@@ -448,3 +556,26 @@ class Tracker:
 def _reference(call: Call) -> datetime:
     """When a call started, for ordering restored calls deterministically."""
     return latest(call.ring_at or call.answer_at or call.end_at)
+
+
+def _last_heard(call: Call) -> datetime:
+    """The latest time a saved call knows of (its last event, as far as it tells)."""
+    return latest(call.ring_at, call.answer_at, call.end_at)
+
+
+def _check_restorable(call: Call) -> None:
+    """Raise ValueError unless ``restore`` can take the call."""
+    if not isinstance(call, Call):
+        raise ValueError(f"restore takes Call objects, got {type(call).__name__}")
+    if split_key(call.key)[0] != call_key(call.company_id, call.user_call_id):
+        raise ValueError(
+            f"call key {call.key!r} does not match company "
+            f"{call.company_id!r} and user call id {call.user_call_id!r}"
+        )
+    times = [t for t in (call.ring_at, call.answer_at, call.end_at) if t is not None]
+    if not times:
+        raise ValueError(f"call {call.key}: no ring, answer or end time to restore from")
+    for t in times:
+        _require_aware(t, f"call {call.key} times")
+    if call.state is CallState.ENDED and call.end_at is None:
+        raise ValueError(f"call {call.key}: ended without an end time")

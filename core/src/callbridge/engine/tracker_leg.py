@@ -13,8 +13,9 @@ record that the numbers are a guess so that the start event, when it comes, over
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 from ..models import Call, CallState, Direction, HungUpBy, Originate, Outcome
@@ -37,8 +38,42 @@ GroupKey = tuple[str, str, str]
 
 
 def call_key(company_id: str | None, user_call_id: str) -> str:
-    """``<company or '-'>:<user call id>``: one key per user call, stable across restarts."""
+    """``<company or '-'>:<user call id>``: the key of the first call with this user call id.
+
+    The PBX reuses user call ids (its counters restart, and so do the monitor tables'
+    AUTO_INCREMENT ids), so a later call with the same id gets a *generation* key instead:
+    ``generation_key(call_key(...), first ring time)``. ``Tracker.key_for`` tells which key
+    the events of a user call go to now.
+    """
     return f"{company_id or '-'}:{user_call_id}"
+
+
+#: The suffix of a generation key: the first ring's receipt time, compact UTC to the microsecond.
+_STAMP = "%Y%m%dT%H%M%S.%fZ"
+_STAMP_RE = re.compile(r"^\d{8}T\d{6}\.\d{6}Z$")
+
+
+def generation_key(base: str, first_ring: datetime) -> str:
+    """``<base>:<first ring as compact UTC>``: the key of a call that reused a user call id.
+
+    Derived from the journaled receipt time of the ring that started it, never from the clock
+    at processing time, so that handling the same events again (after a crash) gives the
+    same key.
+    """
+    return f"{base}:{first_ring.astimezone(UTC).strftime(_STAMP)}"
+
+
+def split_key(key: str) -> tuple[str, str | None]:
+    """(base key, generation stamp or None): ``c:5:20240506T090000.000000Z`` -> (``c:5``, stamp)."""
+    head, sep, tail = key.rpartition(":")
+    if sep and head.count(":") >= 1 and _STAMP_RE.match(tail):
+        return head, tail
+    return key, None
+
+
+def user_call_id_of(key: str) -> str:
+    """The user call id a call key stands for, whatever its generation."""
+    return split_key(key)[0].rpartition(":")[2]
 
 
 def latest(*times: datetime | None) -> datetime:
