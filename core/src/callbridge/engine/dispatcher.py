@@ -102,6 +102,8 @@ class TrackerLike(Protocol):
 
     def tick(self, now: datetime) -> Sequence[ChangeLike]: ...
 
+    def key_for(self, company_id: str | None, user_call_id: str) -> str: ...
+
 
 class PluginsLike(Protocol):
     """The part of ``callbridge.plugins.manager.Plugins`` the dispatcher uses."""
@@ -375,16 +377,19 @@ class Dispatcher:
         """
         event = stored.event
         changes: list[ChangeLike] | None = None
+        #: The key of the call the event went to (a reused user call id: its newest call's).
+        key: str | None = None
 
         def work() -> None:
-            nonlocal changes
+            nonlocal changes, key
             if isinstance(event, CallEvent):
                 if changes is None:
                     with self._tracker_lock:
                         changes = list(self.tracker.apply(event, stored.received_at))
+                        key = self.tracker.key_for(event.company_id, event.call_id)
                 self.handle_changes(changes)
                 if event.ext_id:
-                    self._move_originate(event)
+                    self._move_originate(event, key or call_key(event.company_id, event.call_id))
             self._fan_out("pbx_event", event=event)
 
         return work
@@ -445,8 +450,8 @@ class Dispatcher:
                 count += 1
         return count
 
-    def _move_originate(self, event: CallEvent) -> None:
-        """A click-to-call's call moved: update its Originate and tell its agent."""
+    def _move_originate(self, event: CallEvent, key: str) -> None:
+        """A click-to-call's call (``key``) moved: update its Originate and tell its agent."""
         assert event.ext_id is not None
         state = _ORIGINATE_STATE_BY_EVENT.get(event.ssn_event)
         if state is None:
@@ -460,7 +465,7 @@ class Dispatcher:
             event.ext_id,
             state=state,
             user_call_id=event.call_id,
-            call_key=call_key(event.company_id, event.call_id),
+            call_key=key,
         )
         if updated is None or not updated.extension:
             return

@@ -108,6 +108,7 @@ class Engine:
             self.settings.tracker,
             region=self.settings.default_region,
             originates=journal.get_originate,
+            calls=journal.get_call,
         )
         return tracker
 
