@@ -44,6 +44,7 @@ from .base import (
     Journal,
     RejectedRequest,
     StoredEvent,
+    events_floor,
     restore_event,
     stored_params,
 )
@@ -777,3 +778,85 @@ class SqliteJournal(Journal):
         for conn in readers:
             conn.close()
         self._local = threading.local()
+
+    # -- retention ------------------------------------------------------------------------
+    #: Rows deleted per write transaction by ``prune``: the writer is shared with the ingress,
+    #: so a big prune goes in steps that acknowledgements can slip between.
+    _PRUNE_CHUNK = 2000
+
+    def record_rejected_fast(
+        self, *, raw: str, reason: str, source: str = "http", remote: str | None = None
+    ) -> int:
+        """``record_rejected`` committed without an fsync (see ``Journal.record_rejected_fast``)."""
+        row = (_to_us(_now()), source, remote, reason, raw)
+
+        def write(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "INSERT INTO rejected (received_at, source, remote, reason, raw) "
+                "VALUES (?, ?, ?, ?, ?)",
+                row,
+            )
+            return int(cur.lastrowid or 0)
+
+        return self._submit(write, atomic=True)
+
+    def prune(self, older_than: datetime, *, dry_run: bool = False) -> dict[str, int]:
+        """See ``Journal.prune``. The newest event is always kept (``last_seq`` reads it).
+
+        Freed pages are reused by later writes; the file does not shrink (no VACUUM, which
+        would rewrite the whole file while the PBX waits).
+        """
+        cutoff = _to_us(older_than)
+        cursors = self._read().execute("SELECT name, seq FROM cursors").fetchall()
+        floor = events_floor({str(name): int(seq) for name, seq in cursors})
+        plans: list[tuple[str, str, str, tuple[int, ...]]] = [
+            (
+                "events",
+                "events",
+                "seq <= ? AND received_at < ? AND seq < (SELECT MAX(seq) FROM events)",
+                (floor, cutoff),
+            ),
+            ("agent_events", "agent_events", "at < ?", (cutoff,)),
+            ("rejected", "rejected", "received_at < ?", (cutoff,)),
+            (
+                "calls",
+                "calls",
+                "settled = 1 AND updated_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries d "
+                "WHERE d.call_key = calls.key AND d.state = 'pending')",
+                (cutoff,),
+            ),
+            (
+                "deliveries",
+                "deliveries",
+                "state IN ('done', 'dead') AND COALESCE(retried_at, created_at) < ?",
+                (cutoff,),
+            ),
+            ("originates", "originates", "created_at < ?", (cutoff,)),
+        ]
+        counts: dict[str, int] = {}
+        for name, table, where, params in plans:
+            if dry_run:
+                row = (
+                    self._read()
+                    .execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params)  # noqa: S608
+                    .fetchone()
+                )
+                counts[name] = int(row[0])
+                continue
+            counts[name] = self._prune_table(table, where, params)
+        return counts
+
+    def _prune_table(self, table: str, where: str, params: tuple[int, ...]) -> int:
+        """Delete the rows of ``table`` matching ``where``, ``_PRUNE_CHUNK`` per transaction."""
+        statement = (
+            f"DELETE FROM {table} WHERE rowid IN "  # noqa: S608 - names are ours, not input
+            f"(SELECT rowid FROM {table} WHERE {where} LIMIT {self._PRUNE_CHUNK})"
+        )
+        total = 0
+        while True:
+            deleted = self._submit(
+                lambda conn: conn.execute(statement, params).rowcount, atomic=True
+            )
+            total += deleted
+            if deleted < self._PRUNE_CHUNK:
+                return total
