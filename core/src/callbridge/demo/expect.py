@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ..engine.tracker_leg import user_call_id_of
 from ..numbers import to_e164
 from ..plugins.builtin.directory import DirectoryActivity, DirectoryPlugin
 from ..sim.scenarios import Expectation, Scenario, ScenarioResult
@@ -43,7 +44,7 @@ def activities_of(
 ) -> list[DirectoryActivity]:
     """The activities whose call is one of the run's user calls."""
     ids = played.user_call_ids()
-    return [a for a in activities if a.call_key.rpartition(":")[2] in ids]
+    return [a for a in activities if user_call_id_of(a.call_key) in ids]
 
 
 def _same_number(a: str | None, b: str | None, region: str) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -200,7 +200,11 @@ class ScenarioRunner:
             played.append(built)
         if settle:
             self.clock.advance(settle)
-        keys = {key for key in map(_key_of, played) if key is not None}
+        # The tracker names each call (a reused user call id gets a key of its own), so ask it
+        # once it has seen the events.
+        engine.wait_idle(self.timeout)
+        tracker = engine.dispatcher.tracker
+        keys = {key for key in (_key_of(b, tracker.key_for) for b in played) if key is not None}
         self._wait_settled(keys)
         journal = engine.journal
         calls = [c for c in (journal.get_call(k) for k in sorted(keys)) if c is not None]
@@ -350,10 +354,8 @@ class ScenarioRunner:
         self.close()
 
 
-def _key_of(built: BuiltEvent) -> str | None:
+def _key_of(built: BuiltEvent, key_for: Callable[[str | None, str], str]) -> str | None:
     call_id = getattr(built.event, "call_id", None)
     if call_id is None:
         return None
-    from ..engine.tracker import call_key
-
-    return call_key(built.event.company_id, call_id)
+    return key_for(built.event.company_id, call_id)
