@@ -7,16 +7,22 @@ talks to a CRM happens in the engine's threads.
 Start-up order matters for crash safety: the tracker gets back the calls that were still open
 (not settled) *before* the dispatcher resumes reading after its cursor, so the events handled
 again after a crash find their calls where they left them.
+
+Retention runs here too: once a day (``prune_interval``) a thread of its own prunes the
+journal of what is older than ``CALLBRIDGE_RETENTION_DAYS`` (see ``Journal.prune``), never
+on the ingress path and never past the dispatcher's cursor.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .. import metrics
 from ..context import Context
 from ..journal.base import AppendResult, Journal
 from ..settings import Settings
@@ -31,6 +37,9 @@ log = logging.getLogger(__name__)
 
 #: Most open calls handed back to the tracker after a restart.
 _RESTORE_LIMIT = 1_000_000
+#: Seconds between two prunes of the journal, and before the first one after a start.
+PRUNE_INTERVAL = 24 * 3600.0
+_FIRST_PRUNE_AFTER = 60.0
 
 
 class Engine:
@@ -56,6 +65,7 @@ class Engine:
         clock: Callable[[], datetime] = utcnow,
         tick_interval: float = 1.0,
         poll_interval: float = 0.05,
+        prune_interval: float = PRUNE_INTERVAL,
     ) -> None:
         self.settings = settings
         self.bus = bus or AgentBus()
@@ -68,6 +78,9 @@ class Engine:
         self._tick_interval = tick_interval
         self._poll_interval = poll_interval
         self._dispatcher: Dispatcher | None = None
+        self._prune_interval = prune_interval
+        self._stop_pruning = threading.Event()
+        self._pruner: threading.Thread | None = None
         self.context: Context | None = None
         self.running = False
 
@@ -143,12 +156,20 @@ class Engine:
         self._dispatcher = dispatcher
         dispatcher.start()
         self.running = True
+        if self.settings.retention_days > 0:
+            self._stop_pruning.clear()
+            self._pruner = threading.Thread(target=self._prune_loop, name="prune", daemon=True)
+            self._pruner.start()
 
     def stop(self) -> None:
         """Stop dispatching, call ``shutdown`` hooks, close what the engine opened."""
         if not self.running:
             return
         self.running = False
+        self._stop_pruning.set()
+        if self._pruner is not None:
+            self._pruner.join(10.0)  # a prune goes in small steps: it stops at the next one
+            self._pruner = None
         if self._dispatcher is not None:
             self._dispatcher.stop()
         if self.context is not None:
@@ -156,6 +177,42 @@ class Engine:
         if self._owns_journal and self._journal is not None:
             self._journal.close()
             self._journal = None
+
+    def prune(self) -> dict[str, int] | None:
+        """Prune the journal of what is older than the retention; None when it keeps all.
+
+        Errors are logged, not raised: the next prune tries again.
+        """
+        days = self.settings.retention_days
+        if days <= 0:
+            return None
+        cutoff = utcnow() - timedelta(days=days)
+        try:
+            counts = self.journal.prune(cutoff)
+        except NotImplementedError as exc:
+            log.info("journal retention off: %s", exc)
+            self._stop_pruning.set()
+            return None
+        except Exception:
+            if not self._stop_pruning.is_set():
+                log.exception("pruning the journal failed; trying again at the next prune")
+            return None
+        for kind, count in counts.items():
+            if count:
+                metrics.PRUNED.labels(kind).inc(count)
+        log.info(
+            "journal pruned of what is older than %g day(s): %s",
+            days,
+            ", ".join(f"{n} {kind}" for kind, n in counts.items()),
+        )
+        return counts
+
+    def _prune_loop(self) -> None:
+        """Prune shortly after the start, then every ``prune_interval`` seconds."""
+        wait = min(_FIRST_PRUNE_AFTER, self._prune_interval)
+        while not self._stop_pruning.wait(wait):
+            self.prune()
+            wait = self._prune_interval
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until every event is handled and no delivery is due; False on timeout."""
