@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "plugins": "callbridge.cli.plugins:plugins",
     "calls": "callbridge.cli.calls:calls",
     "deliveries": "callbridge.cli.deliveries:deliveries",
+    "journal": "callbridge.cli.journal:journal",
     "serve": "callbridge.cli.serve:serve",
     "engine": "callbridge.cli.engine:engine",
     "sim": "callbridge.cli.sim:sim",
