@@ -17,6 +17,15 @@ Answers:
 - 401/403: missing or wrong token, or a source network that is not allowed;
 - 405/413/415: wrong method, too large, or a body that is not a form;
 - 503: the journal cannot take the write (the PBX should retry). Never a 500 for bad input.
+
+Refused requests cost a bounded amount, since anyone who reaches the port can send them: at
+most ``server.rejected_per_minute`` are kept per source address (an IPv6 /64 counts as one)
+and ten times that for all sources together; the rest get the same answer and are only
+counted (``callbridge_rejected_unrecorded_total``). Only an authenticated request refused as
+malformed (the PBX's own event that we could not read) is kept with a durable write: it is
+evidence of an event we did not take. Anything refused before the token check is kept
+without an fsync: losing the last few in a power cut loses nothing, and a flood of them
+must not queue fsyncs in front of the PBX's acknowledgements.
 """
 
 from __future__ import annotations
@@ -25,7 +34,9 @@ import asyncio
 import hmac
 import ipaddress
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -44,6 +55,69 @@ Send = Callable[[Message], Awaitable[None]]
 PATH = "/pbx/events"
 #: Largest accepted request body or query string, in bytes. A real event is under 1 KiB.
 MAX_REQUEST_BYTES = 16 * 1024
+
+
+#: Source addresses whose rejection budget is remembered (least recently seen forgotten first).
+_MAX_SOURCES = 10_000
+
+
+class RejectLimiter:
+    """Token buckets: how many refused requests are kept, per source and for all sources.
+
+    Each source gets ``per_minute`` tokens a minute and may hold a minute's worth; all sources
+    together get ten times that. Keeping a record takes a token from both; without one, the
+    request is only counted. Forgetting a source (beyond ``_MAX_SOURCES``) gives it a fresh
+    bucket, which the shared one still bounds.
+    """
+
+    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = per_minute / 60.0
+        self._burst = float(per_minute)
+        self._clock = clock
+        self._lock = threading.Lock()
+        #: source -> (tokens, time of the last refill, refusals since the last record)
+        self._buckets: OrderedDict[str, tuple[float, float, int]] = OrderedDict()
+        self._shared = (self._burst * 10, clock())
+
+    @property
+    def per_minute(self) -> int:
+        """Records kept per source and minute."""
+        return int(self._burst)
+
+    @staticmethod
+    def source_key(remote: str | None) -> str:
+        """The bucket of an address: itself for IPv4, its /64 for IPv6 (one host's range)."""
+        try:
+            address = ipaddress.ip_address(remote or "")
+        except ValueError:
+            return remote or "-"
+        if address.version == 6:
+            return str(ipaddress.ip_network(f"{address}/64", strict=False))
+        return str(address)
+
+    def allow(self, remote: str | None) -> tuple[bool, int]:
+        """(keep a record?, refusals not kept from this source since its last record)."""
+        if self._burst <= 0:
+            return False, 0
+        key = self.source_key(remote)
+        now = self._clock()
+        with self._lock:
+            tokens, then, skipped = self._buckets.pop(key, (self._burst, now, 0))
+            tokens = min(self._burst, tokens + (now - then) * self._rate)
+            shared, shared_then = self._shared
+            shared = min(self._burst * 10, shared + (now - shared_then) * self._rate * 10)
+            keep = tokens >= 1.0 and shared >= 1.0
+            if keep:
+                tokens -= 1.0
+                shared -= 1.0
+                skipped = 0
+            else:
+                skipped += 1
+            self._buckets[key] = (tokens, now, skipped)
+            self._shared = (shared, now)
+            while len(self._buckets) > _MAX_SOURCES:
+                self._buckets.popitem(last=False)
+        return keep, skipped
 
 
 class _Refusal(Exception):
@@ -89,18 +163,21 @@ class Ingress:
         self._company_param = settings.pbx.company_param
         self._notify: Callable[[], None] | None = getattr(services.engine, "notify", None)
         self._sources: list[Any] = services.extras.setdefault("sources", [])
+        self._limiter = RejectLimiter(settings.server.rejected_per_minute)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         client = scope.get("client")
         remote = client[0] if client else None
         pairs: list[tuple[str, str]] = []
+        authenticated = False
         try:
             if scope["method"] not in ("GET", "POST"):
                 raise _Refusal(405, "use GET or POST", "method")
             self._check_source(remote)
             pairs = await self._read_pairs(scope, receive)
             self._check_token(pairs)
+            authenticated = True
             if any(k == "outbox_id" for k, _ in pairs) and not any(
                 k == "ssn_event" for k, _ in pairs
             ):
@@ -111,7 +188,7 @@ class Ingress:
             except EventParseError as exc:
                 raise _Refusal(400, str(exc), "malformed") from None
         except _Refusal as refusal:
-            await self._reject(refusal, pairs, remote, send)
+            await self._reject(refusal, pairs, remote, send, authenticated=authenticated)
             return
         raw = {k: v for k, v in pairs if k not in SECRET_PARAMETERS}
         try:
@@ -196,15 +273,34 @@ class Ingress:
         await _answer(send, 202, "nudged\n")
 
     async def _reject(
-        self, refusal: _Refusal, pairs: list[tuple[str, str]], remote: str | None, send: Send
+        self,
+        refusal: _Refusal,
+        pairs: list[tuple[str, str]],
+        remote: str | None,
+        send: Send,
+        *,
+        authenticated: bool,
     ) -> None:
-        """Count, keep for inspection (secrets removed), answer with the reason."""
+        """Count, keep for inspection within the limit (secrets removed), answer the reason."""
         metrics.EVENTS_REJECTED.labels(refusal.label, "http").inc()
+        keep, skipped = self._limiter.allow(remote)
+        if not keep:
+            metrics.REJECTED_UNRECORDED.labels(refusal.label).inc()
+            if skipped == 1:  # once per run of refusals over the limit, not once per request
+                log.warning(
+                    "refused requests from %s are over the limit of %d a minute: "
+                    "counted, no longer kept",
+                    remote,
+                    self._limiter.per_minute,
+                )
+            await _answer(send, refusal.status, refusal.reason + "\n")
+            return
         raw = _redact(pairs)
         journal = self._journal
+        record = journal.record_rejected if authenticated else journal.record_rejected_fast
         try:
             await asyncio.to_thread(
-                journal.record_rejected,
+                record,
                 raw=raw,
                 reason=refusal.reason,
                 source="http",
