@@ -780,9 +780,11 @@ class SqliteJournal(Journal):
         self._local = threading.local()
 
     # -- retention ------------------------------------------------------------------------
-    #: Rows deleted per write transaction by ``prune``: the writer is shared with the ingress,
-    #: so a big prune goes in steps that acknowledgements can slip between.
-    _PRUNE_CHUNK = 2000
+    #: Rows deleted per write transaction by ``prune``, and seconds of rest between two: the
+    #: writer is shared with the ingress, so a big prune goes in small steps (a few ms each)
+    #: that acknowledgements slip between, rather than one long transaction they wait behind.
+    _PRUNE_CHUNK = 200
+    _PRUNE_PAUSE = 0.01
 
     def record_rejected_fast(
         self, *, raw: str, reason: str, source: str = "http", remote: str | None = None
@@ -860,3 +862,4 @@ class SqliteJournal(Journal):
             total += deleted
             if deleted < self._PRUNE_CHUNK:
                 return total
+            time.sleep(self._PRUNE_PAUSE)
