@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -359,3 +360,27 @@ def test_decode_params() -> None:
 def test_bad_consume_mode(journal: SqliteJournal) -> None:
     with pytest.raises(ValueError):
         MysqlSource("mysql://u@h/db", journal, consume="keep")  # type: ignore[arg-type]
+
+
+def test_events_carry_the_rows_creation_time_in_utc(
+    mariadb: Any, database: str, conn: Any, journal: SqliteJournal
+) -> None:
+    """received_at is when the PBX wrote the row, in UTC, whatever the server's time zone."""
+    with conn.cursor() as cur:  # a server whose zone is not UTC, for the PBX and for us
+        cur.execute("SET GLOBAL time_zone = '+05:00'")
+        cur.execute("SET SESSION time_zone = '+05:00'")
+    try:
+        uid = add_user(conn, "201")
+        _ring(conn, 4242, uid)
+        with conn.cursor() as cur:  # written two hours ago, in the server's zone
+            cur.execute("UPDATE callbridge_outbox SET created_at = NOW(6) - INTERVAL 2 HOUR")
+        source = _source(mariadb, database, journal)
+        try:
+            assert source.poll_once() == 1
+        finally:
+            source.close()
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("SET GLOBAL time_zone = SYSTEM")
+    age = datetime.now(UTC) - _events(journal)[0].received_at
+    assert timedelta(hours=1, minutes=55) < age < timedelta(hours=2, minutes=5)

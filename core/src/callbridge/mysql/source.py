@@ -44,7 +44,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import pymysql
@@ -189,6 +189,7 @@ class MysqlSource:
         self.stats = SourceStats()
         self._clock = clock
         self._conn: Any = None
+        self._utc_offset: timedelta | None = None
         self._connected_before = False
         self._mark: int | None = None
         self._gaps: dict[int, float] = {}
@@ -337,7 +338,9 @@ class MysqlSource:
                 self.stats.rejected += 1
                 log.warning("outbox row %s rejected: %s", row.id, exc)
             else:
-                result = self.journal.append_event(event, raw=params, source="mysql")
+                result = self.journal.append_event(
+                    event, raw=params, source="mysql", received_at=self._utc(row.created_at)
+                )
                 if result.duplicate:
                     self.stats.duplicates += 1
                 else:
@@ -409,9 +412,23 @@ class MysqlSource:
             cur.execute(sql, tuple(args))
             return list(cur.fetchall())
 
+    def _utc(self, created_at: datetime | None) -> datetime | None:
+        """The row's creation time in UTC: when the PBX wrote it, not when we read it.
+
+        The journal's repeat window is measured on this time, so a row journaled just before
+        a crash and read again after a long outage is still recognised as the same event.
+        """
+        if created_at is None or self._utc_offset is None:
+            return None
+        return (created_at - self._utc_offset).replace(tzinfo=UTC)
+
     def _connection(self) -> Any:
         if self._conn is None:
             self._conn = self.dsn.connect()
+            with self._conn.cursor() as cur:  # CURRENT_TIMESTAMP is in the session's zone
+                cur.execute("SELECT TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(6), NOW(6))")
+                (seconds,) = cur.fetchone()
+            self._utc_offset = timedelta(seconds=round(float(seconds) / 60) * 60)
             if self._connected_before:
                 self.stats.reconnects += 1
             self._connected_before = True
