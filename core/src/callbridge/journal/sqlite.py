@@ -60,6 +60,8 @@ _MICRO = timedelta(microseconds=1)
 _MAX_BATCH = 2000
 #: Seconds a connection waits for another process's write lock before failing.
 _BUSY_TIMEOUT_MS = 30_000
+#: Seconds the writer pauses after a non-durable batch (see ``_write_loop``).
+_LINGER = 0.001
 #: Seconds between WAL checkpoints (see ``SqliteJournal._checkpoint_loop``).
 _CHECKPOINT_INTERVAL = 1.0
 
@@ -138,7 +140,7 @@ def _begin(conn: sqlite3.Connection) -> None:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
             time.sleep(delay)
-            delay = min(delay * 2, 0.002)
+            delay = min(delay * 2, 0.0005)
     finally:
         conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
 
@@ -275,6 +277,12 @@ class SqliteJournal(Journal):
                 batch.append(item)
             try:
                 self._run_batch(conn, batch)
+                if not any(write.durable for write in batch):
+                    # Background work (the engine's): leave the file's write lock free for a
+                    # moment. SQLite's locks are not fair, and an engine committing back to
+                    # back would starve the other process's ingress, whose acks wait on it.
+                    # The pause also lets more of the engine's writes share the next commit.
+                    time.sleep(_LINGER)
             except BaseException as exc:  # the writer must answer every waiter, then stop
                 log.exception("journal writer failed")
                 self._writer_error = exc
