@@ -43,7 +43,7 @@ def _ring(fd: int, event: AgentEvent) -> None:
 
 def run_worker(settings: Settings, *, wake_fd: int | None, bell_fd: int | None) -> None:
     """Run the engine (and the MySQL source, if configured) until told to stop."""
-    journal = open_journal(settings)
+    journal = open_journal(settings, background=wake_fd is not None)
     plugins = load_plugins(settings)
     pbx = SoapClient(settings.pbx) if settings.pbx.user and settings.pbx.password_hash() else None
     bus = AgentBus()

@@ -26,13 +26,19 @@ def journal_path(settings: Settings) -> Path:
     return settings.data_dir / SQLITE_FILE_NAME
 
 
-def open_journal(settings: Settings) -> Journal:
-    """Open the journal the settings name; unknown backends are a configuration error."""
+def open_journal(settings: Settings, *, background: bool = False) -> Journal:
+    """Open the journal the settings name; unknown backends are a configuration error.
+
+    ``background``: this process runs only the engine, beside an HTTP process that shares
+    the journal (see ``SqliteJournal``); it changes nothing for Redis.
+    """
     spec = settings.journal.get_secret_value().strip()
     if spec == "sqlite" or spec.startswith("sqlite:///"):
         from .sqlite import SqliteJournal
 
-        return SqliteJournal(journal_path(settings), dedup_window=settings.dedup_window)
+        return SqliteJournal(
+            journal_path(settings), dedup_window=settings.dedup_window, background=background
+        )
     if spec.startswith(("redis://", "rediss://")):
         from .redis import RedisJournal
 

@@ -173,7 +173,20 @@ class _Write:
 class SqliteJournal(Journal):
     """The ``Journal`` in one SQLite file. Thread-safe; create one per process."""
 
-    def __init__(self, path: str | Path, *, dedup_window: float = DEFAULT_DEDUP_WINDOW) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        dedup_window: float = DEFAULT_DEDUP_WINDOW,
+        background: bool = False,
+    ) -> None:
+        """Open (and migrate) the journal at ``path``.
+
+        ``background`` marks the engine's process when the HTTP service runs in another one:
+        its writer then leaves the write lock free for a moment after each batch of its own
+        (see ``_write_loop``), so the other process's acknowledgements are not starved.
+        """
+        self._linger = _LINGER if background else 0.0
         if not dedup_window > 0:
             raise ValueError(
                 f"dedup_window must be a positive number of seconds, not {dedup_window}"
@@ -277,12 +290,12 @@ class SqliteJournal(Journal):
                 batch.append(item)
             try:
                 self._run_batch(conn, batch)
-                if not any(write.durable for write in batch):
+                if self._linger and not any(write.durable for write in batch):
                     # Background work (the engine's): leave the file's write lock free for a
                     # moment. SQLite's locks are not fair, and an engine committing back to
                     # back would starve the other process's ingress, whose acks wait on it.
                     # The pause also lets more of the engine's writes share the next commit.
-                    time.sleep(_LINGER)
+                    time.sleep(self._linger)
             except BaseException as exc:  # the writer must answer every waiter, then stop
                 log.exception("journal writer failed")
                 self._writer_error = exc
