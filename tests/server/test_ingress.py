@@ -185,3 +185,13 @@ def test_metrics_count_deliveries_by_plugin_and_state(
     )
     text = client.get("/metrics").text
     assert 'callbridge_deliveries{plugin="directory",state="pending"} 1.0' in text
+
+
+def test_metrics_scrape_survives_a_closed_journal(tmp_path: Path) -> None:
+    """A journal that went away costs the deliveries gauge, never the whole scrape."""
+    journal = SqliteJournal(tmp_path / "gone.sqlite3")
+    with TestClient(create_app(Services(settings=make_settings(tmp_path), journal=journal))) as c:
+        journal.close()
+        response = c.get("/metrics")
+    assert response.status_code == 200
+    assert "callbridge_events_accepted_total" in response.text

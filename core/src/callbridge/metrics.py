@@ -7,6 +7,7 @@ here rather than defining their own, so names stay consistent:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -86,7 +87,12 @@ class _DeliveryStates(Collector):
         family = GaugeMetricFamily(
             "callbridge_deliveries", "Deliveries by plugin and state.", labels=["plugin", "state"]
         )
-        for plugin, state, count in self._source():
+        try:
+            counts = list(self._source())
+        except Exception as exc:  # a scrape must not fail because the journal is away
+            logging.getLogger(__name__).warning("deliveries not counted: %s", exc)
+            counts = []
+        for plugin, state, count in counts:
             family.add_metric([plugin, state], count)
         yield family
 
