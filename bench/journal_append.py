@@ -15,16 +15,18 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from callbridge.journal.base import Journal
 from callbridge.journal.sqlite import SqliteJournal
 from callbridge.voispeed.events import parse_event
 
 
-def _run(
-    path: Path, threads: int, total: int, rate: float | None = None
+def measure(
+    journal: Journal, threads: int, total: int, rate: float | None = None
 ) -> tuple[float, float, float]:
-    journal = SqliteJournal(path)
+    """Appends/s, p50 and p99 seconds for ``threads`` appending ``total`` events; closes it."""
     per_thread = max(1, total // threads)
     latencies: list[float] = []
     lock = threading.Lock()
@@ -71,23 +73,31 @@ def _run(
     return len(latencies) / elapsed, p50, p99
 
 
+def report(open_journal: Callable[[str], Journal], events: int) -> None:
+    """Print the table: 1/8/64 threads flat out, then 32 threads paced at 1,000 and 3,000/s.
+
+    ``open_journal(name)`` gives a fresh journal for each run.
+    """
+    print(f"{'threads':>7}  {'appends/s':>10}  {'p50 ms':>8}  {'p99 ms':>8}")
+    for threads in (1, 8, 64):
+        total = events if threads > 1 else max(200, events // 8)
+        rate, p50, p99 = measure(open_journal(f"bench-{threads}"), threads, total)
+        print(f"{threads:>7}  {rate:>10.0f}  {p50 * 1000:>8.2f}  {p99 * 1000:>8.2f}")
+    for target in (1000, 3000):
+        rate, p50, p99 = measure(open_journal(f"paced-{target}"), 32, target * 3, target)
+        print(
+            f"paced at {target}/s (32 threads): {rate:.0f}/s, "
+            f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=4000, help="appends per run")
     parser.add_argument("--dir", type=Path, default=None, help="where to put the journal files")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        print(f"{'threads':>7}  {'appends/s':>10}  {'p50 ms':>8}  {'p99 ms':>8}")
-        for threads in (1, 8, 64):
-            total = args.events if threads > 1 else max(200, args.events // 8)
-            rate, p50, p99 = _run(Path(tmp) / f"bench-{threads}.sqlite3", threads, total)
-            print(f"{threads:>7}  {rate:>10.0f}  {p50 * 1000:>8.2f}  {p99 * 1000:>8.2f}")
-        for target in (1000, 3000):
-            rate, p50, p99 = _run(Path(tmp) / f"paced-{target}.sqlite3", 32, target * 3, target)
-            print(
-                f"paced at {target}/s (32 threads): {rate:.0f}/s, "
-                f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms"
-            )
+        report(lambda name: SqliteJournal(Path(tmp) / f"{name}.sqlite3"), args.events)
 
 
 if __name__ == "__main__":

@@ -14,17 +14,15 @@ from __future__ import annotations
 import argparse
 import shutil
 import socket
-import statistics
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import redis
+from journal_append import report
 
 from callbridge.journal.redis import RedisJournal
-from callbridge.voispeed.events import parse_event
 
 
 def _free_port() -> int:
@@ -69,56 +67,6 @@ def _start_server(directory: Path, fsync: str) -> tuple[subprocess.Popen[bytes],
             time.sleep(0.05)
 
 
-def _run(
-    url: str, threads: int, total: int, rate: float | None = None
-) -> tuple[float, float, float]:
-    journal = RedisJournal(url)
-    per_thread = max(1, total // threads)
-    latencies: list[float] = []
-    lock = threading.Lock()
-    start_gate = threading.Barrier(threads + 1)
-
-    def worker(t: int) -> None:
-        mine: list[float] = []
-        interval = threads / rate if rate else 0.0
-        start_gate.wait()
-        next_at = time.perf_counter() + (t / threads) * interval
-        for i in range(per_thread):
-            if interval:
-                pause = next_at - time.perf_counter()
-                if pause > 0:
-                    time.sleep(pause)
-                next_at += interval
-            params = {
-                "ssn_event": "16",
-                "call_id": f"{t:04X}{i:04X}",
-                "number": "0612345678",
-                "ext": "201",
-                "company_id": "1",
-                "identity": "Mario|Rossi|Sales|0|0",
-            }
-            event = parse_event(params)
-            began = time.perf_counter()
-            journal.append_event(event, raw=params)
-            mine.append(time.perf_counter() - began)
-        with lock:
-            latencies.extend(mine)
-
-    pool = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
-    for thread in pool:
-        thread.start()
-    start_gate.wait()
-    began = time.perf_counter()
-    for thread in pool:
-        thread.join()
-    elapsed = time.perf_counter() - began
-    journal.close()
-    latencies.sort()
-    p50 = statistics.median(latencies)
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    return len(latencies) / elapsed, p50, p99
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=4000, help="appends per run")
@@ -132,17 +80,7 @@ def main() -> None:
         base = f"redis://127.0.0.1:{port}/0?prefix="
         try:
             print(f"redis-server, appendonly yes, appendfsync {args.fsync}")
-            print(f"{'threads':>7}  {'appends/s':>10}  {'p50 ms':>8}  {'p99 ms':>8}")
-            for threads in (1, 8, 64):
-                total = args.events if threads > 1 else max(200, args.events // 8)
-                rate, p50, p99 = _run(f"{base}bench{threads}", threads, total)
-                print(f"{threads:>7}  {rate:>10.0f}  {p50 * 1000:>8.2f}  {p99 * 1000:>8.2f}")
-            for target in (1000, 3000):
-                rate, p50, p99 = _run(f"{base}paced{target}", 32, target * 3, target)
-                print(
-                    f"paced at {target}/s (32 threads): {rate:.0f}/s, "
-                    f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms"
-                )
+            report(lambda name: RedisJournal(f"{base}{name}"), args.events)
         finally:
             process.terminate()
             process.wait(30)
