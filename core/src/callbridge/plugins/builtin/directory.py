@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import phonenumbers
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
 from pydantic import field_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -33,8 +35,17 @@ from ...models import ActivityRef, Call, CallRecord, Contact
 from ...numbers import to_e164
 from ...settings import Settings
 from ..base import PluginSettings
+from .directory_page import SECURITY_HEADERS, render_contact, render_not_found
 
 SCHEMA_VERSION = 1
+
+#: The directory's own record page (``register_routes``), relative so that it works behind
+#: any host or proxy: the link a pop carries unless ``CALLBRIDGE_DIRECTORY_RECORD_URL`` says
+#: otherwise.
+DEFAULT_RECORD_URL = "/plugins/directory/contacts/{id}"
+
+#: How many of a contact's activities its record page lists.
+PAGE_ACTIVITIES = 20
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS contacts (
@@ -155,7 +166,8 @@ class DirectorySettings(PluginSettings):
     csv: Path | None = None
     #: Region for national numbers (default ``CALLBRIDGE_DEFAULT_REGION``).
     region: str | None = None
-    #: Link to a contact in pops, ``{id}`` is replaced (e.g. ``/directory/contacts/{id}``).
+    #: Link to a contact in pops, ``{id}`` is replaced (default: the directory's own page,
+    #: ``/plugins/directory/contacts/{id}``).
     record_url: str | None = None
     #: ``false`` turns the directory off.
     enabled: bool | None = None
@@ -246,13 +258,17 @@ class DirectoryPlugin:
     def __init__(self) -> None:
         self._path: Path | None = None
         self.region = "IT"
-        self.record_url: str | None = None
+        self.record_url: str | None = DEFAULT_RECORD_URL
         self._lock = threading.Lock()
         self._local = threading.local()
 
     @classmethod
     def open(
-        cls, path: Path | str, *, region: str = "IT", record_url: str | None = None
+        cls,
+        path: Path | str,
+        *,
+        region: str = "IT",
+        record_url: str | None = DEFAULT_RECORD_URL,
     ) -> DirectoryPlugin:
         """A directory on ``path`` without the plugin manager (demo, ``callbridge calls``)."""
         plugin = cls()
@@ -264,7 +280,11 @@ class DirectoryPlugin:
         settings = settings or DirectorySettings()
         path = settings.database or core.data_dir / "directory.sqlite3"
         try:
-            self._setup(path, settings.region or core.default_region, settings.record_url)
+            self._setup(
+                path,
+                settings.region or core.default_region,
+                settings.record_url or DEFAULT_RECORD_URL,
+            )
         except (OSError, sqlite3.Error) as exc:
             raise ConfigurationError(f"CALLBRIDGE_DIRECTORY_DATABASE: {path}: {exc}") from None
         if settings.csv is not None:
@@ -601,15 +621,49 @@ class DirectoryPlugin:
             ).fetchone()
         return ActivityRef(connector=self.name, record_type="activity", record_id=str(row[0]))
 
+    @hookimpl
+    def register_routes(self, router: APIRouter) -> None:
+        """``GET /plugins/directory/contacts/{id}``: the record page pops link to.
+
+        The directory plays the CRM, so "Open in directory" needs a page to open: the contact
+        and its last activities, as plain HTML (404 for an id it does not hold).
+        """
+
+        @router.get(
+            "/contacts/{contact_id}",
+            response_class=HTMLResponse,
+            summary="A directory contact's record page",
+            responses={404: {"description": "No contact with this id"}},
+        )
+        def contact_page(contact_id: str) -> HTMLResponse:
+            # Only what fits an SQLite INTEGER is looked up; anything else is simply unknown.
+            plain = contact_id.isascii() and contact_id.isdecimal() and len(contact_id) <= 18
+            found = self.get_contact(int(contact_id)) if plain else None
+            if found is None:
+                return HTMLResponse(
+                    render_not_found(contact_id), status_code=404, headers=SECURITY_HEADERS
+                )
+            page = render_contact(found, self.contact_activities(found.id, PAGE_ACTIVITIES))
+            return HTMLResponse(page, headers=SECURITY_HEADERS)
+
     # --- activities ---------------------------------------------------------------------------
 
     def list_activities(self, limit: int = 50) -> list[DirectoryActivity]:
         """The most recent activities, newest first."""
+        return self._activities("", (), limit)
+
+    def contact_activities(self, contact_id: int, limit: int = 50) -> list[DirectoryActivity]:
+        """The most recent activities logged against one contact, newest first."""
+        return self._activities(" WHERE a.contact_id = ?", (contact_id,), limit)
+
+    def _activities(
+        self, where: str, params: tuple[object, ...], limit: int
+    ) -> list[DirectoryActivity]:
         with self._connect() as db:
             rows = db.execute(
-                "SELECT a.*, c.name AS contact_name FROM activities a"
-                " LEFT JOIN contacts c ON c.id = a.contact_id ORDER BY a.id DESC LIMIT ?",
-                (max(int(limit), 0),),
+                "SELECT a.*, c.name AS contact_name FROM activities a"  # noqa: S608
+                f" LEFT JOIN contacts c ON c.id = a.contact_id{where} ORDER BY a.id DESC LIMIT ?",
+                (*params, max(int(limit), 0)),
             ).fetchall()
         return [
             DirectoryActivity(
