@@ -127,9 +127,11 @@ document.querySelectorAll("[data-action]").forEach((button) => {
     const ref = call.external_id || call.user_call_id;
     const action = button.dataset.action;
     const body = action === "transfer" ? { to_extension: $("transfer-to").value.trim() } : {};
+    // A command's outcome says nothing about the event stream: keep its connection state.
+    const keep = () => $("status").dataset.state;
     api("/v1/calls/" + encodeURIComponent(ref) + "/" + action, body)
-      .then(() => setStatus(action + " sent", "connected"))
-      .catch((error) => setStatus(action + " failed: " + error.message, "reconnecting"));
+      .then(() => setStatus(action + " sent", keep()))
+      .catch((error) => setStatus(action + " failed: " + error.message, keep()));
   });
 });
 
