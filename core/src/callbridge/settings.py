@@ -65,6 +65,7 @@ class PbxSettings(BaseModel):
     #: Element names of the header. The document prints "First name", not an XML name.
     header_user_element: str = "username"
     header_password_element: str = "password"  # noqa: S105 - an element name
+    #: Seconds to connect to the PBX, and to wait for its answer.
     connect_timeout: float = Field(default=3.0, gt=0)
     read_timeout: float = Field(default=10.0, gt=0)
     #: Retries of requests that provably never reached the PBX (see the SOAP client).
@@ -160,6 +161,7 @@ class DispatchSettings(BaseModel):
     #: Seconds a found contact stays cached, and a "not found".
     cache_ttl: float = Field(default=300.0, ge=0)
     cache_negative_ttl: float = Field(default=30.0, ge=0)
+    #: Most lookups (connector, number) the cache keeps; the least recently used go first.
     cache_size: int = Field(default=10_000, ge=0)
     #: Delivery retries: attempts, total age in seconds, and the backoff bounds.
     max_attempts: int = Field(default=12, ge=1)
@@ -220,6 +222,7 @@ class Settings(BaseSettings):
     #: Days the journal keeps finished things (handled events, agent messages, rejected
     #: requests, settled calls, done/dead deliveries, originates); 0 keeps them forever.
     retention_days: float = Field(default=30.0, ge=0)
+    #: Log level, and the log format (``json``: one JSON object a line).
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 

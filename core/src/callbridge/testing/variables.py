@@ -55,17 +55,49 @@ def field_comments(cls: type[BaseModel]) -> dict[str, str]:
             lines = inspect.getsource(klass).splitlines()
         except (OSError, TypeError):
             continue
-        pending: list[str] = []
-        for line in lines:
-            comment = _COMMENT_LINE.match(line)
-            if comment:
-                pending.append(comment.group(1).strip())
-                continue
-            match = _FIELD_LINE.match(line)
-            if match and pending:
-                result[match.group(1)] = " ".join(pending)
-            if line.strip():
-                pending = []
+        result.update(_comments_of(lines))
+    return result
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _comments_of(lines: list[str]) -> dict[str, str]:
+    """Field name -> its ``#:`` comment, for the source ``lines`` of one class.
+
+    One ``#:`` block describes every field that follows it at its own indentation (a group
+    such as ``max_attempts``, ``max_age``, ``backoff_initial``, ``backoff_max``), until a
+    blank line, another comment or any other statement at that indentation; the continuation
+    lines of a field written over several lines (deeper) do not end the group.
+    """
+    result: dict[str, str] = {}
+    pending: list[str] = []
+    level = -1  # the indentation of the block in ``pending``
+    in_block = False  # the previous line was a ``#:`` line
+    for line in lines:
+        comment = _COMMENT_LINE.match(line)
+        if comment:
+            if not in_block:
+                pending, level = [], _indent(line)
+            pending.append(comment.group(1).strip())
+            in_block = True
+            continue
+        in_block = False
+        if not pending:
+            continue
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            pending = []
+            continue
+        indent = _indent(line)
+        if indent > level or stripped[0] in ")]}":
+            continue  # a field's continuation line, or its closing bracket
+        match = _FIELD_LINE.match(line)
+        if match and indent == level:
+            result[match.group(1)] = " ".join(pending)
+        else:
+            pending = []
     return result
 
 
