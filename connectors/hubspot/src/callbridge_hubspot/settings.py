@@ -78,6 +78,7 @@ class HubSpotSettings(PluginSettings):
     owner_from_user_email: bool = True
     #: Create a contact for callers nobody knows (off: the call is logged unassociated).
     create_contacts: bool = False
+    #: hs_call_disposition GUIDs per outcome (``DISPOSITIONS__NO_ANSWER=...``).
     dispositions: Dispositions = Field(default_factory=Dispositions)
     #: Searches per second (HubSpot allows about 5 per account) and the burst size.
     search_rate: float = Field(default=4.0, gt=0, le=50)
@@ -107,6 +108,7 @@ class HubSpotSettings(PluginSettings):
     #: Calling extension registration: the app id and the developer account's API key.
     app_id: int | None = None
     developer_api_key: SecretStr | None = None
+    #: The calling extension's name as HubSpot shows it.
     extension_name: str = "callbridge"
 
     _split_maps = field_validator("owners", "owner_emails", mode="before")(_parse_mapping)

@@ -92,17 +92,27 @@ class SalesforceSettings(PluginSettings):
     # --- authentication -------------------------------------------------------------------
     #: Which credentials to use; empty: chosen from the variables that are set.
     auth_mode: AuthMode | None = None
+    #: Username (password, and JWT bearer modes).
     username: str | None = None
+    #: Password (password mode).
     password: SecretStr | None = None
+    #: Security token appended to the password (password mode).
     security_token: SecretStr | None = None
     #: ``login`` (production), ``test`` (sandbox) or a My Domain such as ``acme.my``.
     domain: str = "login"
+    #: Connected app consumer key (JWT bearer and client credentials modes).
     consumer_key: SecretStr | None = None
+    #: Connected app consumer secret (client credentials mode).
     consumer_secret: SecretStr | None = None
+    #: Private key file for the JWT bearer flow (or give the key itself in PRIVATE_KEY).
     private_key_file: Path | None = None
+    #: Private key for the JWT bearer flow, PEM text.
     private_key: SecretStr | None = None
+    #: An existing session id (session mode, with INSTANCE_URL).
     session_id: SecretStr | None = None
+    #: The org's instance URL, ``https://acme.my.salesforce.com`` (session mode).
     instance_url: str | None = None
+    #: REST API version.
     api_version: str = "62.0"
     #: Seconds to wait for Salesforce on every request.
     timeout: float = Field(default=15.0, gt=0)
@@ -138,17 +148,21 @@ class SalesforceSettings(PluginSettings):
     #: A custom external-id field on Task (``Callbridge_Key__c``) for upserts; empty:
     #: look for the CallObject before creating.
     task_external_id_field: str | None = None
+    #: Task Status and Priority picklist values.
     task_status: str = "Completed"
     task_priority: str = "Normal"
+    #: CallDisposition per outcome (answered, missed, rejected, unknown).
     disposition_answered: str = "Answered"
     disposition_missed: str = "Missed"
     disposition_rejected: str = "Rejected"
     disposition_unknown: str = "Unknown"
+    #: Task Subject per direction; ``{number}`` is the remote number.
     subject_inbound: str = "Inbound call from {number}"
     subject_outbound: str = "Outbound call to {number}"
     subject_internal: str = "Internal call with {number}"
     #: Create a Lead for callers found nowhere (off: such calls get a Task with no WhoId).
     create_leads: bool = False
+    #: Company and LeadSource of the Leads created for unknown callers.
     lead_company: str = "Unknown"
     lead_source: str | None = "Phone Inquiry"
 
@@ -159,8 +173,10 @@ class SalesforceSettings(PluginSettings):
     opencti_url: str | None = None
     #: Base URL of callbridge's API as seen from the agent's browser; empty: the page's origin.
     api_base_url: str = ""
+    #: Internal and display names of the Call Center definition.
     call_center_name: str = "CallbridgeOpenCTI"
     call_center_display_name: str = "callbridge"
+    #: Size of the softphone panel in pixels.
     softphone_width: int = Field(default=300, ge=200, le=2000)
     softphone_height: int = Field(default=400, ge=200, le=2000)
 
