@@ -48,10 +48,19 @@ def test_default_record_url_points_at_the_page(directory: DirectoryPlugin) -> No
 def test_default_and_overridden_url_through_the_plugin_manager(
     settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Off by default (the page has no authentication): no link, no route.
     plugins = load_plugins(settings(), entry_points=False)
     directory = plugins.get("directory").plugin
     assert isinstance(directory, DirectoryPlugin)
     contact_id = directory.add_contact("Anna Verdi", ["+39 02 1111 2222"])
+    found = plugins.call_one("directory", "lookup_contact", number="0211112222", call=None)
+    assert found.url is None
+    router = APIRouter()
+    plugins.call_one("directory", "register_routes", router=router)
+    assert router.routes == []
+
+    monkeypatch.setenv("CALLBRIDGE_DIRECTORY_RECORD_PAGES", "true")
+    plugins = load_plugins(settings(), entry_points=False)
     found = plugins.call_one("directory", "lookup_contact", number="0211112222", call=None)
     assert found.url == f"/plugins/directory/contacts/{contact_id}"
     assert "directory" in plugins.implementers("register_routes")

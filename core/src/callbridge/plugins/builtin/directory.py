@@ -166,9 +166,13 @@ class DirectorySettings(PluginSettings):
     csv: Path | None = None
     #: Region for national numbers (default ``CALLBRIDGE_DEFAULT_REGION``).
     region: str | None = None
-    #: Link to a contact in pops, ``{id}`` is replaced (default: the directory's own page,
-    #: ``/plugins/directory/contacts/{id}``).
+    #: Link to a contact in pops, ``{id}`` is replaced (default: the directory's own page
+    #: when RECORD_PAGES is on, else no link).
     record_url: str | None = None
+    #: Serve a page per contact at ``/plugins/directory/contacts/{id}``. Off by default: the
+    #: page has no authentication, so only turn it on where the service is not reachable by
+    #: strangers (the demo binds to 127.0.0.1 and turns it on).
+    record_pages: bool = False
     #: ``false`` turns the directory off.
     enabled: bool | None = None
 
@@ -259,6 +263,7 @@ class DirectoryPlugin:
         self._path: Path | None = None
         self.region = "IT"
         self.record_url: str | None = DEFAULT_RECORD_URL
+        self.record_pages = True
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -280,10 +285,12 @@ class DirectoryPlugin:
         settings = settings or DirectorySettings()
         path = settings.database or core.data_dir / "directory.sqlite3"
         try:
+            self.record_pages = settings.record_pages
+            default_url = DEFAULT_RECORD_URL if settings.record_pages else None
             self._setup(
                 path,
                 settings.region or core.default_region,
-                settings.record_url or DEFAULT_RECORD_URL,
+                settings.record_url or default_url,
             )
         except (OSError, sqlite3.Error) as exc:
             raise ConfigurationError(f"CALLBRIDGE_DIRECTORY_DATABASE: {path}: {exc}") from None
@@ -627,7 +634,11 @@ class DirectoryPlugin:
 
         The directory plays the CRM, so "Open in directory" needs a page to open: the contact
         and its last activities, as plain HTML (404 for an id it does not hold).
+        Served only with ``record_pages`` (``CALLBRIDGE_DIRECTORY_RECORD_PAGES``): the page
+        has no authentication of its own.
         """
+        if not self.record_pages:
+            return
 
         @router.get(
             "/contacts/{contact_id}",
