@@ -9,61 +9,16 @@ agent's PBX login, on the agent's own user call id.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
+from playwright.sync_api import Page, expect
 
-from callbridge.demo import Demo, DemoOptions
+from callbridge.demo import Demo
 from callbridge.sim.soap_server import SoapLogEntry
 from callbridge.testing import wait_until
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-TIMEOUT_MS = 30_000
 #: Extension 201's PBX login in the demo (``callbridge.demo.settings.DEMO_AGENTS``).
 AGENT_LOGIN = "auth-mario@acme"
-
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-if not CHROMIUM.exists():
-    if os.environ.get("CALLBRIDGE_TEST_REQUIRE_SERVICES") == "1":
-        raise RuntimeError(f"{CHROMIUM} is missing and CALLBRIDGE_TEST_REQUIRE_SERVICES=1")
-    pytest.skip(f"{CHROMIUM} is not installed (apt install chromium)", allow_module_level=True)
-
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def demo() -> Iterator[Demo]:
-    options = DemoOptions(speed=4.0, panel_answer_after=0.5, panel_talk_time=600.0)
-    with Demo(options) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def page(demo: Demo) -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context().new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(demo.panel_url("201"))
-            yield page
-            assert not errors, errors
-        finally:
-            browser.close()
 
 
 def _sent(demo: Demo, command: str, start: int) -> list[SoapLogEntry]:

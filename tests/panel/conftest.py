@@ -1,0 +1,68 @@
+"""The agent panel in a real browser: Debian's headless Chromium driven by Playwright.
+
+callbridge and the simulator run for real (the demo's assembly, one per test module); the
+page is opened the way a CRM link opens it, ``/agent#extension=201&token=...``. Without
+``/usr/bin/chromium`` the tests skip, unless CALLBRIDGE_TEST_REQUIRE_SERVICES=1 (CI), where
+they fail.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from callbridge.demo import Demo, DemoOptions
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+TIMEOUT_MS = 30_000
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every panel test needs the browser: skip (or, in CI, fail) when it is missing."""
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("CALLBRIDGE_TEST_REQUIRE_SERVICES") == "1":
+        raise RuntimeError(f"{CHROMIUM} is missing and CALLBRIDGE_TEST_REQUIRE_SERVICES=1")
+    skip = pytest.mark.skip(reason=f"{CHROMIUM} is not installed (apt install chromium)")
+    for item in items:
+        if "tests/panel/" in str(item.path).replace(os.sep, "/"):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[Demo]:
+    # The simulated customer answers panel calls after half a second and never hangs up
+    # first: the tests hang up with the panel's button.
+    options = DemoOptions(speed=4.0, panel_answer_after=0.5, panel_talk_time=600.0)
+    with Demo(options) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def page(demo: Demo) -> Iterator[Page]:
+    """The panel for extension 201, open; fails the module if the page raised an error."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context().new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(demo.panel_url("201"))
+            yield page
+            assert not errors, errors
+        finally:
+            browser.close()
