@@ -20,7 +20,7 @@ import abc
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -173,21 +173,10 @@ def events_floor(cursors: Mapping[str, int]) -> int:
     return max(0, min(consumers))
 
 
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _submit_pool() -> ThreadPoolExecutor:
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="journal-submit")
-    return _POOL
-
-
 class Journal(abc.ABC):
     """Durable state of callbridge. All methods are thread-safe."""
 
     # -- events ---------------------------------------------------------------------------
-    @abc.abstractmethod
     def append_event(
         self,
         event: AnyEvent,
@@ -202,7 +191,9 @@ class Journal(abc.ABC):
         less than the journal's dedup window away (``DEFAULT_DEDUP_WINDOW``); it gets the
         stored event's seq with ``duplicate=True``. The same key further away is a new event.
         """
+        return self.submit_event(event, raw=raw, source=source, received_at=received_at).result()
 
+    @abc.abstractmethod
     def submit_event(
         self,
         event: AnyEvent,
@@ -211,15 +202,12 @@ class Journal(abc.ABC):
         source: str = "http",
         received_at: datetime | None = None,
     ) -> Future[AppendResult]:
-        """Start ``append_event`` and return a future that resolves once the event is durable.
+        """``append_event`` without waiting: the future resolves once the event is durable.
 
         The ingress awaits this future on its event loop instead of parking a worker thread
-        per request. The default runs ``append_event`` on a small pool; a backend with its
-        own writer (SQLite's group commit) hands out the writer's future directly.
+        per request; each backend hands out its writer's own future (SQLite's group commit,
+        Redis's pipelined writer).
         """
-        return _submit_pool().submit(
-            lambda: self.append_event(event, raw=raw, source=source, received_at=received_at)
-        )
 
     @abc.abstractmethod
     def events_after(self, seq: int, limit: int = 500) -> list[StoredEvent]:

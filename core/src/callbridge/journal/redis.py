@@ -554,16 +554,6 @@ class RedisJournal(Journal):
             item.future.set_exception(RuntimeError("Redis refused the append script twice"))
 
     # -- events ---------------------------------------------------------------------------
-    def append_event(
-        self,
-        event: ev.AnyEvent,
-        *,
-        raw: Mapping[str, str],
-        source: str = "http",
-        received_at: datetime | None = None,
-    ) -> AppendResult:
-        return self.submit_event(event, raw=raw, source=source, received_at=received_at).result()
-
     def submit_event(
         self,
         event: ev.AnyEvent,

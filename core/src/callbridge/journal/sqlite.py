@@ -352,16 +352,6 @@ class SqliteJournal(Journal):
                 write.future.set_result(value)
 
     # -- events ---------------------------------------------------------------------------
-    def append_event(
-        self,
-        event: ev.AnyEvent,
-        *,
-        raw: Mapping[str, str],
-        source: str = "http",
-        received_at: datetime | None = None,
-    ) -> AppendResult:
-        return self.submit_event(event, raw=raw, source=source, received_at=received_at).result()
-
     def submit_event(
         self,
         event: ev.AnyEvent,
