@@ -17,10 +17,8 @@ from typing import Any
 import pytest
 from hs_fake import TOKEN, FakeHubSpot
 
-from callbridge.journal.base import Delivery
 from callbridge.journal.factory import SQLITE_FILE_NAME
 from callbridge.journal.sqlite import SqliteJournal
-from callbridge.models import Call
 from callbridge.sim import FanoutSink, HttpSink, MemorySink, Simulator
 from callbridge.sim.scenarios import find_scenario, play
 from callbridge.testing import CallbridgeEnv, LiveService, SseMessage, SseReader, wait_until
@@ -120,31 +118,6 @@ def _engagement_of(fake: FakeHubSpot, call_key: str) -> dict[str, Any]:
     return found[0]
 
 
-def _call_of(service: LiveService, extension: str) -> Call:
-    """The one call of ``extension`` (waits until the dispatcher has recorded it)."""
-
-    def calls() -> list[Call]:
-        return [c for c in service.journal.list_calls(50) if c.extension == extension]
-
-    wait_until(calls, f"the call of {extension}")
-    found = calls()
-    assert len(found) == 1, found
-    return found[0]
-
-
-def _deliveries(service: LiveService, call_key: str) -> list[Delivery]:
-    return [
-        d for d in service.journal.list_deliveries(call_keys=[call_key]) if d.plugin == "hubspot"
-    ]
-
-
-def _delivery(service: LiveService, call_key: str) -> Delivery:
-    """The one hubspot delivery of the call (waits until it is enqueued)."""
-    wait_until(lambda: _deliveries(service, call_key), f"the delivery of {call_key}")
-    (delivery,) = _deliveries(service, call_key)
-    return delivery
-
-
 def _has_hs_url(message: SseMessage) -> bool:
     contact = (message.data.get("contacts") or {}).get("hubspot") or {}
     return message.event == "pop" and bool(contact.get("url"))
@@ -181,9 +154,9 @@ def test_inbound_answered_and_missed_end_as_engagements_and_the_pop_links_the_co
     wait_until(lambda: len(fake.calls) == 2, "two call engagements")
     assert service.wait_idle()
 
-    call = _call_of(service, "201")
+    call = service.call_of("201")
     answered = _engagement_of(fake, call.key)
-    delivery = _delivery(service, call.key)
+    delivery = service.delivery_of(call.key, "hubspot")
     assert delivery.state == "done"
     assert delivery.result is not None and delivery.result["record_id"] == answered["id"]
     assert answered["hs_call_direction"] == "INBOUND"
@@ -195,7 +168,7 @@ def test_inbound_answered_and_missed_end_as_engagements_and_the_pop_links_the_co
     assert answered["hubspot_owner_id"] == acc.mario
     assert answered["associations"] == [("contacts", acc.anna, CONTACT_TO_CALL)]
 
-    call = _call_of(service, "203")
+    call = service.call_of("203")
     missed = _engagement_of(fake, call.key)
     assert missed["hs_call_direction"] == "INBOUND"
     assert missed["hs_call_status"] == "NO_ANSWER"
@@ -234,7 +207,7 @@ def test_click_to_call_is_one_outbound_engagement_on_the_clicked_record(e2e: E2E
     assert engagement["hs_call_to_number"] == "+390612345678"
     assert engagement["hubspot_owner_id"] == acc.mario
     assert engagement["associations"] == [("contacts", acc.bruno, CONTACT_TO_CALL)]
-    assert _delivery(service, key).state == "done"
+    assert service.delivery_of(key, "hubspot").state == "done"
 
 
 def test_rate_limits_are_retried_without_hammering_and_without_duplicates(e2e: E2E) -> None:
@@ -244,10 +217,10 @@ def test_rate_limits_are_retried_without_hammering_and_without_duplicates(e2e: E
 
     play(sim, find_scenario("inbound-answered"), realtime=False)
     assert e2e.events_accepted()
-    call = _call_of(service, "201")
-    wait_until(lambda: _delivery(service, call.key).state == "done", "the delivery", 60)
+    call = service.call_of("201")
+    wait_until(lambda: service.delivery_of(call.key, "hubspot").state == "done", "the delivery", 60)
 
-    delivery = _delivery(service, call.key)
+    delivery = service.delivery_of(call.key, "hubspot")
     assert delivery.attempts == 3
     assert len(fake.calls) == 1
     assert _engagement_of(fake, call.key)["associations"] == [
@@ -269,8 +242,11 @@ def test_restart_after_an_unanswered_create_gives_no_duplicate(e2e: E2E) -> None
     play(sim, find_scenario("inbound-answered"), realtime=False)
     assert e2e.events_accepted()
     wait_until(lambda: len(fake.calls) == 1, "the engagement (whose answer was lost)")
-    call = _call_of(service, "201")
-    wait_until(lambda: _delivery(service, call.key).attempts == 1, "the failed attempt recorded")
+    call = service.call_of("201")
+    wait_until(
+        lambda: service.delivery_of(call.key, "hubspot").attempts == 1,
+        "the failed attempt recorded",
+    )
     service.stop()
 
     journal = SqliteJournal(e2e.data_dir / SQLITE_FILE_NAME)
@@ -283,9 +259,11 @@ def test_restart_after_an_unanswered_create_gives_no_duplicate(e2e: E2E) -> None
         journal.close()
 
     service.start()  # same port, same data directory, HubSpot answering again
-    wait_until(lambda: _delivery(service, call.key).state == "done", "the retried delivery", 60)
+    wait_until(
+        lambda: service.delivery_of(call.key, "hubspot").state == "done", "the retried delivery", 60
+    )
     (engagement,) = _engagements(fake)
-    assert _delivery(service, call.key).result["record_id"] == engagement["id"]  # type: ignore[index]
+    assert service.delivery_of(call.key, "hubspot").result["record_id"] == engagement["id"]  # type: ignore[index]
     assert len(_creates(fake)) == 1  # adopted through search, not created again
 
     # The PBX (its trigger) sending the same events again after the restart: recognised as

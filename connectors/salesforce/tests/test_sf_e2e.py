@@ -16,10 +16,8 @@ from typing import Any
 import pytest
 from sf_fake import FakeOrg
 
-from callbridge.journal.base import Delivery
 from callbridge.journal.factory import SQLITE_FILE_NAME
 from callbridge.journal.sqlite import SqliteJournal
-from callbridge.models import Call
 from callbridge.sim import HttpSink, Simulator
 from callbridge.sim.scenarios import find_scenario, play
 from callbridge.testing import CallbridgeEnv, LiveService, SseMessage, SseReader, wait_until
@@ -120,31 +118,6 @@ def _task_by(org: FakeOrg, **wanted: Any) -> dict[str, Any]:
     return found[0]
 
 
-def _call_of(service: LiveService, extension: str) -> Call:
-    """The one call of ``extension`` (waits until the dispatcher has recorded it)."""
-
-    def calls() -> list[Call]:
-        return [c for c in service.journal.list_calls(50) if c.extension == extension]
-
-    wait_until(calls, f"the call of {extension}")
-    found = calls()
-    assert len(found) == 1, found
-    return found[0]
-
-
-def _deliveries(service: LiveService, call_key: str) -> list[Delivery]:
-    return [
-        d for d in service.journal.list_deliveries(call_keys=[call_key]) if d.plugin == "salesforce"
-    ]
-
-
-def _delivery(service: LiveService, call_key: str) -> Delivery:
-    """The one salesforce delivery of the call (waits until it is enqueued)."""
-    wait_until(lambda: _deliveries(service, call_key), f"the delivery of {call_key}")
-    (delivery,) = _deliveries(service, call_key)
-    return delivery
-
-
 def _lightning(org: FakeOrg, object_name: str, record_id: str) -> str:
     """The record URL the connector derives from the instance URL (no My Domain here)."""
     return f"{org.url}/lightning/r/{object_name}/{record_id}/view"
@@ -180,9 +153,9 @@ def test_inbound_answered_and_missed_end_as_tasks_and_the_pop_links_the_record(
     wait_until(lambda: len(org.tasks()) == 2, "two Tasks")
     assert service.wait_idle()
 
-    call = _call_of(service, "201")
+    call = service.call_of("201")
     task = _task_by(org, CallObject=call.key)
-    delivery = _delivery(service, call.key)
+    delivery = service.delivery_of(call.key, "salesforce")
     assert delivery.state == "done"
     assert task["TaskSubtype"] == "Call"
     assert task["CallType"] == "Inbound"
@@ -195,7 +168,7 @@ def test_inbound_answered_and_missed_end_as_tasks_and_the_pop_links_the_record(
     assert task["Status"] == "Completed"
     assert "+390612345678" in task["Subject"]
 
-    call = _call_of(service, "203")
+    call = service.call_of("203")
     task = _task_by(org, CallObject=call.key)
     assert task["CallType"] == "Inbound"
     assert task["CallDisposition"] == "Missed"
@@ -239,7 +212,7 @@ def test_click_to_call_is_one_outbound_task_on_the_clicked_record(e2e: E2E) -> N
     assert task["OwnerId"] == rec.mario
     assert task["CallObject"] == state["call"]["key"]
     assert external_id in task["Description"]
-    assert _delivery(service, task["CallObject"]).state == "done"
+    assert service.delivery_of(task["CallObject"], "salesforce").state == "done"
 
 
 def test_restart_while_a_delivery_is_pending_still_gives_one_task(e2e: E2E) -> None:
@@ -253,8 +226,11 @@ def test_restart_while_a_delivery_is_pending_still_gives_one_task(e2e: E2E) -> N
     play(sim, find_scenario("inbound-answered"), realtime=False)
     assert e2e.events_accepted()
     wait_until(lambda: len(org.tasks()) == 1, "the Task (whose answer was lost)")
-    call = _call_of(service, "201")
-    wait_until(lambda: _delivery(service, call.key).attempts == 1, "the failed attempt recorded")
+    call = service.call_of("201")
+    wait_until(
+        lambda: service.delivery_of(call.key, "salesforce").attempts == 1,
+        "the failed attempt recorded",
+    )
     service.stop()
 
     # Stopped with the work pending, the Task already in Salesforce.
@@ -269,8 +245,12 @@ def test_restart_while_a_delivery_is_pending_still_gives_one_task(e2e: E2E) -> N
         journal.close()
 
     service.start()  # same port, same data directory, the org healthy again
-    wait_until(lambda: _delivery(service, call.key).state == "done", "the retried delivery", 60)
-    delivery = _delivery(service, call.key)
+    wait_until(
+        lambda: service.delivery_of(call.key, "salesforce").state == "done",
+        "the retried delivery",
+        60,
+    )
+    delivery = service.delivery_of(call.key, "salesforce")
     assert delivery.attempts == 2
     (task,) = org.tasks()
     assert task["CallObject"] == call.key
@@ -288,13 +268,19 @@ def test_a_delivery_retried_after_a_restart_writes_the_whole_task(e2e: E2E) -> N
 
     play(sim, find_scenario("inbound-answered"), realtime=False)
     assert e2e.events_accepted()
-    call = _call_of(service, "201")
-    wait_until(lambda: _delivery(service, call.key).attempts == 1, "the refused attempt")
+    call = service.call_of("201")
+    wait_until(
+        lambda: service.delivery_of(call.key, "salesforce").attempts == 1, "the refused attempt"
+    )
     service.stop()
     assert org.tasks() == []
 
     service.start()
-    wait_until(lambda: _delivery(service, call.key).state == "done", "the retried delivery", 60)
+    wait_until(
+        lambda: service.delivery_of(call.key, "salesforce").state == "done",
+        "the retried delivery",
+        60,
+    )
     (task,) = org.tasks()
     assert task["CallObject"] == call.key
     assert task["WhoId"] == rec.anna

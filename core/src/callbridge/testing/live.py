@@ -25,11 +25,13 @@ from typing import Any
 
 import httpx
 
-from ..journal.base import Journal
+from ..journal.base import Delivery, Journal
+from ..models import Call
 from ..server.app import create_app
 from ..server.assemble import EngineMode, Running, build
 from ..server.thread import ServerThread, bind_socket
 from ..settings import Settings, load_settings
+from .wait import wait_until
 
 __all__ = ["LiveService", "SseMessage", "SseReader"]
 
@@ -157,6 +159,28 @@ class LiveService:
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Every journaled event handled and no delivery due; False on timeout."""
         return self.running.local_engine.wait_idle(timeout)
+
+    def call_of(self, extension: str, timeout: float = 30.0) -> Call:
+        """The one call of ``extension`` in the journal, once the engine has recorded it."""
+
+        def calls() -> list[Call]:
+            return [c for c in self.journal.list_calls(50) if c.extension == extension]
+
+        wait_until(calls, f"the call of {extension}", timeout)
+        found = calls()
+        assert len(found) == 1, found
+        return found[0]
+
+    def delivery_of(self, call_key: str, plugin: str, timeout: float = 30.0) -> Delivery:
+        """The one ``plugin`` delivery of a call, once the engine has enqueued it."""
+
+        def deliveries() -> list[Delivery]:
+            found = self.journal.list_deliveries(call_keys=[call_key])
+            return [d for d in found if d.plugin == plugin]
+
+        wait_until(deliveries, f"the {plugin} delivery of {call_key}", timeout)
+        (delivery,) = deliveries()
+        return delivery
 
     def api(self, token: str) -> httpx.Client:
         """An HTTP client on the service with ``Authorization: Bearer <token>``."""
