@@ -311,7 +311,7 @@ def test_unsettled_ended_call_is_finished_at_start(tmp_path: Path) -> None:
     # Simulate the crash window: the call saved as ended, its deliveries never enqueued.
     import sqlite3
 
-    conn = sqlite3.connect(tmp_path / "journal.sqlite3")
+    conn = sqlite3.connect(tmp_path / "journal-state.sqlite3")  # calls and deliveries live here
     conn.execute("DELETE FROM deliveries")
     conn.execute("UPDATE calls SET settled = 0")
     conn.commit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ import pytest
 
 from callbridge.journal import DeliveryState
 from callbridge.journal.factory import open_journal
-from callbridge.journal.migrations import LATEST, MIGRATIONS, current_version
+from callbridge.journal.migrations import EVENTS_MIGRATIONS, LATEST, current_version, migrate
 from callbridge.journal.sqlite import JournalClosedError, SqliteJournal
 from callbridge.models import Call, CallState, CrmContext, Direction, Originate
 from callbridge.settings import Settings
@@ -280,7 +281,7 @@ def test_agent_events_replay(tmp_path: Path) -> None:
 def test_migrating_from_v1_keeps_data(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     conn = sqlite3.connect(path, isolation_level=None)
-    MIGRATIONS[0](conn)
+    EVENTS_MIGRATIONS[0](conn)
     conn.execute("PRAGMA user_version = 1")
     conn.execute(
         "INSERT INTO calls (key, state, started_at, updated_at, data) VALUES (?, ?, 0, 0, ?)",
@@ -302,6 +303,88 @@ def test_migrating_from_v1_keeps_data(tmp_path: Path) -> None:
         # v1 had no settled flag: ended calls count as settled, others stay open.
         assert [c.key for c in journal.list_calls(open_only=True)] == ["1:B"]
         assert journal.append_agent_event("201", "pop", {}).id == 1
+    finally:
+        journal.close()
+
+
+def _single_file_v2(path: Path) -> None:
+    """A journal as callbridge wrote it before the split: version 2, everything in one file."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, EVENTS_MIGRATIONS, target=2)
+    params = _params(16, "0000A001")
+    conn.execute(
+        "INSERT INTO events (received_at, source, dedup_key, raw, kind, parsed) "
+        "VALUES (1, 'http', ?, ?, 'CallIncoming', ?)",
+        (
+            parse_event(params).dedup_key,
+            json.dumps(params),
+            parse_event(params).model_dump_json(),
+        ),
+    )
+    conn.execute(
+        "INSERT INTO calls (key, state, started_at, updated_at, data, settled) "
+        "VALUES ('1:0000A001', 'ended', 0, 0, ?, 1)",
+        (_call("1:0000A001", state=CallState.ENDED).model_dump_json(),),
+    )
+    conn.execute("INSERT INTO cursors (name, seq) VALUES ('dispatcher', 1)")
+    conn.execute(
+        "INSERT INTO deliveries (id, call_key, plugin, action, state, created_at, payload) "
+        "VALUES (7, '1:0000A001', 'crm', 'log_call', 'dead', 0, '{}')"
+    )
+    conn.execute(
+        "INSERT INTO agent_events (id, extension, at, kind, data) "
+        "VALUES (41, '201', 0, 'pop', '{}')"
+    )
+    conn.close()
+
+
+def _tables(path: Path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        return {name for (name,) in rows if not name.startswith("sqlite_")}
+    finally:
+        conn.close()
+
+
+def test_a_single_file_journal_is_split_on_first_open(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite3"
+    _single_file_v2(path)
+    journal = SqliteJournal(path)
+    try:
+        assert journal.state_path == tmp_path / "journal-state.sqlite3"
+        assert _tables(path) == {"meta", "events", "rejected"}
+        assert {"calls", "cursors", "deliveries", "agent_events", "originates"} <= _tables(
+            journal.state_path
+        )
+        (event,) = journal.events_after(0)
+        assert isinstance(event.event, CallIncoming)
+        assert journal.get_cursor("dispatcher") == 1
+        assert journal.get_call("1:0000A001") is not None
+        (delivery,) = journal.list_deliveries()
+        assert (delivery.id, delivery.state) == (7, DeliveryState.DEAD)
+        # Ids go on from where the single file left them (SSE clients hold the last one).
+        assert journal.append_agent_event("201", "pop", {}).id == 42
+    finally:
+        journal.close()
+    conn = sqlite3.connect(path)
+    assert current_version(conn) == LATEST
+    conn.close()
+
+
+def test_a_split_interrupted_after_the_copy_completes_on_the_next_open(tmp_path: Path) -> None:
+    """A crash between the copy (state file committed) and the drop: the copy runs again."""
+    path = tmp_path / "journal.sqlite3"
+    _single_file_v2(path)
+    SqliteJournal(path).close()  # the first open splits it ...
+    # ... and this puts the events file back as it was before the drop, rows and all.
+    _single_file_v2(tmp_path / "again.sqlite3")
+    (tmp_path / "again.sqlite3").replace(path)
+    journal = SqliteJournal(path)
+    try:
+        assert [c.key for c in journal.list_calls()] == ["1:0000A001"]
+        assert [d.id for d in journal.list_deliveries()] == [7]
+        assert _tables(path) == {"meta", "events", "rejected"}
     finally:
         journal.close()
 

@@ -1,9 +1,15 @@
-"""Versioned schema of the SQLite journal.
+"""Versioned schemas of the SQLite journal's two files.
 
-The schema version lives in ``PRAGMA user_version``. ``MIGRATIONS`` is an ordered list: step
-``n`` (1-based) takes a database from version ``n - 1`` to ``n``. A step is never edited once
-released; a change to the schema is a new step appended at the end, so every journal on disk,
+The journal is an *events* file (what the PBX sent: accepted events and rejected requests)
+and a *state* file (what the engine made of them: calls, deliveries, cursors, originates,
+the agent stream); ``sqlite.py`` says why. Each file's schema version lives in its
+``PRAGMA user_version``. ``EVENTS_MIGRATIONS`` and ``STATE_MIGRATIONS`` are ordered lists:
+step ``n`` (1-based) takes a file from version ``n - 1`` to ``n``. A step is never edited once
+released; a change to a schema is a new step appended at the end, so every journal on disk,
 however old, upgrades by running the steps it has not seen, each in its own transaction.
+
+Journals up to version 2 were one file. Version 3 of the events file moves the state tables
+out: ``migrate_events`` copies their rows into the state file, then step 3 drops them.
 
 Times are stored as integer microseconds since the Unix epoch (UTC): exact, compact, and
 ordered the same way as the instants they stand for.
@@ -109,11 +115,93 @@ _V2 = _script(
     """
 )
 
-#: Step n takes the schema from version n - 1 to n.
-MIGRATIONS: Sequence[Step] = (_V1, _V2)
+# v3: the state tables live in the state file (their rows were copied by ``migrate_events``).
+_V3 = _script(
+    """
+    DROP TABLE agent_events;
+    DROP TABLE calls;
+    DROP TABLE cursors;
+    DROP TABLE deliveries;
+    DROP TABLE originates
+    """
+)
 
-#: The version a journal has once every step ran.
-LATEST = len(MIGRATIONS)
+#: Step n takes the events file from version n - 1 to n.
+EVENTS_MIGRATIONS: Sequence[Step] = (_V1, _V2, _V3)
+
+#: The version an events file has once every step ran.
+LATEST = len(EVENTS_MIGRATIONS)
+
+# The state file starts where the single-file journal's v2 left its tables.
+_S1 = _script(
+    """
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE calls (
+        key TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        settled INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX calls_state ON calls(state);
+    CREATE INDEX calls_updated_at ON calls(updated_at);
+    CREATE INDEX calls_started_at ON calls(started_at);
+    CREATE INDEX calls_settled ON calls(settled);
+    CREATE TABLE originates (
+        external_id TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        call_key TEXT NOT NULL,
+        plugin TEXT NOT NULL,
+        action TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        next_attempt_at INTEGER,
+        last_error TEXT,
+        payload TEXT NOT NULL,
+        result TEXT,
+        retried_at INTEGER,
+        UNIQUE (call_key, plugin, action)
+    );
+    CREATE INDEX deliveries_due ON deliveries(state, next_attempt_at);
+    CREATE TABLE cursors (
+        name TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL
+    );
+    CREATE TABLE agent_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        extension TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX agent_events_extension ON agent_events(extension, id)
+    """
+)
+
+#: Step n takes the state file from version n - 1 to n.
+STATE_MIGRATIONS: Sequence[Step] = (_S1,)
+
+#: The tables step 3 moves from the events file to the state file, with their columns.
+_MOVED: dict[str, str] = {
+    "agent_events": "id, extension, at, kind, data",
+    "calls": "key, state, started_at, updated_at, data, settled",
+    "cursors": "name, seq",
+    "deliveries": (
+        "id, call_key, plugin, action, state, attempts, created_at, next_attempt_at, "
+        "last_error, payload, result, retried_at"
+    ),
+    "originates": "external_id, created_at, state, data",
+}
 
 
 def current_version(conn: sqlite3.Connection) -> int:
@@ -122,20 +210,21 @@ def current_version(conn: sqlite3.Connection) -> int:
     return int(row[0])
 
 
-def migrate(conn: sqlite3.Connection, target: int = LATEST) -> int:
-    """Run the missing steps up to ``target``, each in its own transaction; return the version.
+def migrate(conn: sqlite3.Connection, steps: Sequence[Step], target: int | None = None) -> int:
+    """Run the missing ``steps`` up to ``target`` (all), each in its own transaction.
 
-    Refuses a database newer than this code knows: running old code on a newer journal could
-    silently drop what the newer schema holds.
+    Returns the version reached. Refuses a database newer than this code knows: running old
+    code on a newer journal could silently drop what the newer schema holds.
     """
     version = current_version(conn)
-    if version > LATEST:
+    if version > len(steps):
         raise RuntimeError(
-            f"journal schema version {version} is newer than this callbridge ({LATEST}); "
+            f"journal schema version {version} is newer than this callbridge ({len(steps)}); "
             "upgrade callbridge"
         )
+    target = len(steps) if target is None else target
     while version < target:
-        step = MIGRATIONS[version]
+        step = steps[version]
         conn.execute("BEGIN IMMEDIATE")
         try:
             step(conn)
@@ -146,3 +235,31 @@ def migrate(conn: sqlite3.Connection, target: int = LATEST) -> int:
         conn.execute("COMMIT")
         version += 1
     return version
+
+
+def migrate_events(conn: sqlite3.Connection, state_path: str) -> int:
+    """Bring an events file to ``LATEST``; a single-file journal's state moves to ``state_path``.
+
+    The state file must already be migrated. The copy is its own transaction, before the
+    one that drops the tables: a crash between the two leaves both copies, and the next start
+    copies again (``INSERT OR IGNORE`` keeps what is there) and then drops. Ids are copied, so
+    the agent stream and the deliveries keep counting from where they were.
+    """
+    version = migrate(conn, EVENTS_MIGRATIONS, target=min(2, LATEST))
+    if version == 2:
+        conn.execute("ATTACH DATABASE ? AS state", (state_path,))
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for table, columns in _MOVED.items():
+                    conn.execute(
+                        f"INSERT OR IGNORE INTO state.{table} ({columns}) "  # noqa: S608
+                        f"SELECT {columns} FROM main.{table}"
+                    )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.execute("DETACH DATABASE state")
+    return migrate(conn, EVENTS_MIGRATIONS)

@@ -1,35 +1,40 @@
-"""The embedded journal: one SQLite file in WAL mode, with group commit.
+"""The embedded journal: two SQLite files in WAL mode, each with its own group-committing writer.
 
 Why this shape:
 
 - ``synchronous=FULL`` in WAL mode makes a commit durable once it returns (the WAL is
   fsynced), which is what "the PBX gets its 200 only after the event is durable" needs.
-- An fsync costs milliseconds; one per ingress request would cap us at a few hundred events
-  per second. So a single writer thread owns the only write connection: every write is a small
-  function put on a queue with a future; the writer takes everything queued, runs it all in one
-  transaction (each write in its own savepoint, so one failing write does not undo the
-  others), commits once, and then resolves every future. Under load, hundreds of appends share
+- An fsync costs time; one per ingress request would cap the rate. So each file has one
+  writer thread and group commit (``sqlite_file.py``): under load, hundreds of appends share
   one fsync; alone, an append costs one.
-- Reads never wait for the writer: each thread has its own read connection, and WAL lets them
-  read the last committed state while the writer writes. A write's future resolves after its
-  commit, so a thread reads its own writes.
-- Other processes (``callbridge deliveries retry`` while the service runs) may write too; a
-  busy timeout makes them queue behind the writer instead of failing.
+- Two files, because two processes write: ``callbridge serve`` runs the HTTP service, which
+  appends the PBX's events, and the engine beside it, which writes what it makes of them.
+  SQLite has one write lock per file. In one file, every acknowledgement could wait behind
+  an engine transaction (and a busy engine made those waits the tail of the ack latency), and
+  neither process could keep the WAL short. So:
+
+  - the *events* file (``journal.sqlite3``) holds accepted events and rejected requests. The
+    HTTP process is its only writer in normal running; the engine only reads it.
+  - the *state* file (``journal-state.sqlite3``) holds calls, deliveries, cursors,
+    originates and the agent stream. The engine writes it; the HTTP service writes there only
+    for click-to-call.
+
+  Nothing needs a transaction across the two: the engine's cursor (state) names the last
+  event (events) it finished, and everything it derives is re-derived from events after it.
+- Reads never wait for a writer: each thread has its own read connection per file.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import queue
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -48,22 +53,15 @@ from .base import (
     restore_event,
     stored_params,
 )
-from .migrations import migrate
+from .migrations import STATE_MIGRATIONS, migrate, migrate_events
+from .sqlite_file import JournalClosedError, SqliteFile
+
+__all__ = ["JournalClosedError", "SqliteJournal", "state_path_for"]
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
-#: Most writes run in one transaction; bounds the latency of the last one in a burst.
-_MAX_BATCH = 2000
-#: Seconds a connection waits for another process's write lock before failing.
-_BUSY_TIMEOUT_MS = 30_000
-#: Seconds the writer pauses after a non-durable batch (see ``_write_loop``).
-_LINGER = 0.001
-#: Seconds between WAL checkpoints (see ``SqliteJournal._checkpoint_loop``).
-_CHECKPOINT_INTERVAL = 1.0
 
 #: Event classes by name, to give ``events_after`` back the typed event it was given.
 _EVENT_CLASSES: dict[str, type[BaseModel]] = {
@@ -80,10 +78,6 @@ _EVENT_CLASSES: dict[str, type[BaseModel]] = {
         ev.UnknownEvent,
     )
 }
-
-
-class JournalClosedError(RuntimeError):
-    """A write was attempted on a journal that was closed (or whose writer died)."""
 
 
 def _to_us(when: datetime) -> int:
@@ -105,73 +99,18 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(
-        path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000
-    )
-    conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA foreign_keys = ON")
-    return conn
-
-
 def _rebuild_event(kind: str, parsed: str, raw: dict[str, str]) -> ev.AnyEvent:
     """The typed event from its stored form (see ``restore_event``: never raises)."""
     return restore_event(_EVENT_CLASSES, kind, parsed, raw)
 
 
-def _begin(conn: sqlite3.Connection) -> None:
-    """``BEGIN IMMEDIATE``, waiting for another process's writer in short steps.
-
-    ``callbridge serve`` runs the engine in a second process that writes to the same file.
-    SQLite's own busy handler sleeps in steps of up to 100 ms, so waiting for the other
-    writer's commit (well under a millisecond) could turn a 1 ms acknowledgement into a
-    hundred. For this one statement the busy timeout is off and we poll every 0.1-2 ms.
-    """
-    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
-    delay = 0.0001
-    conn.execute("PRAGMA busy_timeout = 0")
-    try:
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.0005)
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-
-
-class _Write:
-    """One queued write: a function of the write connection, and where its result goes.
-
-    ``atomic`` writes make at most one change (one statement, or reads and then one
-    statement): a failing statement undoes only itself, so they need no savepoint.
-
-    ``durable`` writes (accepted events, rejected requests, originates) must be on disk before
-    anyone is told so: their batch commits with ``synchronous=FULL`` (an fsync). The rest is
-    state the engine derives from durable events and re-derives after a power loss (its
-    cursor is in the same lost suffix of the WAL), so it commits with ``NORMAL``: one fsync
-    fewer per dispatcher write, which is what the PBX's acknowledgements were waiting for.
-    A process crash loses neither: both reach the operating system before the future resolves.
-    """
-
-    __slots__ = ("atomic", "durable", "fn", "future")
-
-    def __init__(
-        self, fn: Callable[[sqlite3.Connection], Any], *, atomic: bool, durable: bool
-    ) -> None:
-        self.fn = fn
-        self.atomic = atomic
-        self.durable = durable
-        self.future: Future[Any] = Future()
+def state_path_for(path: Path) -> Path:
+    """The state file that goes with the events file at ``path``: ``<stem>-state<suffix>``."""
+    return path.with_name(f"{path.stem}-state{path.suffix}")
 
 
 class SqliteJournal(Journal):
-    """The ``Journal`` in one SQLite file. Thread-safe; create one per process."""
+    """The ``Journal`` in two SQLite files (events, state). Thread-safe; one per process."""
 
     def __init__(
         self,
@@ -180,13 +119,15 @@ class SqliteJournal(Journal):
         dedup_window: float = DEFAULT_DEDUP_WINDOW,
         background: bool = False,
     ) -> None:
-        """Open (and migrate) the journal at ``path``.
+        """Open (and migrate) the journal whose events file is ``path``.
+
+        The state file is beside it (``state_path_for``). A journal written by an older
+        callbridge as one file is split on first open (``migrations.migrate_events``).
 
         ``background`` marks the engine's process when the HTTP service runs in another one:
-        its writer then leaves the write lock free for a moment after each batch of its own
-        (see ``_write_loop``), so the other process's acknowledgements are not starved.
+        its state writer then leaves the state file's write lock free for a moment after each
+        batch, so the HTTP service's click-to-call writes there are not starved.
         """
-        self._linger = _LINGER if background else 0.0
         if not dedup_window > 0:
             raise ValueError(
                 f"dedup_window must be a positive number of seconds, not {dedup_window}"
@@ -194,162 +135,22 @@ class SqliteJournal(Journal):
         #: Events with the same dedup key less than this far apart are repeats (microseconds).
         self._dedup_window_us = max(1, int(dedup_window * 1_000_000))
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._write_conn = _connect(self.path)
-        self._write_conn.execute("PRAGMA journal_mode = WAL")
-        migrate(self._write_conn)
-        # Checkpoints copy the WAL into the database file and fsync it: tens of milliseconds
-        # that an automatic checkpoint would spend inside some commit, with acks waiting on
-        # it. A thread of our own runs them (PASSIVE: never blocking writers) instead.
-        self._write_conn.execute("PRAGMA wal_autocheckpoint = 0")
-        self._stop_checkpoints = threading.Event()
-        self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
-        self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
-        self._readers_lock = threading.Lock()
-        self._closed = False
-        self._writer_error: BaseException | None = None
-        self._writer = threading.Thread(
-            target=self._write_loop, name=f"journal-writer:{self.path.name}", daemon=True
+        self.state_path = state_path_for(self.path)
+        self._state = SqliteFile(
+            self.state_path,
+            migrate=lambda conn: migrate(conn, STATE_MIGRATIONS),
+            linger=background,
         )
-        self._writer.start()
-        self._checkpointer = threading.Thread(
-            target=self._checkpoint_loop, name=f"journal-checkpoint:{self.path.name}", daemon=True
-        )
-        self._checkpointer.start()
+        try:
+            self._events = SqliteFile(
+                self.path, migrate=lambda conn: migrate_events(conn, str(self.state_path))
+            )
+        except BaseException:
+            self._state.close()
+            raise
 
     def __repr__(self) -> str:
         return f"SqliteJournal({str(self.path)!r})"
-
-    def _checkpoint_loop(self) -> None:
-        """Copy the WAL into the database every second, beside the writer, not inside it."""
-        conn = _connect(self.path)
-        try:
-            while not self._stop_checkpoints.wait(_CHECKPOINT_INTERVAL):
-                try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error as exc:  # busy or I/O: the next round tries again
-                    log.debug("checkpoint skipped: %s", exc)
-        finally:
-            conn.close()
-
-    # -- plumbing -------------------------------------------------------------------------
-    def _read(self) -> sqlite3.Connection:
-        """This thread's read connection (opened on first use)."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            if self._closed:
-                raise JournalClosedError("the journal is closed")
-            conn = _connect(self.path)
-            conn.execute("PRAGMA query_only = ON")
-            self._local.conn = conn
-            with self._readers_lock:
-                self._readers.append(conn)
-        return conn
-
-    def _enqueue(
-        self,
-        fn: Callable[[sqlite3.Connection], T],
-        *,
-        atomic: bool = False,
-        durable: bool = False,
-    ) -> Future[T]:
-        """Queue ``fn`` for the writer's next transaction; the future resolves after commit."""
-        if self._closed or self._writer_error is not None:
-            raise JournalClosedError("the journal is closed") from self._writer_error
-        write = _Write(fn, atomic=atomic, durable=durable)
-        self._queue.put(write)
-        return write.future
-
-    def _submit(
-        self,
-        fn: Callable[[sqlite3.Connection], T],
-        *,
-        atomic: bool = False,
-        durable: bool = False,
-    ) -> T:
-        """Run ``fn`` in the writer's next transaction and return once it is committed."""
-        return self._enqueue(fn, atomic=atomic, durable=durable).result()
-
-    def _write_loop(self) -> None:
-        conn = self._write_conn
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is None:
-                break
-            batch = [first]
-            while len(batch) < _MAX_BATCH:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
-            try:
-                self._run_batch(conn, batch)
-                if self._linger and not any(write.durable for write in batch):
-                    # Background work (the engine's): leave the file's write lock free for a
-                    # moment. SQLite's locks are not fair, and an engine committing back to
-                    # back would starve the other process's ingress, whose acks wait on it.
-                    # The pause also lets more of the engine's writes share the next commit.
-                    time.sleep(self._linger)
-            except BaseException as exc:  # the writer must answer every waiter, then stop
-                log.exception("journal writer failed")
-                self._writer_error = exc
-                for write in batch:
-                    if not write.future.done():
-                        write.future.set_exception(exc)
-                break
-        # Anything still queued after a stop or a failure gets a clear error, not a hang.
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                item.future.set_exception(JournalClosedError("the journal is closed"))
-
-    @staticmethod
-    def _run_batch(conn: sqlite3.Connection, batch: list[_Write]) -> None:
-        results: list[tuple[_Write, Any, BaseException | None]] = []
-        durable = any(write.durable for write in batch)
-        conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
-        _begin(conn)
-        try:
-            for write in batch:
-                if write.atomic:
-                    try:
-                        results.append((write, write.fn(conn), None))
-                    except Exception as exc:
-                        results.append((write, None, exc))
-                    continue
-                conn.execute("SAVEPOINT w")
-                try:
-                    value = write.fn(conn)
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO w")
-                    conn.execute("RELEASE w")
-                    results.append((write, None, exc))
-                else:
-                    conn.execute("RELEASE w")
-                    results.append((write, value, None))
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            for write in batch:
-                write.future.set_exception(exc)
-            if isinstance(exc, sqlite3.OperationalError):
-                return  # e.g. disk full or locked too long: fail this batch, keep serving
-            raise
-        for write, value, error in results:
-            if error is not None:
-                write.future.set_exception(error)
-            else:
-                write.future.set_result(value)
 
     # -- events ---------------------------------------------------------------------------
     def submit_event(
@@ -414,11 +215,11 @@ class SqliteJournal(Journal):
             conn.execute("RELEASE redup")
             return AppendResult(seq=int(new_seq), duplicate=False)
 
-        return self._enqueue(write, atomic=True, durable=True)
+        return self._events.enqueue(write, atomic=True, durable=True)
 
     def events_after(self, seq: int, limit: int = 500) -> list[StoredEvent]:
         rows = (
-            self._read()
+            self._events.read()
             .execute(
                 "SELECT seq, received_at, source, dedup_key, raw, kind, parsed FROM events "
                 "WHERE seq > ? ORDER BY seq LIMIT ?",
@@ -443,15 +244,17 @@ class SqliteJournal(Journal):
 
     def last_seq(self) -> int:
         """The highest sequence number taken so far (0 for an empty journal)."""
-        row = self._read().execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
+        row = self._events.read().execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
         return int(row[0])
 
     def get_cursor(self, name: str) -> int:
-        row = self._read().execute("SELECT seq FROM cursors WHERE name = ?", (name,)).fetchone()
+        row = (
+            self._state.read().execute("SELECT seq FROM cursors WHERE name = ?", (name,)).fetchone()
+        )
         return 0 if row is None else int(row[0])
 
     def set_cursor(self, name: str, seq: int) -> None:
-        self._submit(
+        self._state.submit(
             lambda conn: conn.execute(
                 "INSERT INTO cursors (name, seq) VALUES (?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
@@ -474,11 +277,11 @@ class SqliteJournal(Journal):
             )
             return int(cur.lastrowid or 0)
 
-        return self._submit(write, durable=True)
+        return self._events.submit(write, durable=True)
 
     def list_rejected(self, limit: int = 100) -> list[RejectedRequest]:
         rows = (
-            self._read()
+            self._events.read()
             .execute(
                 "SELECT id, received_at, source, remote, reason, raw FROM rejected "
                 "ORDER BY id DESC LIMIT ?",
@@ -503,7 +306,7 @@ class SqliteJournal(Journal):
             call.model_dump_json(),
             int(settled),
         )
-        self._submit(
+        self._state.submit(
             lambda conn: conn.execute(
                 "INSERT INTO calls (key, state, started_at, updated_at, data, settled) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
@@ -515,13 +318,13 @@ class SqliteJournal(Journal):
         )
 
     def get_call(self, key: str) -> Call | None:
-        row = self._read().execute("SELECT data FROM calls WHERE key = ?", (key,)).fetchone()
+        row = self._state.read().execute("SELECT data FROM calls WHERE key = ?", (key,)).fetchone()
         return None if row is None else Call.model_validate_json(row[0])
 
     def list_calls(self, limit: int = 50, *, open_only: bool = False) -> list[Call]:
         where = "WHERE settled = 0" if open_only else ""
         rows = (
-            self._read()
+            self._state.read()
             .execute(
                 f"SELECT data FROM calls {where} ORDER BY started_at DESC, rowid DESC LIMIT ?",  # noqa: S608
                 (limit,),
@@ -532,7 +335,9 @@ class SqliteJournal(Journal):
 
     def is_settled(self, key: str) -> bool:
         """Whether the dispatcher is done with this call (see ``save_call``)."""
-        row = self._read().execute("SELECT settled FROM calls WHERE key = ?", (key,)).fetchone()
+        row = (
+            self._state.read().execute("SELECT settled FROM calls WHERE key = ?", (key,)).fetchone()
+        )
         return bool(row and row[0])
 
     # -- originates -----------------------------------------------------------------------
@@ -543,7 +348,7 @@ class SqliteJournal(Journal):
             originate.state,
             originate.model_dump_json(),
         )
-        self._submit(
+        self._state.submit(
             lambda conn: conn.execute(
                 "INSERT INTO originates (external_id, created_at, state, data) VALUES (?, ?, ?, ?)",
                 row,
@@ -553,7 +358,7 @@ class SqliteJournal(Journal):
 
     def get_originate(self, external_id: str) -> Originate | None:
         row = (
-            self._read()
+            self._state.read()
             .execute("SELECT data FROM originates WHERE external_id = ?", (external_id,))
             .fetchone()
         )
@@ -578,7 +383,7 @@ class SqliteJournal(Journal):
             )
             return updated
 
-        return self._submit(write)
+        return self._state.submit(write)
 
     # -- deliveries -----------------------------------------------------------------------
     _DELIVERY_COLUMNS = (
@@ -626,7 +431,7 @@ class SqliteJournal(Journal):
             ).fetchone()
             return self._delivery(row)
 
-        return self._submit(write)
+        return self._state.submit(write)
 
     def due_deliveries(
         self, now: datetime, limit: int = 100, *, plugin: str | None = None
@@ -634,7 +439,7 @@ class SqliteJournal(Journal):
         where = "" if plugin is None else " AND plugin = ?"
         params: tuple[Any, ...] = (_to_us(now),) if plugin is None else (_to_us(now), plugin)
         rows = (
-            self._read()
+            self._state.read()
             .execute(
                 f"SELECT {self._DELIVERY_COLUMNS} FROM deliveries "  # noqa: S608
                 f"WHERE state = 'pending' AND next_attempt_at <= ?{where} "
@@ -647,7 +452,7 @@ class SqliteJournal(Journal):
 
     def complete_delivery(self, delivery_id: int, result: dict[str, Any] | None) -> None:
         body = None if result is None else json.dumps(result, separators=(",", ":"))
-        self._submit(
+        self._state.submit(
             lambda conn: conn.execute(
                 "UPDATE deliveries SET state = 'done', attempts = attempts + 1, result = ?, "
                 "next_attempt_at = NULL WHERE id = ? AND state != 'done'",
@@ -660,7 +465,7 @@ class SqliteJournal(Journal):
     ) -> None:
         state = DeliveryState.DEAD if next_attempt_at is None else DeliveryState.PENDING
         due = None if next_attempt_at is None else _to_us(next_attempt_at)
-        self._submit(
+        self._state.submit(
             lambda conn: conn.execute(
                 "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_error = ?, "
                 "next_attempt_at = ? WHERE id = ? AND state = 'pending'",
@@ -670,7 +475,7 @@ class SqliteJournal(Journal):
 
     def get_delivery(self, delivery_id: int) -> Delivery | None:
         row = (
-            self._read()
+            self._state.read()
             .execute(
                 f"SELECT {self._DELIVERY_COLUMNS} FROM deliveries WHERE id = ?",  # noqa: S608
                 (delivery_id,),
@@ -681,7 +486,7 @@ class SqliteJournal(Journal):
 
     def delivery_counts(self) -> list[tuple[str, str, int]]:
         rows = (
-            self._read()
+            self._state.read()
             .execute(
                 "SELECT plugin, state, COUNT(*) FROM deliveries GROUP BY plugin, state "
                 "ORDER BY plugin, state"
@@ -709,7 +514,7 @@ class SqliteJournal(Journal):
             params.extend(call_keys)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = (
-            self._read()
+            self._state.read()
             .execute(
                 f"SELECT {self._DELIVERY_COLUMNS} FROM deliveries {where} "  # noqa: S608
                 "ORDER BY id DESC LIMIT ?",
@@ -730,7 +535,7 @@ class SqliteJournal(Journal):
             )
             return cur.rowcount == 1
 
-        return self._submit(write)
+        return self._state.submit(write)
 
     # -- agent event stream ---------------------------------------------------------------
     def append_agent_event(self, extension: str, kind: str, data: dict[str, Any]) -> AgentEvent:
@@ -743,14 +548,14 @@ class SqliteJournal(Journal):
             )
             return int(cur.lastrowid or 0)
 
-        new_id = self._submit(write, atomic=True)
+        new_id = self._state.submit(write, atomic=True)
         return AgentEvent(id=new_id, extension=extension, at=at, kind=kind, data=data)
 
     def agent_events_after(
         self, extension: str, after_id: int, limit: int = 200
     ) -> list[AgentEvent]:
         rows = (
-            self._read()
+            self._state.read()
             .execute(
                 "SELECT id, extension, at, kind, data FROM agent_events "
                 "WHERE extension = ? AND id > ? ORDER BY id LIMIT ?",
@@ -765,35 +570,28 @@ class SqliteJournal(Journal):
 
     # -- life cycle -----------------------------------------------------------------------
     def check_writable(self) -> None:
+        """Both files take a write (the events file's with an fsync, as the ingress needs)."""
         stamp = _now().isoformat()
-        self._submit(
-            lambda conn: conn.execute(
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('last_check', ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (stamp,),
-            ),
-            durable=True,
-        )
+            )
+
+        self._events.submit(write, durable=True)
+        self._state.submit(write)
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._stop_checkpoints.set()
-        self._queue.put(None)
-        self._writer.join()
-        self._checkpointer.join()
-        self._write_conn.close()
-        with self._readers_lock:
-            readers, self._readers = self._readers, []
-        for conn in readers:
-            conn.close()
-        self._local = threading.local()
+        self._events.close()
+        self._state.close()
 
     # -- retention ------------------------------------------------------------------------
     #: Rows deleted per write transaction by ``prune``, and seconds of rest between two: the
-    #: writer is shared with the ingress, so a big prune goes in small steps (a few ms each)
-    #: that acknowledgements slip between, rather than one long transaction they wait behind.
+    #: events file's writer is the ingress's, so a big prune goes in small steps (a few ms
+    #: each) that acknowledgements slip between, rather than one long transaction they wait
+    #: behind.
     _PRUNE_CHUNK = 200
     _PRUNE_PAUSE = 0.01
 
@@ -811,7 +609,7 @@ class SqliteJournal(Journal):
             )
             return int(cur.lastrowid or 0)
 
-        return self._submit(write, atomic=True)
+        return self._events.submit(write, atomic=True)
 
     def prune(self, older_than: datetime, *, dry_run: bool = False) -> dict[str, int]:
         """See ``Journal.prune``. The newest event is always kept (``last_seq`` reads it).
@@ -820,46 +618,49 @@ class SqliteJournal(Journal):
         would rewrite the whole file while the PBX waits).
         """
         cutoff = _to_us(older_than)
-        cursors = self._read().execute("SELECT name, seq FROM cursors").fetchall()
+        cursors = self._state.read().execute("SELECT name, seq FROM cursors").fetchall()
         floor = events_floor({str(name): int(seq) for name, seq in cursors})
-        plans: list[tuple[str, str, str, tuple[int, ...]]] = [
+        events, state = self._events, self._state
+        plans: list[tuple[SqliteFile, str, str, tuple[int, ...]]] = [
             (
-                "events",
+                events,
                 "events",
                 "seq <= ? AND received_at < ? AND seq < (SELECT MAX(seq) FROM events)",
                 (floor, cutoff),
             ),
-            ("agent_events", "agent_events", "at < ?", (cutoff,)),
-            ("rejected", "rejected", "received_at < ?", (cutoff,)),
+            (state, "agent_events", "at < ?", (cutoff,)),
+            (events, "rejected", "received_at < ?", (cutoff,)),
             (
-                "calls",
+                state,
                 "calls",
                 "settled = 1 AND updated_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries d "
                 "WHERE d.call_key = calls.key AND d.state = 'pending')",
                 (cutoff,),
             ),
             (
-                "deliveries",
+                state,
                 "deliveries",
                 "state IN ('done', 'dead') AND COALESCE(retried_at, created_at) < ?",
                 (cutoff,),
             ),
-            ("originates", "originates", "created_at < ?", (cutoff,)),
+            (state, "originates", "created_at < ?", (cutoff,)),
         ]
         counts: dict[str, int] = {}
-        for name, table, where, params in plans:
+        for file, table, where, params in plans:
             if dry_run:
                 row = (
-                    self._read()
+                    file.read()
                     .execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params)  # noqa: S608
                     .fetchone()
                 )
-                counts[name] = int(row[0])
+                counts[table] = int(row[0])
                 continue
-            counts[name] = self._prune_table(table, where, params)
+            counts[table] = self._prune_table(file, table, where, params)
         return counts
 
-    def _prune_table(self, table: str, where: str, params: tuple[int, ...]) -> int:
+    def _prune_table(
+        self, file: SqliteFile, table: str, where: str, params: tuple[int, ...]
+    ) -> int:
         """Delete the rows of ``table`` matching ``where``, ``_PRUNE_CHUNK`` per transaction."""
         statement = (
             f"DELETE FROM {table} WHERE rowid IN "  # noqa: S608 - names are ours, not input
@@ -867,7 +668,7 @@ class SqliteJournal(Journal):
         )
         total = 0
         while True:
-            deleted = self._submit(
+            deleted = file.submit(
                 lambda conn: conn.execute(statement, params).rowcount, atomic=True
             )
             total += deleted
