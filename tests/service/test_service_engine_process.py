@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,20 @@ def test_thread_mode_runs_no_child(tmp_path: Path) -> None:
         assert kids == []
     finally:
         service.stop()
+
+
+def test_engine_child_runs_at_a_lower_cpu_priority(tmp_path: Path) -> None:
+    """The PBX's acks get the processor first: the engine is ``engine_nice`` steps nicer."""
+    service = Service(tmp_path / "data", CALLBRIDGE_SERVER__ENGINE_NICE="7").start()
+    try:
+        child = _engine_child(service)
+        parent = service.process.pid  # type: ignore[union-attr]
+        wait_until(
+            lambda: (
+                os.getpriority(os.PRIO_PROCESS, child)
+                == os.getpriority(os.PRIO_PROCESS, parent) + 7
+            ),
+            "the engine to lower its priority",
+        )
+    finally:
+        service.kill()

@@ -133,6 +133,11 @@ class ServerSettings(BaseModel):
     #: Where ``serve`` runs the engine: ``process`` (a child, so CRM work never slows the
     #: PBX's acks), ``thread`` (in the HTTP process), or ``none`` (run ``callbridge engine``).
     engine: Literal["process", "thread", "none"] = "process"
+    #: With ``engine = process``: how much lower the engine's CPU priority is (``nice``).
+    #: When the machine is busy, the PBX's acknowledgements (its database write waits for
+    #: them) get the processor first; the engine's work can wait milliseconds, and it has
+    #: all the processor the HTTP service leaves. 0 keeps them equal.
+    engine_nice: int = Field(default=10, ge=0, le=19)
     #: Refused ``/pbx/events`` requests kept among rejected requests, per source address and
     #: minute; the rest are only counted (``callbridge_rejected_unrecorded_total``).
     rejected_per_minute: int = Field(default=60, ge=0)

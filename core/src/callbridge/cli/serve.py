@@ -19,6 +19,7 @@ def serve(host: str | None, port: int | None, source: str | None) -> None:
     import uvicorn
 
     from ..logs import configure_logging
+    from ..memory import freeze_startup_objects
     from ..server.app import create_app
     from ..server.assemble import build
 
@@ -41,6 +42,7 @@ def serve(host: str | None, port: int | None, source: str | None) -> None:
         running.close()
         raise
     running.start_sources()
+    freeze_startup_objects()
     click.echo(
         f"callbridge {app.version} on http://{server.host}:{server.port} "
         f"(ingress /pbx/events, panel /agent, API docs /docs)",

@@ -26,6 +26,7 @@ from types import FrameType
 
 from ..journal.base import AgentEvent
 from ..journal.factory import open_journal
+from ..memory import freeze_startup_objects
 from ..plugins.manager import load_plugins
 from ..settings import Settings
 from ..voispeed.soap import SoapClient
@@ -43,7 +44,11 @@ def _ring(fd: int, event: AgentEvent) -> None:
 
 def run_worker(settings: Settings, *, wake_fd: int | None, bell_fd: int | None) -> None:
     """Run the engine (and the MySQL source, if configured) until told to stop."""
-    journal = open_journal(settings, background=wake_fd is not None)
+    spawned = wake_fd is not None  # by ``callbridge serve``, beside its HTTP process
+    if spawned and settings.server.engine_nice:
+        # The PBX's acknowledgements get the processor first (see ServerSettings.engine_nice).
+        os.nice(settings.server.engine_nice)
+    journal = open_journal(settings, role="engine" if spawned else "all")
     plugins = load_plugins(settings)
     pbx = SoapClient(settings.pbx) if settings.pbx.user and settings.pbx.password_hash() else None
     bus = AgentBus()
@@ -72,6 +77,7 @@ def run_worker(settings: Settings, *, wake_fd: int | None, bell_fd: int | None) 
         threading.Thread(
             target=_listen, args=(wake_fd, engine, sources, stop), name="engine-wake", daemon=True
         ).start()
+    freeze_startup_objects()
     log.info("engine running in process %d", os.getpid())
     try:
         stop.wait()

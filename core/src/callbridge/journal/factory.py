@@ -9,10 +9,14 @@ directory), a ``sqlite:///path/to/file`` URL for another place, or a ``redis://`
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigurationError
 from ..settings import Settings
 from .base import Journal
+
+if TYPE_CHECKING:
+    from .sqlite import JournalRole
 
 #: File name of the embedded journal inside ``CALLBRIDGE_DATA_DIR``.
 SQLITE_FILE_NAME = "journal.sqlite3"
@@ -26,19 +30,18 @@ def journal_path(settings: Settings) -> Path:
     return settings.data_dir / SQLITE_FILE_NAME
 
 
-def open_journal(settings: Settings, *, background: bool = False) -> Journal:
+def open_journal(settings: Settings, *, role: JournalRole = "all") -> Journal:
     """Open the journal the settings name; unknown backends are a configuration error.
 
-    ``background``: this process runs only the engine, beside an HTTP process that shares
-    the journal (see ``SqliteJournal``); it changes nothing for Redis.
+    ``role``: ``ingress`` for an HTTP service whose engine runs in a child process,
+    ``engine`` for that child, ``all`` otherwise (see ``SqliteJournal``); it changes nothing
+    for Redis.
     """
     spec = settings.journal.get_secret_value().strip()
     if spec == "sqlite" or spec.startswith("sqlite:///"):
         from .sqlite import SqliteJournal
 
-        return SqliteJournal(
-            journal_path(settings), dedup_window=settings.dedup_window, background=background
-        )
+        return SqliteJournal(journal_path(settings), dedup_window=settings.dedup_window, role=role)
     if spec.startswith(("redis://", "rediss://")):
         from .redis import RedisJournal
 

@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -56,7 +56,10 @@ from .base import (
 from .migrations import STATE_MIGRATIONS, migrate, migrate_events
 from .sqlite_file import JournalClosedError, SqliteFile
 
-__all__ = ["JournalClosedError", "SqliteJournal", "state_path_for"]
+__all__ = ["JournalClosedError", "JournalRole", "SqliteJournal", "state_path_for"]
+
+#: What this process does with the journal (see ``SqliteJournal``).
+JournalRole = Literal["all", "ingress", "engine"]
 
 log = logging.getLogger(__name__)
 
@@ -117,16 +120,18 @@ class SqliteJournal(Journal):
         path: str | Path,
         *,
         dedup_window: float = DEFAULT_DEDUP_WINDOW,
-        background: bool = False,
+        role: JournalRole = "all",
     ) -> None:
         """Open (and migrate) the journal whose events file is ``path``.
 
         The state file is beside it (``state_path_for``). A journal written by an older
         callbridge as one file is split on first open (``migrations.migrate_events``).
 
-        ``background`` marks the engine's process when the HTTP service runs in another one:
-        its state writer then leaves the state file's write lock free for a moment after each
-        batch, so the HTTP service's click-to-call writes there are not starved.
+        ``role`` says which files this process writes most, when ``callbridge serve`` splits
+        the work between two processes: ``ingress`` (the HTTP service) checkpoints only the
+        events file, ``engine`` (its child) only the state file, and lingers after its batches
+        there so that the HTTP service's click-to-call writes are not starved. ``all`` (one
+        process does everything, or a command-line tool) checkpoints both.
         """
         if not dedup_window > 0:
             raise ValueError(
@@ -139,11 +144,14 @@ class SqliteJournal(Journal):
         self._state = SqliteFile(
             self.state_path,
             migrate=lambda conn: migrate(conn, STATE_MIGRATIONS),
-            linger=background,
+            linger=role == "engine",
+            checkpoints=role != "ingress",
         )
         try:
             self._events = SqliteFile(
-                self.path, migrate=lambda conn: migrate_events(conn, str(self.state_path))
+                self.path,
+                migrate=lambda conn: migrate_events(conn, str(self.state_path)),
+                checkpoints=role != "engine",
             )
         except BaseException:
             self._state.close()
