@@ -38,7 +38,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from concurrent.futures import Future
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from .. import metrics
@@ -46,6 +47,8 @@ from ..voispeed.events import SECRET_PARAMETERS, EventParseError, parse_event
 from .services import Services
 
 log = logging.getLogger("callbridge.ingress")
+
+T = TypeVar("T")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -120,6 +123,49 @@ class RejectLimiter:
         return keep, skipped
 
 
+class _AckBridge:
+    """Hands the journal writer's results to the event loop: one wake-up per batch.
+
+    ``asyncio.wrap_future`` schedules one thread-safe callback per future, so each event
+    costs the loop a wake-up from the writer thread; under load a group commit resolves
+    dozens of futures at once. Here the writer thread queues them and wakes the loop only if
+    it is not already going to look, and the loop resolves everything queued in one go.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._lock = threading.Lock()
+        self._ready: list[tuple[asyncio.Future[Any], Future[Any]]] = []
+        self._scheduled = False
+
+    def wait(self, future: Future[T]) -> asyncio.Future[T]:
+        """An asyncio future with ``future``'s outcome (call on the loop's thread)."""
+        waiter: asyncio.Future[T] = self.loop.create_future()
+        future.add_done_callback(lambda done: self._done(waiter, done))
+        return waiter
+
+    def _done(self, waiter: asyncio.Future[Any], done: Future[Any]) -> None:
+        with self._lock:
+            self._ready.append((waiter, done))
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self.loop.call_soon_threadsafe(self._resolve)
+
+    def _resolve(self) -> None:
+        with self._lock:
+            ready, self._ready = self._ready, []
+            self._scheduled = False
+        for waiter, done in ready:
+            if waiter.done():
+                continue  # the request was cancelled (client gone)
+            error = done.exception()
+            if error is not None:
+                waiter.set_exception(error)
+            else:
+                waiter.set_result(done.result())
+
+
 class _Refusal(Exception):
     def __init__(self, status: int, reason: str, label: str) -> None:
         super().__init__(reason)
@@ -164,6 +210,27 @@ class Ingress:
         self._notify: Callable[[], None] | None = getattr(services.engine, "notify", None)
         self._sources: list[Any] = services.extras.setdefault("sources", [])
         self._limiter = RejectLimiter(settings.server.rejected_per_minute)
+        self._bridge: _AckBridge | None = None
+        self._wake_pending = False
+
+    def _acks(self) -> _AckBridge:
+        """The bridge for the running loop (tests may run the app on more than one)."""
+        loop = asyncio.get_running_loop()
+        if self._bridge is None or self._bridge.loop is not loop:
+            self._bridge = _AckBridge(loop)
+        return self._bridge
+
+    def _wake_engine(self) -> None:
+        """Wake the dispatcher once per loop pass, however many events that pass acked."""
+        if self._notify is None or self._wake_pending:
+            return
+        self._wake_pending = True
+        asyncio.get_running_loop().call_soon(self._ring)
+
+    def _ring(self) -> None:
+        self._wake_pending = False
+        if self._notify is not None:
+            self._notify()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -192,7 +259,7 @@ class Ingress:
             return
         raw = {k: v for k, v in pairs if k not in SECRET_PARAMETERS}
         try:
-            result = await asyncio.wrap_future(
+            result = await self._acks().wait(
                 self._journal.submit_event(event, raw=raw, source="http")
             )
         except Exception:
@@ -200,8 +267,8 @@ class Ingress:
             metrics.EVENTS_REJECTED.labels("journal", "http").inc()
             await _answer(send, 503, "journal unavailable, retry\n")
             return
-        if self._notify is not None and not result.duplicate:
-            self._notify()  # wake the dispatcher now rather than at its next poll
+        if not result.duplicate:
+            self._wake_engine()  # now rather than at the dispatcher's next poll
         await _answer(send, 200, f"{'duplicate' if result.duplicate else 'ok'} {result.seq}\n")
         code = str(event.ssn_event) if event.kind is not None else "unknown"
         metrics.EVENTS_ACCEPTED.labels(code, "http", "yes" if result.duplicate else "no").inc()
