@@ -218,8 +218,9 @@ class Settings(BaseSettings):
     ingress_token: SecretStr | None = None
     #: Optional event source besides HTTP ingress, e.g. ``mysql://user:pw@host/db``.
     source: SecretStr | None = None
-    #: Journal backend: ``sqlite`` (embedded, default), ``sqlite:///path`` or a ``redis://``
-    #: URL (secret: it may carry a password).
+    #: Journal backend: ``sqlite`` (embedded, default: ``journal.sqlite3`` and
+    #: ``journal-state.sqlite3`` in the data directory), ``sqlite:///path/to/journal.sqlite3``
+    #: (the state file goes beside it) or a ``redis://`` URL (secret: it may carry a password).
     journal: SecretStr = SecretStr("sqlite")
     #: Seconds within which an event with the same parameters is a repeat the journal drops
     #: (trigger retries, PBX re-sends); later, the same parameters are a new event.

@@ -2,8 +2,9 @@
 
 ``callbridge serve`` runs the engine in a child process so that CRM work never competes with
 the PBX's acknowledgements for the interpreter lock: the HTTP process only appends events and
-reads the journal. Both processes share the journal file (SQLite's WAL serialises their
-writes). Two pipes replace the in-process calls, and carry no data that matters:
+reads the journal. The child lowers its own CPU priority (``server.engine_nice``) and writes
+the journal's state file, the HTTP process its events file, so neither waits for the other's
+write lock. Two pipes replace the in-process calls, and carry no data that matters:
 
 - **wake** (server -> engine): ``e`` after new events, so the dispatcher need not wait for
   its next poll; ``m`` when a sys_exec MySQL trigger announced an outbox row. End of file

@@ -295,8 +295,8 @@ class SqliteFile:
         Often, because a checkpoint fsyncs what was written since the last one, and the
         files share a disk: the engine's state file takes ~30 KiB of WAL per new call (with
         ``synchronous=NORMAL`` it stays in the page cache until then). Checkpointed once a
-        second at 1,000 calls/s, that was a 24 MB flush, and the ingress's fsyncs queued
-        behind it: acknowledgements stalled 15-25 ms every second (p99 8-11 ms). Every
+        second at 1,000 calls/s, that was a flush of tens of MB, and the ingress's fsyncs
+        queued behind it: acknowledgements stalled 15-25 ms every second (p99 8-11 ms). Every
         100 ms, each flush is small and the ack p99 stays under 5 ms (``make bench``).
 
         Under a steady load this alone never lets the WAL restart: SQLite only rewinds it when
