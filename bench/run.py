@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -90,6 +91,24 @@ def load(port: int, rate: float, start: int, path: str = f"/pbx/events?token={TO
     return json.loads(out.stdout)
 
 
+def engine_catch_up(data: Path, timeout: float = 120) -> float:
+    """Seconds until the engine has handled every journaled event (its cursor reaches the end).
+
+    The ingress acks before the engine works, so a fast ack proves nothing if the engine
+    falls behind: this says whether it kept up (a second or less: it did).
+    """
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        with contextlib.closing(sqlite3.connect(data / "journal.sqlite3")) as events:
+            (last,) = events.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
+        with contextlib.closing(sqlite3.connect(data / "journal-state.sqlite3")) as state:
+            (done,) = state.execute("SELECT COALESCE(MAX(seq), 0) FROM cursors").fetchone()
+        if done >= last:
+            return round(time.monotonic() - started, 1)
+        time.sleep(0.1)
+    return float("nan")
+
+
 def ingress(tmp: Path) -> list[Any]:
     port = free_port()
     proc = start_server(tmp / "ingress", port)
@@ -97,11 +116,13 @@ def ingress(tmp: Path) -> list[Any]:
     try:
         for i, rate in enumerate((200, 1000, 0)):
             result = load(port, rate, start=i * 10_000_000)
+            result["engine_caught_up_s"] = engine_catch_up(tmp / "ingress")
             results.append(result)
             label = f"{rate}/s" if rate else "max"
             print(
                 f"  ingress {label:>7}: {result['rate']:8.1f} ev/s  p50 {result['p50_ms']:.2f} ms"
                 f"  p99 {result['p99_ms']:.2f} ms  errors {result['errors']}"
+                f"  (engine done {result['engine_caught_up_s']} s later)"
             )
     finally:
         proc.terminate()
