@@ -53,3 +53,35 @@ def test_the_wal_restarts_under_a_steady_stream_of_commits(tmp_path: Path) -> No
         assert wal.stat().st_size < 24 * 1024 * 1024
     finally:
         journal.close()
+
+
+def _open_together(path: Path, count: int) -> tuple[list[SqliteJournal], list[BaseException]]:
+    """Open the journal at ``path`` from ``count`` threads released at the same instant."""
+    barrier = threading.Barrier(count)
+    opened: list[SqliteJournal] = []
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        barrier.wait()
+        try:
+            opened.append(SqliteJournal(path))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return opened, errors
+
+
+@pytest.mark.slow
+def test_processes_opening_a_new_journal_at_once_migrate_it_once(tmp_path: Path) -> None:
+    """``serve --engine none`` and ``callbridge engine`` started together: both open it."""
+    for attempt in range(5):
+        opened, errors = _open_together(tmp_path / str(attempt) / "journal.sqlite3", 4)
+        for journal in opened:
+            journal.close()
+        assert errors == []
+        assert len(opened) == 4

@@ -214,26 +214,35 @@ def migrate(conn: sqlite3.Connection, steps: Sequence[Step], target: int | None 
     """Run the missing ``steps`` up to ``target`` (all), each in its own transaction.
 
     Returns the version reached. Refuses a database newer than this code knows: running old
-    code on a newer journal could silently drop what the newer schema holds.
+    code on a newer journal could silently drop what the newer schema holds. Safe when two
+    processes open a journal at once (``serve --engine none`` and ``callbridge engine``
+    started together): each step reads the version again under the write lock, so a step the
+    other process ran meanwhile is not run twice.
     """
+    target = len(steps) if target is None else target
+    while True:
+        version = _checked_version(conn, steps)
+        if version >= target:
+            return version
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = _checked_version(conn, steps)
+            if version < target:
+                steps[version](conn)
+                conn.execute(f"PRAGMA user_version = {version + 1}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
+def _checked_version(conn: sqlite3.Connection, steps: Sequence[Step]) -> int:
     version = current_version(conn)
     if version > len(steps):
         raise RuntimeError(
             f"journal schema version {version} is newer than this callbridge ({len(steps)}); "
             "upgrade callbridge"
         )
-    target = len(steps) if target is None else target
-    while version < target:
-        step = steps[version]
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            step(conn)
-            conn.execute(f"PRAGMA user_version = {version + 1}")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        version += 1
     return version
 
 
@@ -251,11 +260,13 @@ def migrate_events(conn: sqlite3.Connection, state_path: str) -> int:
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for table, columns in _MOVED.items():
-                    conn.execute(
-                        f"INSERT OR IGNORE INTO state.{table} ({columns}) "  # noqa: S608
-                        f"SELECT {columns} FROM main.{table}"
-                    )
+                # Another process may have split the file since we looked.
+                if current_version(conn) == 2:
+                    for table, columns in _MOVED.items():
+                        conn.execute(
+                            f"INSERT OR IGNORE INTO state.{table} ({columns}) "  # noqa: S608
+                            f"SELECT {columns} FROM main.{table}"
+                        )
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
