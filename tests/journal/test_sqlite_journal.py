@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from callbridge.journal import DeliveryState
+from callbridge.errors import ConfigurationError
+from callbridge.journal import DeliveryState, migrations
 from callbridge.journal.factory import open_journal
 from callbridge.journal.migrations import EVENTS_MIGRATIONS, LATEST, current_version, migrate
 from callbridge.journal.sqlite import JournalClosedError, SqliteJournal
@@ -372,14 +373,21 @@ def test_a_single_file_journal_is_split_on_first_open(tmp_path: Path) -> None:
     conn.close()
 
 
-def test_a_split_interrupted_after_the_copy_completes_on_the_next_open(tmp_path: Path) -> None:
+def test_a_split_interrupted_after_the_copy_completes_on_the_next_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A crash between the copy (state file committed) and the drop: the copy runs again."""
     path = tmp_path / "journal.sqlite3"
     _single_file_v2(path)
-    SqliteJournal(path).close()  # the first open splits it ...
-    # ... and this puts the events file back as it was before the drop, rows and all.
-    _single_file_v2(tmp_path / "again.sqlite3")
-    (tmp_path / "again.sqlite3").replace(path)
+
+    def crash(conn: sqlite3.Connection) -> None:
+        raise RuntimeError("power cut")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(migrations, "EVENTS_MIGRATIONS", (*EVENTS_MIGRATIONS[:2], crash))
+        with pytest.raises(RuntimeError, match="power cut"):
+            SqliteJournal(path)
+    assert "calls" in _tables(path)  # not dropped yet; the state file has its copy
     journal = SqliteJournal(path)
     try:
         assert [c.key for c in journal.list_calls()] == ["1:0000A001"]
@@ -387,6 +395,74 @@ def test_a_split_interrupted_after_the_copy_completes_on_the_next_open(tmp_path:
         assert _tables(path) == {"meta", "events", "rejected"}
     finally:
         journal.close()
+
+
+def test_the_split_carries_the_id_counters_over(tmp_path: Path) -> None:
+    """Agent messages up to 50 existed and the newest were pruned: ids must not be reused."""
+    path = tmp_path / "journal.sqlite3"
+    _single_file_v2(path)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE sqlite_sequence SET seq = 50 WHERE name = 'agent_events'")
+    conn.commit()
+    conn.close()
+    journal = SqliteJournal(path)
+    try:
+        assert journal.append_agent_event("201", "pop", {}).id == 51
+    finally:
+        journal.close()
+
+
+def test_a_state_file_of_another_journal_is_refused(tmp_path: Path) -> None:
+    """Its cursor would skip this journal's events: refuse, name the files, change nothing."""
+    one, other = tmp_path / "one" / "journal.sqlite3", tmp_path / "other" / "journal.sqlite3"
+    for path in (one, other):
+        SqliteJournal(path).close()
+    other.with_name("journal-state.sqlite3").replace(one.with_name("journal-state.sqlite3"))
+    with pytest.raises(ConfigurationError, match="belongs to another journal"):
+        SqliteJournal(one)
+
+
+def test_a_replaced_events_file_beside_a_used_state_file_is_refused(tmp_path: Path) -> None:
+    """The events file deleted to start afresh: the old state's cursor would skip events."""
+    path = tmp_path / "journal.sqlite3"
+    journal = SqliteJournal(path)
+    journal.set_cursor("dispatcher", 900)
+    journal.close()
+    for name in ("journal.sqlite3", "journal.sqlite3-wal", "journal.sqlite3-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    with pytest.raises(ConfigurationError, match=r"move journal-state\.sqlite3 away"):
+        SqliteJournal(path)
+
+
+def test_a_pre_split_backup_is_not_merged_into_a_used_state_file(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite3"
+    SqliteJournal(path).close()
+    _single_file_v2(tmp_path / "backup.sqlite3")
+    (tmp_path / "backup.sqlite3").replace(path)
+    with pytest.raises(ConfigurationError, match="another journal's state"):
+        SqliteJournal(path)
+    assert "calls" in _tables(path)  # the backup is untouched
+
+
+def test_a_lost_state_file_starts_afresh_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every event is handled again: the documented way back after losing the state file."""
+    path = tmp_path / "journal.sqlite3"
+    journal = SqliteJournal(path)
+    journal.append_event(parse_event(_params(16)), raw=_params(16))
+    journal.set_cursor("dispatcher", 1)
+    journal.close()
+    for name in ("journal-state.sqlite3", "journal-state.sqlite3-wal", "journal-state.sqlite3-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    with caplog.at_level("WARNING"):
+        again = SqliteJournal(path)
+    try:
+        assert again.get_cursor("dispatcher") == 0
+        assert "handled again" in caplog.text
+    finally:
+        again.close()
+    SqliteJournal(path).close()  # and the pair is whole again
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:

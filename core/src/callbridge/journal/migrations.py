@@ -246,16 +246,33 @@ def _checked_version(conn: sqlite3.Connection, steps: Sequence[Step]) -> int:
     return version
 
 
-def migrate_events(conn: sqlite3.Connection, state_path: str) -> int:
+#: The moved tables whose ids must go on counting (``AUTOINCREMENT``: ids are never reused).
+_COUNTERS = ("agent_events", "deliveries")
+
+
+class StateFileTakenError(RuntimeError):
+    """A single-file journal cannot be split into a state file that holds another journal."""
+
+
+def migrate_events(conn: sqlite3.Connection, state_path: str, *, state_taken: bool) -> int:
     """Bring an events file to ``LATEST``; a single-file journal's state moves to ``state_path``.
 
-    The state file must already be migrated. The copy is its own transaction, before the
-    one that drops the tables: a crash between the two leaves both copies, and the next start
-    copies again (``INSERT OR IGNORE`` keeps what is there) and then drops. Ids are copied, so
-    the agent stream and the deliveries keep counting from where they were.
+    The state file must already be migrated; ``state_taken`` says it already belongs to a
+    journal (it has a journal id), and then a single-file journal is refused rather than
+    merged into it: its rows would lose against the other journal's. The copy is its own
+    transaction, before the one that drops the tables: a crash between the two leaves both
+    copies (and no id yet), and the next start copies again (``INSERT OR IGNORE`` keeps what
+    is there) and then drops. Ids and id counters are copied, so the agent stream and the
+    deliveries keep counting from where they were.
     """
+    fresh = current_version(conn) == 0  # a new file: nothing to move
     version = migrate(conn, EVENTS_MIGRATIONS, target=min(2, LATEST))
-    if version == 2:
+    if version == 2 and not fresh and state_taken:
+        raise StateFileTakenError(
+            f"{state_path} already holds another journal's state; move it away to let this "
+            "single-file journal (from before the events/state split) be split into a new one"
+        )
+    if version == 2 and not fresh:
         conn.execute("ATTACH DATABASE ? AS state", (state_path,))
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -267,6 +284,8 @@ def migrate_events(conn: sqlite3.Connection, state_path: str) -> int:
                             f"INSERT OR IGNORE INTO state.{table} ({columns}) "  # noqa: S608
                             f"SELECT {columns} FROM main.{table}"
                         )
+                    for table in _COUNTERS:
+                        _copy_counter(conn, table)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -274,3 +293,15 @@ def migrate_events(conn: sqlite3.Connection, state_path: str) -> int:
         finally:
             conn.execute("DETACH DATABASE state")
     return migrate(conn, EVENTS_MIGRATIONS)
+
+
+def _copy_counter(conn: sqlite3.Connection, table: str) -> None:
+    """Carry ``table``'s AUTOINCREMENT counter over (its newest rows may have been pruned)."""
+    row = conn.execute("SELECT seq FROM main.sqlite_sequence WHERE name = ?", (table,)).fetchone()
+    if row is None:
+        return
+    moved = conn.execute(
+        "UPDATE state.sqlite_sequence SET seq = MAX(seq, ?) WHERE name = ?", (row[0], table)
+    ).rowcount
+    if not moved:
+        conn.execute("INSERT INTO state.sqlite_sequence (name, seq) VALUES (?, ?)", (table, row[0]))

@@ -14,7 +14,8 @@ Why this shape:
   neither process could keep the WAL short. So:
 
   - the *events* file (``journal.sqlite3``) holds accepted events and rejected requests. The
-    HTTP process is its only writer in normal running; the engine only reads it.
+    HTTP process writes it; the engine reads it, and appends there only what it receives
+    itself (a MySQL source running in the engine process, dead letters, the daily prune).
   - the *state* file (``journal-state.sqlite3``) holds calls, deliveries, cursors,
     originates and the agent stream. The engine writes it; the HTTP service writes there only
     for click-to-call.
@@ -30,7 +31,8 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +40,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from ..errors import ConfigurationError
 from ..models import Call, Originate
 from ..voispeed import events as ev
 from .base import (
@@ -53,7 +56,7 @@ from .base import (
     restore_event,
     stored_params,
 )
-from .migrations import STATE_MIGRATIONS, migrate, migrate_events
+from .migrations import STATE_MIGRATIONS, StateFileTakenError, migrate, migrate_events
 from .sqlite_file import JournalClosedError, SqliteFile
 
 __all__ = ["JournalClosedError", "JournalRole", "SqliteJournal", "state_path_for"]
@@ -107,6 +110,23 @@ def _rebuild_event(kind: str, parsed: str, raw: dict[str, str]) -> ev.AnyEvent:
     return restore_event(_EVENT_CLASSES, kind, parsed, raw)
 
 
+def _journal_id(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'journal_id'").fetchone()
+    return None if row is None else str(row[0])
+
+
+def _claim_journal_id(journal_id: str) -> Callable[[sqlite3.Connection], None]:
+    """Write the id unless the file has one already (another process got there first)."""
+
+    def write(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('journal_id', ?) ON CONFLICT (key) DO NOTHING",
+            (journal_id,),
+        )
+
+    return write
+
+
 def state_path_for(path: Path) -> Path:
     """The state file that goes with the events file at ``path``: ``<stem>-state<suffix>``."""
     return path.with_name(f"{path.stem}-state{path.suffix}")
@@ -127,11 +147,10 @@ class SqliteJournal(Journal):
         The state file is beside it (``state_path_for``). A journal written by an older
         callbridge as one file is split on first open (``migrations.migrate_events``).
 
-        ``role`` says which files this process writes most, when ``callbridge serve`` splits
-        the work between two processes: ``ingress`` (the HTTP service) checkpoints only the
-        events file, ``engine`` (its child) only the state file, and lingers after its batches
-        there so that the HTTP service's click-to-call writes are not starved. ``all`` (one
-        process does everything, or a command-line tool) checkpoints both.
+        ``role``: ``engine`` for the engine's process beside an HTTP service (``callbridge
+        serve``): its state writer lingers after each batch so that the HTTP service's
+        click-to-call writes there are not starved. ``ingress`` (that HTTP service) and
+        ``all`` (anything else) change nothing today; they say what the process is.
         """
         if not dedup_window > 0:
             raise ValueError(
@@ -145,17 +164,61 @@ class SqliteJournal(Journal):
             self.state_path,
             migrate=lambda conn: migrate(conn, STATE_MIGRATIONS),
             linger=role == "engine",
-            checkpoints=role != "ingress",
         )
         try:
+            state_id = _journal_id(self._state.read())
             self._events = SqliteFile(
                 self.path,
-                migrate=lambda conn: migrate_events(conn, str(self.state_path)),
-                checkpoints=role != "engine",
+                migrate=lambda conn: migrate_events(
+                    conn, str(self.state_path), state_taken=state_id is not None
+                ),
             )
+        except StateFileTakenError as exc:
+            self._state.close()
+            raise ConfigurationError(f"CALLBRIDGE_JOURNAL: {exc}") from None
         except BaseException:
             self._state.close()
             raise
+        try:
+            self._pair()
+        except BaseException:
+            self.close()
+            raise
+
+    def _pair(self) -> None:
+        """Make sure the two files belong together, naming them the first time.
+
+        Each file keeps the journal's id in its ``meta`` table. A state file with another id,
+        or with an id beside an events file without one (deleted, or replaced by a backup of
+        another journal), is refused: its cursor would skip the events of this one. An events
+        file with an id beside a new state file is a lost state file: every event is handled
+        again from the start, which is the documented way back (see docs/concepts.md). Two
+        processes opening a new journal at once agree: the first id written wins.
+        """
+        events_id = _journal_id(self._events.read())
+        state_id = _journal_id(self._state.read())
+        if events_id is not None and events_id == state_id:
+            return
+        if state_id is None:
+            if events_id is None:
+                # Events file first: a crash before the state's write is the case below.
+                self._events.submit(_claim_journal_id(uuid.uuid4().hex), durable=True)
+                events_id = _journal_id(self._events.read())
+            elif self.last_seq():
+                log.warning(
+                    "%s is new beside an existing %s: every event in it is handled again",
+                    self.state_path.name,
+                    self.path.name,
+                )
+            assert events_id is not None
+            self._state.submit(_claim_journal_id(events_id), durable=True)
+            state_id = _journal_id(self._state.read())
+        if state_id != events_id:
+            raise ConfigurationError(
+                f"CALLBRIDGE_JOURNAL: {self.state_path.name} belongs to another journal than "
+                f"{self.path} (restore the matching pair of files, or move "
+                f"{self.state_path.name} away to start the state afresh)"
+            )
 
     def __repr__(self) -> str:
         return f"SqliteJournal({str(self.path)!r})"
@@ -626,6 +689,18 @@ class SqliteJournal(Journal):
         would rewrite the whole file while the PBX waits).
         """
         cutoff = _to_us(older_than)
+        if not dry_run:
+            # The cursors were committed without an fsync. Make them durable before events
+            # they passed are deleted from the other file, or a power cut could leave a
+            # cursor behind events that are gone.
+            self._state.submit(
+                lambda conn: conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('last_prune', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (_now().isoformat(),),
+                ),
+                durable=True,
+            )
         cursors = self._state.read().execute("SELECT name, seq FROM cursors").fetchall()
         floor = events_floor({str(name): int(seq) for name, seq in cursors})
         events, state = self._events, self._state

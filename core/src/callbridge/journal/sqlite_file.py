@@ -11,8 +11,8 @@ The SQLite journal is two of these (see ``sqlite.py`` for why two). Each file ha
   is fsynced), ``NORMAL`` for the rest (see ``_Write``).
 - a read connection per thread: WAL lets readers see the last commit while the writer
   writes, and a write's future resolves after its commit, so a thread reads its own writes.
-- checkpoints run beside the writer, and keep the WAL from growing without end
-  (``_checkpoint_loop``).
+- checkpoints run beside the writer, in the processes that write the file, and keep the WAL
+  from growing without end (``_checkpoint_loop``).
 - other processes may write to the same file (the engine beside the HTTP service, or
   ``callbridge deliveries retry``); ``_begin`` waits for their short transactions.
 """
@@ -83,6 +83,27 @@ def _begin(conn: sqlite3.Connection) -> None:
         delay = min(delay * 2, 0.0005)
 
 
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL mode, retrying while another process does the same.
+
+    Two processes opening a new journal at once (``serve --engine none`` beside
+    ``callbridge engine``) both ask; SQLite answers "locked" to the loser at once, without
+    its busy handler.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+            continue
+        if str(mode).lower() != "wal":
+            raise sqlite3.OperationalError(f"could not switch the journal to WAL mode ({mode})")
+        return
+
+
 class _Write:
     """One queued write: a function of the write connection, and where its result goes.
 
@@ -116,7 +137,6 @@ class SqliteFile:
         *,
         migrate: Callable[[sqlite3.Connection], object],
         linger: bool = False,
-        checkpoints: bool = True,
     ) -> None:
         """Open (and ``migrate``) the file at ``path``, then start its writer and checkpoints.
 
@@ -124,18 +144,17 @@ class SqliteFile:
         of non-durable writes. SQLite's locks are not fair, and a process committing
         background work back to back would starve another process writing the same file.
         The pause also lets more background writes share the next commit.
-
-        ``checkpoints``: whether this process copies the WAL into the database. The process
-        that writes the file most should, and only it: a checkpoint by a reader (at a lower
-        CPU priority, see ``ServerSettings.engine_nice``) would hold the checkpoint lock
-        while the writer's own could not run, and the WAL would not restart.
         """
         self.path = path
         self._linger = _LINGER if linger else 0.0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._write_conn = connect(self.path)
-        self._write_conn.execute("PRAGMA journal_mode = WAL")
-        migrate(self._write_conn)
+        try:
+            _enable_wal(self._write_conn)
+            migrate(self._write_conn)
+        except BaseException:
+            self._write_conn.close()
+            raise
         # Checkpoints copy the WAL into the database file and fsync it: tens of milliseconds
         # that an automatic checkpoint would spend inside some commit, with writes waiting on
         # it. A thread of our own runs them instead (see ``_checkpoint_loop``).
@@ -148,6 +167,10 @@ class SqliteFile:
         self._synchronous = "FULL"
         self._stop_checkpoints = threading.Event()
         self._finish_checkpoint = threading.Event()
+        #: Set by the writer after each commit, cleared by the checkpoint thread.
+        self._wrote = False
+        #: Checkpoints this process ran (for tests and curiosity).
+        self.checkpoints = 0
         self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -158,12 +181,10 @@ class SqliteFile:
             target=self._write_loop, name=f"journal-writer:{path.name}", daemon=True
         )
         self._writer.start()
-        self._checkpointer: threading.Thread | None = None
-        if checkpoints:
-            self._checkpointer = threading.Thread(
-                target=self._checkpoint_loop, name=f"journal-checkpoint:{path.name}", daemon=True
-            )
-            self._checkpointer.start()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name=f"journal-checkpoint:{path.name}", daemon=True
+        )
+        self._checkpointer.start()
 
     def __repr__(self) -> str:
         return f"SqliteFile({str(self.path)!r})"
@@ -226,12 +247,12 @@ class SqliteFile:
                 batch.append(item)
             try:
                 self._run_batch(conn, batch)
+                self._wrote = True
                 if self._linger and not any(write.durable for write in batch):
                     time.sleep(self._linger)
                 if self._finish_checkpoint.is_set() and self._queue.empty():
                     self._finish_checkpoint.clear()
-                    # Nothing is waiting: copy the frames the checkpoint thread has not yet.
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self._finish(conn)
             except BaseException as exc:  # the writer must answer every waiter, then stop
                 log.exception("journal writer failed")
                 self._writer_error = exc
@@ -289,8 +310,22 @@ class SqliteFile:
                 write.future.set_result(value)
 
     # -- checkpoints ----------------------------------------------------------------------
+    def _finish(self, conn: sqlite3.Connection) -> None:
+        """Nothing is waiting: copy the frames the checkpoint thread has not copied yet."""
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as exc:  # I/O: the next round tries again; writes go on
+            log.warning("checkpoint of %s failed: %s", self.path.name, exc)
+        else:
+            self.checkpoints += 1
+
     def _checkpoint_loop(self) -> None:
         """Copy the WAL into the database often, beside the writer, not inside it.
+
+        Only after this process wrote: the processes that write a file checkpoint it (the
+        HTTP service the events file, the engine the state file, and the events file too
+        when a MySQL source in the engine appends there). A process that only reads would
+        add checkpoints at its own, lower, CPU priority for nothing.
 
         Often, because a checkpoint fsyncs what was written since the last one, and the
         files share a disk: the engine's state file takes ~30 KiB of WAL per new call (with
@@ -310,6 +345,9 @@ class SqliteFile:
         conn = connect(self.path)
         try:
             while not self._stop_checkpoints.wait(_CHECKPOINT_INTERVAL):
+                if not self._wrote:
+                    continue
+                self._wrote = False
                 try:
                     _busy, frames, _copied = conn.execute(
                         "PRAGMA wal_checkpoint(PASSIVE)"
@@ -317,6 +355,7 @@ class SqliteFile:
                 except sqlite3.Error as exc:  # busy or I/O: the next round tries again
                     log.debug("checkpoint skipped: %s", exc)
                     continue
+                self.checkpoints += 1
                 if frames > _WAL_RESTART_FRAMES:
                     self._finish_checkpoint.set()
         finally:
@@ -331,8 +370,7 @@ class SqliteFile:
         self._stop_checkpoints.set()
         self._queue.put(None)
         self._writer.join()
-        if self._checkpointer is not None:
-            self._checkpointer.join()
+        self._checkpointer.join()
         self._write_conn.close()
         with self._readers_lock:
             readers, self._readers = self._readers, []
