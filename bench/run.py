@@ -102,7 +102,9 @@ def engine_catch_up(data: Path, timeout: float = 120) -> float:
         with contextlib.closing(sqlite3.connect(data / "journal.sqlite3")) as events:
             (last,) = events.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
         with contextlib.closing(sqlite3.connect(data / "journal-state.sqlite3")) as state:
-            (done,) = state.execute("SELECT COALESCE(MAX(seq), 0) FROM cursors").fetchone()
+            (done,) = state.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM cursors WHERE name = 'dispatcher'"
+            ).fetchone()
         if done >= last:
             return round(time.monotonic() - started, 1)
         time.sleep(0.1)

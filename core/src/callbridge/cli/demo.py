@@ -111,9 +111,13 @@ def demo(
 
     from ..demo.runner import Demo, DemoOptions
     from ..demo.view import describe, render_summary
+    from ..journal.sqlite import state_path_for
     from ..sim.scenarios import ScenarioError, builtin_scenarios, find_scenario
 
-    if data_dir is not None and (data_dir / SQLITE_FILE_NAME).exists():
+    journal_file = None if data_dir is None else data_dir / SQLITE_FILE_NAME
+    if journal_file is not None and (
+        journal_file.exists() or state_path_for(journal_file).exists()
+    ):
         raise click.BadParameter(
             f"{data_dir} already holds a journal; the simulator starts its call ids afresh, "
             "so give a new or empty directory",

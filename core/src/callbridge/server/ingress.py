@@ -218,6 +218,7 @@ class Ingress:
         loop = asyncio.get_running_loop()
         if self._bridge is None or self._bridge.loop is not loop:
             self._bridge = _AckBridge(loop)
+            self._wake_pending = False  # a wake-up scheduled on a closed loop never ran
         return self._bridge
 
     def _wake_engine(self) -> None:
