@@ -58,6 +58,7 @@ from .base import (
     restore_event,
     stored_params,
 )
+from .batching import leftovers, take_batch
 from .sqlite import JournalClosedError
 
 log = logging.getLogger(__name__)
@@ -491,27 +492,11 @@ class RedisJournal(Journal):
         """Send queued appends in pipelines; resolve each future with its own outcome."""
         stopping = False
         while not stopping:
-            first = self._queue.get()
-            if first is None:
-                break
-            batch = [first]
-            while len(batch) < _MAX_BATCH:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
-            self._send_appends(batch)
-        while True:
-            try:
-                left = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if left is not None:
-                left.future.set_exception(JournalClosedError("the journal is closed"))
+            batch, stopping = take_batch(self._queue, _MAX_BATCH)
+            if batch:
+                self._send_appends(batch)
+        for left in leftovers(self._queue):
+            left.future.set_exception(JournalClosedError("the journal is closed"))
 
     def _send_appends(self, batch: list[_Append]) -> None:
         """One pipeline of ``EVALSHA`` for the batch (one round trip, one fsync on the server).

@@ -29,6 +29,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .batching import leftovers, take_batch
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -232,19 +234,9 @@ class SqliteFile:
         conn = self._write_conn
         stopping = False
         while not stopping:
-            first = self._queue.get()
-            if first is None:
+            batch, stopping = take_batch(self._queue, _MAX_BATCH)
+            if not batch:
                 break
-            batch = [first]
-            while len(batch) < _MAX_BATCH:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
             try:
                 self._run_batch(conn, batch)
                 self._wrote = True
@@ -261,13 +253,8 @@ class SqliteFile:
                         write.future.set_exception(exc)
                 break
         # Anything still queued after a stop or a failure gets a clear error, not a hang.
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                item.future.set_exception(JournalClosedError("the journal is closed"))
+        for item in leftovers(self._queue):
+            item.future.set_exception(JournalClosedError("the journal is closed"))
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Write]) -> None:
         results: list[tuple[_Write, Any, BaseException | None]] = []
