@@ -22,7 +22,7 @@ $(STAMP): uv.lock pyproject.toml core/pyproject.toml $(wildcard connectors/*/pyp
 bootstrap: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/callbridge demo
+	$(VENV)/bin/callbridge demo $(ARGS)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
