@@ -12,7 +12,8 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from panel_support import open_page
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from callbridge.demo import Demo, DemoOptions
 from callbridge.testing.services import require, skip_marker
@@ -26,7 +27,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-TIMEOUT_MS = 30_000
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -49,19 +49,21 @@ def demo() -> Iterator[Demo]:
 
 
 @pytest.fixture(scope="module")
-def page(demo: Demo) -> Iterator[Page]:
-    """The panel for extension 201, open; fails the module if the page raised an error."""
+def browser() -> Iterator[Browser]:
+    """Headless Chromium, one per test module."""
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
+        running = playwright.chromium.launch(
             executable_path=require("chromium"), args=CHROMIUM_ARGS
         )
         try:
-            page = browser.new_context().new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(demo.panel_url("201"))
-            yield page
-            assert not errors, errors
+            yield running
         finally:
-            browser.close()
+            running.close()
+
+
+@pytest.fixture(scope="module")
+def page(demo: Demo, browser: Browser) -> Iterator[Page]:
+    """The panel for extension 201, open; fails the module if the page raised an error."""
+    page, errors = open_page(browser, demo.panel_url("201"))
+    yield page
+    assert not errors, errors
