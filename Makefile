@@ -1,6 +1,7 @@
 # The two commands of the README, and the tools around them.
 #   make demo   runs callbridge against its simulator on embedded defaults
 #   make test   runs every test (what .ci/run calls)
+#   make services  installs what the tests start (MariaDB, Redis, Chromium) on Debian/Ubuntu
 # The bootstrap needs only python3: it installs uv through pip when missing and
 # builds .venv/ from the committed lock file, every workspace package editable.
 
@@ -9,7 +10,15 @@ VENV := .venv
 UV := $(shell command -v uv 2>/dev/null || echo $(VENV)-tools/bin/uv)
 STAMP := $(VENV)/.synced
 
-.PHONY: demo test lint typecheck bench docs clean bootstrap browser
+# The Debian/Ubuntu packages the tests need: the one list, used by `make services` (and so by
+# .ci/run). Without them the tests that start MariaDB, Redis or headless Chromium skip, and
+# `make test` ends with a line saying so. Elsewhere, install the same programs with your
+# package manager (mariadbd + mariadb-install-db, redis-server, chromium on PATH).
+DEBIAN_PACKAGES := mariadb-server redis-server chromium
+APT_GET ?= apt-get
+SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test lint typecheck bench docs clean bootstrap browser services
 
 $(VENV)-tools/bin/uv:
 	$(PYTHON) -m venv $(VENV)-tools
@@ -22,7 +31,7 @@ $(STAMP): uv.lock pyproject.toml core/pyproject.toml $(wildcard connectors/*/pyp
 bootstrap: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/callbridge demo
+	$(VENV)/bin/callbridge demo $(ARGS)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
@@ -39,6 +48,23 @@ bench: $(STAMP)
 
 docs: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict
+
+# Installs the packages of DEBIAN_PACKAGES that dpkg does not list as installed; needs
+# Debian/Ubuntu (apt-get) and root or sudo. APT_GET and SUDO can be overridden.
+services:
+	@command -v dpkg-query >/dev/null 2>&1 || { \
+	    echo "make services: not a Debian/Ubuntu system; install these with your package manager:" \
+	         "MariaDB server, Redis server, Chromium ($(DEBIAN_PACKAGES) on Debian)" >&2; exit 1; }
+	@missing=""; \
+	for package in $(DEBIAN_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' "$$package" 2>/dev/null | grep -q "ok installed" \
+	        || missing="$$missing $$package"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "make services: installed already: $(DEBIAN_PACKAGES)"; exit 0; fi; \
+	echo "make services: installing$$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$(SUDO) $(APT_GET) update -qq && \
+	$(SUDO) $(APT_GET) install -y -qq --no-install-recommends $$missing
 
 clean:
 	rm -rf $(VENV) $(VENV)-tools site

@@ -41,7 +41,9 @@ def test_live_view_shows_calls_contacts_states_and_activities() -> None:
         view(event)  # type: ignore[arg-type]
     console.print(view.render())
     text = console.export_text()
-    assert "http://127.0.0.1:1/agent#extension=201&token=t" in text
+    # The box shows the token-free address; the full link is printed above the live region.
+    assert "http://127.0.0.1:1/agent (the link to open" in text
+    assert "token=t" not in text
     assert "Mario Rossi" in text and "answered" in text and "#7" in text
     assert "2 contacts share this number" in text
     assert "1/1 as expected" in text

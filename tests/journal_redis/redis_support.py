@@ -8,7 +8,6 @@ journal documents as durable. ``start_redis`` waits until PING answers.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -20,13 +19,14 @@ from pathlib import Path
 import redis
 
 from callbridge.journal.base import Journal
+from callbridge.testing.services import find_binary, skip_reason
 
 REQUIRE_ENV = "CALLBRIDGE_TEST_REQUIRE_SERVICES"
 
 
 def redis_binary() -> str | None:
     """The redis-server binary, or None when it is not installed."""
-    return shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin:/usr/sbin")
+    return find_binary("redis-server")
 
 
 def free_port() -> int:
@@ -129,9 +129,9 @@ def start_redis(
 
 def require_redis() -> str | None:
     """None when redis-server exists; else the reason to skip (or fail in CI)."""
-    if redis_binary() is not None:
+    reason = skip_reason("redis")
+    if reason is None:
         return None
-    reason = "redis-server not found (install Debian's redis-server)"
     if os.environ.get(REQUIRE_ENV) == "1":
         return reason + f" and {REQUIRE_ENV}=1"
     return reason

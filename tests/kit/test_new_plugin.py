@@ -109,3 +109,61 @@ def test_generated_package_installs_and_passes_its_tests(tmp_path: Path) -> None
         timeout=120,
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def _uv() -> str | None:
+    tools = BIN.parent.parent / ".venv-tools" / "bin"
+    return shutil.which("uv") or shutil.which("uv", path=f"{BIN}:{tools}")
+
+
+def test_readme_and_next_steps_give_an_install_command_that_needs_no_pip(tmp_path: Path) -> None:
+    # The workspace's .venv is made by uv and has no pip: `pip install` is not the command.
+    result = CliRunner().invoke(main, ["new-plugin", "acme-crm", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    readme = (tmp_path / "callbridge-acme-crm" / "README.md").read_text()
+    assert "uv pip install -e '.[test]'" in readme
+    assert "\npip install" not in readme
+    assert "new-plugin acme-crm --install" in readme
+    assert "--install" in result.output
+    assert "\n  pip install" not in result.output and "&& pip install" not in result.output
+
+
+@pytest.mark.slow
+def test_install_option_installs_into_an_environment_without_pip(tmp_path: Path) -> None:
+    """``new-plugin --install`` for real, into a throwaway venv made by uv (so without pip)
+    holding callbridge: the plugin is installed, callbridge finds it, its tests pass."""
+    uv = _uv()
+    if uv is None:
+        pytest.skip("uv is not available to make the throwaway environment")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLBRIDGE_", "VIRTUAL_ENV"))}
+    venv = tmp_path / "venv"
+    python = venv / "bin" / "python"
+
+    def run(*args: str | Path, cwd: Path = tmp_path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(a) for a in args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+            check=False,
+        )
+
+    made = run(uv, "venv", "--quiet", "--python", sys.executable, venv)
+    assert made.returncode == 0, made.stderr
+    core = BIN.parent.parent / "core"
+    base = run(uv, "pip", "install", "--quiet", "--python", python, "-e", core)
+    assert base.returncode == 0, base.stderr
+    assert run(python, "-c", "import pip").returncode != 0  # the case of the issue: no pip
+
+    made_plugin = run(venv / "bin" / "callbridge", "new-plugin", "acme-crm", "--install")
+    assert made_plugin.returncode == 0, made_plugin.stdout + made_plugin.stderr
+    assert "Installed callbridge-acme-crm" in made_plugin.stdout, made_plugin.stdout
+    listed = run(venv / "bin" / "callbridge", "plugins")
+    assert "acme-crm" in listed.stdout, listed.stdout + listed.stderr
+    tests = run(
+        python, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=tmp_path / "callbridge-acme-crm"
+    )
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "11 passed" in tests.stdout, tests.stdout

@@ -2,13 +2,12 @@
 
 One server per test session (start-up costs about a second); each test gets its own database.
 Where ``mariadbd`` is missing the tests skip, unless CALLBRIDGE_TEST_REQUIRE_SERVICES=1 (CI),
-in which case they fail.
+in which case they fail (``callbridge.testing.services``).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -22,10 +21,7 @@ import pymysql
 import pytest
 
 from callbridge.mysql.dsn import MysqlDsn, parse_dsn
-
-
-def _find(name: str) -> str | None:
-    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin:/sbin")
+from callbridge.testing.services import find_binary, require
 
 
 def _free_port() -> int:
@@ -57,13 +53,9 @@ class MariaDB:
 
 @pytest.fixture(scope="session")
 def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
-    server = _find("mariadbd") or _find("mysqld")
-    install = _find("mariadb-install-db") or _find("mysql_install_db")
-    if not server or not install:
-        reason = "mariadbd / mariadb-install-db not found (install Debian's mariadb-server)"
-        if os.environ.get("CALLBRIDGE_TEST_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason + " and CALLBRIDGE_TEST_REQUIRE_SERVICES=1")
-        pytest.skip(reason)
+    server = require("mariadb")  # skips (fails in CI) without mariadbd and mariadb-install-db
+    install = find_binary("mariadb-install-db")
+    assert install is not None
     base = tmp_path_factory.mktemp("mariadb")
     data = base / "data"
     user = ["--user=root"] if os.geteuid() == 0 else []

@@ -2,22 +2,22 @@
 
 callbridge and the simulator run for real (the demo's assembly, one per test module); the
 page is opened the way a CRM link opens it, ``/agent#extension=201&token=...``. Without
-``/usr/bin/chromium`` the tests skip, unless CALLBRIDGE_TEST_REQUIRE_SERVICES=1 (CI), where
-they fail.
+``chromium`` the tests skip, unless CALLBRIDGE_TEST_REQUIRE_SERVICES=1 (CI), where they fail
+(``callbridge.testing.services``).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from panel_support import open_page
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from callbridge.demo import Demo, DemoOptions
+from callbridge.testing.services import require, skip_marker
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
@@ -27,16 +27,13 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-TIMEOUT_MS = 30_000
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every panel test needs the browser: skip (or, in CI, fail) when it is missing."""
-    if CHROMIUM.exists():
+    skip = skip_marker("chromium")
+    if skip is None:
         return
-    if os.environ.get("CALLBRIDGE_TEST_REQUIRE_SERVICES") == "1":
-        raise RuntimeError(f"{CHROMIUM} is missing and CALLBRIDGE_TEST_REQUIRE_SERVICES=1")
-    skip = pytest.mark.skip(reason=f"{CHROMIUM} is not installed (apt install chromium)")
     for item in items:
         if "tests/panel/" in str(item.path).replace(os.sep, "/"):
             item.add_marker(skip)
@@ -52,17 +49,21 @@ def demo() -> Iterator[Demo]:
 
 
 @pytest.fixture(scope="module")
-def page(demo: Demo) -> Iterator[Page]:
-    """The panel for extension 201, open; fails the module if the page raised an error."""
+def browser() -> Iterator[Browser]:
+    """Headless Chromium, one per test module."""
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        running = playwright.chromium.launch(
+            executable_path=require("chromium"), args=CHROMIUM_ARGS
+        )
         try:
-            page = browser.new_context().new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(demo.panel_url("201"))
-            yield page
-            assert not errors, errors
+            yield running
         finally:
-            browser.close()
+            running.close()
+
+
+@pytest.fixture(scope="module")
+def page(demo: Demo, browser: Browser) -> Iterator[Page]:
+    """The panel for extension 201, open; fails the module if the page raised an error."""
+    page, errors = open_page(browser, demo.panel_url("201"))
+    yield page
+    assert not errors, errors

@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import queue
-import shutil
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -23,11 +22,11 @@ import pytest
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
+from callbridge.testing.services import require
 from callbridge_hubspot.plugin import HubSpotPlugin
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--no-first-run", "--disable-sync",
@@ -167,8 +166,7 @@ def _call(state: str, **extra: Any) -> dict[str, Any]:
 
 
 def test_incoming_call_is_announced_and_dial_posts_to_the_api(service: StandIn) -> None:
-    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        _require(f"{CHROMIUM} is not installed")
+    chromium = require("chromium")
     from playwright.sync_api import sync_playwright
 
     contact = {
@@ -176,7 +174,7 @@ def test_incoming_call_is_announced_and_dial_posts_to_the_api(service: StandIn) 
         "url": "https://app-eu1.hubspot.com/contacts/7654321/record/0-1/1234", "candidates": [],
     }  # fmt: skip
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = pw.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
         try:
             page = browser.new_page()
             page.goto(f"{service.url}/host")

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import queue
 import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,10 +23,10 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import StreamingResponse
 
+from callbridge.testing.services import require
 from callbridge_salesforce.plugin import SalesforcePlugin
 from callbridge_salesforce.settings import SalesforceSettings
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -64,15 +62,6 @@ window.sforce = { opencti: {
 """
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def _require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    message = f"{CHROMIUM} is not installed"
-    if os.environ.get("CALLBRIDGE_TEST_REQUIRE_SERVICES") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @dataclass
@@ -153,11 +142,11 @@ def service() -> Iterator[FakeService]:
 
 @pytest.fixture
 def page(service: FakeService) -> Iterator[Any]:
-    _require_chromium()
+    chromium = require("chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context()
             requested: list[str] = []

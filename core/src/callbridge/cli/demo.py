@@ -97,6 +97,12 @@ def _sigterm_stops() -> Iterator[None]:
     help="Play only this built-in scenario (repeatable; default: all).",
 )
 @click.option("--plain", is_flag=True, help="One line per event instead of the live table.")
+@click.option(
+    "--open",
+    "open_panel",
+    is_flag=True,
+    help="Open the agent panel in the default web browser once callbridge is up.",
+)
 def demo(
     once: bool,
     data_dir: Path | None,
@@ -105,6 +111,7 @@ def demo(
     speed: float | None,
     names: tuple[str, ...],
     plain: bool,
+    open_panel: bool,
 ) -> None:
     """Run callbridge against its simulated PBX and watch calls flow (Ctrl-C stops)."""
     from rich.console import Console
@@ -132,7 +139,7 @@ def demo(
         data_dir=data_dir, host=host, port=port, speed=speed or (4.0 if once else 1.0)
     )
     with _quiet_logging(console), _sigterm_stops():
-        checks, summary = _run(Demo(options), console, once, scenarios, plain)
+        checks, summary = _run(Demo(options), console, once, scenarios, plain, open_panel)
     if summary is not None:
         console.print(render_summary(summary))
     if once:
@@ -147,7 +154,12 @@ def demo(
 
 
 def _run(
-    demo_run: Demo, console: Console, once: bool, scenarios: list[Scenario], plain: bool
+    demo_run: Demo,
+    console: Console,
+    once: bool,
+    scenarios: list[Scenario],
+    plain: bool,
+    open_panel: bool = False,
 ) -> tuple[list[ScenarioChecked], Summary | None]:
     """Start, play (once or until Ctrl-C), stop; the checks and the summary."""
     from ..demo.view import LineView, LiveView
@@ -158,10 +170,13 @@ def _run(
         console.print(
             f"[bold]callbridge[/] on {demo_run.url}  ·  simulator SOAP on {demo_run.sim.url}"
         )
-        console.print(f"Agent panel: [underline cyan]{demo_run.panel_url('201')}[/]")
+        panel_url = demo_run.panel_url("201")
+        _print_url(console, "Agent panel: ", panel_url)
         console.print(f"Data directory: {demo_run.data_dir}", style="dim")
+        if open_panel:
+            _open_in_browser(console, panel_url)
         live = not plain and console.is_terminal
-        view = LiveView(console, demo_run.panel_url("201")) if live else LineView(console)
+        view = LiveView(console, panel_url) if live else LineView(console)
         demo_run.subscribe(view)
         with view:
             if once:
@@ -174,3 +189,27 @@ def _run(
         summary = demo_run.summary() if demo_run.running_or_none() else None
         demo_run.stop()
     return checks, summary
+
+
+def _print_url(console: Console, label: str, url: str) -> None:
+    """One line, never wrapped by rich: a URL cut across two lines cannot be copied (at 80
+    columns the cut fell inside the token). The terminal may still fold a long line on
+    screen, but copying it gives the whole URL; terminals that know links can click it."""
+    from rich.style import Style
+    from rich.text import Text
+
+    text = Text(label)
+    text.append(url, style=Style(underline=True, color="cyan", link=url))
+    console.print(text, soft_wrap=True)
+
+
+def _open_in_browser(console: Console, url: str) -> None:
+    """``--open``: the standard ``webbrowser`` module (honours ``$BROWSER``)."""
+    import webbrowser
+
+    try:
+        opened = webbrowser.open(url)
+    except webbrowser.Error:
+        opened = False
+    if not opened:
+        console.print("No web browser could be started: copy the agent panel URL above.")

@@ -4,11 +4,20 @@ The package has the ``callbridge`` entry point (hatchling), a plugin module with
 implementation of each main hook, a settings class with its own prefix, tests on callbridge's
 test kit (the standard ``ConnectorTests`` and whole-call scenarios against a local fake CRM),
 and a README. Nothing is written when the name is bad or the target folder is not empty.
+
+``--install`` then installs it (editable, with its test extras) into the environment that
+runs callbridge. With uv, not pip: a virtual environment made by uv (the workspace's
+``.venv``) has no pip, and ``uv pip install`` works in both kinds.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -96,6 +105,32 @@ def create(raw_name: str, parent: Path) -> Path:
     return root
 
 
+def find_uv() -> str | None:
+    """uv on PATH, next to this interpreter, or where the workspace bootstrap puts it
+    (``.venv-tools/bin/uv`` beside ``.venv``, when uv was not on PATH; see the Makefile)."""
+    here = Path(sys.executable).parent
+    tools = Path(sys.prefix).parent / ".venv-tools" / "bin"
+    return shutil.which("uv") or shutil.which("uv", path=f"{here}{os.pathsep}{tools}")
+
+
+def install_command(root: Path) -> list[str]:
+    """The command installing ``root`` editable with its ``test`` extras into the environment
+    of this interpreter: ``uv pip install --python`` when uv is found (it needs no pip in the
+    environment), else this interpreter's pip. Raises click.ClickException with the way out
+    when there is neither."""
+    target = f"{root.resolve()}[test]"
+    uv = find_uv()
+    if uv is not None:
+        return [uv, "pip", "install", "--python", sys.executable, "-e", target]
+    if importlib.util.find_spec("pip") is not None:
+        return [sys.executable, "-m", "pip", "install", "-e", target]
+    raise click.ClickException(
+        f"neither uv nor pip is available to install into {sys.prefix}: "
+        f"install uv (python3 -m pip install --user uv) and run, in {root}: "
+        "uv pip install -e '.[test]'"
+    )
+
+
 @click.command("new-plugin")
 @click.argument("name")
 @click.option(
@@ -106,7 +141,12 @@ def create(raw_name: str, parent: Path) -> Path:
     show_default=True,
     help="Folder in which the package folder callbridge-NAME is created.",
 )
-def new_plugin(name: str, directory: Path) -> None:
+@click.option(
+    "--install",
+    is_flag=True,
+    help="Then install it (editable, with its test extras) where callbridge runs.",
+)
+def new_plugin(name: str, directory: Path, install: bool) -> None:
     """Create a plugin package NAME (e.g. acme-crm) with hooks, settings, tests, README."""
     try:
         root = create(name, directory)
@@ -116,5 +156,15 @@ def new_plugin(name: str, directory: Path) -> None:
     click.echo(f"Created {root}")
     click.echo(f"  plugin:   src/{names.package}/plugin.py ({names.class_name})")
     click.echo(f"  settings: {names.prefix}URL, {names.prefix}TOKEN")
-    click.echo("Next:")
-    click.echo(f"  cd {root} && pip install -e '.[test]' && pytest")
+    if install:
+        command = install_command(root)
+        click.echo("Installing: " + " ".join(command))
+        done = subprocess.run(command, check=False)  # noqa: S603 (our own argument list)
+        if done.returncode != 0:
+            raise click.ClickException(f"the install failed (exit {done.returncode})")
+        click.echo(f"Installed {names.dist} into {sys.prefix}")
+        click.echo("Next:")
+        click.echo(f"  cd {root} && {Path(sys.executable).parent / 'python'} -m pytest")
+        return
+    click.echo("Next (or run new-plugin again with --install, which does it for you):")
+    click.echo(f"  cd {root} && uv pip install -e '.[test]' && pytest")

@@ -135,9 +135,13 @@ class LiveView:
         footer.append(f"\nscenarios checked: {passed}/{len(checks)} as expected", style="dim")
         for note in notes:
             footer.append(f"\n{note}", style="cyan")
+        # The full URL (with its token) is printed once above the live region, where it is
+        # never wrapped: inside this box rich would cut it across lines and it could not be
+        # copied. Here only its token-free part, which always fits.
         header = Text.assemble(
-            ("Agent panel (open it while this runs): ", "bold"),
-            (self.panel_url, "underline cyan"),
+            ("Agent panel: ", "bold"),
+            (self.panel_url.partition("#")[0], "cyan"),
+            (" (the link to open, with its token, is printed above)", "dim"),
             ("\nCtrl-C stops.", "dim"),
         )
         return Panel(Group(header, table, footer), title=self.title, border_style="blue")

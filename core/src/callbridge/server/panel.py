@@ -1,8 +1,11 @@
 """The agent panel: a plain web page at ``/agent`` served from package files.
 
-No build step: one HTML file, one small script, one stylesheet. The page subscribes to the
-agent's SSE stream, shows the ringing call with a link per CRM, and drives the call-control
-API. It reconnects by itself (EventSource resumes with Last-Event-ID; after a refused
+No build step and no dependency: one HTML file, two small scripts (the panel, and
+``alerts.js``: a Web Audio ring tone and a desktop notification when a call rings while the
+tab is in the background), one stylesheet (a dark scheme when the system asks for one). The
+page subscribes to the agent's SSE stream, shows the ringing call (caller's name large, the
+company, a button per CRM record), the last calls with their outcome, and drives the
+call-control API. It reconnects by itself (EventSource resumes with Last-Event-ID; after a refused
 connection the script retries with backoff and ``last_event_id``).
 """
 
@@ -16,11 +19,11 @@ from fastapi.responses import HTMLResponse, Response
 from .services import Services
 
 _STATIC = files("callbridge.server") / "static"
-_TYPES = {"agent.js": "text/javascript", "agent.css": "text/css"}
+_TYPES = {"agent.js": "text/javascript", "alerts.js": "text/javascript", "agent.css": "text/css"}
 
 
 def build_router(services: Services) -> APIRouter:
-    """``/agent`` and its two assets."""
+    """``/agent`` and its assets."""
     router = APIRouter(tags=["Agent panel"], include_in_schema=False)
 
     @router.get("/agent", response_class=HTMLResponse)

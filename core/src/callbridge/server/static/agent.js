@@ -64,11 +64,11 @@ function showPop(pop) {
   section.dataset.state = call.state;
   section.dataset.callId = call.user_call_id || "";
   $("call-state").textContent = call.state || "";
+  $("call-state").dataset.value = call.state || "";
   $("call-direction").textContent = call.direction || "";
-  const identity = call.identity || {};
-  const fallback = [identity.name, identity.surname].filter(Boolean).join(" ");
-  $("caller-name").textContent = contact ? contact.name : (fallback || "Unknown caller");
-  $("caller-company").textContent = contact && contact.company ? "· " + contact.company : "";
+  const name = callerName(call, contact);
+  $("caller-name").textContent = name;
+  $("caller-company").textContent = contact && contact.company ? contact.company : "";
   const number = call.remote_e164 || call.remote_number || "";
   $("caller-number").textContent = number;
   $("caller-number").href = "tel:" + number;
@@ -77,28 +77,51 @@ function showPop(pop) {
   records.replaceChildren();
   for (const [connector, found] of Object.entries(pop.contacts || {})) {
     if (!found.url) continue;
-    const item = document.createElement("li");
-    const link = document.createElement("a");
-    link.href = found.url; link.target = "_blank"; link.rel = "noopener";
-    link.textContent = "Open in " + connector + ": " + found.name;
-    item.append(link); records.append(item);
+    const label = "Open in " + connector + (found.name && found.name !== name ? ": " + found.name : "");
+    records.append(recordLink(found.url, label));
   }
   const ambiguous = contact && contact.candidates && contact.candidates.length;
   $("candidates").hidden = !ambiguous;
-  $("candidate-list").replaceChildren(...(ambiguous ? contact.candidates.map((c) => {
-    const item = document.createElement("li");
-    const link = document.createElement("a");
-    link.href = c.url || "#"; link.textContent = c.name + (c.company ? " · " + c.company : "");
-    item.append(link); return item;
-  }) : []));
+  $("candidate-list").replaceChildren(...(ambiguous ? contact.candidates.map((c) =>
+    recordLink(c.url || "#", c.name + (c.company ? " · " + c.company : ""))) : []));
   if (call.state === "ended") addHistory(call, contact);
+  // The background alerts (alerts.js: ring tone, desktop notification) listen for this.
+  document.dispatchEvent(new CustomEvent("callbridge:pop", { detail: { call, contact, name } }));
 }
 
+function callerName(call, contact) {
+  const identity = call.identity || {};
+  const fallback = [identity.name, identity.surname].filter(Boolean).join(" ");
+  return contact ? contact.name : (fallback || "Unknown caller");
+}
+
+// A CRM link, shown as a button: it still is a link (opens the record in a new tab).
+function recordLink(url, label) {
+  const item = document.createElement("li");
+  const link = document.createElement("a");
+  link.href = url; link.target = "_blank"; link.rel = "noopener"; link.className = "button";
+  link.textContent = label;
+  item.append(link);
+  return item;
+}
+
+// One line per finished call: when, direction, who, and how it ended (a coloured badge
+// whose word is the outcome, so the colour is never the only cue).
 function addHistory(call, contact) {
   const item = document.createElement("li");
+  item.dataset.outcome = call.outcome || "unknown";
   const who = contact ? contact.name : (call.remote_e164 || call.remote_number || "unknown");
-  item.textContent = [call.direction, who, call.outcome || "", new Date(call.ring_at || Date.now()).toLocaleTimeString()]
-    .filter(Boolean).join(" · ");
+  const at = new Date(call.ring_at || Date.now());
+  const part = (className, text) => {
+    const span = document.createElement("span");
+    span.className = className; span.textContent = text;
+    return span;
+  };
+  const time = part("when", at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+  const outcome = part("badge", call.outcome || "unknown");
+  outcome.dataset.value = call.outcome || "unknown";
+  // Spaces between the parts, for screen readers and copied text (the layout ignores them).
+  item.append(time, " ", part("direction", call.direction || ""), " ", part("who", who), " ", outcome);
   $("history").prepend(item);
   while ($("history").children.length > 20) $("history").lastChild.remove();
 }
@@ -145,6 +168,8 @@ document.querySelectorAll("[data-action]").forEach((button) => {
   if (extension && token) {
     $("extension").value = extension; $("token").value = token;
     state.extension = extension; state.token = token;
+    // Kept for this tab, so a reload stays signed in (the fragment is gone by then).
+    sessionStorage.setItem("callbridge", JSON.stringify({ extension, token }));
     connect();
   }
 })();
