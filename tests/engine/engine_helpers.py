@@ -151,9 +151,7 @@ class Crm:
     def by_call(self) -> dict[str, CallRecord]:
         """``logged`` keyed ``callbridge:<call key>:<name>`` (no start time: easier to name)."""
         with self.lock:
-            return {
-                f"callbridge:{r.call.key}:{self.name}": r for r in list(self.logged.values())
-            }
+            return {f"callbridge:{r.call.key}:{self.name}": r for r in list(self.logged.values())}
 
     @hookimpl
     def log_call(self, record: CallRecord) -> ActivityRef | None:
