@@ -13,25 +13,15 @@ import pytest
 from hs_fake import ALL_SCOPES, TOKEN, FakeHubSpot
 from hs_support import make_call, make_record
 
-from callbridge.models import CallRecord
+from callbridge.testing import shifted_record
 from callbridge_hubspot.plugin import HubSpotPlugin
 
 Factory = Callable[..., HubSpotPlugin]
 
 
-def _shifted(record: CallRecord, shift: timedelta) -> CallRecord:
-    call = record.call
-    moved = {
-        name: getattr(call, name) + shift
-        for name in ("ring_at", "answer_at", "end_at")
-        if getattr(call, name) is not None
-    }
-    return record.model_copy(update={"call": call.model_copy(update=moved)})
-
-
 def test_a_reused_call_id_gets_its_own_engagement(fake: FakeHubSpot, make_plugin: Factory) -> None:
     first = make_record(make_call())
-    later = _shifted(first, timedelta(days=40))
+    later = shifted_record(first, timedelta(days=40))
     first_ref = make_plugin().log_call(first)
     later_ref = make_plugin().log_call(later)  # the ledger still holds the first call
     assert first_ref is not None and later_ref is not None

@@ -14,7 +14,8 @@ import pytest
 from sf_fake import FakeOrg
 from sf_helpers import make_call, make_record
 
-from callbridge.models import CallRecord, Contact, CrmContext
+from callbridge.models import Contact, CrmContext
+from callbridge.testing import shifted_record
 from callbridge_salesforce.activity import CALL_OBJECT_MAX, activity_key
 from callbridge_salesforce.plugin import SalesforcePlugin
 
@@ -22,21 +23,10 @@ Make = Callable[..., SalesforcePlugin]
 NUMBER = "+390612345678"
 
 
-def _shifted(record: CallRecord, shift: timedelta) -> CallRecord:
-    """The same call id, another call: everything ``shift`` later."""
-    call = record.call
-    moved = {
-        name: getattr(call, name) + shift
-        for name in ("ring_at", "answer_at", "end_at")
-        if getattr(call, name) is not None
-    }
-    return record.model_copy(update={"call": call.model_copy(update=moved)})
-
-
 def test_a_reused_call_id_is_logged_again_not_adopted(org: FakeOrg, make_plugin: Make) -> None:
     plugin = make_plugin()
     first = make_record(make_call())
-    later = _shifted(first, timedelta(days=45))
+    later = shifted_record(first, timedelta(days=45))
     first_ref = plugin.log_call(first)
     # A new plugin: nothing in memory, as after a restart with the journal pruned.
     later_ref = make_plugin().log_call(later)
@@ -123,14 +113,14 @@ def test_a_long_company_id_is_bounded_and_still_once(org: FakeOrg, make_plugin: 
 
 def test_activity_date_is_the_org_day_not_the_utc_day(org: FakeOrg, make_plugin: Make) -> None:
     # 23:30 UTC on 14 March is 00:30 on the 15th in Rome (the org's time zone).
-    late = _shifted(make_record(make_call()), timedelta(hours=14))
+    late = shifted_record(make_record(make_call()), timedelta(hours=14))
     assert late.call.ring_at == datetime(2025, 3, 14, 23, 30, tzinfo=UTC)
     plugin = make_plugin()
     plugin.log_call(late)
-    plugin.log_call(_shifted(late, timedelta(minutes=1)))
+    plugin.log_call(shifted_record(late, timedelta(minutes=1)))
     assert {t["ActivityDate"] for t in org.tasks()} == {"2025-03-15"}
     assert org.count("GET", "FROM+Organization") == 1  # read once
-    make_plugin(time_zone="America/New_York").log_call(_shifted(late, timedelta(minutes=2)))
+    make_plugin(time_zone="America/New_York").log_call(shifted_record(late, timedelta(minutes=2)))
     assert sorted(t["ActivityDate"] for t in org.tasks()) == [
         "2025-03-14",
         "2025-03-15",

@@ -56,7 +56,7 @@ from pydantic_settings import BaseSettings
 from ..errors import PermanentError, RetryLater
 from ..models import ActivityRef, CallRecord, Contact
 from .env import CallbridgeEnv
-from .records import make_call, make_record
+from .records import make_call, make_record, shifted_record
 from .variables import variable_names, variables
 
 FailureKind = Literal["permanent", "retryable"]
@@ -249,16 +249,7 @@ class ConnectorTests:
         if not loaded_connector.has("log_call"):
             pytest.skip("the plugin does not implement log_call")
         first = self.finished_record(loaded_connector.name)
-        shift = timedelta(days=40, minutes=7)
-        call = first.call
-        later_call = call.model_copy(
-            update={
-                name: getattr(call, name) + shift
-                for name in ("ring_at", "answer_at", "end_at")
-                if getattr(call, name) is not None
-            }
-        )
-        later = first.model_copy(update={"call": later_call})
+        later = shifted_record(first, timedelta(days=40, minutes=7))
         assert later.call.key == first.call.key
         self.crm_succeeds()
         ref_first = loaded_connector.call("log_call", record=first)

@@ -83,6 +83,17 @@ def make_call(
     return Call(**values)
 
 
+def shifted_record(record: CallRecord, by: timedelta) -> CallRecord:
+    """The same record ``by`` later: a reused PBX call id, the same call key, another call."""
+    call = record.call
+    moved = {
+        name: value + by
+        for name in ("ring_at", "answer_at", "end_at")
+        if (value := getattr(call, name)) is not None
+    }
+    return record.model_copy(update={"call": call.model_copy(update=moved)})
+
+
 def make_record(
     user_call_id: str = "000012A0",
     *,
