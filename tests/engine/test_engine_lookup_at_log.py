@@ -112,3 +112,26 @@ def test_a_refused_lookup_makes_the_delivery_dead_not_unattached(
     wait_for(lambda: len(crm.logged) == 1, what="the call logged after the fix")
     (record,) = crm.logged.values()
     assert record.lookups == {"crm": LookupStatus.FOUND}
+
+
+def test_a_delivery_enqueued_before_the_upgrade_keeps_its_key(
+    tmp_path: Path, cleanup: list[Engine]
+) -> None:
+    """A payload of an older version (no key_format, lookups, milliseconds): its first
+    attempts may have written the activity under the older key, so it keeps that key."""
+    from callbridge.testing import make_record
+
+    crm = Crm("crm")
+    engine = _start(cleanup, tmp_path, crm)
+    payload = make_record("000000AA").model_dump(mode="json")
+    for newer in ("key_format", "lookups", "duration_ms", "ring_ms"):
+        del payload[newer]
+    engine.journal.enqueue_delivery(
+        call_key=payload["call"]["key"], plugin="crm", action="log_call", payload=payload
+    )
+    engine.dispatcher.notify()
+    wait_for(lambda: len(crm.logged) == 1, what="the old delivery logged")
+    (key,) = crm.logged
+    assert key == "callbridge:1:000000AA:crm"  # no start: as the older version wrote it
+    (record,) = crm.logged.values()
+    assert record.duration_ms == record.duration_s * 1000

@@ -95,3 +95,15 @@ def test_duration_in_milliseconds(fake: FakeHubSpot, make_plugin: Factory) -> No
     ref = make_plugin().log_call(record)
     assert ref is not None
     assert fake.calls[ref.record_id]["properties"]["hs_call_duration"] == "60123"
+
+
+def test_a_delivery_from_before_the_upgrade_finds_its_ledger_row(
+    fake: FakeHubSpot, make_plugin: Factory
+) -> None:
+    record = make_record(make_call()).model_copy(update={"key_format": 1})
+    plugin = make_plugin()
+    # Written by the older version: the key had no start, the row no signature.
+    plugin.ledger().mark_written("callbridge:1:000012A0:hubspot", "5555")
+    ref = plugin.log_call(record)
+    assert ref is not None and ref.record_id == "5555"
+    assert fake.calls == {}

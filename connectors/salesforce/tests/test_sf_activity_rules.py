@@ -166,3 +166,12 @@ def test_a_failed_search_raises_so_the_core_searches_again(org: FakeOrg, make_pl
         plugin.lookup_contact(number=NUMBER, call=call)
     found = plugin.lookup_contact(number=NUMBER, call=call)
     assert isinstance(found, Contact)
+
+
+def test_a_delivery_from_before_the_upgrade_finds_its_task(org: FakeOrg, make_plugin: Make) -> None:
+    # Written by the older version: CallObject was the call key, no signature line.
+    old = org.insert("Task", Subject="Inbound call", CallObject="1:000012A0", Description="x")
+    record = make_record(make_call()).model_copy(update={"key_format": 1})
+    ref = make_plugin().log_call(record)
+    assert ref is not None and ref.record_id == old
+    assert len(org.tasks()) == 1

@@ -204,6 +204,10 @@ class CallRecord(BaseModel):
     #: absent here does not look contacts up.
     lookups: dict[str, LookupStatus] = Field(default_factory=dict)
     recording_url: str | None = None
+    #: 2: ``idempotency_key`` carries the call's start. 1: a delivery enqueued by a version
+    #: before that keeps the key it may already have used in a CRM (no second activity
+    #: across the upgrade); connectors may also keep their older matching for it.
+    key_format: int = 2
 
     @model_validator(mode="before")
     @classmethod
@@ -240,6 +244,8 @@ class CallRecord(BaseModel):
         an activity under the first one that is not this call (see ``signature``).
         """
         start = self.started_at
+        if self.key_format < 2:
+            start = None
         base = self.call.key if start is None else f"{self.call.key}@{_stamp(start)}"
         if alternate:
             base += "~" + hashlib.sha256(self.signature.encode()).hexdigest()[:10]

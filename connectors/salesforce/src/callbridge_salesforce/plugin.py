@@ -188,10 +188,14 @@ class SalesforcePlugin:
         refusal there is warned about once and the Task is written without it.
         """
         key = activity.activity_key(record, NAME)
-        existing = self._existing(key)
+        # A delivery enqueued before keys carried the start: its Task (if an earlier attempt
+        # wrote it) has the older CallObject and no signature; find it as before.
+        legacy = record.key_format < 2
+        call_object = record.call.key if legacy else key
+        existing = self._existing(self._lookup_value(key, call_object))
         if existing is not None:
             task_id, description = existing
-            if activity.same_call(description, record):
+            if legacy or activity.same_call(description, record):
                 log.info("salesforce: Task %s already logged for %s", task_id, record.call.key)
                 return self._ref(task_id)
             log.warning(
@@ -200,7 +204,7 @@ class SalesforcePlugin:
                 task_id,
                 record.call.key,
             )
-            key = activity.activity_key(record, NAME, alternate=True)
+            key = call_object = activity.activity_key(record, NAME, alternate=True)
             existing = self._existing(key)
             if existing is not None:
                 return self._ref(existing[0])
@@ -218,13 +222,17 @@ class SalesforcePlugin:
             accounts=accounts if accounts is not None else self._known_accounts(),
             who_id=lead,
             zone=self._zone(),
-            key=key,
+            key=call_object,
         )
         task_id = self._write(key, fields)
         log.info("salesforce: Task %s logged for %s", task_id, record.call.key)
         return self._ref(task_id)
 
     # --- writing the Task -----------------------------------------------------------------
+
+    def _lookup_value(self, key: str, call_object: str) -> str:
+        """What the Task is found by: the external-id field's key, else the CallObject."""
+        return key if self.settings.task_external_id_field else call_object
 
     def _match(self, key: str) -> str:
         field = self.settings.task_external_id_field or "CallObject"

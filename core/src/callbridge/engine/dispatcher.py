@@ -46,12 +46,12 @@ from pydantic import ValidationError
 from .. import metrics
 from ..errors import PermanentError, RetryLater
 from ..journal.base import Delivery, Journal, StoredEvent
-from ..models import ActivityRef, Call, CallRecord, CallState, Contact, ScreenPop
+from ..models import ActivityRef, Call, CallState, Contact, ScreenPop
 from ..settings import Settings
 from ..voispeed.events import AnyEvent, CallEvent, DeviceEvent
 from .bus import AgentBus
 from .cache import MISSING, TTLCache
-from .records import build_record, lookup_states, settle_lookup
+from .records import build_record, lookup_states, record_from_payload, settle_lookup
 from .retry import RetryPolicy
 from .tracker import call_key
 
@@ -706,7 +706,7 @@ class Dispatcher:
         """One attempt of one delivery, and its outcome written to the journal."""
         plugin = delivery.plugin
         try:
-            record = CallRecord.model_validate(delivery.payload)
+            record = record_from_payload(delivery.payload)
         except ValidationError as exc:
             self.journal.fail_delivery(
                 delivery.id,

@@ -97,6 +97,17 @@ def build_record(
     )
 
 
+def record_from_payload(payload: dict[str, Any]) -> CallRecord:
+    """The CallRecord of a delivery; one enqueued before keys carried the start keeps its key.
+
+    Such a payload has no ``key_format``: its first attempts may have written the activity
+    under the older key, so the retry must look for that one (raises ValidationError).
+    """
+    data = dict(payload)
+    data.setdefault("key_format", 1)
+    return CallRecord.model_validate(data)
+
+
 def settle_lookup(
     record: CallRecord,
     plugin: str,
