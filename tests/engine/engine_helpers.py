@@ -108,7 +108,8 @@ def wait_for(condition: Callable[[], bool], timeout: float = 20.0, what: str = "
 class Crm:
     """A CRM plugin: a dict of contacts by E.164, log_call results by idempotency key.
 
-    ``failures`` is a list of exceptions raised by the next log_call attempts, in order.
+    ``failures`` is a list of exceptions raised by the next log_call attempts, in order;
+    ``lookup_failures`` the same for lookups.
     """
 
     def __init__(
@@ -119,6 +120,7 @@ class Crm:
         failures: Sequence[BaseException] = (),
         lookup_gate: threading.Event | None = None,
         log_gate: threading.Event | None = None,
+        lookup_failures: Sequence[BaseException] = (),
     ) -> None:
         self.name = name
         self.contacts = (
@@ -127,6 +129,7 @@ class Crm:
             else {REMOTE_E164: Contact(record_id="C1", name="Mario Rossi", company="ACME")}
         )
         self.failures = list(failures)
+        self.lookup_failures = list(lookup_failures)
         self.lookup_gate = lookup_gate
         self.log_gate = log_gate
         self.lookups: list[str] = []
@@ -138,9 +141,17 @@ class Crm:
     def lookup_contact(self, number: str, call: Call) -> Contact | None:
         with self.lock:
             self.lookups.append(number)
+            if self.lookup_failures:
+                raise self.lookup_failures.pop(0)
         if self.lookup_gate is not None:
             self.lookup_gate.wait(30)
         return self.contacts.get(number)
+
+    @property
+    def by_call(self) -> dict[str, CallRecord]:
+        """``logged`` keyed ``callbridge:<call key>:<name>`` (no start time: easier to name)."""
+        with self.lock:
+            return {f"callbridge:{r.call.key}:{self.name}": r for r in list(self.logged.values())}
 
     @hookimpl
     def log_call(self, record: CallRecord) -> ActivityRef | None:

@@ -88,8 +88,8 @@ def test_a_call_pops_twice_and_is_logged_once_per_plugin(
         (key, "crm", DeliveryState.DONE),
         (key, "other", DeliveryState.DONE),
     ]
-    assert list(crm.logged) == [f"callbridge:{key}:crm"]
-    record = crm.logged[f"callbridge:{key}:crm"]
+    assert list(crm.by_call) == [f"callbridge:{key}:crm"]
+    record = crm.by_call[f"callbridge:{key}:crm"]
     assert record.contacts["crm"].record_id == "C1"
     assert record.call.state is CallState.ENDED
     assert len(other.logged) == 1
@@ -114,7 +114,7 @@ def test_many_calls_in_parallel_each_logged_exactly_once(
     for call_id in calls:
         engine.ingest(remote_hangup(call_id, ext=str(200 + int(call_id, 16) % 5)))
     assert engine.wait_idle(60)
-    assert sorted(crm.logged) == sorted(f"callbridge:1:{c}:crm" for c in calls)
+    assert sorted(crm.by_call) == sorted(f"callbridge:1:{c}:crm" for c in calls)
     assert crm.attempts == len(calls)
     assert all(state is DeliveryState.DONE for _, _, state in _deliveries(engine))
     assert len(_deliveries(engine)) == len(calls)
@@ -289,7 +289,7 @@ def test_restart_resumes_from_the_cursor_without_repeating(tmp_path: Path) -> No
     try:
         again.ingest(local_hangup("00000011"))
         assert again.wait_idle(30)
-        assert list(crm.logged) == ["callbridge:1:00000011:crm"]
+        assert list(crm.by_call) == ["callbridge:1:00000011:crm"]
         assert crm.attempts == 1
     finally:
         again.stop()

@@ -107,7 +107,7 @@ def test_an_outage_longer_than_a_few_tries_loses_nothing(
     engine.ingest(incoming("00000001"))
     engine.ingest(local_hangup("00000001"))
 
-    wait_for(lambda: "callbridge:1:00000001:crm" in crm.logged, 30, "the call to be logged")
+    wait_for(lambda: "callbridge:1:00000001:crm" in crm.by_call, 30, "the call to be logged")
     assert journal.tries > 8
     assert journal.list_rejected() == []
 
@@ -126,12 +126,12 @@ def test_the_cursor_waits_below_a_failing_event_while_other_lanes_go_on(
     engine.ingest(incoming(other))
     last = engine.ingest(local_hangup(other)).seq
 
-    wait_for(lambda: f"callbridge:1:{other}:crm" in crm.logged, 30, "the other lane's call")
+    wait_for(lambda: f"callbridge:1:{other}:crm" in crm.by_call, 30, "the other lane's call")
     wait_for(lambda: journal.tries >= 5, 30, "several tries of the failing event")
     assert journal.get_cursor(CURSOR_NAME) < stuck
 
     journal.down.clear()  # the outage ends: the same event now goes through
-    wait_for(lambda: "callbridge:1:00000001:crm" in crm.logged, 30, "the retried call")
+    wait_for(lambda: "callbridge:1:00000001:crm" in crm.by_call, 30, "the retried call")
     wait_for(lambda: journal.get_cursor(CURSOR_NAME) == last, 30, "the cursor to catch up")
     assert journal.list_rejected() == []
 
@@ -160,8 +160,8 @@ def test_past_the_max_age_the_event_is_a_dead_letter_and_the_cursor_moves_on(
     assert "disk I/O error" in letter.reason
     assert f'"seq":{dead}' in letter.raw
     assert _failed_count() == before + 1
-    assert "callbridge:1:00000002:crm" in crm.logged
-    assert "callbridge:1:00000001:crm" not in crm.logged
+    assert "callbridge:1:00000002:crm" in crm.by_call
+    assert "callbridge:1:00000001:crm" not in crm.by_call
 
 
 class SlowDueJournal(SqliteJournal):

@@ -88,7 +88,7 @@ def test_a_failed_delivery_enqueue_is_retried_not_lost(
     assert engine.journal._failed.is_set()  # the fault did happen
     deliveries = engine.journal.list_deliveries()
     assert [(d.call_key, d.state) for d in deliveries] == [("1:00000001", DeliveryState.DONE)]
-    assert list(crm.logged) == ["callbridge:1:00000001:crm"]
+    assert list(crm.by_call) == ["callbridge:1:00000001:crm"]
     assert engine.journal.list_calls(open_only=True) == []
 
 
@@ -107,6 +107,6 @@ def test_a_failed_answer_save_is_retried_and_the_call_still_logged_answered(
 
     engine.ingest(local_hangup("00000002"))
     assert engine.wait_idle(30)
-    record = crm.logged["callbridge:1:00000002:crm"]
+    record = crm.by_call["callbridge:1:00000002:crm"]
     assert record.call.outcome is not None
     assert record.call.outcome.value == "answered"

@@ -41,7 +41,7 @@ def test_the_engine_prunes_old_handled_events_on_its_own(tmp_path: Path) -> None
         wait_for(lambda: journal.get_cursor(CURSOR_NAME) == last, 30, "the dispatcher")
 
         wait_for(lambda: [s.seq for s in journal.events_after(0)] == [last], 30, "a prune")
-        wait_for(lambda: "callbridge:1:00000001:crm" in crm.logged, 30, "the old call's log")
+        wait_for(lambda: "callbridge:1:00000001:crm" in crm.by_call, 30, "the old call's log")
     finally:
         engine.stop()
         journal.close()

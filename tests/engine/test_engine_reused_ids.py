@@ -153,3 +153,29 @@ def test_a_reused_id_of_a_click_to_call_points_its_originate_at_the_new_call(
     assert set(records) == {BASE, origin.call_key}
     assert records[origin.call_key].call.crm_context is not None
     assert records[BASE].call.crm_context is None
+
+
+def test_a_reused_id_after_the_journal_is_emptied_gets_its_own_activity_key(
+    tmp_path: Path, cleanup: list[Engine]
+) -> None:
+    """The journal (pruned after 30 days, or lost) no longer knows the first call.
+
+    The core then gives the later call the same call key, but its idempotency key (what a
+    CRM connector dedups on) carries the start, so the CRM sees two calls, not a retry.
+    """
+    crm = Crm()
+    first_dir, second_dir = tmp_path / "before", tmp_path / "after"
+    start = datetime.now(UTC) - timedelta(days=40)
+    engine = _engine(cleanup, first_dir, crm)
+    _play(engine, start, answer=True)
+    assert engine.wait_idle(30)
+    engine.stop()
+    later = _engine(cleanup, second_dir, crm)  # an empty journal: nothing of the first call
+    _play(later, start + timedelta(days=39), answer=False)
+    assert later.wait_idle(30)
+    assert _done(later) == {BASE: "crm"}  # the same call key as the first call's
+    assert len(crm.logged) == 2  # but two activity keys
+    first, second = sorted(crm.logged.values(), key=lambda r: r.call.ring_at or start)
+    assert first.call.key == second.call.key == BASE
+    assert first.idempotency_key("crm") != second.idempotency_key("crm")
+    assert first.signature != second.signature

@@ -31,7 +31,7 @@ def test_events_after_a_damaged_one_are_dispatched(tmp_path: Path) -> None:
     try:
         engine.start()
         assert engine.wait_idle(30)
-        assert list(crm.logged) == ["callbridge:1:00000002:crm"]
+        assert list(crm.by_call) == ["callbridge:1:00000002:crm"]
         assert journal.get_cursor(CURSOR_NAME) == seqs[-1]
         assert 0 in recorder.events  # the damaged event, handed on as unknown
     finally:

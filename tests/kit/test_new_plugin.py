@@ -99,8 +99,10 @@ def test_generated_package_installs_and_passes_its_tests(tmp_path: Path) -> None
     )
     output = tests.stdout + tests.stderr
     assert tests.returncode == 0, output
-    assert "11 passed" in output, output
-    assert "SKIPPED" not in output, output  # the entry point test ran: the install is real
+    # The template's CRM has no optional lookup (an owner): that one contract test skips.
+    assert "13 passed, 1 skipped" in output, output
+    assert "optional_lookup_fails() is not provided" in output, output
+    assert "entry_point_name is None" not in output, output  # the install is real
     lint = subprocess.run(
         [str(BIN / "ruff"), "check", "."],
         cwd=root,

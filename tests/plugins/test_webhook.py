@@ -137,7 +137,7 @@ def test_call_record_is_signed_and_carries_the_idempotency_key(
     assert got.headers[SIGNATURE_HEADER.lower()].startswith("v1=")
     payload = json.loads(got.body)
     assert payload["type"] == "call_record"
-    assert payload["idempotency_key"] == "callbridge:c1:0000AB12:webhook"
+    assert payload["idempotency_key"] == "callbridge:c1:0000AB12@20250314T093000.000Z:webhook"
     assert payload["record"]["call"]["remote_e164"] == "+390612345678"
     assert payload["record"]["duration_s"] == 125
     assert (ref.connector, ref.record_type, ref.record_id) == (

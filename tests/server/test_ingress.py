@@ -89,6 +89,7 @@ def test_bad_token_is_refused_and_kept(
         ({**RING, "ssn_event": "sixteen"}, 400, "ssn_event"),
         ({k: v for k, v in RING.items() if k != "ssn_event"}, 400, "ssn_event: missing"),
         ({**RING, "identity": "x" * 5000}, 400, "identity"),
+        ({**RING, "company_id": "c" * 65}, 400, "company_id: longer than 64"),
         ({**RING, "number": "y" * 20000}, 413, "larger than"),
     ],
 )

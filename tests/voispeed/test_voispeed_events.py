@@ -305,3 +305,14 @@ def test_parse_returns_an_event_or_the_one_error(
     assert "token" not in event.params
     _ = event.dedup_key
     event.model_dump_json()
+
+
+def test_a_company_id_longer_than_64_characters_is_refused() -> None:
+    """It goes into every call key, and from there into CRM fields of bounded length."""
+    from callbridge.voispeed.events import MAX_COMPANY_LENGTH, EventParseError
+
+    base = {"ssn_event": "16", "call_id": "000012A0", "number": "0612345678", "ext": "201"}
+    event = parse_event({**base, "company_id": "c" * MAX_COMPANY_LENGTH})
+    assert event.company_id == "c" * MAX_COMPANY_LENGTH
+    with pytest.raises(EventParseError, match="company_id: longer than 64"):
+        parse_event({**base, "company_id": "c" * (MAX_COMPANY_LENGTH + 1)})

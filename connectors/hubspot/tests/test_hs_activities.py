@@ -41,7 +41,7 @@ def test_inbound_answered_call_fields(fake: FakeHubSpot, make_plugin: Factory) -
     assert props["hs_call_disposition"] == "f240bbac-87c9-4f6e-bf70-924b57d47db7"
     assert props["hs_call_recording_url"] == "https://rec.example/1.mp3"
     assert props["hubspot_owner_id"] == owner
-    assert props["hs_call_external_id"] == "callbridge:1:000012A0:hubspot"
+    assert props["hs_call_external_id"] == "callbridge:1:000012A0@20250304T093000.000Z:hubspot"
     assert props["hs_call_title"] == "Call from +390612345678"
     assert "Group: Sales" in props["hs_call_body"]
     assert call["associations"] == [("contacts", cid, 194)]
@@ -199,7 +199,9 @@ def test_unique_property_mode_upserts(fake: FakeHubSpot, make_plugin: Factory) -
     assert ref is not None
     assert list(fake.calls) == [ref.record_id]
     call = fake.calls[ref.record_id]
-    assert call["properties"]["callbridge_key"] == "callbridge:1:000012A0:hubspot"
+    assert (
+        call["properties"]["callbridge_key"] == "callbridge:1:000012A0@20250304T093000.000Z:hubspot"
+    )
     assert call["associations"] == [("contacts", cid, 194)]
 
 

@@ -31,6 +31,7 @@ class TestHubSpotConnector(ConnectorTests):
     def _hubspot(self) -> Iterator[None]:
         self.fake = FakeHubSpot().start()
         self.fake.add_contact(firstname="Mario", lastname="Rossi", phone=KNOWN)
+        self.fake.add_owner("mario@acme.example", "Mario", "Rossi")
         yield
         self.fake.stop()
 
@@ -47,6 +48,8 @@ class TestHubSpotConnector(ConnectorTests):
             # This fake's search never lags (``hold_index`` is off), so no wait is needed and
             # the kit's immediate retry exercises the search-then-create path.
             "CALLBRIDGE_HUBSPOT_SEARCH_LAG": "0",
+            # The agent's owner is looked up by e-mail (the optional lookup of the contract).
+            "CALLBRIDGE_HUBSPOT_OWNER_EMAILS": "201=mario@acme.example",
         }
 
     def plugin_factory(self) -> object:
@@ -63,6 +66,14 @@ class TestHubSpotConnector(ConnectorTests):
         else:
             body = error_body("Service Unavailable", "SERVICE_UNAVAILABLE")
             self.fake.fail_next("", 503, body, _UNTIL_CLEARED)
+
+    def optional_lookup_fails(self) -> None:
+        # The private app lacks the owners scope: HubSpot answers 403 MISSING_SCOPES.
+        body = error_body(
+            "This app hasn't been granted all required scopes to make this call.",
+            "MISSING_SCOPES",
+        )
+        self.fake.fail_next("GET /crm/v3/owners", 403, body, _UNTIL_CLEARED)
 
     def crm_succeeds(self) -> None:
         with self.fake.lock:

@@ -9,6 +9,7 @@ SOAP CallReq; the real hubspot-api-client talks to the fake HubSpot. Nothing is 
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,7 +162,7 @@ def test_inbound_answered_and_missed_end_as_engagements_and_the_pop_links_the_co
     assert delivery.result is not None and delivery.result["record_id"] == answered["id"]
     assert answered["hs_call_direction"] == "INBOUND"
     assert answered["hs_call_status"] == "COMPLETED"
-    assert answered["hs_call_duration"] == str(delivery.payload["duration_s"] * 1000)
+    assert answered["hs_call_duration"] == str(delivery.payload["duration_ms"])  # not rounded
     assert int(answered["hs_call_duration"]) >= 1000  # about two seconds of talk
     assert answered["hs_call_from_number"] == "+390612345678"
     assert answered["hs_call_to_number"] == "201"
@@ -275,3 +276,51 @@ def test_restart_after_an_unanswered_create_gives_no_duplicate(e2e: E2E) -> None
     assert service.wait_idle()
     assert len(_engagements(fake)) == 1
     assert len(_creates(fake)) == 1
+
+
+def test_a_rate_limited_search_and_a_refused_owner_lookup_still_give_the_right_engagement(
+    e2e: E2E,
+) -> None:
+    """429 on the ring's contact search, 403 on the owners API (scope missing).
+
+    The search is done again before logging, so the engagement is on Paolo; the owner is
+    left out (not the engagement), and ``callbridge plugins`` tells the operator why.
+    """
+    from click.testing import CliRunner
+
+    from callbridge.cli import main
+
+    service, acc = e2e.service, e2e.account
+    fake = acc.fake
+    fake.rate_limit_next("POST /crm/v3/objects/contacts/search", policy="SECONDLY")
+    scopes = {"crm.objects.owners.read"}
+    fake.fail_next(
+        "GET /crm/v3/owners",
+        403,
+        {
+            "status": "error",
+            "message": "This app hasn't been granted all required scopes to make this call.",
+            "category": "MISSING_SCOPES",
+            "errors": [{"context": {"requiredGranularScopes": sorted(scopes)}}],
+        },
+        times=5,
+    )
+    play(e2e.sim, find_scenario("inbound-missed"), realtime=False)
+    assert e2e.events_accepted()
+    wait_until(lambda: len(fake.calls) == 1, "the engagement")
+    assert service.wait_idle()
+    call = service.call_of("203")
+    engagement = _engagement_of(fake, call.key)
+    assert engagement["associations"] == [("contacts", acc.paolo, CONTACT_TO_CALL)]
+    assert "hubspot_owner_id" not in engagement
+    delivery = service.delivery_of(call.key, "hubspot")
+    assert delivery.state == "done"
+    assert delivery.payload["lookups"]["hubspot"] == "unsettled"
+    assert fake.count("POST", "/crm/v3/objects/contacts/search") == 2
+
+    result = CliRunner().invoke(main, ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    (hubspot,) = [p for p in json.loads(result.output) if p["name"] == "hubspot"]
+    (note,) = hubspot["notes"]
+    assert "without an owner" in note
+    assert "crm.objects.owners.read" in note

@@ -78,7 +78,17 @@ SCHEMA: dict[str, dict[str, tuple[bool, bool]]] = {
     },
     "Account": {name: (True, True) for name in ["Name", "Phone", "OwnerId"]},
     "User": {name: (False, False) for name in ["Username", "Extension", "IsActive"]},
+    "Organization": {name: (False, False) for name in ["TimeZoneSidKey"]},
 }
+#: Text field lengths: a longer value is refused with STRING_TOO_LONG.
+LENGTHS = {
+    ("Task", "Subject"): 255,
+    ("Task", "CallObject"): 255,
+    ("Task", "CallDisposition"): 255,
+    ("Task", "Description"): 32_000,
+}
+#: Custom external-id fields are Text(255).
+EXTERNAL_ID_LENGTH = 255
 READ_ONLY = {"Id", "Name", "IsConverted", "CreatedDate"}
 PICKLISTS = {
     ("Task", "TaskSubtype"): {"Task", "Email", "ListEmail", "Cadence", "Call", "LinkedIn"},
@@ -87,7 +97,14 @@ PICKLISTS = {
     ("Task", "Priority"): {"High", "Normal", "Low"},
 }
 REQUIRED = {"Lead": ("LastName", "Company"), "Contact": ("LastName",), "Account": ("Name",)}
-PREFIX = {"Task": "00T", "Lead": "00Q", "Contact": "003", "Account": "001", "User": "005"}
+PREFIX = {
+    "Task": "00T",
+    "Lead": "00Q",
+    "Contact": "003",
+    "Account": "001",
+    "User": "005",
+    "Organization": "00D",
+}
 
 
 class ApiError(Exception):
@@ -139,6 +156,13 @@ class FakeOrg:
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     # --- test helpers ---------------------------------------------------------------------
+
+    def __post_init__(self) -> None:
+        # The org itself: its default time zone is what ActivityDate follows.
+        self.records["Organization"]["00D000000000001EAA"] = {
+            "Id": "00D000000000001EAA",
+            "TimeZoneSidKey": "Europe/Rome",
+        }
 
     def new_session(self) -> str:
         token = "00Dfake!" + secrets.token_urlsafe(24)
@@ -232,6 +256,16 @@ class FakeOrg:
                     f"bad value for restricted picklist field: {value}",
                     [name],
                 )
+            limit = LENGTHS.get((object_name, name))
+            if name in self.task_external_ids and object_name == "Task":
+                limit = EXTERNAL_ID_LENGTH
+            if limit is not None and isinstance(value, str) and len(value) > limit:
+                raise ApiError(
+                    400,
+                    "STRING_TOO_LONG",
+                    f"{name}: data value too large: {value[:40]}... (max length={limit})",
+                    [name],
+                )
             if name == "CallDurationInSeconds" and not isinstance(value, int):
                 raise ApiError(400, "JSON_PARSER_ERROR", f"Cannot deserialize {value!r}", [name])
             if name == "ActivityDate" and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(value)):
@@ -244,6 +278,14 @@ class FakeOrg:
                     "OwnerId": {"User"},
                     "AccountId": {"Account"},
                 }[name]
+                if target is not None and target not in expected and name in ("WhoId", "WhatId"):
+                    label = "Name ID" if name == "WhoId" else "Related To ID"
+                    raise ApiError(
+                        400,
+                        "FIELD_INTEGRITY_EXCEPTION",
+                        f"{label}: id value of incorrect type: {value}",
+                        [name],
+                    )
                 if target not in expected:
                     raise ApiError(
                         400,

@@ -16,6 +16,7 @@ from sf_fake import FakeOrg, FakeSalesforce
 from callbridge.models import CallRecord
 from callbridge.testing import ConnectorTests
 from callbridge.testing.connector import FailureKind
+from callbridge_salesforce.activity import activity_key
 from callbridge_salesforce.plugin import SalesforcePlugin
 
 KNOWN = "+390612345678"
@@ -71,5 +72,16 @@ class TestSalesforceConnector(ConnectorTests):
         with self.org.lock:
             self.org.failures.clear()
 
+    def optional_lookup_fails(self) -> None:
+        # The owner query is refused (the integration user may not read User.Extension).
+        self.org.fail(
+            "FROM+User",
+            400,
+            "INVALID_FIELD",
+            "No such column 'Extension' on entity 'User'.",
+            _UNTIL_CLEARED,
+        )
+
     def activity_count(self, record: CallRecord) -> int:
-        return sum(1 for task in self.org.tasks() if task.get("CallObject") == record.call.key)
+        key = activity_key(record, "salesforce")
+        return sum(1 for task in self.org.tasks() if task.get("CallObject") == key)

@@ -112,9 +112,18 @@ def e2e(records: Org, sf_ca_file: Path, callbridge_env: CallbridgeEnv) -> Iterat
         service.stop()
 
 
-def _task_by(org: FakeOrg, **wanted: Any) -> dict[str, Any]:
-    found = [t for t in org.tasks() if all(t.get(k) == v for k, v in wanted.items())]
-    assert len(found) == 1, f"expected one Task with {wanted}, got {org.tasks()}"
+def _call_key(task: dict[str, Any]) -> str:
+    """The call key in a Task's CallObject (``callbridge:<key>@<start>:salesforce``)."""
+    call_object = str(task["CallObject"])
+    assert call_object.startswith("callbridge:"), call_object
+    assert call_object.endswith(":salesforce"), call_object
+    return call_object.removeprefix("callbridge:").rpartition("@")[0]
+
+
+def _task_of(org: FakeOrg, key: str) -> dict[str, Any]:
+    """The one Task of the call with this key."""
+    found = [t for t in org.tasks() if _call_key(t) == key]
+    assert len(found) == 1, f"expected one Task of call {key}, got {org.tasks()}"
     return found[0]
 
 
@@ -154,7 +163,7 @@ def test_inbound_answered_and_missed_end_as_tasks_and_the_pop_links_the_record(
     assert service.wait_idle()
 
     call = service.call_of("201")
-    task = _task_by(org, CallObject=call.key)
+    task = _task_of(org, call.key)
     delivery = service.delivery_of(call.key, "salesforce")
     assert delivery.state == "done"
     assert task["TaskSubtype"] == "Call"
@@ -169,7 +178,7 @@ def test_inbound_answered_and_missed_end_as_tasks_and_the_pop_links_the_record(
     assert "+390612345678" in task["Subject"]
 
     call = service.call_of("203")
-    task = _task_by(org, CallObject=call.key)
+    task = _task_of(org, call.key)
     assert task["CallType"] == "Inbound"
     assert task["CallDisposition"] == "Missed"
     assert task["CallDurationInSeconds"] == 0
@@ -210,9 +219,9 @@ def test_click_to_call_is_one_outbound_task_on_the_clicked_record(e2e: E2E) -> N
     assert task["WhoId"] == rec.bruno
     assert "WhatId" not in task  # Bruno has no Account
     assert task["OwnerId"] == rec.mario
-    assert task["CallObject"] == state["call"]["key"]
+    assert _call_key(task) == state["call"]["key"]
     assert external_id in task["Description"]
-    assert service.delivery_of(task["CallObject"], "salesforce").state == "done"
+    assert service.delivery_of(_call_key(task), "salesforce").state == "done"
 
 
 def test_restart_while_a_delivery_is_pending_still_gives_one_task(e2e: E2E) -> None:
@@ -253,7 +262,7 @@ def test_restart_while_a_delivery_is_pending_still_gives_one_task(e2e: E2E) -> N
     delivery = service.delivery_of(call.key, "salesforce")
     assert delivery.attempts == 2
     (task,) = org.tasks()
-    assert task["CallObject"] == call.key
+    assert _call_key(task) == call.key
     assert delivery.result is not None and delivery.result["record_id"] == task["Id"]
     assert org.count("POST", "/sobjects/Task/") == 1  # looked up by CallObject, not re-created
 
@@ -282,8 +291,26 @@ def test_a_delivery_retried_after_a_restart_writes_the_whole_task(e2e: E2E) -> N
         60,
     )
     (task,) = org.tasks()
-    assert task["CallObject"] == call.key
+    assert _call_key(task) == call.key
     assert task["WhoId"] == rec.anna
     assert task["WhatId"] == rec.account
     assert task["OwnerId"] == rec.mario
     assert org.count("GET", "/search/") == 1  # the lookup of the first run only
+
+
+def test_a_search_refused_while_ringing_is_done_again_before_the_task(e2e: E2E) -> None:
+    """REQUEST_LIMIT_EXCEEDED on the ring's SOSL: the Task still lands on the Contact."""
+    service, rec = e2e.service, e2e.org
+    org = rec.fake
+    org.fail("/search/", 403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", 1)
+    play(e2e.sim, find_scenario("inbound-missed"), realtime=False)
+    assert e2e.events_accepted()
+    wait_until(lambda: len(org.tasks()) == 1, "the Task")
+    assert service.wait_idle()
+    call = service.call_of("203")
+    task = _task_of(org, call.key)
+    assert task["WhoId"] == rec.paolo  # searched again before logging, and found
+    delivery = service.delivery_of(call.key, "salesforce")
+    assert delivery.state == "done"
+    assert delivery.payload["lookups"]["salesforce"] == "unsettled"  # as the call ended
+    assert org.count("GET", "/search/") == 2

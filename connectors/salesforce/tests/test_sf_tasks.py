@@ -47,7 +47,7 @@ def test_inbound_answered_call_on_a_contact(org: FakeOrg, make_plugin: Make) -> 
     assert task["CallType"] == "Inbound"
     assert task["CallDurationInSeconds"] == 63
     assert task["CallDisposition"] == "Answered"
-    assert task["CallObject"] == "1:000012A0"
+    assert task["CallObject"] == "callbridge:1:000012A0@20250314T093000.000Z:salesforce"
     assert task["Status"] == "Completed"
     assert task["ActivityDate"] == "2025-03-14"
     assert task["Subject"] == f"Inbound call from {NUMBER}"
@@ -187,7 +187,7 @@ def test_upsert_on_external_id_field(org: FakeOrg, make_plugin: Make) -> None:
     task = _only_task(org)
     assert ref is not None
     assert ref == again
-    assert task["Callbridge_Key__c"] == "callbridge:1:000012A0:salesforce"
+    assert task["Callbridge_Key__c"] == "callbridge:1:000012A0@20250314T093000.000Z:salesforce"
     assert task["Id"] == ref.record_id
     assert org.count("PATCH", "/sobjects/Task/Callbridge_Key__c/callbridge%3A1%3A000012A0") == 1
     assert org.count("POST", "/sobjects/Task/") == 0

@@ -7,10 +7,12 @@ These are the public data contract of callbridge. Plugins receive them from hook
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .voispeed.events import Identity
 
@@ -154,6 +156,33 @@ class ScreenPop(BaseModel):
         return self.call.state
 
 
+class LookupStatus(StrEnum):
+    """Where a connector's contact lookup for a call stands when the call is logged.
+
+    ``found`` and ``not_found`` are the CRM's own answers (``not_found``: it really has no
+    match). ``unsettled`` means no answer was had: the search failed (rate limit, outage,
+    expired session) or was still waiting for its turn (paced searches) when the call ended.
+    The core does an unsettled lookup again just before ``log_call`` (within the delivery's
+    retries), so a connector's ``log_call`` normally sees only the first two.
+    ``no_number`` means there was nothing to search for.
+    """
+
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+    UNSETTLED = "unsettled"
+    NO_NUMBER = "no_number"
+
+
+#: Lookup states that are an answer: no new search is needed before logging.
+SETTLED_LOOKUPS = frozenset({LookupStatus.FOUND, LookupStatus.NOT_FOUND, LookupStatus.NO_NUMBER})
+
+
+def _stamp(moment: datetime) -> str:
+    """``20240501T093000.123Z``: a call's start, to the millisecond, in a key."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y%m%dT%H%M%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
 class CallRecord(BaseModel):
     """A finished call, handed to ``log_call`` once per plugin."""
 
@@ -161,19 +190,81 @@ class CallRecord(BaseModel):
 
     call: Call
     contacts: dict[str, Contact] = Field(default_factory=dict)
-    #: Seconds from answer to end (0 for calls never answered).
+    #: Seconds from answer to end (0 for calls never answered), rounded down; for display.
+    #: Connectors that write a duration use ``duration_ms`` (and round only if the CRM
+    #: takes whole seconds).
     duration_s: int = 0
-    #: Seconds from ring to answer or end.
+    #: Seconds from ring to answer or end, rounded down.
     ring_s: int = 0
+    #: Milliseconds from answer to end, as exact as the event times.
+    duration_ms: int = 0
+    #: Milliseconds from ring to answer or end.
+    ring_ms: int = 0
+    #: Connector name -> how its contact lookup stands (see ``LookupStatus``); a connector
+    #: absent here does not look contacts up.
+    lookups: dict[str, LookupStatus] = Field(default_factory=dict)
     recording_url: str | None = None
+    #: 2: ``idempotency_key`` carries the call's start. 1: a delivery enqueued by a version
+    #: before that keeps the key it may already have used in a CRM (no second activity
+    #: across the upgrade); connectors may also keep their older matching for it.
+    key_format: int = 2
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_milliseconds(cls, data: Any) -> Any:
+        """Records stored before ``duration_ms`` existed: the seconds are all there is."""
+        if isinstance(data, dict):
+            data = dict(data)
+            for ms, s in (("duration_ms", "duration_s"), ("ring_ms", "ring_s")):
+                if ms not in data and s in data:
+                    data[ms] = int(data[s] or 0) * 1000
+        return data
 
     def contact_for(self, connector: str) -> Contact | None:
         """The contact this connector found for the call, if any."""
         return self.contacts.get(connector)
 
-    def idempotency_key(self, connector: str) -> str:
-        """Stable key for "this call logged in this CRM": use it for upserts and dedup."""
-        return f"callbridge:{self.call.key}:{connector}"
+    def lookup_for(self, connector: str) -> LookupStatus | None:
+        """How this connector's lookup stands (None: it does not look contacts up)."""
+        return self.lookups.get(connector)
+
+    @property
+    def started_at(self) -> datetime | None:
+        """When the call began: its ring, else its answer, else its end."""
+        call = self.call
+        return call.ring_at or call.answer_at or call.end_at
+
+    def idempotency_key(self, connector: str, *, alternate: bool = False) -> str:
+        """Key for "this call logged in this CRM": use it for upserts and dedup.
+
+        ``callbridge:<call key>@<start to the ms>:<connector>``. The PBX reuses user call
+        ids, and the core's journal (which tells a reused id's calls apart) is pruned or may
+        be lost; the start time keeps the key of a later call with the same id different for
+        ever. ``alternate=True`` gives a second key for the rare case where a connector finds
+        an activity under the first one that is not this call (see ``signature``).
+        """
+        start = self.started_at
+        if self.key_format < 2:
+            start = None
+        base = self.call.key if start is None else f"{self.call.key}@{_stamp(start)}"
+        if alternate:
+            base += "~" + hashlib.sha256(self.signature.encode()).hexdigest()[:10]
+        return f"callbridge:{base}:{connector}"
+
+    @property
+    def signature(self) -> str:
+        """What makes this call this call: its start, direction and numbers, as one line.
+
+        A connector that finds an activity already under the call's key compares the
+        signature it stored there with this one before adopting it. The end and answer
+        times are left out: a call finished again after a crash must still match itself.
+        """
+        call = self.call
+        start = self.started_at
+        remote = call.remote_e164 or call.remote_number or "-"
+        local = call.extension or call.user_id or "-"
+        when = _stamp(start) if start else "-"
+        return f"{call.key} {call.direction.value} {remote} {local} {when}"
 
 
 class ActivityRef(BaseModel):

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -112,8 +113,14 @@ class HubSpotApi:
                 break
         return found
 
-    def find_call_by_external_id(self, external_id: str) -> str | None:
-        """The call engagement carrying ``hs_call_external_id``, if search shows it yet."""
+    def find_call_by_external_id(
+        self, external_id: str, timestamp: str | None = None
+    ) -> str | None:
+        """The call engagement carrying ``hs_call_external_id``, if search shows it yet.
+
+        ``timestamp`` (``hs_timestamp``): only an engagement of a call that started then is
+        this call; one with the same key but another start is not adopted.
+        """
         request = {
             "filterGroups": [
                 {
@@ -126,7 +133,7 @@ class HubSpotApi:
                     ]
                 }
             ],
-            "properties": ["hs_call_external_id"],
+            "properties": ["hs_call_external_id", "hs_timestamp"],
             "limit": 10,
             "sorts": [],
         }
@@ -136,7 +143,15 @@ class HubSpotApi:
                 public_object_search_request=request, _request_timeout=self._timeout
             ),
         )
-        ids = sorted((str(o.id) for o in page.results or []), key=_numeric)
+        ids = sorted(
+            (
+                str(o.id)
+                for o in page.results or []
+                if timestamp is None
+                or _same_moment((o.properties or {}).get("hs_timestamp"), timestamp)
+            ),
+            key=_numeric,
+        )
         return ids[0] if ids else None
 
     # -- writes --------------------------------------------------------------------------
@@ -282,6 +297,21 @@ class HubSpotApi:
             raise translate(exc, "register the calling extension") from None
         answer: dict[str, Any] = result.to_dict()
         return answer
+
+
+def _same_moment(found: object, expected: str) -> bool:
+    """Whether two ISO times (or epoch milliseconds, as HubSpot may answer) are equal."""
+    moments = []
+    for value in (found, expected):
+        text = str(value or "").strip()
+        try:
+            if text.isdigit():
+                moments.append(datetime.fromtimestamp(int(text) / 1000, UTC))
+            else:
+                moments.append(datetime.fromisoformat(text.replace("Z", "+00:00")))
+        except ValueError:
+            return False
+    return moments[0] == moments[1]
 
 
 def _numeric(value: str) -> tuple[int, str]:

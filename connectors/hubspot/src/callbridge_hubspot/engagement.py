@@ -131,7 +131,7 @@ def properties(
         "hs_call_title": title(call, status),
         "hs_call_body": body(record, status),
         "hs_call_direction": "OUTBOUND" if call.direction is Direction.OUTBOUND else "INBOUND",
-        "hs_call_duration": str(max(record.duration_s, 0) * 1000),
+        "hs_call_duration": str(max(record.duration_ms, 0)),
         "hs_call_status": status,
         "hs_call_external_id": external_id,
     }

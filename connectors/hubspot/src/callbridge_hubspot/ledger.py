@@ -24,7 +24,17 @@ CREATE TABLE IF NOT EXISTS engagements (
     engagement_id TEXT,
     contact_id TEXT,
     attempted_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    signature TEXT
+)
+"""
+#: Things an operator should know about (an optional API refused), for ``callbridge plugins``:
+#: the engine writes them, the command (another process) reads them.
+NOTES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS notes (
+    topic TEXT PRIMARY KEY,
+    text TEXT NOT NULL,
+    at REAL NOT NULL
 )
 """
 
@@ -38,6 +48,8 @@ class Entry:
     engagement_id: str | None
     contact_id: str | None
     attempted_at: float
+    #: ``CallRecord.signature`` of the call the row is for (None in rows of older versions).
+    signature: str | None = None
 
 
 class Ledger:
@@ -51,27 +63,35 @@ class Ledger:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(SCHEMA)
+        self._db.execute(NOTES_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(engagements)")}
+        if "signature" not in columns:  # a ledger of an older version
+            self._db.execute("ALTER TABLE engagements ADD COLUMN signature TEXT")
 
     def get(self, key: str) -> Entry | None:
         """The row for ``key``, if any."""
         with self._lock:
             row = self._db.execute(
-                "SELECT key, state, engagement_id, contact_id, attempted_at "
+                "SELECT key, state, engagement_id, contact_id, attempted_at, signature "
                 "FROM engagements WHERE key = ?",
                 (key,),
             ).fetchone()
         return Entry(*row) if row else None
 
-    def mark_pending(self, key: str, now: float | None = None) -> None:
+    def mark_pending(
+        self, key: str, now: float | None = None, *, signature: str | None = None
+    ) -> None:
         """An attempt to create is about to be sent (durable before the request)."""
         stamp = time.time() if now is None else now
         with self._lock:
             self._db.execute(
-                "INSERT INTO engagements (key, state, attempted_at, updated_at) "
-                "VALUES (?, 'pending', ?, ?) ON CONFLICT(key) DO UPDATE SET "
+                "INSERT INTO engagements (key, state, attempted_at, updated_at, signature) "
+                "VALUES (?, 'pending', ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
                 "state = 'pending', attempted_at = excluded.attempted_at, "
-                "updated_at = excluded.updated_at WHERE engagements.state != 'written'",
-                (key, stamp, stamp),
+                "updated_at = excluded.updated_at, "
+                "signature = COALESCE(excluded.signature, engagements.signature) "
+                "WHERE engagements.state != 'written'",
+                (key, stamp, stamp, signature),
             )
 
     def mark_clear(self, key: str) -> None:
@@ -83,16 +103,18 @@ class Ledger:
                 (time.time(), key),
             )
 
-    def mark_written(self, key: str, engagement_id: str) -> None:
+    def mark_written(self, key: str, engagement_id: str, *, signature: str | None = None) -> None:
         """The engagement exists in HubSpot with this id."""
         now = time.time()
         with self._lock:
             self._db.execute(
-                "INSERT INTO engagements (key, state, engagement_id, attempted_at, updated_at) "
-                "VALUES (?, 'written', ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
+                "INSERT INTO engagements "
+                "(key, state, engagement_id, attempted_at, updated_at, signature) "
+                "VALUES (?, 'written', ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
                 "state = 'written', engagement_id = excluded.engagement_id, "
-                "updated_at = excluded.updated_at",
-                (key, engagement_id, now, now),
+                "updated_at = excluded.updated_at, "
+                "signature = COALESCE(excluded.signature, engagements.signature)",
+                (key, engagement_id, now, now, signature),
             )
 
     def set_contact(self, key: str, contact_id: str) -> None:
@@ -105,6 +127,28 @@ class Ledger:
                 "contact_id = excluded.contact_id, updated_at = excluded.updated_at",
                 (key, contact_id, now, now),
             )
+
+    def set_note(self, topic: str, text: str) -> bool:
+        """Keep (or refresh) a note for the operator; True when there was none on ``topic``."""
+        with self._lock:
+            row = self._db.execute("SELECT text FROM notes WHERE topic = ?", (topic,)).fetchone()
+            self._db.execute(
+                "INSERT INTO notes (topic, text, at) VALUES (?, ?, ?) ON CONFLICT(topic) "
+                "DO UPDATE SET text = excluded.text, at = excluded.at",
+                (topic, text, time.time()),
+            )
+            return row is None
+
+    def clear_note(self, topic: str) -> None:
+        """The cause of a note is gone (the optional API answers again)."""
+        with self._lock:
+            self._db.execute("DELETE FROM notes WHERE topic = ?", (topic,))
+
+    def notes(self) -> list[str]:
+        """The notes kept, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT text FROM notes ORDER BY at").fetchall()
+        return [str(row[0]) for row in rows]
 
     def count(self) -> int:
         """Rows in the ledger (for `callbridge hubspot status` and tests)."""

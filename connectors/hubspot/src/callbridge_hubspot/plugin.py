@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from callbridge.errors import ConfigurationError, PluginError, RetryLater
+from callbridge.errors import ConfigurationError, PermanentError, PluginError, RetryLater
 from callbridge.hookspecs import hookimpl
 from callbridge.models import ActivityRef, Call, CallRecord, Contact, Direction
 from callbridge.numbers import digits, is_extension, to_e164
@@ -44,6 +44,10 @@ RECORD_TYPES: dict[str, str] = {
 #: HubSpot keeps at most this many associations worth showing for an ambiguous caller.
 MAX_CANDIDATE_ASSOCIATIONS = 10
 LEDGER_FILE = "hubspot-engagements.sqlite3"
+#: The ledger note kept while the owners API refuses us.
+_OWNER_NOTE = "owners"
+#: ``_owner_lookup``'s answer when HubSpot refused the lookup.
+_REFUSED = object()
 
 
 class _TtlCache:
@@ -124,17 +128,20 @@ class HubSpotPlugin:
             raise ConfigurationError("CALLBRIDGE_HUBSPOT_ACCESS_TOKEN is not set")
         return self._api
 
+    def _ledger_path(self) -> Path:
+        base = self._data_dir
+        if base is None:
+            from callbridge.settings import default_data_dir
+
+            env = os.environ.get("CALLBRIDGE_DATA_DIR")
+            base = Path(env) if env else default_data_dir()
+        return base / LEDGER_FILE
+
     def ledger(self) -> Ledger:
         """The engagement ledger, opened on first use in the data directory."""
         with self._ledger_lock:
             if self._ledger is None:
-                base = self._data_dir
-                if base is None:
-                    from callbridge.settings import default_data_dir
-
-                    env = os.environ.get("CALLBRIDGE_DATA_DIR")
-                    base = Path(env) if env else default_data_dir()
-                self._ledger = Ledger(base / LEDGER_FILE)
+                self._ledger = Ledger(self._ledger_path())
             return self._ledger
 
     # -- lifecycle hooks -------------------------------------------------------------------
@@ -250,11 +257,45 @@ class HubSpotPlugin:
         for email in emails:
             hit, cached = self._owners.get(email.lower())
             if not hit:
-                cached = self.api.owner_id_for_email(email)
+                cached = self._owner_lookup(email)  # a refusal too is asked again after the TTL
                 self._owners.put(email.lower(), cached, settings.owner_cache_ttl)
             if isinstance(cached, str):
                 return cached
         return None
+
+    def _owner_lookup(self, email: str) -> object:
+        """The owner id for ``email``, None, or ``_REFUSED`` when HubSpot refuses the lookup.
+
+        The owner only enriches the engagement: a refusal (a 403 when the private app lacks
+        ``crm.objects.owners.read``, any other 4xx) must not kill it. It is warned about once
+        and kept as a note that ``callbridge plugins`` shows; a later success clears it. A
+        passing failure (429, 5xx) is raised: the delivery is retried with it.
+        """
+        try:
+            found = self.api.owner_id_for_email(email)
+        except RetryLater:
+            raise
+        except PermanentError as exc:
+            note = f"owner lookup refused, engagements are written without an owner: {exc}"
+            if self.ledger().set_note(_OWNER_NOTE, note):
+                log.warning("hubspot: %s", note)
+            return _REFUSED
+        self.ledger().clear_note(_OWNER_NOTE)
+        return found
+
+    def notes(self) -> list[str]:
+        """What the operator should know (shown by ``callbridge plugins``), from the ledger.
+
+        Read from the ledger file, so another process (the command) sees what the engine
+        found; nothing is created when there is no ledger yet.
+        """
+        with self._ledger_lock:
+            ledger = self._ledger
+        if ledger is None:
+            path = self._ledger_path()
+            if not path.exists():
+                return []
+        return self.ledger().notes()
 
     # -- activities ------------------------------------------------------------------------
 
@@ -327,6 +368,16 @@ class HubSpotPlugin:
         key = record.idempotency_key(self.name)
         ledger = self.ledger()
         entry = ledger.get(key)
+        signature = record.signature
+        if entry is not None and entry.signature not in (None, signature):
+            log.warning(
+                "hubspot: the ledger holds another call under %s; logging call %s under its "
+                "alternate key",
+                key,
+                call.key,
+            )
+            key = record.idempotency_key(self.name, alternate=True)
+            entry = ledger.get(key)
         if entry is not None and entry.state == "written" and entry.engagement_id:
             return self._ref(entry.engagement_id, self._known_targets(record))
         targets = self._targets(record, key)
@@ -337,16 +388,16 @@ class HubSpotPlugin:
             owner_id=self.owner_for(call),
         )
         if settings.unique_property:
-            ledger.mark_pending(key)
+            ledger.mark_pending(key, signature=signature)
             engagement_id = self.api.upsert_call(props, settings.unique_property, key)
             for to_type, to_id in targets:
                 self.api.associate_call(engagement_id, to_type, to_id)
-            ledger.mark_written(key, engagement_id)
+            ledger.mark_written(key, engagement_id, signature=signature)
             return self._ref(engagement_id, targets)
         if entry is not None and entry.state == "pending":
-            found = self.api.find_call_by_external_id(key)
+            found = self.api.find_call_by_external_id(key, props["hs_timestamp"])
             if found is not None:
-                ledger.mark_written(key, found)
+                ledger.mark_written(key, found, signature=signature)
                 log.info(
                     "hubspot: adopted engagement %s for %s after an uncertain attempt", found, key
                 )
@@ -358,7 +409,7 @@ class HubSpotPlugin:
                     f"for search to show it ({settings.search_lag - waited:.0f} s left)",
                     retry_after=max(1.0, settings.search_lag - waited),
                 )
-        ledger.mark_pending(key)
+        ledger.mark_pending(key, signature=signature)
         try:
             engagement_id = self.api.create_call(props, targets)
         except HubSpotUncertain:
@@ -366,7 +417,7 @@ class HubSpotPlugin:
         except PluginError:
             ledger.mark_clear(key)
             raise
-        ledger.mark_written(key, engagement_id)
+        ledger.mark_written(key, engagement_id, signature=signature)
         return self._ref(engagement_id, targets)
 
     def _known_targets(self, record: CallRecord) -> list[tuple[str, str]]:

@@ -7,12 +7,18 @@ Pure functions: no I/O here, so what lands in Salesforce can be read (and tested
 - A click-to-call lands on the record the agent clicked from (``call.crm_context``), never on
   whatever a number lookup found.
 - An ambiguous lookup is not attached to a guess: the candidates go into the Description.
+- What a record is comes from its id prefix (003 Contact, 00Q Lead, 001 Account...) before
+  the ``record_type`` a page sent, which is read in any case: a Contact never lands in WhatId.
+- Every text field is cut to its Salesforce length; the key (CallObject, the external id)
+  is never cut blindly: one too long keeps its head and gets a hash of the whole.
+- ActivityDate is the call's day in the org's time zone (or the configured one), not UTC's.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from callbridge.models import CallRecord, Contact, Direction
@@ -25,11 +31,55 @@ _CALL_TYPE = {
     Direction.INTERNAL: "Internal",
 }
 
-#: Id prefixes of the objects that go into WhoId.
-_WHO_PREFIXES = {"003": "Contact", "00Q": "Lead"}
+#: Id prefixes of standard objects (the first three characters of every record id).
+ID_PREFIXES = {
+    "003": "Contact",
+    "00Q": "Lead",
+    "001": "Account",
+    "006": "Opportunity",
+    "500": "Case",
+    "701": "Campaign",
+    "800": "Contract",
+}
+_KINDS = {name.lower(): name for name in ID_PREFIXES.values()}
 
+#: Task field lengths: a longer value is refused with STRING_TOO_LONG.
 SUBJECT_MAX = 255
+CALL_OBJECT_MAX = 255
+CALL_DISPOSITION_MAX = 255
+#: A custom Text external-id field holds at most 255 characters.
+EXTERNAL_ID_MAX = 255
 DESCRIPTION_MAX = 32_000
+_HASH_LENGTH = 24
+
+
+def bounded_key(key: str, limit: int = CALL_OBJECT_MAX) -> str:
+    """``key``, or when longer than ``limit`` its head, ``#`` and a hash of the whole.
+
+    Still one value per call (the hash covers everything), and readable as far as it fits.
+    """
+    if len(key) <= limit:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()[:_HASH_LENGTH]
+    return key[: limit - _HASH_LENGTH - 1] + "#" + digest
+
+
+def activity_key(record: CallRecord, connector: str, *, alternate: bool = False) -> str:
+    """The Task's CallObject and external id: the record's idempotency key, bounded."""
+    return bounded_key(record.idempotency_key(connector, alternate=alternate))
+
+
+def record_kind(record_type: str, record_id: str) -> str:
+    """``Contact``, ``Lead``, ``Account``... for a clicked record.
+
+    The id's prefix says what a standard record is, whatever the page sent; otherwise the
+    type is read in any case (``contact``, ``CONTACT``) or as a prefix (``003``).
+    """
+    by_prefix = ID_PREFIXES.get(record_id.strip()[:3])
+    if by_prefix is not None:
+        return by_prefix
+    name = record_type.strip()
+    return ID_PREFIXES.get(name) or _KINDS.get(name.lower(), name)
 
 
 def target(
@@ -38,12 +88,12 @@ def target(
     """``(WhoId, WhatId)`` for the Task of ``record``."""
     context = record.call.crm_context
     if context is not None and context.connector == connector:
-        kind = context.record_type or _WHO_PREFIXES.get(context.record_id[:3], "")
+        kind = record_kind(context.record_type, context.record_id)
         return _attach(kind, context.record_id, accounts)
     contact = record.contact_for(connector)
     if contact is None or contact.ambiguous:
         return None, None
-    return _attach(contact.record_type, contact.record_id, accounts)
+    return _attach(record_kind(contact.record_type, contact.record_id), contact.record_id, accounts)
 
 
 def _attach(
@@ -83,8 +133,8 @@ def description(record: CallRecord, contact: Contact | None) -> str:
         f"Rang at: {_when(call.ring_at)}",
         f"Answered at: {_when(call.answer_at)}",
         f"Ended at: {_when(call.end_at)}",
-        f"Ring time: {record.ring_s} s",
-        f"Talk time: {record.duration_s} s",
+        f"Ring time: {_seconds(record.ring_ms)} s",
+        f"Talk time: {_seconds(record.duration_ms)} s",
         f"Outcome: {(call.outcome.value if call.outcome else 'unknown')}",
     ]
     if call.hung_up_by is not None:
@@ -97,7 +147,36 @@ def description(record: CallRecord, contact: Contact | None) -> str:
     if call.external_id:
         lines.append(f"Click-to-call id: {call.external_id}")
     lines.append(f"callbridge call: {call.key}")
-    return "\n".join(lines)[:DESCRIPTION_MAX]
+    # Last, and short: a Task found under this call's key is adopted only if it carries it.
+    lines.append(f"{SIGNATURE_PREFIX}{record.signature}")
+    text = "\n".join(lines)
+    if len(text) > DESCRIPTION_MAX:
+        keep = DESCRIPTION_MAX - len(lines[-1]) - 2
+        text = text[:keep] + "…\n" + lines[-1]
+    return text
+
+
+#: The Description line that says which call a Task is (see ``CallRecord.signature``).
+SIGNATURE_PREFIX = "callbridge signature: "
+
+
+def with_note(description: str, note: str) -> str:
+    """``description`` with ``note`` first, within the field's length (signature kept)."""
+    text = f"{note}\n{description}"
+    if len(text) <= DESCRIPTION_MAX:
+        return text
+    head, _, last = text.rpartition("\n")
+    return head[: DESCRIPTION_MAX - len(last) - 2] + "…\n" + last
+
+
+def same_call(description: str | None, record: CallRecord) -> bool:
+    """Whether a Task's Description says it is ``record``'s call (not an earlier one)."""
+    return f"{SIGNATURE_PREFIX}{record.signature}" in (description or "").splitlines()
+
+
+def _seconds(ms: int) -> int:
+    """Whole seconds, rounded to the nearest (Salesforce takes no fractions)."""
+    return (max(0, ms) + 500) // 1000
 
 
 def subject(record: CallRecord, settings: SalesforceSettings, contact: Contact | None) -> str:
@@ -122,8 +201,14 @@ def task_fields(
     owner_id: str | None,
     accounts: Mapping[str, str],
     who_id: str | None = None,
+    zone: tzinfo = UTC,
+    key: str | None = None,
 ) -> dict[str, Any]:
-    """The Task's fields (without the external-id field, which goes into the upsert URL)."""
+    """The Task's fields (without the external-id field, which goes into the upsert URL).
+
+    ``zone``: the org's time zone, for ActivityDate. ``key``: the CallObject (default: the
+    record's bounded activity key).
+    """
     call = record.call
     contact = record.contact_for(connector)
     who, what = target(record, connector, accounts)
@@ -135,15 +220,15 @@ def task_fields(
         "Subject": subject(record, settings, contact),
         "TaskSubtype": "Call",
         "CallType": _CALL_TYPE[call.direction],
-        "CallDurationInSeconds": max(0, int(record.duration_s)),
-        "CallDisposition": settings.disposition(outcome),
-        "CallObject": call.key,
+        "CallDurationInSeconds": _seconds(record.duration_ms),
+        "CallDisposition": settings.disposition(outcome)[:CALL_DISPOSITION_MAX],
+        "CallObject": key or activity_key(record, connector),
         "Status": settings.task_status,
         "Priority": settings.task_priority,
         "Description": description(record, contact),
     }
     if day is not None:
-        fields["ActivityDate"] = day.date().isoformat()
+        fields["ActivityDate"] = day.astimezone(zone).date().isoformat()
     if who:
         fields["WhoId"] = who
     if what:

@@ -55,6 +55,20 @@ _TRANSIENT_CODES = frozenset(
 SessionFactory = Callable[[], requests.Session]
 
 
+class SalesforceRefused(PermanentError):
+    """Salesforce refused the request for good; its ``errorCode`` and the fields it named.
+
+    The message is Salesforce's own answer (it ends up on the dead delivery). The plugin
+    reads ``code`` and ``fields`` to tell a refusal caused by a field *it* chose (a relation,
+    an owner) from one about the data itself.
+    """
+
+    def __init__(self, message: str, *, code: str = "", fields: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.code = code
+        self.fields = fields
+
+
 @dataclass(frozen=True)
 class Backoff:
     """The ``retry_after`` hints the client gives (seconds); the core never retries sooner.
@@ -246,5 +260,13 @@ def _translate(exc: SalesforceError, backoff: Backoff | None = None) -> RetryLat
     if isinstance(exc, SalesforceExpiredSession):
         return RetryLater(text, retry_after=backoff.auth)
     if isinstance(exc, SalesforceRefusedRequest) or exc.status < 500:
-        return PermanentError(text)
+        return SalesforceRefused(text, code=code, fields=_fields(exc))
     return RetryLater(text, retry_after=backoff.outage)
+
+
+def _fields(exc: SalesforceError) -> tuple[str, ...]:
+    """The field names of Salesforce's first error, when it gave any."""
+    content = exc.content
+    first = content[0] if isinstance(content, list) and content else content
+    fields = first.get("fields") if isinstance(first, Mapping) else None
+    return tuple(str(f) for f in fields) if isinstance(fields, list) else ()

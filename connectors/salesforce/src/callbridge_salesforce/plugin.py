@@ -11,19 +11,29 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from datetime import UTC, tzinfo
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from callbridge.errors import ConfigurationError, RetryLater
+from callbridge.errors import ConfigurationError, PermanentError, RetryLater
 from callbridge.hookspecs import hookimpl
 from callbridge.models import ActivityRef, Call, CallRecord, Contact, Direction
 from callbridge.plugins.base import NotConfigured
 
 from . import activity, lookup
-from .client import Backoff, SalesforceClient, SessionFactory, error_details, sobject
+from .client import (
+    Backoff,
+    SalesforceClient,
+    SalesforceRefused,
+    SessionFactory,
+    error_details,
+    sobject,
+)
 from .escape import select_ids
 from .owners import OwnerResolver
 from .settings import SalesforceSettings
@@ -37,6 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 NAME = "salesforce"
 _ACCOUNT_MEMORY = 10_000
 #: Id prefix of Contacts (the only WhoId that has an Account).
@@ -57,6 +68,9 @@ class SalesforcePlugin:
         self._region = "IT"
         self._accounts: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
+        #: Optional lookups already warned about (each kind once per process).
+        self._warned: set[str] = set()
+        self._org_zone: tzinfo | None = None
 
     def __repr__(self) -> str:
         state = "configured" if self._client is not None else "not configured"
@@ -165,33 +179,140 @@ class SalesforcePlugin:
 
     @hookimpl
     def log_call(self, record: CallRecord) -> ActivityRef | None:
-        """Write the call's one Task (exactly once, across retries and restarts)."""
-        settings = self.settings
-        field = settings.task_external_id_field
-        key = record.idempotency_key(NAME)
-        if field:
-            match = select_ids("Task", {field: key})
-        else:
-            match = select_ids("Task", {"CallObject": record.call.key})
-        existing = self.client.call(lambda sf: _first_id(sf, match))
+        """Write the call's one Task (exactly once, across retries and restarts).
+
+        A Task already under the call's key (CallObject, or the external-id field) is
+        adopted only when its Description carries this call's signature; otherwise (another
+        call got the same key) this call is logged under its alternate key. What only
+        enriches the Task (owner, Account, Lead, the org's time zone) never loses it: a
+        refusal there is warned about once and the Task is written without it.
+        """
+        key = activity.activity_key(record, NAME)
+        # A delivery enqueued before keys carried the start: its Task (if an earlier attempt
+        # wrote it) has the older CallObject and no signature; find it as before.
+        legacy = record.key_format < 2
+        call_object = record.call.key if legacy else key
+        existing = self._existing(self._lookup_value(key, call_object))
         if existing is not None:
-            log.info("salesforce: Task %s already logged for %s", existing, record.call.key)
-            return self._ref(existing)
+            task_id, description = existing
+            if legacy or activity.same_call(description, record):
+                log.info("salesforce: Task %s already logged for %s", task_id, record.call.key)
+                return self._ref(task_id)
+            log.warning(
+                "salesforce: Task %s has the key of call %s but is another call; logging this "
+                "one under its alternate key",
+                task_id,
+                record.call.key,
+            )
+            key = call_object = activity.activity_key(record, NAME, alternate=True)
+            existing = self._existing(key)
+            if existing is not None:
+                return self._ref(existing[0])
         call = record.call
         extension = call.extension or (call.originate.extension if call.originate else None)
-        owner = self._owners.owner_for(extension) if self._owners else None
-        lead = self._lead_for(record, owner)
-        accounts = self._accounts_for(record)
+        owners = self._owners
+        owner = self._optional("owner", lambda: owners.owner_for(extension) if owners else None)
+        lead = self._optional("lead", lambda: self._lead_for(record, owner))
+        accounts = self._optional("account", lambda: self._accounts_for(record))
         fields = activity.task_fields(
-            record, settings, connector=NAME, owner_id=owner, accounts=accounts, who_id=lead
+            record,
+            self.settings,
+            connector=NAME,
+            owner_id=owner,
+            accounts=accounts if accounts is not None else self._known_accounts(),
+            who_id=lead,
+            zone=self._zone(),
+            key=call_object,
         )
-        if field:
-            retry = self.client.backoff.network
-            task_id = self.client.call(lambda sf: _upsert(sf, field, key, fields, match, retry))
-        else:
-            task_id = self.client.call(lambda sf: str(sobject(sf, "Task").create(fields)["id"]))
+        task_id = self._write(key, fields)
         log.info("salesforce: Task %s logged for %s", task_id, record.call.key)
         return self._ref(task_id)
+
+    # --- writing the Task -----------------------------------------------------------------
+
+    def _lookup_value(self, key: str, call_object: str) -> str:
+        """What the Task is found by: the external-id field's key, else the CallObject."""
+        return key if self.settings.task_external_id_field else call_object
+
+    def _match(self, key: str) -> str:
+        field = self.settings.task_external_id_field or "CallObject"
+        return select_ids("Task", {field: key}, fields=("Id", "Description"))
+
+    def _existing(self, key: str) -> tuple[str, str | None] | None:
+        """``(Id, Description)`` of the Task under ``key``, if there is one."""
+        query = self._match(key)
+        row = self.client.call(lambda sf: _first_row(sf, query))
+        if row is None:
+            return None
+        description = row.get("Description")
+        return str(row["Id"]), str(description) if description is not None else None
+
+    def _write(self, key: str, fields: dict[str, Any]) -> str:
+        """Create (or upsert) the Task; a refusal of a field we chose drops that field.
+
+        A relation (WhoId, WhatId) or an owner that Salesforce refuses is our choice, not
+        the call's data: the Task is written without it and its Description says so, so
+        the activity is never lost for it. Any other refusal is raised (a dead delivery
+        with Salesforce's answer).
+        """
+        for _ in range(len(_OUR_FIELDS) + 1):
+            try:
+                return self._send(key, fields)
+            except SalesforceRefused as exc:
+                dropped = _our_fields(exc, fields)
+                if not dropped:
+                    raise
+                named = ", ".join(f"{name} {fields[name]}" for name in dropped)
+                note = f"callbridge could not set {named}: {exc}"
+                log.warning("salesforce: writing the Task without %s (%s)", named, exc)
+                fields = {k: v for k, v in fields.items() if k not in dropped}
+                fields["Description"] = activity.with_note(str(fields["Description"]), note)
+        return self._send(key, fields)
+
+    def _send(self, key: str, fields: dict[str, Any]) -> str:
+        field = self.settings.task_external_id_field
+        if field:
+            retry = self.client.backoff.network
+            match = self._match(key)
+            return self.client.call(lambda sf: _upsert(sf, field, key, fields, match, retry))
+        return self.client.call(lambda sf: str(sobject(sf, "Task").create(fields)["id"]))
+
+    def _optional(self, what: str, lookup: Callable[[], T]) -> T | None:
+        """``lookup()``, or None when Salesforce refuses it for good (warned once per kind).
+
+        A passing failure (RetryLater) is raised: the delivery is retried, with it.
+        """
+        try:
+            return lookup()
+        except PermanentError as exc:
+            with self._lock:
+                first = what not in self._warned
+                self._warned.add(what)
+            if first:
+                log.warning(
+                    "salesforce: the %s lookup is refused (%s); Tasks are written without it",
+                    what,
+                    exc,
+                )
+            return None
+
+    def _zone(self) -> tzinfo:
+        """The time zone of ActivityDate: configured, else the org's (read once), else UTC."""
+        configured = self.settings.time_zone
+        if configured:
+            return ZoneInfo(configured)
+        with self._lock:
+            if self._org_zone is not None:
+                return self._org_zone
+        name = self._optional("time zone", lambda: self.client.call(_org_time_zone))
+        try:
+            zone: tzinfo = ZoneInfo(name) if name else UTC
+        except (ZoneInfoNotFoundError, ValueError):
+            log.warning("salesforce: unknown org time zone %r; ActivityDate in UTC", name)
+            zone = UTC
+        with self._lock:
+            self._org_zone = zone
+        return zone
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -210,6 +331,10 @@ class SalesforcePlugin:
                 self._accounts.move_to_end(contact_id)
             while len(self._accounts) > _ACCOUNT_MEMORY:
                 self._accounts.popitem(last=False)
+
+    def _known_accounts(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._accounts)
 
     def _accounts_for(self, record: CallRecord) -> dict[str, str]:
         """Contact -> Account ids for the Task's WhatId, asking Salesforce when not known.
@@ -260,6 +385,35 @@ class SalesforcePlugin:
         lead_id = self.client.call(lambda sf: str(sobject(sf, "Lead").create(data)["id"]))
         log.info("salesforce: Lead %s created for an unknown caller", lead_id)
         return lead_id
+
+
+#: Fields the connector chooses for a Task (not the call's own data): a refusal of one of
+#: them drops it instead of losing the Task.
+_OUR_FIELDS = ("WhoId", "WhatId", "OwnerId")
+#: Salesforce's answers to a relation of the wrong kind or to a record that is gone.
+_RELATION_CODES = frozenset(
+    {"FIELD_INTEGRITY_EXCEPTION", "INVALID_CROSS_REFERENCE_KEY", "ENTITY_IS_DELETED"}
+)
+
+
+def _our_fields(exc: SalesforceRefused, fields: dict[str, Any]) -> list[str]:
+    """The fields we chose that caused the refusal (all relations when none is named)."""
+    named = [name for name in _OUR_FIELDS if name in exc.fields and name in fields]
+    if named:
+        return named
+    if exc.code in _RELATION_CODES and not exc.fields:
+        return [name for name in ("WhoId", "WhatId") if name in fields]
+    return []
+
+
+def _org_time_zone(sf: Salesforce) -> str | None:
+    """The org's default time zone (``Europe/Rome``)."""
+    return _first_value(sf, "SELECT TimeZoneSidKey FROM Organization LIMIT 1", "TimeZoneSidKey")
+
+
+def _first_row(sf: Salesforce, query: str) -> dict[str, Any] | None:
+    records = sf.query(query).get("records") or []
+    return dict(records[0]) if records else None
 
 
 def _first_id(sf: Salesforce, query: str) -> str | None:

@@ -148,6 +148,10 @@ class SalesforceSettings(PluginSettings):
     #: A custom external-id field on Task (``Callbridge_Key__c``) for upserts; empty:
     #: look for the CallObject before creating.
     task_external_id_field: str | None = None
+    #: Time zone of the Tasks' ActivityDate (the day of the call), an IANA name such as
+    #: ``Europe/Rome``; empty: the org's default time zone (Organization.TimeZoneSidKey,
+    #: read once), UTC if it cannot be read.
+    time_zone: str | None = None
     #: Task Status and Priority picklist values.
     task_status: str = "Completed"
     task_priority: str = "Normal"
@@ -216,6 +220,19 @@ class SalesforceSettings(PluginSettings):
         if value is not None and not _API_NAME.match(value.strip()):
             raise ValueError(f"{value!r} is not a field API name such as Callbridge_Key__c")
         return value.strip() if value is not None else None
+
+    @field_validator("time_zone")
+    @classmethod
+    def _check_zone(cls, value: str | None) -> str | None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        if value is None or not value.strip():
+            return None
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone such as Europe/Rome") from None
+        return value.strip()
 
     @field_validator("default_region")
     @classmethod

@@ -3,7 +3,9 @@
 A delivery is one plugin's ``log_call`` for one call. It is dead when the plugin refused it
 for good (``PermanentError``) or it failed ``max_attempts`` times / for ``max_age``. Fix the
 cause (a CRM field, a permission, a token), then ``callbridge deliveries retry ID`` or
-``--all-dead``: the running service picks them up at once (they are due now, attempts reset).
+``--all-dead``, or only those of one plugin dead for one reason (``--plugin hubspot --reason
+MISSING_SCOPES``: a text the last error contains, as ``list --dead`` shows it with the CRM's
+answer): the running service picks them up at once (they are due now, attempts reset).
 """
 
 from __future__ import annotations
@@ -90,11 +92,30 @@ def list_(dead: bool, limit: int, as_json: bool) -> None:
 @deliveries.command("retry")
 @click.argument("delivery_id", required=False, type=int)
 @click.option("--all-dead", is_flag=True, help="Retry every dead delivery.")
+@click.option("--plugin", default=None, help="Retry the dead deliveries of this plugin.")
+@click.option(
+    "--reason",
+    default=None,
+    help="Retry the dead deliveries whose last error contains this text (any case).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def retry(delivery_id: int | None, all_dead: bool, as_json: bool) -> None:
-    """Make dead deliveries pending again, due now (give an ID, or --all-dead)."""
-    if (delivery_id is None) == (not all_dead):
-        raise click.UsageError("give a delivery ID or --all-dead (not both)")
+def retry(
+    delivery_id: int | None,
+    all_dead: bool,
+    plugin: str | None,
+    reason: str | None,
+    as_json: bool,
+) -> None:
+    """Make dead deliveries pending again, due now.
+
+    Give an ID, or --all-dead, or --plugin and/or --reason to pick the dead deliveries of
+    one plugin, or dead for one cause, after fixing it.
+    """
+    chosen = sum([delivery_id is not None, all_dead, plugin is not None or reason is not None])
+    if chosen != 1:
+        raise click.UsageError("give a delivery ID, --all-dead, or --plugin/--reason (one)")
+    if reason is not None and not reason.strip():
+        raise click.UsageError("--reason must not be empty")
     journal = open_journal(load_settings())
     try:
         if delivery_id is not None:
@@ -106,8 +127,10 @@ def retry(delivery_id: int | None, all_dead: bool, as_json: bool) -> None:
                     f"delivery {delivery_id} is {found.state.value}, not dead: nothing to retry"
                 )
             retried = [delivery_id]
-        else:
+        elif all_dead:
             retried = _retry_all_dead(journal)
+        else:
+            retried = _retry_matching(journal, plugin, reason)
     finally:
         journal.close()
     if as_json:
@@ -130,3 +153,18 @@ def _retry_all_dead(journal: Journal) -> list[int]:
         retried.extend(revived)
         if len(batch) < 1000 or not revived:
             return retried
+
+
+def _retry_matching(journal: Journal, plugin: str | None, reason: str | None) -> list[int]:
+    """Retry the dead deliveries of ``plugin`` whose last error contains ``reason``."""
+    needle = reason.strip().lower() if reason else None
+    dead = journal.list_deliveries(state=DeliveryState.DEAD, limit=10_000_000)
+    retried: list[int] = []
+    for d in reversed(dead):  # oldest first: they are due first again
+        if plugin is not None and d.plugin != plugin:
+            continue
+        if needle is not None and needle not in (d.last_error or "").lower():
+            continue
+        if journal.retry_delivery(d.id):
+            retried.append(d.id)
+    return retried

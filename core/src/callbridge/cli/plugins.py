@@ -3,11 +3,14 @@
 The first thing to run when a connector "does nothing": it loads plugins exactly as the
 service does (same sources, same settings validation) and shows name, version, source,
 hooks and state with the reason. Settings values are never printed, so secrets cannot leak.
+A plugin may also keep *notes* for the operator (``notes() -> list[str]``: an optional CRM
+API that refuses it, say); they are shown after the reason.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 
 import click
 from rich.console import Console
@@ -20,6 +23,21 @@ from ..settings import load_settings
 _STYLE = {ACTIVE: "green", NOT_CONFIGURED: "yellow", DISABLED: "dim", FAILED: "bold red"}
 
 
+log = logging.getLogger(__name__)
+
+
+def notes_of(info: PluginInfo) -> list[str]:
+    """What an active plugin says the operator should know (its ``notes()``), never raising."""
+    reader = getattr(info.plugin, "notes", None)
+    if info.state != ACTIVE or not callable(reader):
+        return []
+    try:
+        return [str(note) for note in reader() or []]
+    except Exception as exc:  # a listing command must list, whatever one plugin does
+        log.warning("plugin %s: notes() failed: %s", info.name, type(exc).__name__)
+        return []
+
+
 def _as_dict(info: PluginInfo) -> dict[str, object]:
     return {
         "name": info.name,
@@ -28,6 +46,7 @@ def _as_dict(info: PluginInfo) -> dict[str, object]:
         "state": info.state,
         "reason": info.reason,
         "hooks": info.hooks,
+        "notes": notes_of(info),
     }
 
 
@@ -40,13 +59,16 @@ def _table(infos: list[PluginInfo]) -> Table:
     table.add_column("state")
     table.add_column("reason", overflow="fold")
     for info in infos:
+        reason = Text(info.reason or "")
+        for note in notes_of(info):
+            reason.append(("\n" if reason else "") + "note: " + note, style="yellow")
         table.add_row(
             info.name,
             info.version or "-",
             info.source,
             ", ".join(info.hooks) or "-",
             Text(info.state, style=_STYLE.get(info.state, "")),
-            Text(info.reason or ""),
+            reason,
         )
     return table
 

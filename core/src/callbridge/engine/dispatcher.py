@@ -46,13 +46,14 @@ from pydantic import ValidationError
 from .. import metrics
 from ..errors import PermanentError, RetryLater
 from ..journal.base import Delivery, Journal, StoredEvent
-from ..models import ActivityRef, Call, CallRecord, CallState, Contact, ScreenPop
+from ..models import ActivityRef, Call, CallState, Contact, ScreenPop
 from ..settings import Settings
 from ..voispeed.events import AnyEvent, CallEvent, DeviceEvent
 from .bus import AgentBus
 from .cache import MISSING, TTLCache
+from .records import build_record, lookup_states, record_from_payload, settle_lookup
 from .retry import RetryPolicy
-from .tracker import call_key, duration_s, ring_s
+from .tracker import call_key
 
 log = logging.getLogger(__name__)
 
@@ -123,11 +124,7 @@ def _describe(exc: BaseException) -> str:
     return text if len(text) <= _MAX_ERROR else text[: _MAX_ERROR - 1] + "…"
 
 
-def build_record(call: Call, contacts: dict[str, Contact]) -> CallRecord:
-    """The CallRecord for a finished call, durations computed as the tracker defines them."""
-    return CallRecord(
-        call=call, contacts=contacts, duration_s=duration_s(call), ring_s=ring_s(call)
-    )
+__all__ = ["Dispatcher", "build_record"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,7 +422,8 @@ class Dispatcher:
         with self._contacts_lock:
             known = self._contacts.get(call.key)
         contacts = known if known is not None else self._lookup(call)
-        record = build_record(call, contacts)
+        names = self.plugins.implementers("lookup_contact")
+        record = build_record(call, *lookup_states(call, names, contacts, self.cache))
         payload = record.model_dump(mode="json")
         for name in self.plugins.implementers("log_call"):
             self.journal.enqueue_delivery(
@@ -591,6 +589,11 @@ class Dispatcher:
         self.cache.set((name, number), contact, ttl)
         return contact
 
+    def _ttl(self, contact: Contact | None) -> float:
+        """How long a lookup's answer stays cached (a "no match" for less time)."""
+        dispatch = self.settings.dispatch
+        return dispatch.cache_ttl if contact is not None else dispatch.cache_negative_ttl
+
     def _known_contacts(self, call: Call) -> dict[str, Contact]:
         """Contacts already found for the call, or cached for its number: no CRM request."""
         with self._contacts_lock:
@@ -703,7 +706,7 @@ class Dispatcher:
         """One attempt of one delivery, and its outcome written to the journal."""
         plugin = delivery.plugin
         try:
-            record = CallRecord.model_validate(delivery.payload)
+            record = record_from_payload(delivery.payload)
         except ValidationError as exc:
             self.journal.fail_delivery(
                 delivery.id,
@@ -714,6 +717,7 @@ class Dispatcher:
             return
         hint: float | None = None
         try:
+            record = settle_lookup(record, plugin, self.plugins.call_one, self.cache, self._ttl)
             result = self.plugins.call_one(plugin, delivery.action, record=record)
         except PermanentError as exc:
             metrics.DELIVERY_ATTEMPTS.labels(plugin, "dead").inc()

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .events import REMOTE, REMOTE_E164, BuiltEvent, EventFactory
     from .live import LiveService, SseMessage, SseReader
     from .plugins import make_plugins
-    from .records import make_call, make_record
+    from .records import make_call, make_record, shifted_record
     from .scenarios import ScenarioResult, ScenarioRunner
     from .variables import Variable, variables
     from .wait import wait_until
@@ -41,6 +41,7 @@ _EXPORTS = {
     "make_plugins": "plugins",
     "make_call": "records",
     "make_record": "records",
+    "shifted_record": "records",
     "ScenarioResult": "scenarios",
     "ScenarioRunner": "scenarios",
     "Variable": "variables",
@@ -67,6 +68,7 @@ __all__ = [
     "make_call",
     "make_plugins",
     "make_record",
+    "shifted_record",
     "variables",
     "wait_until",
 ]

@@ -31,9 +31,12 @@ configure it against a fake CRM, and how to make that fake succeed or fail::
 
 The inherited tests check: the installed distribution's entry point loads this plugin;
 settings come from the environment (and every variable set is one the connector reads); the
-lookup contract; exactly one activity per call however often ``log_call`` runs; permanent
-and passing failures raise ``PermanentError`` and ``RetryLater``; secrets never show in a
-repr, an error message or the logs. A test whose hook the subclass does not provide is
+lookup contract; exactly one activity per call however often ``log_call`` runs; a PBX call
+id used again (weeks later, the journal long pruned) gets an activity of its own; a failing
+search raises instead of answering "no match" (the core then searches again before
+logging); a failing *optional* lookup (the activity's owner) never loses the activity;
+permanent and passing failures raise ``PermanentError`` and ``RetryLater``; secrets never
+show in a repr, an error message or the logs. A test whose hook the subclass does not provide is
 skipped with the reason, never passed silently.
 """
 
@@ -44,15 +47,16 @@ import inspect
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
 import pytest
 from pydantic_settings import BaseSettings
 
 from ..errors import PermanentError, RetryLater
-from ..models import CallRecord, Contact
+from ..models import ActivityRef, CallRecord, Contact
 from .env import CallbridgeEnv
-from .records import make_call, make_record
+from .records import make_call, make_record, shifted_record
 from .variables import variable_names, variables
 
 FailureKind = Literal["permanent", "retryable"]
@@ -105,6 +109,21 @@ class ConnectorTests:
     def activity_count(self, record: CallRecord) -> int:
         """How many activities the fake CRM holds for ``record``'s call."""
         pytest.skip("activity_count() is not provided by this connector's tests")
+
+    def crm_lookup_fails(self) -> None:
+        """Make the CRM's next contact searches fail passingly (rate limit, outage).
+
+        Default: ``crm_fails("retryable")``.
+        """
+        self.crm_fails("retryable")
+
+    def optional_lookup_fails(self) -> None:
+        """Make a lookup that only enriches the activity (its owner, say) fail for good.
+
+        E.g. a 403 because the token lacks the scope of the owners API. ``log_call`` must
+        then still write the activity (without what that lookup would have added).
+        """
+        pytest.skip("optional_lookup_fails() is not provided by this connector's tests")
 
     def finished_record(self, name: str) -> CallRecord:
         """A finished call that this connector logs (``name``: the plugin's name).
@@ -218,6 +237,66 @@ class ConnectorTests:
         loaded_connector.call("log_call", record=second)
         assert self.activity_count(second) == 1
         assert self.activity_count(record) == 1
+
+    def test_a_reused_call_id_gets_an_activity_of_its_own(
+        self, loaded_connector: LoadedConnector
+    ) -> None:
+        """The PBX reuses call ids; weeks later (the journal pruned) it is another call.
+
+        Both calls have the same call key (nothing in the core remembers the first one), but
+        not the same start: each gets one activity, and the second is not the first's.
+        """
+        if not loaded_connector.has("log_call"):
+            pytest.skip("the plugin does not implement log_call")
+        first = self.finished_record(loaded_connector.name)
+        later = shifted_record(first, timedelta(days=40, minutes=7))
+        assert later.call.key == first.call.key
+        self.crm_succeeds()
+        ref_first = loaded_connector.call("log_call", record=first)
+        ref_later = loaded_connector.call("log_call", record=later)
+        again = loaded_connector.call("log_call", record=later)
+        assert self.activity_count(first) == 1
+        assert self.activity_count(later) == 1, "the reused id's call was not logged"
+        if isinstance(ref_first, ActivityRef) and isinstance(ref_later, ActivityRef):
+            assert ref_first.record_id != ref_later.record_id, "the later call adopted the first"
+            assert isinstance(again, ActivityRef)
+            assert again.record_id == ref_later.record_id
+
+    def test_a_failed_search_raises_instead_of_finding_nothing(
+        self, loaded_connector: LoadedConnector
+    ) -> None:
+        """A search that fails must raise, not answer None ("no match").
+
+        The core logs a call whose lookup failed only after searching again; a lookup that
+        swallowed the failure would put the activity on no record although the contact
+        exists. The failure is not remembered either: the next search finds the contact.
+        """
+        if not loaded_connector.has("lookup_contact") or self.known_number is None:
+            pytest.skip("needs lookup_contact and a known_number")
+        number = self.known_number
+        call = make_call(outcome=None, remote_e164=number)
+        self.crm_lookup_fails()
+        try:
+            with pytest.raises((RetryLater, PermanentError)):
+                loaded_connector.call("lookup_contact", number=number, call=call)
+        finally:
+            self.crm_succeeds()
+        found = loaded_connector.call("lookup_contact", number=number, call=call)
+        assert isinstance(found, Contact), f"after the failure the lookup returned {found!r}"
+
+    def test_an_optional_lookup_failure_does_not_lose_the_activity(
+        self, loaded_connector: LoadedConnector
+    ) -> None:
+        """The owner (or any enrichment) cannot be read: the activity is written anyway."""
+        if not loaded_connector.has("log_call"):
+            pytest.skip("the plugin does not implement log_call")
+        record = self.finished_record(loaded_connector.name)
+        self.optional_lookup_fails()
+        try:
+            loaded_connector.call("log_call", record=record)
+            assert self.activity_count(record) == 1
+        finally:
+            self.crm_succeeds()
 
     @pytest.mark.parametrize(
         ("kind", "error"), [("permanent", PermanentError), ("retryable", RetryLater)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..engine.records import build_record
 from ..models import (
     Call,
     CallRecord,
@@ -17,6 +18,7 @@ from ..models import (
     CrmContext,
     Direction,
     HungUpBy,
+    LookupStatus,
     Originate,
     Outcome,
 )
@@ -81,26 +83,32 @@ def make_call(
     return Call(**values)
 
 
+def shifted_record(record: CallRecord, by: timedelta) -> CallRecord:
+    """The same record ``by`` later: a reused PBX call id, the same call key, another call."""
+    call = record.call
+    moved = {
+        name: value + by
+        for name in ("ring_at", "answer_at", "end_at")
+        if (value := getattr(call, name)) is not None
+    }
+    return record.model_copy(update={"call": call.model_copy(update=moved)})
+
+
 def make_record(
     user_call_id: str = "000012A0",
     *,
     contacts: dict[str, Contact] | None = None,
     recording_url: str | None = None,
+    lookups: dict[str, LookupStatus] | None = None,
     **call_fields: Any,
 ) -> CallRecord:
-    """The CallRecord ``log_call`` receives for a finished call (see ``make_call``)."""
+    """The CallRecord ``log_call`` receives for a finished call (see ``make_call``).
+
+    Durations are computed as the engine computes them (``duration_ms`` exact, ``duration_s``
+    rounded down); ``lookups`` says how each connector's lookup stands (default: none).
+    """
     call = make_call(user_call_id, **call_fields)
     if call.outcome is None:
         raise ValueError("a CallRecord is for a finished call: give an outcome")
-    duration = 0
-    if call.answer_at is not None and call.end_at is not None:
-        duration = int((call.end_at - call.answer_at).total_seconds())
-    ring_end = call.answer_at or call.end_at
-    ring = int((ring_end - call.ring_at).total_seconds()) if ring_end and call.ring_at else 0
-    return CallRecord(
-        call=call,
-        contacts=contacts or {},
-        duration_s=duration,
-        ring_s=ring,
-        recording_url=recording_url,
-    )
+    record = build_record(call, contacts or {}, lookups)
+    return record.model_copy(update={"recording_url": recording_url})

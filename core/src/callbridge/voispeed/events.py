@@ -38,6 +38,9 @@ from .ids import InvalidIdentifier, normalize_id
 
 #: Longest value accepted for any one parameter (identity strings are the longest legitimate).
 MAX_VALUE_LENGTH = 1024
+#: Longest company id accepted: it goes into every call key, and from there into CRM fields
+#: of bounded length (Salesforce's CallObject holds 255 characters).
+MAX_COMPANY_LENGTH = 64
 #: Most parameters accepted in one event (the document lists at most 9 per event).
 MAX_PARAMETERS = 64
 #: Parameters that authenticate the request and must never be stored or hashed.
@@ -407,6 +410,8 @@ def parse_event(
     if code is None:
         raise EventParseError("ssn_event", "missing")
     company = _text(kept, company_param)
+    if company is not None and len(company) > MAX_COMPANY_LENGTH:
+        raise EventParseError(company_param, f"longer than {MAX_COMPANY_LENGTH} characters")
     if code in _DEVICE_EVENTS:
         ip, port = _host(_text(kept, "device_host"))
         device_type = _int(kept, "device_type")
