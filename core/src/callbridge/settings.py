@@ -54,7 +54,8 @@ class PbxSettings(BaseModel):
     user: str | None = None
     #: The user's password in plain text; callbridge sends its MD5 hash.
     password: SecretStr | None = None
-    #: Or the MD5 hash itself, as stored in the ``users`` table.
+    #: Or the MD5 hash itself, as stored in the ``users`` table: sent exactly as given (a PBX
+    #: may compare it as text, so its case is kept).
     password_md5: SecretStr | None = None
     #: Namespace URI of the ``vspbx:`` prefix (not given by the document).
     namespace: str = "urn:vspbx"
@@ -75,8 +76,52 @@ class PbxSettings(BaseModel):
     company_param: str = "company_id"
     #: Agents: ``extension=auth-name@domain`` entries, so the API can take an extension.
     agents: CommaList = Field(default_factory=list)
+    #: Agents' devices: ``extension=device id`` entries (``201=000012A0``), the device
+    #: CallReq rings for that agent when the request names none. Without one, the device the
+    #: agent logged in last (event 1) is used; without that, CallReq names no device and the
+    #: PBX chooses (see docs/voispeed.md).
+    agent_devices: CommaList = Field(default_factory=list)
+    #: The form of ``param1`` (the user a command is for): ``auth`` sends the PBX login
+    #: ``auth-name@domain`` (as in the SOAP header and the ``users`` table); ``calling``
+    #: sends ``calling-name@domain``, as the document's examples print it.
+    param1_form: Literal["auth", "calling"] = "auth"
+    #: Seconds within which a click-to-call is tied to the agent's first outgoing call to
+    #: the same number when the PBX's events carry no ``ext_id``; a request that no call
+    #: matched by then becomes ``unmatched`` (see docs/voispeed.md).
+    originate_window: float = Field(default=60.0, gt=0)
 
-    _split_agents = field_validator("agents", mode="before")(_split)
+    _split_agents = field_validator("agents", "agent_devices", mode="before")(_split)
+
+    @field_validator("agent_devices")
+    @classmethod
+    def _check_agent_devices(cls, value: list[str]) -> list[str]:
+        from .voispeed.ids import InvalidIdentifier, parse_user_id
+
+        for entry in value:
+            ext, sep, device = entry.partition("=")
+            if not sep or not ext.strip() or not device.strip():
+                raise ValueError(f"{entry!r} is not 'extension=device id'")
+            try:
+                parse_user_id(device)
+            except InvalidIdentifier as exc:
+                raise ValueError(f"{entry!r}: {exc}") from None
+        return value
+
+    def device_map(self) -> dict[str, str]:
+        """Extension -> device id (canonical form), from ``agent_devices``."""
+        from .voispeed.ids import parse_user_id
+
+        return {
+            ext.strip(): parse_user_id(device)
+            for ext, _, device in (entry.partition("=") for entry in self.agent_devices)
+        }
+
+    def param1(self, login: str) -> str:
+        """``param1`` for a PBX login, in the form ``param1_form`` names."""
+        prefix, sep, rest = login.partition("-")
+        if not sep or prefix not in ("auth", "calling"):
+            return login  # not one of the two forms: sent as given
+        return f"{self.param1_form}-{rest}"
 
     @field_validator("agents")
     @classmethod
@@ -97,7 +142,7 @@ class PbxSettings(BaseModel):
     def password_hash(self) -> str | None:
         """The MD5 hash to send: the given hash, or the hash of the given password."""
         if self.password_md5 is not None:
-            return self.password_md5.get_secret_value().strip().lower()
+            return self.password_md5.get_secret_value().strip()
         if self.password is not None:
             # MD5 is the PBX's protocol, not our choice (usedforsecurity=False says so).
             return hashlib.md5(
