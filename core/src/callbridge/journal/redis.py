@@ -31,7 +31,7 @@ import queue
 import re
 import threading
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -674,7 +674,9 @@ class RedisJournal(Journal):
         data = self._redis.hget(self._k("originates"), external_id)
         return None if data is None else Originate.model_validate_json(data)
 
-    def update_originate(self, external_id: str, **changes: Any) -> Originate | None:
+    def update_originate(
+        self, external_id: str, *, only_if: Collection[str] | None = None, **changes: Any
+    ) -> Originate | None:
         unknown = set(changes) - set(Originate.model_fields) | ({"external_id"} & set(changes))
         if unknown:
             raise ValueError(f"cannot change originate field(s): {', '.join(sorted(unknown))}")
@@ -689,6 +691,9 @@ class RedisJournal(Journal):
             if data is None:
                 return
             current = Originate.model_validate_json(data)
+            if only_if is not None and current.state not in only_if:
+                outcome[0] = current
+                return
             updated = Originate.model_validate({**current.model_dump(), **changes})
             pipe.multi()
             pipe.hset(key, external_id, updated.model_dump_json())
@@ -696,6 +701,16 @@ class RedisJournal(Journal):
 
         self._redis.transaction(change, key)
         return outcome[0]
+
+    def recent_originates(self, since: datetime) -> list[Originate]:
+        # One hash holds them all; a scan reads it in pages (retention bounds its size).
+        found = []
+        for _, data in self._redis.hscan_iter(self._k("originates"), count=500):
+            originate = Originate.model_validate_json(data)
+            if originate.created_at >= since:
+                found.append(originate)
+        found.sort(key=lambda o: o.created_at)
+        return found
 
     # -- deliveries -----------------------------------------------------------------------
     def _fetch_deliveries(self, ids: Sequence[str | int]) -> list[Delivery]:

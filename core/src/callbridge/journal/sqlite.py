@@ -32,7 +32,7 @@ import logging
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,6 +84,10 @@ _EVENT_CLASSES: dict[str, type[BaseModel]] = {
         ev.UnknownEvent,
     )
 }
+
+
+#: ``recent_originates`` reads this far past its bound (originates are not strictly in order).
+_ORIGINATE_CLOCK_SLACK_US = 60_000_000
 
 
 def _to_us(when: datetime) -> int:
@@ -435,7 +439,9 @@ class SqliteJournal(Journal):
         )
         return None if row is None else Originate.model_validate_json(row[0])
 
-    def update_originate(self, external_id: str, **changes: Any) -> Originate | None:
+    def update_originate(
+        self, external_id: str, *, only_if: Collection[str] | None = None, **changes: Any
+    ) -> Originate | None:
         unknown = set(changes) - set(Originate.model_fields) | ({"external_id"} & set(changes))
         if unknown:
             raise ValueError(f"cannot change originate field(s): {', '.join(sorted(unknown))}")
@@ -447,6 +453,8 @@ class SqliteJournal(Journal):
             if row is None:
                 return None
             current = Originate.model_validate_json(row[0])
+            if only_if is not None and current.state not in only_if:
+                return current
             updated = Originate.model_validate({**current.model_dump(), **changes})
             conn.execute(
                 "UPDATE originates SET state = ?, data = ? WHERE external_id = ?",
@@ -455,6 +463,23 @@ class SqliteJournal(Journal):
             return updated
 
         return self._state.submit(write)
+
+    def recent_originates(self, since: datetime) -> list[Originate]:
+        # Newest first by insertion order (no index on created_at): stop a little past
+        # ``since``, allowing for clocks of two processes that created them.
+        cutoff = _to_us(since)
+        stop = cutoff - _ORIGINATE_CLOCK_SLACK_US
+        found: list[Originate] = []
+        rows = self._state.read().execute(
+            "SELECT created_at, data FROM originates ORDER BY rowid DESC"
+        )
+        for created_at, data in rows:
+            if created_at < stop:
+                break
+            if created_at >= cutoff:
+                found.append(Originate.model_validate_json(data))
+        found.sort(key=lambda o: o.created_at)
+        return found
 
     # -- deliveries -----------------------------------------------------------------------
     _DELIVERY_COLUMNS = (
