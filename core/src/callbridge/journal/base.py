@@ -276,8 +276,7 @@ class Journal(abc.ABC):
     def recent_originates(self, since: datetime) -> list[Originate]:
         """Originates created at or after ``since``, oldest first.
 
-        For click-to-call correlation and expiry, which look minutes back: backends read
-        newest first and stop at ``since`` rather than scan every originate kept.
+        For click-to-call correlation, expiry and repeated clicks, which look minutes back.
         """
 
     # -- deliveries -----------------------------------------------------------------------

@@ -86,10 +86,6 @@ _EVENT_CLASSES: dict[str, type[BaseModel]] = {
 }
 
 
-#: ``recent_originates`` reads this far past its bound (originates are not strictly in order).
-_ORIGINATE_CLOCK_SLACK_US = 60_000_000
-
-
 def _to_us(when: datetime) -> int:
     """Microseconds since the epoch; naive datetimes are taken as UTC."""
     if when.tzinfo is None:
@@ -465,21 +461,17 @@ class SqliteJournal(Journal):
         return self._state.submit(write)
 
     def recent_originates(self, since: datetime) -> list[Originate]:
-        # Newest first by insertion order (no index on created_at): stop a little past
-        # ``since``, allowing for clocks of two processes that created them.
-        cutoff = _to_us(since)
-        stop = cutoff - _ORIGINATE_CLOCK_SLACK_US
-        found: list[Originate] = []
-        rows = self._state.read().execute(
-            "SELECT created_at, data FROM originates ORDER BY rowid DESC"
+        # No index on created_at: the scan compares one integer a row and parses only the
+        # rows it returns (originates are few next to events; retention bounds them).
+        rows = (
+            self._state.read()
+            .execute(
+                "SELECT data FROM originates WHERE created_at >= ? ORDER BY created_at",
+                (_to_us(since),),
+            )
+            .fetchall()
         )
-        for created_at, data in rows:
-            if created_at < stop:
-                break
-            if created_at >= cutoff:
-                found.append(Originate.model_validate_json(data))
-        found.sort(key=lambda o: o.created_at)
-        return found
+        return [Originate.model_validate_json(row[0]) for row in rows]
 
     # -- deliveries -----------------------------------------------------------------------
     _DELIVERY_COLUMNS = (
