@@ -284,7 +284,13 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
                 return originate
         return None
 
-    @router.post("", status_code=202, response_model=CallState, summary="Place a call")
+    @router.post(
+        "",
+        status_code=202,
+        response_model=CallState,
+        summary="Place a call",
+        responses={200: {"model": CallState, "description": "A repeat: the request under way"}},
+    )
     async def place_call(
         body: CallRequest,
         response: Response,
