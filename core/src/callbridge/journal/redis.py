@@ -669,6 +669,12 @@ class RedisJournal(Journal):
             raise DuplicateOriginateError(
                 f"an originate with external id {originate.external_id!r} already exists"
             )
+        # The time index ``recent_originates`` reads (a crash before it only hides this one
+        # request from correlation and expiry; its own ext_id still finds it).
+        self._redis.zadd(
+            self._k("originates", "by_time"),
+            {originate.external_id: _to_us(originate.created_at)},
+        )
 
     def get_originate(self, external_id: str) -> Originate | None:
         data = self._redis.hget(self._k("originates"), external_id)
@@ -703,12 +709,17 @@ class RedisJournal(Journal):
         return outcome[0]
 
     def recent_originates(self, since: datetime) -> list[Originate]:
-        # One hash holds them all; a scan reads it in pages (retention bounds its size).
+        # A sorted set of external ids by creation time, kept beside the hash.
+        ids = cast(
+            list[str],
+            self._redis.zrangebyscore(self._k("originates", "by_time"), _to_us(since), "+inf"),
+        )
+        if not ids:
+            return []
         found = []
-        for _, data in self._redis.hscan_iter(self._k("originates"), count=500):
-            originate = Originate.model_validate_json(data)
-            if originate.created_at >= since:
-                found.append(originate)
+        for data in cast(list[str | None], self._redis.hmget(self._k("originates"), ids)):
+            if data is not None:
+                found.append(Originate.model_validate_json(data))
         found.sort(key=lambda o: o.created_at)
         return found
 
@@ -1064,6 +1075,9 @@ return n
         if not dry_run:
             for i in range(0, len(doomed), self._PRUNE_CHUNK):
                 self._redis.hdel(key, *doomed[i : i + self._PRUNE_CHUNK])
+                self._redis.zrem(
+                    self._k("originates", "by_time"), *doomed[i : i + self._PRUNE_CHUNK]
+                )
         return len(doomed)
 
 
