@@ -219,6 +219,23 @@ class Stack:
         return list(self.sim.soap_log)
 
 
+def call_state(stack: Stack, external_id: str, token: str = API_TOKEN) -> dict[str, Any]:
+    """``GET /v1/calls/{external_id}``'s answer (asserted 200)."""
+    response = stack.http.get(f"/v1/calls/{external_id}", headers=stack.api(token))
+    assert response.status_code == 200, response.text
+    value: dict[str, Any] = response.json()
+    return value
+
+
+def wait_call_state(
+    stack: Stack, external_id: str, wanted: str, token: str = API_TOKEN
+) -> dict[str, Any]:
+    """Wait until the placed call's state is ``wanted`` (events flushed first); return it."""
+    stack.sim.flush()
+    wait_until(lambda: call_state(stack, external_id, token)["state"] == wanted, f"state {wanted}")
+    return call_state(stack, external_id, token)
+
+
 #: The simulator's company (docs/simulator.md): extension -> PBX login.
 SIM_AGENTS = ["201=auth-mario@acme", "202=auth-giulia@acme", "203=auth-luca@acme"]
 

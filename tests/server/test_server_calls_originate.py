@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_support import ADMIN_TOKEN, Stack, run_stack, wait_until
+from server_support import (
+    ADMIN_TOKEN,
+    Stack,
+    call_state,
+    run_stack,
+    wait_call_state,
+    wait_until,
+)
 
 from callbridge.models import Originate
 
@@ -32,16 +39,11 @@ def place(stack: Stack, headers: dict[str, str] | None = None, **body: Any) -> A
 
 
 def state_of(stack: Stack, external_id: str) -> dict[str, Any]:
-    response = stack.http.get(f"/v1/calls/{external_id}", headers=stack.api(ADMIN_TOKEN))
-    assert response.status_code == 200, response.text
-    value: dict[str, Any] = response.json()
-    return value
+    return call_state(stack, external_id, ADMIN_TOKEN)
 
 
 def wait_state(stack: Stack, external_id: str, wanted: str) -> dict[str, Any]:
-    stack.sim.flush()
-    wait_until(lambda: state_of(stack, external_id)["state"] == wanted, f"state {wanted}")
-    return state_of(stack, external_id)
+    return wait_call_state(stack, external_id, wanted, ADMIN_TOKEN)
 
 
 def call_reqs(stack: Stack) -> list[Any]:
@@ -220,26 +222,21 @@ def test_second_call_to_the_same_number_does_not_take_the_click(stack: Stack) ->
 
 def test_unmatched_originate_expires(tmp_path: Path) -> None:
     with run_stack(tmp_path, pbx={"originate_window": 1.0}) as stack:
-        stack.journal.create_originate(
-            Originate(
-                external_id="cb-lost-1",
-                user="auth-mario@acme",
-                extension="201",
-                number=NUMBER,
-                created_at=datetime.now(UTC) - timedelta(seconds=40),
-                state="sent",
+        # The second one is "requested": the HTTP process may still be sending it.
+        for external_id, age, state in (
+            ("cb-lost-1", 40, "sent"),
+            ("cb-sending-1", 5, "requested"),
+        ):
+            stack.journal.create_originate(
+                Originate(
+                    external_id=external_id,
+                    user="auth-mario@acme",
+                    extension="201",
+                    number=NUMBER,
+                    created_at=datetime.now(UTC) - timedelta(seconds=age),
+                    state=state,
+                )
             )
-        )
-        stack.journal.create_originate(
-            Originate(
-                external_id="cb-sending-1",
-                user="auth-mario@acme",
-                extension="201",
-                number=NUMBER,
-                created_at=datetime.now(UTC) - timedelta(seconds=5),
-                state="requested",  # the HTTP process may still be sending it
-            )
-        )
         lost = wait_state(stack, "cb-lost-1", "unmatched")
         assert "within 1 s" in lost["error"]
         assert state_of(stack, "cb-sending-1")["state"] == "requested"

@@ -39,6 +39,17 @@ def _split(value: object) -> object:
     return value
 
 
+def _pairs(entries: list[str], shape: str) -> dict[str, str]:
+    """``key=value`` entries as a dict (stripped); ValueError naming ``shape`` for a bad one."""
+    pairs: dict[str, str] = {}
+    for entry in entries:
+        key, sep, value = entry.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"{entry!r} is not '{shape}'")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
 def default_data_dir() -> Path:
     """``$XDG_DATA_HOME/callbridge``, else ``~/.local/share/callbridge``."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -97,12 +108,10 @@ class PbxSettings(BaseModel):
     def _check_agent_devices(cls, value: list[str]) -> list[str]:
         from .voispeed.ids import InvalidIdentifier, parse_user_id
 
+        _pairs(value, "extension=device id")
         for entry in value:
-            ext, sep, device = entry.partition("=")
-            if not sep or not ext.strip() or not device.strip():
-                raise ValueError(f"{entry!r} is not 'extension=device id'")
             try:
-                parse_user_id(device)
+                parse_user_id(entry.partition("=")[2])
             except InvalidIdentifier as exc:
                 raise ValueError(f"{entry!r}: {exc}") from None
         return value
@@ -111,10 +120,8 @@ class PbxSettings(BaseModel):
         """Extension -> device id (canonical form), from ``agent_devices``."""
         from .voispeed.ids import parse_user_id
 
-        return {
-            ext.strip(): parse_user_id(device)
-            for ext, _, device in (entry.partition("=") for entry in self.agent_devices)
-        }
+        pairs = _pairs(self.agent_devices, "extension=device id")
+        return {ext: parse_user_id(device) for ext, device in pairs.items()}
 
     def param1(self, login: str) -> str:
         """``param1`` for a PBX login, in the form ``param1_form`` names."""
@@ -126,18 +133,12 @@ class PbxSettings(BaseModel):
     @field_validator("agents")
     @classmethod
     def _check_agents(cls, value: list[str]) -> list[str]:
-        for entry in value:
-            ext, sep, login = entry.partition("=")
-            if not sep or not ext.strip() or not login.strip():
-                raise ValueError(f"{entry!r} is not 'extension=auth-name@domain'")
+        _pairs(value, "extension=auth-name@domain")
         return value
 
     def agent_map(self) -> dict[str, str]:
         """Extension -> PBX login, from ``agents``."""
-        return {
-            ext.strip(): login.strip()
-            for ext, _, login in (entry.partition("=") for entry in self.agents)
-        }
+        return _pairs(self.agents, "extension=auth-name@domain")
 
     def password_hash(self) -> str | None:
         """The MD5 hash to send: the given hash, or the hash of the given password."""
