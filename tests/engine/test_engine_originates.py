@@ -101,6 +101,9 @@ def test_expiry_moves_only_unbound_pending_requests(journal: SqliteJournal) -> N
         assert request.error and "within 60 s" in request.error
     # Later sweeps find the fresh one once it is due, and a "requested" one once the SOAP
     # client's own bound (20 s of retries + 10 s read timeout) has passed too.
+    assert matcher.expire(NOW + timedelta(seconds=4)) == []  # at most every 5 s
     later = {o.external_id for o in matcher.expire(NOW + timedelta(seconds=40))}
     assert later == {"cb-fresh", "cb-requested"}
-    assert matcher.expire(NOW + timedelta(seconds=41)) == []
+    # A request written late (or stamped by a slower clock) is still found by the next sweep.
+    _request(journal, "cb-late", 300)
+    assert [o.external_id for o in matcher.expire(NOW + timedelta(seconds=50))] == ["cb-late"]

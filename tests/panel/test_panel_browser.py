@@ -106,6 +106,27 @@ def test_unreadable_pbx_answer_says_check_your_phone_not_retry(demo: Demo, page:
     expect(page.locator("#call-state")).to_have_text("ended")
 
 
+def test_request_no_call_followed_is_shown_unmatched(demo: Demo, page: Page) -> None:
+    """A request the PBX never reported expires to unmatched, and the panel says so."""
+    from datetime import UTC, datetime, timedelta
+
+    from callbridge.models import Originate
+
+    _connected(page)
+    demo.running.services.journal.create_originate(
+        Originate(
+            external_id="cb-panel-lost",
+            user="auth-mario@acme",
+            extension="201",
+            number="+39 06 4444 0000",
+            created_at=datetime.now(UTC) - timedelta(minutes=5),
+            state="sent",
+        )
+    )
+    expect(page.locator("#dial-result")).to_contain_text("the PBX reported no call")
+    expect(page.locator("#dial-result")).to_have_attribute("data-state", "unmatched")
+
+
 def test_panel_reconnects_and_replays_what_it_missed(demo: Demo, page: Page) -> None:
     _connected(page)
     before = page.locator("#history li").count()

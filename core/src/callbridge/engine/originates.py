@@ -41,8 +41,11 @@ PENDING: Final = frozenset({"requested", "sent", "unconfirmed"})
 UNMATCHED: Final = "unmatched"
 #: The first sweep after a start looks this far back (the engine may have been down).
 _FIRST_SWEEP = timedelta(days=2)
-#: Later sweeps start this much before the previous one's bound (clock differences).
-_SWEEP_SLACK = timedelta(seconds=60)
+#: Later sweeps also look this much further back: a request written late, or stamped by a
+#: clock behind the engine's, is still found.
+_SWEEP_SLACK = timedelta(minutes=10)
+#: Sweeps run at most this often (the dispatcher ticks every second).
+_SWEEP_EVERY = timedelta(seconds=5)
 #: A click made this long after the event (clocks of two processes) may still be its own.
 _CLOCK_SKEW = timedelta(seconds=5)
 
@@ -61,7 +64,7 @@ class OriginateMatcher:
         self.sending = timedelta(seconds=settings.pbx.retry_max_seconds + settings.pbx.read_timeout)
         self.region = settings.default_region
         self._lock = threading.Lock()
-        self._sweep_from: datetime | None = None
+        self._swept_at: datetime | None = None
 
     # -- events without ext_id -------------------------------------------------------------
     def correlate(self, event: _E, at: datetime) -> _E:
@@ -102,9 +105,16 @@ class OriginateMatcher:
 
     # -- expiry --------------------------------------------------------------------------------
     def expire(self, now: datetime) -> list[Originate]:
-        """Move pending originates older than the window to ``unmatched``; return them."""
-        since = self._sweep_from or now - _FIRST_SWEEP
+        """Move pending originates older than the window to ``unmatched``; return them.
+
+        The first sweep looks two days back (the engine may have been down); later ones, at
+        most every 5 s, look back the window, the SOAP client's bound and 10 minutes.
+        """
+        if self._swept_at is not None and now - self._swept_at < _SWEEP_EVERY:
+            return []
         due = now - self.window
+        since = now - _FIRST_SWEEP if self._swept_at is None else due - self.sending - _SWEEP_SLACK
+        self._swept_at = now
         expired = []
         for originate in self.journal.recent_originates(since):
             if originate.state not in PENDING or originate.user_call_id:
@@ -123,5 +133,4 @@ class OriginateMatcher:
             )
             if updated is not None and updated.state == UNMATCHED:
                 expired.append(updated)
-        self._sweep_from = due - self.sending - _SWEEP_SLACK
         return expired
