@@ -7,7 +7,9 @@ that lacks it), and an internal call may echo it on the callee's leg too. The ru
 - **Binding.** An originate belongs to one leg: the caller's. It binds to the first event
   that is the agent's outgoing start (17), or an end (20/21) whose local side is the agent's
   extension; an incoming leg (16, the callee of an internal click-to-call) never takes it.
-  Once bound (``user_call_id`` set), only that user call's events move it.
+  Once bound (``user_call_id`` set), only that user call's events move it. The rule lives
+  beside the tracker, which is pure (``tracker_leg.originate_belongs`` for the dispatcher's
+  moves, ``Leg.takes`` for the call the activity is written from).
 - **No ext_id.** A 17 without ``ext_id`` is matched to the oldest pending originate (state
   ``requested``, ``sent`` or ``unconfirmed``, not yet bound) of the same agent (its
   extension) to the same number (``numbers.same_number``) created at most
@@ -20,7 +22,7 @@ that lacks it), and an internal call may echo it on the callee's leg too. The ru
   SOAP client's own time bound on top.
 
 Everything reads and writes the journal, which both processes share; no state of its own but
-the sweep position.
+the time of the last sweep.
 """
 
 from __future__ import annotations
