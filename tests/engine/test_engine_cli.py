@@ -162,3 +162,7 @@ def test_calls_requests_show_unmatched_click_to_calls(tmp_path: Path) -> None:
     code, out = _run(tmp_path, "calls", "--requests")
     assert code == 0, out
     assert "unmatched" in out and "cb-lost" in out
+    code, out = _run(tmp_path, "calls")  # no calls, but the lost request is mentioned
+    assert code == 0, out
+    assert "no calls yet" in out
+    assert "1 unmatched" in out and "--requests" in out

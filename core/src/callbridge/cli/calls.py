@@ -12,6 +12,7 @@ answer could not be read, the phone may have rung), the call they became, and th
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -123,6 +124,10 @@ _REQUEST_STYLE = {
 }
 
 
+#: Request states worth a line under the calls table: no call (yet) to show for them.
+_TROUBLED = frozenset({"unmatched", "unconfirmed", "failed"})
+
+
 def _request_dict(originate: Originate) -> dict[str, Any]:
     return {
         "external_id": originate.external_id,
@@ -190,7 +195,7 @@ def _show_requests(hours: float, last: int, as_json: bool) -> None:
     default=24.0,
     show_default=True,
     type=click.FloatRange(min=0, min_open=True),
-    help="With --requests: how far back.",
+    help="How far back click-to-call requests are looked for.",
 )
 def calls(last: int, as_json: bool, requests: bool, hours: float) -> None:
     """Recent calls: time, direction, extension, number, contact, outcome, deliveries."""
@@ -200,6 +205,8 @@ def calls(last: int, as_json: bool, requests: bool, hours: float) -> None:
     journal = open_journal(load_settings())
     try:
         rows = _load(journal, last)
+        since = datetime.now(UTC) - timedelta(hours=hours)
+        troubled = [o for o in journal.recent_originates(since) if o.state in _TROUBLED]
     finally:
         journal.close()
     if as_json:
@@ -208,5 +215,14 @@ def calls(last: int, as_json: bool, requests: bool, hours: float) -> None:
     console = Console(soft_wrap=False)
     if not rows:
         console.print("no calls yet")
-        return
-    console.print(_table(rows))
+    else:
+        console.print(_table(rows))
+    if troubled:
+        # A click-to-call that became no call is not in the table above: say so.
+        states = ", ".join(
+            f"{n} {s}" for s, n in sorted(Counter(o.state for o in troubled).items())
+        )
+        console.print(
+            f"click-to-call requests without a call in the last {hours:g} h: {states} "
+            "(callbridge calls --requests)"
+        )
