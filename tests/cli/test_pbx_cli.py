@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COMMANDS: list[tuple[str, list[str]]] = [
     ("CallReq", ["call-req", "--user", "auth-mario@acme", "--number", "0612345678",
                  "--device", "000012A0", "--external-id", "cb-cli-1"]),
-    ("CallReqExt", ["call-req-ext", "--user", "auth-mario@acme", "--calling-id", "10",
-                    "--called-id", "20", "--calling-type", "user", "--called-type", "gateway",
+    ("CallReqExt", ["call-req-ext", "--user", "auth-mario@acme", "--calling-id", "0x10",
+                    "--called-id", "dec:32", "--calling-type", "user", "--called-type", "gateway",
                     "--calling-number", "201", "--called-number", "0612345678", "--record"]),
     ("CallAccept", ["call-accept", "--user", "auth-mario@acme", "--call-id", "000012A1"]),
     ("CallHold", ["call-hold", "--user", "auth-mario@acme", "--call-id", "000012A1"]),
@@ -119,6 +119,38 @@ def test_bad_arguments_exit_2_naming_the_option(
     assert result.exit_code == 2
     assert option in result.stderr
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "option", "readings"),
+    [
+        (["call-hold", "--user", "u", "--call-id", "4768"], "--call-id", ["00004768", "000012A0"]),
+        (["call-req", "--user", "u", "--number", "201", "--device", "4768"], "--device",
+         ["00004768", "000012A0"]),
+        (["call-transfer", "--user", "u", "--from-call", "000012A1", "--to-call", "202"],
+         "--to-call", ["00000202", "000000CA", "CallDivert"]),
+    ],
+)  # fmt: skip
+def test_ambiguous_ids_are_refused_with_both_readings(
+    env: dict[str, str], args: list[str], option: str, readings: list[str]
+) -> None:
+    """``4768`` copied from a monitor table is not silently sent as ``00004768``."""
+    result = run("pbx", *args, "--dry-run")
+    assert result.exit_code == 2, result.output
+    assert option in result.stderr
+    for reading in readings:
+        assert reading in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("typed", "sent"),
+    [("dec:4768", "000012A0"), ("0x4768", "00004768"), ("hex:12a0", "000012A0"),
+     ("12a0", "000012A0"), ("00004768", "00004768"), ("7", "00000007")],
+)  # fmt: skip
+def test_explicit_id_forms(env: dict[str, str], typed: str, sent: str) -> None:
+    result = run("pbx", "call-hold", "--user", "u", "--call-id", typed, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert f"<param2>{sent}</param2>" in result.stdout
 
 
 def test_missing_credentials_exit_2(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -146,3 +146,50 @@ def test_retried_dead_delivery_goes_through_on_the_next_run(data_dir: Path) -> N
     finally:
         engine.stop()
         engine.journal.close()
+
+
+def test_calls_requests_show_unmatched_click_to_calls(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from callbridge.models import Originate
+
+    journal = SqliteJournal(tmp_path / "journal.sqlite3")
+    now = datetime.now(UTC)
+    for external_id, state, age in (("cb-old", "ended", 30), ("cb-lost", "unmatched", 10)):
+        journal.create_originate(
+            Originate(
+                external_id=external_id,
+                user="auth-mario@acme",
+                extension="201",
+                number="+390612345678",
+                created_at=now - timedelta(minutes=age),
+                state=state,
+                error="no call of 201 to +390612345678 within 60 s"
+                if state == "unmatched"
+                else None,
+            )
+        )
+    journal.create_originate(
+        Originate(
+            external_id="cb-ancient",
+            user="auth-mario@acme",
+            number="1",
+            created_at=now - timedelta(days=3),
+        )
+    )
+    journal.close()
+    code, out = _run(tmp_path, "calls", "--requests", "--json")
+    assert code == 0, out
+    rows = json.loads(out)
+    assert [(r["external_id"], r["state"]) for r in rows] == [
+        ("cb-lost", "unmatched"),
+        ("cb-old", "ended"),
+    ]
+    assert "within 60 s" in rows[0]["error"]
+    code, out = _run(tmp_path, "calls", "--requests")
+    assert code == 0, out
+    assert "unmatched" in out and "cb-lost" in out
+    code, out = _run(tmp_path, "calls")  # no calls, but the lost request is mentioned
+    assert code == 0, out
+    assert "no calls yet" in out
+    assert "1 unmatched" in out and "--requests" in out

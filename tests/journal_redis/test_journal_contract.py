@@ -263,6 +263,34 @@ def test_concurrent_originate_updates_are_not_lost(journal: Journal) -> None:
     assert (final.state, final.user_call_id) == ("ringing", "00000007")
 
 
+def test_originate_update_only_if_and_recent(journal: Journal) -> None:
+    """The expiry's conditional write, and the window query click-to-call matching uses."""
+    now = datetime.now(UTC)
+    for index, age in enumerate([600, 90, 30, 5]):
+        journal.create_originate(
+            Originate(
+                external_id=f"cb-r{index}",
+                user="u",
+                number="1",
+                created_at=now - timedelta(seconds=age),
+            )
+        )
+    recent = journal.recent_originates(now - timedelta(seconds=60))
+    assert [o.external_id for o in recent] == ["cb-r2", "cb-r3"]
+    assert [o.external_id for o in journal.recent_originates(now - timedelta(hours=1))] == [
+        "cb-r0",
+        "cb-r1",
+        "cb-r2",
+        "cb-r3",
+    ]
+    journal.update_originate("cb-r2", state="ringing")
+    kept = journal.update_originate("cb-r2", only_if={"requested", "sent"}, state="unmatched")
+    assert kept is not None and kept.state == "ringing"
+    moved = journal.update_originate("cb-r3", only_if={"requested", "sent"}, state="unmatched")
+    assert moved is not None and moved.state == "unmatched"
+    assert journal.get_originate("cb-r3") == moved
+
+
 # -- deliveries -------------------------------------------------------------------------------
 def test_delivery_state_machine(journal: Journal) -> None:
     d = journal.enqueue_delivery(call_key="1:A", plugin="crm", action="log_call", payload={"x": 1})

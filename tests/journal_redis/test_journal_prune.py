@@ -131,6 +131,8 @@ def test_prune_removes_what_it_may_and_keeps_what_it_must(backend: Backend) -> N
     assert counts == {("crm", "done"): 1, ("crm", "pending"): 1}
     assert journal.get_originate("cb-old") is None
     assert journal.get_originate("cb-new") is not None
+    everything = journal.recent_originates(datetime(2000, 1, 1, tzinfo=UTC))
+    assert [o.external_id for o in everything] == ["cb-new"]
 
     # A second pass finds nothing more; new writes still work and number on.
     assert set(journal.prune(cutoff).values()) == {0}

@@ -129,6 +129,26 @@ def test_internal_call_gets_the_colleagues_identity_and_missing_ext(
     assert stored.event.identity.display_name == "Giulia Bianchi"
 
 
+def test_outgoing_leg_takes_the_external_id_of_monitor_calls(
+    mariadb: Any, database: str, conn: Any, journal: SqliteJournal
+) -> None:
+    """The PBX wrote the CallReq's id on monitor_calls only: the 17 still carries it."""
+    uid = add_user(conn, "201")
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO monitor_calls (companyid, callid, externalid) VALUES (1, 77, 'cb-mc-1')"
+        )
+    _ring(conn, 0x31, uid, direction=2, callid=77)
+    _ring(conn, 0x32, uid, direction=2, callid=78, number="0611111111")  # no external id
+    source = _source(mariadb, database, journal)
+    assert source.poll_once() == 2
+    by_call = {s.event.call_id: s.event for s in _events(journal)}
+    assert by_call["00000031"].ssn_event == 17
+    assert by_call["00000031"].ext_id == "cb-mc-1"
+    assert by_call["00000032"].ext_id is None
+    source.close()
+
+
 def test_malformed_rows_are_rejected_and_never_stop_the_source(
     mariadb: Any, database: str, conn: Any, journal: SqliteJournal
 ) -> None:

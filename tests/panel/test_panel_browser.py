@@ -72,6 +72,61 @@ def test_call_button_sends_call_req_with_the_external_id(demo: Demo, page: Page)
     expect(page.locator("#history li").first).to_contain_text("outbound")
 
 
+def test_unreadable_pbx_answer_says_check_your_phone_not_retry(demo: Demo, page: Page) -> None:
+    """A CallReq answered "OK" (not SOAP) may have rung the phone: the panel says so, and a
+    second click on the same number returns the first request instead of ringing again."""
+    _connected(page)
+    # The PBX's events soon move the request on ("ringing"): keep every text the panel showed.
+    page.evaluate(
+        """() => { window.__dial = []; new MutationObserver(() => window.__dial.push(
+             document.getElementById('dial-result').textContent)).observe(
+             document.getElementById('dial-result'), {childList: true, characterData: true,
+             subtree: true}); }"""
+    )
+    shown = lambda: page.evaluate("() => window.__dial")  # noqa: E731
+    demo.sim.service.answer = "ok"
+    try:
+        page.locator("#dial-number").fill("+39 06 7777 1234")
+        page.get_by_role("button", name="Call", exact=True).click()
+        expect(page.locator("#dial-result")).to_have_attribute("data-external-id", re.compile("."))
+        page.wait_for_function(
+            "() => window.__dial.some(t => t.includes('unconfirmed: check your phone'))"
+        )
+        external_id = page.locator("#dial-result").get_attribute("data-external-id")
+        page.get_by_role("button", name="Call", exact=True).click()
+        page.wait_for_function("() => window.__dial.some(t => t.startsWith('Already calling'))")
+        assert page.locator("#dial-result").get_attribute("data-external-id") == external_id
+    finally:
+        demo.sim.service.answer = "soap"
+    assert not [t for t in shown() if "Failed" in t or "refused" in t], shown()
+    sent = [e for e in demo.sim.soap_log if e.fields.get("call_req_number") == "+390677771234"]
+    assert len(sent) == 1, sent
+    expect(page.locator("#call-state")).to_have_text("answered")
+    page.get_by_role("button", name="Hang up").click()
+    expect(page.locator("#call-state")).to_have_text("ended")
+
+
+def test_request_no_call_followed_is_shown_unmatched(demo: Demo, page: Page) -> None:
+    """A request the PBX never reported expires to unmatched, and the panel says so."""
+    from datetime import UTC, datetime, timedelta
+
+    from callbridge.models import Originate
+
+    _connected(page)
+    demo.running.services.journal.create_originate(
+        Originate(
+            external_id="cb-panel-lost",
+            user="auth-mario@acme",
+            extension="201",
+            number="+39 06 4444 0000",
+            created_at=datetime.now(UTC) - timedelta(minutes=5),
+            state="sent",
+        )
+    )
+    expect(page.locator("#dial-result")).to_contain_text("the PBX reported no call")
+    expect(page.locator("#dial-result")).to_have_attribute("data-state", "unmatched")
+
+
 def test_panel_reconnects_and_replays_what_it_missed(demo: Demo, page: Page) -> None:
     _connected(page)
     before = page.locator("#history li").count()

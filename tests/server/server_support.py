@@ -219,11 +219,30 @@ class Stack:
         return list(self.sim.soap_log)
 
 
+def call_state(stack: Stack, external_id: str, token: str = API_TOKEN) -> dict[str, Any]:
+    """``GET /v1/calls/{external_id}``'s answer (asserted 200)."""
+    response = stack.http.get(f"/v1/calls/{external_id}", headers=stack.api(token))
+    assert response.status_code == 200, response.text
+    value: dict[str, Any] = response.json()
+    return value
+
+
+def wait_call_state(
+    stack: Stack, external_id: str, wanted: str, token: str = API_TOKEN
+) -> dict[str, Any]:
+    """Wait until the placed call's state is ``wanted`` (events flushed first); return it."""
+    stack.sim.flush()
+    wait_until(lambda: call_state(stack, external_id, token)["state"] == wanted, f"state {wanted}")
+    return call_state(stack, external_id, token)
+
+
 #: The simulator's company (docs/simulator.md): extension -> PBX login.
 SIM_AGENTS = ["201=auth-mario@acme", "202=auth-giulia@acme", "203=auth-luca@acme"]
 
 
-def stack_settings(tmp_path: Path, pbx: Any, **server: object) -> Settings:
+def stack_settings(
+    tmp_path: Path, pbx: Any, pbx_overrides: dict[str, Any] | None = None, **server: object
+) -> Settings:
     """Settings for a Stack: tokens, the simulator's agents, only the directory plugin."""
     return Settings(
         data_dir=tmp_path,
@@ -233,14 +252,16 @@ def stack_settings(tmp_path: Path, pbx: Any, **server: object) -> Settings:
             "api_tokens": [f"{API_TOKEN}:201", f"{ADMIN_TOKEN}:*"],
             **server,
         },
-        pbx=pbx.model_copy(update={"agents": SIM_AGENTS}),
+        pbx=type(pbx).model_validate(
+            {**pbx.model_dump(), "agents": SIM_AGENTS, **(pbx_overrides or {})}
+        ),
         dispatch={"workers": 2, "backoff_initial": 0.01, "backoff_max": 0.05},  # type: ignore[arg-type]
         tracker={"group_window": 0.0},  # type: ignore[arg-type]
     )
 
 
 @contextlib.contextmanager
-def run_stack(tmp_path: Path, **server: object) -> Any:
+def run_stack(tmp_path: Path, pbx: dict[str, Any] | None = None, **server: object) -> Any:
     """Start a Stack; everything is stopped and closed on exit."""
     import httpx
 
@@ -255,7 +276,7 @@ def run_stack(tmp_path: Path, **server: object) -> Any:
     live = LiveServer()
     sink = HttpSink(f"{live.url}/pbx/events", token=INGRESS_TOKEN)
     with Simulator(sink=sink) as sim:
-        settings = stack_settings(tmp_path, sim.pbx_settings(), **server)
+        settings = stack_settings(tmp_path, sim.pbx_settings(), pbx, **server)
         journal = SqliteJournal(tmp_path / "journal.sqlite3")
         plugins = load_plugins(settings, entry_points=False)
         directory = plugins.get("directory").plugin

@@ -16,7 +16,9 @@ from server_support import (
     ADMIN_TOKEN,
     API_TOKEN,
     Stack,
+    call_state,
     stack_settings,
+    wait_call_state,
     wait_until,
 )
 
@@ -36,17 +38,8 @@ def place(stack: Stack, token: str = API_TOKEN, **body: Any) -> Any:
     )
 
 
-def state(stack: Stack, external_id: str) -> dict[str, Any]:
-    response = stack.http.get(f"/v1/calls/{external_id}", headers=stack.api())
-    assert response.status_code == 200, response.text
-    value: dict[str, Any] = response.json()
-    return value
-
-
-def wait_state(stack: Stack, external_id: str, wanted: str) -> dict[str, Any]:
-    stack.sim.flush()
-    wait_until(lambda: state(stack, external_id)["state"] == wanted, f"state {wanted}")
-    return state(stack, external_id)
+state = call_state
+wait_state = wait_call_state
 
 
 def placed_call(stack: Stack, **body: Any) -> tuple[str, Any]:

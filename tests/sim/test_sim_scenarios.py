@@ -23,7 +23,7 @@ from callbridge.voispeed.soap import SoapClient
 BUILTINS = builtin_scenarios()
 
 
-def test_the_eight_builtins_are_there() -> None:
+def test_the_builtins_are_there() -> None:
     assert {s.name for s in BUILTINS} == {
         "inbound-answered",
         "inbound-missed",
@@ -33,6 +33,7 @@ def test_the_eight_builtins_are_there() -> None:
         "click-to-call-not-answered",
         "transfer",
         "hold-retrieve",
+        "click-to-call-no-ext-id",
     }
     for scenario in BUILTINS:
         assert scenario.expect, scenario.name
@@ -67,7 +68,9 @@ def _matches(
         return False
     if expect.remote_number and expect.remote_number != first.remote_number:
         return False
-    if expect.external_id_of:
+    if expect.external_id_of and result.scenario.ext_id == "none":
+        assert all(e.ext_id is None for e in leg), "this PBX must not echo the external id"
+    elif expect.external_id_of:
         wanted = result.external_ids[expect.external_id_of]
         assert all(e.ext_id == wanted for e in leg), "external id not echoed on every event"
     return True

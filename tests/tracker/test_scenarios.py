@@ -284,3 +284,35 @@ def test_originate_is_looked_up_on_any_event_until_found() -> None:
     changes = tracker.apply(events[21], T0)
     assert changes[-1].call.crm_context == ORIGINATE.crm
     assert calls == ["cb-abc", "cb-abc"]  # not asked again once found
+
+
+def test_internal_click_to_call_binds_the_callers_leg_only() -> None:
+    """201 clicks 202; the callee's 16 echoes the same ext_id: only 201's leg is the click's,
+    so exactly one finished call carries the clicked record."""
+    internal = ORIGINATE.model_copy(update={"number": "202"})
+    tracker = make_tracker({internal.external_id: internal}.get)
+    caller = outbound("D1", "202", "201", ext_id="cb-abc")
+    callee = inbound("D2", "201", "202", ext_id="cb-abc")
+    changes = run(
+        tracker,
+        [
+            (0, callee[16]),  # the callee's ring may arrive first
+            (0.1, caller[17]),
+            (2, caller[18]),
+            (2, callee[18]),
+            (9, caller[21]),
+            (9, callee[20]),
+        ],
+    )
+    done = finished(changes)
+    assert set(done) == {"D1", "D2"}
+    assert done["D1"].call.crm_context == internal.crm
+    assert done["D2"].call.originate is None
+    assert done["D2"].call.crm_context is None
+
+
+def test_click_to_call_is_not_taken_by_another_extensions_leg() -> None:
+    tracker = make_tracker()
+    other = outbound("D3", "0298765432", "203", ext_id="cb-abc")
+    changes = run(tracker, [(0, other[17]), (5, other[21])])
+    assert finished(changes)["D3"].call.originate is None

@@ -27,6 +27,7 @@ from callbridge.voispeed import (
     SoapResponseError,
     SoapTransportError,
 )
+from callbridge.voispeed import envelope as env
 
 PASSWORD_HASH = hashlib.md5(PASSWORD.encode()).hexdigest()
 USER = "auth-mario@acme"
@@ -39,8 +40,8 @@ CALLS: list[tuple[str, Callable[[SoapClient], Any]]] = [
         "CallReqExt",
         lambda c: c.call_req_ext(
             USER,
-            calling_id="10",
-            called_id="20",
+            calling_id="0000000A",
+            called_id="00000014",
             calling_type=CallableType.USER,
             called_type=CallableType.USER,
             calling_number="201",
@@ -354,3 +355,54 @@ def test_missing_credentials_name_the_variables() -> None:
     assert "CALLBRIDGE_PBX__USER" in message
     assert "CALLBRIDGE_PBX__PASSWORD" in message
     assert "CALLBRIDGE_PBX__PASSWORD_MD5" in message
+
+
+# --- issue 13: an answer the client cannot read is not a refusal ------------------------------
+
+NON_SOAP_200 = [
+    pytest.param(b"", "text/xml", id="empty"),
+    pytest.param(b"<html><body>OK</body></html>", "text/html", id="html"),
+    pytest.param(b"OK", "text/plain", id="ok"),
+    pytest.param(b"<result>0</result>", "text/xml", id="bare-result"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type"), NON_SOAP_200)
+@pytest.mark.parametrize("command", ["CallReq", "CallReqExt"])
+def test_call_req_answered_200_without_soap_is_unconfirmed(
+    soap_server: SoapServer, body: bytes, content_type: str, command: str
+) -> None:
+    """The PBX may well have placed the call: unknown, never re-sent, never "refused"."""
+    soap_server.default = Reply(status=200, body=body, content_type=content_type)
+    request = (
+        env.call_req(USER, "0612345678", external_id="cb-non-soap-1")
+        if command == "CallReq"
+        else env.call_req_ext(
+            USER, calling_id=1, called_id=2, calling_type=0, called_type=0,
+            external_id="cb-non-soap-1",
+        )
+    )  # fmt: skip
+    with _client(soap_server.settings()) as client, pytest.raises(SoapOutcomeUnknown) as info:
+        client.send(request)
+    assert soap_server.count == 1
+    assert info.value.external_id == "cb-non-soap-1"
+    assert info.value.status == 200
+    assert "not a SOAP answer" in str(info.value)
+
+
+def test_safe_command_answered_with_an_empty_200_is_done(soap_server: SoapServer) -> None:
+    soap_server.default = Reply(status=200, body=b"")
+    with _client(soap_server.settings()) as client:
+        assert client.call_hold(USER, "000012A1").values == {}
+    assert soap_server.count == 1
+
+
+def test_given_md5_is_sent_as_given(soap_server: SoapServer) -> None:
+    """The hash of the ``users`` table is sent byte for byte: a PBX may compare it as text."""
+    upper = PASSWORD_HASH.upper()
+    settings = soap_server.settings(password=None, password_md5=upper)
+    soap_server.default = Reply(status=500, body=fault11("Auth", f"bad password {upper} for user"))
+    with _client(settings) as client, pytest.raises(SoapFault) as info:
+        client.call_hold(USER, "000012A1")
+    assert f"<password>{upper}</password>".encode() in soap_server.seen[0].body
+    assert upper not in str(info.value)

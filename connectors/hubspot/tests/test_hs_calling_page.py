@@ -86,6 +86,11 @@ class StandIn:
         self.stream_auth: list[str] = []
         self.stop = threading.Event()
         self.url = ""
+        #: What ``POST /v1/calls`` answers: (status, body).
+        self.answer: tuple[int, dict[str, Any]] = (
+            202,
+            {"external_id": "cbx-0001", "state": "requested"},
+        )
 
 
 @pytest.fixture
@@ -105,7 +110,8 @@ def service(sdk_built: None) -> Iterator[StandIn]:
     @app.post("/v1/calls")
     async def post_call(request: Request) -> JSONResponse:
         stand_in.calls.append((request.headers.get("authorization", ""), await request.json()))
-        return JSONResponse({"external_id": "cbx-0001", "state": "requested"}, status_code=202)
+        status, body = stand_in.answer
+        return JSONResponse(body, status_code=status)
 
     @app.get("/v1/agents/{extension}/events")
     def events(extension: str, request: Request) -> StreamingResponse:
@@ -224,6 +230,42 @@ def test_incoming_call_is_announced_and_dial_posts_to_the_api(service: StandIn) 
             assert out[0]["data"]["externalCallId"] == "cbx-0001"
             assert out[0]["data"]["createEngagement"] is False
             assert out[0]["data"]["toNumber"] == "+390698765432"
+        finally:
+            browser.close()
+
+
+def test_unconfirmed_dial_says_check_your_phone_and_is_not_an_error(service: StandIn) -> None:
+    """The PBX's answer to CallReq was unreadable: the phone may ring. No error for HubSpot to
+    offer a retry on; a second dial answered with the same request announces no new call."""
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        _require(f"{CHROMIUM} is not installed")
+    from playwright.sync_api import sync_playwright
+
+    service.answer = (202, {"external_id": "cbx-0002", "state": "unconfirmed"})
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(f"{service.url}/host")
+
+            def of_type(kind: str) -> list[dict[str, Any]]:
+                messages: list[dict[str, Any]] = page.evaluate("window.messages")
+                return [m for m in messages if m.get("type") == kind]
+
+            def status() -> str:
+                text: str = page.frames[1].text_content("body") or ""
+                return text
+
+            _wait(lambda: of_type("INITIALIZED"), "INITIALIZED")
+            page.evaluate("window.dial('+390698765432', 501)")
+            _wait(lambda: "unconfirmed: check your phone" in status(), "the unconfirmed note")
+            assert len(of_type("OUTGOING_CALL_STARTED")) == 1
+            service.answer = (200, {"external_id": "cbx-0002", "state": "ringing"})
+            page.evaluate("window.dial('+390698765432', 501)")
+            _wait(lambda: "already calling" in status(), "the repeat note")
+            assert len(service.calls) == 2
+            assert len(of_type("OUTGOING_CALL_STARTED")) == 1
+            assert not [m for m in page.evaluate("window.messages") if "ERROR" in str(m)]
         finally:
             browser.close()
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from callbridge.testing.services import require
 from callbridge_salesforce.plugin import SalesforcePlugin
@@ -72,6 +72,8 @@ class FakeService:
     streams: list[dict[str, str]] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
+    #: What ``POST /v1/calls`` answers: (status, body).
+    answer: tuple[int, dict[str, Any]] = (202, {"external_id": "cb-1", "state": "sent"})
 
     def push_pop(self, data: dict[str, Any], event_id: int = 1) -> None:
         payload = {"id": event_id, "kind": "pop", **data}
@@ -100,15 +102,16 @@ def _app(plugin: SalesforcePlugin, service: FakeService) -> FastAPI:
 
         return StreamingResponse(body(), media_type="text/event-stream")
 
-    @app.post("/v1/calls", status_code=202)
-    async def calls(request: Request) -> dict[str, str]:
+    @app.post("/v1/calls")
+    async def calls(request: Request) -> JSONResponse:
         service.calls.append(
             {
                 "authorization": request.headers.get("authorization", ""),
                 "body": await request.json(),
             }
         )
-        return {"external_id": "cb-1", "state": "sent"}
+        status, body = service.answer
+        return JSONResponse(body, status_code=status)
 
     return app
 
@@ -246,3 +249,21 @@ def test_click_to_dial_posts_the_call_with_the_record(service: FakeService, page
     page.wait_for_function(
         "() => __cti.calls.some(c => c.m === 'setSoftphonePanelVisibility')", timeout=30_000
     )
+
+
+def test_unconfirmed_call_says_check_your_phone(service: FakeService, page: Any) -> None:
+    """The PBX's answer was unreadable: the phone may ring; the page must not invite a retry."""
+    service.answer = (202, {"external_id": "cb-2", "state": "unconfirmed", "number": "x"})
+    page.evaluate("() => __cti.listener({number: '+39 06 1234 5678', recordId: '003A'})")
+    page.wait_for_function(
+        "() => document.body.textContent.includes('unconfirmed: check your phone')",
+        timeout=30_000,
+    )
+    assert "failed" not in page.text_content("body").lower()
+    # A second click answered with the request under way (200): the page says so.
+    service.answer = (200, {"external_id": "cb-2", "state": "ringing"})
+    page.evaluate("() => __cti.listener({number: '+39 06 1234 5678', recordId: '003A'})")
+    page.wait_for_function(
+        "() => document.body.textContent.includes('Already calling')", timeout=30_000
+    )
+    assert len(service.calls) == 2

@@ -56,7 +56,7 @@ def secret_values(settings: Settings) -> list[str]:
             values.append(secret.get_secret_value())
     hashed = settings.pbx.password_hash()
     if hashed:
-        values.append(hashed)
+        values += {hashed, hashed.lower(), hashed.upper()}
     return values
 
 

@@ -39,6 +39,17 @@ def _split(value: object) -> object:
     return value
 
 
+def _pairs(entries: list[str], shape: str) -> dict[str, str]:
+    """``key=value`` entries as a dict (stripped); ValueError naming ``shape`` for a bad one."""
+    pairs: dict[str, str] = {}
+    for entry in entries:
+        key, sep, value = entry.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"{entry!r} is not '{shape}'")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
 def default_data_dir() -> Path:
     """``$XDG_DATA_HOME/callbridge``, else ``~/.local/share/callbridge``."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -54,7 +65,8 @@ class PbxSettings(BaseModel):
     user: str | None = None
     #: The user's password in plain text; callbridge sends its MD5 hash.
     password: SecretStr | None = None
-    #: Or the MD5 hash itself, as stored in the ``users`` table.
+    #: Or the MD5 hash itself, as stored in the ``users`` table: sent exactly as given (a PBX
+    #: may compare it as text, so its case is kept).
     password_md5: SecretStr | None = None
     #: Namespace URI of the ``vspbx:`` prefix (not given by the document).
     namespace: str = "urn:vspbx"
@@ -75,29 +87,63 @@ class PbxSettings(BaseModel):
     company_param: str = "company_id"
     #: Agents: ``extension=auth-name@domain`` entries, so the API can take an extension.
     agents: CommaList = Field(default_factory=list)
+    #: Agents' devices: ``extension=device id`` entries (``201=000012A0``), the device
+    #: CallReq rings for that agent when the request names none. Without one, the device the
+    #: agent logged in last (event 1) is used; without that, CallReq names no device and the
+    #: PBX chooses (see docs/voispeed.md).
+    agent_devices: CommaList = Field(default_factory=list)
+    #: The form of ``param1`` (the user a command is for): ``auth`` sends the PBX login
+    #: ``auth-name@domain`` (as in the SOAP header and the ``users`` table); ``calling``
+    #: sends ``calling-name@domain``, as the document's examples print it.
+    param1_form: Literal["auth", "calling"] = "auth"
+    #: Seconds within which a click-to-call is tied to the agent's first outgoing call to
+    #: the same number when the PBX's events carry no ``ext_id``; a request that no call
+    #: matched by then becomes ``unmatched`` (see docs/voispeed.md).
+    originate_window: float = Field(default=60.0, gt=0)
 
-    _split_agents = field_validator("agents", mode="before")(_split)
+    _split_agents = field_validator("agents", "agent_devices", mode="before")(_split)
+
+    @field_validator("agent_devices")
+    @classmethod
+    def _check_agent_devices(cls, value: list[str]) -> list[str]:
+        from .voispeed.ids import InvalidIdentifier, parse_user_id
+
+        _pairs(value, "extension=device id")
+        for entry in value:
+            try:
+                parse_user_id(entry.partition("=")[2])
+            except InvalidIdentifier as exc:
+                raise ValueError(f"{entry!r}: {exc}") from None
+        return value
+
+    def device_map(self) -> dict[str, str]:
+        """Extension -> device id (canonical form), from ``agent_devices``."""
+        from .voispeed.ids import parse_user_id
+
+        pairs = _pairs(self.agent_devices, "extension=device id")
+        return {ext: parse_user_id(device) for ext, device in pairs.items()}
+
+    def param1(self, login: str) -> str:
+        """``param1`` for a PBX login, in the form ``param1_form`` names."""
+        prefix, sep, rest = login.partition("-")
+        if not sep or prefix not in ("auth", "calling"):
+            return login  # not one of the two forms: sent as given
+        return f"{self.param1_form}-{rest}"
 
     @field_validator("agents")
     @classmethod
     def _check_agents(cls, value: list[str]) -> list[str]:
-        for entry in value:
-            ext, sep, login = entry.partition("=")
-            if not sep or not ext.strip() or not login.strip():
-                raise ValueError(f"{entry!r} is not 'extension=auth-name@domain'")
+        _pairs(value, "extension=auth-name@domain")
         return value
 
     def agent_map(self) -> dict[str, str]:
         """Extension -> PBX login, from ``agents``."""
-        return {
-            ext.strip(): login.strip()
-            for ext, _, login in (entry.partition("=") for entry in self.agents)
-        }
+        return _pairs(self.agents, "extension=auth-name@domain")
 
     def password_hash(self) -> str | None:
         """The MD5 hash to send: the given hash, or the hash of the given password."""
         if self.password_md5 is not None:
-            return self.password_md5.get_secret_value().strip().lower()
+            return self.password_md5.get_secret_value().strip()
         if self.password is not None:
             # MD5 is the PBX's protocol, not our choice (usedforsecurity=False says so).
             return hashlib.md5(

@@ -3,11 +3,17 @@
 Reads the journal only (safe while the service runs). Each call shows its time, direction,
 extension, remote number, the contact found, outcome, duration, and the state of each
 plugin's delivery, so "why is this call not in the CRM?" has an answer at a glance.
+
+``--requests`` lists the click-to-call requests of the last ``--hours`` instead: their state
+(``unmatched``: no call of the agent to that number followed; ``unconfirmed``: the PBX's
+answer could not be read, the phone may have rung), the call they became, and the error.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -17,7 +23,7 @@ from rich.text import Text
 
 from ..journal.base import Delivery, DeliveryState, Journal
 from ..journal.factory import open_journal
-from ..models import Call, Contact
+from ..models import Call, Contact, Originate
 from ..settings import load_settings
 
 _DELIVERY_STYLE = {
@@ -110,6 +116,65 @@ def _table(rows: list[tuple[Call, list[Delivery]]]) -> Table:
     return table
 
 
+_REQUEST_STYLE = {
+    "unmatched": "bold red",
+    "failed": "bold red",
+    "unconfirmed": "yellow",
+    "ended": "green",
+}
+
+
+#: Request states worth a line under the calls table: no call (yet) to show for them.
+_TROUBLED = frozenset({"unmatched", "unconfirmed", "failed"})
+
+
+def _request_dict(originate: Originate) -> dict[str, Any]:
+    return {
+        "external_id": originate.external_id,
+        "time": originate.created_at.isoformat(),
+        "agent": originate.user,
+        "extension": originate.extension,
+        "number": originate.number,
+        "state": originate.state,
+        "user_call_id": originate.user_call_id,
+        "error": originate.error,
+    }
+
+
+def _requests_table(originates: list[Originate]) -> Table:
+    table = Table(title="click-to-call requests", title_justify="left")
+    for name in ("time", "ext", "number", "state", "user call", "external id", "error"):
+        table.add_column(name)
+    for o in originates:
+        table.add_row(
+            o.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            o.extension or o.user,
+            o.number,
+            Text(o.state, style=_REQUEST_STYLE.get(o.state, "")),
+            o.user_call_id or "-",
+            o.external_id,
+            o.error or "",
+        )
+    return table
+
+
+def _show_requests(hours: float, last: int, as_json: bool) -> None:
+    journal = open_journal(load_settings())
+    try:
+        since = datetime.now(UTC) - timedelta(hours=hours)
+        originates = list(reversed(journal.recent_originates(since)))[:last]
+    finally:
+        journal.close()
+    if as_json:
+        click.echo(json.dumps([_request_dict(o) for o in originates], indent=2))
+        return
+    console = Console(soft_wrap=False)
+    if not originates:
+        console.print(f"no click-to-call requests in the last {hours:g} h")
+        return
+    console.print(_requests_table(originates))
+
+
 @click.command()
 @click.option(
     "--last",
@@ -120,11 +185,28 @@ def _table(rows: list[tuple[Call, list[Delivery]]]) -> Table:
     help="How many calls to show.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def calls(last: int, as_json: bool) -> None:
+@click.option(
+    "--requests",
+    is_flag=True,
+    help="List click-to-call requests (sent, unconfirmed, unmatched, ...) instead of calls.",
+)
+@click.option(
+    "--hours",
+    default=24.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="How far back click-to-call requests are looked for.",
+)
+def calls(last: int, as_json: bool, requests: bool, hours: float) -> None:
     """Recent calls: time, direction, extension, number, contact, outcome, deliveries."""
+    if requests:
+        _show_requests(hours, last, as_json)
+        return
     journal = open_journal(load_settings())
     try:
         rows = _load(journal, last)
+        since = datetime.now(UTC) - timedelta(hours=hours)
+        troubled = [o for o in journal.recent_originates(since) if o.state in _TROUBLED]
     finally:
         journal.close()
     if as_json:
@@ -133,5 +215,14 @@ def calls(last: int, as_json: bool) -> None:
     console = Console(soft_wrap=False)
     if not rows:
         console.print("no calls yet")
-        return
-    console.print(_table(rows))
+    else:
+        console.print(_table(rows))
+    if troubled:
+        # A click-to-call that became no call is not in the table above: say so.
+        states = ", ".join(
+            f"{n} {s}" for s, n in sorted(Counter(o.state for o in troubled).items())
+        )
+        console.print(
+            f"click-to-call requests without a call in the last {hours:g} h: {states} "
+            "(callbridge calls --requests)"
+        )

@@ -4,6 +4,10 @@ One subcommand per command, in kebab-case (``call-req``, ``crud-event``, ...). `
 prints the exact envelope that would be sent (the password hash masked unless
 ``--show-secrets``) and sends nothing; the HTTP headers go to stderr so stdout stays XML.
 
+Ids (``--call-id``, ``--device``, ...) are read by ``parse_user_id``: eight characters as
+given (``000012A1``); ``dec:4768`` for a monitor table's decimal id, ``0x4768`` for hex; a
+short all-digit id whose two readings differ is refused (exit 2) with both readings.
+
 Exit status: 0 done; 1 the PBX refused, failed or could not be reached (a readable line,
 never a traceback); 2 bad arguments or configuration (the message names the option or
 the ``CALLBRIDGE_PBX__*`` variable).
@@ -94,7 +98,11 @@ def _user_option(func: F) -> F:
 
 
 def _call_id_option(func: F) -> F:
-    return click.option("--call-id", required=True, help="The user call id, e.g. 000012A1.")(func)
+    return click.option(
+        "--call-id",
+        required=True,
+        help="The user call id, e.g. 000012A1 (dec:4768 for a monitor table's decimal id).",
+    )(func)
 
 
 def _build(make: Callable[[], SoapRequest]) -> SoapRequest:
@@ -261,7 +269,11 @@ def call_divert_cmd(
 @pbx.command("call-transfer")
 @_user_option
 @click.option("--from-call", required=True, help="The user call id to transfer.")
-@click.option("--to-call", required=True, help="The user call id that receives it.")
+@click.option(
+    "--to-call",
+    required=True,
+    help="The user call id that receives it (not an extension: see call-divert).",
+)
 @_common
 def call_transfer_cmd(
     user: str, from_call: str, to_call: str, dry_run: bool, show_secrets: bool, as_json: bool

@@ -372,7 +372,10 @@ class Demo:
         """Play one scenario at the demo's speed; a leading click-to-call goes through the API."""
         self._emit(ScenarioStarted(scenario.name, scenario.summary, round_))
         sim = self.sim
-        with ScenarioRunner(sim, realtime=True, speed=self.options.speed) as runner:
+        with (
+            ScenarioRunner(sim, realtime=True, speed=self.options.speed) as runner,
+            runner.shaped(scenario),
+        ):
             scenario, clicked = self._click_first(scenario)
             result = runner.run(scenario)
         sim.flush()

@@ -46,14 +46,17 @@ from pydantic import ValidationError
 from .. import metrics
 from ..errors import PermanentError, RetryLater
 from ..journal.base import Delivery, Journal, StoredEvent
-from ..models import ActivityRef, Call, CallState, Contact, ScreenPop
+from ..models import ActivityRef, Call, CallState, Contact, Originate, ScreenPop
 from ..settings import Settings
 from ..voispeed.events import AnyEvent, CallEvent, DeviceEvent
 from .bus import AgentBus
 from .cache import MISSING, TTLCache
+from .devices import remember_device
+from .originates import OriginateMatcher
 from .records import build_record, lookup_states, record_from_payload, settle_lookup
 from .retry import RetryPolicy
 from .tracker import call_key
+from .tracker_leg import originate_belongs
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +130,26 @@ def _describe(exc: BaseException) -> str:
 __all__ = ["Dispatcher", "build_record"]
 
 
+def _external_id_of(event: CallEvent, changes: Sequence[ChangeLike]) -> str | None:
+    """The external id the tracker tied to the event's user call (an event without ``ext_id``
+    of a click-to-call matched on its 17)."""
+    for change in changes:
+        call = change.call
+        if call.user_call_id == event.call_id and call.external_id:
+            return call.external_id
+    return None
+
+
+def _tracked(event: CallEvent, external_id: str, changes: Sequence[ChangeLike]) -> bool:
+    """Whether the tracker gave the event's leg the originate with this external id."""
+    return any(
+        c.call.user_call_id == event.call_id
+        and c.call.originate is not None
+        and c.call.originate.external_id == external_id
+        for c in changes
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _EventItem:
     stored: StoredEvent
@@ -165,6 +188,7 @@ class Dispatcher:
             settings.dispatch.cache_size
         )
         self.policy = RetryPolicy.from_settings(settings.dispatch)
+        self.originates = OriginateMatcher(journal, settings)
         #: Event time, for the tracker's expiries and group windows (tests pass a fake one).
         self._clock = clock
         #: Real time, for delivery schedules: the journal stamps deliveries with it.
@@ -317,6 +341,9 @@ class Dispatcher:
         return len(batch)
 
     def _tick(self) -> None:
+        for expired in self.originates.expire(self._wall_clock()):
+            log.info("click-to-call %s: %s", expired.external_id, expired.error)
+            self._tell_originate(expired)
         with self._tracker_lock:
             changes = list(self.tracker.tick(self._clock()))
         by_lane: dict[int, list[ChangeLike]] = {}
@@ -378,15 +405,20 @@ class Dispatcher:
         key: str | None = None
 
         def work() -> None:
-            nonlocal changes, key
+            nonlocal changes, key, event
             if isinstance(event, CallEvent):
                 if changes is None:
+                    event = self.originates.correlate(event, stored.received_at)
                     with self._tracker_lock:
                         changes = list(self.tracker.apply(event, stored.received_at))
                         key = self.tracker.key_for(event.company_id, event.call_id)
                 self.handle_changes(changes)
-                if event.ext_id:
-                    self._move_originate(event, key or call_key(event.company_id, event.call_id))
+                ext_id = event.ext_id or _external_id_of(event, changes)
+                if ext_id:
+                    where = key or call_key(event.company_id, event.call_id)
+                    self._move_originate(event, ext_id, where, _tracked(event, ext_id, changes))
+            elif isinstance(event, DeviceEvent):
+                remember_device(self.journal, event)
             self._fan_out("pbx_event", event=event)
 
         return work
@@ -448,24 +480,32 @@ class Dispatcher:
                 count += 1
         return count
 
-    def _move_originate(self, event: CallEvent, key: str) -> None:
-        """A click-to-call's call (``key``) moved: update its Originate and tell its agent."""
-        assert event.ext_id is not None
+    def _move_originate(self, event: CallEvent, external_id: str, key: str, tracked: bool) -> None:
+        """A click-to-call's call (``key``) moved: update its Originate and tell its agent.
+
+        Only the caller's leg moves it (``tracked``: the tracker gave the leg this request;
+        or ``originate_belongs``): an internal callee's 16 may echo the same external id.
+        """
         state = _ORIGINATE_STATE_BY_EVENT.get(event.ssn_event)
         if state is None:
             return
-        current = self.journal.get_originate(event.ext_id)
-        if current is None:
+        current = self.journal.get_originate(external_id)
+        if current is None or not (tracked or originate_belongs(event, current)):
             return
         if _ORIGINATE_RANK.get(current.state, 0) > _ORIGINATE_RANK[state]:
             return  # never move back (a late or repeated event)
         updated = self.journal.update_originate(
-            event.ext_id,
+            external_id,
             state=state,
             user_call_id=event.call_id,
             call_key=key,
         )
-        if updated is None or not updated.extension:
+        if updated is not None:
+            self._tell_originate(updated)
+
+    def _tell_originate(self, updated: Originate) -> None:
+        """Send the agent's panel the request's new state (``call`` message)."""
+        if not updated.extension:
             return
         data = {
             "external_id": updated.external_id,

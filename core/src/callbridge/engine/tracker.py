@@ -343,9 +343,9 @@ class Tracker:
         elif leg.has_seen(code):
             return []  # a repeat: the first one of each kind is the one that counts
         leg.seen |= 1 << code
-        if originate is not None and leg.originate is None:
-            leg.originate = originate
         leg.absorb(event, self._region)
+        if originate is not None and leg.originate is None and leg.takes(originate):
+            leg.originate = originate
         if leg.resolution is not None:
             return []  # late event: it filled missing fields, nothing else
         if leg.state is not CallState.ENDED:

@@ -76,6 +76,24 @@ def user_call_id_of(key: str) -> str:
     return split_key(key)[0].rpartition(":")[2]
 
 
+def originate_belongs(event: CallEvent, originate: Originate) -> bool:
+    """Whether ``event`` is of the leg a click-to-call placed: the caller's.
+
+    Bound (``user_call_id`` known): only that user call. Otherwise an outgoing start (17) of
+    the agent's extension, or an end (20/21) whose local side is the agent's extension. An
+    incoming leg (16: the callee of an internal click-to-call, whose events may echo the same
+    external id) never takes it, so exactly one activity lands on the clicked record.
+    """
+    if originate.user_call_id:
+        return originate.user_call_id == event.call_id
+    code = event.ssn_event
+    if code == OUTGOING:
+        return not originate.extension or event.local_number in ("", originate.extension)
+    if code in (REMOTE_HANGUP, LOCAL_HANGUP):
+        return bool(originate.extension) and event.local_number == originate.extension
+    return False
+
+
 def latest(*times: datetime | None) -> datetime:
     """The latest of the given times (at least one must be set)."""
     return max(t for t in times if t is not None)
@@ -176,6 +194,21 @@ class Leg:
     def reference_time(self) -> datetime:
         """When the leg started, as well as we know it (ring, else answer, else end)."""
         return self.ring_at or self.answer_at or self.end_at or self.last_at
+
+    def takes(self, originate: Originate) -> bool:
+        """Whether the click-to-call ``originate`` is this leg's: the caller's leg only.
+
+        An internal callee's events may echo the click's external id; its leg (incoming, or
+        another extension) never takes the request, so one activity lands on the clicked
+        record. Bound (``user_call_id`` known), only that user call takes it.
+        """
+        if originate.user_call_id:
+            return originate.user_call_id == self.user_call_id
+        if self.pbx_direction is PbxDirection.INCOMING:
+            return False
+        if originate.extension and self.extension and not self.numbers_guessed:
+            return self.extension == originate.extension
+        return True
 
     def has_seen(self, code: int) -> bool:
         """Whether an event with this code was already applied to the leg."""

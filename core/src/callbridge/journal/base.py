@@ -19,7 +19,7 @@ from __future__ import annotations
 import abc
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -263,8 +263,21 @@ class Journal(abc.ABC):
         """One originate by external id."""
 
     @abc.abstractmethod
-    def update_originate(self, external_id: str, **changes: Any) -> Originate | None:
-        """Change fields of an originate (state, error, user_call_id); returns the new one."""
+    def update_originate(
+        self, external_id: str, *, only_if: Collection[str] | None = None, **changes: Any
+    ) -> Originate | None:
+        """Change fields of an originate (state, error, user_call_id); returns the new one.
+
+        ``only_if``: change it only while its state is one of these (else return it as it is),
+        checked and written atomically, so that an expiry never overwrites an event's move.
+        """
+
+    @abc.abstractmethod
+    def recent_originates(self, since: datetime) -> list[Originate]:
+        """Originates created at or after ``since``, oldest first.
+
+        For click-to-call correlation, expiry and repeated clicks, which look minutes back.
+        """
 
     # -- deliveries -----------------------------------------------------------------------
     @abc.abstractmethod

@@ -31,7 +31,7 @@ import queue
 import re
 import threading
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -669,12 +669,20 @@ class RedisJournal(Journal):
             raise DuplicateOriginateError(
                 f"an originate with external id {originate.external_id!r} already exists"
             )
+        # The time index ``recent_originates`` reads (a crash before it only hides this one
+        # request from correlation and expiry; its own ext_id still finds it).
+        self._redis.zadd(
+            self._k("originates", "by_time"),
+            {originate.external_id: _to_us(originate.created_at)},
+        )
 
     def get_originate(self, external_id: str) -> Originate | None:
         data = self._redis.hget(self._k("originates"), external_id)
         return None if data is None else Originate.model_validate_json(data)
 
-    def update_originate(self, external_id: str, **changes: Any) -> Originate | None:
+    def update_originate(
+        self, external_id: str, *, only_if: Collection[str] | None = None, **changes: Any
+    ) -> Originate | None:
         unknown = set(changes) - set(Originate.model_fields) | ({"external_id"} & set(changes))
         if unknown:
             raise ValueError(f"cannot change originate field(s): {', '.join(sorted(unknown))}")
@@ -689,6 +697,9 @@ class RedisJournal(Journal):
             if data is None:
                 return
             current = Originate.model_validate_json(data)
+            if only_if is not None and current.state not in only_if:
+                outcome[0] = current
+                return
             updated = Originate.model_validate({**current.model_dump(), **changes})
             pipe.multi()
             pipe.hset(key, external_id, updated.model_dump_json())
@@ -696,6 +707,21 @@ class RedisJournal(Journal):
 
         self._redis.transaction(change, key)
         return outcome[0]
+
+    def recent_originates(self, since: datetime) -> list[Originate]:
+        # A sorted set of external ids by creation time, kept beside the hash.
+        ids = cast(
+            list[str],
+            self._redis.zrangebyscore(self._k("originates", "by_time"), _to_us(since), "+inf"),
+        )
+        if not ids:
+            return []
+        found = []
+        for data in cast(list[str | None], self._redis.hmget(self._k("originates"), ids)):
+            if data is not None:
+                found.append(Originate.model_validate_json(data))
+        found.sort(key=lambda o: o.created_at)
+        return found
 
     # -- deliveries -----------------------------------------------------------------------
     def _fetch_deliveries(self, ids: Sequence[str | int]) -> list[Delivery]:
@@ -1049,6 +1075,9 @@ return n
         if not dry_run:
             for i in range(0, len(doomed), self._PRUNE_CHUNK):
                 self._redis.hdel(key, *doomed[i : i + self._PRUNE_CHUNK])
+                self._redis.zrem(
+                    self._k("originates", "by_time"), *doomed[i : i + self._PRUNE_CHUNK]
+                )
         return len(doomed)
 
 

@@ -32,7 +32,7 @@ import logging
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -435,7 +435,9 @@ class SqliteJournal(Journal):
         )
         return None if row is None else Originate.model_validate_json(row[0])
 
-    def update_originate(self, external_id: str, **changes: Any) -> Originate | None:
+    def update_originate(
+        self, external_id: str, *, only_if: Collection[str] | None = None, **changes: Any
+    ) -> Originate | None:
         unknown = set(changes) - set(Originate.model_fields) | ({"external_id"} & set(changes))
         if unknown:
             raise ValueError(f"cannot change originate field(s): {', '.join(sorted(unknown))}")
@@ -447,6 +449,8 @@ class SqliteJournal(Journal):
             if row is None:
                 return None
             current = Originate.model_validate_json(row[0])
+            if only_if is not None and current.state not in only_if:
+                return current
             updated = Originate.model_validate({**current.model_dump(), **changes})
             conn.execute(
                 "UPDATE originates SET state = ?, data = ? WHERE external_id = ?",
@@ -455,6 +459,19 @@ class SqliteJournal(Journal):
             return updated
 
         return self._state.submit(write)
+
+    def recent_originates(self, since: datetime) -> list[Originate]:
+        # No index on created_at: the scan compares one integer a row and parses only the
+        # rows it returns (originates are few next to events; retention bounds them).
+        rows = (
+            self._state.read()
+            .execute(
+                "SELECT data FROM originates WHERE created_at >= ? ORDER BY created_at",
+                (_to_us(since),),
+            )
+            .fetchall()
+        )
+        return [Originate.model_validate_json(row[0]) for row in rows]
 
     # -- deliveries -----------------------------------------------------------------------
     _DELIVERY_COLUMNS = (

@@ -1,4 +1,5 @@
-"""Cached look-ups of users, devices and companies in the PBX's own tables.
+"""Cached look-ups of users, devices and companies in the PBX's own tables (and, uncached,
+the external id of a call).
 
 Events carry ids and numbers; connectors want names, extensions and e-mail addresses (to map
 a PBX user to a CRM owner). The PBX already keeps those in ``users`` and ``monitor_devices``,
@@ -73,6 +74,14 @@ class DirectoryCompany:
     name: str | None
 
 
+_CALL_EXTERNAL_ID = (
+    "SELECT c.`externalid` FROM `monitor_user_calls` u JOIN `monitor_calls` c"
+    " ON c.`callid` = u.`callid` AND c.`companyid` = u.`companyid`"
+    " WHERE u.`usercallid` = %s AND c.`externalid` <> '' ORDER BY c.`ID` DESC LIMIT 1"
+)
+_CALL_EXTERNAL_ID_IN_COMPANY = _CALL_EXTERNAL_ID.replace(
+    "WHERE u.`usercallid` = %s", "WHERE u.`usercallid` = %s AND u.`companyid` = %s"
+)
 _USER_COLUMNS = "`ID`, `companyid`, `username`, `extension`, `name`, `surname`, `email`"
 
 
@@ -142,6 +151,20 @@ class Directory:
             return DirectoryCompany(int(rows[0][0]), _str(rows[0][1])) if rows else None
 
         return self._cached(("company", company_id), load)
+
+    def call_external_id(self, company_id: int | None, user_call_id: int) -> str | None:
+        """``monitor_calls.externalid`` of the call a user call belongs to, or None.
+
+        A PBX may write the CallReq's external id on the call (``monitor_calls``) and leave
+        the user call's own ``externalid`` empty, so the trigger's event has no ``ext_id``.
+        Not cached: the row is written once, when the call starts, and asked for once.
+        """
+        sql = _CALL_EXTERNAL_ID
+        args: tuple[Any, ...] = (user_call_id,)
+        if company_id is not None:
+            sql, args = _CALL_EXTERNAL_ID_IN_COMPANY, (user_call_id, company_id)
+        rows = self._rows(sql, args)
+        return _str(rows[0][0]) if rows else None
 
     # -- internals ------------------------------------------------------------------------
     def _one_user(self, where: str, args: Sequence[Any]) -> DirectoryUser | None:

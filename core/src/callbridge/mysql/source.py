@@ -384,6 +384,15 @@ class MysqlSource:
             if company is None and user.company_id is not None:
                 params["company_id"] = str(user.company_id)
                 company = user.company_id
+        if code == "17" and not params.get("ext_id"):
+            # The agent's outgoing leg of a click-to-call: the PBX may keep the CallReq's
+            # external id on monitor_calls only. (Other events of the call take it from the
+            # engine, which ties them to this leg.)
+            user_call = _hex(params.get("call_id"))
+            if user_call is not None:
+                external_id = self.directory.call_external_id(company, user_call)
+                if external_id:
+                    params["ext_id"] = external_id
         if code in ("16", "17", "18", "19", "20", "21") and not params.get("identity"):
             remote = self._remote_number(params)
             colleague = self.directory.user_by_extension(remote, company) if remote else None

@@ -3,8 +3,14 @@
 ``POST /v1/calls`` stores the Originate in the journal *before* the SOAP command, so that the
 events the PBX echoes with our external id always find who asked and from which CRM record.
 The SOAP client's retry rule applies: a CallReq is re-sent only when it provably never reached
-the PBX; when the outcome is unknown (read timeout, 5xx) we answer 202 ``unconfirmed`` and let
-the events tell, rather than ring a second phone.
+the PBX; when the outcome is unknown (read timeout, 5xx, a 200 that is not SOAP) we answer 202
+``unconfirmed`` and let the events tell, rather than ring a second phone. Only a SOAP Fault or
+a 4xx is "the PBX refused" (502, ``failed``).
+
+Never ring a phone twice: a request with an ``Idempotency-Key`` header that was seen before
+returns the call it made (200). Without one, a second click of the same agent on the same
+number while the first request is still ``requested``/``sent``/``unconfirmed``/``ringing``
+(within ``_REPEAT_WINDOW``) returns that request (200, same external id), no new CallReq.
 
 Every journal read and write here runs in a worker thread (``_off_loop``): the routes share
 their event loop with the PBX ingress, whose answer the PBX's own database write waits for.
@@ -12,24 +18,33 @@ their event loop with the PBX ingress, whose answer the PBX's own database write
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
 from .. import metrics
+from ..engine.devices import learnt_device
 from ..engine.tracker import duration_s
 from ..models import Call, CrmContext, Originate
 from ..models import CallState as CallStateEnum
+from ..numbers import same_number
 from ..voispeed import envelope
 from ..voispeed.codes import CallableType
 from ..voispeed.envelope import InvalidRequest, SoapRequest
-from ..voispeed.ids import InvalidIdentifier, new_external_id, normalize_id, validate_external_id
+from ..voispeed.ids import (
+    AmbiguousIdentifier,
+    InvalidIdentifier,
+    new_external_id,
+    parse_user_id,
+    validate_external_id,
+)
 from .auth import Grant, TokenAuth
 from .services import Services
 
@@ -37,6 +52,10 @@ log = logging.getLogger("callbridge.api")
 
 #: How many recent calls ``GET /v1/calls/{id}`` looks through for the call a request became.
 _CALL_SCAN = 500
+#: States in which a second click on the same number returns the first request.
+_REPEATABLE = frozenset({"requested", "sent", "unconfirmed", "ringing"})
+#: A click older than this is never a repeat (a ``ringing`` whose end event was lost).
+_REPEAT_WINDOW = timedelta(minutes=5)
 
 _T = TypeVar("_T")
 
@@ -51,11 +70,17 @@ class CallRequest(BaseModel):
 
     agent: str = Field(
         description="The agent: an extension (mapped with CALLBRIDGE_PBX__AGENTS) or a PBX "
-        "user such as auth-mario@acme.",
+        "user such as auth-mario@acme (calling-mario@acme is the same user).",
         examples=["201"],
     )
     number: str = Field(min_length=1, max_length=40, examples=["+39 06 1234 5678"])
-    device_id: str | None = Field(default=None, examples=["000012A0"])
+    device_id: str | None = Field(
+        default=None,
+        description="The device to ring (8 hex characters; dec:N for a monitor table's "
+        "decimal id). Default: CALLBRIDGE_PBX__AGENT_DEVICES, else the device the agent "
+        "logged in last, else none (the PBX chooses).",
+        examples=["000012A0"],
+    )
     external_id: str | None = Field(
         default=None,
         description="Your own id for the call (1-40 of [A-Za-z0-9._-]).",
@@ -77,7 +102,11 @@ class CallState(BaseModel):
     """A click-to-call request and the call it became."""
 
     external_id: str
-    state: str = Field(description="requested, sent, unconfirmed, failed, ringing, answered, ended")
+    state: str = Field(
+        description="requested, sent, unconfirmed (the PBX may have placed it: check the "
+        "phone, do not retry), failed (the PBX refused), unmatched (no call of the agent to "
+        "the number followed within CALLBRIDGE_PBX__ORIGINATE_WINDOW), ringing, answered, ended"
+    )
     agent: str
     extension: str | None
     number: str
@@ -93,7 +122,11 @@ class CallState(BaseModel):
 class TransferRequest(BaseModel):
     """Transfer to another user call (attended) or divert to an extension."""
 
-    to_call_id: str | None = Field(default=None, examples=["000012A1"])
+    to_call_id: str | None = Field(
+        default=None,
+        description="A user call id (CallTransfer); an extension here is refused.",
+        examples=["000012A1"],
+    )
     to_extension: str | None = Field(default=None, examples=["202"])
 
 
@@ -135,10 +168,33 @@ def _build_request(
         raise HTTPException(422, str(exc)) from None
 
 
+def _id_or_422(name: str, value: str) -> str:
+    """An id typed by a caller (see ``parse_user_id``), or 422 naming the field."""
+    try:
+        return parse_user_id(value)
+    except InvalidIdentifier as exc:
+        raise HTTPException(422, f"{name}: {exc}") from None
+
+
+def _idempotent_external_id(key: str, login: str) -> str:
+    """The external id a request with this ``Idempotency-Key`` gets: the same for a repeat.
+
+    Derived (not stored): a repeat finds the first request by its id, with no table of keys.
+    Bound to the agent, so two agents' keys never meet.
+    """
+    if not key.strip() or len(key) > 200:
+        raise HTTPException(422, "Idempotency-Key must have 1-200 characters")
+    digest = hashlib.sha256(f"{login}\x00{key.strip()}".encode()).hexdigest()
+    return f"idem-{digest[:26]}"
+
+
 def build_router(services: Services, auth: TokenAuth) -> APIRouter:
     """The click-to-call routes, bound to ``services``."""
     journal = services.journal
-    agents = services.settings.pbx.agent_map()
+    pbx_settings = services.settings.pbx
+    region = services.settings.default_region
+    agents = pbx_settings.agent_map()
+    devices = pbx_settings.device_map()
     logins = {login: ext for ext, login in agents.items()}
     router = APIRouter(prefix="/v1/calls", tags=["Click-to-call"])
 
@@ -146,9 +202,10 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         return auth.require(request)
 
     def resolve_agent(agent: str) -> tuple[str, str | None]:
-        """(PBX login, extension) for an extension or a login."""
-        if agent.startswith("auth-"):
-            return agent, logins.get(agent)
+        """(PBX login, extension) for an extension or a login (``auth-`` or ``calling-``)."""
+        if agent.startswith(("auth-", "calling-")):
+            login = "auth-" + agent.partition("-")[2]
+            return login, logins.get(login)
         if agent in agents:
             return agents[agent], agent
         raise HTTPException(
@@ -208,22 +265,67 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             duration_s=duration_s(call) if call is not None and ended else None,
         )
 
-    @router.post("", status_code=202, response_model=CallState, summary="Place a call")
-    async def place_call(body: CallRequest, who: Grant = Depends(grant)) -> CallState:  # noqa: B008
-        """Create the Originate, then send CallReq (or CallReqExt) with its external id."""
+    def device_for(body: CallRequest, extension: str | None) -> str | None:
+        """The request's device, else the agent's configured one, else the one it logged in."""
+        if body.device_id:
+            return _id_or_422("device_id", body.device_id)
+        if extension is None:
+            return None
+        return devices.get(extension) or learnt_device(journal, extension)
+
+    def repeat_of(login: str, number: str, now: datetime) -> Originate | None:
+        """The agent's request for the same number still under way, if any (a second click)."""
+        for originate in reversed(journal.recent_originates(now - _REPEAT_WINDOW)):
+            if (
+                originate.user == login
+                and originate.state in _REPEATABLE
+                and same_number(originate.number, number, region)
+            ):
+                return originate
+        return None
+
+    @router.post(
+        "",
+        status_code=202,
+        response_model=CallState,
+        summary="Place a call",
+        responses={200: {"model": CallState, "description": "A repeat: the request under way"}},
+    )
+    async def place_call(
+        body: CallRequest,
+        response: Response,
+        who: Grant = Depends(grant),  # noqa: B008
+        idempotency_key: str | None = Header(default=None),
+    ) -> CallState:
+        """Create the Originate, then send CallReq (or CallReqExt) with its external id.
+
+        A repeat (same ``Idempotency-Key``; or, without one, a second click on the same number
+        while the first is under way) answers 200 with the first request, sending nothing.
+        """
         login, extension = resolve_agent(body.agent)
         if not who.allows(extension or login):
             raise HTTPException(403, "this token may not act for that agent")
         try:
-            external_id = (
-                validate_external_id(body.external_id) if body.external_id else new_external_id()
-            )
-            device = normalize_id(body.device_id) if body.device_id else None
+            if body.external_id:
+                external_id = validate_external_id(body.external_id)
+            elif idempotency_key is not None:
+                external_id = _idempotent_external_id(idempotency_key, login)
+            else:
+                external_id = new_external_id()
         except InvalidIdentifier as exc:
             raise HTTPException(422, str(exc)) from None
-        if await _off_loop(journal.get_originate, external_id) is not None:
-            raise HTTPException(409, "a call with this external id already exists")
-        request = _build_request(body, login, extension, device, external_id)
+        existing = await _off_loop(journal.get_originate, external_id)
+        if existing is None and idempotency_key is None and not body.external_id:
+            existing = await _off_loop(repeat_of, login, body.number, datetime.now(UTC))
+        if existing is not None:
+            if idempotency_key is None and body.external_id:
+                raise HTTPException(409, "a call with this external id already exists")
+            if existing.user != login:
+                raise HTTPException(409, "this Idempotency-Key was used for another request")
+            response.status_code = 200
+            return await _off_loop(state_of, existing)
+        device = await _off_loop(device_for, body, extension)
+        request = _build_request(body, pbx_settings.param1(login), extension, device, external_id)
         command = request.command
         pbx = require_pbx()
         originate = Originate(
@@ -239,7 +341,11 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             await _off_loop(journal.create_originate, originate)
         except Exception:
             # Two requests with the same external id raced past the check above.
-            if await _off_loop(journal.get_originate, external_id) is not None:
+            raced = await _off_loop(journal.get_originate, external_id)
+            if raced is not None and idempotency_key is not None and raced.user == login:
+                response.status_code = 200
+                return await _off_loop(state_of, raced)
+            if raced is not None:
                 raise HTTPException(409, "a call with this external id already exists") from None
             raise
         pbx_error, outcome_unknown = _soap_errors()
@@ -277,9 +383,11 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
                 raise HTTPException(404, "no such call")
             if not originate.user_call_id:
                 raise HTTPException(409, "the PBX has not reported this call yet")
-            return originate.user, originate.user_call_id
+            return pbx_settings.param1(originate.user), originate.user_call_id
         try:
-            user_call_id = normalize_id(call_ref)
+            user_call_id = parse_user_id(call_ref)
+        except AmbiguousIdentifier as exc:
+            raise HTTPException(422, f"call: {exc}") from None
         except InvalidIdentifier:
             raise HTTPException(404, "no such call") from None
         for call in journal.list_calls(limit=500, open_only=True):
@@ -289,7 +397,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
                     raise HTTPException(
                         422, f"extension {call.extension} is not in CALLBRIDGE_PBX__AGENTS"
                     )
-                return login, user_call_id
+                return pbx_settings.param1(login), user_call_id
         raise HTTPException(404, "no such call")
 
     async def command(name: str, fn: Any, *args: Any) -> dict[str, str]:
@@ -334,10 +442,25 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         login, user_call_id = await _off_loop(target, call_ref, who)
         pbx = require_pbx()
         if body.to_call_id:
+            to_text = body.to_call_id.strip()
+            if to_text in agents:
+                raise HTTPException(
+                    422,
+                    f"to_call_id: {to_text} is an extension, not a user call id; CallTransfer "
+                    "joins two calls (give the user call id of the other call, e.g. "
+                    f"000012A1), or send this call to extension {to_text} with to_extension "
+                    "(CallDivert)",
+                )
             try:
-                to_id = normalize_id(body.to_call_id)
+                to_id = parse_user_id(to_text)
+            except AmbiguousIdentifier as exc:
+                raise HTTPException(
+                    422,
+                    f"to_call_id: {exc}. If {to_text} is an extension, send the call there "
+                    "with to_extension (CallDivert)",
+                ) from None
             except InvalidIdentifier as exc:
-                raise HTTPException(422, str(exc)) from None
+                raise HTTPException(422, f"to_call_id: {exc}") from None
             return await command("CallTransfer", pbx.call_transfer, login, user_call_id, to_id)
         if body.to_extension:
             return await command(

@@ -38,6 +38,10 @@ from ..voispeed.ids import InvalidIdentifier, normalize_id, validate_external_id
 from .emitter import EventSink, MemorySink
 from .model import Device, Directory, Group, User, default_directory
 
+#: See ``CallEngine.ext_id_mode``.
+ExtIdMode = Literal["caller", "every_leg", "none"]
+EXT_ID_MODES: tuple[ExtIdMode, ...] = ("caller", "every_leg", "none")
+
 
 class SimError(ValueError):
     """A request the simulated PBX refuses (unknown call, wrong state, ...): a SOAP Fault."""
@@ -201,6 +205,10 @@ class CallEngine:
         #: Called (outside the lock) with each call a user starts: CallReq, CallReqExt, API.
         self.outgoing_listeners: list[OutgoingListener] = []
         self.logged_in: set[str] = set()
+        #: Which legs' events carry the external id of a CallReq: ``caller`` (the leg the
+        #: request placed, as the document suggests), ``every_leg`` (an internal callee's
+        #: 16 too) or ``none`` (a PBX whose events never echo it).
+        self.ext_id_mode: ExtIdMode = "caller"
 
     # ------------------------------------------------------------------ look-ups
 
@@ -253,7 +261,7 @@ class CallEngine:
             "sender_id": leg.user.wire_id,
             "sender_type": str(int(CallableType.USER)),
             "call_id": leg.user_call_id,
-            "ext_id": leg.ext_id,
+            "ext_id": self._echoed_ext_id(leg),
             "number": number,
             "ext": ext,
             "identity": identity,
@@ -261,6 +269,14 @@ class CallEngine:
             self.company_param: str(leg.user.company_id),
         }
         self.sink.emit(params)
+
+    def _echoed_ext_id(self, leg: Leg) -> str:
+        """The ``ext_id`` an event of ``leg`` carries under ``ext_id_mode``."""
+        if self.ext_id_mode == "none":
+            return ""
+        if self.ext_id_mode == "every_leg":
+            return leg.ext_id or leg.call.ext_id
+        return leg.ext_id
 
     def _ring(self, leg: Leg) -> None:
         """16 or 17 for a new leg."""

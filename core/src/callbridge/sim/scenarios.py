@@ -32,6 +32,14 @@ A scenario is read with the standard library's ``tomllib``::
     outcome = "answered"
     remote_number = "+39 06 1234 5678"
 
+An optional ``[pbx]`` table shapes how the simulated PBX behaves during the run, for the
+shapes a real PBX may produce that the document does not rule out::
+
+    [pbx]
+    ext_id = "none"      # caller (default) | every_leg | none: which legs' events echo
+                         # the external id of a CallReq
+    answer = "ok"        # soap (default) | empty | html | ok | result: the body of a 200
+
 ``expect`` entries have ``extension``, ``count`` (default 1; 0 means "no activity for this
 extension"), and optionally ``direction`` (inbound/outbound/internal), ``outcome``
 (answered/missed/rejected), ``remote_number`` and ``external_id_of`` (the label of a call
@@ -43,18 +51,21 @@ go over real HTTP to the simulator's own endpoint, through callbridge's ``SoapCl
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ..voispeed.ids import new_external_id
-from ..voispeed.soap import SoapClient
-from .engine import LegState, SimCall, SimError
+from ..voispeed.soap import SoapClient, SoapOutcomeUnknown
+from .engine import EXT_ID_MODES, ExtIdMode, LegState, SimCall, SimError
 from .simulator import Simulator
+from .soap_server import ANSWER_STYLES
 
 _CALL = "call"
 #: action -> (required keys, optional keys), besides ``action`` and ``wait``.
@@ -124,6 +135,9 @@ class Scenario:
     events: dict[str, tuple[int, ...]] = field(default_factory=dict)
     expect: tuple[Expectation, ...] = ()
     source: str = ""
+    #: The ``[pbx]`` table: which legs echo the external id, and the body of SOAP 200s.
+    ext_id: ExtIdMode = "caller"
+    answer: str = "soap"
 
     @property
     def summary(self) -> str:
@@ -193,7 +207,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
-    unknown = set(data) - {"name", "description", "step", "events", "expect"}
+    unknown = set(data) - {"name", "description", "step", "events", "expect", "pbx"}
     if unknown:
         raise _fail(source, "top level", f"unknown keys {sorted(unknown)}")
     name = data.get("name")
@@ -231,6 +245,15 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
                 external_id_of=label,
             )
         )
+    pbx = data.get("pbx", {})
+    if not isinstance(pbx, dict) or set(pbx) - {"ext_id", "answer"}:
+        raise _fail(source, "pbx", "a table with ext_id and/or answer")
+    ext_id = pbx.get("ext_id", "caller")
+    if ext_id not in EXT_ID_MODES:
+        raise _fail(source, "pbx.ext_id", f"one of {list(EXT_ID_MODES)}")
+    answer = pbx.get("answer", "soap")
+    if answer not in ANSWER_STYLES:
+        raise _fail(source, "pbx.answer", f"one of {list(ANSWER_STYLES)}")
     return Scenario(
         name=name,
         description=str(data.get("description", "")),
@@ -238,6 +261,8 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         events=events,
         expect=tuple(expect),
         source=source,
+        ext_id=ext_id,
+        answer=answer,
     )
 
 
@@ -352,7 +377,24 @@ class ScenarioRunner:
             self._cond.notify_all()
 
     def run(self, scenario: Scenario) -> ScenarioResult:
-        """Play every step; raise ScenarioError (with the step) when one cannot be done."""
+        """Play every step; raise ScenarioError (with the step) when one cannot be done.
+
+        The scenario's ``[pbx]`` shapes the simulator for the run and is undone after it.
+        """
+        with self.shaped(scenario):
+            return self._run(scenario)
+
+    @contextlib.contextmanager
+    def shaped(self, scenario: Scenario) -> Iterator[None]:
+        """Set the simulator as the scenario's ``[pbx]`` says; put it back afterwards."""
+        before = (self.sim.ext_id_mode, self.sim.service.answer)
+        self.sim.ext_id_mode, self.sim.service.answer = scenario.ext_id, scenario.answer
+        try:
+            yield
+        finally:
+            self.sim.ext_id_mode, self.sim.service.answer = before
+
+    def _run(self, scenario: Scenario) -> ScenarioResult:
         result = ScenarioResult(scenario)
         for index, step in enumerate(scenario.steps, 1):
             if self.realtime and step.wait:
@@ -408,19 +450,22 @@ class ScenarioRunner:
         elif action == "soap_call_req":
             wanted = a.get("external_id", "auto")
             ext_id = new_external_id() if wanted == "auto" else str(wanted)
-            answer = self.client.call_req(
-                self._login(str(a["extension"])),
-                str(a["number"]),
-                device_id=a.get("device_id"),
-                external_id=ext_id,
-            )
-            call = sim.find_call(answer.external_id)
+            # A [pbx] answer that is not SOAP leaves the outcome unknown: ask the PBX, as a
+            # client must, rather than send it again.
+            with contextlib.suppress(SoapOutcomeUnknown):
+                self.client.call_req(
+                    self._login(str(a["extension"])),
+                    str(a["number"]),
+                    device_id=a.get("device_id"),
+                    external_id=ext_id,
+                )
+            call = sim.find_call(ext_id)
             if call is None:
-                raise ScenarioError(f"CallReq {answer.external_id} started no call")
+                raise ScenarioError(f"CallReq {ext_id} started no call")
             with self._cond:
                 self._claimed.add(call.call_id)
             calls[label] = call
-            result.external_ids[label] = answer.external_id
+            result.external_ids[label] = ext_id
         elif action == "await_call_req":
             call = self._await_call(float(a.get("timeout", 30)), ext)
             calls[label] = call

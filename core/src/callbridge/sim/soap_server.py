@@ -15,7 +15,10 @@ SOAP Fault (HTTP 500, ``soap:Client``) and change nothing. Documents with a DTD 
 are refused before parsing (defusedxml), so XXE and entity expansion cannot happen.
 
 Success is ``<vspbx:{Command}Response>`` with unqualified children (``result`` = 0,
-``user_call_id``, ``call_id``, ``external_id`` where they apply).
+``user_call_id``, ``call_id``, ``external_id`` where they apply). ``SoapService.answer``
+makes it answer a command it carried out with one of the non-SOAP 200s a real PBX (or a proxy
+before it) may send instead: an empty body, an HTML page, ``OK`` or a bare
+``<result>0</result>`` (``NON_SOAP_ANSWERS``), so that clients can be tested against them.
 """
 
 from __future__ import annotations
@@ -41,6 +44,15 @@ log = logging.getLogger(__name__)
 
 #: Requests larger than this are refused without parsing.
 MAX_BODY = 256 * 1024
+
+#: How the simulator may answer a command it carried out, besides ``soap`` (the default).
+NON_SOAP_ANSWERS: dict[str, bytes] = {
+    "empty": b"",
+    "html": b"<html><body><p>OK</p></body></html>",
+    "ok": b"OK",
+    "result": b"<result>0</result>",
+}
+ANSWER_STYLES: tuple[str, ...] = ("soap", *NON_SOAP_ANSWERS)
 
 
 @dataclass(frozen=True)
@@ -235,6 +247,8 @@ class SoapService:
         self.engine = engine
         self.settings = settings
         self.log: list[SoapLogEntry] = []
+        #: ``soap``, or a key of ``NON_SOAP_ANSWERS``: the body of a 200 (faults stay SOAP).
+        self.answer = "soap"
         self._lock = threading.Lock()
 
     def handle(self, body: bytes, soap_action: str | None = None) -> tuple[int, bytes]:
@@ -255,6 +269,8 @@ class SoapService:
             self._record(request, soap_action, fault="internal error")
             return 500, fault_body(self.settings, SoapFault("internal error", "soap:Server"))
         self._record(request, soap_action, response=values)
+        if self.answer in NON_SOAP_ANSWERS:
+            return 200, NON_SOAP_ANSWERS[self.answer]
         return 200, response_body(self.settings, request.command, values)
 
     def _record(

@@ -55,7 +55,14 @@ from .events import (
     UnknownEvent,
     parse_event,
 )
-from .ids import InvalidIdentifier, new_external_id, normalize_id, validate_external_id
+from .ids import (
+    AmbiguousIdentifier,
+    InvalidIdentifier,
+    new_external_id,
+    normalize_id,
+    parse_user_id,
+    validate_external_id,
+)
 from .soap import (
     SAFE_TO_REPEAT,
     SoapClient,
@@ -66,6 +73,7 @@ from .soap import (
 
 __all__ = [
     "SAFE_TO_REPEAT",
+    "AmbiguousIdentifier",
     "AnyEvent",
     "AudioType",
     "BaseEvent",
@@ -118,5 +126,6 @@ __all__ = [
     "normalize_id",
     "parse_event",
     "parse_response",
+    "parse_user_id",
     "validate_external_id",
 ]

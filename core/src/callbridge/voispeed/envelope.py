@@ -35,7 +35,13 @@ from defusedxml.ElementTree import fromstring as _safe_fromstring
 from ..errors import CallbridgeError, ConfigurationError
 from ..settings import PbxSettings
 from .codes import CallableType, CrudAction, CrudEntityType, GatewayType
-from .ids import InvalidIdentifier, new_external_id, normalize_id, validate_external_id
+from .ids import (
+    AmbiguousIdentifier,
+    InvalidIdentifier,
+    new_external_id,
+    parse_user_id,
+    validate_external_id,
+)
 
 #: What the dry-run prints instead of the password hash.
 MASK: Final = "********"
@@ -150,8 +156,10 @@ def _user(name: str, value: str) -> str:
 
 
 def _id(name: str, value: str | int) -> str:
+    """An identifier: an int as its value; text as ``parse_user_id`` reads it (8 characters
+    as given; a short all-digit id whose hex and decimal readings differ is refused)."""
     try:
-        return normalize_id(value)
+        return parse_user_id(value)
     except InvalidIdentifier as exc:
         raise InvalidRequest(name, str(exc)) from None
     except (TypeError, AttributeError):
@@ -304,14 +312,32 @@ def call_divert(user: str, user_call_id: str | int, recipient: str) -> SoapReque
     )
 
 
+def _call_id(name: str, value: str | int) -> str:
+    """A user call id where an extension is a likely slip (CallTransfer's two calls)."""
+    try:
+        return parse_user_id(value)
+    except AmbiguousIdentifier as exc:
+        raise InvalidRequest(
+            name,
+            f"{exc}. CallTransfer joins two calls by their user call ids; if {exc.text} is an "
+            "extension, send the call there with CallDivert instead",
+        ) from None
+    except (InvalidIdentifier, TypeError, AttributeError):
+        return _id(name, value)
+
+
 def call_transfer(user: str, from_call_id: str | int, to_call_id: str | int) -> SoapRequest:
-    """CallTransfer: join the call ``from_call_id`` to the call ``to_call_id``."""
+    """CallTransfer: join the call ``from_call_id`` to the call ``to_call_id``.
+
+    Both are user call ids. An extension typed instead (``202``) is refused, never read as
+    the hex id ``00000202``: to send a call to an extension, use CallDivert.
+    """
     return SoapRequest(
         "CallTransfer",
         (
             ("param1", _user("param1", user)),
-            ("call_transfer_callidfrom", _id("call_transfer_callidfrom", from_call_id)),
-            ("call_transfer_callidto", _id("call_transfer_callidto", to_call_id)),
+            ("call_transfer_callidfrom", _call_id("call_transfer_callidfrom", from_call_id)),
+            ("call_transfer_callidto", _call_id("call_transfer_callidto", to_call_id)),
         ),
     )
 

@@ -13,8 +13,14 @@ WriteError, RemoteProtocolError,                                 ``SoapOutcomeUn
 5xx without a SOAP Fault
 SOAP Fault (any status)                ``SoapFault``             ``SoapFault``
 4xx without a Fault                    ``SoapHttpError``         ``SoapHttpError``
-unreadable or hostile answer           ``SoapResponseError``     ``SoapResponseError``
+2xx that is not SOAP (empty, HTML,     empty: done; else         ``SoapOutcomeUnknown``
+``OK``, ``<result>0</result>``)        ``SoapResponseError``
 =====================================  ========================  ===========================
+
+Only a Fault or a 4xx is a refusal. A 2xx the client cannot read says the PBX received the
+command, not whether it acted: a real PBX (or a proxy before it) may answer ``OK`` or an
+HTML page after placing the call, so for an acting command it is as unknown as a read
+timeout (reading it as "refused" invites the user to click again and ring a second phone).
 
 (1) Commands whose repetition is harmless: CallHold, CallRetrieve, CallDisconnect,
 CallRecStart, CallRecStop (holding a held call or hanging up a finished one changes nothing).
@@ -352,9 +358,24 @@ class SoapClient:
             result = envelope.parse_response(command, content)
         except SoapFault as exc:
             fault = self._scrub(exc)
-        except SoapResponseError:
+        except SoapResponseError as exc:
+            if status < 300 and not safe:
+                raise SoapOutcomeUnknown(
+                    command,
+                    f"the PBX answered HTTP {status} with something that is not a SOAP answer"
+                    f" ({exc})",
+                    external_id=request.external_id,
+                    status=status,
+                ) from None
             if status < 400:
                 raise
+        if fault is None and status < 300 and not safe and not content.strip():
+            raise SoapOutcomeUnknown(
+                command,
+                f"the PBX answered HTTP {status} with an empty body, not a SOAP answer",
+                external_id=request.external_id,
+                status=status,
+            )
         if fault is not None:
             raise fault
         if status >= 500:
@@ -390,7 +411,7 @@ class SoapClient:
 
     def _scrub(self, fault: SoapFault) -> SoapFault:
         """Remove the password hash from a fault the PBX might have echoed it in."""
-        secret = self._settings.password_hash() or ""
+        secret = (self._settings.password_hash() or "").lower()
         if secret and (secret in fault.code.lower() or secret in fault.text.lower()):
             return SoapFault(_mask(fault.code, secret), _mask(fault.text, secret))
         return fault

@@ -109,12 +109,18 @@ async function dial(data) {
     });
     answer = await response.json().catch(() => ({}));
     if (!response.ok) throw new Error(answer.detail || answer.message || `HTTP ${response.status}`);
+    answer.repeated = response.status === 200;
   } catch (error) {
     setStatus(`call failed: ${error.message}`);
     cti.sendError({ message: `callbridge could not place the call: ${error.message}` });
     return;
   }
   const id = String(answer.external_id || answer.externalid || answer.id || "");
+  if (answer.repeated && state.announced.has(id)) {
+    // The service answered with the request already under way for this number: no new call.
+    setStatus(`already calling ${number}: check your phone`);
+    return;
+  }
   state.calls.set(id, { state: "requested", number });
   state.announced.add(id);
   cti.outgoingCall({
@@ -124,7 +130,13 @@ async function dial(data) {
     callStartTime: Date.now(),
     createEngagement: false,
   });
-  renderCall({ number, direction: "outbound", state: "requested" });
+  // "unconfirmed": the PBX got the request but its answer was unreadable. The phone may be
+  // ringing: say so, and never report an error HubSpot would offer to retry.
+  const shown = answer.state === "unconfirmed" ? "unconfirmed: check your phone" : "requested";
+  renderCall({ number, direction: "outbound", state: shown });
+  if (answer.state === "unconfirmed") {
+    setStatus(`call to ${number} unconfirmed: check your phone (it may be ringing; do not dial again)`);
+  }
 }
 
 async function hangupCurrent() {

@@ -109,9 +109,20 @@
           throw new Error("HTTP " + response.status + " " + text.slice(0, 200));
         });
       }
-      status("Calling " + body.number);
-      var api = cti();
-      if (api && api.setSoftphonePanelVisibility) { api.setSoftphonePanelVisibility({ visible: true }); }
+      return response.json().catch(function () { return {}; }).then(function (answer) {
+        // "unconfirmed": the PBX got the request but its answer was unreadable; the phone
+        // may be ringing, so the agent must check it rather than dial again. A 200 is the
+        // service answering with a request of the same number already under way.
+        if (answer.state === "unconfirmed") {
+          status("Call to " + body.number + " unconfirmed: check your phone (it may be ringing; do not dial again)");
+        } else if (response.status === 200) {
+          status("Already calling " + body.number + ": check your phone");
+        } else {
+          status("Calling " + body.number);
+        }
+        var api = cti();
+        if (api && api.setSoftphonePanelVisibility) { api.setSoftphonePanelVisibility({ visible: true }); }
+      });
     }).catch(function (error) { status("Call failed: " + error.message); });
   }
 
@@ -147,6 +158,13 @@
     screenPop(contact.record_id);
   }
 
+  // A click-to-call's state, from the agent stream: say when no call followed it.
+  function onRequest(data) {
+    if (data.state === "unmatched") {
+      status("Call to " + (data.number || "") + ": the PBX reported no call (unmatched)");
+    }
+  }
+
   function dispatch(block) {
     var event = "message";
     var data = [];
@@ -159,6 +177,10 @@
       else if (field === "data") { data.push(value); }
       else if (field === "id") { state.lastId = value; }
     });
+    if (event === "call" && data.length) {
+      try { onRequest(JSON.parse(data.join("\n"))); } catch (error) { status("Bad message: " + error.message); }
+      return;
+    }
     if (event !== "pop" || !data.length) { return; }
     try { onPop(JSON.parse(data.join("\n"))); } catch (error) { status("Bad pop: " + error.message); }
   }

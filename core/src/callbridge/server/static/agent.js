@@ -18,8 +18,21 @@ function api(path, body) {
   }).then(async (response) => {
     const data = await response.json().catch(() => ({}));
     if (!response.ok) throw new Error(data.detail || response.statusText);
+    // 200 instead of 202: the service answered with a request already under way.
+    Object.defineProperty(data, "repeated", { value: response.status === 200 });
     return data;
   });
+}
+
+// What a click-to-call's state means to the agent. "unconfirmed": the PBX got the request
+// but its answer could not be read; the phone may be ringing, so never suggest calling again.
+function describeRequest(data, repeated) {
+  const number = data.number || "";
+  if (data.state === "unconfirmed") return "Call to " + number + " unconfirmed: check your phone (it may be ringing; do not call again)";
+  if (repeated) return "Already calling " + number + ": check your phone";
+  if (data.state === "unmatched") return "Call to " + number + ": the PBX reported no call (" + (data.error || "unmatched") + ")";
+  if (data.state === "failed") return "Call to " + number + " refused by the PBX: " + (data.error || "");
+  return "Call to " + number + ": " + (data.state || "");
 }
 
 function connect() {
@@ -46,7 +59,8 @@ function connect() {
   source.addEventListener("call", (message) => {
     state.lastId = Math.max(state.lastId, Number(message.lastEventId) || 0);
     const data = JSON.parse(message.data);
-    $("dial-result").textContent = "Call to " + (data.number || "") + ": " + (data.state || "");
+    $("dial-result").textContent = describeRequest(data, false);
+    $("dial-result").dataset.state = data.state || "";
   });
 }
 
@@ -139,7 +153,11 @@ $("dial").addEventListener("submit", (event) => {
   const number = $("dial-number").value.trim();
   $("dial-result").textContent = "Calling " + number + "…";
   api("/v1/calls", { agent: state.extension, number })
-    .then((data) => { $("dial-result").textContent = "Call " + data.external_id + ": " + data.state; $("dial-result").dataset.externalId = data.external_id; })
+    .then((data) => {
+      $("dial-result").textContent = describeRequest(data, data.repeated);
+      $("dial-result").dataset.externalId = data.external_id;
+      $("dial-result").dataset.state = data.state || "";
+    })
     .catch((error) => { $("dial-result").textContent = "Failed: " + error.message; });
 });
 
