@@ -35,6 +35,49 @@ def _free_port() -> int:
         return port
 
 
+#: Where our test UDF comes from; the fixture compiles it into the server's plugin directory.
+UDF_SOURCE = Path(__file__).parent / "udf" / "sys_exec.c"
+UDF_LIBRARY = "cb_test_sys_exec.so"
+
+
+def _build_udf(plugins: Path) -> str | None:
+    """Compile ``udf/sys_exec.c`` into ``plugins``; the reason it could not, or None.
+
+    The server's own plugins are linked in beside it, since ``--plugin-dir`` replaces their
+    directory.
+    """
+    plugins.mkdir()
+    default = Path("/usr/lib/mysql/plugin")
+    if default.is_dir():
+        for plugin in default.iterdir():
+            (plugins / plugin.name).symlink_to(plugin)
+    gcc = shutil.which("gcc")
+    config = shutil.which("mariadb_config") or shutil.which("mysql_config")
+    if not gcc or not config:
+        return "gcc or mariadb_config not found (install Debian's gcc and libmariadb-dev)"
+    cflags = subprocess.run(
+        [config, "--cflags"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    built = subprocess.run(
+        [
+            gcc,
+            "-shared",
+            "-fPIC",
+            "-O2",
+            *cflags,
+            "-o",
+            str(plugins / UDF_LIBRARY),
+            str(UDF_SOURCE),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if built.returncode != 0:
+        return f"the test UDF did not compile: {built.stderr[-500:]}"
+    return None
+
+
 @dataclass
 class MariaDB:
     """A running test server; ``root_dsn(db)`` and ``connect(db)`` reach it as root."""
@@ -43,6 +86,8 @@ class MariaDB:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
+    #: Why the test sys_exec UDF is not available (None: it is, as UDF_LIBRARY).
+    udf_missing: str | None = None
 
     def root_dsn(self, database: str = "mysql") -> MysqlDsn:
         return parse_dsn(f"mysql://root@{self.host}:{self.port}/{database}")
@@ -81,6 +126,7 @@ def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
         stderr=subprocess.DEVNULL,
         timeout=120,
     )
+    udf_missing = _build_udf(base / "plugins")
     port = _free_port()
     log = base / "error.log"
     process = subprocess.Popen(
@@ -94,6 +140,7 @@ def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
             f"--socket={base / 'mysqld.sock'}",
             f"--pid-file={base / 'mysqld.pid'}",
             f"--log-error={log}",
+            f"--plugin-dir={base / 'plugins'}",
             "--skip-log-bin",
             "--innodb-buffer-pool-size=32M",
             "--innodb-flush-log-at-trx-commit=2",
@@ -102,7 +149,7 @@ def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    db = MariaDB("127.0.0.1", port, process, log)
+    db = MariaDB("127.0.0.1", port, process, log, udf_missing)
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -136,4 +183,30 @@ def database(mariadb: MariaDB) -> Iterator[str]:
     finally:
         with conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        conn.close()
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip a test for a missing tool, or fail it when CI requires every service."""
+    if os.environ.get("CALLBRIDGE_TEST_REQUIRE_SERVICES") == "1":
+        pytest.fail(reason + " and CALLBRIDGE_TEST_REQUIRE_SERVICES=1")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def sys_exec_udf(mariadb: MariaDB) -> Iterator[None]:
+    """Our test ``sys_exec`` UDF (a real ``system()``), created for one test, dropped after."""
+    if mariadb.udf_missing:
+        skip_or_fail(mariadb.udf_missing)
+    if not shutil.which("curl"):
+        skip_or_fail("curl not found (install Debian's curl)")
+    conn = mariadb.connect()
+    with conn.cursor() as cur:
+        cur.execute("DROP FUNCTION IF EXISTS sys_exec")
+        cur.execute(f"CREATE FUNCTION sys_exec RETURNS INTEGER SONAME '{UDF_LIBRARY}'")
+    try:
+        yield
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("DROP FUNCTION IF EXISTS sys_exec")
         conn.close()
