@@ -18,7 +18,6 @@ from mysql_helpers import add_user, install, wait_for
 from service_support import API_TOKEN, INGRESS_TOKEN, Service, raw_get
 
 from callbridge.cli import main
-
 from callbridge.mysql.sink import MysqlSink, SinkUser
 from callbridge.sim.engine import CallEngine
 from callbridge.sim.model import default_directory

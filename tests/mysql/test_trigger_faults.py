@@ -307,3 +307,50 @@ def test_pbx_write_fails_only_for_its_own_reasons(conn: Any) -> None:
     install(conn)
     with conn.cursor() as cur, pytest.raises(pymysql.err.MySQLError):
         cur.execute("INSERT INTO monitor_user_calls (no_such_column) VALUES (1)")
+
+
+def test_windows_servers_get_start_b_and_a_curl_path_with_backslashes(conn: Any) -> None:
+    before, after = triggers.nudge_command(
+        _url(8765), TOKEN, server_os="windows", curl="C:\\Program Files (x86)\\curl\\curl.exe"
+    )
+    assert before == (
+        'start "" /b "C:\\Program Files (x86)\\curl\\curl.exe" -s -g -m 3 -o NUL'
+        f' "{_url(8765)}?outbox_id='
+    )
+    assert after == f'&token={TOKEN}" >NUL 2>&1'
+    statements = triggers.trigger_statements(
+        "sys_exec", url=_url(8765), token=TOKEN, server_os="windows", curl="C:\\curl\\curl.exe"
+    )
+    emit = next(s for s in statements if "PROCEDURE `callbridge_emit`" in s)
+    assert "\\" not in emit  # backslashes are CHAR(92): their meaning in a literal varies
+    with conn.cursor() as cur:  # the server builds exactly the command
+        cur.execute(
+            emit.split("SET v_rc = sys_exec(", 1)[1]
+            .split("));", 1)[0]
+            .join(["SELECT ", ")"])
+            .replace("LAST_INSERT_ID()", "42")
+        )
+        assert cur.fetchone()[0] == (
+            f'start "" /b "C:\\curl\\curl.exe" -s -g -m 3 -o NUL "{_url(8765)}?outbox_id=42'
+            f'&token={TOKEN}" >NUL 2>&1'
+        )
+
+
+@pytest.mark.parametrize("curl", ['C:\\a"b', "curl;id", "curl$(id)", "c%PATH%", "a&b", ""])
+def test_unsafe_curl_paths_are_refused(curl: str) -> None:
+    with pytest.raises(triggers.UnsafeValue):
+        triggers.trigger_statements("sys_exec", url=_url(1), token=TOKEN, curl=curl)
+
+
+def test_check_reports_a_stale_backlog(mariadb: Any, conn: Any) -> None:
+    install(conn)
+    _ring(conn, 50)
+    fresh = CliRunner().invoke(main, ["mysql", "check", "--dsn", mariadb.url(conn.db.decode())])
+    assert fresh.exit_code == 0, fresh.output
+    assert "outbox backlog: 1 rows" in fresh.output
+    assert "trigger errors (callbridge_errors): none" in fresh.output
+    with conn.cursor() as cur:
+        cur.execute("UPDATE callbridge_outbox SET created_at = NOW(6) - INTERVAL 2 HOUR")
+    stale = CliRunner().invoke(main, ["mysql", "check", "--dsn", mariadb.url(conn.db.decode())])
+    assert stale.exit_code == 1
+    assert "the oldest outbox row is 7200 s old" in stale.output
