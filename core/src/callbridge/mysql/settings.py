@@ -39,9 +39,9 @@ class MysqlSourceSettings(BaseSettings):
     directory_ttl: float = Field(default=300.0, ge=0)
     #: Fill in names, extensions and e-mail from the tables.
     enrich: bool = True
-    #: sys_exec mode: after a nudge, poll every this many seconds until the row is in ...
+    #: sys_exec mode: after a nudge, poll every this many seconds ...
     nudge_interval: float = Field(default=0.01, ge=0.001, le=1)
-    #: ... or this many seconds have passed (the PBX's transaction commits after the nudge).
+    #: ... for this many seconds (more than the triggers' 0.5 s between two nudges).
     nudge_window: float = Field(default=2.0, ge=0, le=60)
     #: Reconnect backoff bounds, seconds.
     backoff_initial: float = Field(default=0.5, gt=0)

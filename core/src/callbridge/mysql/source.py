@@ -30,9 +30,10 @@ Why the details below:
 
 * **Nudges** (sys_exec mode): the trigger's detached curl reaches the ingress, which calls
   ``nudge()``, usually *before* the PBX's transaction commits, so the poll it causes finds
-  nothing. A nudge therefore starts a short burst of fast polls (every ``nudge_interval`` for up
-  to ``nudge_window`` seconds, ended early by a pass that finds rows) instead of one poll and a
-  full ``poll_interval`` of sleep.
+  nothing. A nudge therefore starts a burst of fast polls (every ``nudge_interval`` for
+  ``nudge_window`` seconds) instead of one poll and a full ``poll_interval`` of sleep. The
+  triggers nudge at most every ``NUDGE_EVERY`` (0.5 s) per PBX session, less than the window:
+  the events in between are picked up by the burst the last nudge started.
 
 ``fetch_outbox_row`` reads one row by id, for tools; never call it while the PBX waits.
 """
@@ -193,7 +194,6 @@ class MysqlSource:
         self.nudge_interval = nudge_interval
         self.nudge_window = nudge_window
         self._burst_until = 0.0
-        self._nudged_at = float("-inf")
         self.cursor_name = cursor_name or f"mysql:{self.dsn.database}"
         self.stats = SourceStats()
         self._clock = clock
@@ -214,14 +214,13 @@ class MysqlSource:
 
     # -- public ---------------------------------------------------------------------------
     def nudge(self) -> None:
-        """Poll now, and keep polling fast until the announced row shows up (sys_exec mode).
+        """Poll now, and every ``nudge_interval`` for ``nudge_window`` seconds (sys_exec mode).
 
         The nudge comes from inside the PBX's transaction, so the row usually commits a few
-        milliseconds after the first poll; the burst catches it then, not a poll interval later.
+        milliseconds after the first poll; the burst catches it then, not a poll interval later,
+        and the rows of the PBX's writes that did not nudge (see ``NUDGE_EVERY``) as well.
         """
-        now = time.monotonic()
-        self._nudged_at = now
-        self._burst_until = now + self.nudge_window
+        self._burst_until = time.monotonic() + self.nudge_window
         self._wake.set()
 
     @property
@@ -238,7 +237,6 @@ class MysqlSource:
         """Poll until ``stop`` is set; never raises (errors are logged and retried)."""
         delay = self.backoff_initial
         while not stop.is_set():
-            started = time.monotonic()
             try:
                 handled = self.poll_once()
                 delay = self.backoff_initial
@@ -249,8 +247,6 @@ class MysqlSource:
                 delay = min(delay * 2, self.backoff_max)
                 stop.wait(wait)
                 continue
-            if handled and self._nudged_at < started:
-                self._burst_until = 0.0  # the rows announced before this pass are in
             if handled < self.batch_size:
                 fast = time.monotonic() < self._burst_until
                 self._wake.wait(self.nudge_interval if fast else self.poll_interval)
