@@ -9,7 +9,7 @@ VENV := .venv
 UV := $(shell command -v uv 2>/dev/null || echo $(VENV)-tools/bin/uv)
 STAMP := $(VENV)/.synced
 
-.PHONY: demo test lint typecheck bench docs clean bootstrap browser
+.PHONY: demo test lint typecheck bench bench-mysql docs clean bootstrap browser
 
 $(VENV)-tools/bin/uv:
 	$(PYTHON) -m venv $(VENV)-tools
@@ -36,6 +36,10 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/run.py
+
+# What the MySQL triggers cost the PBX's writes, and write-to-journal latency (docs/mysql.md).
+bench-mysql: $(STAMP)
+	$(VENV)/bin/python bench/mysql.py
 
 docs: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict

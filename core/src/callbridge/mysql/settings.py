@@ -43,6 +43,9 @@ class MysqlSourceSettings(BaseSettings):
     nudge_interval: float = Field(default=0.01, ge=0.001, le=1)
     #: ... for this many seconds (more than the triggers' 0.5 s between two nudges).
     nudge_window: float = Field(default=2.0, ge=0, le=60)
+    #: sys_exec triggers: curl as the *database server* runs it, e.g. ``C:\curl\bin\curl.exe``
+    #: (read by ``callbridge mysql triggers --curl``; the source does not use it).
+    curl: str = "curl"
     #: Reconnect backoff bounds, seconds.
     backoff_initial: float = Field(default=0.5, gt=0)
     backoff_max: float = Field(default=30.0, gt=0)
@@ -61,4 +64,4 @@ def source_from_settings(settings: Settings, journal: Journal) -> MysqlSource | 
     if settings.source is None or not is_mysql_url(settings.source.get_secret_value()):
         return None
     tuning = load(MysqlSourceSettings, ENV_PREFIX)
-    return MysqlSource(settings.source, journal, **tuning.model_dump())
+    return MysqlSource(settings.source, journal, **tuning.model_dump(exclude={"curl"}))
