@@ -6,6 +6,7 @@ On the real MariaDB; the sys_exec tests load our own small UDF (``udf/sys_exec.c
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -359,3 +360,52 @@ def test_check_reports_a_stale_backlog(mariadb: Any, conn: Any) -> None:
     stale = CliRunner().invoke(main, ["mysql", "check", "--dsn", mariadb.url(conn.db.decode())])
     assert stale.exit_code == 1
     assert "the oldest outbox row is 7200 s old" in stale.output
+
+
+def test_a_deadlock_in_a_trigger_still_fails_the_pbx_statement(mariadb: Any, conn: Any) -> None:
+    """InnoDB rolls back the PBX's whole transaction on a deadlock: it must hear about it.
+
+    Our handlers must not swallow that one. (They cannot: the server does not let a handler in
+    a trigger catch an error that rolled back the transaction; this test keeps it so.)
+    """
+    install(conn)
+    _ring(conn, 1)
+    _ring(conn, 2)
+    other = mariadb.connect(conn.db.decode(), autocommit=False)
+    pbx = mariadb.connect(conn.db.decode(), autocommit=False)
+    try:
+        with other.cursor() as cur:  # heavier, so InnoDB picks the PBX's transaction as victim
+            cur.executemany(
+                "INSERT INTO callbridge_outbox (ssn_event, params) VALUES (0, '{}')", [()] * 50
+            )
+            cur.execute("INSERT INTO callbridge_answered (companyid, usercallid) VALUES (1, 2)")
+        with pbx.cursor() as cur:  # locks call 1's row; its trigger answers call 1
+            cur.execute("UPDATE monitor_user_calls SET status = 2 WHERE usercallid = 1")
+        outcome: list[BaseException | None] = []
+
+        def answer_call_2() -> None:  # the trigger's insert of (1, 2) waits for `other`
+            try:
+                with pbx.cursor() as cur:
+                    cur.execute("UPDATE monitor_user_calls SET status = 2 WHERE usercallid = 2")
+                outcome.append(None)
+            except pymysql.err.MySQLError as exc:
+                outcome.append(exc)
+
+        waiter = threading.Thread(target=answer_call_2)
+        waiter.start()
+        time.sleep(0.5)
+        with other.cursor() as cur, contextlib.suppress(pymysql.err.MySQLError):
+            cur.execute("UPDATE monitor_user_calls SET party_nr = 'x' WHERE usercallid = 1")
+        waiter.join(30)
+        other.rollback()
+        assert len(outcome) == 1
+        if outcome[0] is None:  # the PBX was not the victim: its writes must all be there
+            pbx.commit()
+            with conn.cursor() as cur:
+                cur.execute("SELECT COUNT(*) FROM monitor_user_calls WHERE status = 2")
+                assert cur.fetchone()[0] == 2
+        else:  # it was: it hears the deadlock, never a silent rollback
+            assert outcome[0].args[0] == 1213
+    finally:
+        other.close()
+        pbx.close()
