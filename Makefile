@@ -14,11 +14,13 @@ STAMP := $(VENV)/.synced
 # .ci/run). Without them the tests that start MariaDB, Redis or headless Chromium skip, and
 # `make test` ends with a line saying so. Elsewhere, install the same programs with your
 # package manager (mariadbd + mariadb-install-db, redis-server, chromium on PATH).
-DEBIAN_PACKAGES := mariadb-server redis-server chromium
+# gcc, libmariadb-dev and curl: the sys_exec tests compile a small test UDF (tests/mysql/udf/)
+# and run a real curl.
+DEBIAN_PACKAGES := mariadb-server redis-server chromium gcc libmariadb-dev curl
 APT_GET ?= apt-get
 SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck bench docs clean bootstrap browser services
+.PHONY: demo test lint typecheck bench docs clean bootstrap browser services bench-mysql
 
 $(VENV)-tools/bin/uv:
 	$(PYTHON) -m venv $(VENV)-tools
@@ -45,6 +47,10 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/run.py
+
+# What the MySQL triggers cost the PBX's writes, and write-to-journal latency (docs/mysql.md).
+bench-mysql: $(STAMP)
+	$(VENV)/bin/python bench/mysql.py
 
 docs: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict

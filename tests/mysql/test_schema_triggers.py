@@ -6,7 +6,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pymysql
 import pytest
 from mysql_helpers import HOSTILE, add_user, install, outbox
 
@@ -102,10 +101,12 @@ def test_inbound_answered_call(conn: Any) -> None:
         "group": "sales",
         "direction": "1",
         "user_id": f"{uid:08X}",
+        "cb_hangup_unknown": None,
     }
     # 18 on an incoming call: number = callee (our user), ext = caller
     assert (answer["number"], answer["ext"]) == ("201", "0612345678")
     assert (end["number"], end["ext"]) == ("0612345678", "201")
+    assert end["cb_hangup_unknown"] == "1"  # the tables do not say who hung up
     event = parse_event({k: v for k, v in ring.items() if v is not None})
     assert event.call_id == "000012A0"
     with conn.cursor() as cur:
@@ -262,6 +263,8 @@ def test_sys_exec_mode_runs_only_url_id_and_token(conn: Any) -> None:
     uid = add_user(conn, "206")
     tag = uuid.uuid4().hex[:8]
     for i, value in enumerate(v.format(tag=tag) for v in HOSTILE):
+        with conn.cursor() as cur:  # each write nudges (not only one per 0.5 s)
+            cur.execute(f"SET {triggers.NUDGE_VARIABLE} = NULL")
         _call(
             conn,
             companyid=1,
@@ -279,7 +282,9 @@ def test_sys_exec_mode_runs_only_url_id_and_token(conn: Any) -> None:
     assert len(commands) == len(rows) == len(HOSTILE)
     for (row_id, _, _), cmd in zip(rows, commands, strict=True):
         assert cmd == (
-            f'curl -fsS -g -m 3 "http://127.0.0.1:8765/pbx/events?outbox_id={row_id}&token={token}"'
+            '"curl" -s -g -m 3 -o /dev/null'
+            f' "http://127.0.0.1:8765/pbx/events?outbox_id={row_id}&token={token}"'
+            " >/dev/null 2>&1 &"
         )
     assert not list(Path("/tmp").glob(f"cb_pwned_{tag}*"))
 
@@ -294,15 +299,4 @@ def test_rendered_script_and_uninstall(conn: Any) -> None:
         cur.execute(
             "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()"
         )
-        assert cur.fetchone()[0] == 0
-
-
-def test_a_failing_trigger_fails_the_pbx_write_with_it(conn: Any) -> None:
-    """If the outbox insert fails, the PBX's write fails with it: no event without its change."""
-    install(conn)
-    with conn.cursor() as cur:
-        cur.execute("DROP TABLE callbridge_outbox")
-        with pytest.raises(pymysql.err.ProgrammingError):
-            cur.execute("INSERT INTO monitor_user_calls (usercallid, direction) VALUES (1, 1)")
-        cur.execute("SELECT COUNT(*) FROM monitor_user_calls")
         assert cur.fetchone()[0] == 0

@@ -65,6 +65,7 @@ def _as_dict(call: Call, deliveries: list[Delivery]) -> dict[str, Any]:
         else {"name": contact.name, "connector": contact.connector},
         "state": call.state.value,
         "outcome": None if call.outcome is None else call.outcome.value,
+        "hung_up_by": None if call.hung_up_by is None else call.hung_up_by.value,
         "duration_s": _duration(call),
         "deliveries": [
             {

@@ -95,15 +95,38 @@ def schema(drop: bool, apply_: bool, dsn: str | None) -> None:
     envvar="CALLBRIDGE_INGRESS_TOKEN",
     help="sys_exec mode: the ingress token (default: CALLBRIDGE_INGRESS_TOKEN).",
 )
+@click.option(
+    "--curl",
+    envvar="CALLBRIDGE_MYSQL_CURL",
+    show_envvar=True,
+    default="curl",
+    show_default=True,
+    help="sys_exec mode: curl as the database server finds it, e.g. C:\\curl\\bin\\curl.exe.",
+)
+@click.option(
+    "--server-os",
+    type=click.Choice(["auto", "posix", "windows"]),
+    default="auto",
+    show_default=True,
+    help="sys_exec mode: the database server's OS (how curl is detached). auto: asked with "
+    "--apply, posix when printing.",
+)
 @click.option("--apply", "apply_", is_flag=True, help="Install on --dsn instead of printing.")
 @click.option("--uninstall", is_flag=True, help="Print (or apply) the statements removing them.")
-@click.option("--check", "check_", is_flag=True, help="Report what is installed on --dsn.")
+@click.option(
+    "--check",
+    "check_",
+    is_flag=True,
+    help="Report what is installed on --dsn; with --url (or sys_exec triggers) also nudge it.",
+)
 @click.option("--json", "as_json", is_flag=True, help="With --check: print JSON.")
 @_DSN
 def triggers(
     mode: str,
     url: str | None,
     token: str | None,
+    curl: str,
+    server_os: str,
     apply_: bool,
     uninstall: bool,
     check_: bool,
@@ -114,14 +137,20 @@ def triggers(
     from ..mysql import triggers as sql
 
     if check_:
-        _check(dsn, as_json)
+        _check(dsn, as_json, url, token)
         return
     if uninstall:
         statements = sql.uninstall_statements()
     else:
+        if mode == "sys_exec" and apply_:
+            server_os = _sys_exec_server(dsn, server_os)
         try:
             statements = sql.trigger_statements(
-                mode, url=url, token=token if mode == "sys_exec" else None
+                mode,
+                url=url,
+                token=token if mode == "sys_exec" else None,
+                server_os="posix" if server_os == "auto" else server_os,
+                curl=curl,
             )
         except sql.UnsafeValue as exc:
             raise ConfigurationError(str(exc)) from None
@@ -131,20 +160,55 @@ def triggers(
         click.echo(sql.render_script(statements), nl=False)
 
 
+def _sys_exec_server(dsn: str | None, server_os: str) -> str:
+    """Refuse sys_exec triggers where the UDF is missing; the server's OS when asked for."""
+    from ..mysql.check import sys_exec_udf
+
+    conn = _connect(dsn)
+    try:
+        udf = sys_exec_udf(conn)
+        if server_os == "auto":
+            with conn.cursor() as cur:
+                cur.execute("SELECT @@version_compile_os")
+                (compiled_for,) = cur.fetchone()
+            server_os = "windows" if str(compiled_for).lower().startswith("win") else "posix"
+    finally:
+        conn.close()
+    if udf is None:
+        raise ConfigurationError(
+            "cannot tell whether the sys_exec UDF exists (this user cannot read mysql.func);"
+            " apply as a user who can"
+        )
+    if not udf:
+        raise ConfigurationError(
+            "the sys_exec UDF is not installed on this server: sys_exec triggers would only"
+            " count errors. Install lib_mysqludf_sys first, or use --mode outbox"
+        )
+    return server_os
+
+
+_URL = click.option("--url", help="Also send callbridge a nudge here (default: the installed one).")
+_TOKEN = click.option(
+    "--token", envvar="CALLBRIDGE_INGRESS_TOKEN", help="The ingress token for --url's nudge."
+)
+
+
 @mysql.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_URL
+@_TOKEN
 @_DSN
-def check(as_json: bool, dsn: str | None) -> None:
-    """Report tables, triggers, rights and sys_exec (same as ``triggers --check``)."""
-    _check(dsn, as_json)
+def check(as_json: bool, url: str | None, token: str | None, dsn: str | None) -> None:
+    """Report tables, triggers, rights, sys_exec, trigger errors, backlog; nudge callbridge."""
+    _check(dsn, as_json, url, token)
 
 
-def _check(dsn: str | None, as_json: bool) -> None:
+def _check(dsn: str | None, as_json: bool, url: str | None, token: str | None) -> None:
     from ..mysql.check import check_installation
 
     conn = _connect(dsn)
     try:
-        report = check_installation(conn)
+        report = check_installation(conn, url=url, token=token)
     finally:
         conn.close()
     if as_json:

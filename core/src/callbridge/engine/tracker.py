@@ -29,7 +29,7 @@ from ..models import Call, CallState, Direction, HungUpBy, Originate, Outcome
 from ..numbers import is_extension
 from ..settings import TrackerSettings
 from ..voispeed.codes import Direction as PbxDirection
-from ..voispeed.events import CallEvent, CallRejected
+from ..voispeed.events import HANGUP_UNKNOWN, CallEvent, CallRejected
 from .tracker_groups import GroupCall, GroupIndex
 from .tracker_leg import (
     ANSWERED,
@@ -357,7 +357,9 @@ class Tracker:
             return [Change("ringing", leg.snapshot())] if created else []
         if code == ANSWERED:
             return self._answer(leg, at)
-        inferred = isinstance(event, CallRejected) and not event.rejection_known
+        inferred = (
+            isinstance(event, CallRejected) and not event.rejection_known
+        ) or event.params.get(HANGUP_UNKNOWN) == "1"
         return self._end(leg, code, at, inferred=inferred)
 
     def _answer(self, leg: Leg, at: datetime) -> list[Change]:

@@ -9,15 +9,54 @@ reached only through roles are not seen and are reported as missing.
 
 from __future__ import annotations
 
+import re
+import urllib.error
+import urllib.request
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from .schema import TABLES
-from .triggers import ANSWERED_TABLE, OUTBOX_TABLE, PROCEDURES, TRIGGERS
+from .triggers import ANSWERED_TABLE, ERRORS_TABLE, OUTBOX_TABLE, PROCEDURES, TRIGGERS
 
 #: What each role needs. Installing: the DDL; reading: the outbox and the directory tables.
 NEEDED_TO_INSTALL = ("CREATE", "TRIGGER", "CREATE ROUTINE", "ALTER ROUTINE")
 NEEDED_TO_READ = ("SELECT", "DELETE")
+#: An outbox row older than this means nothing is reading the outbox.
+BACKLOG_STALE_SECONDS = 60.0
+#: The URL and token in an installed sys_exec ``callbridge_emit`` (what the triggers will call).
+_INSTALLED_URL = re.compile(r'"(https?://[A-Za-z0-9._~:/-]+)\?outbox_id=')
+_INSTALLED_TOKEN = re.compile(r"&token=([A-Za-z0-9_-]{16,256})")
+
+
+@dataclass
+class TriggerError:
+    """One line of ``callbridge_errors``: errors a trigger swallowed so the PBX's write went on."""
+
+    where: str
+    errno: int
+    count: int
+    last_at: str
+    message: str
+
+
+def probe_nudge(url: str, token: str, *, timeout: float = 5.0) -> tuple[bool, str]:
+    """Send callbridge the nudge the triggers send (``outbox_id=0``): (answered 202, what).
+
+    The answer text never contains the token. Run from where the command runs, which is not
+    necessarily the database server's network: a firewall between the two is not seen.
+    """
+    target = f"{url}?{urlencode({'outbox_id': '0', 'token': token})}"
+    try:
+        with urllib.request.urlopen(target, timeout=timeout) as answer:  # noqa: S310 - http(s) only
+            status, body = answer.status, answer.read(200)
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read(200)
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return False, f"{url}: unreachable ({reason})"
+    text = body.decode("utf-8", "replace").strip().replace(token, "***")
+    return status == 202, f"{url}: {status} {text}"
 
 
 @dataclass
@@ -38,6 +77,13 @@ class CheckReport:
     sys_exec: str = "unknown"
     outbox_rows: int | None = None
     outbox_oldest: str | None = None
+    #: Seconds since the oldest unconsumed outbox row was written.
+    outbox_age: float | None = None
+    #: None: the errors table does not exist (triggers of an older version) or is unreadable.
+    trigger_errors: list[TriggerError] | None = None
+    #: The end-to-end test of the URL and token: None when not run.
+    nudge_ok: bool | None = None
+    nudge: str | None = None
 
     @property
     def problems(self) -> list[str]:
@@ -58,6 +104,19 @@ class CheckReport:
             found.append(f"this user lacks {', '.join(lacking)} on {OUTBOX_TABLE}")
         if self.mode == "sys_exec" and self.sys_exec == "absent":
             found.append("the triggers are in sys_exec mode but sys_exec does not exist")
+        if self.trigger_errors:
+            total = sum(e.count for e in self.trigger_errors)
+            found.append(
+                f"the triggers swallowed {total} errors (events may be lost; the PBX's writes"
+                f" went on): see {ERRORS_TABLE}, delete its rows once fixed"
+            )
+        if self.outbox_age is not None and self.outbox_age > BACKLOG_STALE_SECONDS:
+            found.append(
+                f"the oldest outbox row is {self.outbox_age:.0f} s old: is callbridge's"
+                " MySQL source running (CALLBRIDGE_SOURCE)?"
+            )
+        if self.nudge_ok is False:
+            found.append(f"the sys_exec nudge is not answered 202: {self.nudge}")
         if self.vendor_sys_exec_triggers:
             found.append(
                 "triggers that call sys_exec outside callbridge (the vendor's?): "
@@ -93,7 +152,16 @@ class CheckReport:
         lines.append(f"sys_exec: {self.sys_exec}")
         if self.outbox_rows is not None:
             oldest = f", oldest {self.outbox_oldest}" if self.outbox_oldest else ""
-            lines.append(f"outbox backlog: {self.outbox_rows} rows{oldest}")
+            age = f" ({self.outbox_age:.1f} s ago)" if self.outbox_age is not None else ""
+            lines.append(f"outbox backlog: {self.outbox_rows} rows{oldest}{age}")
+        if self.trigger_errors is not None:
+            lines.append(f"trigger errors ({ERRORS_TABLE}): {len(self.trigger_errors) or 'none'}")
+            lines += [
+                f"  {e.where} errno {e.errno}: {e.count}x, last {e.last_at}: {e.message}"
+                for e in self.trigger_errors
+            ]
+        if self.nudge is not None:
+            lines.append(f"nudge: {mark(self.nudge_ok)}{self.nudge}")
         problems = self.problems
         lines.append("result: " + ("OK" if not problems else "PROBLEMS"))
         lines += [f"  - {p}" for p in problems]
@@ -111,8 +179,34 @@ def _grantee(user: str) -> str:
     return f"'{name}'@'{host}'"
 
 
-def check_installation(conn: Any) -> CheckReport:
-    """Inspect the connection's database. Reads only."""
+def installed_nudge(conn: Any) -> tuple[str, str] | None:
+    """The URL and token the installed sys_exec triggers call, when this user may read them."""
+    found = _rows(
+        conn,
+        "SELECT ROUTINE_DEFINITION FROM information_schema.ROUTINES"
+        " WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_NAME = 'callbridge_emit'",
+    )
+    body = str(found[0][0] or "") if found else ""
+    url, token = _INSTALLED_URL.search(body), _INSTALLED_TOKEN.search(body)
+    return (url.group(1), token.group(1)) if url and token else None
+
+
+def sys_exec_udf(conn: Any) -> bool | None:
+    """Whether the ``sys_exec`` UDF is loaded; None when ``mysql.func`` cannot be read."""
+    try:
+        return bool(_rows(conn, "SELECT 1 FROM mysql.func WHERE name = 'sys_exec'"))
+    except Exception:  # no access to mysql.func
+        return None
+
+
+def check_installation(
+    conn: Any, *, url: str | None = None, token: str | None = None
+) -> CheckReport:
+    """Inspect the connection's database; reads only, except one nudge sent to callbridge.
+
+    The nudge goes to ``url`` with ``token`` when given, else to what the installed sys_exec
+    triggers call (outbox mode: only when ``url`` is given).
+    """
     (version, database, user), *_ = _rows(conn, "SELECT VERSION(), DATABASE(), CURRENT_USER()")
     report = CheckReport(server=str(version), database=str(database), user=str(user))
     present = {
@@ -122,7 +216,7 @@ def check_installation(conn: Any) -> CheckReport:
             "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()",
         )
     }
-    for table in [*TABLES, OUTBOX_TABLE, ANSWERED_TABLE]:
+    for table in [*TABLES, OUTBOX_TABLE, ANSWERED_TABLE, ERRORS_TABLE]:
         report.tables[table] = table in present
 
     triggers = _rows(
@@ -167,21 +261,44 @@ def check_installation(conn: Any) -> CheckReport:
     if ("sys_exec", "FUNCTION") in routines:
         report.sys_exec = "stored function (a stand-in, not the UDF)"
     else:
-        try:
-            udf = _rows(conn, "SELECT dl FROM mysql.func WHERE name = 'sys_exec'")
-        except Exception:  # no access to mysql.func: say so rather than guess
+        udf = sys_exec_udf(conn)
+        if udf is None:  # no access to mysql.func: say so rather than guess
             report.sys_exec = "unknown (cannot read mysql.func)"
         else:
-            report.sys_exec = f"UDF ({udf[0][0]})" if udf else "absent"
+            report.sys_exec = "UDF" if udf else "absent"
 
     if report.tables[OUTBOX_TABLE]:
-        (count, oldest), *_ = _rows(
-            conn,
-            f"SELECT COUNT(*), MIN(`created_at`) FROM `{OUTBOX_TABLE}`",  # noqa: S608
+        backlog = (
+            "SELECT COUNT(*), MIN(`created_at`),"  # noqa: S608 - a constant table name
+            " TIMESTAMPDIFF(MICROSECOND, MIN(`created_at`), NOW(6)) / 1e6"
+            f" FROM `{OUTBOX_TABLE}` WHERE `consumed_at` IS NULL"
         )
+        (count, oldest, age), *_ = _rows(conn, backlog)
         report.outbox_rows = int(count)
         report.outbox_oldest = None if oldest is None else str(oldest)
+        report.outbox_age = None if age is None else float(age)
+    report.trigger_errors = _trigger_errors(conn)
+
+    target = (url, token) if url and token else None
+    if target is None and report.mode == "sys_exec":
+        target = installed_nudge(conn)
+        if target is None:
+            report.nudge_ok, report.nudge = None, "cannot read the installed URL and token"
+    if target is not None:
+        report.nudge_ok, report.nudge = probe_nudge(*target)
     return report
+
+
+def _trigger_errors(conn: Any) -> list[TriggerError] | None:
+    try:
+        query = (
+            "SELECT `where`, `errno`, `count`, `last_at`, `message`"  # noqa: S608 - constant
+            f" FROM `{ERRORS_TABLE}` ORDER BY `last_at` DESC LIMIT 20"
+        )
+        rows = _rows(conn, query)
+    except Exception:  # an older installation (no table) or no right to read it
+        return None
+    return [TriggerError(str(w), int(n), int(c), str(t), str(m)) for w, n, c, t, m in rows]
 
 
 def _privileges(conn: Any, user: str) -> dict[str, bool]:

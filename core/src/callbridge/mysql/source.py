@@ -28,10 +28,14 @@ Why the details below:
   dropped, and the loop reconnects with exponential backoff and jitter. State (mark, gaps)
   survives in memory, so nothing is skipped.
 
-``fetch_outbox_row`` serves the HTTP ingress in sys_exec mode (``?outbox_id=N&token=...``). Note
-that curl runs *inside* the PBX's transaction, so the row is not visible yet when the request
-arrives: the ingress should answer at once and call ``MysqlSource.nudge()`` (or poll with
-``fetch_outbox_row(..., wait=...)`` off the request path).
+* **Nudges** (sys_exec mode): the trigger's detached curl reaches the ingress, which calls
+  ``nudge()``, usually *before* the PBX's transaction commits, so the poll it causes finds
+  nothing. A nudge therefore starts a burst of fast polls (every ``nudge_interval`` for
+  ``nudge_window`` seconds) instead of one poll and a full ``poll_interval`` of sleep. The
+  triggers nudge at most every ``NUDGE_EVERY`` (0.5 s) per PBX session, less than the window:
+  the events in between are picked up by the burst the last nudge started.
+
+``fetch_outbox_row`` reads one row by id, for tools; never call it while the PBX waits.
 """
 
 from __future__ import annotations
@@ -161,7 +165,7 @@ class MysqlSource:
         dsn: str | SecretStr | MysqlDsn,
         journal: Journal,
         *,
-        poll_interval: float = 0.5,
+        poll_interval: float = 0.2,
         batch_size: int = 200,
         gap_grace: float = 30.0,
         sweep_interval: float = 60.0,
@@ -170,6 +174,8 @@ class MysqlSource:
         enrich: bool = True,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
+        nudge_interval: float = 0.01,
+        nudge_window: float = 2.0,
         cursor_name: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -185,6 +191,9 @@ class MysqlSource:
         self.enrich = enrich
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        self.nudge_interval = nudge_interval
+        self.nudge_window = nudge_window
+        self._burst_until = 0.0
         self.cursor_name = cursor_name or f"mysql:{self.dsn.database}"
         self.stats = SourceStats()
         self._clock = clock
@@ -205,7 +214,13 @@ class MysqlSource:
 
     # -- public ---------------------------------------------------------------------------
     def nudge(self) -> None:
-        """Poll now instead of at the next interval (the sys_exec ingress calls this)."""
+        """Poll now, and every ``nudge_interval`` for ``nudge_window`` seconds (sys_exec mode).
+
+        The nudge comes from inside the PBX's transaction, so the row usually commits a few
+        milliseconds after the first poll; the burst catches it then, not a poll interval later,
+        and the rows of the PBX's writes that did not nudge (see ``NUDGE_EVERY``) as well.
+        """
+        self._burst_until = time.monotonic() + self.nudge_window
         self._wake.set()
 
     @property
@@ -233,7 +248,8 @@ class MysqlSource:
                 stop.wait(wait)
                 continue
             if handled < self.batch_size:
-                self._wake.wait(self.poll_interval)
+                fast = time.monotonic() < self._burst_until
+                self._wake.wait(self.nudge_interval if fast else self.poll_interval)
                 self._wake.clear()
         self._disconnect()
 

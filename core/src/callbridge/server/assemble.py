@@ -58,6 +58,14 @@ class Running:
 EngineMode = Literal["process", "thread", "none"]
 
 
+def _runs_mysql_source(settings: Settings) -> bool:
+    if settings.source is None:
+        return False
+    from ..mysql.settings import is_mysql_url
+
+    return is_mysql_url(settings.source.get_secret_value())
+
+
 def build(
     settings: Settings,
     *,
@@ -90,7 +98,9 @@ def build(
     services = Services(settings=settings, journal=journal, pbx=pbx, plugins=plugins, engine=engine)
     running = Running(services=services, engine=engine)
     if isinstance(engine, EngineLink):
-        services.extras["sources"] = [engine]  # the ingress's nudges go through the pipe
+        # The ingress's nudges go through the pipe, to the source the engine process runs;
+        # without one the ingress answers them 409.
+        services.extras["sources"] = [engine] if _runs_mysql_source(settings) else []
         return running
     if settings.source is not None and engine_mode == "thread":
         from ..mysql.settings import source_from_settings

@@ -12,6 +12,7 @@ Answers:
 - 200 ``ok <seq>``: the event is durable (or was already: ``duplicate <seq>``);
 - 202 ``nudged``: a MySQL trigger in sys_exec mode announced an outbox row (``outbox_id``);
   the MySQL source reads it (never while the PBX waits: its transaction is still open);
+- 409 when no MySQL source runs here to take that nudge (logged once a minute);
 - 400 with a reason: malformed (missing/invalid field, not UTF-8, conflicting repeats); kept
   among rejected requests for inspection, nothing else changes;
 - 401/403: missing or wrong token, or a source network that is not allowed;
@@ -209,6 +210,7 @@ class Ingress:
         self._company_param = settings.pbx.company_param
         self._notify: Callable[[], None] | None = getattr(services.engine, "notify", None)
         self._sources: list[Any] = services.extras.setdefault("sources", [])
+        self._unsourced_logged = float("-inf")
         self._limiter = RejectLimiter(settings.server.rejected_per_minute)
         self._bridge: _AckBridge | None = None
         self._wake_pending = False
@@ -334,10 +336,20 @@ class Ingress:
         ids = {v for k, v in pairs if k == "outbox_id"}
         if len(ids) != 1 or not next(iter(ids)).isdigit():
             raise _Refusal(400, "outbox_id: expected one integer", "malformed")
-        for source in self._sources:
-            nudge = getattr(source, "nudge", None)
-            if nudge is not None:
-                nudge()
+        nudges = [n for n in (getattr(s, "nudge", None) for s in self._sources) if n is not None]
+        if not nudges:
+            now = time.monotonic()
+            if now - self._unsourced_logged >= 60:
+                self._unsourced_logged = now
+                log.warning(
+                    "a sys_exec trigger nudged /pbx/events but no MySQL source runs here: set "
+                    "CALLBRIDGE_SOURCE=mysql://... or the events stay in the outbox"
+                    " (logged once a minute)"
+                )
+            await _answer(send, 409, "no MySQL source configured (CALLBRIDGE_SOURCE)\n")
+            return
+        for nudge in nudges:
+            nudge()
         await _answer(send, 202, "nudged\n")
 
     async def _reject(
@@ -400,6 +412,7 @@ def openapi_paths() -> dict[str, Any]:
             "content": {"text/plain": {"example": "ok 42"}},
         },
         "202": {"description": "outbox_id wake-up accepted."},
+        "409": {"description": "outbox_id wake-up, but no MySQL source runs here."},
         "400": {"description": "Malformed event; kept among rejected requests."},
         "401": {"description": "No token."},
         "403": {"description": "Wrong token, or source network not allowed."},

@@ -35,6 +35,7 @@ class Service:
     key: str
     label: str
     binaries: tuple[str, ...]
+    #: The Debian packages that install them (space-separated when more than one).
     debian_package: str
 
 
@@ -44,6 +45,13 @@ SERVICES: Mapping[str, Service] = {
         Service("mariadb", "MariaDB", ("mariadbd", "mariadb-install-db"), "mariadb-server"),
         Service("redis", "Redis", ("redis-server",), "redis-server"),
         Service("chromium", "Chromium", ("chromium",), "chromium"),
+        # The sys_exec trigger tests compile a small test UDF and let it run a real curl.
+        Service(
+            "udf",
+            "the test UDF's tools",
+            ("gcc", "mariadb_config", "curl"),
+            "gcc libmariadb-dev curl",
+        ),
     )
 }
 

@@ -52,6 +52,10 @@ DEFAULT_COMPANY_PARAMETER = "company_id"
 #: user rejecting from the caller giving up or the ring timing out, so such a 19 says only
 #: "not answered"; the call tracker logs it as missed, with nobody known to have hung up.
 UNANSWERED_CLOSE = "cb_unanswered_close"
+#: Not the document's: set to ``1`` by a source that *inferred* a 20/21 from a user call that
+#: closed after being active (``callbridge.mysql``): the tables do not say who hung up, so the
+#: call tracker records nobody known (``hung_up_by: unknown``) rather than guessing.
+HANGUP_UNKNOWN = "cb_hangup_unknown"
 
 
 class EventParseError(ValueError):
