@@ -184,8 +184,11 @@ class TrackerSettings(BaseModel):
 
     #: Seconds after which a call with no end event is closed with outcome ``unknown``.
     call_expiry: float = Field(default=4 * 3600.0, gt=0)
-    #: Seconds a missed group leg is held to see whether another member answered.
-    group_window: float = Field(default=10.0, ge=0)
+    #: Seconds a group leg that ended unanswered is held to see whether another member
+    #: answers; also how long after one member stops ringing the next member's ring still
+    #: belongs to the same group call (hunt groups that ring members one after the other, with
+    #: gaps up to about 30 s). See docs/call-tracking.md.
+    group_window: float = Field(default=40.0, ge=0)
     #: When no member answered a group call: log ``one`` missed activity for the group call
     #: (the first leg that rang) or ``each`` member's missed leg. See docs/call-tracking.md.
     group_missed: Literal["one", "each"] = "one"

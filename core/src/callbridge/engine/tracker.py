@@ -59,8 +59,10 @@ __all__ = [
 
 ChangeKind = Literal["ringing", "answered", "ended", "finished", "dropped"]
 
-#: How far apart two legs' ringing may be and still be one group call (receipt jitter, and
-#: the hand-over from one member to the next in a hunt group).
+#: How far apart two legs' ringing may at least be and still be one group call (receipt
+#: jitter). The hand-over from one member to the next in a hunt group may take longer: the
+#: slack is ``group_window`` when that is larger (a leg held for the window can still learn
+#: of a member rung within it).
 GROUP_SLACK = timedelta(seconds=3)
 #: A group member still "ringing" after this long (its end event lost?) no longer holds back
 #: the other members' missed legs; it will expire on its own.
@@ -154,7 +156,7 @@ class Tracker:
         self._lock = threading.Lock()
         self._seq = itertools.count()
         self._legs: dict[str, Leg] = {}
-        self._groups = GroupIndex(slack=GROUP_SLACK, cap=GROUP_RING_CAP)
+        self._groups = GroupIndex(slack=max(GROUP_SLACK, self._window), cap=GROUP_RING_CAP)
         #: (when, order, leg key or group call): expiries, group checks, restored leftovers.
         self._deadlines: list[tuple[datetime, int, _DeadlineRef]] = []
         self._resolved: deque[tuple[datetime, Leg]] = deque()
@@ -395,9 +397,14 @@ class Tracker:
         return self._closed(leg, at)
 
     def _closed(self, leg: Leg, now: datetime) -> list[Change]:
-        """The leg just ended (event or expiry): finish it, drop it, or hold it."""
+        """The leg just ended (event or expiry): finish it, drop it, or hold it.
+
+        A group leg that ends unanswered is held whatever ended it: the PBX ends the members
+        that did not answer with 19 as well as with 20/21, so a 19 there is no member's own
+        "rejected" call but one more leg of the group call's single activity.
+        """
         group = leg.cluster
-        if group is None or leg.answer_at is not None or leg.rejected:
+        if group is None or leg.answer_at is not None:
             done = self._resolve(leg, "finished", now)
             changes = [Change("ended", done.call), done]
         elif group.answered_at() is not None or (
@@ -433,6 +440,7 @@ class Tracker:
             return [self._resolve(m, "finished", now) for m in held]
         first = min(held, key=lambda m: (m.reference_time(), m.seq))
         group.representative = first
+        first.rejected = False  # the group call was missed, whichever code ended this leg
         changes = [self._resolve(first, "finished", now)]
         changes += [self._resolve(m, "dropped", now) for m in held if m is not first]
         return changes
