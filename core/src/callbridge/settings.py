@@ -195,6 +195,22 @@ class TrackerSettings(BaseModel):
     #: Seconds after the last event of an ended call from which a new ring (16/17) with the
     #: same user call id is a new call (the PBX reuses ids), not a repeat of the old ring.
     reuse_after: float = Field(default=300.0, gt=0)
+    #: ``user id=extension`` entries: whose extension a call event's user (``sender_id``) is.
+    #: Event 16's ``ext`` is the number called (a group's number, a DID), not the member's
+    #: extension; see docs/voispeed.md. The MySQL ``users`` table, when a MySQL source is
+    #: configured, comes first; login events (1, 2) teach the rest.
+    user_extensions: CommaList = Field(default_factory=list)
+
+    _split_users = field_validator("user_extensions", mode="before")(_split)
+
+    @field_validator("user_extensions")
+    @classmethod
+    def _check_users(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            user, sep, extension = entry.partition("=")
+            if not sep or not user.strip() or not extension.strip():
+                raise ValueError(f"{entry!r} is not 'user id=extension'")
+        return value
 
 
 class Settings(BaseSettings):

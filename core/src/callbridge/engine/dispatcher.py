@@ -104,6 +104,8 @@ class TrackerLike(Protocol):
 
     def key_for(self, company_id: str | None, user_call_id: str) -> str: ...
 
+    def learn_device(self, event: DeviceEvent) -> None: ...
+
 
 class PluginsLike(Protocol):
     """The part of ``callbridge.plugins.manager.Plugins`` the dispatcher uses."""
@@ -390,6 +392,8 @@ class Dispatcher:
                 self.handle_changes(changes)
                 if event.ext_id:
                     self._move_originate(event, key or call_key(event.company_id, event.call_id))
+            elif isinstance(event, DeviceEvent):
+                self.tracker.learn_device(event)  # the user's extension, for later calls
             self._fan_out("pbx_event", event=event)
 
         return work

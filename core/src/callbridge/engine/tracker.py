@@ -29,7 +29,7 @@ from ..models import Call, CallState, Direction, HungUpBy, Originate, Outcome
 from ..numbers import is_extension
 from ..settings import TrackerSettings
 from ..voispeed.codes import Direction as PbxDirection
-from ..voispeed.events import CallEvent, CallRejected
+from ..voispeed.events import USER_EXTENSION, CallEvent, CallRejected, DeviceEvent
 from .tracker_groups import GroupCall, GroupIndex
 from .tracker_leg import (
     ANSWERED,
@@ -43,6 +43,7 @@ from .tracker_leg import (
     latest,
     split_key,
 )
+from .tracker_users import UserMap
 
 __all__ = [
     "GROUP_RING_CAP",
@@ -164,6 +165,8 @@ class Tracker:
         self._tombstone_queue: deque[tuple[datetime, str]] = deque()
         #: Base key (``call_key``) -> the newest call of that user call id.
         self._lineages: dict[str, _Lineage] = {}
+        #: PBX user -> extension (setting, and learnt from login events): whose call it is.
+        self._users = UserMap(settings.user_extensions)
 
     # ------------------------------------------------------------------ public API
 
@@ -193,6 +196,11 @@ class Tracker:
         with self._lock:
             key = self._route(base, event.ssn_event, at)
             return self._apply(key, base, event, at, originate)
+
+    def learn_device(self, event: DeviceEvent) -> None:
+        """A login/logout (1, 2): remember the user's extension (its ``number``)."""
+        with self._lock:
+            self._users.learn(event)
 
     def tick(self, now: datetime) -> list[Change]:
         """Let time pass: expire silent calls, settle held group legs, forget old calls."""
@@ -347,7 +355,7 @@ class Tracker:
         leg.seen |= 1 << code
         if originate is not None and leg.originate is None:
             leg.originate = originate
-        leg.absorb(event, self._region)
+        leg.absorb(event, self._region, self._member(event))
         if leg.resolution is not None:
             return []  # late event: it filled missing fields, nothing else
         if leg.state is not CallState.ENDED:
@@ -361,6 +369,11 @@ class Tracker:
             return self._answer(leg, at)
         inferred = isinstance(event, CallRejected) and not event.rejection_known
         return self._end(leg, code, at, inferred=inferred)
+
+    def _member(self, event: CallEvent) -> str | None:
+        """The extension of the event's user: the ``users`` table's, else the user map's."""
+        from_table = event.params.get(USER_EXTENSION, "").strip()
+        return from_table or self._users.extension(event.sender_id)
 
     def _answer(self, leg: Leg, at: datetime) -> list[Change]:
         changes: list[Change] = []
@@ -520,6 +533,7 @@ class Tracker:
             extension=call.extension,
             remote_number=call.remote_number,
             remote_e164=call.remote_e164,
+            dialled_number=call.dialled_number,
             remote_internal=bool(call.remote_number) and is_extension(call.remote_number),
             identity=call.identity,
             group=call.group,

@@ -50,6 +50,10 @@ DEFAULT_COMPANY_PARAMETER = "company_id"
 #: user rejecting from the caller giving up or the ring timing out, so such a 19 says only
 #: "not answered"; the call tracker logs it as missed, with nobody known to have hung up.
 UNANSWERED_CLOSE = "cb_unanswered_close"
+#: Not the document's: the extension of the event's user (``sender_id``) in the PBX's ``users``
+#: table, filled in by the MySQL source. Event 16's ``ext`` is the number *called* (a group,
+#: a DID), so the call tracker takes the user's extension from here first.
+USER_EXTENSION = "user_extension"
 
 
 class EventParseError(ValueError):
