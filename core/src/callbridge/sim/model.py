@@ -106,6 +106,8 @@ class Directory:
     users: list[User] = field(default_factory=list)
     devices: list[Device] = field(default_factory=list)
     groups: list[Group] = field(default_factory=list)
+    #: DIDs: a number from outside -> the extension or group number it reaches.
+    dids: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -138,6 +140,10 @@ class Directory:
             for member in group.members:
                 if member not in seen_ext:
                     raise DirectoryError(f"group {group.name}: unknown member {member}")
+        numbers = seen_ext | {g.number for g in self.groups}
+        for did, target in self.dids.items():
+            if did in numbers or target not in numbers:
+                raise DirectoryError(f"DID {did} -> {target}: not an extension or group")
 
     def add_user(self, user: User) -> None:
         """Add one user (e.g. the integration account from the settings)."""
