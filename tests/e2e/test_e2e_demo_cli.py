@@ -54,7 +54,7 @@ def test_demo_once_exits_0_whatever_the_environment(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "All 8 scenarios wrote exactly the expected activities." in done.stdout
+    assert "All 9 scenarios wrote exactly the expected activities." in done.stdout
     assert "/agent#extension=201&token=demo-api-" in done.stdout
     assert "deliveries dead" in done.stdout
     assert "Traceback" not in done.stderr

@@ -17,9 +17,8 @@ import pytest
 from callbridge import CallRecord, hookimpl
 from callbridge.sim import Simulator
 from callbridge.sim.emitter import HttpSink, TextForm
-from callbridge.sim.model import Directory, Group, default_directory
+from callbridge.sim.model import Directory, default_directory
 from callbridge.testing import CallbridgeEnv, LiveService, SseMessage, SseReader, wait_until
-from callbridge.voispeed.codes import RingMode
 
 TOKEN = "site-shapes-ingress-token-0123456789"
 API = "site-shapes-api-token-0123456789"
@@ -159,10 +158,7 @@ def test_group_and_did_numbers_in_ext_pop_on_the_members_stream(
 def test_hunt_group_with_a_gap_between_members_is_one_answered_call(
     service: LiveService, recorder: Recorder
 ) -> None:
-    directory = default_directory()
-    directory.groups.append(Group(3, "Hunt", "602", ("203", "204"), RingMode.PRIORITY))
-    directory.validate()
-    with _sim(service, directory=directory, group_end=19) as sim:
+    with _sim(service, group_end=19) as sim:  # 602: the default directory's hunt group
         call = sim.incoming_call(CALLER, "602", "Anna Neri")
         time.sleep(1.0)
         sim.hunt_next(call)  # 203 stops ringing (19) ...
@@ -181,10 +177,7 @@ def test_hunt_group_with_a_gap_between_members_is_one_answered_call(
 def test_hunt_group_nobody_answered_is_one_missed_call(
     service: LiveService, recorder: Recorder
 ) -> None:
-    directory = default_directory()
-    directory.groups.append(Group(3, "Hunt", "602", ("203", "204"), RingMode.PRIORITY))
-    directory.validate()
-    with _sim(service, directory=directory, group_end=19) as sim:
+    with _sim(service, group_end=19) as sim:  # 602: the default directory's hunt group
         call = sim.incoming_call(CALLER, "602", "Anna Neri")
         sim.hunt_next(call)
         time.sleep(5.0)

@@ -23,7 +23,7 @@ from callbridge.voispeed.soap import SoapClient
 BUILTINS = builtin_scenarios()
 
 
-def test_the_eight_builtins_are_there() -> None:
+def test_the_nine_builtins_are_there() -> None:
     assert {s.name for s in BUILTINS} == {
         "inbound-answered",
         "inbound-missed",
@@ -33,6 +33,7 @@ def test_the_eight_builtins_are_there() -> None:
         "click-to-call-not-answered",
         "transfer",
         "hold-retrieve",
+        "hunt-group-answered",
     }
     for scenario in BUILTINS:
         assert scenario.expect, scenario.name

@@ -10,8 +10,7 @@ import pytest
 
 from callbridge.sim import CallEngine, MemorySink, SimError, default_directory
 from callbridge.sim.emitter import encode_query
-from callbridge.sim.model import DirectoryError, Group
-from callbridge.voispeed import RingMode
+from callbridge.sim.model import DirectoryError
 
 
 def _codes(sink: MemorySink) -> list[tuple[str, str, str, str]]:
@@ -61,10 +60,8 @@ def test_a_did_reaches_its_target_and_is_the_dialled_number() -> None:
 
 
 def test_hunt_group_rings_one_member_at_a_time() -> None:
-    directory = default_directory()
-    directory.groups.append(Group(3, "Hunt", "602", ("203", "204"), RingMode.PRIORITY))
     sink = MemorySink()
-    engine = CallEngine(directory, sink, group_end=19)
+    engine = CallEngine(sink=sink, group_end=19)  # 602: the default directory's hunt group
     call = engine.incoming_call("0612345678", "602")
     assert [leg.user.extension for leg in call.legs] == ["203"]
     assert engine.hunt_next(call) is None  # 203 stops ringing
