@@ -67,7 +67,11 @@ def test_bad_parameters_fail_like_the_ingress(events: EventFactory) -> None:
     with pytest.raises(EventParseError):
         events.make(16, number="x")  # no call_id
     with pytest.raises(EventParseError):
-        events.device_login(device_type=99)
+        events.device_login(device_id="not-an-id")
+    # A device type the document does not list is no reason to refuse a login (kept raw).
+    login = events.device_login(device_type=99)
+    assert login.event.device_type is None  # type: ignore[union-attr]
+    assert login.event.params["device_type"] == "99"
 
 
 def test_env_is_clean_and_restored(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -149,6 +149,26 @@ def test_outgoing_leg_takes_the_external_id_of_monitor_calls(
     source.close()
 
 
+def test_a_group_call_row_carries_the_members_extension_from_users(
+    mariadb: Any, database: str, conn: Any, journal: SqliteJournal
+) -> None:
+    """A row whose ``ext`` is the group's number (as the PBX's own 16 has it)."""
+    uid = add_user(conn, "203")
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO callbridge_outbox (ssn_event, params) VALUES (16, JSON_OBJECT("
+            "'ssn_event', '16', 'company_id', '1', 'sender_id', LPAD(HEX(%s), 8, '0'),"
+            "'call_id', '0000000A', 'number', '0612345678', 'ext', '600', 'group', '600'))",
+            (uid,),
+        )
+    source = _source(mariadb, database, journal)
+    source.poll_once()
+    (stored,) = _events(journal)
+    assert stored.event.ext == "600"  # the document's value, as sent
+    assert stored.raw["user_extension"] == "203"
+    source.close()
+
+
 def test_malformed_rows_are_rejected_and_never_stop_the_source(
     mariadb: Any, database: str, conn: Any, journal: SqliteJournal
 ) -> None:

@@ -106,12 +106,15 @@ def test_malformed_event_is_4xx_with_reason_and_kept(
     assert INGRESS_TOKEN not in rejected[0].raw
 
 
-def test_non_utf8_is_refused(client: TestClient, journal: SqliteJournal) -> None:
+def test_non_utf8_is_read_as_cp1252_and_kept_raw(
+    client: TestClient, journal: SqliteJournal
+) -> None:
     response = client.get(f"/pbx/events?token={INGRESS_TOKEN}&ssn_event=16&call_id=1&number=%FF%FE")
-    assert response.status_code == 400
-    assert "UTF-8" in response.text
-    assert journal.events_after(0) == []
-    assert len(journal.list_rejected()) == 1
+    assert response.status_code == 200, response.text
+    (stored,) = journal.events_after(0)
+    assert stored.event.params["number"] == "\u00ff\u00fe"
+    assert stored.event.params["cb_raw_number"] == "%FF%FE"
+    assert journal.list_rejected() == []
 
 
 def test_conflicting_repeated_parameter_is_refused(

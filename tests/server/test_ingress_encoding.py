@@ -1,7 +1,8 @@
 """Form bodies as curl sends them: ``curl -d 'identity=Nicolò|...'`` does not percent-encode.
 
-Such a body is valid UTF-8 but not ASCII. Refusing it as "not valid UTF-8" would drop the
-whole call (the PBX does not retry a 400) because the caller's name has an accent.
+Such a body is valid UTF-8 but not ASCII (or, from a latin1 database, not UTF-8 at all).
+Refusing it would drop the whole call (the PBX does not retry a 400) because the caller's
+name has an accent.
 """
 
 from __future__ import annotations
@@ -47,13 +48,31 @@ def test_raw_and_percent_encoded_utf8_are_one_event(
     assert len(journal.events_after(0)) == 1
 
 
-def test_bytes_that_are_not_utf8_are_still_refused(
+def test_bytes_that_are_not_utf8_are_read_per_parameter(
     client: TestClient, journal: SqliteJournal
 ) -> None:
-    response = client.post(
+    """One latin1 parameter falls back alone; a UTF-8 one beside it stays UTF-8."""
+    body = _body(b"Nicol\xf2") + "&group=Caff\u00e8".encode()
+    response = client.post(f"/pbx/events?token={INGRESS_TOKEN}", content=body, headers=FORM)
+    assert response.status_code == 200, response.text
+    (stored,) = journal.events_after(0)
+    assert isinstance(stored.event, CallIncoming)
+    assert stored.event.identity is not None
+    assert stored.event.identity.name == "Nicolò"
+    assert stored.event.group == "Caffè"
+    assert stored.event.params["cb_raw_identity"] == "Nicol%F2"
+    assert "cb_raw_group" not in stored.event.params
+    assert journal.list_rejected() == []
+
+
+def test_raw_latin1_and_its_percent_escape_are_one_event(
+    client: TestClient, journal: SqliteJournal
+) -> None:
+    raw = client.post(
         f"/pbx/events?token={INGRESS_TOKEN}", content=_body(b"Nicol\xf2"), headers=FORM
     )
-    assert response.status_code == 400
-    assert "UTF-8" in response.text
-    assert journal.events_after(0) == []
-    assert len(journal.list_rejected()) == 1
+    escaped = client.post(
+        f"/pbx/events?token={INGRESS_TOKEN}", content=_body(b"Nicol%F2"), headers=FORM
+    )
+    assert raw.status_code == escaped.status_code == 200
+    assert escaped.text.split()[0] == "duplicate"

@@ -80,6 +80,64 @@ def test_play_sends_events_to_the_callback(receiver: Receiver, tmp_path: Path) -
     assert ext_ids.pop().startswith("cb-")
 
 
+GROUP_LATIN1 = """
+name = "group-latin1"
+description = "A caller with an accented name dials group 600; 202 answers."
+
+[[step]]
+action = "incoming"
+call = "c1"
+from = "0612345678"
+to = "600"
+caller_name = "Nicolò|Rossi"
+
+[[step]]
+action = "answer"
+call = "c1"
+extension = "202"
+
+[events]
+"201" = [16, 19]
+"202" = [16, 18]
+"""
+
+
+def test_play_in_the_shapes_of_a_real_site(receiver: Receiver, tmp_path: Path) -> None:
+    """--ext dialled, --group-end 19, --text latin1-raw: what a trigger pasting names sends."""
+    scenario = tmp_path / "group-latin1.toml"
+    scenario.write_text(GROUP_LATIN1, encoding="utf-8")
+    run = subprocess.run(
+        [
+            CALLBRIDGE,
+            "sim",
+            "play",
+            str(scenario),
+            "--fast",
+            "--callback",
+            receiver.url,
+            "--token",
+            "tk",
+            "--ext",
+            "dialled",
+            "--group-end",
+            "19",
+            "--text",
+            "latin1-raw",
+        ],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    codes = [(r["ssn_event"], r["ext"]) for r in receiver.requests]
+    assert codes == [("16", "600"), ("16", "600"), ("19", "0612345678"), ("18", "0612345678")]
+    # http.server reads the request line as latin-1: the raw byte F2 is "ò".
+    assert receiver.requests[0]["identity"] == "Nicolò|Rossi||0|0"
+
+
 def test_play_fails_on_a_broken_scenario_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(

@@ -34,6 +34,7 @@ def test_the_builtins_are_there() -> None:
         "transfer",
         "hold-retrieve",
         "click-to-call-no-ext-id",
+        "hunt-group-answered",
     }
     for scenario in BUILTINS:
         assert scenario.expect, scenario.name

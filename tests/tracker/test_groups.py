@@ -147,12 +147,68 @@ def test_two_callers_on_one_group_are_separate() -> None:
     assert resolutions(changes) == {"1A1": "dropped", "1B1": "finished"}
 
 
-def test_rejected_and_outgoing_legs_are_not_held() -> None:
+def test_outgoing_legs_of_members_are_not_held() -> None:
     out = outbound("3A1", CALLER, "204", group=GROUP)
     tracker = make_tracker(group_window=10)
-    changes = run(tracker, [*RINGS, (2, C[19]), (3, out[17]), (4, out[21])])
-    assert resolutions(changes) == {"1A3": "finished", "3A1": "finished"}
-    assert finished(changes)["1A3"].call.outcome is Outcome.REJECTED
+    changes = run(tracker, [(0, A[16]), (3, out[17]), (4, out[21])])
+    assert resolutions(changes) == {"3A1": "finished"}
+
+
+def test_other_legs_ended_with_19_after_an_answer_give_one_activity() -> None:
+    """The PBX ends the members that did not answer with 19: not one "rejected" each."""
+    tracker = make_tracker()
+    changes = run(tracker, [*RINGS, (5, B[18]), (5.1, A[19]), (5.1, C[19]), (60, B[20])])
+    changes += tracker.tick(at(200))
+    assert resolutions(changes) == {"1A1": "dropped", "1A2": "finished", "1A3": "dropped"}
+    assert finished(changes)["1A2"].call.outcome is Outcome.ANSWERED
+
+
+def test_19s_received_before_the_answer_are_held_then_dropped() -> None:
+    tracker = make_tracker(group_window=10)
+    changes = run(tracker, [*RINGS, (5, A[19]), (5, C[19]), (5.2, B[18]), (60, B[21])])
+    assert resolutions(changes) == {"1A1": "dropped", "1A2": "finished", "1A3": "dropped"}
+
+
+def test_nobody_answered_and_every_leg_ended_with_19_is_one_missed_call() -> None:
+    tracker = make_tracker(group_window=10)
+    changes = run(tracker, [*RINGS, (30, A[19]), (30, B[19]), (30, C[19]), (41, None)])
+    assert resolutions(changes) == {"1A1": "finished", "1A2": "dropped", "1A3": "dropped"}
+    assert finished(changes)["1A1"].call.outcome is Outcome.MISSED
+
+
+def test_hunt_group_gap_between_members_is_no_missed_call() -> None:
+    """Members rung one after the other, 5-30 s apart: the default window covers the gap."""
+    d = inbound("1A4", CALLER, "204", group=GROUP)
+    tracker = make_tracker()  # default window
+    changes = run(
+        tracker,
+        [
+            (0, A[16]),
+            (20, A[19]),
+            (25, B[16]),  # 5 s later
+            (45, B[20]),
+            (75, C[16]),  # 30 s later
+            (95, C[19]),
+            (120, d[16]),  # 25 s later, answered
+            (125, d[18]),
+            (200, d[21]),
+        ],
+    )
+    changes += tracker.tick(at(1000))
+    assert resolutions(changes) == {
+        "1A1": "dropped",
+        "1A2": "dropped",
+        "1A3": "dropped",
+        "1A4": "finished",
+    }
+
+
+def test_hunt_group_window_is_a_setting() -> None:
+    """With a short window, a 20 s gap between members is two group calls (one missed)."""
+    tracker = make_tracker(group_window=5)
+    changes = run(tracker, [(0, A[16]), (20, A[20]), (40, B[16]), (45, B[18]), (90, B[21])])
+    changes += tracker.tick(at(1000))
+    assert resolutions(changes) == {"1A1": "finished", "1A2": "finished"}
 
 
 def test_own_answer_arriving_during_the_hold_logs_it_answered() -> None:

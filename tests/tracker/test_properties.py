@@ -50,7 +50,8 @@ def plans(draw: st.DrawFn) -> list[CallEvent]:
     answerer = draw(st.integers(-1, members - 1)) if members else -1
     for member in range(members):
         legs = inbound(f"A{member}", CALLER, f"3{member:02d}", group="sales")
-        end = legs[20 if member % 2 else 21]
+        # The PBX may end the members that did not answer with 19 as well as 20/21.
+        end = legs[draw(st.sampled_from([19, 20, 21])) if member != answerer else 21]
         events += [legs[16], legs[18], end] if member == answerer else [legs[16], end]
     return events
 
@@ -173,7 +174,7 @@ def test_group_call_gives_exactly_one_record_whatever_the_order(
     events: list[CallEvent] = []
     for member in range(members):
         legs = inbound(f"B{member}", CALLER, f"4{member:02d}", group="support")
-        end = legs[21 if member == answerer else 20]
+        end = legs[21 if member == answerer else data.draw(st.sampled_from([19, 20, 21]))]
         events += [legs[16], legs[18], end] if member == answerer else [legs[16], end]
     copies = data.draw(st.lists(st.integers(1, 2), min_size=len(events), max_size=len(events)))
     stream = data.draw(
@@ -196,3 +197,48 @@ def test_group_call_gives_exactly_one_record_whatever_the_order(
         assert done[0].extension == f"4{answerer:02d}"
     else:
         assert done[0].outcome is Outcome.MISSED
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    gaps=st.lists(st.floats(0, 30), min_size=1, max_size=4),
+    rings=st.lists(st.floats(1, 30), min_size=5, max_size=5),
+    ends=st.lists(st.sampled_from([19, 20, 21]), min_size=5, max_size=5),
+    answered=st.booleans(),
+)
+def test_hunt_group_with_gaps_gives_one_record(
+    gaps: list[float], rings: list[float], ends: list[int], answered: bool
+) -> None:
+    """Members rung one after the other, up to 30 s apart: one activity, with the defaults.
+
+    Answered by the last member: only its call is logged, no false missed call for the ones
+    rung before. Nobody answered: one missed call for the group call.
+    """
+    tracker = make_tracker()
+    members = len(gaps) + 1
+    changes: list[Change] = []
+    now = 0.0
+    for member in range(members):
+        legs = inbound(f"C{member}", CALLER, f"5{member:02d}", group="hunt")
+        changes += tracker.apply(legs[16], at(now))
+        now += rings[member]
+        if member == members - 1 and answered:
+            changes += tracker.apply(legs[18], at(now))
+            changes += tracker.apply(legs[21], at(now + 60))
+        else:
+            changes += tracker.apply(legs[ends[member]], at(now))
+            changes += tracker.tick(at(now))
+        if member < members - 1:
+            now += gaps[member]
+            changes += tracker.tick(at(now))
+    changes += tracker.tick(at(now + 3600))
+    done = [c.call for c in changes if c.kind == "finished"]
+    dropped = [c.call for c in changes if c.kind == "dropped"]
+    assert len(done) == 1
+    assert len(done) + len(dropped) == members
+    if answered:
+        assert done[0].outcome is Outcome.ANSWERED
+        assert done[0].extension == f"5{members - 1:02d}"
+    else:
+        assert done[0].outcome is Outcome.MISSED
+        assert done[0].extension == "500"

@@ -237,13 +237,12 @@ def test_incoming_call_is_announced_and_dial_posts_to_the_api(service: StandIn) 
 def test_unconfirmed_dial_says_check_your_phone_and_is_not_an_error(service: StandIn) -> None:
     """The PBX's answer to CallReq was unreadable: the phone may ring. No error for HubSpot to
     offer a retry on; a second dial answered with the same request announces no new call."""
-    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        _require(f"{CHROMIUM} is not installed")
+    chromium = require("chromium")
     from playwright.sync_api import sync_playwright
 
     service.answer = (202, {"external_id": "cbx-0002", "state": "unconfirmed"})
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = pw.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
         try:
             page = browser.new_page()
             page.goto(f"{service.url}/host")

@@ -28,6 +28,12 @@ EVENTS_REJECTED = Counter(
     ["reason", "source"],
     registry=REGISTRY,
 )
+INGRESS_CHARSET_FALLBACK = Counter(
+    "callbridge_ingress_charset_fallback_total",
+    "Ingress parameters that were not UTF-8 and were read in a fallback charset.",
+    ["charset"],
+    registry=REGISTRY,
+)
 ACK_LATENCY = Histogram(
     "callbridge_ingress_ack_seconds",
     "Time from request start to the PBX's answer (includes the durable journal write).",

@@ -124,6 +124,9 @@ class Call(BaseModel):
     #: The remote party's number as the PBX gave it, and in E.164 when it could be parsed.
     remote_number: str = ""
     remote_e164: str | None = None
+    #: Incoming calls: the number the caller dialled (16's ``ext``): the user's extension, a
+    #: group's number or a DID. ``extension`` is the user's own (see docs/voispeed.md).
+    dialled_number: str | None = None
     #: The identity the PBX attached (the caller on 16, the recipient on 17).
     identity: Identity | None = None
     group: str | None = None

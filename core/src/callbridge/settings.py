@@ -230,14 +230,33 @@ class TrackerSettings(BaseModel):
 
     #: Seconds after which a call with no end event is closed with outcome ``unknown``.
     call_expiry: float = Field(default=4 * 3600.0, gt=0)
-    #: Seconds a missed group leg is held to see whether another member answered.
-    group_window: float = Field(default=10.0, ge=0)
+    #: Seconds a group leg that ended unanswered is held to see whether another member
+    #: answers; also how long after one member stops ringing the next member's ring still
+    #: belongs to the same group call (hunt groups that ring members one after the other, with
+    #: gaps up to about 30 s). See docs/call-tracking.md.
+    group_window: float = Field(default=40.0, ge=0)
     #: When no member answered a group call: log ``one`` missed activity for the group call
     #: (the first leg that rang) or ``each`` member's missed leg. See docs/call-tracking.md.
     group_missed: Literal["one", "each"] = "one"
     #: Seconds after the last event of an ended call from which a new ring (16/17) with the
     #: same user call id is a new call (the PBX reuses ids), not a repeat of the old ring.
     reuse_after: float = Field(default=300.0, gt=0)
+    #: ``user id=extension`` entries: whose extension a call event's user (``sender_id``) is.
+    #: Event 16's ``ext`` is the number called (a group's number, a DID), not the member's
+    #: extension; see docs/voispeed.md. The MySQL ``users`` table, when a MySQL source is
+    #: configured, comes first; login events (1, 2) teach the rest.
+    user_extensions: CommaList = Field(default_factory=list)
+
+    _split_users = field_validator("user_extensions", mode="before")(_split)
+
+    @field_validator("user_extensions")
+    @classmethod
+    def _check_users(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            user, sep, extension = entry.partition("=")
+            if not sep or not user.strip() or not extension.strip():
+                raise ValueError(f"{entry!r} is not 'user id=extension'")
+        return value
 
 
 class Settings(BaseSettings):

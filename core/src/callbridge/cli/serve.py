@@ -22,6 +22,7 @@ def serve(host: str | None, port: int | None, source: str | None) -> None:
     from ..memory import freeze_startup_objects
     from ..server.app import create_app
     from ..server.assemble import build
+    from ..server.http_protocol import LenientHttpProtocol
 
     overrides: dict[str, object] = {}
     if source:
@@ -56,7 +57,7 @@ def serve(host: str | None, port: int | None, source: str | None) -> None:
             log_config=None,
             access_log=False,
             loop="auto",
-            http="auto",
+            http=LenientHttpProtocol,  # raw non-ASCII bytes in a PBX's URL: see http_protocol
             timeout_graceful_shutdown=5,
         )
     finally:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import click
 
 from ..settings import Settings, load_settings
-from ..sim.emitter import EventSink, FanoutSink, HttpSink, MemorySink
+from ..sim.emitter import EventSink, FanoutSink, HttpSink, MemorySink, TextForm
+from ..sim.engine import ExtReading
 from ..sim.load import LoadSpec, run_load
 from ..sim.model import DEFAULT_PASSWORD
 from ..sim.scenarios import ScenarioError, builtin_scenarios, find_scenario, play
@@ -33,7 +35,38 @@ _token = click.option(
 )
 
 
-def _sink(settings: Settings, callback: str | None, token: str | None) -> tuple[EventSink, str]:
+_text = click.option(
+    "--text",
+    type=click.Choice(["utf-8", "latin1", "utf8-raw", "latin1-raw"]),
+    default="utf-8",
+    show_default=True,
+    help="How names travel: escaped UTF-8, escaped latin1 (%F2), or raw bytes in the URL.",
+)
+_ext = click.option(
+    "--ext",
+    "ext_reading",
+    type=click.Choice(["extension", "dialled"]),
+    default="extension",
+    show_default=True,
+    help="What 16's ext carries: the member's extension, or the number dialled (group, DID).",
+)
+_group_end = click.option(
+    "--group-end",
+    type=click.Choice(["20", "19"]),
+    default="20",
+    show_default=True,
+    help="The event that ends the legs of group members who did not answer.",
+)
+
+
+def _shapes(command: Callable[..., None]) -> Callable[..., None]:
+    """The options for readings of the document a real PBX may follow (docs/simulator.md)."""
+    return _text(_ext(_group_end(command)))
+
+
+def _sink(
+    settings: Settings, callback: str | None, token: str | None, text: TextForm = "utf-8"
+) -> tuple[EventSink, str]:
     """The sink for ``--callback`` (plus memory, to check scenarios), and a description."""
     memory = MemorySink()
     if not callback:
@@ -42,7 +75,7 @@ def _sink(settings: Settings, callback: str | None, token: str | None) -> tuple[
         settings.ingress_token.get_secret_value() if settings.ingress_token else None
     )
     try:
-        http = HttpSink(callback, secret)
+        http = HttpSink(callback, secret, text=text)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--callback") from None
     return FanoutSink(http, memory), callback
@@ -94,6 +127,7 @@ def sim() -> None:
     show_default=True,
     help="Log every device in at start (ssn_event 1).",
 )
+@_shapes
 def serve(
     callback: str | None,
     token: str | None,
@@ -103,11 +137,14 @@ def serve(
     hangup_after: float,
     no_answer: bool,
     login: bool,
+    text: TextForm,
+    ext_reading: ExtReading,
+    group_end: str,
 ) -> None:
     """Run the SOAP endpoint and the call engine until Ctrl-C."""
     settings = load_settings()
     url = urlsplit(settings.pbx.soap_url)
-    sink, where = _sink(settings, callback, token)
+    sink, where = _sink(settings, callback, token, text)
     policy = OutboundPolicy(
         answer_after=None if no_answer else answer_after, hangup_after=hangup_after
     )
@@ -117,6 +154,8 @@ def serve(
         host=host or url.hostname or "127.0.0.1",
         port=(url.port or 8080) if port is None else port,
         outbound=policy,
+        ext_reading=ext_reading,
+        group_end=19 if group_end == "19" else 20,
     )
     try:
         simulator.start()
@@ -158,6 +197,7 @@ def serve(
     help="Time factor: 2 plays twice as fast.",
 )
 @click.option("--fast", is_flag=True, help="Skip the waits between steps.")
+@_shapes
 def play_command(
     names: tuple[str, ...],
     play_all: bool,
@@ -165,6 +205,9 @@ def play_command(
     token: str | None,
     speed: float,
     fast: bool,
+    text: TextForm,
+    ext_reading: ExtReading,
+    group_end: str,
 ) -> None:
     """Play scenarios (built-in names or .toml files); exit 1 if one misbehaves."""
     if not names and not play_all:
@@ -176,9 +219,14 @@ def play_command(
     except ScenarioError as exc:
         raise click.ClickException(str(exc)) from None
     settings = load_settings()
-    sink, where = _sink(settings, callback, token)
+    sink, where = _sink(settings, callback, token, text)
     failures = 0
-    with Simulator(sink=sink, settings=settings.pbx) as simulator:
+    with Simulator(
+        sink=sink,
+        settings=settings.pbx,
+        ext_reading=ext_reading,
+        group_end=19 if group_end == "19" else 20,
+    ) as simulator:
         click.echo(f"events to: {where}")
         for scenario in scenarios:
             click.echo(f"> {scenario.name}: {scenario.summary}")

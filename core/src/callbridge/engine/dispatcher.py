@@ -108,6 +108,8 @@ class TrackerLike(Protocol):
 
     def key_for(self, company_id: str | None, user_call_id: str) -> str: ...
 
+    def learn_device(self, event: DeviceEvent) -> None: ...
+
 
 class PluginsLike(Protocol):
     """The part of ``callbridge.plugins.manager.Plugins`` the dispatcher uses."""
@@ -418,7 +420,8 @@ class Dispatcher:
                     where = key or call_key(event.company_id, event.call_id)
                     self._move_originate(event, ext_id, where, _tracked(event, ext_id, changes))
             elif isinstance(event, DeviceEvent):
-                remember_device(self.journal, event)
+                remember_device(self.journal, event)  # the agent's device, for click-to-call
+                self.tracker.learn_device(event)  # the user's extension, for later calls
             self._fan_out("pbx_event", event=event)
 
         return work

@@ -29,7 +29,13 @@ from ..models import Call, CallState, Direction, HungUpBy, Originate, Outcome
 from ..numbers import is_extension
 from ..settings import TrackerSettings
 from ..voispeed.codes import Direction as PbxDirection
-from ..voispeed.events import HANGUP_UNKNOWN, CallEvent, CallRejected
+from ..voispeed.events import (
+    HANGUP_UNKNOWN,
+    USER_EXTENSION,
+    CallEvent,
+    CallRejected,
+    DeviceEvent,
+)
 from .tracker_groups import GroupCall, GroupIndex
 from .tracker_leg import (
     ANSWERED,
@@ -43,6 +49,7 @@ from .tracker_leg import (
     latest,
     split_key,
 )
+from .tracker_users import UserMap
 
 __all__ = [
     "GROUP_RING_CAP",
@@ -59,8 +66,10 @@ __all__ = [
 
 ChangeKind = Literal["ringing", "answered", "ended", "finished", "dropped"]
 
-#: How far apart two legs' ringing may be and still be one group call (receipt jitter, and
-#: the hand-over from one member to the next in a hunt group).
+#: How far apart two legs' ringing may at least be and still be one group call (receipt
+#: jitter). The hand-over from one member to the next in a hunt group may take longer: the
+#: slack is ``group_window`` when that is larger (a leg held for the window can still learn
+#: of a member rung within it).
 GROUP_SLACK = timedelta(seconds=3)
 #: A group member still "ringing" after this long (its end event lost?) no longer holds back
 #: the other members' missed legs; it will expire on its own.
@@ -154,7 +163,7 @@ class Tracker:
         self._lock = threading.Lock()
         self._seq = itertools.count()
         self._legs: dict[str, Leg] = {}
-        self._groups = GroupIndex(slack=GROUP_SLACK, cap=GROUP_RING_CAP)
+        self._groups = GroupIndex(slack=max(GROUP_SLACK, self._window), cap=GROUP_RING_CAP)
         #: (when, order, leg key or group call): expiries, group checks, restored leftovers.
         self._deadlines: list[tuple[datetime, int, _DeadlineRef]] = []
         self._resolved: deque[tuple[datetime, Leg]] = deque()
@@ -162,6 +171,8 @@ class Tracker:
         self._tombstone_queue: deque[tuple[datetime, str]] = deque()
         #: Base key (``call_key``) -> the newest call of that user call id.
         self._lineages: dict[str, _Lineage] = {}
+        #: PBX user -> extension (setting, and learnt from login events): whose call it is.
+        self._users = UserMap(settings.user_extensions)
 
     # ------------------------------------------------------------------ public API
 
@@ -191,6 +202,11 @@ class Tracker:
         with self._lock:
             key = self._route(base, event.ssn_event, at)
             return self._apply(key, base, event, at, originate)
+
+    def learn_device(self, event: DeviceEvent) -> None:
+        """A login/logout (1, 2): remember the user's extension (its ``number``)."""
+        with self._lock:
+            self._users.learn(event)
 
     def tick(self, now: datetime) -> list[Change]:
         """Let time pass: expire silent calls, settle held group legs, forget old calls."""
@@ -343,7 +359,7 @@ class Tracker:
         elif leg.has_seen(code):
             return []  # a repeat: the first one of each kind is the one that counts
         leg.seen |= 1 << code
-        leg.absorb(event, self._region)
+        leg.absorb(event, self._region, self._member(event))
         if originate is not None and leg.originate is None and leg.takes(originate):
             leg.originate = originate
         if leg.resolution is not None:
@@ -361,6 +377,11 @@ class Tracker:
             isinstance(event, CallRejected) and not event.rejection_known
         ) or event.params.get(HANGUP_UNKNOWN) == "1"
         return self._end(leg, code, at, inferred=inferred)
+
+    def _member(self, event: CallEvent) -> str | None:
+        """The extension of the event's user: the ``users`` table's, else the user map's."""
+        from_table = event.params.get(USER_EXTENSION, "").strip()
+        return from_table or self._users.extension(event.sender_id)
 
     def _answer(self, leg: Leg, at: datetime) -> list[Change]:
         changes: list[Change] = []
@@ -397,9 +418,14 @@ class Tracker:
         return self._closed(leg, at)
 
     def _closed(self, leg: Leg, now: datetime) -> list[Change]:
-        """The leg just ended (event or expiry): finish it, drop it, or hold it."""
+        """The leg just ended (event or expiry): finish it, drop it, or hold it.
+
+        A group leg that ends unanswered is held whatever ended it: the PBX ends the members
+        that did not answer with 19 as well as with 20/21, so a 19 there is no member's own
+        "rejected" call but one more leg of the group call's single activity.
+        """
         group = leg.cluster
-        if group is None or leg.answer_at is not None or leg.rejected:
+        if group is None or leg.answer_at is not None:
             done = self._resolve(leg, "finished", now)
             changes = [Change("ended", done.call), done]
         elif group.answered_at() is not None or (
@@ -435,6 +461,7 @@ class Tracker:
             return [self._resolve(m, "finished", now) for m in held]
         first = min(held, key=lambda m: (m.reference_time(), m.seq))
         group.representative = first
+        first.rejected = False  # the group call was missed, whichever code ended this leg
         changes = [self._resolve(first, "finished", now)]
         changes += [self._resolve(m, "dropped", now) for m in held if m is not first]
         return changes
@@ -514,6 +541,7 @@ class Tracker:
             extension=call.extension,
             remote_number=call.remote_number,
             remote_e164=call.remote_e164,
+            dialled_number=call.dialled_number,
             remote_internal=bool(call.remote_number) and is_extension(call.remote_number),
             identity=call.identity,
             group=call.group,

@@ -120,6 +120,10 @@ class Leg:
     extension: str | None = None
     remote_number: str = ""
     remote_e164: str | None = None
+    #: 16's ``ext``: the number the caller dialled (an extension, a group's number, a DID).
+    dialled_number: str | None = None
+    #: ``extension`` is the user's, from the user map (not read from ``ext``/``number``).
+    member_known: bool = False
     #: Whether the remote number is an internal extension (cached: asked on every snapshot).
     remote_internal: bool = False
     identity: Identity | None = None
@@ -226,6 +230,7 @@ class Leg:
             extension=self.extension,
             remote_number=self.remote_number,
             remote_e164=self.remote_e164,
+            dialled_number=self.dialled_number,
             identity=self.identity,
             group=self.group,
             external_id=self.external_id,
@@ -239,15 +244,24 @@ class Leg:
 
     # ----------------------------------------------------------------- absorbing events
 
-    def absorb(self, event: CallEvent, region: str) -> None:
+    def absorb(self, event: CallEvent, region: str, member: str | None = None) -> None:
         """Take the descriptive fields an event carries (never times or state).
 
         Values from 16/17/20/21 are authoritative; values from an 18/19 are authoritative only
         when the start direction is known. A field is filled when empty, and a guessed number
         is replaced by an authoritative one; nothing else is ever overwritten, so a repeated
         or late event cannot scramble what is known.
+
+        ``member`` is the extension of the event's user from the user map (``tracker_users``):
+        when given it is the leg's extension, over whatever the event's ``ext``/``number`` say
+        (16's ``ext`` is the number called, a group's or a DID).
         """
         code = event.ssn_event
+        if code == INCOMING and event.ext and self.dialled_number is None:
+            self.dialled_number = event.ext
+        if member and not self.member_known:
+            self.extension = member
+            self.member_known = True
         if event.sender_id and not self.user_id:
             self.user_id = event.sender_id
         if event.group and not self.group:
@@ -283,7 +297,7 @@ class Leg:
             self.remote_e164 = to_e164(remote, region)
             self.remote_internal = is_extension(remote)
             changed = True
-        if local and (not self.extension or replace):
+        if local and not self.member_known and (not self.extension or replace):
             self.extension = local
             changed = True
         if changed:

@@ -55,7 +55,13 @@ import pymysql
 from pydantic import SecretStr
 
 from ..journal.base import Journal
-from ..voispeed.events import MAX_VALUE_LENGTH, UNANSWERED_CLOSE, EventParseError, parse_event
+from ..voispeed.events import (
+    MAX_VALUE_LENGTH,
+    UNANSWERED_CLOSE,
+    USER_EXTENSION,
+    EventParseError,
+    parse_event,
+)
 from ..voispeed.ids import InvalidIdentifier, normalize_id
 from .directory import Directory
 from .dsn import MysqlDsn, parse_dsn
@@ -391,6 +397,10 @@ class MysqlSource:
                     side = "ext"
                 if not params.get(side):
                     params[side] = user.extension
+                if code not in ("1", "2"):
+                    # The user's own extension, whatever ``ext`` says (16: the number called,
+                    # a group's or a DID): the call tracker takes the member from here.
+                    params.setdefault(USER_EXTENSION, user.extension)
             if user.email:
                 params.setdefault("user_email", user.email)
             if user.display_name:

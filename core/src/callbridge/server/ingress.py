@@ -13,11 +13,15 @@ Answers:
 - 202 ``nudged``: a MySQL trigger in sys_exec mode announced an outbox row (``outbox_id``);
   the MySQL source reads it (never while the PBX waits: its transaction is still open);
 - 409 when no MySQL source runs here to take that nudge (logged once a minute);
-- 400 with a reason: malformed (missing/invalid field, not UTF-8, conflicting repeats); kept
-  among rejected requests for inspection, nothing else changes;
+- 400 with a reason: malformed (missing/invalid field, conflicting repeats); kept among
+  rejected requests for inspection, nothing else changes;
 - 401/403: missing or wrong token, or a source network that is not allowed;
 - 405/413/415: wrong method, too large, or a body that is not a form;
 - 503: the journal cannot take the write (the PBX should retry). Never a 500 for bad input.
+
+Text need not be UTF-8: a parameter whose escapes (or raw bytes; see ``http_protocol``) are
+not UTF-8 is read as cp1252, else latin-1, kept as received in ``cb_raw_<name>`` and counted
+(``callbridge_ingress_charset_fallback_total``): a latin1 caller name must not lose the call.
 
 Refused requests cost a bounded amount, since anyone who reaches the port can send them: at
 most ``server.rejected_per_minute`` are kept per source address (an IPv6 /64 counts as one)
@@ -41,7 +45,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import Future
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote_from_bytes, unquote_to_bytes
 
 from .. import metrics
 from ..voispeed.events import SECRET_PARAMETERS, EventParseError, parse_event
@@ -173,6 +177,47 @@ class _Refusal(Exception):
         self.status = status
         self.reason = reason
         self.label = label
+
+
+#: Characters left as they are in a ``cb_raw_<name>`` value (the rest is percent-escaped).
+_RAW_SAFE = "|@:/,;'() "
+
+
+def _lenient_text(raw: bytes) -> tuple[str, str]:
+    """(text, charset): UTF-8 if the bytes are UTF-8, else cp1252, else latin-1.
+
+    A PBX trigger that concatenates names into a URL sends them in the database's charset,
+    often latin1 (MySQL's latin1 is cp1252). Any byte string decodes as latin-1, so this
+    never fails; UTF-8 comes first because text in another charset is rarely valid UTF-8.
+    """
+    for charset in ("utf-8", "cp1252"):
+        try:
+            return raw.decode(charset), charset
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("latin-1"), "latin-1"
+
+
+def _lenient_pairs(chunk: bytes) -> list[tuple[str, str]]:
+    """Form pairs whose escapes (or raw bytes) are not all UTF-8: each decoded on its own.
+
+    ``parse_qsl`` decodes a whole query with one charset; here one latin1 name must not
+    decide how the other parameters read. A value that needed a fallback charset is kept as
+    received beside it, as ``cb_raw_<name>`` (percent-escaped bytes), and counted.
+    """
+    pairs: list[tuple[str, str]] = []
+    for field in chunk.split(b"&"):
+        if not field:
+            continue
+        name_raw, _, value_raw = field.partition(b"=")
+        name, _ = _lenient_text(unquote_to_bytes(name_raw.replace(b"+", b" ")))
+        raw = unquote_to_bytes(value_raw.replace(b"+", b" "))
+        value, charset = _lenient_text(raw)
+        pairs.append((name, value))
+        if charset != "utf-8":
+            metrics.INGRESS_CHARSET_FALLBACK.labels(charset).inc()
+            pairs.append((f"cb_raw_{name}", quote_from_bytes(raw, safe=_RAW_SAFE)))
+    return pairs
 
 
 def _redact(pairs: list[tuple[str, str]]) -> str:
@@ -324,7 +369,7 @@ class Ingress:
                 text = chunk.decode("utf-8")
                 pairs += parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
             except UnicodeDecodeError:
-                raise _Refusal(400, "parameters are not valid UTF-8", "encoding") from None
+                pairs += _lenient_pairs(chunk)  # not all UTF-8: decide parameter by parameter
         return pairs
 
     async def _nudge(self, pairs: list[tuple[str, str]], send: Send) -> None:

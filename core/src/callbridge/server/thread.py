@@ -16,6 +16,8 @@ from types import TracebackType
 import uvicorn
 from fastapi import FastAPI
 
+from .http_protocol import LenientHttpProtocol
+
 
 def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     """A listening-ready TCP socket; port 0 picks a free one (no race with another process)."""
@@ -69,6 +71,7 @@ class ServerThread:
             self.app,
             log_config=None,
             access_log=False,
+            http=LenientHttpProtocol,  # raw non-ASCII bytes in a PBX's URL: see http_protocol
             lifespan="on",
             timeout_graceful_shutdown=max(1, round(self.graceful)),
         )

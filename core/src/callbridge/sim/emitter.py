@@ -6,7 +6,12 @@ as the document lists them. How they travel is the sink's business:
 - ``HttpSink`` does what the vendor's MySQL trigger does with curl: a GET with a query string
   to the callback URL. It retries only when the request provably never got an answer
   (connection errors) or the receiver said it failed (5xx); a 2xx is done and a 4xx is a
-  permanent "no" that is logged, recorded and not retried, like the trigger would.
+  permanent "no" that is logged, recorded and not retried, like the trigger would. Its
+  ``text`` says how non-ASCII text travels: percent-escaped UTF-8 (``utf-8``, what a careful
+  client sends), percent-escaped latin1 (``latin1``: ``Nicol%F2``, a trigger on a latin1
+  database), or the raw bytes in the request line (``utf8-raw``, ``latin1-raw``: a trigger
+  that pastes names into a curl URL). The raw forms go over a plain socket: no HTTP client
+  library sends them.
 - ``MemorySink`` keeps them in a list, for tests.
 - ``QueuedSink`` wraps another sink and delivers on one background thread, in order, so the
   engine (and a SOAP request that caused the event) never waits on the receiver. Without it
@@ -19,11 +24,13 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
+from urllib.parse import quote, urlsplit
 
 import httpx
 from pydantic import SecretStr
@@ -101,6 +108,53 @@ class Delivery:
         return self.status is not None and 200 <= self.status < 300
 
 
+TextForm = Literal["utf-8", "latin1", "utf8-raw", "latin1-raw"]
+#: Characters a trigger's URL would carry unescaped (besides letters, digits and ``_.-~``).
+_URL_SAFE = "|@:/,'()"
+
+
+def encode_query(params: dict[str, str], text: TextForm) -> bytes:
+    """The query string of an event, its non-ASCII text in the given form.
+
+    ASCII characters are escaped as usual (``&``, ``=``, ``%``, spaces must be); only what
+    happens to the rest differs. latin1 forms use cp1252 (MySQL's "latin1"), ``?`` for a
+    character it has not.
+    """
+    charset = "utf-8" if text in ("utf-8", "utf8-raw") else "cp1252"
+    raw = text.endswith("-raw")
+    parts = []
+    for key, value in params.items():
+        encoded = []
+        for char in value:
+            if char.isascii() or not raw:
+                encoded.append(quote(char, safe=_URL_SAFE, encoding=charset, errors="replace"))
+            else:
+                encoded.append(char.encode(charset, errors="replace").decode("latin-1"))
+        parts.append(f"{quote(key, safe='')}={''.join(encoded)}")
+    return "&".join(parts).encode("latin-1")
+
+
+def raw_get(url: str, query: bytes, timeout: float) -> int:
+    """``GET url?query`` over a plain socket, the query's bytes as they are; the status."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError(f"raw text forms need an http:// URL, got {url!r:.80}")
+    target = (parts.path or "/").encode() + b"?" + query
+    host = parts.hostname
+    with socket.create_connection((host, parts.port or 80), timeout=timeout) as sock:
+        sock.sendall(
+            b"GET " + target + b" HTTP/1.1\r\nHost: " + parts.netloc.encode() + b"\r\n"
+            b"Connection: close\r\nUser-Agent: curl/7.88.1\r\n\r\n"
+        )
+        head = b""
+        while b"\r\n" not in head:
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("connection closed before the status line")
+            head += chunk
+    return int(head.split(b" ", 2)[1])
+
+
 class HttpSink:
     """Sends each event as ``GET url?ssn_event=...&...`` like the vendor's trigger curl."""
 
@@ -114,9 +168,15 @@ class HttpSink:
         timeout: float = 10.0,
         backoff: float = 0.2,
         client: httpx.Client | None = None,
+        text: TextForm = "utf-8",
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"callback URL must be http:// or https://, got {url!r:.80}")
+        if text.endswith("-raw") and not url.startswith("http://"):
+            raise ValueError(f"text={text} needs an http:// callback URL")
+        #: How non-ASCII text travels (see the module's docstring).
+        self.text: TextForm = text
+        self._timeout = timeout
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
         self.url = url
@@ -155,11 +215,11 @@ class HttpSink:
         attempt = 0
         for attempt in range(1, self._attempts + 1):
             try:
-                response = self._client.get(self.url, params=query)
-            except httpx.TransportError as exc:
+                status = self._send(query)
+            except (httpx.TransportError, OSError) as exc:
                 status, error = None, type(exc).__name__
             else:
-                status, error = response.status_code, None
+                error = None
                 if status < 500:
                     break
                 error = f"HTTP {status}"
@@ -185,6 +245,14 @@ class HttpSink:
             )
         with self._lock:
             self._deliveries.append(delivery)
+
+    def _send(self, query: dict[str, str]) -> int:
+        if self.text == "utf-8":
+            return self._client.get(self.url, params=query).status_code
+        encoded = encode_query(query, self.text)
+        if self.text == "latin1":  # all ASCII: the escapes go through httpx untouched
+            return self._client.get(f"{self.url}?{encoded.decode('ascii')}").status_code
+        return raw_get(self.url, encoded, self._timeout)
 
     def close(self) -> None:
         """Close the HTTP client if this sink created it."""

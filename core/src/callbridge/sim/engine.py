@@ -19,6 +19,13 @@ group members who did not answer, and a ringing leg taken by CallPick, end with 
 went away from them); a diverted leg ends with 21 (its user acted); hold, retrieve, device
 switch and recording change state only (the document lists no event for them).
 
+Other readings a real PBX may follow are switches, so that callbridge is tested against them
+too: ``ext_reading="dialled"`` puts the number called (a group's number, a DID) in 16's
+``ext`` instead of the member's extension (the document says "number called");
+``group_end=19`` ends the legs of the group members who did not answer with 19; a group with
+a ring mode other than ``ALL`` is a hunt group that rings one member at a time
+(``hunt_next``), with whatever gap the caller of ``hunt_next`` leaves between them.
+
 The engine is synchronous and thread-safe: every public method runs under one lock and emits
 before it returns, so tests can drive it step by step; the ``Simulator`` adds the SOAP server
 and real time on top.
@@ -33,7 +40,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-from ..voispeed.codes import CallableType, CallStatus, Direction, SsnEvent, UserCallStatus
+from ..voispeed.codes import (
+    CallableType,
+    CallStatus,
+    Direction,
+    RingMode,
+    SsnEvent,
+    UserCallStatus,
+)
 from ..voispeed.ids import InvalidIdentifier, normalize_id, validate_external_id
 from .emitter import EventSink, MemorySink
 from .model import Device, Directory, Group, User, default_directory
@@ -106,6 +120,8 @@ class Leg:
     ext_id: str = ""
     group: str = ""
     device_id: str | None = None
+    #: Incoming legs: the number the caller dialled (the extension, a group's number, a DID).
+    dialled: str = ""
     state: LegState = LegState.RINGING
     recording: bool = False
     answered: bool = False
@@ -179,6 +195,8 @@ class SimCall:
 
 
 HangupSide = Literal["local", "remote"]
+ExtReading = Literal["extension", "dialled"]
+GroupEnd = Literal[19, 20]
 OutgoingListener = Callable[[SimCall], None]
 
 
@@ -191,10 +209,16 @@ class CallEngine:
         sink: EventSink | None = None,
         *,
         company_param: str = "company_id",
+        ext_reading: ExtReading = "extension",
+        group_end: GroupEnd = 20,
     ) -> None:
         self.directory = directory or default_directory()
         self.sink: EventSink = sink if sink is not None else MemorySink()
         self.company_param = company_param
+        #: What 16's ``ext`` carries: the member's ``extension`` or the number ``dialled``.
+        self.ext_reading: ExtReading = ext_reading
+        #: The code that ends the ringing legs of group members who did not answer.
+        self.group_end = SsnEvent(group_end)
         self._lock = threading.RLock()
         self._calls: dict[str, SimCall] = {}
         self._legs: dict[str, Leg] = {}
@@ -285,7 +309,10 @@ class CallEngine:
             if leg.direction is Direction.INCOMING
             else (SsnEvent.CALL_OUTGOING)
         )
-        self._emit_call(code, leg, leg.remote.number, leg.user.extension, leg.remote.identity)
+        ext = leg.user.extension
+        if code is SsnEvent.CALL_INCOMING and self.ext_reading == "dialled" and leg.dialled:
+            ext = leg.dialled  # "number called": the group's number or the DID
+        self._emit_call(code, leg, leg.remote.number, ext, leg.remote.identity)
 
     def _callee_caller(self, leg: Leg) -> tuple[str, str]:
         """(callee number, caller number) of a leg, for 18 and 19."""
@@ -344,11 +371,47 @@ class CallEngine:
         except InvalidIdentifier as exc:
             raise SimError(str(exc)) from None
 
-    def _ring_members(self, call: SimCall, group: Group, caller: Party) -> None:
+    def _ring_members(
+        self, call: SimCall, group: Group, caller: Party, dialled: str | None = None
+    ) -> None:
         members = [self._user(ext) for ext in group.members]
-        # Every ring mode rings all members here: the simulator does not model ring timers.
+        if group.ring_mode is not RingMode.ALL:
+            members = members[:1]  # a hunt group: one member at a time, see hunt_next
         for user in members:
-            self._ring(self._new_leg(call, user, Direction.INCOMING, caller, group=group.name))
+            leg = self._new_leg(call, user, Direction.INCOMING, caller, group=group.name)
+            leg.dialled = dialled or group.number
+            self._ring(leg)
+
+    def hunt_next(self, call: SimCall) -> Leg | None:
+        """A hunt group moves on: the ringing member's leg ends, or the next member rings.
+
+        With a member ringing, its leg ends (``group_end``) and nobody rings for now: the gap
+        a site leaves between members is the time until the next ``hunt_next``. With nobody
+        ringing, the next member who has not rung yet rings (returned); None when every
+        member has rung.
+        """
+        with self._lock:
+            call = call.resolved()
+            group = self.directory.group_by_number(call.target)
+            if group is None:
+                group = self.directory.group_by_number(self.directory.dids.get(call.target, ""))
+            if group is None or call.answered:
+                raise SimError(f"call {call.call_id} is not an unanswered group call")
+            ringing = [leg for leg in call.live_legs if leg.direction is Direction.INCOMING]
+            if ringing:
+                for leg in ringing:
+                    self._end(leg, self.group_end)
+                return None
+            rung = {leg.user.extension for leg in call.legs}
+            following = [m for m in group.members if m not in rung]
+            if not following:
+                return None
+            leg = self._new_leg(
+                call, self._user(following[0]), Direction.INCOMING, call.caller, group=group.name
+            )
+            leg.dialled = call.target
+            self._ring(leg)
+            return leg
 
     def incoming_call(
         self,
@@ -356,21 +419,28 @@ class CallEngine:
         to_extension: str,
         caller_name: str | None = None,
     ) -> SimCall:
-        """An external caller dials an extension (16) or a group number (16 per member)."""
+        """An external caller dials an extension (16) or a group number (16 per member).
+
+        ``to_extension`` may also be a DID of the directory: the call reaches its target.
+        """
         with self._lock:
             caller = Party(from_number.strip(), external_identity(caller_name))
             if not caller.number:
                 raise SimError("the caller's number is empty")
-            group = self.directory.group_by_number(to_extension)
-            user = None if group is not None else self._user(to_extension)
+            dialled = to_extension.strip()
+            target = self.directory.dids.get(dialled, dialled)
+            group = self.directory.group_by_number(target)
+            user = None if group is not None else self._user(target)
             if group is not None and not group.members:
                 raise SimError(f"group {group.name} has no members")
-            call = self._new_call(caller, to_extension, "")
+            call = self._new_call(caller, dialled, "")
             if group is not None:
-                self._ring_members(call, group, caller)
+                self._ring_members(call, group, caller, dialled)
             else:
                 assert user is not None
-                self._ring(self._new_leg(call, user, Direction.INCOMING, caller))
+                leg = self._new_leg(call, user, Direction.INCOMING, caller)
+                leg.dialled = dialled
+                self._ring(leg)
             return call
 
     def ring_group(self, from_number: str, group: str, caller_name: str | None = None) -> SimCall:
@@ -476,7 +546,7 @@ class CallEngine:
                 raise SimError("the caller cannot answer their own call")
             for other in ringing_in:
                 if other is not leg:
-                    self._end(other, SsnEvent.CALL_REMOTE_HANGUP)
+                    self._end(other, self.group_end if other.group else SsnEvent.CALL_REMOTE_HANGUP)
             self._set_answered(call, leg)
             if caller_leg is not None and caller_leg.live:
                 caller_leg.remote = Party.of_user(leg.user)
@@ -541,7 +611,9 @@ class CallEngine:
                 self._end(leg, SsnEvent.CALL_REJECTED)
             else:
                 for other in call.live_legs:
-                    self._end(other, SsnEvent.CALL_REMOTE_HANGUP)
+                    ringing_member = other.group and other.state is LegState.RINGING
+                    code = self.group_end if ringing_member else SsnEvent.CALL_REMOTE_HANGUP
+                    self._end(other, code)
 
     def _reference_leg(self, call: SimCall, extension: str | None) -> Leg:
         live = call.live_legs

@@ -106,6 +106,8 @@ class Directory:
     users: list[User] = field(default_factory=list)
     devices: list[Device] = field(default_factory=list)
     groups: list[Group] = field(default_factory=list)
+    #: DIDs: a number from outside -> the extension or group number it reaches.
+    dids: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -138,6 +140,10 @@ class Directory:
             for member in group.members:
                 if member not in seen_ext:
                     raise DirectoryError(f"group {group.name}: unknown member {member}")
+        numbers = seen_ext | {g.number for g in self.groups}
+        for did, target in self.dids.items():
+            if did in numbers or target not in numbers:
+                raise DirectoryError(f"DID {did} -> {target}: not an extension or group")
 
     def add_user(self, user: User) -> None:
         """Add one user (e.g. the integration account from the settings)."""
@@ -188,7 +194,8 @@ def default_directory(password: str = DEFAULT_PASSWORD, company_id: int = 1) -> 
     """A small company, ACME: four agents in two groups, and an integration user.
 
     Everyone's password is ``callbridge``; the integration account is
-    ``auth-callbridge@acme``. Extensions 201-204 and groups 600 (Sales) and 601 (Support).
+    ``auth-callbridge@acme``. Extensions 201-204, groups 600 (Sales) and 601 (Support), the
+    hunt group 602 (Hotline), and the DID 0612340601 to Support.
     """
     digest = SecretStr(md5_hex(password))
     people = [
@@ -225,5 +232,9 @@ def default_directory(password: str = DEFAULT_PASSWORD, company_id: int = 1) -> 
     groups = [
         Group(1, "Sales", "600", ("201", "202"), RingMode.ALL),
         Group(2, "Support", "601", ("203", "204"), RingMode.ALL),
+        # A hunt group: one member at a time (the engine's ``hunt_next``).
+        Group(3, "Hotline", "602", ("203", "204"), RingMode.PRIORITY),
     ]
-    return Directory(users=users, devices=devices, groups=groups)
+    # A DID reaching Support directly: 16's ``ext`` is the DID with ``ext_reading="dialled"``.
+    dids = {"0612340601": "601"}
+    return Directory(users=users, devices=devices, groups=groups, dids=dids)

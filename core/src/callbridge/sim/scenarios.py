@@ -91,6 +91,7 @@ ACTIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "divert": (frozenset({_CALL, "to"}), frozenset({"extension", "soap"})),
     "transfer": (frozenset({_CALL, "to_call", "extension"}), frozenset({"soap"})),
     "pick": (frozenset({_CALL, "extension", "target"}), frozenset({"soap"})),
+    "hunt_next": (frozenset({_CALL}), frozenset()),
     "device_login": (frozenset({"device"}), frozenset()),
     "device_logout": (frozenset({"device"}), frozenset()),
 }
@@ -516,6 +517,8 @@ class ScenarioRunner:
             else:
                 leg = sim.pick(ext, str(a["target"]))
             calls.setdefault(label, leg.call)
+        elif action == "hunt_next":
+            sim.hunt_next(calls[label])
         elif action == "device_login":
             sim.device_login(str(a["device"]))
         elif action == "device_logout":

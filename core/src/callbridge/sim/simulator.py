@@ -27,7 +27,7 @@ from pydantic import SecretStr
 
 from ..settings import PbxSettings
 from .emitter import EventSink, MemorySink, QueuedSink
-from .engine import CallEngine, SimCall, SimError
+from .engine import CallEngine, ExtReading, GroupEnd, SimCall, SimError
 from .model import DEFAULT_PASSWORD, Directory, User, default_directory, md5_hex
 from .scheduler import Scheduler
 from .soap_server import MAX_BODY, SoapLogEntry, SoapService
@@ -104,13 +104,21 @@ class Simulator(CallEngine):
         port: int = 0,
         queue_events: bool = True,
         outbound: OutboundPolicy | None = None,
+        ext_reading: ExtReading = "extension",
+        group_end: GroupEnd = 20,
     ) -> None:
         self.settings = settings or PbxSettings()
         directory = directory or default_directory()
         _ensure_integration_user(directory, self.settings)
         self.inner_sink: EventSink = sink if sink is not None else MemorySink()
         emit_to: EventSink = QueuedSink(self.inner_sink) if queue_events else self.inner_sink
-        super().__init__(directory, emit_to, company_param=self.settings.company_param)
+        super().__init__(
+            directory,
+            emit_to,
+            company_param=self.settings.company_param,
+            ext_reading=ext_reading,
+            group_end=group_end,
+        )
         self.service = SoapService(self, self.settings)
         self.outbound = outbound
         self._host = host

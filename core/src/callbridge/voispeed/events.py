@@ -29,7 +29,8 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from typing import ClassVar, Literal
+from enum import IntEnum
+from typing import ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -56,6 +57,10 @@ UNANSWERED_CLOSE = "cb_unanswered_close"
 #: closed after being active (``callbridge.mysql``): the tables do not say who hung up, so the
 #: call tracker records nobody known (``hung_up_by: unknown``) rather than guessing.
 HANGUP_UNKNOWN = "cb_hangup_unknown"
+#: Not the document's: the extension of the event's user (``sender_id``) in the PBX's ``users``
+#: table, filled in by the MySQL source. Event 16's ``ext`` is the number *called* (a group,
+#: a DID), so the call tracker takes the user's extension from here first.
+USER_EXTENSION = "user_extension"
 
 
 class EventParseError(ValueError):
@@ -131,7 +136,11 @@ class DeviceEvent(BaseEvent):
     """ssn_event 1 and 2: a device of a user logged in or out."""
 
     device_id: str
+    #: None when absent or not a type the document lists (the raw value stays in ``params``).
     device_type: DeviceType | None = None
+    #: ``device_host`` as received; ``device_ip``/``device_port`` are what could be read of it
+    #: (the whole value and None when it is not ``address:port``).
+    device_host: str | None = None
     device_ip: str | None = None
     device_port: int | None = None
     device_name: str | None = None
@@ -160,6 +169,7 @@ class CallEvent(BaseEvent):
 
     #: The user the event is about (type 0 = user, the only type the document allows here).
     sender_id: str | None = None
+    #: None when absent or not a type the document lists (the raw value stays in ``params``).
     sender_type: CallableType | None = None
     #: The *user* call id (monitor_user_calls.usercallid), the id SOAP commands take.
     call_id: str
@@ -352,6 +362,7 @@ def _collect(params: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str,
 
 
 _INTEGER = re.compile(r"-?[0-9]+")
+_E = TypeVar("_E", bound=IntEnum)
 
 
 def _int(params: Mapping[str, str], name: str) -> int | None:
@@ -386,15 +397,36 @@ def _text(params: Mapping[str, str], name: str) -> str | None:
 
 
 def _host(raw: str | None) -> tuple[str | None, int | None]:
-    """Split ``address_ip:port``; tolerate a bare address and ``[v6]:port``."""
+    """Split ``address_ip:port``; tolerate a bare address, ``[v6]:port`` and anything else.
+
+    No hook needs the port, so a value that is not ``address:port`` never refuses the event:
+    a port number out of range gives the address alone, anything else the whole value.
+    """
     if not raw:
         return None, None
     host, sep, port = raw.rpartition(":")
     if not sep or (host.count(":") and not host.startswith("[")):
         return raw, None  # bare host, or an IPv6 address without a port
-    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
-        raise EventParseError("device_host", f"port must be 1-65535, got {port!r:.20}")
+    if not (port.isascii() and port.isdigit()):
+        return raw, None  # not address:port (a SIP URI, a name): kept whole
+    if not 0 < int(port) < 65536:
+        return host.strip("[]"), None
     return host.strip("[]"), int(port)
+
+
+def _enum(params: Mapping[str, str], name: str, kind: type[_E]) -> _E | None:
+    """The named value of a code parameter, or None when absent or not one we know.
+
+    Never refuses: the document's lists of device and callable types are a guess at what a
+    PBX sends, and no hook needs them. The raw value stays in the event's ``params``.
+    """
+    raw = params.get(name, "").strip()
+    if not (_INTEGER.fullmatch(raw) and len(raw) <= 10):
+        return None
+    try:
+        return kind(int(raw))
+    except ValueError:
+        return None
 
 
 def parse_event(
@@ -417,17 +449,14 @@ def parse_event(
     if company is not None and len(company) > MAX_COMPANY_LENGTH:
         raise EventParseError(company_param, f"longer than {MAX_COMPANY_LENGTH} characters")
     if code in _DEVICE_EVENTS:
-        ip, port = _host(_text(kept, "device_host"))
-        device_type = _int(kept, "device_type")
-        try:
-            kind = None if device_type is None else DeviceType(device_type)
-        except ValueError:
-            raise EventParseError("device_type", f"unknown device type {device_type}") from None
+        host = _text(kept, "device_host")
+        ip, port = _host(host)
         return _DEVICE_EVENTS[code](
             company_id=company,
             params=kept,
             device_id=_id(kept, "device_id", required=True),
-            device_type=kind,
+            device_type=_enum(kept, "device_type", DeviceType),
+            device_host=host,
             device_ip=ip,
             device_port=port,
             device_name=_text(kept, "device_name"),
@@ -435,17 +464,12 @@ def parse_event(
             user_id=_text(kept, "user_id"),
         )
     if code in _CALL_EVENTS:
-        sender_type = _int(kept, "sender_type")
-        try:
-            sender_kind = None if sender_type is None else CallableType(sender_type)
-        except ValueError:
-            raise EventParseError("sender_type", f"unknown callable type {sender_type}") from None
         identity_raw = _text(kept, "identity")
         return _CALL_EVENTS[code](
             company_id=company,
             params=kept,
             sender_id=_text(kept, "sender_id"),
-            sender_type=sender_kind,
+            sender_type=_enum(kept, "sender_type", CallableType),
             call_id=_id(kept, "call_id", required=True),
             ext_id=_text(kept, "ext_id"),
             number=(kept.get("number") or "").strip(),
