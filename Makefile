@@ -9,7 +9,7 @@ VENV := .venv
 UV := $(shell command -v uv 2>/dev/null || echo $(VENV)-tools/bin/uv)
 STAMP := $(VENV)/.synced
 
-.PHONY: demo test lint typecheck bench docs clean bootstrap browser
+.PHONY: demo test lint typecheck bench docs clean bootstrap browser dist
 
 $(VENV)-tools/bin/uv:
 	$(PYTHON) -m venv $(VENV)-tools
@@ -30,6 +30,8 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/shellcheck docker/entrypoint.sh
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy core/src $(wildcard connectors/*/src) $(wildcard examples/*/src)
@@ -42,3 +44,12 @@ docs: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(VENV)-tools site
+
+# A wheel and an sdist of every distribution (core, connectors, examples) into $(DIST)/, all
+# with the version in VERSION, and their metadata checked as a package index would.
+# docs/install.md says how to install from there; tests/dist/ runs this target.
+DIST ?= dist
+dist: $(STAMP)
+	rm -rf $(DIST)
+	$(UV) build --all-packages --out-dir $(DIST)
+	$(VENV)/bin/twine check --strict $(DIST)/*
