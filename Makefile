@@ -46,10 +46,12 @@ clean:
 	rm -rf $(VENV) $(VENV)-tools site
 
 # A wheel and an sdist of every distribution (core, connectors, examples) into $(DIST)/, all
-# with the version in VERSION, and their metadata checked as a package index would.
+# with the version in VERSION, and their metadata checked as a package index would. The
+# HubSpot wheel ships the calling-extensions SDK, built from npm first.
 # docs/install.md says how to install from there; tests/dist/ runs this target.
 DIST ?= dist
 dist: $(STAMP)
 	rm -rf $(DIST)
+	$(MAKE) -C connectors/hubspot sdk
 	$(UV) build --all-packages --out-dir $(DIST)
 	$(VENV)/bin/twine check --strict $(DIST)/*

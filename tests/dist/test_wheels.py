@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import zipfile
 from importlib.metadata import version
 from pathlib import Path
 
@@ -88,6 +89,11 @@ def test_make_dist_builds_a_wheel_and_an_sdist_of_every_distribution(installed: 
         f"callbridge_salesforce-{VERSION}.tar.gz",
     ]
     assert names == sorted(expected)
+    # The HubSpot wheel carries the calling-extensions SDK its calling page loads (built
+    # from npm, never committed; the wheel is made from the sdist, so both must hold it).
+    sdk = "callbridge_hubspot/static/vendor/calling-extensions-sdk.esm.js"
+    with zipfile.ZipFile(dist / f"callbridge_hubspot-{VERSION}-py3-none-any.whl") as wheel:
+        assert wheel.getinfo(sdk).file_size > 1000
     # The workspace's own installs carry the same version: it comes from VERSION alone.
     assert version("callbridge") == VERSION
 
