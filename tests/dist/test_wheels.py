@@ -47,14 +47,14 @@ def _clean_env() -> dict[str, str]:
     }
 
 
-def _run(args: list[str], cwd: Path, timeout: float = 300, **env: str) -> str:
+def _run(args: list[str], cwd: Path, **env: str) -> str:
     result = subprocess.run(
         args,
         cwd=cwd,
         env={**_clean_env(), **env},
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=300,
         check=False,
     )
     assert result.returncode == 0, f"{args} exited {result.returncode}:\n{result.stderr}"
