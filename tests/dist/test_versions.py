@@ -41,3 +41,12 @@ def test_every_plugin_declares_a_core_range_that_holds_this_core(path: Path) -> 
     # An upper bound: the next minor release of the core may break plugins before 1.0.
     major, minor = Version(VERSION).release[:2]
     assert Version(f"{major}.{minor + 1}.0") not in core.specifier
+
+
+def test_the_changelog_has_an_entry_for_this_version() -> None:
+    """Bumping VERSION without saying what changed fails here (the upgrade docs rely on it)."""
+    headings = [
+        line for line in (ROOT / "CHANGELOG.md").read_text().splitlines() if line.startswith("## ")
+    ]
+    assert headings, "CHANGELOG.md has no version entries"
+    assert headings[0].split()[1] == VERSION, headings[0]
