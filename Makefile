@@ -20,7 +20,7 @@ DEBIAN_PACKAGES := mariadb-server redis-server chromium gcc libmariadb-dev curl
 APT_GET ?= apt-get
 SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck bench docs clean bootstrap browser services bench-mysql
+.PHONY: demo test lint typecheck bench docs clean bootstrap browser services bench-mysql dist
 
 $(VENV)-tools/bin/uv:
 	$(PYTHON) -m venv $(VENV)-tools
@@ -41,6 +41,8 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/shellcheck docker/entrypoint.sh
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy core/src $(wildcard connectors/*/src) $(wildcard examples/*/src)
@@ -74,3 +76,14 @@ services:
 
 clean:
 	rm -rf $(VENV) $(VENV)-tools site
+
+# A wheel and an sdist of every distribution (core, connectors, examples) into $(DIST)/, all
+# with the version in VERSION, and their metadata checked as a package index would. The
+# HubSpot wheel ships the calling-extensions SDK, built from npm first.
+# docs/install.md says how to install from there; tests/dist/ runs this target.
+DIST ?= dist
+dist: $(STAMP)
+	rm -rf $(DIST)
+	$(MAKE) -C connectors/hubspot sdk
+	$(UV) build --all-packages --out-dir $(DIST)
+	$(VENV)/bin/twine check --strict $(DIST)/*

@@ -48,6 +48,9 @@ def service_env(data_dir: Path, **extra: str) -> dict[str, str]:
 class Service:
     """One ``callbridge serve`` process; ``start`` waits until ``/healthz`` answers."""
 
+    #: The ``callbridge`` command to run (another virtual environment's, in tests/dist/).
+    executable = CALLBRIDGE
+
     def __init__(self, data_dir: Path, **env: str) -> None:
         self.data_dir = data_dir
         self.env = service_env(data_dir, **env)
@@ -73,7 +76,7 @@ class Service:
             with self.log.open("ab") as log:
                 self.process = subprocess.Popen(
                     [
-                        CALLBRIDGE,
+                        self.executable,
                         "serve",
                         "--host",
                         "127.0.0.1",
@@ -129,7 +132,7 @@ class Service:
     def cli(self, *args: str) -> Any:
         """Run ``callbridge <args>`` with this service's environment."""
         return subprocess.run(
-            [CALLBRIDGE, *args],
+            [self.executable, *args],
             cwd=self.data_dir,
             env=self.env,
             capture_output=True,

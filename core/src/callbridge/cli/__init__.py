@@ -86,7 +86,24 @@ def _plugin_commands() -> dict[str, str]:
     return {ep.name: ep.value for ep in entry_points(group="callbridge.commands")}
 
 
+def _print_versions(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--version``: the core and every installed connector, for a support request."""
+    if not value or ctx.resilient_parsing:
+        return
+    from ..versions import version_report
+
+    click.echo(version_report())
+    ctx.exit()
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="callbridge", prog_name="callbridge")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_versions,
+    help="Show the versions of callbridge and of every installed connector, and exit.",
+)
 def main() -> None:
     """callbridge links a VOIspeed PBX to CRMs: screen-pops, call activities, click-to-call."""

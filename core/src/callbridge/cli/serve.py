@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
+from types import FrameType
 
 import click
 
@@ -49,6 +52,7 @@ def serve(host: str | None, port: int | None, source: str | None) -> None:
         f"(ingress /pbx/events, panel /agent, API docs /docs)",
         err=True,
     )
+    _stop_cleanly_on_sigterm()
     try:
         uvicorn.run(
             app,
@@ -62,3 +66,21 @@ def serve(host: str | None, port: int | None, source: str | None) -> None:
         )
     finally:
         running.close()
+
+
+def _stop_cleanly_on_sigterm() -> None:
+    """Make SIGTERM (``docker stop``, systemd, ``kill``) stop as cleanly as Ctrl-C does.
+
+    uvicorn handles SIGINT and SIGTERM itself: it stops taking requests and drains them, then
+    raises the same signal again once its own handlers are gone. Under the default SIGTERM
+    disposition that second delivery killed the process before ``running.close()`` stopped
+    the engine child and closed the journal, and in a container the child died with it. With
+    this (empty) handler in place the second delivery does nothing, ``uvicorn.run`` returns,
+    and the ``finally`` below waits for the engine.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _already_stopping)
+
+
+def _already_stopping(signum: int, frame: FrameType | None) -> None:
+    """uvicorn has shut the server down already; ``serve`` closes the rest on return."""

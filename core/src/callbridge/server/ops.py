@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .. import metrics
+from ..versions import installed_versions
 from .services import Services
 
 
@@ -15,10 +16,19 @@ def build_router(services: Services) -> APIRouter:
     """``/healthz``, ``/readyz``, ``/metrics``."""
     router = APIRouter(tags=["Operations"])
 
+    versions = installed_versions()  # what this process loaded; an upgrade needs a restart
+    health: dict[str, object] = {
+        "status": "ok",
+        "version": versions["callbridge"],
+        "versions": versions,
+    }
+
     @router.get("/healthz", summary="The process is alive")
-    async def healthz() -> dict[str, str]:
-        """Always ``ok`` while the event loop runs."""
-        return {"status": "ok"}
+    async def healthz() -> dict[str, object]:
+        """Always ``ok`` while the event loop runs, with the versions of the core and of every
+        installed connector (``callbridge --version`` prints the same), for a support request.
+        """
+        return health
 
     @router.get("/readyz", summary="Ready to take events")
     async def readyz() -> JSONResponse:
