@@ -168,4 +168,5 @@ def test_install_option_installs_into_an_environment_without_pip(tmp_path: Path)
         python, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=tmp_path / "callbridge-acme-crm"
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "11 passed" in tests.stdout, tests.stdout
+    # The same count as the scaffold's own run above (the template has no optional lookup).
+    assert "13 passed, 1 skipped" in tests.stdout, tests.stdout
