@@ -138,6 +138,13 @@ class ServerSettings(BaseModel):
     #: them) get the processor first; the engine's work can wait milliseconds, and it has
     #: all the processor the HTTP service leaves. 0 keeps them equal.
     engine_nice: int = Field(default=10, ge=0, le=19)
+    #: With ``engine = process``: seconds the engine may leave a health check unanswered
+    #: (stopped with SIGSTOP, wedged) or report a stalled dispatcher before ``/readyz``
+    #: fails and the log says so. ``serve`` asks it once a second.
+    engine_heartbeat_timeout: float = Field(default=15.0, gt=0)
+    #: With ``engine = process``: longest wait, in seconds, before restarting an engine that
+    #: exited (the wait doubles from 1 s after each exit, and starts over once it ran a minute).
+    engine_restart_max: float = Field(default=60.0, gt=0)
     #: Refused ``/pbx/events`` requests kept among rejected requests, per source address and
     #: minute; the rest are only counted (``callbridge_rejected_unrecorded_total``).
     rejected_per_minute: int = Field(default=60, ge=0)
