@@ -94,3 +94,18 @@ def test_finished_calls_are_forgotten_but_their_keys_remembered() -> None:
     later = 10 + keep + MIN_TOMBSTONE_RETENTION.total_seconds()
     tracker.tick(at(later))
     assert kinds(tracker.apply(events[17], at(later + 1))) == [("ringing", "A1")]
+
+
+def test_finished_calls_in_memory_are_bounded_by_count() -> None:
+    """A sustained load does not keep an hour of finished calls: the oldest go early."""
+    tracker = make_tracker(call_expiry=60, max_finished=10, max_forgotten=20)
+    for n in range(100):
+        events = outbound(f"{n + 1:X}", CALLER, "201")
+        run(tracker, [(n, events[17]), (n + 0.5, events[21])])
+    tracker.tick(at(101))  # seconds later, far from the hour of KEEP_RESOLVED
+    finished = [k for k in (f"-:{n + 1:08X}" for n in range(100)) if tracker.get(k) is not None]
+    assert finished == [f"-:{n + 1:08X}" for n in range(90, 100)]
+    assert len(tracker._tombstones) <= 20
+    # A late event for a call forgotten early but still remembered by key does nothing.
+    assert tracker.apply(outbound("55", CALLER, "201")[20], at(102)) == []
+    assert tracker.open_calls() == []

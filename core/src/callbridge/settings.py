@@ -199,6 +199,12 @@ class TrackerSettings(BaseModel):
     #: Seconds after the last event of an ended call from which a new ring (16/17) with the
     #: same user call id is a new call (the PBX reuses ids), not a repeat of the old ring.
     reuse_after: float = Field(default=300.0, gt=0)
+    #: Most finished calls the engine keeps whole in memory (each for up to an hour, for late
+    #: events); beyond it the oldest are forgotten early. A late event for one is matched
+    #: from the journal instead, so this bounds memory under sustained load, not behaviour.
+    max_finished: int = Field(default=5000, ge=0)
+    #: Most keys of forgotten calls remembered (each for a day), bounded the same way.
+    max_forgotten: int = Field(default=50_000, ge=0)
 
 
 class Settings(BaseSettings):

@@ -149,6 +149,8 @@ class Tracker:
         self._window = timedelta(seconds=settings.group_window)
         self._one_missed = settings.group_missed == "one"
         self._retention = max(MIN_TOMBSTONE_RETENTION, 2 * self._expiry)
+        self._max_resolved = settings.max_finished
+        self._max_tombstones = settings.max_forgotten
         self._region = region
         self._originates = originates
         self._lock = threading.Lock()
@@ -477,15 +479,25 @@ class Tracker:
         heapq.heappush(self._deadlines, (when, next(self._seq), ref))
 
     def _housekeeping(self, now: datetime) -> None:
-        """Forget finished calls after a while, keeping their keys as tombstones longer."""
-        while self._resolved and self._resolved[0][0] + KEEP_RESOLVED <= now:
+        """Forget finished calls after a while, keeping their keys as tombstones longer.
+
+        Both are bounded by count too (``max_finished``, ``max_forgotten``): at a sustained
+        load an hour of finished calls is hundreds of megabytes. What is forgotten early is
+        still in the journal, where ``_saved_calls`` finds it for a late event.
+        """
+        while self._resolved and (
+            self._resolved[0][0] + KEEP_RESOLVED <= now or len(self._resolved) > self._max_resolved
+        ):
             when, leg = self._resolved.popleft()
             if self._legs.get(leg.key) is leg:
                 del self._legs[leg.key]
                 self._groups.forget(leg)
                 self._tombstones[leg.key] = when
                 self._tombstone_queue.append((when, leg.key))
-        while self._tombstone_queue and self._tombstone_queue[0][0] + self._retention <= now:
+        while self._tombstone_queue and (
+            self._tombstone_queue[0][0] + self._retention <= now
+            or len(self._tombstone_queue) > self._max_tombstones
+        ):
             when, key = self._tombstone_queue.popleft()
             if self._tombstones.get(key) == when:
                 del self._tombstones[key]
