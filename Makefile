@@ -9,7 +9,7 @@ VENV := .venv
 UV := $(shell command -v uv 2>/dev/null || echo $(VENV)-tools/bin/uv)
 STAMP := $(VENV)/.synced
 
-.PHONY: demo test lint typecheck bench docs clean bootstrap browser
+.PHONY: demo test lint typecheck bench soak docs clean bootstrap browser
 
 $(VENV)-tools/bin/uv:
 	$(PYTHON) -m venv $(VENV)-tools
@@ -36,6 +36,10 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/run.py
+
+# A steady load against a failing, stalling CRM for SOAK_MINUTES (default 30); see bench/soak.py.
+soak: $(STAMP)
+	$(VENV)/bin/python bench/soak.py --minutes $${SOAK_MINUTES:-30}
 
 docs: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict

@@ -241,6 +241,9 @@ class Settings(BaseSettings):
     #: Days the journal keeps finished things (handled events, agent messages, rejected
     #: requests, settled calls, done/dead deliveries, originates); 0 keeps them forever.
     retention_days: float = Field(default=30.0, ge=0)
+    #: Seconds between two prunes by retention (the first runs a minute after the engine
+    #: starts). A day suits the default retention; a short soak run uses minutes.
+    prune_interval: float = Field(default=24 * 3600.0, gt=0)
     #: Log level, and the log format (``json``: one JSON object a line).
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
