@@ -19,13 +19,17 @@ WEBHOOK_SECRET = "webhook-secret-0123456789"
 
 
 @contextlib.contextmanager
-def tiny_disk(path: Path, size: str = "5m") -> Iterator[Path]:
-    """A tmpfs of ``size`` mounted at ``path`` (needs root); skips the test when it cannot."""
+def tiny_disk(path: Path, size: str = "5m", options: str = "") -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``path`` (needs root); skips the test when it cannot.
+
+    ``options``: more mount options (``ro``: a read-only disk, which even root cannot write).
+    """
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
     path.mkdir(parents=True, exist_ok=True)
+    mount_options = ",".join(filter(None, [f"size={size}", options]))
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        ["mount", "-t", "tmpfs", "-o", mount_options, "tmpfs", str(path)],
         capture_output=True,
         text=True,
         check=False,

@@ -15,8 +15,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-__all__ = ["FaultLog", "journal_fault"]
+__all__ = ["FaultLog", "file_fault", "journal_fault"]
 
 #: Seconds between two lines about the same ongoing fault.
 DEFAULT_INTERVAL = 60.0
@@ -87,18 +88,27 @@ class FaultLog:
 
 def journal_fault(journal: object, exc: BaseException) -> str:
     """What an operator reads about a failed journal write: where, why, and the fix."""
-    text = f"{type(exc).__name__}: {exc}"
     path = getattr(journal, "path", None)
     if path is None:
+        text = f"{type(exc).__name__}: {exc}"
         return f"journal {journal!r} cannot be written ({text}); check that it is reachable"
-    folder = getattr(path, "parent", path)
+    return file_fault(Path(path), exc)
+
+
+def file_fault(path: Path, exc: BaseException, failed: str = "cannot be written") -> str:
+    """``<path> <failed> (<error>); <the fix>``, the fix guessed from the error."""
+    text = f"{type(exc).__name__}: {exc}"
+    folder = path.parent
     lowered = text.lower()
     if "full" in lowered or "no space" in lowered or "disk i/o" in lowered:
         fix = f"free space on the disk holding {folder} (df -h {folder})"
     elif "readonly" in lowered or "read-only" in lowered or "permission" in lowered:
         fix = f"let the user running callbridge write {folder} and the files in it"
-    elif "unable to open" in lowered:
-        fix = f"check that {folder} exists and the user running callbridge can write it"
+    elif "unable to open" in lowered or "not a directory" in lowered:
+        fix = (
+            f"check that {folder} exists, is a directory on a writable disk, and the user "
+            "running callbridge can write it (CALLBRIDGE_DATA_DIR)"
+        )
     else:
         fix = f"check the disk and the permissions of {folder}"
-    return f"journal {path} cannot be written ({text}); {fix}"
+    return f"journal {path} {failed} ({text}); {fix}"
