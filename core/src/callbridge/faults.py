@@ -27,6 +27,7 @@ DEFAULT_INTERVAL = 60.0
 class _Fault:
     since: float
     last_logged: float
+    last_failed: float
     repeats: int = 0
 
 
@@ -59,14 +60,15 @@ class FaultLog:
         with self._lock:
             fault = self._active.get(key)
             if fault is None:
-                self._active[key] = _Fault(since=now, last_logged=now)
+                self._active[key] = _Fault(since=now, last_logged=now, last_failed=now)
                 repeats = -1
             elif now - fault.last_logged >= self._interval:
                 repeats = fault.repeats
                 fault.repeats = 0
-                fault.last_logged = now
+                fault.last_logged = fault.last_failed = now
             else:
                 fault.repeats += 1
+                fault.last_failed = now
                 return False
             trace = exc is not None and key not in self._traced
             if trace:
@@ -76,12 +78,18 @@ class FaultLog:
         self._log.error(message, exc_info=exc if trace else None)
         return True
 
-    def clear(self, key: str, message: str) -> bool:
-        """The fault is over: log ``message`` once (True) if it had been reported."""
+    def clear(self, key: str, message: str, *, settle: float = 0.0) -> bool:
+        """The fault is over: log ``message`` once (True) if it had been reported.
+
+        ``settle``: seconds that must have passed since the last failure. A disk that is
+        nearly full fails one write and takes the next; without it, each flip would be a
+        pair of lines. Until then the fault stays active (False), so its repeats stay quiet.
+        """
         with self._lock:
-            fault = self._active.pop(key, None)
-        if fault is None:
-            return False
+            fault = self._active.get(key)
+            if fault is None or self._clock() - fault.last_failed < settle:
+                return False
+            del self._active[key]
         self._log.warning("%s (after %.0fs)", message, self._clock() - fault.since)
         return True
 

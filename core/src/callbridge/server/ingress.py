@@ -48,6 +48,9 @@ from ..voispeed.events import SECRET_PARAMETERS, EventParseError, parse_event
 from .services import Services
 
 log = logging.getLogger("callbridge.ingress")
+#: Seconds of successful appends before a journal fault is logged as over (a nearly full
+#: disk takes one write and fails the next: one pair of lines per flip otherwise).
+_FAULT_SETTLE = 10.0
 
 T = TypeVar("T")
 
@@ -277,9 +280,10 @@ class Ingress:
             metrics.EVENTS_REJECTED.labels("journal", "http").inc()
             await _answer(send, 503, "journal unavailable, retry\n")
             return
-        if self._journal_failing:
+        if self._journal_failing and self._faults.clear(
+            "journal", "journal writable again; events accepted", settle=_FAULT_SETTLE
+        ):
             self._journal_failing = False
-            self._faults.clear("journal", "journal writable again; events accepted")
         if not result.duplicate:
             self._wake_engine()  # now rather than at the dispatcher's next poll
         await _answer(send, 200, f"{'duplicate' if result.duplicate else 'ok'} {result.seq}\n")
