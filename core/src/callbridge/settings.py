@@ -204,7 +204,7 @@ class TrackerSettings(BaseModel):
     #: from the journal instead, so this bounds memory under sustained load, not behaviour.
     max_finished: int = Field(default=5000, ge=0)
     #: Most keys of forgotten calls remembered (each for a day), bounded the same way.
-    max_forgotten: int = Field(default=50_000, ge=0)
+    max_forgotten: int = Field(default=20_000, ge=0)
 
 
 class Settings(BaseSettings):

@@ -475,6 +475,13 @@ class Tracker:
         self._resolved.append((now, leg))
         return Change(kind, leg.snapshot())
 
+    def _deadline_live(self, ref: _DeadlineRef) -> bool:
+        """Whether a deadline may still do something (see ``tick`` and ``_leg_due``)."""
+        if not isinstance(ref, str):
+            return True
+        leg = self._legs.get(ref)
+        return leg is not None and leg.resolution is None
+
     def _push(self, when: datetime, ref: _DeadlineRef) -> None:
         heapq.heappush(self._deadlines, (when, next(self._seq), ref))
 
@@ -494,6 +501,12 @@ class Tracker:
                 self._groups.forget(leg)
                 self._tombstones[leg.key] = when
                 self._tombstone_queue.append((when, leg.key))
+        # Each call leaves its expiry deadline (hours away) in the heap after it finished;
+        # at a sustained load those stale entries would outnumber the live ones a hundred
+        # to one. Drop them when they are the majority: popping one would do nothing anyway.
+        if len(self._deadlines) > 2 * len(self._legs) + 1024:
+            self._deadlines = [d for d in self._deadlines if self._deadline_live(d[2])]
+            heapq.heapify(self._deadlines)
         while self._tombstone_queue and (
             self._tombstone_queue[0][0] + self._retention <= now
             or len(self._tombstone_queue) > self._max_tombstones
