@@ -92,17 +92,19 @@ def run_worker(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if control_fd is not None:
+        # Before the start: a long one (many open calls to restore) answers "not running",
+        # rather than nothing, which would read as a stopped or wedged engine.
+        control = socket.socket(fileno=control_fd)
+        threading.Thread(
+            target=_answer, args=(control, engine), name="engine-control", daemon=True
+        ).start()
     engine.start()
     for source in sources:
         source.start(stop)
     if wake_fd is not None:
         threading.Thread(
             target=_listen, args=(wake_fd, engine, sources, stop), name="engine-wake", daemon=True
-        ).start()
-    if control_fd is not None:
-        control = socket.socket(fileno=control_fd)
-        threading.Thread(
-            target=_answer, args=(control, engine), name="engine-control", daemon=True
         ).start()
     freeze_startup_objects()
     log.info("engine running in process %d", os.getpid())
