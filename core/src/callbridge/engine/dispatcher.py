@@ -650,7 +650,9 @@ class Dispatcher:
                     source=DEAD_LETTER_SOURCE,
                 )
             except Exception as exc:
-                log.warning("could not keep a dead letter (%s); trying again", _describe(exc))
+                self.faults.report(
+                    "events", f"{journal_fault(self.journal, exc)}; a dead letter waits", exc
+                )
                 if self._stopping.wait(delay):
                     return False
                 delay = min(delay * 2, _EVENT_RETRY_CAP)
