@@ -20,7 +20,7 @@ DEBIAN_PACKAGES := mariadb-server redis-server chromium gcc libmariadb-dev curl
 APT_GET ?= apt-get
 SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck bench docs clean bootstrap browser services bench-mysql dist
+.PHONY: demo test lint typecheck bench soak docs clean bootstrap browser services bench-mysql dist
 
 $(VENV)-tools/bin/uv:
 	$(PYTHON) -m venv $(VENV)-tools
@@ -53,6 +53,10 @@ bench: $(STAMP)
 # What the MySQL triggers cost the PBX's writes, and write-to-journal latency (docs/mysql.md).
 bench-mysql: $(STAMP)
 	$(VENV)/bin/python bench/mysql.py
+
+# A steady load against a failing, stalling CRM for SOAK_MINUTES (default 30); see bench/soak.py.
+soak: $(STAMP)
+	$(VENV)/bin/python bench/soak.py --minutes $${SOAK_MINUTES:-30}
 
 docs: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict

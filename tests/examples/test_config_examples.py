@@ -148,6 +148,11 @@ def test_nginx_snippet_terminates_tls_and_streams_unbuffered() -> None:
     for directive in ("proxy_buffering off;", "proxy_read_timeout 1h;", "proxy_pass"):
         assert directive in stream
     assert re.search(r"location\s+~\s+\^/v1/agents/\[\^/\]\+/events\$", text)
+    # Slow clients are bounded here (callbridge does not): docs/operations.md says so.
+    tls = next(body for body in servers if "listen 443 ssl" in body)
+    for directive in ("client_header_timeout", "client_body_timeout", "limit_conn "):
+        assert directive in tls
+    assert "limit_conn_zone $binary_remote_addr" in text
     for line in text.splitlines():
         code = line.split("#", 1)[0].strip()
         if code and not code.endswith(("{", "}", ";")):

@@ -69,3 +69,53 @@ def test_stream_in_a_missing_directory_fails(
     info = load_plugins(settings(), entry_points=False).get("console")
     assert info.state == "failed"
     assert "CALLBRIDGE_CONSOLE_STREAM: no such directory" in (info.reason or "")
+
+
+#: A process that logs one call through the console as ``callbridge`` configures it, then
+#: dies by kill -9 before anything could record the delivery as done.
+_CRASHING_DELIVERY = """
+import os, signal, sys
+from callbridge.models import CallRecord
+from callbridge.plugins.manager import load_plugins
+from callbridge.settings import Settings
+
+plugins = load_plugins(Settings(data_dir=sys.argv[1]), entry_points=False)
+record = CallRecord.model_validate_json(sys.argv[2])
+plugins.call_one("console", "log_call", record=record)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_call_retried_after_a_crash_is_printed_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, make_record: Callable[..., CallRecord]
+) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "console.log"
+    record = make_record(contacts={"directory": MARIO}).model_dump_json()
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("CALLBRIDGE_")}
+    env.update({"CALLBRIDGE_CONSOLE_STREAM": str(out), "CALLBRIDGE_CONSOLE_ENABLED": "true"})
+    for _attempt in range(2):  # the first attempt and the retry after the crash
+        done = subprocess.run(
+            [sys.executable, "-c", _CRASHING_DELIVERY, str(tmp_path / "data"), record],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == -9, done.stderr
+    assert sum("logged" in line for line in out.read_text().splitlines()) == 1
+
+
+def test_the_same_key_is_printed_once_in_a_process(
+    tmp_path: Path, settings: Callable[..., Settings], make_record: Callable[..., CallRecord]
+) -> None:
+    out = io.StringIO()
+    plugin = ConsolePlugin(file=out)
+    plugin.configure(None, settings())
+    record = make_record()
+    first, again = plugin.log_call(record), plugin.log_call(record)
+    assert first == again
+    assert len(out.getvalue().splitlines()) == 1

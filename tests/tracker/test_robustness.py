@@ -9,6 +9,7 @@ import pytest
 from tracker_support import CALLER, T0, at, ev, inbound, kinds, make_tracker, outbound, run
 
 from callbridge.engine.tracker import KEEP_RESOLVED, MIN_TOMBSTONE_RETENTION, Change
+from callbridge.settings import TrackerSettings
 from callbridge.voispeed.events import parse_event
 
 
@@ -94,3 +95,36 @@ def test_finished_calls_are_forgotten_but_their_keys_remembered() -> None:
     later = 10 + keep + MIN_TOMBSTONE_RETENTION.total_seconds()
     tracker.tick(at(later))
     assert kinds(tracker.apply(events[17], at(later + 1))) == [("ringing", "A1")]
+
+
+def test_finished_calls_in_memory_are_bounded_by_count() -> None:
+    """A sustained load does not keep an hour of finished calls: the oldest go early."""
+    tracker = make_tracker(call_expiry=60, max_finished=10, max_forgotten=20)
+    for n in range(100):
+        events = outbound(f"{n + 1:X}", CALLER, "201")
+        run(tracker, [(n, events[17]), (n + 0.5, events[21])])
+    tracker.tick(at(101))  # seconds later, far from the hour of KEEP_RESOLVED
+    finished = [k for k in (f"-:{n + 1:08X}" for n in range(100)) if tracker.get(k) is not None]
+    assert finished == [f"-:{n + 1:08X}" for n in range(90, 100)]
+    assert len(tracker._tombstones) <= 20
+    # A late event for a call forgotten early but still remembered by key does nothing.
+    assert tracker.apply(outbound("55", CALLER, "201")[20], at(102)) == []
+    assert tracker.open_calls() == []
+
+
+def test_deadlines_of_finished_calls_do_not_pile_up() -> None:
+    """Each call's expiry deadline is hours away; finished calls' ones are dropped early."""
+    tracker = make_tracker(max_finished=10)
+    for n in range(3000):
+        events = outbound(f"{n + 1:X}", CALLER, "201")
+        run(tracker, [(n, events[17]), (n + 0.5, events[21])])
+        if n % 50 == 0:
+            tracker.tick(at(n + 1))
+    tracker.tick(at(3001))
+    assert len(tracker._deadlines) <= 2 * 10 + 1024 + 50
+    # Open calls keep theirs: one rings now and expires on time.
+    ring = outbound("FFFF", CALLER, "202")[17]
+    tracker.apply(ring, at(3002))
+    expiry = TrackerSettings().call_expiry
+    expired = tracker.tick(at(3002 + expiry + 1))
+    assert [c.kind for c in expired if c.call.user_call_id == "0000FFFF"] == ["ended", "finished"]

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -75,6 +76,17 @@ REJECTED_UNRECORDED = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+ENGINE_RESTARTS = Counter(
+    "callbridge_engine_restarts_total",
+    "Engine child processes restarted by serve after they exited, by exit code.",
+    ["code"],
+    registry=REGISTRY,
+)
+ENGINE_UP = Gauge(
+    "callbridge_engine_up",
+    "1 while the engine child answers its health checks and reports no problem, else 0.",
+    registry=REGISTRY,
+)
 PRUNED = Counter(
     "callbridge_journal_pruned_total",
     "Journal entries deleted by retention, by kind.",
@@ -113,3 +125,52 @@ def watch_deliveries(source: Callable[[], Iterable[tuple[str, str, int]]]) -> No
         REGISTRY.unregister(_delivery_collector)
     _delivery_collector = _DeliveryStates(source)
     REGISTRY.register(_delivery_collector)
+
+
+def exposition(others: Iterable[bytes] = ()) -> bytes:
+    """This process's metrics, with those of other processes (the engine child) added in.
+
+    Each process counts in its own memory; ``serve`` asks its engine for its exposition text
+    and adds it here, so one scrape of ``/metrics`` sees every process. Samples with the same
+    name and labels are summed (a counter incremented in both processes), ``*_created`` keeps
+    the earliest. A child that restarted starts its counters from zero again: Prometheus takes
+    the drop as a counter reset, as after any restart.
+    """
+    families: dict[str, Metric] = {}
+    values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+
+    def add(family: Metric) -> None:
+        known = families.setdefault(
+            family.name, Metric(family.name, family.documentation, family.type, family.unit)
+        )
+        samples = values.setdefault(known.name, {})
+        for sample in family.samples:
+            key = (sample.name, tuple(sorted(sample.labels.items())))
+            if key not in samples:
+                samples[key] = sample.value
+            elif sample.name.endswith("_created"):
+                samples[key] = min(samples[key], sample.value)
+            else:
+                samples[key] += sample.value
+
+    for family in REGISTRY.collect():
+        add(family)
+    for text in others:
+        for family in text_string_to_metric_families(text.decode("utf-8", errors="replace")):
+            add(family)
+    for name, family in families.items():
+        for (sample_name, labels), value in values[name].items():
+            family.add_sample(sample_name, dict(labels), value)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Fixed(list(families.values())))
+    return generate_latest(registry)
+
+
+class _Fixed(Collector):
+    """Families collected already (``exposition``'s merge), served as they are."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return iter(self._families)

@@ -184,6 +184,13 @@ class ServerSettings(BaseModel):
     #: them) get the processor first; the engine's work can wait milliseconds, and it has
     #: all the processor the HTTP service leaves. 0 keeps them equal.
     engine_nice: int = Field(default=10, ge=0, le=19)
+    #: With ``engine = process``: seconds the engine may leave a health check unanswered
+    #: (stopped with SIGSTOP, wedged) or report a stalled dispatcher before ``/readyz``
+    #: fails and the log says so. ``serve`` asks it once a second.
+    engine_heartbeat_timeout: float = Field(default=15.0, gt=0)
+    #: With ``engine = process``: longest wait, in seconds, before restarting an engine that
+    #: exited (the wait doubles from 1 s after each exit, and starts over once it ran a minute).
+    engine_restart_max: float = Field(default=60.0, gt=0)
     #: Refused ``/pbx/events`` requests kept among rejected requests, per source address and
     #: minute; the rest are only counted (``callbridge_rejected_unrecorded_total``).
     rejected_per_minute: int = Field(default=60, ge=0)
@@ -241,6 +248,12 @@ class TrackerSettings(BaseModel):
     #: Seconds after the last event of an ended call from which a new ring (16/17) with the
     #: same user call id is a new call (the PBX reuses ids), not a repeat of the old ring.
     reuse_after: float = Field(default=300.0, gt=0)
+    #: Most finished calls the engine keeps whole in memory (each for up to an hour, for late
+    #: events); beyond it the oldest are forgotten early. A late event for one is matched
+    #: from the journal instead, so this bounds memory under sustained load, not behaviour.
+    max_finished: int = Field(default=5000, ge=0)
+    #: Most keys of forgotten calls remembered (each for a day), bounded the same way.
+    max_forgotten: int = Field(default=20_000, ge=0)
     #: ``user id=extension`` entries: whose extension a call event's user (``sender_id``) is.
     #: Event 16's ``ext`` is the number called (a group's number, a DID), not the member's
     #: extension; see docs/voispeed.md. The MySQL ``users`` table, when a MySQL source is
@@ -293,6 +306,9 @@ class Settings(BaseSettings):
     #: Days the journal keeps finished things (handled events, agent messages, rejected
     #: requests, settled calls, done/dead deliveries, originates); 0 keeps them forever.
     retention_days: float = Field(default=30.0, ge=0)
+    #: Seconds between two prunes by retention (the first runs a minute after the engine
+    #: starts). A day suits the default retention; a short soak run uses minutes.
+    prune_interval: float = Field(default=24 * 3600.0, gt=0)
     #: Log level, and the log format (``json``: one JSON object a line).
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"

@@ -14,11 +14,12 @@ from ..settings import load_settings
 @click.command()
 @click.option("--wake-fd", type=int, default=None, hidden=True)
 @click.option("--bell-fd", type=int, default=None, hidden=True)
-def engine(wake_fd: int | None, bell_fd: int | None) -> None:
+@click.option("--control-fd", type=int, default=None, hidden=True)
+def engine(wake_fd: int | None, bell_fd: int | None, control_fd: int | None) -> None:
     """Run the engine: dispatch journaled events to the plugins until stopped."""
     from ..engine.worker import run_worker
     from ..logs import configure_logging
 
     settings = load_settings()
     configure_logging(settings)
-    run_worker(settings, wake_fd=wake_fd, bell_fd=bell_fd)
+    run_worker(settings, wake_fd=wake_fd, bell_fd=bell_fd, control_fd=control_fd)

@@ -22,7 +22,10 @@ The flow (see ``docs/concepts.md``):
 4. A delivery thread takes due deliveries, per plugin, and runs ``log_call`` on that plugin's
    own small thread pool: a plugin that hangs or fails only delays its own deliveries. Each
    outcome is written back: done, retried later (backoff with jitter, or the plugin's hint),
-   or dead.
+   or dead. An outcome the journal cannot take (a full disk) holds the delivery back with
+   the same backoff, in memory, and pauses every delivery until a probe write succeeds: the
+   attempt after it runs ``log_call`` again with the same idempotency key, which is how a
+   connector finds the activity it already wrote instead of writing a second one.
 
 Nothing here runs on an asyncio loop; the HTTP service only reads the journal and the bus.
 """
@@ -37,7 +40,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
@@ -45,6 +48,7 @@ from pydantic import ValidationError
 
 from .. import metrics
 from ..errors import PermanentError, RetryLater
+from ..faults import FaultLog, journal_fault
 from ..journal.base import Delivery, Journal, StoredEvent
 from ..models import ActivityRef, Call, CallState, Contact, Originate, ScreenPop
 from ..settings import Settings
@@ -74,6 +78,9 @@ _EVENT_RETRY_CAP = 30.0
 DEAD_LETTER_SOURCE = "dispatcher"
 #: Longest error text kept on a delivery.
 _MAX_ERROR = 1000
+#: Seconds between two probe writes while the journal cannot be written; doubles up to the cap.
+_JOURNAL_PROBE_INITIAL = 1.0
+_JOURNAL_PROBE_CAP = 30.0
 
 #: Originate states in the order a call goes through them; an originate only moves forward.
 _ORIGINATE_RANK = {"ringing": 1, "answered": 2, "ended": 3}
@@ -224,6 +231,15 @@ class Dispatcher:
         self._delivering_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._started = False
+        #: One log line per journal outage, not one per failed write (see ``_journal_down``).
+        self.faults = FaultLog(log)
+        #: Deliveries whose outcome the journal could not take: id -> (tries, not before).
+        self._held: dict[int, tuple[int, datetime]] = {}
+        #: While set, no delivery runs: monotonic time of the next probe write, and its wait.
+        self._paused_until: float | None = None
+        self._probe_wait = _JOURNAL_PROBE_INITIAL
+        #: Monotonic time of the last pass of the reader and of the delivery loop (health).
+        self.beats: dict[str, float] = {}
 
     # -- life cycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -312,16 +328,17 @@ class Dispatcher:
     def _read_loop(self) -> None:
         last_tick = 0.0
         while not self._stopping.is_set():
+            self.beats["reader"] = time.monotonic()
             try:
                 got = self._read_once()
                 if time.monotonic() - last_tick >= self._tick_interval:
                     last_tick = time.monotonic()
                     self._tick()
                 self._persist_cursor()
-            except Exception:
+            except Exception as exc:
                 if self._stopping.is_set():
                     return
-                log.exception("dispatcher reader failed; retrying")
+                self._journal_down(exc)  # logged once per outage, not once per pass
                 got = 0
                 self._stopping.wait(1.0)
             if not got:
@@ -332,6 +349,7 @@ class Dispatcher:
         with self._state:
             while len(self._in_flight) >= _MAX_IN_FLIGHT and not self._stopping.is_set():
                 self._state.wait(0.5)
+                self.beats["reader"] = time.monotonic()  # waiting for lanes is not wedged
             after = self._dispatched
         batch = self.journal.events_after(after, limit=500)
         for stored in batch:
@@ -678,7 +696,9 @@ class Dispatcher:
                     source=DEAD_LETTER_SOURCE,
                 )
             except Exception as exc:
-                log.warning("could not keep a dead letter (%s); trying again", _describe(exc))
+                self.faults.report(
+                    "events", f"{journal_fault(self.journal, exc)}; a dead letter waits", exc
+                )
                 if self._stopping.wait(delay):
                     return False
                 delay = min(delay * 2, _EVENT_RETRY_CAP)
@@ -689,12 +709,13 @@ class Dispatcher:
     # -- deliveries -----------------------------------------------------------------------
     def _deliver_loop(self) -> None:
         while not self._stopping.is_set():
+            self.beats["deliveries"] = time.monotonic()
             try:
                 self._schedule_due()
-            except Exception:
+            except Exception as exc:
                 if self._stopping.is_set():
                     return
-                log.exception("delivery loop failed; retrying")
+                self._journal_down(exc)
                 self._stopping.wait(1.0)
             self._wake_deliveries.wait(self._poll_interval * 2)
             self._wake_deliveries.clear()
@@ -714,6 +735,8 @@ class Dispatcher:
             return pool
 
     def _schedule_due(self) -> None:
+        if not self._journal_up():
+            return
         now = self._wall_clock()
         for plugin in self.plugins.implementers("log_call"):
             with self._delivering_lock:
@@ -723,7 +746,7 @@ class Dispatcher:
                 continue
             due = self.journal.due_deliveries(now, limit=free + len(busy), plugin=plugin)
             for delivery in due:
-                if delivery.id in busy or free <= 0:
+                if delivery.id in busy or free <= 0 or self._is_held(delivery.id, now):
                     continue
                 with self._delivering_lock:
                     self._delivering[delivery.id] = plugin
@@ -738,12 +761,67 @@ class Dispatcher:
     def _run_delivery(self, delivery: Delivery) -> None:
         try:
             self.run_delivery(delivery)
-        except Exception:
-            log.exception("delivery %d (%s) could not be recorded", delivery.id, delivery.plugin)
+        except Exception as exc:
+            self._journal_down(exc)
+            self._hold(delivery)
         finally:
             with self._delivering_lock:
                 self._delivering.pop(delivery.id, None)
             self._wake_deliveries.set()
+
+    # -- a journal that cannot be written -------------------------------------------------
+    def _journal_down(self, exc: BaseException) -> None:
+        """A write failed: pause deliveries until a probe write succeeds; log it once."""
+        with self._state:
+            if self._paused_until is None:
+                self._probe_wait = _JOURNAL_PROBE_INITIAL
+                self._paused_until = time.monotonic() + self._probe_wait
+        self.faults.report(
+            "journal",
+            f"{journal_fault(self.journal, exc)}; deliveries paused, events wait in the journal",
+            exc,
+        )
+
+    def _journal_up(self) -> bool:
+        """Whether deliveries may run: not paused, or a probe write just succeeded."""
+        with self._state:
+            paused_until = self._paused_until
+        if paused_until is None:
+            return True
+        if time.monotonic() < paused_until:
+            return False
+        try:
+            self.journal.check_writable()
+        except Exception as exc:
+            with self._state:
+                self._probe_wait = min(self._probe_wait * 2, _JOURNAL_PROBE_CAP)
+                self._paused_until = time.monotonic() + self._probe_wait
+            self.faults.report(
+                "journal", f"{journal_fault(self.journal, exc)}; deliveries still paused", exc
+            )
+            return False
+        with self._state:
+            self._paused_until = None
+        self.faults.clear("journal", "journal writable again; deliveries resume")
+        return True
+
+    def _hold(self, delivery: Delivery) -> None:
+        """Its outcome was not recorded: back off as after a failure, in memory.
+
+        The journal still says "due", so without this the delivery would run again at once,
+        in a loop, each time writing the activity again where the connector cannot tell.
+        """
+        with self._delivering_lock:
+            tries = self._held.get(delivery.id, (0, self._wall_clock()))[0] + 1
+            wait = self.policy.delay(delivery.attempts + tries)
+            self._held[delivery.id] = (tries, self._wall_clock() + timedelta(seconds=wait))
+        metrics.DELIVERY_ATTEMPTS.labels(delivery.plugin, "unrecorded").inc()
+        log.debug("delivery %d held back %.1fs: its outcome was not recorded", delivery.id, wait)
+
+    def _is_held(self, delivery_id: int, now: datetime) -> bool:
+        with self._delivering_lock:
+            held = self._held.get(delivery_id)
+        return held is not None and held[1] > now
 
     def run_delivery(self, delivery: Delivery) -> None:
         """One attempt of one delivery, and its outcome written to the journal."""
@@ -781,6 +859,8 @@ class Dispatcher:
         else:
             metrics.DELIVERY_ATTEMPTS.labels(plugin, "done").inc()
             self.journal.complete_delivery(delivery.id, _result_json(result, plugin))
+            with self._delivering_lock:
+                self._held.pop(delivery.id, None)
             log.info("call %s logged by %s", delivery.call_key, plugin)
             return
         now = self._wall_clock()
@@ -792,6 +872,8 @@ class Dispatcher:
         )
         metrics.DELIVERY_ATTEMPTS.labels(plugin, "retry" if due is not None else "dead").inc()
         self.journal.fail_delivery(delivery.id, error=error, next_attempt_at=due)
+        with self._delivering_lock:
+            self._held.pop(delivery.id, None)
         if due is None:
             log.error(
                 "delivery %d of call %s to %s is dead after %d attempt(s): %s",
@@ -889,6 +971,8 @@ class _Lane:
             attempt += 1
             try:
                 work()
+                if attempt > 1:
+                    dispatcher.faults.clear("events", "events are handled again")
                 break
             except Exception as exc:
                 if dispatcher._stopping.is_set():
@@ -906,13 +990,18 @@ class _Lane:
                         return
                     break
                 wait = min(delay, _EVENT_RETRY_CAP)
-                log.warning(
+                # One line per outage, not one per event and attempt.
+                dispatcher.faults.report(
+                    "events",
+                    f"{journal_fault(dispatcher.journal, exc)}; events wait and are tried again",
+                    exc,
+                )
+                log.debug(
                     "event %s failed (attempt %d), trying again in %.1fs: %s",
                     seq,
                     attempt,
                     wait,
                     _describe(exc),
-                    exc_info=attempt == 1,
                 )
                 if dispatcher._stopping.wait(wait):
                     return

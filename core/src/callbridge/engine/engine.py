@@ -8,7 +8,7 @@ Start-up order matters for crash safety: the tracker gets back the calls that we
 (not settled) *before* the dispatcher resumes reading after its cursor, so the events handled
 again after a crash find their calls where they left them.
 
-Retention runs here too: once a day (``prune_interval``) a thread of its own prunes the
+Retention runs here too: once a day (``CALLBRIDGE_PRUNE_INTERVAL``) a thread of its own prunes the
 journal of what is older than ``CALLBRIDGE_RETENTION_DAYS`` (see ``Journal.prune``), never
 on the ingress path and never past the dispatcher's cursor.
 """
@@ -65,7 +65,7 @@ class Engine:
         clock: Callable[[], datetime] = utcnow,
         tick_interval: float = 1.0,
         poll_interval: float = 0.05,
-        prune_interval: float = PRUNE_INTERVAL,
+        prune_interval: float | None = None,
     ) -> None:
         self.settings = settings
         self.bus = bus or AgentBus()
@@ -78,7 +78,8 @@ class Engine:
         self._tick_interval = tick_interval
         self._poll_interval = poll_interval
         self._dispatcher: Dispatcher | None = None
-        self._prune_interval = prune_interval
+        #: Given (tests), or ``settings.prune_interval`` (a day by default).
+        self._prune_interval = settings.prune_interval if prune_interval is None else prune_interval
         self._stop_pruning = threading.Event()
         self._pruner: threading.Thread | None = None
         self.context: Context | None = None

@@ -158,6 +158,8 @@ class Tracker:
         self._window = timedelta(seconds=settings.group_window)
         self._one_missed = settings.group_missed == "one"
         self._retention = max(MIN_TOMBSTONE_RETENTION, 2 * self._expiry)
+        self._max_resolved = settings.max_finished
+        self._max_tombstones = settings.max_forgotten
         self._region = region
         self._originates = originates
         self._lock = threading.Lock()
@@ -502,19 +504,42 @@ class Tracker:
         self._resolved.append((now, leg))
         return Change(kind, leg.snapshot())
 
+    def _deadline_live(self, ref: _DeadlineRef) -> bool:
+        """Whether a deadline may still do something (see ``tick`` and ``_leg_due``)."""
+        if not isinstance(ref, str):
+            return True
+        leg = self._legs.get(ref)
+        return leg is not None and leg.resolution is None
+
     def _push(self, when: datetime, ref: _DeadlineRef) -> None:
         heapq.heappush(self._deadlines, (when, next(self._seq), ref))
 
     def _housekeeping(self, now: datetime) -> None:
-        """Forget finished calls after a while, keeping their keys as tombstones longer."""
-        while self._resolved and self._resolved[0][0] + KEEP_RESOLVED <= now:
+        """Forget finished calls after a while, keeping their keys as tombstones longer.
+
+        Both are bounded by count too (``max_finished``, ``max_forgotten``): at a sustained
+        load an hour of finished calls is hundreds of megabytes. What is forgotten early is
+        still in the journal, where ``_saved_calls`` finds it for a late event.
+        """
+        while self._resolved and (
+            self._resolved[0][0] + KEEP_RESOLVED <= now or len(self._resolved) > self._max_resolved
+        ):
             when, leg = self._resolved.popleft()
             if self._legs.get(leg.key) is leg:
                 del self._legs[leg.key]
                 self._groups.forget(leg)
                 self._tombstones[leg.key] = when
                 self._tombstone_queue.append((when, leg.key))
-        while self._tombstone_queue and self._tombstone_queue[0][0] + self._retention <= now:
+        # Each call leaves its expiry deadline (hours away) in the heap after it finished;
+        # at a sustained load those stale entries would outnumber the live ones a hundred
+        # to one. Drop them when they are the majority: popping one would do nothing anyway.
+        if len(self._deadlines) > 2 * len(self._legs) + 1024:
+            self._deadlines = [d for d in self._deadlines if self._deadline_live(d[2])]
+            heapq.heapify(self._deadlines)
+        while self._tombstone_queue and (
+            self._tombstone_queue[0][0] + self._retention <= now
+            or len(self._tombstone_queue) > self._max_tombstones
+        ):
             when, key = self._tombstone_queue.popleft()
             if self._tombstones.get(key) == when:
                 del self._tombstones[key]

@@ -12,6 +12,11 @@ write lock. Two pipes replace the in-process calls, and carry no data that matte
 - **bell** (engine -> server): one line ``<extension> <id>`` per agent event, so the SSE
   streams read the journal at once. The journal stays the only source of the messages.
 
+A third channel, a socket pair, carries ``serve``'s questions (see ``CONTROL_*``): ``p`` (is
+the dispatcher healthy?) once a second, so that a stopped or wedged engine is noticed, and
+``m`` (your metrics, please) at each scrape of ``/metrics``, so the engine's counters are
+served with the HTTP process's.
+
 Without pipes (``callbridge engine`` run by hand beside ``callbridge serve --engine none``)
 the dispatcher polls the journal and the streams fall back to their heartbeat polling.
 """
@@ -19,12 +24,19 @@ the dispatcher polls the journal and the streams fall back to their heartbeat po
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
+import socket
+import struct
 import threading
+import time
 from types import FrameType
 
+from prometheus_client import generate_latest
+
+from .. import metrics
 from ..journal.base import AgentEvent
 from ..journal.factory import open_journal
 from ..memory import freeze_startup_objects
@@ -36,6 +48,13 @@ from .engine import Engine
 
 log = logging.getLogger("callbridge.engine.worker")
 
+#: A question on the control socket: one op byte and a request id.
+CONTROL_REQUEST = struct.Struct(">cI")
+#: An answer: the request id and the body's length, then the body.
+CONTROL_REPLY = struct.Struct(">II")
+#: Seconds a dispatcher loop may go without a pass before the health check reports it.
+STALL_AFTER = 10.0
+
 
 def _ring(fd: int, event: AgentEvent) -> None:
     """Write one bell line; a full pipe already holds a pending wake-up, so drop it."""
@@ -43,7 +62,9 @@ def _ring(fd: int, event: AgentEvent) -> None:
         os.write(fd, f"{event.extension} {event.id}\n".encode())
 
 
-def run_worker(settings: Settings, *, wake_fd: int | None, bell_fd: int | None) -> None:
+def run_worker(
+    settings: Settings, *, wake_fd: int | None, bell_fd: int | None, control_fd: int | None = None
+) -> None:
     """Run the engine (and the MySQL source, if configured) until told to stop."""
     spawned = wake_fd is not None  # by ``callbridge serve``, beside its HTTP process
     if spawned and settings.server.engine_nice:
@@ -71,6 +92,13 @@ def run_worker(settings: Settings, *, wake_fd: int | None, bell_fd: int | None) 
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if control_fd is not None:
+        # Before the start: a long one (many open calls to restore) answers "not running",
+        # rather than nothing, which would read as a stopped or wedged engine.
+        control = socket.socket(fileno=control_fd)
+        threading.Thread(
+            target=_answer, args=(control, engine), name="engine-control", daemon=True
+        ).start()
     engine.start()
     for source in sources:
         source.start(stop)
@@ -112,3 +140,52 @@ def _listen(fd: int, engine: Engine, sources: list[object], stop: threading.Even
                 nudge = getattr(source, "nudge", None)
                 if nudge is not None:
                     nudge()
+
+
+def health(engine: Engine, now: float | None = None) -> dict[str, object]:
+    """What ``serve`` reads once a second: ``problem`` is None while all is well."""
+    now = time.monotonic() if now is None else now
+    if not engine.running:
+        return {"problem": "the engine is not running"}
+    dispatcher = engine.dispatcher
+    for loop, beat in sorted(dispatcher.beats.items()):
+        if now - beat > STALL_AFTER:
+            return {"problem": f"the dispatcher's {loop} loop made no pass for {now - beat:.0f}s"}
+    if dispatcher.faults.active("journal"):
+        return {"problem": "deliveries paused: journal writes fail (see the line above in the log)"}
+    return {"problem": None}
+
+
+def _answer(sock: socket.socket, engine: Engine) -> None:
+    """Answer ``serve``'s questions in order until it closes the socket."""
+    with sock:
+        while True:
+            try:
+                request = _read_exactly(sock, CONTROL_REQUEST.size)
+            except OSError:
+                return
+            if request is None:
+                return
+            op, request_id = CONTROL_REQUEST.unpack(request)
+            if op == b"m":
+                body = generate_latest(metrics.REGISTRY)
+            else:
+                try:
+                    body = json.dumps(health(engine)).encode()
+                except Exception as exc:  # a health check must answer, whatever broke
+                    body = json.dumps({"problem": f"health check failed: {exc}"}).encode()
+            try:
+                sock.sendall(CONTROL_REPLY.pack(request_id, len(body)) + body)
+            except OSError:
+                return
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
+    """``size`` bytes, or None at end of file."""
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data

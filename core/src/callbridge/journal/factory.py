@@ -39,9 +39,18 @@ def open_journal(settings: Settings, *, role: JournalRole = "all") -> Journal:
     """
     spec = settings.journal.get_secret_value().strip()
     if spec == "sqlite" or spec.startswith("sqlite:///"):
+        import sqlite3
+
+        from ..faults import file_fault
         from .sqlite import SqliteJournal
 
-        return SqliteJournal(journal_path(settings), dedup_window=settings.dedup_window, role=role)
+        path = journal_path(settings)
+        try:
+            return SqliteJournal(path, dedup_window=settings.dedup_window, role=role)
+        except (sqlite3.OperationalError, OSError) as exc:
+            # A readable line and exit status 2 instead of a traceback (an unwritable data
+            # directory is the usual first-run fault).
+            raise ConfigurationError(file_fault(path, exc, "cannot be opened")) from exc
     if spec.startswith(("redis://", "rediss://")):
         from .redis import RedisJournal
 

@@ -94,7 +94,11 @@ def build(
     elif engine_mode == "process":
         if extra_plugins:
             raise ValueError("extra plugin objects cannot be handed to an engine process")
-        engine = EngineLink(env=child_env)
+        engine = EngineLink(
+            env=child_env,
+            heartbeat_timeout=settings.server.engine_heartbeat_timeout,
+            restart_max=settings.server.engine_restart_max,
+        )
     services = Services(settings=settings, journal=journal, pbx=pbx, plugins=plugins, engine=engine)
     running = Running(services=services, engine=engine)
     if isinstance(engine, EngineLink):

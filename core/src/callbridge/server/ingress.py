@@ -48,10 +48,14 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote_from_bytes, unquote_to_bytes
 
 from .. import metrics
+from ..faults import FaultLog, journal_fault
 from ..voispeed.events import SECRET_PARAMETERS, EventParseError, parse_event
 from .services import Services
 
 log = logging.getLogger("callbridge.ingress")
+#: Seconds of successful appends before a journal fault is logged as over (a nearly full
+#: disk takes one write and fails the next: one pair of lines per flip otherwise).
+_FAULT_SETTLE = 10.0
 
 T = TypeVar("T")
 
@@ -247,6 +251,9 @@ class Ingress:
     def __init__(self, services: Services) -> None:
         settings = services.settings
         self._journal = services.journal
+        #: A failing journal is logged once a minute, with its fix, not once per 503.
+        self._faults = FaultLog(log)
+        self._journal_failing = False
         token = settings.ingress_token
         self._token = token.get_secret_value().encode() if token is not None else None
         self._networks = [
@@ -310,11 +317,20 @@ class Ingress:
             result = await self._acks().wait(
                 self._journal.submit_event(event, raw=raw, source="http")
             )
-        except Exception:
-            log.exception("journal append failed")
+        except Exception as exc:
+            self._journal_failing = True
+            self._faults.report(
+                "journal",
+                f"{journal_fault(self._journal, exc)}; answering 503 (the PBX retries)",
+                exc,
+            )
             metrics.EVENTS_REJECTED.labels("journal", "http").inc()
             await _answer(send, 503, "journal unavailable, retry\n")
             return
+        if self._journal_failing and self._faults.clear(
+            "journal", "journal writable again; events accepted", settle=_FAULT_SETTLE
+        ):
+            self._journal_failing = False
         if not result.duplicate:
             self._wake_engine()  # now rather than at the dispatcher's next poll
         await _answer(send, 200, f"{'duplicate' if result.duplicate else 'ok'} {result.seq}\n")
@@ -431,8 +447,12 @@ class Ingress:
                 source="http",
                 remote=remote,
             )
-        except Exception:
-            log.exception("could not record a rejected request")  # best effort
+        except Exception as exc:  # best effort
+            self._faults.report(
+                "rejected",
+                f"could not record a rejected request: {journal_fault(self._journal, exc)}",
+                exc,
+            )
         await _answer(send, refusal.status, refusal.reason + "\n")
 
 

@@ -32,14 +32,17 @@ def build_router(services: Services) -> APIRouter:
 
     @router.get("/readyz", summary="Ready to take events")
     async def readyz() -> JSONResponse:
-        """503 unless the journal takes writes and the dispatcher runs."""
+        """503 unless the journal takes writes and the engine runs and reports no problem."""
         problems = []
         try:
             await anyio.to_thread.run_sync(services.journal.check_writable)
         except Exception as exc:
             problems.append(f"journal: {exc}")
         engine = services.engine
-        if engine is not None and not getattr(engine, "running", False):
+        problem = getattr(engine, "problem", None)
+        if problem:
+            problems.append(f"engine: {problem}")
+        elif engine is not None and not getattr(engine, "running", False):
             problems.append("dispatcher: not running")
         if problems:
             return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
@@ -52,7 +55,16 @@ def build_router(services: Services) -> APIRouter:
         Collecting counts deliveries in the journal: that query runs in a worker thread, off
         the event loop that answers the PBX.
         """
-        body = await anyio.to_thread.run_sync(generate_latest, metrics.REGISTRY)
+        body = await anyio.to_thread.run_sync(_collect, services)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def _collect(services: Services) -> bytes:
+    """This process's metrics and, when the engine runs in a child, the child's too."""
+    ask = getattr(services.engine, "metrics_text", None)
+    if ask is None:
+        return generate_latest(metrics.REGISTRY)
+    engine_text = ask()
+    return metrics.exposition([engine_text] if engine_text else [])

@@ -4,15 +4,23 @@ It is what you see when nothing else is configured: a first run, the demo, a dev
 checking that events arrive. It declares ``fallback = True``, so the manager keeps it active
 only while no other plugin writes activities (the local directory does not count);
 ``CALLBRIDGE_CONSOLE_ENABLED=true`` keeps it on regardless, ``false`` turns it off.
+
+Like every connector it honours the record's idempotency key: a delivery is retried after a
+crash or when its outcome could not be recorded, and a call must not be "logged" twice. A
+CRM connector asks the CRM whether the activity exists; a stream cannot be asked, so the
+console keeps the keys it printed in a small file beside the journal
+(``console-logged.txt``, the last ``_LEDGER_KEEP`` keys: a retry comes minutes after the
+first attempt, not weeks).
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+from collections import deque
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -22,6 +30,13 @@ from rich.text import Text
 from ...hookspecs import hookimpl
 from ...models import ActivityRef, Call, CallRecord, CallState, Contact, ScreenPop
 from ..base import PluginSettings
+
+if TYPE_CHECKING:
+    from ...settings import Settings
+
+#: Keys of printed calls the ledger keeps (the file is cut back to them when it doubles).
+_LEDGER_KEEP = 10_000
+LEDGER_NAME = "console-logged.txt"
 
 _STATE_STYLE = {
     CallState.RINGING: "bold yellow",
@@ -96,13 +111,21 @@ class ConsolePlugin:
         self._options: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._owned: IO[str] | None = None
+        #: Idempotency keys of the calls printed (newest last), and the file that keeps them.
+        self._printed: set[str] = set()
+        self._printed_order: deque[str] = deque()
+        self._ledger: Path | None = None
+        self._ledger_lines = 0
 
-    def configure(self, settings: ConsoleSettings | None) -> None:
+    def configure(self, settings: ConsoleSettings | None, core: Settings | None = None) -> None:
         """Choose the stream; a file is checked now but opened on the first line.
 
         Opening lazily means a console that ends up disabled (another connector logs calls)
-        never holds a file open.
+        never holds a file open. The keys of calls printed before (``core.data_dir``) are
+        read back, so a call retried after a crash is not printed again.
         """
+        if core is not None:
+            self._load_ledger(core.data_dir / LEDGER_NAME)
         if settings is None:
             return
         if settings.color is not None:
@@ -156,10 +179,52 @@ class ConsolePlugin:
         line.append(_contact_text(pop.contacts), style="cyan")
         self._print(line)
 
+    def _load_ledger(self, path: Path) -> None:
+        keys: deque[str] = deque(maxlen=_LEDGER_KEEP)
+        lines = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            with path.open(encoding="utf-8") as ledger:
+                for line in ledger:
+                    lines += 1
+                    if line.strip():
+                        keys.append(line.strip())
+        with self._lock:
+            self._ledger, self._ledger_lines = path, lines
+            self._printed_order = deque(keys)
+            self._printed = set(keys)
+
+    def _remember(self, key: str) -> None:
+        """Note ``key`` as printed, in memory and (when known) in the ledger file."""
+        self._printed.add(key)
+        self._printed_order.append(key)
+        if len(self._printed_order) > _LEDGER_KEEP:
+            self._printed.discard(self._printed_order.popleft())
+        if self._ledger is None:
+            return
+        self._ledger_lines += 1
+        if self._ledger_lines > 2 * _LEDGER_KEEP:  # cut back to the newest keys
+            temporary = self._ledger.with_suffix(".tmp")
+            temporary.write_text("".join(f"{k}\n" for k in self._printed_order), encoding="utf-8")
+            temporary.replace(self._ledger)
+            self._ledger_lines = len(self._printed_order)
+            return
+        with self._ledger.open("a", encoding="utf-8") as ledger:
+            ledger.write(key + "\n")
+
     @hookimpl
     def log_call(self, record: CallRecord) -> ActivityRef:
-        """``14:05:00 logged   inbound  +39... -> ext 201  answered 2m05s, hung up by remote``."""
+        """``14:05:00 logged   inbound  +39... -> ext 201  answered 2m05s, hung up by remote``.
+
+        Printed once per idempotency key: a retry of a call already printed (a crash before
+        its delivery was recorded as done) returns the same reference and prints nothing.
+        """
         call = record.call
+        key = record.idempotency_key(self.name)
+        ref = ActivityRef(connector=self.name, record_type="console", record_id=call.key)
+        with self._lock:
+            if key in self._printed:
+                return ref
         outcome = call.outcome.value if call.outcome else "unknown"
         line = Text(f"{_clock(call.end_at)} ")
         line.append(f"{'logged':<8}", style="bold magenta")
@@ -170,5 +235,9 @@ class ConsolePlugin:
             line.append(f", hung up by {call.hung_up_by.value}")
         line.append("  ")
         line.append(_contact_text(record.contacts), style="cyan")
-        self._print(line)
-        return ActivityRef(connector=self.name, record_type="console", record_id=call.key)
+        with self._lock:  # print, then remember: a crash in between is the only way to twice
+            if key in self._printed:
+                return ref
+            self._get_console().print(line)
+            self._remember(key)
+        return ref

@@ -1,0 +1,120 @@
+"""Real faults for the service tests: a tiny disk for the data directory, a webhook receiver."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import subprocess
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+WEBHOOK_SECRET = "webhook-secret-0123456789"
+
+
+@contextlib.contextmanager
+def tiny_disk(path: Path, size: str = "5m", options: str = "") -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``path`` (needs root); skips the test when it cannot.
+
+    ``options``: more mount options (``ro``: a read-only disk, which even root cannot write).
+    """
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    path.mkdir(parents=True, exist_ok=True)
+    mount_options = ",".join(filter(None, [f"size={size}", options]))
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", mount_options, "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def fill(folder: Path) -> Path:
+    """Write a file in ``folder`` until its disk is full (ENOSPC); return the file."""
+    filler = folder / "filler"
+    chunk = 1 << 16
+    with filler.open("ab", buffering=0) as out:
+        while chunk:
+            try:
+                out.write(b"\0" * chunk)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                chunk //= 2
+    return filler
+
+
+class Receiver:
+    """A webhook receiver: counts call records per Idempotency-Key; ``on_record`` runs first.
+
+    ``answer`` decides each record's status (200 unless it says otherwise); a receiver that
+    deduplicates on the key (as the webhook docs ask) keeps one activity per key: ``stored``.
+    """
+
+    def __init__(self) -> None:
+        self.posts: Counter[str] = Counter()
+        self.stored: dict[str, dict[str, object]] = {}
+        self.on_record: Callable[[str], None] = lambda key: None
+        self.answer: Callable[[str], int] = lambda key: 200
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                key = self.headers.get("Idempotency-Key")
+                status = 200
+                if key:
+                    outer.on_record(key)
+                    status = outer.answer(key)
+                    with outer._lock:
+                        outer.posts[key] += 1
+                        if status == 200:
+                            outer.stored.setdefault(key, json.loads(body))
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def count(self, key: str) -> int:
+        with self._lock:
+            return self.posts[key]
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.posts.values())
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def env(self) -> dict[str, str]:
+        """The service's settings for this receiver as its only connector (no pops)."""
+        return {
+            "CALLBRIDGE_CONNECTORS": "webhook",
+            "CALLBRIDGE_WEBHOOK_URLS": self.url,
+            "CALLBRIDGE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "CALLBRIDGE_WEBHOOK_POPS": "false",
+        }
