@@ -31,8 +31,8 @@ together. Times, JSON and events are stored as ``journal/codec.py`` says, as in 
 
 from ..base import DuplicateOriginateError
 from .connection import DEFAULT_PREFIX, SCHEMA_VERSION, redact_url
+from .events import REJECTED_KEPT
 from .journal import RedisJournal
-from .scripts import REJECTED_KEPT
 
 __all__ = [
     "DEFAULT_PREFIX",

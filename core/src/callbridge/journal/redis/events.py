@@ -19,8 +19,10 @@ from ..base import AgentEvent, AppendResult, JournalClosedError, RejectedRequest
 from ..batching import leftovers, take_batch
 from ..codec import decode_event, dumps, encode_event, from_us, to_us, utc_now
 from .connection import RedisStore
-from .scripts import APPEND_LUA, REJECTED_KEPT
+from .scripts import APPEND_LUA
 
+#: Rejected requests kept (approximately: the stream is trimmed with ``MAXLEN ~``).
+REJECTED_KEPT = 10_000
 #: Most appends sent in one pipeline by the writer thread.
 _MAX_BATCH = 500
 
@@ -29,6 +31,8 @@ Entries = list[tuple[str, dict[str, str]]]
 
 
 class _Append:
+    """One queued append: the append script's arguments and the future its caller waits on."""
+
     __slots__ = ("args", "future")
 
     def __init__(self, args: list[str]) -> None:

@@ -8,9 +8,6 @@ per-plugin and per-call keys themselves; that is why the journal needs a standal
 
 from __future__ import annotations
 
-#: Rejected requests kept (approximately: the stream is trimmed with ``MAXLEN ~``).
-REJECTED_KEPT = 10_000
-
 #: KEYS: counter, dedup hash, stream. ARGV: dedup key, received at (us), source, raw, kind,
 #: parsed, dedup window (us). The hash maps a dedup key to the seq of the *latest* event with
 #: that key; a hit costs one more lookup, the stream entry's ``at``: less than the window away
