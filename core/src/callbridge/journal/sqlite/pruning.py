@@ -19,7 +19,6 @@ class SqlitePruning(SqliteStore):
     #: each) that acknowledgements slip between, rather than one long transaction they wait
     #: behind.
     _PRUNE_CHUNK = 200
-
     _PRUNE_PAUSE = 0.01
 
     def prune(self, older_than: datetime, *, dry_run: bool = False) -> dict[str, int]:
