@@ -70,7 +70,7 @@ def run_worker(
     if spawned and settings.server.engine_nice:
         # The PBX's acknowledgements get the processor first (see ServerSettings.engine_nice).
         os.nice(settings.server.engine_nice)
-    journal = open_journal(settings, role="engine" if spawned else "all")
+    journal = open_journal(settings, beside_ingress=spawned)
     plugins = load_plugins(settings)
     pbx = SoapClient(settings.pbx) if settings.pbx.user and settings.pbx.password_hash() else None
     bus = AgentBus()

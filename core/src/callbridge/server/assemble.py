@@ -80,7 +80,7 @@ def build(
     serve``'s default); ``none`` runs no engine (one runs elsewhere on the same journal).
     The MySQL source runs wherever the engine runs.
     """
-    journal = open_journal(settings, role="ingress" if engine_mode == "process" else "all")
+    journal = open_journal(settings)
     plugins = load_plugins(settings, extra=extra_plugins)
     for info in plugins.infos:
         if info.state != "active":
