@@ -19,6 +19,10 @@ Answers:
 - 405/413/415: wrong method, too large, or a body that is not a form;
 - 503: the journal cannot take the write (the PBX should retry). Never a 500 for bad input.
 
+The same endpoint answers at ``/pbx/seri``, and both take VOIspeed's integration module's
+dialect: a request with ``event_name`` (and no ``ssn_event``) is read as the document's event
+by ``voispeed.seri.to_document`` (pure, no I/O) and then goes the same way.
+
 Text need not be UTF-8: a parameter whose escapes (or raw bytes; see ``http_protocol``) are
 not UTF-8 is read as cp1252, else latin-1, kept as received in ``cb_raw_<name>`` and counted
 (``callbridge_ingress_charset_fallback_total``): a latin1 caller name must not lose the call.
