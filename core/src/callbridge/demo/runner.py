@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from urllib.parse import quote
 
 import httpx
@@ -41,6 +42,7 @@ from ..models import ActivityRef, CallRecord
 from ..plugins.manager import load_plugins
 from ..server.app import create_app
 from ..server.assemble import Running
+from ..server.ingress import PATH, SERI_PATH
 from ..server.services import Services
 from ..server.thread import ServerThread, bind_socket
 from ..settings import PbxSettings, Settings
@@ -54,8 +56,8 @@ from ..sim.scenarios import (
     builtin_scenarios,
 )
 from ..sim.simulator import Simulator
+from ..voispeed.client import pbx_client
 from ..voispeed.ids import new_external_id
-from ..voispeed.soap import SoapClient
 from .directory import DemoDirectory
 from .expect import Played, activities_of, check_played
 from .feed import ActivityWritten, CallUpdate, DemoEvent, Note, ScenarioChecked, ScenarioStarted
@@ -80,6 +82,9 @@ class DemoOptions:
     #: Seconds before the simulated customer answers a call placed from the panel, and talks.
     panel_answer_after: float = 3.0
     panel_talk_time: float = 8.0
+    #: The simulated PBX's dialect: ``soap`` (the document's) or ``seri`` (the integration
+    #: module's events at ``/pbx/seri`` and ``call_request`` at ``seri_endpoint.php``).
+    dialect: Literal["soap", "seri"] = "soap"
 
 
 @dataclass(frozen=True)
@@ -212,10 +217,16 @@ class Demo:
         sock = bind_socket(options.host, options.port)
         port = int(sock.getsockname()[1])
         try:
-            sink = HttpSink(
-                f"http://{options.host}:{port}/pbx/events", self.ingress_token, timeout=10.0
-            )
-            self._sim = Simulator(sink=sink, settings=PbxSettings(), host=options.host).start()
+            seri = options.dialect == "seri"
+            path = SERI_PATH if seri else PATH
+            sink = HttpSink(f"http://{options.host}:{port}{path}", self.ingress_token, timeout=10.0)
+            seri_token = new_token("demo-seri")
+            self._sim = Simulator(
+                sink=sink,
+                settings=PbxSettings(seri_token=seri_token),
+                host=options.host,
+                dialect=options.dialect,
+            ).start()
             settings = demo_settings(
                 self.data_dir,
                 soap_url=self._sim.url,
@@ -223,6 +234,8 @@ class Demo:
                 api_token=self.api_token,
                 host=options.host,
                 port=port,
+                pbx={"dialect": options.dialect, "seri_url": self._sim.seri_url}
+                | ({"seri_token": seri_token} if seri else {}),
             )
             self._directory = DemoDirectory.seeded(
                 self.data_dir / "directory.sqlite3", settings.default_region
@@ -379,7 +392,7 @@ class Demo:
             scenario, clicked = self._click_first(scenario)
             result = runner.run(scenario)
         sim.flush()
-        return Played(scenario, result, clicked)
+        return Played(scenario, result, clicked, dialect=self.options.dialect)
 
     def _click_first(self, scenario: Scenario) -> tuple[Scenario, dict[str, int]]:
         """Place a leading ``soap_call_req`` through callbridge's API instead of by hand."""
@@ -497,7 +510,7 @@ def assemble(settings: Settings, directory: DemoDirectory) -> Running:
     journal = open_journal(settings)
     try:
         plugins = load_plugins(settings, entry_points=False, builtins=False, extra=[directory])
-        pbx = SoapClient(settings.pbx)
+        pbx = pbx_client(settings.pbx)
     except BaseException:
         journal.close()
         raise

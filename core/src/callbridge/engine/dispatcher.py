@@ -440,6 +440,8 @@ class Dispatcher:
             elif isinstance(event, DeviceEvent):
                 remember_device(self.journal, event)  # the agent's device, for click-to-call
                 self.tracker.learn_device(event)  # the user's extension, for later calls
+            elif (refused := self.originates.refuse(event, stored.received_at)) is not None:
+                self._tell_originate(refused)  # SERI cmd_failed: the click-to-call failed
             self._fan_out("pbx_event", event=event)
 
         return work

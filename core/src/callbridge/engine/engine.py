@@ -31,7 +31,7 @@ from .bus import AgentBus
 from .dispatcher import Dispatcher, PluginsLike, TrackerLike, utcnow
 
 if TYPE_CHECKING:
-    from ..voispeed.soap import SoapClient
+    from ..voispeed.client import PbxClient
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class Engine:
         plugins: PluginsLike | None = None,
         tracker: TrackerLike | None = None,
         bus: AgentBus | None = None,
-        pbx: SoapClient | None = None,
+        pbx: PbxClient | None = None,
         clock: Callable[[], datetime] = utcnow,
         tick_interval: float = 1.0,
         poll_interval: float = 0.05,

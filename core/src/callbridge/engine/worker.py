@@ -42,7 +42,7 @@ from ..journal.factory import open_journal
 from ..memory import freeze_startup_objects
 from ..plugins.manager import load_plugins
 from ..settings import Settings
-from ..voispeed.soap import SoapClient
+from ..voispeed.client import pbx_client
 from .bus import AgentBus
 from .engine import Engine
 
@@ -72,7 +72,7 @@ def run_worker(
         os.nice(settings.server.engine_nice)
     journal = open_journal(settings, beside_ingress=spawned)
     plugins = load_plugins(settings)
-    pbx = SoapClient(settings.pbx) if settings.pbx.user and settings.pbx.password_hash() else None
+    pbx = pbx_client(settings.pbx)
     bus = AgentBus()
     if bell_fd is not None:
         os.set_blocking(bell_fd, False)

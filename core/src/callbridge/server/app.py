@@ -53,7 +53,7 @@ class CallbridgeApp(FastAPI):
         if (
             self.pbx_ingress is not None
             and scope["type"] == "http"
-            and scope["path"] == ingress.PATH
+            and scope["path"] in ingress.PATHS
         ):
             await self.pbx_ingress(scope, receive, send)
             return

@@ -15,7 +15,7 @@ from ..engine.engine import Engine
 from ..journal.factory import open_journal
 from ..plugins.manager import load_plugins
 from ..settings import Settings
-from ..voispeed.soap import SoapClient
+from ..voispeed.client import pbx_client
 from .engine_link import EngineLink
 from .services import Services
 
@@ -85,9 +85,7 @@ def build(
     for info in plugins.infos:
         if info.state != "active":
             log.info("plugin %s: %s (%s)", info.name, info.state, info.reason or "")
-    pbx = None
-    if settings.pbx.user and settings.pbx.password_hash():
-        pbx = SoapClient(settings.pbx)
+    pbx = pbx_client(settings.pbx)  # SOAP or SERI, as CALLBRIDGE_PBX__DIALECT says
     engine: Engine | EngineLink | None = None
     if engine_mode == "thread":
         engine = Engine(settings, journal=journal, plugins=plugins, pbx=pbx)

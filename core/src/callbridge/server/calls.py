@@ -168,6 +168,17 @@ def _build_request(
         raise HTTPException(422, str(exc)) from None
 
 
+def _check_seri(body: CallRequest, extension: str | None) -> None:
+    """What ``call_request`` cannot express is refused (422) before anything is written."""
+    if extension is None:
+        raise HTTPException(
+            422,
+            "the SERI dialect calls from an extension: list the agent in CALLBRIDGE_PBX__AGENTS",
+        )
+    if body.record or body.calling_id:
+        raise HTTPException(422, "record and calling_id need the SOAP dialect (CallReqExt)")
+
+
 def _id_or_422(name: str, value: str) -> str:
     """An id typed by a caller (see ``parse_user_id``), or 422 naming the field."""
     try:
@@ -216,8 +227,22 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
 
     def require_pbx() -> Any:
         if services.pbx is None:
-            raise HTTPException(503, "no PBX configured (CALLBRIDGE_PBX__USER and password)")
+            wanted = (
+                "CALLBRIDGE_PBX__SERI_TOKEN"
+                if pbx_settings.dialect == "seri"
+                else "CALLBRIDGE_PBX__USER and password"
+            )
+            raise HTTPException(503, f"no PBX configured ({wanted})")
         return services.pbx
+
+    def require_soap() -> Any:
+        """The PBX client for a call control command, which only the SOAP dialect has."""
+        pbx = require_pbx()
+        if getattr(pbx, "dialect", "soap") != "soap":
+            raise HTTPException(
+                501, "call control (hangup, hold, transfer, record) needs the SOAP dialect"
+            )
+        return pbx
 
     def settle(external_id: str, **changes: Any) -> Originate | None:
         """Record the SOAP answer, unless the PBX's events moved the request on meanwhile.
@@ -325,9 +350,15 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             response.status_code = 200
             return await _off_loop(state_of, existing)
         device = await _off_loop(device_for, body, extension)
-        request = _build_request(body, pbx_settings.param1(login), extension, device, external_id)
-        command = request.command
         pbx = require_pbx()
+        seri = getattr(pbx, "dialect", "soap") == "seri"
+        if seri:
+            _check_seri(body, extension)
+        else:
+            request = _build_request(
+                body, pbx_settings.param1(login), extension, device, external_id
+            )
+        command = "call_request" if seri else request.command
         originate = Originate(
             external_id=external_id,
             user=login,
@@ -350,11 +381,20 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             raise
         pbx_error, outcome_unknown = _soap_errors()
 
-        def send() -> None:
+        def send() -> str | None:
+            """Send the command; the SERI dialect's ``request_id``, if any."""
+            if seri:
+                assert extension is not None  # _check_seri
+                placed = pbx.call_request(
+                    extension, body.number, external_id=external_id, device=device
+                )
+                given: str | None = placed.request_id
+                return given
             pbx.send(request)
+            return None
 
         try:
-            await anyio.to_thread.run_sync(send)
+            request_id = await anyio.to_thread.run_sync(send)
         except outcome_unknown as exc:
             metrics.SOAP_COMMANDS.labels(command, "unknown").inc()
             updated = await _off_loop(settle, external_id, state="unconfirmed", error=str(exc))
@@ -364,7 +404,11 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             await _off_loop(settle, external_id, state="failed", error=str(exc))
             raise HTTPException(502, f"PBX refused the call: {exc}") from None
         metrics.SOAP_COMMANDS.labels(command, "ok").inc()
-        updated = await _off_loop(settle, external_id, state="sent")
+        sent: dict[str, Any] = {"request_id": request_id} if request_id else {}
+        updated = await _off_loop(settle, external_id, state="sent", **sent)
+        if request_id and updated is not None and updated.request_id != request_id:
+            # The events moved it on before the answer came: keep the request id all the same.
+            await _off_loop(journal.update_originate, external_id, request_id=request_id)
         return await _off_loop(state_of, updated or originate)
 
     @router.get("/{external_id}", response_model=CallState, summary="State of a placed call")
@@ -417,7 +461,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
     def add_simple(action: str, name: str, method: str) -> None:
         async def handler(call_ref: str, who: Grant = Depends(grant)) -> dict[str, str]:  # noqa: B008
             login, user_call_id = await _off_loop(target, call_ref, who)
-            return await command(name, getattr(require_pbx(), method), login, user_call_id)
+            return await command(name, getattr(require_soap(), method), login, user_call_id)
 
         handler.__doc__ = f"{name} on the call (external id of a placed call, or user call id)."
         router.add_api_route(
@@ -440,7 +484,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
     ) -> dict[str, str]:
         """To another user call (CallTransfer) or to an extension (CallDivert)."""
         login, user_call_id = await _off_loop(target, call_ref, who)
-        pbx = require_pbx()
+        pbx = require_soap()
         if body.to_call_id:
             to_text = body.to_call_id.strip()
             if to_text in agents:
@@ -476,7 +520,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
     ) -> dict[str, str]:
         """CallRecStart / CallRecStop."""
         login, user_call_id = await _off_loop(target, call_ref, who)
-        pbx = require_pbx()
+        pbx = require_soap()
         if body.on:
             return await command("CallRecStart", pbx.call_rec_start, login, user_call_id)
         return await command("CallRecStop", pbx.call_rec_stop, login, user_call_id)

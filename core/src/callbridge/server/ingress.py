@@ -19,6 +19,10 @@ Answers:
 - 405/413/415: wrong method, too large, or a body that is not a form;
 - 503: the journal cannot take the write (the PBX should retry). Never a 500 for bad input.
 
+The same endpoint answers at ``/pbx/seri``, and both take VOIspeed's integration module's
+dialect: a request with ``event_name`` (and no ``ssn_event``) is read as the document's event
+by ``voispeed.seri.to_document`` (pure, no I/O) and then goes the same way.
+
 Text need not be UTF-8: a parameter whose escapes (or raw bytes; see ``http_protocol``) are
 not UTF-8 is read as cp1252, else latin-1, kept as received in ``cb_raw_<name>`` and counted
 (``callbridge_ingress_charset_fallback_total``): a latin1 caller name must not lose the call.
@@ -50,6 +54,7 @@ from urllib.parse import parse_qsl, quote_from_bytes, unquote_to_bytes
 from .. import metrics
 from ..faults import FaultLog, journal_fault
 from ..voispeed.events import SECRET_PARAMETERS, EventParseError, parse_event
+from ..voispeed.seri import is_seri, to_document
 from .services import Services
 
 log = logging.getLogger("callbridge.ingress")
@@ -65,6 +70,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 PATH = "/pbx/events"
+#: The same endpoint under the name of VOIspeed's integration module (``voispeed.seri``);
+#: both paths take both dialects, a request naming ``event_name`` is read as SERI.
+SERI_PATH = "/pbx/seri"
+PATHS = frozenset({PATH, SERI_PATH})
 #: Largest accepted request body or query string, in bytes. A real event is under 1 KiB.
 MAX_REQUEST_BYTES = 16 * 1024
 
@@ -260,6 +269,10 @@ class Ingress:
             ipaddress.ip_network(n, strict=False) for n in settings.server.allowed_networks
         ]
         self._company_param = settings.pbx.company_param
+        self._seri_names = settings.pbx.seri
+        seri_token = settings.pbx.seri_token
+        #: A SERI event may carry the module's own token beside ours (see ``_check_token``).
+        self._seri_token = seri_token.get_secret_value().encode() if seri_token else None
         self._notify: Callable[[], None] | None = getattr(services.engine, "notify", None)
         self._sources: list[Any] = services.extras.setdefault("sources", [])
         self._unsourced_logged = float("-inf")
@@ -298,7 +311,8 @@ class Ingress:
                 raise _Refusal(405, "use GET or POST", "method")
             self._check_source(remote)
             pairs = await self._read_pairs(scope, receive)
-            self._check_token(pairs)
+            seri = is_seri(pairs, self._seri_names)
+            self._check_token(pairs, seri=seri)
             authenticated = True
             if any(k == "outbox_id" for k, _ in pairs) and not any(
                 k == "ssn_event" for k, _ in pairs
@@ -306,6 +320,8 @@ class Ingress:
                 await self._nudge(pairs, send)
                 return
             try:
+                if seri:  # the integration module's dialect: read as the document's
+                    pairs = list(to_document(pairs, self._seri_names).items())
                 event = parse_event(pairs, company_param=self._company_param)
             except EventParseError as exc:
                 raise _Refusal(400, str(exc), "malformed") from None
@@ -335,6 +351,8 @@ class Ingress:
             self._wake_engine()  # now rather than at the dispatcher's next poll
         await _answer(send, 200, f"{'duplicate' if result.duplicate else 'ok'} {result.seq}\n")
         code = str(event.ssn_event) if event.kind is not None else "unknown"
+        if seri:
+            code = f"seri:{event.ssn_event}" if event.kind is not None else "seri:unknown"
         metrics.EVENTS_ACCEPTED.labels(code, "http", "yes" if result.duplicate else "no").inc()
         metrics.ACK_LATENCY.observe(time.perf_counter() - started)
 
@@ -348,13 +366,19 @@ class Ingress:
         if not any(address in net for net in self._networks):
             raise _Refusal(403, "source network not allowed", "network")
 
-    def _check_token(self, pairs: list[tuple[str, str]]) -> None:
+    def _check_token(self, pairs: list[tuple[str, str]], *, seri: bool = False) -> None:
+        """Our token, once. A SERI event may also carry the module's own ``token`` (when
+        the URL configured in the module holds ours): ours must be there, and any other
+        ``token`` must be the module's (``CALLBRIDGE_PBX__SERI_TOKEN``)."""
         if self._token is None:
             return  # only possible with the explicit insecure flag (checked at start-up)
-        given = [v for k, v in pairs if k == "token"]
+        given = {v.encode() for k, v in pairs if k == "token"}
         if not given:
             raise _Refusal(401, "token missing", "token_missing")
-        if len(set(given)) != 1 or not hmac.compare_digest(given[0].encode(), self._token):
+        ours = [g for g in given if hmac.compare_digest(g, self._token)]
+        others = given - set(ours)
+        module = self._seri_token if seri else None
+        if not ours or any(module is None or not hmac.compare_digest(g, module) for g in others):
             raise _Refusal(403, "token invalid", "token_invalid")
 
     @staticmethod
@@ -491,7 +515,30 @@ def openapi_paths() -> dict[str, Any]:
         "parameters": parameters,
         "responses": responses,
     }
+    seri = {
+        "tags": ["PBX ingress"],
+        "summary": "Receive one event of VOIspeed's integration module (SERI)",
+        "operationId": "pbx_seri_get",
+        "description": (
+            "The same endpoint in the integration module's dialect (``/pbx/events`` takes it "
+            "too): ``event_name`` = incoming_call, outgoing_call, call_answered, "
+            "call_disconnect_in, call_disconnect_out, lost_call, cmd_failed (names are "
+            "settings, CALLBRIDGE_PBX__SERI__*). Read as the document's events; unknown "
+            "names and parameters are kept. Same answers as /pbx/events."
+        ),
+        "parameters": [
+            _param("event_name", "The SERI event.", "incoming_call", True),
+            _param("token", "The ingress token (the module's may come too).", None, True),
+            _param("ext", "The user's extension.", "201"),
+            _param("number", "The other party's number.", "0612345678"),
+            _param("usercallid", "The user call id (decimal by default).", "4768"),
+            _param("extid", "Our external id of a click-to-call.", "cb-1f2e"),
+            _param("request_id", "cmd_failed: the request that failed.", "77"),
+        ],
+        "responses": responses,
+    }
     return {
+        SERI_PATH: {"get": seri, "post": {**seri, "operationId": "pbx_seri_post"}},
         PATH: {
             "get": {**operation, "summary": "Receive one PBX event", "operationId": "pbx_get"},
             "post": {
@@ -502,7 +549,7 @@ def openapi_paths() -> dict[str, Any]:
                     "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}
                 },
             },
-        }
+        },
     }
 
 

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from ..journal.base import Journal
     from ..plugins.manager import Plugins
     from ..settings import Settings
-    from ..voispeed.soap import SoapClient
+    from ..voispeed.client import PbxClient
 
 
 @dataclass
@@ -22,7 +22,7 @@ class Services:
 
     settings: Settings
     journal: Journal
-    pbx: SoapClient | None = None
+    pbx: PbxClient | None = None
     plugins: Plugins | None = None
     engine: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
