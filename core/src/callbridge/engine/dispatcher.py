@@ -44,9 +44,10 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from .. import metrics
+from ..context import Context
 from ..errors import PermanentError, RetryLater
 from ..journal.base import Delivery, Journal, StoredEvent
-from ..models import ActivityRef, Call, CallState, Contact, Originate, ScreenPop
+from ..models import ActivityRef, Call, CallRecord, CallState, Contact, Originate, ScreenPop
 from ..settings import Settings
 from ..voispeed.events import AnyEvent, CallEvent, DeviceEvent
 from .bus import AgentBus
@@ -116,7 +117,17 @@ class PluginsLike(Protocol):
 
     def implementers(self, hook: str) -> list[str]: ...
 
-    def call_one(self, name: str, hook: str, **kwargs: Any) -> Any: ...
+    def lookup_contact(self, name: str, number: str, call: Call) -> object: ...
+
+    def log_call(self, name: str, record: CallRecord) -> object: ...
+
+    def screen_pop(self, pop: ScreenPop) -> None: ...
+
+    def pbx_event(self, event: AnyEvent) -> None: ...
+
+    def startup(self, context: Context | None) -> None: ...  # the engine's
+
+    def shutdown(self, context: Context | None) -> None: ...  # the engine's
 
 
 def utcnow() -> datetime:
@@ -422,7 +433,7 @@ class Dispatcher:
             elif isinstance(event, DeviceEvent):
                 remember_device(self.journal, event)  # the agent's device, for click-to-call
                 self.tracker.learn_device(event)  # the user's extension, for later calls
-            self._fan_out("pbx_event", event=event)
+            self.plugins.pbx_event(event)
 
         return work
 
@@ -529,19 +540,11 @@ class Dispatcher:
             }
             self._publish(call.extension, "pop", data)
         metrics.POPS_SENT.labels(call.state.value).inc()
-        self._fan_out("screen_pop", pop=ScreenPop(call=call, contacts=contacts))
+        self.plugins.screen_pop(ScreenPop(call=call, contacts=contacts))
 
     def _publish(self, extension: str, kind: str, data: dict[str, Any]) -> None:
         event = self.journal.append_agent_event(extension, kind, data)
         self.bus.publish(event)
-
-    def _fan_out(self, hook: str, **kwargs: Any) -> None:
-        """Call ``hook`` on each plugin separately: one failing never stops the others."""
-        for name in self.plugins.implementers(hook):
-            try:
-                self.plugins.call_one(name, hook, **kwargs)
-            except Exception as exc:
-                log.warning("plugin %s failed in %s: %s", name, hook, _describe(exc))
 
     @staticmethod
     def _number(call: Call) -> str:
@@ -615,7 +618,7 @@ class Dispatcher:
     def _lookup_one(self, name: str, number: str, call: Call) -> Contact | None:
         """One plugin's lookup; errors are logged and not cached (the next call tries again)."""
         try:
-            result = self.plugins.call_one(name, "lookup_contact", number=number, call=call)
+            result = self.plugins.lookup_contact(name, number, call)
         except Exception as exc:
             metrics.LOOKUPS.labels(name, "error").inc()
             log.warning("lookup by %s failed: %s", name, _describe(exc))
@@ -760,8 +763,9 @@ class Dispatcher:
             return
         hint: float | None = None
         try:
-            record = settle_lookup(record, plugin, self.plugins.call_one, self.cache, self._ttl)
-            result = self.plugins.call_one(plugin, delivery.action, record=record)
+            lookup = self.plugins.lookup_contact
+            record = settle_lookup(record, plugin, lookup, self.cache, self._ttl)
+            result = self.plugins.log_call(plugin, record)
         except PermanentError as exc:
             metrics.DELIVERY_ATTEMPTS.labels(plugin, "dead").inc()
             self.journal.fail_delivery(delivery.id, error=_describe(exc), next_attempt_at=None)

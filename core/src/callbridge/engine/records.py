@@ -26,7 +26,8 @@ from .cache import MISSING, TTLCache
 log = logging.getLogger(__name__)
 
 LookupCache = TTLCache[tuple[str, str], Contact | None]
-CallOne = Callable[..., Any]
+#: ``Plugins.lookup_contact``: (plugin name, number, call) -> what the plugin returned.
+LookupContact = Callable[[str, str, Call], object]
 
 
 def duration_ms(call: Call) -> int:
@@ -111,7 +112,7 @@ def record_from_payload(payload: dict[str, Any]) -> CallRecord:
 def settle_lookup(
     record: CallRecord,
     plugin: str,
-    call_one: CallOne,
+    lookup_contact: LookupContact,
     cache: LookupCache,
     ttl: Callable[[Contact | None], float],
 ) -> CallRecord:
@@ -133,7 +134,7 @@ def settle_lookup(
         contact = cached if isinstance(cached, Contact) else None
     else:
         try:
-            result = call_one(plugin, "lookup_contact", number=number, call=record.call)
+            result = lookup_contact(plugin, number, record.call)
         except RetryLater as exc:
             metrics.LOOKUPS.labels(plugin, "error").inc()
             raise RetryLater(

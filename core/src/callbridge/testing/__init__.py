@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .app import AppHarness
     from .clock import FakeClock
-    from .connector import ConnectorTests, LoadedConnector
+    from .connector import ConnectorTests, FailureKind, LoadedConnector, overrides_standard_test
     from .env import CallbridgeEnv
     from .events import REMOTE, REMOTE_E164, BuiltEvent, EventFactory
     from .live import LiveService, SseMessage, SseReader
@@ -29,7 +29,9 @@ _EXPORTS = {
     "AppHarness": "app",
     "FakeClock": "clock",
     "ConnectorTests": "connector",
+    "FailureKind": "connector",
     "LoadedConnector": "connector",
+    "overrides_standard_test": "connector",
     "CallbridgeEnv": "env",
     "REMOTE": "events",
     "REMOTE_E164": "events",
@@ -57,6 +59,7 @@ __all__ = [
     "CallbridgeEnv",
     "ConnectorTests",
     "EventFactory",
+    "FailureKind",
     "FakeClock",
     "LiveService",
     "LoadedConnector",
@@ -68,6 +71,7 @@ __all__ = [
     "make_call",
     "make_plugins",
     "make_record",
+    "overrides_standard_test",
     "shifted_record",
     "variables",
     "wait_until",
