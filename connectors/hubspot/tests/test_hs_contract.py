@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from hs_fake import TOKEN, FakeHubSpot, error_body
 
-from callbridge.models import CallRecord
+from callbridge import CallRecord
 from callbridge.testing import ConnectorTests, FailureKind
 from callbridge_hubspot.plugin import HubSpotPlugin
 

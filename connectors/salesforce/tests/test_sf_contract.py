@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sf_fake import FakeOrg, FakeSalesforce
 
-from callbridge.models import CallRecord
+from callbridge import CallRecord
 from callbridge.testing import ConnectorTests, FailureKind
 from callbridge_salesforce.activity import activity_key
 from callbridge_salesforce.plugin import SalesforcePlugin

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from mc_chat import FakeChat
 
-from callbridge.models import CallRecord, Outcome
+from callbridge import CallRecord, Outcome
 from callbridge.testing import ConnectorTests, FailureKind, make_record
 from callbridge_missed_calls.plugin import MissedCallsPlugin
 

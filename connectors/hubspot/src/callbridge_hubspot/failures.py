@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from callbridge.errors import PermanentError, PluginError, RetryLater
+from callbridge import PermanentError, PluginError, RetryLater
 
 TOKEN_VARIABLE = "CALLBRIDGE_HUBSPOT_ACCESS_TOKEN"  # noqa: S105 - a variable name
 

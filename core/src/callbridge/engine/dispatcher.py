@@ -121,6 +121,8 @@ class PluginsLike(Protocol):
 
     def log_call(self, name: str, record: CallRecord) -> object: ...
 
+    def lookup_ttl(self, name: str, found: bool, default: float) -> float: ...
+
     def screen_pop(self, pop: ScreenPop) -> None: ...
 
     def pbx_event(self, event: AnyEvent) -> None: ...
@@ -630,15 +632,14 @@ class Dispatcher:
             log.warning("lookup by %s returned %s, not a Contact", name, type(result).__name__)
             return None
         metrics.LOOKUPS.labels(name, "found" if contact is not None else "not_found").inc()
-        dispatch = self.settings.dispatch
-        ttl = dispatch.cache_ttl if contact is not None else dispatch.cache_negative_ttl
-        self.cache.set((name, number), contact, ttl)
+        self.cache.set((name, number), contact, self._ttl(name, contact))
         return contact
 
-    def _ttl(self, contact: Contact | None) -> float:
-        """How long a lookup's answer stays cached (a "no match" for less time)."""
+    def _ttl(self, name: str, contact: Contact | None) -> float:
+        """How long a lookup's answer stays cached (a "no match" for less time), per plugin."""
         dispatch = self.settings.dispatch
-        return dispatch.cache_ttl if contact is not None else dispatch.cache_negative_ttl
+        default = dispatch.cache_ttl if contact is not None else dispatch.cache_negative_ttl
+        return self.plugins.lookup_ttl(name, contact is not None, default)
 
     def _known_contacts(self, call: Call) -> dict[str, Contact]:
         """Contacts already found for the call, or cached for its number: no CRM request."""

@@ -114,7 +114,7 @@ def settle_lookup(
     plugin: str,
     lookup_contact: LookupContact,
     cache: LookupCache,
-    ttl: Callable[[Contact | None], float],
+    ttl: Callable[[str, Contact | None], float],
 ) -> CallRecord:
     """``record`` with ``plugin``'s lookup answered, searching now when it is unsettled.
 
@@ -151,7 +151,7 @@ def settle_lookup(
         if contact is not None and not contact.connector:
             contact = contact.model_copy(update={"connector": plugin})
         metrics.LOOKUPS.labels(plugin, "found" if contact is not None else "not_found").inc()
-        cache.set((plugin, number), contact, ttl(contact))
+        cache.set((plugin, number), contact, ttl(plugin, contact))
     status = LookupStatus.FOUND if contact is not None else LookupStatus.NOT_FOUND
     log.info("lookup by %s settled at log time for call %s: %s", plugin, record.call.key, status)
     return _with(record, plugin, contact, status)

@@ -119,6 +119,23 @@ class Plugins:
         whatever it returned: callers check). KeyError when it does not implement the hook."""
         return self._call(name, "log_call", record=record)
 
+    def lookup_ttl(self, name: str, found: bool, default: float) -> float:
+        """Seconds the core caches plugin ``name``'s lookup answer (found, or "no match").
+
+        A plugin may set ``lookup_cache_ttl`` / ``lookup_negative_ttl`` (seconds, e.g. from its
+        own settings); None or an absent attribute means the core's ``default``
+        (``CALLBRIDGE_DISPATCH__CACHE_TTL`` / ``__CACHE_NEGATIVE_TTL``). The core's cache is
+        the only one: plugins keep none of their own.
+        """
+        try:
+            plugin = self.get(name).plugin
+        except KeyError:
+            return default
+        value = getattr(plugin, "lookup_cache_ttl" if found else "lookup_negative_ttl", None)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            return float(value)
+        return default
+
     # -- fan-out hooks: each plugin isolated ---------------------------------------------------
     def screen_pop(self, pop: ScreenPop) -> None:
         """Every plugin shows ``pop``."""

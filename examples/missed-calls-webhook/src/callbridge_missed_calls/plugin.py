@@ -21,11 +21,16 @@ import httpx
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from callbridge.errors import PermanentError, RetryLater
-from callbridge.hookspecs import hookimpl
-from callbridge.models import ActivityRef, CallRecord, Outcome
-from callbridge.plugins.base import PluginSettings
-from callbridge.settings import Settings
+from callbridge import (
+    ActivityRef,
+    CallRecord,
+    Outcome,
+    PermanentError,
+    PluginSettings,
+    RetryLater,
+    Settings,
+    hookimpl,
+)
 
 from .ledger import Ledger
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import phonenumbers
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from pydantic import field_validator
@@ -34,6 +33,7 @@ from ...hookspecs import hookimpl
 from ...models import ActivityRef, Call, CallRecord, Contact
 from ...numbers import to_e164
 from ...settings import Settings
+from ...settings_types import Region
 from ..base import PluginSettings
 from .directory_page import SECURITY_HEADERS, render_contact, render_not_found
 
@@ -165,7 +165,7 @@ class DirectorySettings(PluginSettings):
     #: A CSV file imported at start-up (``name,company,numbers,owner_extension,email``).
     csv: Path | None = None
     #: Region for national numbers (default ``CALLBRIDGE_DEFAULT_REGION``).
-    region: str | None = None
+    region: Region | None = None
     #: Link to a contact in pops, ``{id}`` is replaced (default: the directory's own page
     #: when RECORD_PAGES is on, else no link).
     record_url: str | None = None
@@ -175,16 +175,6 @@ class DirectorySettings(PluginSettings):
     record_pages: bool = False
     #: ``false`` turns the directory off.
     enabled: bool | None = None
-
-    @field_validator("region")
-    @classmethod
-    def _check_region(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        region = value.strip().upper()
-        if region not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValueError(f"{value!r} is not a region code such as IT or US")
-        return region
 
     @field_validator("record_url")
     @classmethod
