@@ -41,7 +41,7 @@ from .numbers import digits, is_extension, national_digits, same_number, to_e164
 from .plugins.base import NotConfigured, PluginSettings
 from .settings import Settings, default_data_dir
 from .settings import load as read_settings
-from .settings_types import CommaList, KeyValueMap, Region
+from .settings_types import CommaList, KeyValueMap, OptionalRegion, Region
 
 try:
     __version__ = version("callbridge")
@@ -65,6 +65,7 @@ __all__ = [
     "KeyValueMap",
     "LookupStatus",
     "NotConfigured",
+    "OptionalRegion",
     "Originate",
     "Outcome",
     "PermanentError",

@@ -10,7 +10,7 @@ adds the variable's name)::
 
         objects: CommaList = Field(default_factory=list)
         owners: KeyValueMap = Field(default_factory=dict)
-        default_region: Region | None = None
+        default_region: OptionalRegion = None
 """
 
 from __future__ import annotations
@@ -21,7 +21,14 @@ from typing import Annotated
 from pydantic import BeforeValidator
 from pydantic_settings import NoDecode
 
-__all__ = ["CommaList", "KeyValueMap", "Region", "parse_comma_list", "parse_key_value_map"]
+__all__ = [
+    "CommaList",
+    "KeyValueMap",
+    "OptionalRegion",
+    "Region",
+    "parse_comma_list",
+    "parse_key_value_map",
+]
 
 
 def parse_comma_list(value: object) -> object:
@@ -55,12 +62,7 @@ def parse_key_value_map(value: object) -> object:
     return value
 
 
-def _region(value: object) -> object:
-    """An ISO 3166 region code phonenumbers knows (``it`` -> ``IT``); blank means unset."""
-    if not isinstance(value, str):
-        return value
-    if not value.strip():
-        return None
+def _check_region(value: str) -> str:
     import phonenumbers
 
     region = value.strip().upper()
@@ -69,10 +71,23 @@ def _region(value: object) -> object:
     return region
 
 
+def _region(value: object) -> object:
+    """An ISO 3166 region code phonenumbers knows (``it`` -> ``IT``)."""
+    return _check_region(value) if isinstance(value, str) else value
+
+
+def _optional_region(value: object) -> object:
+    """A region code, or None for a blank value (unset: the core's default region)."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return _region(value)
+
+
 #: A list of strings from ``a,b`` or a JSON list.
 CommaList = Annotated[list[str], NoDecode, BeforeValidator(parse_comma_list)]
 #: A str -> str mapping from ``key=value,key=value`` or a JSON object.
 KeyValueMap = Annotated[dict[str, str], NoDecode, BeforeValidator(parse_key_value_map)]
-#: A region for numbers without a country code (``IT``); use ``Region | None`` for
-#: "the core's default region" (a blank value is then unset).
+#: A region for numbers without a country code (``IT``).
 Region = Annotated[str, BeforeValidator(_region)]
+#: A region, or None when unset or blank: "use the core's default region".
+OptionalRegion = Annotated[str | None, BeforeValidator(_optional_region)]

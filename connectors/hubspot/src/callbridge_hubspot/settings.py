@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from callbridge import KeyValueMap, PluginSettings, Region
+from callbridge import KeyValueMap, OptionalRegion, PluginSettings
 
 ENV_PREFIX = "CALLBRIDGE_HUBSPOT_"
 
@@ -75,7 +75,7 @@ class HubSpotSettings(PluginSettings):
     #: Connect and read timeouts of each API request, in seconds.
     timeout: float = Field(default=10.0, gt=0)
     #: Region for numbers without a country code (default: CALLBRIDGE_DEFAULT_REGION or IT).
-    default_region: Region | None = None
+    default_region: OptionalRegion = None
     #: Where the engagement ledger lives (default: CALLBRIDGE_DATA_DIR).
     data_dir: Path | None = None
     #: Calling extension: public URL of callbridge as HubSpot's browser reaches it.

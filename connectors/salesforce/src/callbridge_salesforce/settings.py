@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from callbridge import CommaList, ConfigurationError, KeyValueMap, PluginSettings, Region
+from callbridge import CommaList, ConfigurationError, KeyValueMap, OptionalRegion, PluginSettings
 
 ENV_PREFIX = "CALLBRIDGE_SALESFORCE_"
 
@@ -99,7 +99,7 @@ class SalesforceSettings(PluginSettings):
     #: Objects searched, best first.
     objects: CommaList = Field(default_factory=lambda: list(SUPPORTED_OBJECTS))
     #: Region for numbers without a country code; empty: the core's default region.
-    default_region: Region | None = None
+    default_region: OptionalRegion = None
     #: Seconds the core caches a contact found (and a "not found") in Salesforce; empty:
     #: the core's ``CALLBRIDGE_DISPATCH__CACHE_TTL`` and ``__CACHE_NEGATIVE_TTL``.
     cache_ttl: float | None = Field(default=None, ge=0)

@@ -33,7 +33,7 @@ from ...hookspecs import hookimpl
 from ...models import ActivityRef, Call, CallRecord, Contact
 from ...numbers import to_e164
 from ...settings import Settings
-from ...settings_types import Region
+from ...settings_types import OptionalRegion
 from ..base import PluginSettings
 from .directory_page import SECURITY_HEADERS, render_contact, render_not_found
 
@@ -165,7 +165,7 @@ class DirectorySettings(PluginSettings):
     #: A CSV file imported at start-up (``name,company,numbers,owner_extension,email``).
     csv: Path | None = None
     #: Region for national numbers (default ``CALLBRIDGE_DEFAULT_REGION``).
-    region: Region | None = None
+    region: OptionalRegion = None
     #: Link to a contact in pops, ``{id}`` is replaced (default: the directory's own page
     #: when RECORD_PAGES is on, else no link).
     record_url: str | None = None
