@@ -8,7 +8,7 @@ import pytest
 from hs_fake import TOKEN, FakeHubSpot
 
 from callbridge import Settings
-from callbridge.plugins.manager import PluginInfo, load_plugins
+from callbridge.testing import PluginInfo, load_plugins
 from callbridge_hubspot.plugin import HubSpotPlugin
 
 
