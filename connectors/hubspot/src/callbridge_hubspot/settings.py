@@ -58,9 +58,10 @@ class HubSpotSettings(PluginSettings):
     #: Searches per second (HubSpot allows about 5 per account) and the burst size.
     search_rate: float = Field(default=4.0, gt=0, le=50)
     search_burst: int = Field(default=1, ge=1, le=10)
-    #: Seconds the core caches a contact found (or not found) in HubSpot.
-    lookup_cache_ttl: float = Field(default=60.0, ge=0)
-    lookup_negative_ttl: float = Field(default=15.0, ge=0)
+    #: Seconds the core caches a contact found (or not found) in HubSpot; empty: the core's
+    #: ``CALLBRIDGE_DISPATCH__CACHE_TTL`` and ``__CACHE_NEGATIVE_TTL``.
+    lookup_cache_ttl: float | None = Field(default=None, ge=0)
+    lookup_negative_ttl: float | None = Field(default=None, ge=0)
     #: Seconds owners and account details are cached.
     owner_cache_ttl: float = Field(default=3600.0, ge=0)
     #: Several contacts match: the most recent activity wins only when it is newer than the
