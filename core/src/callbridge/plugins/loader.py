@@ -393,6 +393,69 @@ def _writes_activities(info: PluginInfo) -> bool:
     )
 
 
+def _infos(pm: pluggy.PluginManager, candidates: list[_Candidate]) -> list[PluginInfo]:
+    """One PluginInfo per candidate: failed when it did not import or its name is taken."""
+    infos: list[PluginInfo] = []
+    first_by_name: dict[str, PluginInfo] = {}
+    for cand in candidates:
+        hooks = _hooks_of(pm, cand.plugin) if cand.plugin is not None else []
+        info = PluginInfo(cand.name, cand.version, cand.source, ACTIVE, None, hooks, cand.plugin)
+        first = first_by_name.setdefault(cand.name, info)
+        if cand.error is not None:
+            info.state, info.reason = FAILED, cand.error
+        elif first is not info:
+            info.state = FAILED
+            info.reason = f"another plugin named {cand.name!r} is already loaded ({first.source})"
+        infos.append(info)
+    return infos
+
+
+def _select_and_configure(infos: list[PluginInfo], settings: Settings, selected: list[str]) -> None:
+    """Apply ``CALLBRIDGE_CONNECTORS``, then configure each plugin still active."""
+    names = {info.name for info in infos}
+    unknown = [name for name in selected if name not in names]
+    if unknown:
+        raise ConfigurationError(
+            f"CALLBRIDGE_CONNECTORS: unknown plugin(s) {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(sorted(names)) or 'none'}"
+        )
+    for info in infos:
+        if info.state != ACTIVE:
+            continue
+        if selected and info.name not in selected:
+            info.state = DISABLED
+            info.reason = f"not selected by CALLBRIDGE_CONNECTORS={','.join(selected)}"
+            continue
+        _configure(info, settings)
+        if info.state == ACTIVE and _forced(info) is False:
+            prefix = _settings_prefix(type(info.settings)) if info.settings else ""
+            info.state, info.reason = DISABLED, f"turned off by {prefix}ENABLED=false"
+
+
+def _register_all(pm: pluggy.PluginManager, infos: list[PluginInfo], selected: list[str]) -> None:
+    """Register the active plugins; fallback plugins (``fallback = True``) only when needed."""
+
+    def is_fallback(info: PluginInfo) -> bool:
+        explicit = bool(selected) or _forced(info) is True
+        return bool(getattr(info.plugin, "fallback", False)) and not explicit
+
+    for info in infos:
+        if info.state == ACTIVE and not is_fallback(info):
+            _register(pm, info)
+    _check_pending(pm, infos)
+
+    writers = [info.name for info in infos if _writes_activities(info)]
+    for info in infos:
+        if info.state != ACTIVE or not is_fallback(info):
+            continue
+        if writers:
+            info.state = DISABLED
+            info.reason = f"fallback, not needed: {', '.join(writers)} log calls"
+            continue
+        _register(pm, info)
+    _check_pending(pm, infos)
+
+
 def discover(
     settings: Settings,
     *,
@@ -414,59 +477,10 @@ def discover(
     candidates += _env_candidates(settings.plugins)
     candidates += _extra_candidates(extra)
 
-    infos: list[PluginInfo] = []
-    names: set[str] = set()
-    for cand in candidates:
-        hooks = _hooks_of(pm, cand.plugin) if cand.plugin is not None else []
-        info = PluginInfo(cand.name, cand.version, cand.source, ACTIVE, None, hooks, cand.plugin)
-        if cand.error is not None:
-            info.state, info.reason = FAILED, cand.error
-        elif cand.name in names:
-            first = next(i for i in infos if i.name == cand.name)
-            info.state = FAILED
-            info.reason = f"another plugin named {cand.name!r} is already loaded ({first.source})"
-        names.add(cand.name)
-        infos.append(info)
-
+    infos = _infos(pm, candidates)
     selected = [name.strip() for name in settings.connectors if name.strip()]
-    unknown = [name for name in selected if name not in names]
-    if unknown:
-        raise ConfigurationError(
-            f"CALLBRIDGE_CONNECTORS: unknown plugin(s) {', '.join(map(repr, unknown))}; "
-            f"known: {', '.join(sorted(names)) or 'none'}"
-        )
-    for info in infos:
-        if info.state != ACTIVE:
-            continue
-        if selected and info.name not in selected:
-            info.state = DISABLED
-            info.reason = f"not selected by CALLBRIDGE_CONNECTORS={','.join(selected)}"
-            continue
-        _configure(info, settings)
-        if info.state == ACTIVE and _forced(info) is False:
-            prefix = _settings_prefix(type(info.settings)) if info.settings else ""
-            info.state, info.reason = DISABLED, f"turned off by {prefix}ENABLED=false"
-
-    # Fallback plugins (``fallback = True``) wait until the others are known.
-    def is_fallback(info: PluginInfo) -> bool:
-        explicit = bool(selected) or _forced(info) is True
-        return bool(getattr(info.plugin, "fallback", False)) and not explicit
-
-    for info in infos:
-        if info.state == ACTIVE and not is_fallback(info):
-            _register(pm, info)
-    _check_pending(pm, infos)
-
-    writers = [info.name for info in infos if _writes_activities(info)]
-    for info in infos:
-        if info.state != ACTIVE or not is_fallback(info):
-            continue
-        if writers:
-            info.state = DISABLED
-            info.reason = f"fallback, not needed: {', '.join(writers)} log calls"
-            continue
-        _register(pm, info)
-    _check_pending(pm, infos)
+    _select_and_configure(infos, settings, selected)
+    _register_all(pm, infos, selected)
 
     failures = [info for info in infos if info.state == FAILED]
     for info in failures:
