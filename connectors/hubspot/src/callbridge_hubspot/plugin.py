@@ -385,20 +385,10 @@ class HubSpotPlugin:
             ledger.mark_written(key, engagement_id, signature=signature)
             return self._ref(engagement_id, targets)
         if entry is not None and entry.state == "pending":
-            found = self.api.find_call_by_external_id(key, props["hs_timestamp"])
+            found = self._adopt_pending(key, props["hs_timestamp"], entry.attempted_at, call.key)
             if found is not None:
                 ledger.mark_written(key, found, signature=signature)
-                log.info(
-                    "hubspot: adopted engagement %s for %s after an uncertain attempt", found, key
-                )
                 return self._ref(found, targets)
-            waited = time.time() - entry.attempted_at
-            if waited < settings.search_lag:
-                raise RetryLater(
-                    f"an earlier attempt to log {call.key} may have reached HubSpot; waiting "
-                    f"for search to show it ({settings.search_lag - waited:.0f} s left)",
-                    retry_after=max(1.0, settings.search_lag - waited),
-                )
         ledger.mark_pending(key, signature=signature)
         try:
             engagement_id = self.api.create_call(props, targets)
@@ -409,6 +399,25 @@ class HubSpotPlugin:
             raise
         ledger.mark_written(key, engagement_id, signature=signature)
         return self._ref(engagement_id, targets)
+
+    def _adopt_pending(
+        self, key: str, timestamp: str, attempted_at: float, call_key: str
+    ) -> str | None:
+        """The engagement an uncertain earlier attempt created, found by search; None when
+        search shows none after ``search_lag``. Sooner, RetryLater: search lags writes."""
+        found = self.api.find_call_by_external_id(key, timestamp)
+        if found is not None:
+            log.info("hubspot: adopted engagement %s for %s after an uncertain attempt", found, key)
+            return found
+        lag = self.settings.search_lag
+        waited = time.time() - attempted_at
+        if waited < lag:
+            raise RetryLater(
+                f"an earlier attempt to log {call_key} may have reached HubSpot; waiting "
+                f"for search to show it ({lag - waited:.0f} s left)",
+                retry_after=max(1.0, lag - waited),
+            )
+        return None
 
     def _known_targets(self, record: CallRecord) -> list[tuple[str, str]]:
         contact = record.contact_for(self.name)
