@@ -21,22 +21,10 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .errors import ConfigurationError
+from .settings_types import CommaList, Region
+from .settings_types import parse_comma_list as _split
 
 ENV_PREFIX = "CALLBRIDGE_"
-
-CommaList = Annotated[list[str], NoDecode]
-
-
-def _split(value: object) -> object:
-    """Accept ``a,b`` as well as a JSON list or a real list."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            import json
-
-            return json.loads(text)
-        return [part.strip() for part in text.split(",") if part.strip()]
-    return value
 
 
 def _pairs(entries: list[str], shape: str) -> dict[str, str]:
@@ -350,7 +338,7 @@ class Settings(BaseSettings):
     #: Where the journal and the directory plugin keep their files.
     data_dir: Path = Field(default_factory=default_data_dir)
     #: Region for numbers without a country code (ISO 3166 alpha-2).
-    default_region: str = "IT"
+    default_region: Region = "IT"
     #: Extra plugins: module names or paths of single .py files.
     plugins: CommaList = Field(default_factory=list)
     #: Which connectors are active when several are installed (empty: all configured ones).
@@ -384,16 +372,6 @@ class Settings(BaseSettings):
     tracker: TrackerSettings = Field(default_factory=TrackerSettings)
 
     _split_lists = field_validator("plugins", "connectors", mode="before")(_split)
-
-    @field_validator("default_region")
-    @classmethod
-    def _check_region(cls, value: str) -> str:
-        import phonenumbers
-
-        region = value.strip().upper()
-        if region not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValueError(f"{value!r} is not a region code such as IT or US")
-        return region
 
 
 def env_name(prefix: str, loc: tuple[int | str, ...], delimiter: str = "__") -> str:

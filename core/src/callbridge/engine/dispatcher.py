@@ -47,10 +47,11 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from .. import metrics
+from ..context import Context
 from ..errors import PermanentError, RetryLater
 from ..faults import FaultLog, journal_fault
 from ..journal.base import Delivery, Journal, StoredEvent
-from ..models import ActivityRef, Call, CallState, Contact, Originate, ScreenPop
+from ..models import ActivityRef, Call, CallRecord, CallState, Contact, Originate, ScreenPop
 from ..settings import Settings
 from ..voispeed.events import AnyEvent, CallEvent, DeviceEvent
 from .bus import AgentBus
@@ -123,7 +124,19 @@ class PluginsLike(Protocol):
 
     def implementers(self, hook: str) -> list[str]: ...
 
-    def call_one(self, name: str, hook: str, **kwargs: Any) -> Any: ...
+    def lookup_contact(self, name: str, number: str, call: Call) -> object: ...
+
+    def log_call(self, name: str, record: CallRecord) -> object: ...
+
+    def lookup_ttl(self, name: str, found: bool, default: float) -> float: ...
+
+    def screen_pop(self, pop: ScreenPop) -> None: ...
+
+    def pbx_event(self, event: AnyEvent) -> None: ...
+
+    def startup(self, context: Context | None) -> None: ...  # the engine's
+
+    def shutdown(self, context: Context | None) -> None: ...  # the engine's
 
 
 def utcnow() -> datetime:
@@ -442,7 +455,7 @@ class Dispatcher:
                 self.tracker.learn_device(event)  # the user's extension, for later calls
             elif (refused := self.originates.refuse(event, stored.received_at)) is not None:
                 self._tell_originate(refused)  # SERI cmd_failed: the click-to-call failed
-            self._fan_out("pbx_event", event=event)
+            self.plugins.pbx_event(event)
 
         return work
 
@@ -549,19 +562,11 @@ class Dispatcher:
             }
             self._publish(call.extension, "pop", data)
         metrics.POPS_SENT.labels(call.state.value).inc()
-        self._fan_out("screen_pop", pop=ScreenPop(call=call, contacts=contacts))
+        self.plugins.screen_pop(ScreenPop(call=call, contacts=contacts))
 
     def _publish(self, extension: str, kind: str, data: dict[str, Any]) -> None:
         event = self.journal.append_agent_event(extension, kind, data)
         self.bus.publish(event)
-
-    def _fan_out(self, hook: str, **kwargs: Any) -> None:
-        """Call ``hook`` on each plugin separately: one failing never stops the others."""
-        for name in self.plugins.implementers(hook):
-            try:
-                self.plugins.call_one(name, hook, **kwargs)
-            except Exception as exc:
-                log.warning("plugin %s failed in %s: %s", name, hook, _describe(exc))
 
     @staticmethod
     def _number(call: Call) -> str:
@@ -635,7 +640,7 @@ class Dispatcher:
     def _lookup_one(self, name: str, number: str, call: Call) -> Contact | None:
         """One plugin's lookup; errors are logged and not cached (the next call tries again)."""
         try:
-            result = self.plugins.call_one(name, "lookup_contact", number=number, call=call)
+            result = self.plugins.lookup_contact(name, number, call)
         except Exception as exc:
             metrics.LOOKUPS.labels(name, "error").inc()
             log.warning("lookup by %s failed: %s", name, _describe(exc))
@@ -647,15 +652,14 @@ class Dispatcher:
             log.warning("lookup by %s returned %s, not a Contact", name, type(result).__name__)
             return None
         metrics.LOOKUPS.labels(name, "found" if contact is not None else "not_found").inc()
-        dispatch = self.settings.dispatch
-        ttl = dispatch.cache_ttl if contact is not None else dispatch.cache_negative_ttl
-        self.cache.set((name, number), contact, ttl)
+        self.cache.set((name, number), contact, self._ttl(name, contact))
         return contact
 
-    def _ttl(self, contact: Contact | None) -> float:
-        """How long a lookup's answer stays cached (a "no match" for less time)."""
+    def _ttl(self, name: str, contact: Contact | None) -> float:
+        """How long a lookup's answer stays cached (a "no match" for less time), per plugin."""
         dispatch = self.settings.dispatch
-        return dispatch.cache_ttl if contact is not None else dispatch.cache_negative_ttl
+        default = dispatch.cache_ttl if contact is not None else dispatch.cache_negative_ttl
+        return self.plugins.lookup_ttl(name, contact is not None, default)
 
     def _known_contacts(self, call: Call) -> dict[str, Contact]:
         """Contacts already found for the call, or cached for its number: no CRM request."""
@@ -840,8 +844,9 @@ class Dispatcher:
             return
         hint: float | None = None
         try:
-            record = settle_lookup(record, plugin, self.plugins.call_one, self.cache, self._ttl)
-            result = self.plugins.call_one(plugin, delivery.action, record=record)
+            lookup = self.plugins.lookup_contact
+            record = settle_lookup(record, plugin, lookup, self.cache, self._ttl)
+            result = self.plugins.log_call(plugin, record)
         except PermanentError as exc:
             metrics.DELIVERY_ATTEMPTS.labels(plugin, "dead").inc()
             self.journal.fail_delivery(delivery.id, error=_describe(exc), next_attempt_at=None)

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .. import metrics
 from ..context import Context
@@ -138,7 +138,7 @@ class Engine:
         self.context = Context(
             settings=self.settings, journal=journal, pbx=self.pbx, extras={"engine": self}
         )
-        self._fan_out("startup", context=self.context)
+        self.plugins.startup(self.context)
         dispatcher = Dispatcher(
             journal,
             tracker,
@@ -174,7 +174,7 @@ class Engine:
         if self._dispatcher is not None:
             self._dispatcher.stop()
         if self.context is not None:
-            self._fan_out("shutdown", context=self.context)
+            self.plugins.shutdown(self.context)
         if self._owns_journal and self._journal is not None:
             self._journal.close()
             self._journal = None
@@ -242,14 +242,6 @@ class Engine:
         """``ingest`` each in order."""
         for params in batch:
             self.ingest(params, source=source)
-
-    def _fan_out(self, hook: str, **kwargs: Any) -> None:
-        plugins = self.plugins
-        for name in plugins.implementers(hook):
-            try:
-                plugins.call_one(name, hook, **kwargs)
-            except Exception as exc:
-                log.warning("plugin %s failed in %s: %s: %s", name, hook, type(exc).__name__, exc)
 
     def __enter__(self) -> Engine:
         self.start()
