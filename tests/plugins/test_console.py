@@ -81,7 +81,7 @@ from callbridge.settings import Settings
 
 plugins = load_plugins(Settings(data_dir=sys.argv[1]), entry_points=False)
 record = CallRecord.model_validate_json(sys.argv[2])
-plugins.call_one("console", "log_call", record=record)
+plugins.log_call("console", record)
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
