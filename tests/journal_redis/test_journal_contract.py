@@ -14,8 +14,12 @@ import pytest
 from redis_support import Backend
 
 from callbridge.journal import DeliveryState, Journal
-from callbridge.journal.base import DuplicateOriginateError, JournalClosedError
-from callbridge.models import Call, CallState, CrmContext, Direction, Originate
+from callbridge.journal.base import (
+    DuplicateOriginateError,
+    JournalClosedError,
+    WrapUpConflictError,
+)
+from callbridge.models import Call, CallState, CrmContext, Direction, Originate, WrapUp
 from callbridge.voispeed.events import CallAnswered, CallIncoming, parse_event
 
 
@@ -225,6 +229,77 @@ def test_calls_save_get_list_and_settle(backend: Backend) -> None:
     again = backend.open()
     assert [c.key for c in again.list_calls(open_only=True)] == ["1:A"]
     assert [c.key for c in again.list_calls()] == ["1:B", "1:A"]
+
+
+# -- wrap-ups --------------------------------------------------------------------------------
+def _wrapup(revision: int, notes: str = "called back", key: str = "1:W") -> WrapUp:
+    return WrapUp(
+        call_key=key,
+        revision=revision,
+        notes=notes,
+        outcome="interested",
+        record=CrmContext(connector="directory", record_type="Contact", record_id="3"),
+        extension="201",
+        saved_at=datetime(2024, 5, 1, 12, revision, tzinfo=UTC),
+    )
+
+
+def test_wrapups_keep_the_latest_revision_and_refuse_stale_ones(backend: Backend) -> None:
+    journal = backend.open()
+    assert journal.get_wrapup("1:W") is None
+    with pytest.raises(WrapUpConflictError, match="revision 2 given") as refused:
+        journal.save_wrapup(_wrapup(2))
+    assert refused.value.current == 0
+    assert journal.save_wrapup(_wrapup(1)) == _wrapup(1)
+    # The same save again (a retried request) is no new revision and no error.
+    assert journal.save_wrapup(_wrapup(1, notes="called back")) == _wrapup(1)
+    # The same revision with other content: someone saved from a stale form.
+    with pytest.raises(WrapUpConflictError) as stale:
+        journal.save_wrapup(_wrapup(1, notes="something else"))
+    assert stale.value.current == 1
+    assert journal.save_wrapup(_wrapup(2, notes="wrong number")).revision == 2
+    assert journal.get_wrapup("1:W") == _wrapup(2, notes="wrong number")
+    assert journal.get_wrapup("1:other") is None
+    journal.close()
+    again = backend.open()
+    assert again.get_wrapup("1:W") == _wrapup(2, notes="wrong number")
+
+
+def test_reschedule_moves_a_pending_delivery_without_an_attempt(journal: Journal) -> None:
+    created = journal.enqueue_delivery(call_key="1:S", plugin="p", action="log_call", payload={})
+    later = datetime.now(UTC) + timedelta(hours=1)
+    assert journal.reschedule_delivery(created.id, later)
+    now = datetime.now(UTC)
+    assert journal.due_deliveries(now, plugin="p") == []
+    moved = journal.get_delivery(created.id)
+    assert moved is not None
+    assert moved.attempts == 0
+    assert moved.next_attempt_at is not None
+    assert abs((moved.next_attempt_at - later).total_seconds()) < 0.001
+    assert journal.reschedule_delivery(created.id, now)
+    assert [d.id for d in journal.due_deliveries(now + timedelta(seconds=1), plugin="p")] == [
+        created.id
+    ]
+    journal.complete_delivery(created.id, None)
+    assert not journal.reschedule_delivery(created.id, later)
+    assert journal.get_delivery(created.id).state is DeliveryState.DONE  # type: ignore[union-attr]
+
+
+def test_racing_saves_of_one_revision_make_one(journal: Journal) -> None:
+    won: list[int] = []
+
+    def worker(i: int) -> None:
+        try:
+            journal.save_wrapup(_wrapup(1, notes=f"agent {i}", key="1:R"))
+        except WrapUpConflictError:
+            return
+        won.append(i)
+
+    _in_threads(8, worker)
+    assert len(won) == 1
+    stored = journal.get_wrapup("1:R")
+    assert stored is not None
+    assert stored.notes == f"agent {won[0]}"
 
 
 # -- originates -------------------------------------------------------------------------------

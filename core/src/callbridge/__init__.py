@@ -36,6 +36,7 @@ from .models import (
     Originate,
     Outcome,
     ScreenPop,
+    WrapUp,
 )
 from .numbers import digits, is_extension, national_digits, same_number, to_e164
 from .plugins.base import NotConfigured, PluginSettings
@@ -76,6 +77,7 @@ __all__ = [
     "ScreenPop",
     "Settings",
     "TTLCache",
+    "WrapUp",
     "__version__",
     "default_data_dir",
     "digits",

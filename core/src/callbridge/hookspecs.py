@@ -1,7 +1,7 @@
 """The hooks a callbridge plugin can implement: one line each here, the rules in docs/plugins.md.
 
-Plain synchronous functions, called in worker threads. ``lookup_contact`` and ``log_call``
-are called per plugin (``Plugins.lookup_contact`` / ``Plugins.log_call``), the others fan out.
+Plain synchronous functions, called in worker threads. ``lookup_contact``, ``log_call`` and
+``update_call`` are called per plugin (``Plugins.<hook>(name, ...)``), the others fan out.
 """
 
 from __future__ import annotations
@@ -34,6 +34,15 @@ def screen_pop(pop: ScreenPop) -> None:
 @hookspec
 def log_call(record: CallRecord) -> ActivityRef | None:
     """Write one activity per finished call, exactly once under retries; return its ref."""
+
+
+@hookspec
+def update_call(record: CallRecord, activity: ActivityRef, revision: int) -> ActivityRef | None:
+    """Amend ``activity`` (what ``log_call`` returned) with ``record.wrapup`` at ``revision``.
+
+    Called once per wrap-up revision the activity does not hold yet, in revision order, with
+    the delivery's retries; the chosen record (``record.wrapup.record``) may move the activity.
+    """
 
 
 @hookspec

@@ -60,6 +60,46 @@ class CrmContext(BaseModel):
     record_id: str
 
 
+#: Longest wrap-up note kept (characters): a CRM's description field holds about this much.
+MAX_WRAPUP_NOTES = 10_000
+
+
+class WrapUp(BaseModel):
+    """What the agent says about a call once it is over: notes, outcome, the record it is for.
+
+    Each save is a new ``revision`` (1, 2, ...): the activity written at hang-up is amended
+    once per revision (``update_call``), and an edit made on a stale form is refused instead
+    of overwriting a newer one. ``record`` is the CRM record the agent chose (an ambiguous or
+    empty lookup); ``related`` a deal, opportunity, case or ticket.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    call_key: str
+    revision: int = Field(ge=1)
+    notes: str = Field(default="", max_length=MAX_WRAPUP_NOTES)
+    #: A value of the CRM's own list (HubSpot disposition, Salesforce CallDisposition).
+    outcome: str | None = Field(default=None, max_length=200)
+    record: CrmContext | None = None
+    related: CrmContext | None = None
+    #: The extension of the agent who saved it.
+    extension: str | None = None
+    saved_at: datetime
+
+    def same_content(self, other: WrapUp) -> bool:
+        """Whether ``other`` says the same (a repeated save, not a new revision)."""
+        fields = ("notes", "outcome", "record", "related")
+        return all(getattr(self, name) == getattr(other, name) for name in fields)
+
+    def record_for(self, connector: str) -> CrmContext | None:
+        """The chosen record when it is one of ``connector``'s."""
+        return self.record if self.record and self.record.connector == connector else None
+
+    def related_for(self, connector: str) -> CrmContext | None:
+        """The related record when it is one of ``connector``'s."""
+        return self.related if self.related and self.related.connector == connector else None
+
+
 class Originate(BaseModel):
     """A click-to-call request, created before the SOAP command; the externalid is the thread."""
 
@@ -209,6 +249,9 @@ class CallRecord(BaseModel):
     #: absent here does not look contacts up.
     lookups: dict[str, LookupStatus] = Field(default_factory=dict)
     recording_url: str | None = None
+    #: The agent's wrap-up as it stood when this record was handed to the connector (None:
+    #: none yet; a later one arrives through ``update_call``).
+    wrapup: WrapUp | None = None
     #: 2: ``idempotency_key`` carries the call's start. 1: a delivery enqueued by a version
     #: before that keeps the key it may already have used in a CRM (no second activity
     #: across the upgrade); connectors may also keep their older matching for it.

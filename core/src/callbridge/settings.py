@@ -285,6 +285,16 @@ class DispatchSettings(BaseModel):
     event_retry_max_age: float = Field(default=600.0, gt=0)
 
 
+class WrapUpSettings(BaseModel):
+    """The agent's wrap-up of a call (notes, outcome, chosen record): see docs/wrap-up.md."""
+
+    #: Seconds after hang-up an agent's call waits for its wrap-up before its activity is
+    #: written (it is written as soon as the wrap-up is saved). 0: activities are written at
+    #: once and amended (``update_call``) when a wrap-up comes. Either way, a wrap-up saved
+    #: after the activity was written amends it, once per revision.
+    wait: float = Field(default=0.0, ge=0, le=3600)
+
+
 class TrackerSettings(BaseModel):
     """Call tracking policy."""
 
@@ -370,6 +380,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     tracker: TrackerSettings = Field(default_factory=TrackerSettings)
+    wrapup: WrapUpSettings = Field(default_factory=WrapUpSettings)
 
     _split_lists = field_validator("plugins", "connectors", mode="before")(_split)
 

@@ -62,6 +62,7 @@ from .records import build_record, lookup_states, record_from_payload, settle_lo
 from .retry import RetryPolicy
 from .tracker import call_key
 from .tracker_leg import originate_belongs
+from .wrapups import WrapUps, revision_of, with_revision
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,10 @@ class PluginsLike(Protocol):
     def lookup_contact(self, name: str, number: str, call: Call) -> object: ...
 
     def log_call(self, name: str, record: CallRecord) -> object: ...
+
+    def update_call(
+        self, name: str, record: CallRecord, activity: ActivityRef, revision: int
+    ) -> object: ...
 
     def lookup_ttl(self, name: str, found: bool, default: float) -> float: ...
 
@@ -211,6 +216,7 @@ class Dispatcher:
         )
         self.policy = RetryPolicy.from_settings(settings.dispatch)
         self.originates = OriginateMatcher(journal, settings)
+        self.wrapups = WrapUps(journal, plugins, settings, wall_clock)
         #: Event time, for the tracker's expiries and group windows (tests pass a fake one).
         self._clock = clock
         #: Real time, for delivery schedules: the journal stamps deliveries with it.
@@ -754,6 +760,8 @@ class Dispatcher:
             for delivery in due:
                 if delivery.id in busy or free <= 0 or self._is_held(delivery.id, now):
                     continue
+                if self.wrapups.deferred(delivery, now):
+                    continue
                 with self._delivering_lock:
                     self._delivering[delivery.id] = plugin
                 try:
@@ -844,9 +852,13 @@ class Dispatcher:
             return
         hint: float | None = None
         try:
-            lookup = self.plugins.lookup_contact
-            record = settle_lookup(record, plugin, lookup, self.cache, self._ttl)
-            result = self.plugins.log_call(plugin, record)
+            if revision_of(delivery.action) is not None:
+                result = self.wrapups.update(delivery, record)
+            else:
+                record = self.wrapups.attach(record)
+                lookup = self.plugins.lookup_contact
+                record = settle_lookup(record, plugin, lookup, self.cache, self._ttl)
+                result = self.plugins.log_call(plugin, record)
         except PermanentError as exc:
             metrics.DELIVERY_ATTEMPTS.labels(plugin, "dead").inc()
             self.journal.fail_delivery(delivery.id, error=_describe(exc), next_attempt_at=None)
@@ -865,7 +877,8 @@ class Dispatcher:
             error = _describe(exc)
         else:
             metrics.DELIVERY_ATTEMPTS.labels(plugin, "done").inc()
-            self.journal.complete_delivery(delivery.id, _result_json(result, plugin))
+            outcome = with_revision(_result_json(result, plugin), record)
+            self.journal.complete_delivery(delivery.id, outcome)
             with self._delivering_lock:
                 self._held.pop(delivery.id, None)
             log.info("call %s logged by %s", delivery.call_key, plugin)

@@ -24,7 +24,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from ..models import Call, Originate
+from ..models import Call, Originate, WrapUp
 from ..voispeed.events import AnyEvent
 
 #: The cursor of the dispatcher, the consumer of accepted events.
@@ -44,6 +44,36 @@ class DuplicateOriginateError(ValueError):
     Every backend raises this one error, so the HTTP service and the engine handle a repeated
     click-to-call id the same way whichever journal holds it.
     """
+
+
+class WrapUpConflictError(ValueError):
+    """``save_wrapup`` with a revision that is not the next one (a form saved on stale data).
+
+    ``current`` is the revision the journal holds (0: none), so the caller can say which.
+    """
+
+    def __init__(self, call_key: str, given: int, current: int) -> None:
+        super().__init__(
+            f"wrap-up of call {call_key}: revision {given} given, the journal holds "
+            f"revision {current} (send revision {current + 1} to change it)"
+        )
+        self.current = current
+
+
+def next_wrapup(stored: str | None, wrapup: WrapUp) -> tuple[WrapUp, bool]:
+    """What ``save_wrapup`` keeps, from the stored JSON: (the wrap-up, whether to write it).
+
+    The next revision is written; the stored revision again with the same content is a
+    repeated request (kept as it is, nothing written); anything else is a conflict. Backends
+    call this inside their atomic write, so two agents' saves never both become revision n.
+    """
+    current = None if stored is None else WrapUp.model_validate_json(stored)
+    revision = 0 if current is None else current.revision
+    if wrapup.revision == revision + 1:
+        return wrapup, True
+    if current is not None and wrapup.revision == revision and current.same_content(wrapup):
+        return current, False
+    raise WrapUpConflictError(wrapup.call_key, wrapup.revision, revision)
 
 
 class DeliveryState(StrEnum):
@@ -274,6 +304,19 @@ class Journal(abc.ABC):
         For click-to-call correlation, expiry and repeated clicks, which look minutes back.
         """
 
+    # -- wrap-ups -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def save_wrapup(self, wrapup: WrapUp) -> WrapUp:
+        """Keep the agent's wrap-up of a call durably; returns what the journal holds.
+
+        Only the next revision is written (``next_wrapup``): a repeat of the stored one is
+        returned unchanged, anything else raises ``WrapUpConflictError``. Atomic.
+        """
+
+    @abc.abstractmethod
+    def get_wrapup(self, call_key: str) -> WrapUp | None:
+        """The latest wrap-up of a call, if any."""
+
     # -- deliveries -----------------------------------------------------------------------
     @abc.abstractmethod
     def enqueue_delivery(
@@ -325,6 +368,14 @@ class Journal(abc.ABC):
             key = (delivery.plugin, delivery.state.value)
             counts[key] = counts.get(key, 0) + 1
         return [(plugin, state, n) for (plugin, state), n in sorted(counts.items())]
+
+    @abc.abstractmethod
+    def reschedule_delivery(self, delivery_id: int, at: datetime) -> bool:
+        """Move a pending delivery's next attempt to ``at`` without counting an attempt.
+
+        For work that waits on something else (an agent's wrap-up, the activity an update
+        amends), not on a failure. False when the delivery is not pending.
+        """
 
     @abc.abstractmethod
     def retry_delivery(self, delivery_id: int) -> bool:

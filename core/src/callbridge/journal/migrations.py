@@ -206,8 +206,20 @@ _S3 = _script(
     """
 )
 
+# s4: the agents' wrap-ups (notes, outcome, chosen record), the latest revision per call.
+_S4 = _script(
+    """
+    CREATE TABLE wrapups (
+        call_key TEXT PRIMARY KEY,
+        revision INTEGER NOT NULL,
+        saved_at INTEGER NOT NULL,
+        data TEXT NOT NULL
+    )
+    """
+)
+
 #: Step n takes the state file from version n - 1 to n.
-STATE_MIGRATIONS: Sequence[Step] = (_S1, _S2, _S3)
+STATE_MIGRATIONS: Sequence[Step] = (_S1, _S2, _S3, _S4)
 
 #: The tables step 3 moves from the events file to the state file, with their columns.
 _MOVED: dict[str, str] = {

@@ -2,9 +2,9 @@
 
 Two kinds of hooks, two kinds of methods:
 
-- *per plugin* (``lookup_contact``, ``log_call``): the core keeps each connector's answer,
-  time budget and delivery apart, so it names the plugin; the plugin's exception propagates
-  (the caller retries or records it);
+- *per plugin* (``lookup_contact``, ``log_call``, ``update_call``): the core keeps each
+  connector's answer, time budget and delivery apart, so it names the plugin; the plugin's
+  exception propagates (the caller retries or records it);
 - *fan-out* (``screen_pop``, ``pbx_event``, ``register_routes``, ``startup``, ``shutdown``):
   every active plugin is called in registration order, each isolated by ``_isolated``, so a
   failing plugin is logged and never keeps the others from their turn.
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from ..context import Context
-    from ..models import Call, CallRecord, ScreenPop
+    from ..models import ActivityRef, Call, CallRecord, ScreenPop
     from ..settings import Settings
     from ..voispeed.events import AnyEvent
 
@@ -118,6 +118,13 @@ class Plugins:
         """Plugin ``name`` writes the activity of ``record``; returns its ``ActivityRef`` (or
         whatever it returned: callers check). KeyError when it does not implement the hook."""
         return self._call(name, "log_call", record=record)
+
+    def update_call(
+        self, name: str, record: CallRecord, activity: ActivityRef, revision: int
+    ) -> object:
+        """Plugin ``name`` amends ``activity`` with ``record.wrapup`` (``revision``); returns
+        its ``ActivityRef`` or None. KeyError when it does not implement the hook."""
+        return self._call(name, "update_call", record=record, activity=activity, revision=revision)
 
     def lookup_ttl(self, name: str, found: bool, default: float) -> float:
         """Seconds the core caches plugin ``name``'s lookup answer (found, or "no match").

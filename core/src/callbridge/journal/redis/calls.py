@@ -1,4 +1,4 @@
-"""Calls and click-to-call originates in the Redis journal."""
+"""Calls, click-to-call originates and wrap-ups in the Redis journal."""
 
 from __future__ import annotations
 
@@ -9,8 +9,13 @@ from typing import Any, cast
 import redis
 from redis.commands.core import Script
 
-from ...models import Call, Originate
-from ..base import DuplicateOriginateError, changed_originate, check_originate_changes
+from ...models import Call, Originate, WrapUp
+from ..base import (
+    DuplicateOriginateError,
+    changed_originate,
+    check_originate_changes,
+    next_wrapup,
+)
 from ..codec import to_us, utc_now
 from .connection import RedisStore
 
@@ -110,3 +115,25 @@ class RedisCalls(RedisStore):
                 found.append(Originate.model_validate_json(data))
         found.sort(key=lambda o: o.created_at)
         return found
+
+    def save_wrapup(self, wrapup: WrapUp) -> WrapUp:
+        """One hash field per call; the revision check and write are one optimistic
+        transaction (redis-py re-runs it when another save touched the hash)."""
+        key = self._k("wrapups")
+        outcome: list[WrapUp] = []
+
+        def change(pipe: redis.client.Pipeline) -> None:
+            outcome.clear()
+            stored = cast(str | None, pipe.hget(key, wrapup.call_key))
+            kept, changed = next_wrapup(stored, wrapup)
+            outcome.append(kept)
+            if changed:
+                pipe.multi()
+                pipe.hset(key, wrapup.call_key, kept.model_dump_json())
+
+        self._redis.transaction(change, key)
+        return outcome[0]
+
+    def get_wrapup(self, call_key: str) -> WrapUp | None:
+        data = self._redis.hget(self._k("wrapups"), call_key)
+        return None if data is None else WrapUp.model_validate_json(data)

@@ -47,6 +47,7 @@ class RedisDeliveries(RedisStore):
     _complete: Script
     _fail: Script
     _retry: Script
+    _reschedule: Script
 
     def _fetch_deliveries(self, ids: Sequence[str | int]) -> list[Delivery]:
         if not ids:
@@ -131,6 +132,10 @@ class RedisDeliveries(RedisStore):
             if int(n) > 0:
                 rows.append((plugin, state, int(n)))
         return sorted(rows)
+
+    def reschedule_delivery(self, delivery_id: int, at: datetime) -> bool:
+        done = self._reschedule(args=[self.prefix, int(delivery_id), to_us(at)], client=self._redis)
+        return bool(done)
 
     def retry_delivery(self, delivery_id: int) -> bool:
         done = self._retry(

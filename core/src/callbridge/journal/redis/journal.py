@@ -33,6 +33,7 @@ class RedisJournal(RedisEvents, RedisCalls, RedisDeliveries, RedisPruning):
         self._complete = register(scripts.COMPLETE_LUA)
         self._fail = register(scripts.FAIL_LUA)
         self._retry = register(scripts.RETRY_LUA)
+        self._reschedule = register(scripts.RESCHEDULE_LUA)
         self._start_writer()
 
     def __repr__(self) -> str:

@@ -164,6 +164,19 @@ return 1
 """
 )
 
+#: ARGV: prefix, id, at. A pending delivery's next attempt moves; its attempts do not.
+RESCHEDULE_LUA = (
+    DELIVERY_PRELUDE
+    + """
+local id = ARGV[2]
+local st = redis.call('HMGET', dkey(id), 'state', 'plugin')
+if st[1] ~= 'pending' then return 0 end
+redis.call('HSET', dkey(id), 'next_at', ARGV[3])
+schedule(id, st[2], ARGV[3])
+return 1
+"""
+)
+
 #: KEYS: stream, dedup hash. ARGV: number of ids n, ids x n, then (dedup key, seq) pairs.
 #: A dedup key is dropped only while it still names the pruned event (a newer event with
 #: the same key owns it otherwise); one script, so an append never sees half of it.

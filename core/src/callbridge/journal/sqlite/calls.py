@@ -1,4 +1,4 @@
-"""Calls, click-to-call originates and the agents' event streams in the SQLite journal."""
+"""Calls, click-to-call originates, wrap-ups and the agents' event streams in SQLite."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from ...models import Call, Originate
+from ...models import Call, Originate, WrapUp
 from ..base import (
     AgentEvent,
     DuplicateOriginateError,
     changed_originate,
     check_originate_changes,
+    next_wrapup,
 )
 from ..codec import dumps, from_us, to_us, utc_now
 from .store import SqliteStore
@@ -131,6 +132,32 @@ class SqliteCalls(SqliteStore):
             .fetchall()
         )
         return [Originate.model_validate_json(row[0]) for row in rows]
+
+    def save_wrapup(self, wrapup: WrapUp) -> WrapUp:
+        def write(conn: sqlite3.Connection) -> WrapUp:
+            row = conn.execute(
+                "SELECT data FROM wrapups WHERE call_key = ?", (wrapup.call_key,)
+            ).fetchone()
+            kept, changed = next_wrapup(None if row is None else row[0], wrapup)
+            if changed:
+                conn.execute(
+                    "INSERT INTO wrapups (call_key, revision, saved_at, data) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (call_key) DO UPDATE SET revision = excluded.revision,"
+                    " saved_at = excluded.saved_at, data = excluded.data",
+                    (kept.call_key, kept.revision, to_us(kept.saved_at), kept.model_dump_json()),
+                )
+            return kept
+
+        # Durable: the agent is told "saved" only once a crash can no longer lose it.
+        return self._state.submit(write, durable=True)
+
+    def get_wrapup(self, call_key: str) -> WrapUp | None:
+        row = (
+            self._state.read()
+            .execute("SELECT data FROM wrapups WHERE call_key = ?", (call_key,))
+            .fetchone()
+        )
+        return None if row is None else WrapUp.model_validate_json(row[0])
 
     def append_agent_event(self, extension: str, kind: str, data: dict[str, Any]) -> AgentEvent:
         at = utc_now()

@@ -154,6 +154,16 @@ class SqliteDeliveries(SqliteStore):
         )
         return [self._delivery(row) for row in rows]
 
+    def reschedule_delivery(self, delivery_id: int, at: datetime) -> bool:
+        def write(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE deliveries SET next_attempt_at = ? WHERE id = ? AND state = 'pending'",
+                (to_us(at), delivery_id),
+            )
+            return cur.rowcount == 1
+
+        return self._state.submit(write)
+
     def retry_delivery(self, delivery_id: int) -> bool:
         now = to_us(utc_now())
 

@@ -18,7 +18,6 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 
 from fastapi import APIRouter
@@ -34,14 +33,14 @@ from ...settings import Settings
 from ...settings_types import OptionalRegion
 from ..base import PluginSettings
 from .directory_data import (
-    _SCHEMA,
     SAMPLE_CONTACTS,
     SCHEMA_VERSION,
     _clean,
     _iso,
     _now,
-    _parse_time,
+    activity_from_row,
     read_csv,
+    upgrade,
 )
 from .directory_data import (
     DirectoryActivity as DirectoryActivity,  # re-exported: part of the directory's API
@@ -159,8 +158,7 @@ class DirectoryPlugin:
                 raise sqlite3.DatabaseError(
                     f"schema version {version} is newer than this callbridge ({SCHEMA_VERSION})"
                 )
-            db.executescript(_SCHEMA)
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            upgrade(db, version)
 
     @property
     def path(self) -> Path:
@@ -366,9 +364,12 @@ class DirectoryPlugin:
         return contacts[0].model_copy(update={"candidates": contacts})
 
     def _contact_id_for(self, record: CallRecord) -> int | None:
-        """Click-to-call context first, then the contact found while ringing, then a lookup."""
-        context = record.call.crm_context
-        if context is not None and context.connector == self.name:
+        """The agent's choice first, then the click-to-call context, then the contact found
+        while ringing, then a lookup."""
+        chosen = record.wrapup.record_for(self.name) if record.wrapup else None
+        for context in (chosen, record.call.crm_context):
+            if context is None or context.connector != self.name:
+                continue
             try:
                 contact_id = int(context.record_id)
             except ValueError:
@@ -386,16 +387,18 @@ class DirectoryPlugin:
         except ValueError:
             return None
 
+    def _placed(self, record: CallRecord) -> tuple[int | None, str | None]:
+        """(contact id, its owner's extension) the activity of ``record`` belongs to."""
+        contact_id = self._contact_id_for(record)
+        found = self.get_contact(contact_id) if contact_id is not None else None
+        return contact_id, found.owner_extension if found else None
+
     @hookimpl
     def log_call(self, record: CallRecord) -> ActivityRef:
         """Write one ``activities`` row per call; a retry returns the row already written."""
         call = record.call
         key = record.idempotency_key(self.name)
-        contact_id = self._contact_id_for(record)
-        owner = None
-        if contact_id is not None:
-            found = self.get_contact(contact_id)
-            owner = found.owner_extension if found else None
+        contact_id, owner = self._placed(record)
         remote = (
             call.remote_e164
             or to_e164(call.remote_number, self.region)
@@ -428,7 +431,40 @@ class DirectoryPlugin:
             row = db.execute(
                 "SELECT id FROM activities WHERE idempotency_key = ?", (key,)
             ).fetchone()
-        return ActivityRef(connector=self.name, record_type="activity", record_id=str(row[0]))
+        ref = ActivityRef(connector=self.name, record_type="activity", record_id=str(row[0]))
+        if record.wrapup is not None:
+            self.update_call(record, ref, record.wrapup.revision)
+        return ref
+
+    @hookimpl
+    def update_call(self, record: CallRecord, activity: ActivityRef, revision: int) -> ActivityRef:
+        """Write the wrap-up on the activity row, moving it to the chosen contact.
+
+        Only a newer revision changes the row (``wrapup_revision < ?``), so an update
+        repeated after a crash writes nothing twice.
+        """
+        wrapup = record.wrapup
+        if wrapup is None:
+            return activity
+        contact_id, owner = self._placed(record)
+        related = wrapup.related_for(self.name)
+        with self._write() as db:
+            db.execute(
+                "UPDATE activities SET notes = ?, disposition = ?, related = ?,"
+                " contact_id = ?, owner_extension = ?, wrapup_revision = ?"
+                " WHERE id = ? AND wrapup_revision < ?",
+                (
+                    _clean(wrapup.notes),
+                    wrapup.outcome,
+                    f"{related.record_type}:{related.record_id}" if related else None,
+                    contact_id,
+                    owner,
+                    revision,
+                    int(activity.record_id),
+                    revision,
+                ),
+            )
+        return activity
 
     @hookimpl
     def register_routes(self, router: APIRouter) -> None:
@@ -478,24 +514,4 @@ class DirectoryPlugin:
                 f" LEFT JOIN contacts c ON c.id = a.contact_id{where} ORDER BY a.id DESC LIMIT ?",
                 (*params, max(int(limit), 0)),
             ).fetchall()
-        return [
-            DirectoryActivity(
-                id=row["id"],
-                idempotency_key=row["idempotency_key"],
-                call_key=row["call_key"],
-                direction=row["direction"],
-                remote_number=row["remote_number"],
-                local_extension=row["local_extension"],
-                ring_at=_parse_time(row["ring_at"]),
-                answer_at=_parse_time(row["answer_at"]),
-                end_at=_parse_time(row["end_at"]),
-                duration_s=row["duration_s"],
-                outcome=row["outcome"],
-                hung_up_by=row["hung_up_by"],
-                contact_id=row["contact_id"],
-                contact_name=row["contact_name"],
-                owner_extension=row["owner_extension"],
-                created_at=datetime.fromisoformat(row["created_at"]),
-            )
-            for row in rows
-        ]
+        return [activity_from_row(row) for row in rows]

@@ -7,12 +7,13 @@ queries; nothing here touches a database.
 from __future__ import annotations
 
 import csv
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 _SCHEMA = """
@@ -53,6 +54,56 @@ CREATE TABLE IF NOT EXISTS activities (
 );
 CREATE INDEX IF NOT EXISTS activities_call_key ON activities(call_key);
 """
+
+#: Version 2: the agent's wrap-up on the activity (notes, the outcome the agent chose, a
+#: related record, and the revision written, so a repeated update changes nothing).
+_UPGRADES: dict[int, tuple[str, ...]] = {
+    2: (
+        "ALTER TABLE activities ADD COLUMN notes TEXT",
+        "ALTER TABLE activities ADD COLUMN disposition TEXT",
+        "ALTER TABLE activities ADD COLUMN related TEXT",
+        "ALTER TABLE activities ADD COLUMN wrapup_revision INTEGER NOT NULL DEFAULT 0",
+    ),
+}
+
+#: The outcomes the directory offers the wrap-up form (a CRM has its own list).
+DISPOSITIONS = ("interested", "call back", "not interested", "wrong number", "left voicemail")
+
+
+def upgrade(db: sqlite3.Connection, version: int) -> None:
+    """Create the tables of a new file and run the upgrades ``version`` has not seen."""
+    db.executescript(_SCHEMA)
+    for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
+        for statement in _UPGRADES[step]:
+            db.execute(statement)
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+
+def activity_from_row(row: sqlite3.Row) -> DirectoryActivity:
+    """A row of ``activities`` (joined with its contact's name) as a ``DirectoryActivity``."""
+    return DirectoryActivity(
+        id=row["id"],
+        idempotency_key=row["idempotency_key"],
+        call_key=row["call_key"],
+        direction=row["direction"],
+        remote_number=row["remote_number"],
+        local_extension=row["local_extension"],
+        ring_at=_parse_time(row["ring_at"]),
+        answer_at=_parse_time(row["answer_at"]),
+        end_at=_parse_time(row["end_at"]),
+        duration_s=row["duration_s"],
+        outcome=row["outcome"],
+        hung_up_by=row["hung_up_by"],
+        contact_id=row["contact_id"],
+        contact_name=row["contact_name"],
+        owner_extension=row["owner_extension"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+        notes=row["notes"],
+        disposition=row["disposition"],
+        related=row["related"],
+        wrapup_revision=row["wrapup_revision"],
+    )
+
 
 #: CSV columns; ``numbers`` holds several numbers separated by ``;``.
 CSV_REQUIRED = ("name", "numbers")
@@ -154,6 +205,11 @@ class DirectoryActivity:
     contact_name: str | None
     owner_extension: str | None
     created_at: datetime
+    #: The agent's wrap-up: notes, chosen outcome, related record (``type:id``), revision.
+    notes: str | None = None
+    disposition: str | None = None
+    related: str | None = None
+    wrapup_revision: int = 0
 
 
 def _now() -> str:
