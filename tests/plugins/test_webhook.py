@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from pydantic import SecretStr
 
 from callbridge.cli import main
 from callbridge.errors import PermanentError, RetryLater
-from callbridge.models import CallRecord, ScreenPop
+from callbridge.models import CallRecord, CrmContext, ScreenPop, WrapUp
 from callbridge.plugins.builtin.webhook import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -163,6 +164,40 @@ def test_receiver_can_name_the_record(
     )
     ref = make_plugin(receiver.url).log_call(make_record())
     assert (ref.record_id, ref.url) == ("act-42", "https://crm.example/a/42")
+
+
+def test_wrapup_update_is_signed_with_a_key_per_revision(
+    receiver: Receiver,
+    make_plugin: Callable[..., WebhookPlugin],
+    make_record: Callable[..., CallRecord],
+) -> None:
+    receiver.replies.append(Reply(201, b'{"record_id": "act-42"}'))
+    receiver.replies.append(Reply(500, b"busy"))
+    plugin = make_plugin(receiver.url)
+    record = make_record()
+    ref = plugin.log_call(record)
+    wrapup = WrapUp(
+        call_key=record.call.key,
+        revision=2,
+        notes="call back on Monday",
+        outcome="call back",
+        record=CrmContext(connector="webhook", record_type="Contact", record_id="c-9"),
+        saved_at=datetime(2025, 3, 14, 9, 40, tzinfo=UTC),
+    )
+    amended = record.model_copy(update={"wrapup": wrapup})
+    with pytest.raises(RetryLater, match="busy"):
+        plugin.update_call(amended, ref, 2)
+    assert plugin.update_call(amended, ref, 2) == ref
+    first, failed, update = receiver.received
+    assert update.signature_ok
+    key = f"{record.idempotency_key('webhook')}:wrapup:2"
+    assert failed.headers["idempotency-key"] == update.headers["idempotency-key"] == key
+    payload = json.loads(update.body)
+    assert (payload["type"], payload["revision"]) == ("call_update", 2)
+    assert payload["activity"]["record_id"] == "act-42"
+    assert payload["wrapup"]["notes"] == "call back on Monday"
+    assert payload["wrapup"]["record"]["record_id"] == "c-9"
+    assert json.loads(first.body)["type"] == "call_record"
 
 
 def test_rate_limit_with_retry_after(

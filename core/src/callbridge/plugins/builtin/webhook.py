@@ -1,6 +1,7 @@
 """The ``webhook`` plugin: any CRM with an HTTP endpoint, without writing code.
 
-Pops (``screen_pop``) and finished calls (``log_call``) are POSTed as JSON to every URL of
+Pops (``screen_pop``), finished calls (``log_call``) and the agents' wrap-ups of them
+(``update_call``, one per revision) are POSTed as JSON to every URL of
 ``CALLBRIDGE_WEBHOOK_URLS``. Each request is signed so the receiver can trust it::
 
     X-Callbridge-Timestamp: 1732630000
@@ -214,18 +215,40 @@ class WebhookPlugin:
         The receiver may answer JSON with ``record_id`` and ``url``: they become the returned
         ActivityRef (otherwise the idempotency key stands for the record).
         """
-        if self.settings is None:
-            raise RuntimeError("the webhook plugin is not configured")
         key = record.idempotency_key(self.name)
         payload = {
             "type": "call_record",
             "idempotency_key": key,
             "record": record.model_dump(mode="json"),
         }
+        ref = ActivityRef(connector=self.name, record_type="webhook", record_id=key)
+        return self._send(payload, key, ref)
+
+    @hookimpl
+    def update_call(self, record: CallRecord, activity: ActivityRef, revision: int) -> ActivityRef:
+        """POST ``{"type": "call_update", ...}``: the agent's wrap-up at ``revision``.
+
+        Its ``Idempotency-Key`` is the record's with ``:wrapup:<revision>`` appended, so a
+        receiver deduplicates each revision on its own; all URLs must accept it.
+        """
+        key = f"{record.idempotency_key(self.name)}:wrapup:{revision}"
+        payload = {
+            "type": "call_update",
+            "idempotency_key": key,
+            "revision": revision,
+            "activity": activity.model_dump(mode="json"),
+            "wrapup": record.wrapup.model_dump(mode="json") if record.wrapup else None,
+            "record": record.model_dump(mode="json"),
+        }
+        return self._send(payload, key, activity)
+
+    def _send(self, payload: dict[str, Any], key: str, ref: ActivityRef) -> ActivityRef:
+        """POST ``payload`` to every URL: all must accept it (see the module's docstring)."""
+        if self.settings is None:
+            raise RuntimeError("the webhook plugin is not configured")
         retry: list[str] = []
         permanent: list[str] = []
         retry_after: float | None = None
-        ref = ActivityRef(connector=self.name, record_type="webhook", record_id=key)
         for url in self.settings.urls:
             where = safe_url(url)
             try:
