@@ -357,3 +357,23 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         db.execute("PRAGMA user_version=99")
     with pytest.raises(sqlite3.DatabaseError, match="newer"):
         DirectoryPlugin.open(path)
+
+
+def test_a_version_1_directory_is_upgraded_in_place_for_wrapups(tmp_path: Path) -> None:
+    """A directory written before wrap-ups keeps its activities and gains their columns."""
+    from callbridge.plugins.builtin.directory_data import _SCHEMA, SCHEMA_VERSION
+
+    path = tmp_path / "old.sqlite3"
+    with closing(sqlite3.connect(path)) as db, db:
+        db.executescript(_SCHEMA)
+        db.execute(
+            "INSERT INTO activities (idempotency_key, call_key, direction, created_at)"
+            " VALUES ('k', '1:A', 'inbound', '2024-05-01T12:00:00+00:00')"
+        )
+        db.execute("PRAGMA user_version=1")
+    directory = DirectoryPlugin.open(path)
+    (activity,) = directory.list_activities()
+    assert (activity.call_key, activity.notes, activity.wrapup_revision) == ("1:A", None, 0)
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    DirectoryPlugin.open(path)  # opening again runs no upgrade twice
