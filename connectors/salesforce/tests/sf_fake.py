@@ -77,6 +77,7 @@ SCHEMA: dict[str, dict[str, tuple[bool, bool]]] = {
         ]
     },
     "Account": {name: (True, True) for name in ["Name", "Phone", "OwnerId"]},
+    "Opportunity": {name: (True, True) for name in ["Name", "AccountId", "OwnerId"]},
     "User": {name: (False, False) for name in ["Username", "Extension", "IsActive"]},
     "Organization": {name: (False, False) for name in ["TimeZoneSidKey"]},
 }
@@ -102,6 +103,7 @@ PREFIX = {
     "Lead": "00Q",
     "Contact": "003",
     "Account": "001",
+    "Opportunity": "006",
     "User": "005",
     "Organization": "00D",
 }
@@ -274,7 +276,7 @@ class FakeOrg:
                 target = self.object_of(str(value))
                 expected = {
                     "WhoId": {"Contact", "Lead"},
-                    "WhatId": {"Account"},
+                    "WhatId": {"Account", "Opportunity"},
                     "OwnerId": {"User"},
                     "AccountId": {"Account"},
                 }[name]
@@ -319,6 +321,14 @@ class FakeOrg:
             values.setdefault("Status", "Not Started")
             values.setdefault("Priority", "Normal")
         return self.insert(object_name, **values)
+
+    def update(self, object_name: str, record_id: str, data: dict[str, Any]) -> None:
+        """PATCH of one record by id (204 with no body in Salesforce)."""
+        record = self.records.get(object_name, {}).get(record_id)
+        if record is None:
+            raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
+        self.validate(object_name, data, update=True)
+        record.update(data)
 
     def upsert(
         self, object_name: str, field_name: str, value: str, data: dict[str, Any]
@@ -601,6 +611,10 @@ class _Handler(BaseHTTPRequestHandler):
                         )
                     record_id = org.create(object_name, json.loads(body))
                     send(201, {"id": record_id, "success": True, "errors": []})
+                elif method == "PATCH" and re.fullmatch(r"sobjects/\w+/\w{15,18}", rest):
+                    _, object_name, record_id = rest.split("/")
+                    org.update(object_name, record_id, json.loads(body))
+                    send(204, b"")
                 elif method == "PATCH" and re.fullmatch(r"sobjects/\w+/\w+/[^/]+", rest):
                     _, object_name, field_name, value = rest.split("/")
                     status, result = org.upsert(

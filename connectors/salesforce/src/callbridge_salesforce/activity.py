@@ -236,3 +236,36 @@ def task_fields(
     if owner_id:
         fields["OwnerId"] = owner_id
     return fields
+
+
+def wrapup_fields(
+    record: CallRecord, connector: str, accounts: Mapping[str, str]
+) -> dict[str, Any]:
+    """The Task fields the agent's wrap-up (``record.wrapup``) changes, for a PATCH.
+
+    Notes go first in the Description (the call's summary and signature stay under them);
+    the outcome is the CallDisposition; a chosen Contact, Lead or other record re-parents
+    the Task as ``target`` would have (a Lead forbids a WhatId), and a related record
+    (Opportunity, Case...) becomes its WhatId.
+    """
+    wrapup = record.wrapup
+    if wrapup is None:
+        return {}
+    chosen = wrapup.record_for(connector)
+    contact = record.contact_for(connector)
+    text = description(record, None if chosen else contact)
+    if wrapup.notes.strip():
+        text = with_note(text, f"Notes (wrap-up {wrapup.revision}):\n{wrapup.notes.strip()}\n")
+    fields: dict[str, Any] = {"Description": text}
+    if wrapup.outcome:
+        fields["CallDisposition"] = wrapup.outcome[:CALL_DISPOSITION_MAX]
+    who: str | None = None
+    if chosen is not None:
+        who, what = _attach(
+            record_kind(chosen.record_type, chosen.record_id), chosen.record_id, accounts
+        )
+        fields["WhoId"], fields["WhatId"] = who, what
+    related = wrapup.related_for(connector)
+    if related is not None and not (who and record_kind("", who) == "Lead"):
+        fields["WhatId"] = related.record_id
+    return fields

@@ -34,6 +34,7 @@ from callbridge import (
 )
 
 from . import activity, lookup
+from .activity import wrapup_fields
 from .client import (
     Backoff,
     SalesforceClient,
@@ -233,6 +234,20 @@ class SalesforcePlugin:
         )
         task_id = self._write(key, fields)
         log.info("salesforce: Task %s logged for %s", task_id, record.call.key)
+        return self._ref(task_id)
+
+    @hookimpl
+    def update_call(self, record: CallRecord, activity: ActivityRef, revision: int) -> ActivityRef:
+        """PATCH the Task ``log_call`` wrote with the agent's wrap-up (``wrapup_fields``).
+
+        A PATCH sets fields, so one repeated after a crash changes nothing more; the core
+        sends each revision once, in order.
+        """
+        fields = wrapup_fields(record, NAME, self._known_accounts())
+        task_id = activity.record_id
+        if fields:
+            self.client.call(lambda sf: sobject(sf, "Task").update(task_id, fields))
+            log.info("salesforce: Task %s amended (wrap-up %d)", task_id, revision)
         return self._ref(task_id)
 
     # --- writing the Task -----------------------------------------------------------------
