@@ -310,10 +310,16 @@ class FakeHubSpot:
         if method == "GET" and m:
             need("crm.objects.contacts.read")
             return 200, self.get_call(m.group(1), query)
+        if method == "PATCH" and m:
+            need("crm.objects.contacts.write")
+            return 200, self.update_call(m.group(1), body)
         m = re.fullmatch(r"/crm/v4/objects/calls/(\d+)/associations/(\w+)/(\d+)", path)
         if method == "PUT" and m:
             need("crm.objects.contacts.write")
             return 200, self.associate(m.group(1), m.group(2), m.group(3), body)
+        if method == "DELETE" and m:
+            need("crm.objects.contacts.write")
+            return 204, self.dissociate(m.group(1), m.group(2), m.group(3))
         if method == "GET" and path in ("/crm/v3/owners", "/crm/v3/owners/"):
             need("crm.objects.owners.read")
             email = (query.get("email") or [""])[0].lower()
@@ -571,6 +577,35 @@ class FakeHubSpot:
                 )
             return self._object(found, self.calls[found]["properties"])
 
+    def update_call(self, call_id: str, body: Any) -> dict[str, Any]:
+        """PATCH of one engagement's properties (validated as on create)."""
+        with self.lock:
+            if call_id not in self.calls:
+                raise ApiError(
+                    404, error_body(f"No calls with ID {call_id} exist", "OBJECT_NOT_FOUND")
+                )
+            props = self._input_properties(body, require_associations=False)
+            stored = self.calls[call_id]["properties"]
+            self._validate_call(props, stored)
+            stored.update(props)
+            stored["hs_lastmodifieddate"] = now_iso()
+            return self._object(call_id, stored)
+
+    def dissociate(self, call_id: str, to_type: str, to_id: str) -> None:
+        """DELETE of every association between the call and one record (204 either way)."""
+        with self.lock:
+            if call_id not in self.calls:
+                raise ApiError(
+                    404, error_body(f"No calls with ID {call_id} exist", "OBJECT_NOT_FOUND")
+                )
+            links = self.calls[call_id]["associations"]
+            links[:] = [link for link in links if (link[0], link[1]) != (to_type, to_id)]
+
+    def associations_of(self, call_id: str) -> set[tuple[str, str]]:
+        """``(type, id)`` of the records a call is associated with."""
+        with self.lock:
+            return {(t, i) for t, i, _ in self.calls[call_id]["associations"]}
+
     def associate(self, call_id: str, to_type: str, to_id: str, body: Any) -> dict[str, Any]:
         with self.lock:
             if call_id not in self.calls:
@@ -719,7 +754,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, answer)
 
     def _send(self, status: int, answer: Any) -> None:
-        data = json.dumps(answer).encode()
+        data = b"" if status == 204 else json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json;charset=utf-8")
         self.send_header("Content-Length", str(len(data)))

@@ -233,6 +233,29 @@ class HubSpotApi:
             ),
         )
 
+    def update_call(self, call_id: str, properties: dict[str, str]) -> None:
+        """PATCH the engagement's properties (repeating it changes nothing more)."""
+        body = {"properties": properties}
+        self._call(
+            "update the call engagement",
+            lambda: self._client.crm.objects.calls.basic_api.update(
+                call_id, simple_public_object_input=body, _request_timeout=self._timeout
+            ),
+        )
+
+    def dissociate_call(self, call_id: str, to_type: str, to_id: str) -> None:
+        """Remove the call's associations with one record (DELETE: repeating is harmless)."""
+        self._call(
+            "remove an association of the call engagement",
+            lambda: self._client.crm.associations.v4.basic_api.archive(
+                object_type="calls",
+                object_id=call_id,
+                to_object_type=to_type,
+                to_object_id=to_id,
+                _request_timeout=self._timeout,
+            ),
+        )
+
     def create_contact(self, properties: dict[str, str]) -> str:
         """Create a contact (for unknown callers, when enabled)."""
         body = {"properties": properties, "associations": []}

@@ -148,3 +148,23 @@ def properties(
     if owner_id:
         props["hubspot_owner_id"] = owner_id
     return props
+
+
+def wrapup_properties(record: CallRecord, status: str) -> dict[str, str]:
+    """The engagement properties the agent's wrap-up changes, for a PATCH.
+
+    Notes go first in ``hs_call_body`` (the call's summary stays under them); the outcome is
+    ``hs_call_disposition``: a value of the account's own list (the calling page offers it).
+    """
+    wrapup = record.wrapup
+    if wrapup is None:
+        return {}
+    text = body(record, status)
+    notes = wrapup.notes.strip()
+    if notes:
+        shown = "<br>".join(html.escape(line) for line in notes.splitlines())
+        text = f"<p><b>Notes (wrap-up {wrapup.revision})</b><br>{shown}</p>{text}"
+    props = {"hs_call_body": text}
+    if wrapup.outcome:
+        props["hs_call_disposition"] = wrapup.outcome
+    return props

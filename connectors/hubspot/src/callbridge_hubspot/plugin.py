@@ -23,6 +23,7 @@ from callbridge import (
     CallRecord,
     ConfigurationError,
     Contact,
+    CrmContext,
     Direction,
     PermanentError,
     PluginError,
@@ -399,6 +400,43 @@ class HubSpotPlugin:
             raise
         ledger.mark_written(key, engagement_id, signature=signature)
         return self._ref(engagement_id, targets)
+
+    @hookimpl
+    def update_call(self, record: CallRecord, activity: ActivityRef, revision: int) -> ActivityRef:
+        """PATCH the engagement with the wrap-up; move it to the chosen record.
+
+        A chosen contact (or company) replaces the contacts the engagement was associated
+        with (the candidates of an ambiguous lookup); a related deal or ticket is added.
+        PATCH, PUT and DELETE of associations are all idempotent in HubSpot.
+        """
+        wrapup = record.wrapup
+        call_id = activity.record_id
+        if wrapup is None:
+            return activity
+        props = engagement.wrapup_properties(record, engagement.call_status(record.call))
+        self.api.update_call(call_id, props)
+        chosen = self._association(wrapup.record_for(self.name))
+        if chosen is not None:
+            for to_type, to_id in self._targets(record, record.idempotency_key(self.name)):
+                if (to_type, to_id) != chosen:
+                    self.api.dissociate_call(call_id, to_type, to_id)
+            self.api.associate_call(call_id, *chosen)
+        related = self._association(wrapup.related_for(self.name))
+        if related is not None:
+            self.api.associate_call(call_id, *related)
+        log.info("hubspot: engagement %s amended (wrap-up %d)", call_id, revision)
+        return self._ref(call_id, [chosen] if chosen else self._known_targets(record))
+
+    def _association(self, ref: CrmContext | None) -> tuple[str, str] | None:
+        """``(object type, id)`` of a record the agent chose, when a call can point at it."""
+        if ref is None:
+            return None
+        to_type = RECORD_TYPES.get(ref.record_type.lower())
+        if to_type in CALL_ASSOCIATION_TYPES and ref.record_id.isdigit():
+            return to_type, ref.record_id
+        raise PermanentError(
+            f"HubSpot cannot associate a call with {ref.record_type} {ref.record_id}"
+        )
 
     def _adopt_pending(
         self, key: str, timestamp: str, attempted_at: float, call_key: str
