@@ -333,3 +333,31 @@ def test_a_rate_limited_search_and_a_refused_owner_lookup_still_give_the_right_e
     (note,) = hubspot["notes"]
     assert "without an owner" in note
     assert "crm.objects.owners.read" in note
+
+
+def test_the_agents_wrapup_amends_the_engagement_once_per_revision(e2e: E2E) -> None:
+    service, sim, acc = e2e.service, e2e.sim, e2e.account
+    fake = acc.fake
+    play(sim, find_scenario("inbound-answered"), realtime=False)
+    wait_until(lambda: len(fake.calls) == 1, "the engagement written at hang-up")
+    assert service.wait_idle()
+    call = service.call_of("201")
+    engagement = _engagement_of(fake, call.key)
+    patches = f"{CALLS}/{engagement['id']}"
+    bruno = {"connector": "hubspot", "record_type": "contact", "record_id": acc.bruno}
+    url = f"/v1/calls/{call.key}/wrap-up"
+    with service.api(API_TOKEN) as api:
+        first = {"notes": "Not Anna: Bruno", "outcome": "17b47fee-58de-441e-a44c-c6300d46f273"}
+        saved = api.post(url, json={**first, "record": bruno, "revision": 1})
+        assert saved.status_code == 201, saved.text
+        wait_until(lambda: "Bruno" in _engagement_of(fake, call.key)["hs_call_body"], "revision 1")
+        assert api.post(url, json={**first, "record": bruno, "revision": 1}).status_code == 200
+        second = api.post(url, json={"notes": "Bruno, call back Monday", "record": bruno})
+        assert second.status_code == 201 and second.json()["revision"] == 2
+        wait_until(lambda: "Monday" in _engagement_of(fake, call.key)["hs_call_body"], "rev 2")
+    assert service.wait_idle()
+    amended = _engagement_of(fake, call.key)
+    assert amended["hs_call_disposition"] == "17b47fee-58de-441e-a44c-c6300d46f273"
+    assert amended["associations"] == [("contacts", acc.bruno, CONTACT_TO_CALL)]
+    assert fake.count("PATCH", patches) == 2  # one per revision, the repeat sent nothing
+    assert len(fake.calls) == 1

@@ -322,3 +322,35 @@ def test_a_search_refused_while_ringing_is_done_again_before_the_task(e2e: E2E) 
     assert delivery.state == "done"
     assert delivery.payload["lookups"]["salesforce"] == "unsettled"  # as the call ended
     assert org.count("GET", "/search/") == 2
+
+
+def test_the_agents_wrapup_moves_an_ambiguous_task_once_per_revision(e2e: E2E) -> None:
+    service, sim, rec = e2e.service, e2e.sim, e2e.org
+    org = rec.fake
+    # Anna's colleague answers the same switchboard number: the lookup is ambiguous.
+    org.insert("Contact", FirstName="Ada", LastName="Neri", Phone=ANNA_NUMBER)
+    play(sim, find_scenario("inbound-answered"), realtime=False)
+    wait_until(lambda: len(org.tasks()) == 1, "the Task written at hang-up")
+    assert service.wait_idle()
+    call = service.call_of("201")
+    task = _task_of(org, call.key)
+    assert "WhoId" not in task and "Several records match" in str(task["Description"])
+    anna = {"connector": "salesforce", "record_type": "Contact", "record_id": rec.anna}
+    url = f"/v1/calls/{call.key}/wrap-up"
+    with service.api(API_TOKEN) as api:
+        body = {"notes": "Anna, not Ada", "outcome": "Interested", "record": anna}
+        assert api.post(url, json={**body, "revision": 1}).status_code == 201
+        wait_until(lambda: _task_of(org, call.key).get("WhoId") == rec.anna, "moved to Anna")
+        assert api.post(url, json={**body, "revision": 1}).status_code == 200  # a repeat
+        stale = api.post(url, json={**body, "notes": "other", "revision": 1})
+        assert stale.status_code == 409
+        again = api.post(url, json={**body, "notes": "Anna: send the quote", "revision": 2})
+        assert again.status_code == 201
+        wait_until(lambda: "send the quote" in str(_task_of(org, call.key)["Description"]), "rev 2")
+    assert service.wait_idle()
+    task = _task_of(org, call.key)
+    assert (task["WhoId"], task["WhatId"]) == (rec.anna, rec.account)
+    assert task["CallDisposition"] == "Interested"
+    assert str(task["Description"]).startswith("Notes (wrap-up 2):\nAnna: send the quote")
+    assert org.count("PATCH", f"/sobjects/Task/{task['Id']}") == 2
+    assert len(org.tasks()) == 1
