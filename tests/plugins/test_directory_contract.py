@@ -22,6 +22,7 @@ KNOWN = "+390612345678"
 
 class TestDirectoryConnector(ConnectorTests):
     known_number = KNOWN
+    search_query = "rossi"
 
     @pytest.fixture(autouse=True)
     def _files(self, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from callbridge import ActivityRef, CallRecord, hookimpl
+from callbridge import ActivityRef, CallRecord, Contact, RetryLater, hookimpl
 from callbridge.plugins.builtin.directory import DirectoryActivity, DirectoryPlugin
 from callbridge.testing import AppHarness, EventFactory, wait_until
 
@@ -38,6 +38,10 @@ class Recorder:
         with self.lock:
             self.logged.append(record)
         return ActivityRef(connector=self.name, record_type="note", record_id=record.call.key)
+
+    @hookimpl
+    def search_contacts(self, query: str) -> list[Contact]:
+        raise RetryLater("rate limited", retry_after=6.2)
 
     @hookimpl
     def update_call(self, record: CallRecord, activity: ActivityRef, revision: int) -> None:
@@ -226,3 +230,56 @@ def test_with_a_wait_the_activity_is_written_once_with_the_wrapup(
         assert recorder.updates == []
     finally:
         harness.close()
+
+
+def test_agents_search_the_directory_and_create_a_contact(amend: AppHarness) -> None:
+    def search(q: str) -> list[str]:
+        found = amend.client.get(
+            "/v1/contacts/search", params={"connector": "directory", "q": q}, headers=amend.headers
+        )
+        assert found.status_code == 200, found.text
+        return [c["name"] for c in found.json()]
+
+    assert search("bianchi") == ["Giulia Bianchi", "Luca Bianchi"]
+    assert search("8765 4321") == ["Giulia Bianchi", "Luca Bianchi"]  # digits of a number
+    assert search("logistica") == ["Giulia Bianchi", "Luca Bianchi"]  # the company
+    assert search("100%") == []  # LIKE's wildcards are only characters
+
+    new = {
+        "connector": "directory",
+        "name": "Nuovo Cliente",
+        "number": "+39 011 555 0199",
+        "company": "Nuovo Srl",
+        "extension": "201",
+    }
+    made = amend.client.post("/v1/contacts", json=new, headers=amend.headers)
+    assert made.status_code == 201, made.text
+    contact = made.json()
+    assert (contact["connector"], contact["name"]) == ("directory", "Nuovo Cliente")
+    assert contact["numbers"] == ["+390115550199"]
+    assert search("nuovo") == ["Nuovo Cliente"]
+    # The new contact is what a lookup of the number finds now.
+    assert directory(amend).find("011 5550199")[0].name == "Nuovo Cliente"
+
+    bad = amend.client.post(
+        "/v1/contacts", json={**new, "number": "not a number"}, headers=amend.headers
+    )
+    assert bad.status_code == 422 and "not a phone number" in bad.text
+    other = amend.client.post(
+        "/v1/contacts", json={**new, "extension": "202"}, headers=amend.headers
+    )
+    assert other.status_code == 403
+    limited = amend.client.get(
+        "/v1/contacts/search", params={"connector": "recorder", "q": "x"}, headers=amend.headers
+    )
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "7"
+    nope = amend.client.post(
+        "/v1/contacts", json={**new, "connector": "recorder"}, headers=amend.headers
+    )
+    assert nope.status_code == 404
+    assert (
+        amend.client.get(
+            "/v1/contacts/search", params={"connector": "directory", "q": "x"}
+        ).status_code
+        == 401
+    )

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from .context import Context
-    from .models import ActivityRef, Call, CallRecord, Contact, ScreenPop
+    from .models import ActivityRef, Call, CallRecord, Contact, ContactDraft, ScreenPop
     from .voispeed.events import AnyEvent
 
 hookspec = pluggy.HookspecMarker("callbridge")
@@ -24,6 +24,16 @@ hookimpl = pluggy.HookimplMarker("callbridge")
 @hookspec
 def lookup_contact(number: str, call: Call) -> Contact | None:
     """The CRM record for ``number`` while ``call`` rings, or None (time-boxed, cached)."""
+
+
+@hookspec
+def search_contacts(query: str) -> list[Contact]:  # type: ignore[empty-body]
+    """Records matching what an agent types (name, company, number), best first, few."""
+
+
+@hookspec
+def create_contact(draft: ContactDraft) -> Contact:  # type: ignore[empty-body]
+    """Create the contact (or lead) ``draft`` describes for an unknown number; return it."""
 
 
 @hookspec

@@ -149,6 +149,21 @@ class Contact(BaseModel):
         return bool(self.candidates)
 
 
+class ContactDraft(BaseModel):
+    """A contact (or lead) the agent creates for an unknown number (``create_contact``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    number: str = Field(min_length=1, max_length=40)
+    company: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=200)
+    #: ``contact`` or ``lead`` (a CRM without leads makes a contact either way).
+    kind: str = Field(default="contact", pattern="^(contact|lead)$")
+    #: The extension of the agent creating it (a CRM may make them its owner).
+    extension: str | None = None
+
+
 class Call(BaseModel):
     """One user's leg of a call, as the tracker knows it at the moment of a hook call."""
 

@@ -2,9 +2,10 @@
 
 Two kinds of hooks, two kinds of methods:
 
-- *per plugin* (``lookup_contact``, ``log_call``, ``update_call``): the core keeps each
-  connector's answer, time budget and delivery apart, so it names the plugin; the plugin's
-  exception propagates (the caller retries or records it);
+- *per plugin* (``lookup_contact``, ``search_contacts``, ``create_contact``, ``log_call``,
+  ``update_call``): the core keeps each connector's answer, time budget and delivery apart,
+  so it names the plugin; the plugin's exception propagates (the caller retries or records
+  it);
 - *fan-out* (``screen_pop``, ``pbx_event``, ``register_routes``, ``startup``, ``shutdown``):
   every active plugin is called in registration order, each isolated by ``_isolated``, so a
   failing plugin is logged and never keeps the others from their turn.
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from ..context import Context
-    from ..models import ActivityRef, Call, CallRecord, ScreenPop
+    from ..models import ActivityRef, Call, CallRecord, ContactDraft, ScreenPop
     from ..settings import Settings
     from ..voispeed.events import AnyEvent
 
@@ -113,6 +114,16 @@ class Plugins:
         """Plugin ``name``'s contact for ``number`` (a ``Contact`` or None, if it keeps to
         the hookspec: callers check). KeyError when it does not implement the hook."""
         return self._call(name, "lookup_contact", number=number, call=call)
+
+    def search_contacts(self, name: str, query: str) -> object:
+        """Plugin ``name``'s records matching ``query`` (a list of ``Contact``: callers
+        check). KeyError when it does not implement the hook."""
+        return self._call(name, "search_contacts", query=query)
+
+    def create_contact(self, name: str, draft: ContactDraft) -> object:
+        """Plugin ``name`` creates ``draft``; returns the ``Contact`` (callers check).
+        KeyError when it does not implement the hook."""
+        return self._call(name, "create_contact", draft=draft)
 
     def log_call(self, name: str, record: CallRecord) -> object:
         """Plugin ``name`` writes the activity of ``record``; returns its ``ActivityRef`` (or

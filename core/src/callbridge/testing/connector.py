@@ -52,14 +52,14 @@ import inspect
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 import pytest
 from pydantic_settings import BaseSettings
 
 from ..errors import PermanentError, RetryLater
-from ..models import ActivityRef, Call, CallRecord, Contact
+from ..models import ActivityRef, Call, CallRecord, Contact, ContactDraft, WrapUp
 from .env import CallbridgeEnv
 from .records import make_call, make_record, shifted_record
 from .variables import variable_names, variables
@@ -121,6 +121,18 @@ class LoadedConnector:
         """The plugin's ``log_call``, called as the core calls it."""
         return self.plugins.log_call(self.name, record)
 
+    def search_contacts(self, query: str) -> object:
+        """The plugin's ``search_contacts``, called as the core calls it."""
+        return self.plugins.search_contacts(self.name, query)
+
+    def create_contact(self, draft: ContactDraft) -> object:
+        """The plugin's ``create_contact``, called as the core calls it."""
+        return self.plugins.create_contact(self.name, draft)
+
+    def update_call(self, record: CallRecord, activity: ActivityRef, revision: int) -> object:
+        """The plugin's ``update_call``, called as the core calls it."""
+        return self.plugins.update_call(self.name, record, activity, revision)
+
     def has(self, hook: str) -> bool:
         """Whether the plugin implements ``hook``."""
         return hook in self.plugins.get(self.name).hooks
@@ -135,6 +147,10 @@ class ConnectorTests:
     known_number: str | None = None
     #: A number nobody has.
     unknown_number: str = "+390298765432"
+    #: What an agent types to find the known contact (a name); None skips the search test.
+    search_query: str | None = None
+    #: A number for ``create_contact`` to create a contact with (nobody has it yet).
+    new_contact_number: str = "+390115550123"
     #: Secrets besides the SecretStr values of ``settings_env`` that must never be logged.
     extra_secrets: tuple[str, ...] = ()
 
@@ -381,6 +397,69 @@ class ConnectorTests:
                 loaded_connector.log_call(record)
         finally:
             self.crm_succeeds()
+
+    # -- optional capabilities: tested when the plugin implements the hook -----------------
+    def test_search_contacts_finds_records_and_raises_on_failure(
+        self, loaded_connector: LoadedConnector
+    ) -> None:
+        """What an agent types finds valid contacts, nonsense finds none, a failure raises."""
+        if not loaded_connector.has("search_contacts") or self.search_query is None:
+            pytest.skip("needs search_contacts and a search_query")
+        self.crm_succeeds()
+        found = loaded_connector.search_contacts(self.search_query)
+        assert isinstance(found, list), f"search returned {found!r}"
+        assert found, f"searching {self.search_query!r} found nothing"
+        for contact in found:
+            assert isinstance(contact, Contact), f"search returned {contact!r}"
+            _check_contact(contact)
+        assert loaded_connector.search_contacts("zzqxnobodyzzqx") == []
+        try:
+            self.crm_lookup_fails()
+        except pytest.skip.Exception:
+            return  # a CRM that cannot fail (the directory): the rest was checked
+        try:
+            with pytest.raises((RetryLater, PermanentError)):
+                loaded_connector.search_contacts(self.search_query)
+        finally:
+            self.crm_succeeds()
+
+    def test_create_contact_makes_a_record_the_lookup_finds(
+        self, loaded_connector: LoadedConnector
+    ) -> None:
+        """A contact created for an unknown number is a valid Contact the lookup finds."""
+        if not loaded_connector.has("create_contact"):
+            pytest.skip("the plugin does not implement create_contact")
+        self.crm_succeeds()
+        draft = ContactDraft(name="Nuova Cliente", number=self.new_contact_number)
+        made = loaded_connector.create_contact(draft)
+        assert isinstance(made, Contact), f"create_contact returned {made!r}"
+        _check_contact(made)
+        if loaded_connector.has("lookup_contact"):
+            call = make_call(outcome=None, remote_e164=self.new_contact_number)
+            found = loaded_connector.lookup_contact(self.new_contact_number, call)
+            assert isinstance(found, Contact), f"the new contact was not found: {found!r}"
+            assert found.record_id == made.record_id
+
+    def test_update_call_amends_the_activity_without_a_second_one(
+        self, loaded_connector: LoadedConnector
+    ) -> None:
+        """``update_call`` with a wrap-up, twice (a retry): still one activity, a ref back."""
+        if not loaded_connector.has("update_call"):
+            pytest.skip("the plugin does not implement update_call")
+        record = self.finished_record(loaded_connector.name)
+        self.crm_succeeds()
+        ref = loaded_connector.log_call(record)
+        if not isinstance(ref, ActivityRef):
+            pytest.skip("log_call returned no ActivityRef for this record: nothing to amend")
+        wrapup = WrapUp(
+            call_key=record.call.key, revision=1, notes="callbridge wrap-up test",
+            saved_at=record.call.end_at or datetime.now(UTC),
+        )  # fmt: skip
+        amended = record.model_copy(update={"wrapup": wrapup})
+        for _ in range(2):
+            result = loaded_connector.update_call(amended, ref, 1)
+            assert result is None or isinstance(result, ActivityRef), f"returned {result!r}"
+        assert self.activity_count(record) == 1
 
     def test_secrets_stay_out_of_reprs_errors_and_logs(
         self, loaded_connector: LoadedConnector, caplog: pytest.LogCaptureFixture

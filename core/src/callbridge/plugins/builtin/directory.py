@@ -27,7 +27,7 @@ from pydantic_settings import SettingsConfigDict
 
 from ...errors import ConfigurationError
 from ...hookspecs import hookimpl
-from ...models import ActivityRef, Call, CallRecord, Contact
+from ...models import ActivityRef, Call, CallRecord, Contact, ContactDraft
 from ...numbers import to_e164
 from ...settings import Settings
 from ...settings_types import OptionalRegion
@@ -57,6 +57,9 @@ from .directory_page import SECURITY_HEADERS, render_contact, render_not_found
 #: any host or proxy: the link a pop carries unless ``CALLBRIDGE_DIRECTORY_RECORD_URL`` says
 #: otherwise.
 DEFAULT_RECORD_URL = "/plugins/directory/contacts/{id}"
+
+#: Most contacts ``search_contacts`` returns (a list an agent picks from, not a report).
+SEARCH_LIMIT = 20
 
 #: How many of a contact's activities its record page lists.
 PAGE_ACTIVITIES = 20
@@ -320,6 +323,25 @@ class DirectoryPlugin:
             ).fetchall()
             return [self._contact_row(db, row) for row in rows]
 
+    def search(self, query: str, limit: int = 20) -> list[DirectoryContact]:
+        """Contacts whose name or company contains ``query`` (any case), or whose number
+        contains its digits when it has three or more; by name."""
+        text = query.strip()
+        if not text:
+            return []
+        digits = "".join(c for c in text if c.isdigit())
+        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        number = f"%{digits}%" if len(digits) >= 3 else None
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT DISTINCT c.* FROM contacts c"
+                " LEFT JOIN contact_numbers n ON n.contact_id = c.id"
+                " WHERE c.name LIKE ? ESCAPE '\\' OR c.company LIKE ? ESCAPE '\\'"
+                " OR (? IS NOT NULL AND n.e164 LIKE ?) ORDER BY c.name, c.id LIMIT ?",
+                (like, like, number, number, max(int(limit), 0)),
+            ).fetchall()
+            return [self._contact_row(db, row) for row in rows]
+
     def get_contact(self, contact_id: int) -> DirectoryContact | None:
         """One contact by id."""
         with self._connect() as db:
@@ -362,6 +384,24 @@ class DirectoryPlugin:
         if len(contacts) == 1:
             return contacts[0]
         return contacts[0].model_copy(update={"candidates": contacts})
+
+    @hookimpl
+    def search_contacts(self, query: str) -> list[Contact]:
+        """Contacts whose name or company holds ``query``, or with a number holding its
+        digits (at least three), by name; at most ``SEARCH_LIMIT``."""
+        return [self._as_contact(found) for found in self.search(query, SEARCH_LIMIT)]
+
+    @hookimpl
+    def create_contact(self, draft: ContactDraft) -> Contact:
+        """Add the contact (a lead is a contact here); ValueError for a bad number."""
+        owner = draft.extension
+        contact_id = self.add_contact(
+            draft.name, [draft.number], company=draft.company, owner_extension=owner,
+            email=draft.email,
+        )  # fmt: skip
+        found = self.get_contact(contact_id)
+        assert found is not None  # just written
+        return self._as_contact(found)
 
     def _contact_id_for(self, record: CallRecord) -> int | None:
         """The agent's choice first, then the click-to-call context, then the contact found
