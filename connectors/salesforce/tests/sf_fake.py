@@ -59,6 +59,7 @@ SCHEMA: dict[str, dict[str, tuple[bool, bool]]] = {
             "Phone",
             "MobilePhone",
             "LeadSource",
+            "Email",
             "OwnerId",
         ]
     },
@@ -73,6 +74,7 @@ SCHEMA: dict[str, dict[str, tuple[bool, bool]]] = {
             "OtherPhone",
             "AssistantPhone",
             "AccountId",
+            "Email",
             "OwnerId",
         ]
     },
@@ -407,13 +409,14 @@ class FakeOrg:
 
     def search(self, sosl: str) -> dict[str, Any]:
         match = re.fullmatch(
-            r"FIND \{((?:\\.|[^\\}])*)\} IN PHONE FIELDS RETURNING (.+)", sosl, re.S
+            r"FIND \{((?:\\.|[^\\}])*)\} IN (PHONE|NAME) FIELDS RETURNING (.+)", sosl, re.S
         )
         if not match:
             raise ApiError(400, "MALFORMED_QUERY", f"unexpected token: {sosl[:60]}")
         terms = _sosl_terms(match.group(1))
+        matches = _phone_match if match.group(2) == "PHONE" else _name_match
         rows: list[dict[str, Any]] = []
-        for spec in _split_top(match.group(2)):
+        for spec in _split_top(match.group(3)):
             part = re.fullmatch(
                 r"\s*(\w+)\((.+?)(?:\s+WHERE\s+(.+?))?(?:\s+LIMIT\s+(\d+))?\)\s*", spec, re.S
             )
@@ -427,7 +430,7 @@ class FakeOrg:
             found = [
                 r
                 for r in self.records[object_name].values()
-                if all(r.get(n) == v for n, v in conditions) and _phone_match(r, terms)
+                if all(r.get(n) == v for n, v in conditions) and matches(r, terms)
             ][:limit]
             rows += [self._row(object_name, r, fields) for r in found]
         return {"searchRecords": rows}
@@ -478,6 +481,13 @@ def _sosl_terms(raw: str) -> list[str]:
     if not terms or any(len(t) < 2 for t in terms):
         raise ApiError(400, "MALFORMED_QUERY", "search term must be longer than one character")
     return terms
+
+
+def _name_match(record: dict[str, Any], terms: list[str]) -> bool:
+    """Like SOSL's name fields: a term (case-insensitive) in a name or company word."""
+    names = [record.get(f) for f in ("Name", "FirstName", "LastName", "Company")]
+    text = " ".join(str(v) for v in names if v).lower()
+    return any(term.lower() in text for term in terms)
 
 
 def _phone_match(record: dict[str, Any], terms: list[str]) -> bool:

@@ -26,6 +26,7 @@ _UNTIL_CLEARED = 1_000_000
 class TestSalesforceConnector(ConnectorTests):
     entry_point_name = "salesforce"
     known_number = KNOWN
+    search_query = "mario ross"
 
     @pytest.fixture(autouse=True)
     def _org(self, sf_server: FakeSalesforce, sf_ca_file: Path) -> None:

@@ -64,23 +64,30 @@ def search_terms(number: str, region: str) -> list[str]:
     return [t for i, t in enumerate(terms) if len(t) >= 2 and t not in terms[:i]]
 
 
-def build_sosl(terms: Sequence[str], objects: Sequence[str]) -> str:
-    """``FIND {a OR b} IN PHONE FIELDS RETURNING Contact(...), ...`` with escaped terms."""
+def build_sosl(terms: Sequence[str], objects: Sequence[str], scope: str = "PHONE") -> str:
+    """``FIND {a OR b} IN PHONE FIELDS RETURNING Contact(...), ...`` with escaped terms
+    (``scope="NAME"``: in name fields, for what an agent types)."""
     find = " OR ".join(sosl_escape(t) for t in terms)
     returning = []
     for name in objects:
         extra, where = _EXTRA[name]
         fields = ", ".join(("Id", "Name", "OwnerId", *PHONE_FIELDS[name], *extra))
         returning.append(f"{name}({fields}{where} LIMIT {_LIMIT})")
-    return f"FIND {{{find}}} IN PHONE FIELDS RETURNING {', '.join(returning)}"
+    return f"FIND {{{find}}} IN {scope} FIELDS RETURNING {', '.join(returning)}"
 
 
 def _contact(record: Mapping[str, Any], number: str, region: str, base: str) -> Contact | None:
     """A Contact for ``record`` when one of its phone fields really is ``number``."""
+    found = as_contact(record, base)
+    if not any(same_number(p, number, region) for p in found.numbers):
+        return None
+    return found
+
+
+def as_contact(record: Mapping[str, Any], base: str) -> Contact:
+    """A SOSL or SOQL row (Contact, Lead or Account) as a ``Contact``."""
     object_name = str(record.get("attributes", {}).get("type", ""))
     phones = [str(record[f]) for f in PHONE_FIELDS.get(object_name, ()) if record.get(f)]
-    if not any(same_number(p, number, region) for p in phones):
-        return None
     company: str | None = None
     if object_name == "Contact" and isinstance(record.get("Account"), Mapping):
         company = record["Account"].get("Name")
@@ -128,3 +135,25 @@ def choose(
         if matches:
             return LookupResult(matches[0].model_copy(update={"candidates": matches}), accounts)
     return LookupResult(None, accounts)
+
+
+def name_terms(query: str) -> list[str]:
+    """The words of what an agent typed that SOSL can search (two characters or more)."""
+    return [w for w in query.split() if len(w) >= 2][:5]
+
+
+def found_by_name(
+    result: Mapping[str, Any] | None, terms: Sequence[str], base: str, limit: int
+) -> tuple[list[Contact], dict[str, str]]:
+    """The rows of a name search holding every term (SOSL ORs them), and their Accounts."""
+    contacts: list[Contact] = []
+    accounts: dict[str, str] = {}
+    for record in (result or {}).get("searchRecords") or []:
+        contact = as_contact(record, base)
+        text = f"{contact.name} {contact.company or ''}".lower()
+        if not all(t.lower() in text for t in terms) or len(contacts) >= limit:
+            continue
+        contacts.append(contact)
+        if contact.record_type == "Contact" and record.get("AccountId"):
+            accounts[contact.record_id] = str(record["AccountId"])
+    return contacts, accounts

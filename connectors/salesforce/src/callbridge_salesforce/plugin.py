@@ -26,6 +26,7 @@ from callbridge import (
     CallRecord,
     ConfigurationError,
     Contact,
+    ContactDraft,
     Direction,
     NotConfigured,
     PermanentError,
@@ -58,6 +59,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 NAME = "salesforce"
 _ACCOUNT_MEMORY = 10_000
+#: Most records ``search_contacts`` returns (a list an agent picks from).
+_SEARCHED = 20
 #: Id prefix of Contacts (the only WhoId that has an Account).
 _CONTACT_PREFIX = "003"
 
@@ -184,6 +187,46 @@ class SalesforcePlugin:
         )
         self._remember_accounts(found.accounts)
         return found.contact
+
+    @hookimpl
+    def search_contacts(self, query: str) -> list[Contact]:
+        """Contacts, Leads and Accounts whose name (or company) holds every word typed.
+
+        One SOSL search in name fields, through the same client (and rate-limit handling)
+        as the phone lookup.
+        """
+        terms = lookup.name_terms(query)
+        if not terms:
+            return []
+        sosl = lookup.build_sosl(terms, self.settings.objects, scope="NAME")
+        result = self.client.call(lambda sf: sf.search(sosl))
+        found, accounts = lookup.found_by_name(result, terms, self.lightning_base(), _SEARCHED)
+        self._remember_accounts(accounts)
+        return found
+
+    @hookimpl
+    def create_contact(self, draft: ContactDraft) -> Contact:
+        """Create a Contact (or a Lead: ``draft.kind``) with the number as its Phone."""
+        first, _, last = draft.name.strip().rpartition(" ")
+        fields: dict[str, Any] = {"LastName": last or first, "Phone": draft.number}
+        if first and last:
+            fields["FirstName"] = first
+        object_name = "Lead" if draft.kind == "lead" else "Contact"
+        if object_name == "Lead":
+            fields["Company"] = draft.company or draft.name
+        if draft.email:
+            fields["Email"] = draft.email
+        created = self.client.call(lambda sf: sobject(sf, object_name).create(fields))
+        record_id = str(created["id"])
+        return Contact(
+            connector=NAME,
+            record_type=object_name,
+            record_id=record_id,
+            name=draft.name.strip(),
+            company=draft.company,
+            url=record_url(self.lightning_base(), object_name, record_id),
+            numbers=[draft.number],
+        )
 
     @hookimpl
     def log_call(self, record: CallRecord) -> ActivityRef | None:
