@@ -25,6 +25,7 @@ _UNTIL_CLEARED = 1_000_000
 class TestHubSpotConnector(ConnectorTests):
     entry_point_name = "hubspot"
     known_number = KNOWN
+    search_query = "mario ross"
 
     @pytest.fixture(autouse=True)
     def _hubspot(self) -> Iterator[None]:

@@ -165,3 +165,24 @@ def display_name(record: Record) -> str:
     props = record.properties
     name = " ".join(p for p in (props.get("firstname"), props.get("lastname")) if p)
     return name or props.get("email") or props.get("phone") or f"Contact {record.id}"
+
+
+#: Properties a name search looks in (one filter group each: HubSpot ORs the groups).
+NAME_PROPERTIES = ("firstname", "lastname", "company")
+
+
+def name_filter_groups(words: list[str]) -> list[dict[str, Any]]:
+    """Filter groups finding contacts whose first name, last name or company has a token
+    starting with the first word typed; the other words are checked by ``holds_words``."""
+    first = words[0].lower()
+    return [
+        {"filters": [{"propertyName": p, "operator": "CONTAINS_TOKEN", "value": f"{first}*"}]}
+        for p in NAME_PROPERTIES
+    ]
+
+
+def holds_words(record: Record, words: list[str]) -> bool:
+    """Whether every word typed is in the contact's name or company."""
+    props = record.properties
+    text = " ".join(str(props.get(p) or "") for p in NAME_PROPERTIES).lower()
+    return all(w.lower() in text for w in words)

@@ -23,6 +23,7 @@ from callbridge import (
     CallRecord,
     ConfigurationError,
     Contact,
+    ContactDraft,
     CrmContext,
     Direction,
     PermanentError,
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: CRM context record types (as the calling page or an API client sends them) -> API names.
+#: Most contacts ``search_contacts`` returns (a list an agent picks from).
+_SEARCHED = 20
 RECORD_TYPES: dict[str, str] = {
     "contact": "contacts", "contacts": "contacts", "0-1": "contacts",
     "company": "companies", "companies": "companies", "0-2": "companies",
@@ -229,6 +232,35 @@ class HubSpotPlugin:
         else:
             contact = None
         return contact
+
+    @hookimpl
+    def search_contacts(self, query: str) -> list[Contact]:
+        """Contacts whose name or company holds every word typed: one search request,
+        paced like the lookups (a 429 pauses both)."""
+        words = [w for w in query.split() if w.strip("*")][:5]
+        if not words:
+            return []
+        records = self.api.search_contacts(
+            lookup.name_filter_groups(words), lookup.PROPERTIES, max_pages=1
+        )
+        return [self._contact(r) for r in records if lookup.holds_words(r, words)][:_SEARCHED]
+
+    @hookimpl
+    def create_contact(self, draft: ContactDraft) -> Contact:
+        """Create a contact (HubSpot has no leads: a lead is a contact with lifecycle
+        stage ``lead``) with the number as its phone."""
+        first, _, last = draft.name.strip().rpartition(" ")
+        props = {"lastname": last or first, "phone": draft.number}
+        if first and last:
+            props["firstname"] = first
+        if draft.company:
+            props["company"] = draft.company
+        if draft.email:
+            props["email"] = draft.email
+        if draft.kind == "lead":
+            props["lifecyclestage"] = "lead"
+        contact_id = self.api.create_contact(props)
+        return self._contact(Record(contact_id, dict[str, str | None](props)))
 
     # -- owners ----------------------------------------------------------------------------
 
