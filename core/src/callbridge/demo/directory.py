@@ -46,7 +46,8 @@ class DemoDirectory(DirectoryPlugin):
         """Already opened by ``seeded``: nothing to read."""
 
     def add_listener(self, listener: ActivityListener) -> Callable[[], None]:
-        """Call ``listener`` after each ``log_call``; returns the function that removes it."""
+        """Call ``listener`` after each ``log_call`` and ``update_call``; returns the function
+        that removes it."""
         with self._listeners_lock:
             self._listeners.append(listener)
 
@@ -61,6 +62,18 @@ class DemoDirectory(DirectoryPlugin):
     def log_call(self, record: CallRecord) -> ActivityRef:
         """The directory's ``log_call``, then the listeners (whose errors are only logged)."""
         ref = super().log_call(record)
+        self._tell(record, ref)
+        return ref
+
+    @hookimpl
+    def update_call(self, record: CallRecord, activity: ActivityRef, revision: int) -> ActivityRef:
+        """The directory's ``update_call`` (an agent's wrap-up), then the listeners: the live
+        view shows the activity again as it is now."""
+        ref = super().update_call(record, activity, revision)
+        self._tell(record, ref)
+        return ref
+
+    def _tell(self, record: CallRecord, ref: ActivityRef) -> None:
         with self._listeners_lock:
             listeners = list(self._listeners)
         for listener in listeners:
@@ -68,4 +81,3 @@ class DemoDirectory(DirectoryPlugin):
                 listener(record, ref)
             except Exception:
                 log.exception("demo activity listener failed")
-        return ref

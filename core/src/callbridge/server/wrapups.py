@@ -54,6 +54,10 @@ class WrapUpState(BaseModel):
     call_key: str
     revision: int = 0
     wrapup: WrapUp | None = None
+    #: For the form: the connectors whose records it can search, and each one's outcomes
+    #: (a plugin's ``wrapup_outcomes``; none listed: any text).
+    connectors: list[str] = Field(default_factory=list)
+    outcomes: dict[str, list[str]] = Field(default_factory=dict)
 
 
 def build_router(services: Services, auth: TokenAuth) -> APIRouter:
@@ -134,11 +138,29 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             response.status_code = 200
         return WrapUpState(call_key=call.key, revision=kept.revision, wrapup=kept)
 
+    def choices() -> tuple[list[str], dict[str, list[str]]]:
+        if plugins is None:
+            return [], {}
+        outcomes: dict[str, list[str]] = {}
+        for info in plugins.active():
+            listed = getattr(info.plugin, "wrapup_outcomes", None)
+            if isinstance(listed, list | tuple) and all(isinstance(o, str) for o in listed):
+                outcomes[info.name] = list(listed)
+        return plugins.implementers("search_contacts"), outcomes
+
     @router.get("/{call_ref}/wrap-up", response_model=WrapUpState, summary="A call's wrap-up")
     async def get_wrapup(call_ref: str, who: Grant = Depends(grant)) -> WrapUpState:  # noqa: B008
-        """The latest revision (``revision`` 0 when none was saved): the form loads it."""
+        """The latest revision (``revision`` 0 when none was saved), and what the form
+        offers: the connectors it can search and their outcomes."""
         call = await _off_loop(call_for, call_ref, who)
         kept: Any = await _off_loop(journal.get_wrapup, call.key)
-        return WrapUpState(call_key=call.key, revision=kept.revision if kept else 0, wrapup=kept)
+        connectors, outcomes = choices()
+        return WrapUpState(
+            call_key=call.key,
+            revision=kept.revision if kept else 0,
+            wrapup=kept,
+            connectors=connectors,
+            outcomes=outcomes,
+        )
 
     return router

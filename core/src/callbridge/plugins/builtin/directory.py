@@ -33,6 +33,7 @@ from ...settings import Settings
 from ...settings_types import OptionalRegion
 from ..base import PluginSettings
 from .directory_data import (
+    DISPOSITIONS,
     SAMPLE_CONTACTS,
     SCHEMA_VERSION,
     _clean,
@@ -108,6 +109,8 @@ class DirectoryPlugin:
     name = "directory"
     settings_class = DirectorySettings
     embedded_default = True
+    #: The outcomes the wrap-up form offers for this connector.
+    wrapup_outcomes = list(DISPOSITIONS)
 
     def __init__(self) -> None:
         self._path: Path | None = None

@@ -73,6 +73,7 @@ function showPop(pop) {
   const call = pop.call || {};
   const contact = bestContact(pop.contacts);
   state.current = call;
+  showWrapup(call, pop.contacts || {});
   const section = $("current");
   section.hidden = false;
   section.dataset.state = call.state;
@@ -139,6 +140,116 @@ function addHistory(call, contact) {
   $("history").prepend(item);
   while ($("history").children.length > 20) $("history").lastChild.remove();
 }
+
+// -- wrap-up: notes, outcome and the record the call belongs to (docs/wrap-up.md) ----------
+const wrapup = { key: null, revision: 0, timer: null };
+
+function authorized(path) {
+  return fetch(path, { headers: { "Authorization": "Bearer " + state.token } }).then(async (response) => {
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(data.detail || response.statusText);
+    return data;
+  });
+}
+
+function recordOption(contact) {
+  const option = document.createElement("option");
+  option.value = JSON.stringify({ connector: contact.connector, record_type: contact.record_type, record_id: contact.record_id });
+  option.textContent = contact.name + (contact.company ? " · " + contact.company : "") + " (" + contact.connector + ")";
+  return option;
+}
+
+// Shown from the first pop of a call on; a new call resets it, a pop of the same call keeps
+// what the agent typed. The candidates of an ambiguous lookup are the first choices.
+function showWrapup(call, contacts) {
+  const form = $("wrapup");
+  if (!call.key) return;
+  form.hidden = false;
+  if (wrapup.key === call.key) return;
+  wrapup.key = call.key; wrapup.revision = 0;
+  form.dataset.callKey = call.key;
+  $("wrapup-notes").value = ""; $("wrapup-outcome").value = ""; $("wrapup-search").value = "";
+  $("wrapup-result").textContent = "";
+  const options = [];
+  for (const found of Object.values(contacts)) {
+    for (const c of (found.candidates && found.candidates.length ? found.candidates : [found])) options.push(recordOption(c));
+  }
+  $("wrapup-record").replaceChildren(...options);
+  if (options.length === 1) $("wrapup-record").selectedIndex = 0;
+  authorized("/v1/calls/" + encodeURIComponent(call.key) + "/wrap-up").then((data) => {
+    if (wrapup.key !== call.key) return;
+    wrapup.revision = data.revision || 0;
+    if (data.wrapup) { $("wrapup-notes").value = data.wrapup.notes || ""; $("wrapup-outcome").value = data.wrapup.outcome || ""; }
+    $("wrapup-connector").replaceChildren(...(data.connectors || []).map((name) => new Option(name, name)));
+    const outcomes = Object.values(data.outcomes || {}).flat();
+    $("wrapup-outcomes").replaceChildren(...outcomes.map((o) => new Option(o, o)));
+  }).catch(() => {});  // the call may not be journaled yet: the save finds it later
+}
+
+function searchRecords() {
+  const query = $("wrapup-search").value.trim();
+  const connector = $("wrapup-connector").value;
+  if (!query || !connector) return;
+  authorized("/v1/contacts/search?connector=" + encodeURIComponent(connector) + "&q=" + encodeURIComponent(query))
+    .then((found) => {
+      if ($("wrapup-search").value.trim() !== query) return;  // the agent typed on
+      $("wrapup-record").replaceChildren(...found.map(recordOption));
+      if (found.length) $("wrapup-record").selectedIndex = 0;
+      $("wrapup-result").textContent = found.length ? "" : "No record matches " + query;
+    })
+    .catch((error) => { $("wrapup-result").textContent = "Search failed: " + error.message; });
+}
+
+$("wrapup-search").addEventListener("input", () => {
+  clearTimeout(wrapup.timer);
+  wrapup.timer = setTimeout(searchRecords, 250);
+});
+$("wrapup-search").addEventListener("keydown", (event) => {
+  if (event.key === "ArrowDown" && $("wrapup-record").options.length) {
+    event.preventDefault();
+    $("wrapup-record").focus();
+    if ($("wrapup-record").selectedIndex < 0) $("wrapup-record").selectedIndex = 0;
+  } else if (event.key === "Enter") {
+    event.preventDefault();
+    clearTimeout(wrapup.timer);
+    searchRecords();
+  }
+});
+// Alt+N / Alt+O / Alt+R jump to the notes, the outcome and the record search from anywhere
+// (handled here rather than with accesskey, whose modifier differs between browsers).
+const WRAPUP_KEYS = { n: "wrapup-notes", o: "wrapup-outcome", r: "wrapup-search" };
+document.addEventListener("keydown", (event) => {
+  const target = event.altKey && !event.ctrlKey && WRAPUP_KEYS[event.key.toLowerCase()];
+  if (!target || $("wrapup").hidden) return;
+  event.preventDefault();
+  $(target).focus();
+});
+$("wrapup").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+    event.preventDefault();
+    $("wrapup").requestSubmit();
+  }
+});
+$("wrapup").addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (!wrapup.key) return;
+  const selected = $("wrapup-record").selectedOptions[0];
+  const body = {
+    notes: $("wrapup-notes").value,
+    outcome: $("wrapup-outcome").value.trim() || null,
+    record: selected ? JSON.parse(selected.value) : null,
+    revision: wrapup.revision + 1,
+  };
+  const key = wrapup.key;
+  $("wrapup-result").textContent = "Saving…";
+  api("/v1/calls/" + encodeURIComponent(key) + "/wrap-up", body)
+    .then((data) => {
+      if (wrapup.key === key) wrapup.revision = data.revision;
+      $("wrapup-result").textContent = "Saved (revision " + data.revision + ")";
+      $("wrapup-result").dataset.revision = String(data.revision);
+    })
+    .catch((error) => { $("wrapup-result").textContent = "Not saved: " + error.message; });
+});
 
 $("login").addEventListener("submit", (event) => {
   event.preventDefault();
