@@ -72,6 +72,8 @@ class FakeService:
     streams: list[dict[str, str]] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
+    #: ``POST /v1/calls/{key}/wrap-up`` bodies received, with the call key.
+    wrapups: list[dict[str, Any]] = field(default_factory=list)
     #: What ``POST /v1/calls`` answers: (status, body).
     answer: tuple[int, dict[str, Any]] = (202, {"external_id": "cb-1", "state": "sent"})
 
@@ -101,6 +103,14 @@ def _app(plugin: SalesforcePlugin, service: FakeService) -> FastAPI:
                     await asyncio.sleep(0.05)
 
         return StreamingResponse(body(), media_type="text/event-stream")
+
+    @app.post("/v1/calls/{key}/wrap-up")
+    async def wrap_up(key: str, request: Request) -> JSONResponse:
+        body = await request.json()
+        service.wrapups.append(
+            {"key": key, "authorization": request.headers.get("authorization", ""), **body}
+        )
+        return JSONResponse({"call_key": key, "revision": body["revision"]}, status_code=201)
 
     @app.post("/v1/calls")
     async def calls(request: Request) -> JSONResponse:
@@ -267,3 +277,44 @@ def test_unconfirmed_call_says_check_your_phone(service: FakeService, page: Any)
         "() => document.body.textContent.includes('Already calling')", timeout=30_000
     )
     assert len(service.calls) == 2
+
+
+def test_the_agent_wraps_up_an_ambiguous_call_from_the_keyboard(
+    service: FakeService, page: Any
+) -> None:
+    _wait(lambda: bool(service.streams), "the page to open the agent stream")
+    other = {**CONTACT, "record_id": "003000000000002AAA", "name": "Ada Rossi"}
+    service.push_pop(_pop("ringing", {**CONTACT, "candidates": [CONTACT, other]}), 1)
+    page.wait_for_selector("#wrapup:not([hidden])", timeout=30_000)
+    page.locator("#wrapup-notes").focus()
+    page.keyboard.type("Ada, not Mario")
+    page.keyboard.press("Tab")
+    page.keyboard.type("Interested")
+    page.keyboard.press("Tab")
+    page.keyboard.press("ArrowDown")  # (as logged) -> Mario Rossi
+    page.keyboard.press("ArrowDown")  # -> Ada Rossi
+    page.keyboard.press("Control+Enter")
+    page.wait_for_function(
+        "() => document.getElementById('wrapup-result').textContent === 'Saved (revision 1)'"
+    )
+    (saved,) = service.wrapups
+    assert saved["key"] == "1:000012A0" and saved["authorization"] == f"Bearer {TOKEN}"
+    assert (saved["notes"], saved["outcome"], saved["revision"]) == (
+        "Ada, not Mario",
+        "Interested",
+        1,
+    )
+    assert saved["record"] == {
+        "connector": "salesforce",
+        "record_type": "Contact",
+        "record_id": "003000000000002AAA",
+    }
+    # A later pop of the same call keeps the form; a second save is revision 2.
+    service.push_pop(_pop("ended", {**CONTACT, "candidates": [CONTACT, other]}), 2)
+    page.locator("#wrapup-notes").focus()
+    page.keyboard.press("Control+Enter")
+    page.wait_for_function(
+        "() => document.getElementById('wrapup-result').textContent === 'Saved (revision 2)'"
+    )
+    assert [w["revision"] for w in service.wrapups] == [1, 2]
+    assert service.wrapups[1]["notes"] == "Ada, not Mario"

@@ -147,10 +147,62 @@
     if (candidates.length) { $("call-name").textContent = "Several records match: choose one"; }
   }
 
+  // --- the wrap-up (docs/wrap-up.md): notes, CallDisposition, the record -------------------
+
+  var wrapup = { key: null, revision: 0 };
+
+  function showWrapup(call, contact) {
+    if (!call.key) { return; }
+    $("wrapup").hidden = false;
+    if (wrapup.key === call.key) { return; }
+    wrapup.key = call.key;
+    wrapup.revision = 0;
+    $("wrapup-notes").value = "";
+    $("wrapup-outcome").value = "";
+    $("wrapup-result").textContent = "";
+    var select = $("wrapup-record");
+    while (select.options.length > 1) { select.remove(1); }
+    var choices = (contact && contact.candidates && contact.candidates.length) ? contact.candidates : (contact ? [contact] : []);
+    choices.forEach(function (c) {
+      var value = JSON.stringify({ connector: config.connector, record_type: c.record_type, record_id: c.record_id });
+      select.add(new Option(c.record_type + ": " + c.name, value));
+    });
+  }
+
+  function saveWrapup() {
+    if (!wrapup.key) { return; }
+    var key = wrapup.key;
+    var chosen = $("wrapup-record").value;
+    var body = {
+      notes: $("wrapup-notes").value,
+      outcome: $("wrapup-outcome").value.trim() || null,
+      record: chosen ? JSON.parse(chosen) : null,
+      revision: wrapup.revision + 1
+    };
+    $("wrapup-result").textContent = "Saving…";
+    fetch(config.apiBase + "/v1/calls/" + encodeURIComponent(key) + "/wrap-up", {
+      method: "POST",
+      headers: authHeaders({ "Content-Type": "application/json" }),
+      body: JSON.stringify(body)
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (answer) {
+        if (!response.ok) { throw new Error(answer.detail || ("HTTP " + response.status)); }
+        if (wrapup.key === key) { wrapup.revision = answer.revision; }
+        $("wrapup-result").textContent = "Saved (revision " + answer.revision + ")";
+      });
+    }).catch(function (error) { $("wrapup-result").textContent = "Not saved: " + error.message; });
+  }
+
+  $("wrapup").addEventListener("submit", function (event) { event.preventDefault(); saveWrapup(); });
+  $("wrapup").addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); saveWrapup(); }
+  });
+
   function onPop(data) {
     var call = data.call || {};
     var contact = (data.contacts || {})[config.connector] || null;
     render(call, contact);
+    showWrapup(call, contact);
     if (call.state !== "ringing" || !contact) { return; }
     if (contact.candidates && contact.candidates.length) { return; }
     if (state.popped[call.key]) { return; }
