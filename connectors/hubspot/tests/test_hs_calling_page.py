@@ -83,6 +83,8 @@ class StandIn:
     def __init__(self) -> None:
         self.pops: queue.Queue[dict[str, Any]] = queue.Queue()
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        #: ``POST /v1/calls/{key}/wrap-up``: (call key, authorization, body).
+        self.wrapups: list[tuple[str, str, dict[str, Any]]] = []
         self.stream_auth: list[str] = []
         self.stop = threading.Event()
         self.url = ""
@@ -106,6 +108,12 @@ def service(sdk_built: None) -> Iterator[StandIn]:
     @app.get("/host")
     def host() -> HTMLResponse:
         return HTMLResponse(HOST_PAGE % {"token": API_TOKEN})
+
+    @app.post("/v1/calls/{key}/wrap-up")
+    async def wrap_up(key: str, request: Request) -> JSONResponse:
+        body = await request.json()
+        stand_in.wrapups.append((key, request.headers.get("authorization", ""), body))
+        return JSONResponse({"call_key": key, "revision": body["revision"]}, status_code=201)
 
     @app.post("/v1/calls")
     async def post_call(request: Request) -> JSONResponse:
@@ -279,3 +287,48 @@ def test_page_and_sdk_are_served(service: StandIn) -> None:
     assert sdk.status_code == 200
     assert "javascript" in sdk.headers["content-type"]
     assert httpx.get(f"{service.url}/plugins/hubspot/static/../settings.py").status_code == 404
+
+
+def test_the_agent_wraps_up_an_ambiguous_call_from_the_keyboard(service: StandIn) -> None:
+    chromium = require("chromium")
+    from playwright.sync_api import sync_playwright
+
+    def person(record_id: str, name: str) -> dict[str, Any]:
+        return {"connector": "hubspot", "record_type": "contact", "record_id": record_id,
+                "name": name, "candidates": []}  # fmt: skip
+
+    both = {**person("1234", "Anna"), "candidates": [person("1234", "Anna"), person("5678", "Ada")]}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(f"{service.url}/host")
+            _wait(lambda: service.stream_auth, "the event stream")
+            service.pops.put({"call": _call("ringing"), "contacts": {"hubspot": both}})
+            frame = page.frame_locator("iframe")
+            frame.locator("#wrapup").wait_for(state="visible", timeout=30_000)
+            frame.locator("#wrapup-notes").focus()
+            page.keyboard.type("Ada, not Anna")
+            page.keyboard.press("Tab")
+            page.keyboard.press("ArrowDown")  # (as logged) -> Connected
+            page.keyboard.press("Tab")
+            page.keyboard.press("ArrowDown")  # (as logged) -> Anna
+            page.keyboard.press("ArrowDown")  # -> Ada
+            page.keyboard.press("Control+Enter")
+            _wait(lambda: service.wrapups, "POST /v1/calls/{key}/wrap-up")
+            key, auth, body = service.wrapups[0]
+            assert (key, auth) == ("1:0000AA01", f"Bearer {API_TOKEN}")
+            assert body == {
+                "notes": "Ada, not Anna",
+                "outcome": "f240bbac-87c9-4f6e-bf70-924b57d47db7",
+                "record": {"connector": "hubspot", "record_type": "contact", "record_id": "5678"},
+                "revision": 1,
+            }
+            result = frame.locator("#wrapup-result")
+            _wait(lambda: result.text_content() == "Saved (revision 1)", "the saved message")
+            frame.locator("#wrapup-notes").focus()
+            page.keyboard.press("Control+Enter")
+            _wait(lambda: len(service.wrapups) == 2, "the second save")
+            assert service.wrapups[1][2]["revision"] == 2
+        finally:
+            browser.close()

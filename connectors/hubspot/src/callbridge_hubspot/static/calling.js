@@ -161,6 +161,65 @@ function endStatus(call) {
   }
 }
 
+// --- the wrap-up (docs/wrap-up.md): notes, disposition, the contact -------------------------
+
+// HubSpot's default call dispositions (an account may add its own: they arrive as text).
+const DISPOSITIONS = [
+  ["", "(as logged)"],
+  ["f240bbac-87c9-4f6e-bf70-924b57d47db7", "Connected"],
+  ["b2cf5968-551e-4856-9783-52b3da59a7d0", "Left voicemail"],
+  ["a4c4c377-d246-4b32-a13b-75a56a4cd0ff", "Left live message"],
+  ["73a0d17f-1163-4015-bdd5-ec830791da20", "No answer"],
+  ["9d9162e7-6cf3-4944-bf63-4dff82258764", "Busy"],
+  ["17b47fee-58de-441e-a44c-c6300d46f273", "Wrong number"],
+];
+const wrapup = { key: null, revision: 0 };
+
+function showWrapup(call, contact) {
+  if (!call.key) return;
+  $("wrapup").hidden = false;
+  if (wrapup.key === call.key) return;
+  wrapup.key = call.key;
+  wrapup.revision = 0;
+  $("wrapup-notes").value = "";
+  $("wrapup-result").textContent = "";
+  $("wrapup-outcome").replaceChildren(...DISPOSITIONS.map(([value, label]) => new Option(label, value)));
+  const choices = contact ? ((contact.candidates || []).length ? contact.candidates : [contact]) : [];
+  $("wrapup-record").replaceChildren(new Option("(as logged)", ""), ...choices.map((c) => new Option(
+    c.name, JSON.stringify({ connector: "hubspot", record_type: "contact", record_id: c.record_id }))));
+}
+
+async function saveWrapup() {
+  if (!wrapup.key) return;
+  const key = wrapup.key;
+  const chosen = $("wrapup-record").value;
+  const body = {
+    notes: $("wrapup-notes").value,
+    outcome: $("wrapup-outcome").value || null,
+    record: chosen ? JSON.parse(chosen) : null,
+    revision: wrapup.revision + 1,
+  };
+  $("wrapup-result").textContent = "Saving…";
+  try {
+    const response = await fetch(api(`v1/calls/${encodeURIComponent(key)}/wrap-up`), {
+      method: "POST",
+      headers: authHeaders({ "Content-Type": "application/json" }),
+      body: JSON.stringify(body),
+    });
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(answer.detail || `HTTP ${response.status}`);
+    if (wrapup.key === key) wrapup.revision = answer.revision;
+    $("wrapup-result").textContent = `Saved (revision ${answer.revision})`;
+  } catch (error) {
+    $("wrapup-result").textContent = `Not saved: ${error.message}`;
+  }
+}
+
+$("wrapup").addEventListener("submit", (event) => { event.preventDefault(); saveWrapup(); });
+$("wrapup").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); saveWrapup(); }
+});
+
 function onPop(pop) {
   const call = pop.call || {};
   const id = String(call.external_id || call.key || "");
@@ -186,6 +245,7 @@ function onPop(pop) {
   }
   state.calls.set(id, { state: call.state, number });
   renderCall({ number, direction: call.direction, state: call.state, contact });
+  showWrapup(call, contact);
 }
 
 function navigateTo(contact) {
