@@ -289,8 +289,35 @@ def test_bare_callbridge_only_after_saying_how_it_gets_on_path() -> None:
     """A page that types a bare ``callbridge`` first says how (activate .venv / make shell)."""
     for path in (ROOT / "README.md", ROOT / "docs/quickstart.md"):
         text = path.read_text(encoding="utf-8")
-        bare = [m.start() for m in re.finditer(r"^\s*(\$ )?callbridge ", text, re.M)]
+        bare = [
+            block.start("body") + line.start()
+            for block in _FENCE.finditer(text)
+            if block.group("lang") in _SHELL
+            for line in re.finditer(r"^\s*(\$ )?callbridge ", block.group("body"), re.M)
+        ]
         if not bare:
             continue
         activation = [text.find(s) for s in (". .venv/bin/activate", "make shell") if s in text]
         assert activation and min(activation) < bare[0], path.name
+
+
+# --- the project's facts, one value each ------------------------------------------------------
+
+PROJECT_URL = "https://github.com/callbridge/callbridge"
+
+
+def test_one_project_url_license_and_python_everywhere() -> None:
+    import tomllib
+
+    pyprojects = [ROOT / "core/pyproject.toml", *sorted(ROOT.glob("connectors/*/pyproject.toml"))]
+    for path in pyprojects:
+        project = tomllib.loads(path.read_text())["project"]
+        assert project["urls"]["Homepage"] == PROJECT_URL, path
+        assert project["license"] == "MIT", path
+        assert project["requires-python"] == ">=3.11", path
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    readme = (ROOT / "README.md").read_text()
+    assert PROJECT_URL in readme and "3.11" in readme and "(LICENSE)" in readme
+    template = ROOT / "core/src/callbridge/templates/plugin/README.md.tmpl"
+    linked = set(re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", template.read_text()))
+    assert linked == {PROJECT_URL}
