@@ -321,3 +321,15 @@ def test_one_project_url_license_and_python_everywhere() -> None:
     template = ROOT / "core/src/callbridge/templates/plugin/README.md.tmpl"
     linked = set(re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", template.read_text()))
     assert linked == {PROJECT_URL}
+
+
+def test_variables_have_types_and_defaults_only_in_the_generated_reference() -> None:
+    """Other pages may explain a variable, but its default lives in one place (it drifts)."""
+    header = re.compile(r"^\| *variables? *\|[^\n]*\bdefault\b", re.I | re.M)
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    offending = [
+        str(p.relative_to(ROOT))
+        for p in pages
+        if p.name != "configuration.md" and header.search(p.read_text(encoding="utf-8"))
+    ]
+    assert offending == [], "link to docs/configuration.md instead of a table of defaults"
