@@ -141,10 +141,8 @@ def settings_classes() -> list[tuple[str, type[Any], str]]:
         (title, _import(target), intro) for title, target, intro in CORE_SETTINGS
     ]
     for ep in sorted(entry_points(group="callbridge"), key=lambda e: e.name):
-        try:
-            cls = getattr(ep.load(), "settings_class", None)
-        except Exception:  # a broken plugin is `callbridge plugins`' business, not the docs'
-            continue
+        # A plugin that fails to import fails the generation: the reference must not lose it.
+        cls = getattr(ep.load(), "settings_class", None)
         if cls is None:
             continue
         dist = ep.dist.name if ep.dist is not None else ep.value
@@ -305,7 +303,8 @@ _SAMPLE = re.compile(
 
 def command_sample(command: str) -> str:
     """``command`` run for real, as on a fresh install: an empty temporary home and working
-    directory, no ``CALLBRIDGE_*`` variable but those the command line sets, 160 columns. Shown as a ``text`` block."""
+    directory, no ``CALLBRIDGE_*`` variable but those the command line sets, 160 columns.
+    Shown as a ``text`` block."""
     import os
     import shlex
     import subprocess

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-
 ROOT = Path(__file__).resolve().parents[2]
 _SH_BLOCK = re.compile(r"```sh\n(.*?)```", re.S)
 
