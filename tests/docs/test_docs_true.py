@@ -31,7 +31,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 #: Names the docs may write that no settings class reads, each with the reason.
 ALLOWED: dict[str, str] = {
-    "CALLBRIDGE_TEST_REQUIRE_SERVICES": "read by the tests that start MariaDB, Redis, Chromium (.ci/run sets it)",
+    "CALLBRIDGE_TEST_REQUIRE_SERVICES": (
+        "read by callbridge.testing.services (tests needing MariaDB, Redis, Chromium), not serve"
+    ),
 }
 #: Prefixes of illustrative plugins whose settings class is written out in the page itself.
 ALLOWED_PREFIXES: dict[str, str] = {
