@@ -232,7 +232,7 @@ def http_api_reference(document: dict[str, Any] | None = None) -> str:
             if op.get("summary"):
                 out += [f"**{op['summary']}**", ""]
             if op.get("description"):
-                out += [op["description"].strip(), ""]
+                out += [re.sub(r"``([^`]+)``", r"`\1`", op["description"].strip()), ""]
             params = op.get("parameters", [])
             if params:
                 out += ["| Parameter | In | Required | Type | Description |"]

@@ -335,3 +335,8 @@ def test_variables_have_types_and_defaults_only_in_the_generated_reference() -> 
         if p.name != "configuration.md" and header.search(p.read_text(encoding="utf-8"))
     ]
     assert offending == [], "link to docs/configuration.md instead of a table of defaults"
+
+
+def test_generated_pages_use_markdown_code_not_rest() -> None:
+    for page in ("configuration.md", "http-api.md"):
+        assert "``" not in (ROOT / "docs" / page).read_text(encoding="utf-8"), page
