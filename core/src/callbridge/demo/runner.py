@@ -34,14 +34,12 @@ from urllib.parse import quote
 
 import httpx
 
+from ..assembly import Assembly
+from ..assembly import assemble as assemble_parts
 from ..engine.engine import Engine
 from ..journal.base import AgentEvent, DeliveryState
-from ..journal.factory import open_journal
 from ..models import ActivityRef, CallRecord
-from ..plugins.manager import load_plugins
 from ..server.app import create_app
-from ..server.assemble import Running
-from ..server.services import Services
 from ..server.thread import ServerThread, bind_socket
 from ..settings import PbxSettings, Settings
 from ..sim.emitter import HttpSink
@@ -55,7 +53,6 @@ from ..sim.scenarios import (
 )
 from ..sim.simulator import Simulator
 from ..voispeed.ids import new_external_id
-from ..voispeed.soap import SoapClient
 from .directory import DemoDirectory
 from .expect import Played, activities_of, check_played
 from .feed import ActivityWritten, CallUpdate, DemoEvent, Note, ScenarioChecked, ScenarioStarted
@@ -119,7 +116,7 @@ class Demo:
         self.api_token = new_token("demo-api")
         self._sim: Simulator | None = None
         self._server: ServerThread | None = None
-        self._running: Running | None = None
+        self._running: Assembly | None = None
         self._directory: DemoDirectory | None = None
         self._http: httpx.Client | None = None
 
@@ -140,13 +137,13 @@ class Demo:
         return self._server
 
     @property
-    def running(self) -> Running:
+    def running(self) -> Assembly:
         """callbridge's services and engine (after ``start``)."""
         if self._running is None:
             raise RuntimeError("the demo is not started")
         return self._running
 
-    def running_or_none(self) -> Running | None:
+    def running_or_none(self) -> Assembly | None:
         """callbridge's services and engine, or None when not (or no longer) started."""
         return self._running
 
@@ -488,22 +485,13 @@ class Demo:
             )
 
 
-def assemble(settings: Settings, directory: DemoDirectory) -> Running:
-    """What ``server.assemble.build`` makes, with the demo's directory as the only plugin.
+def assemble(settings: Settings, directory: DemoDirectory) -> Assembly:
+    """The service's one assembly, with the demo's directory as the only plugin.
 
     No built-in or installed connector is loaded: none of them may read the user's variables
     and reach a real CRM from the demo.
     """
-    journal = open_journal(settings)
-    try:
-        plugins = load_plugins(settings, entry_points=False, builtins=False, extra=[directory])
-        pbx = SoapClient(settings.pbx)
-    except BaseException:
-        journal.close()
-        raise
-    engine = Engine(settings, journal=journal, plugins=plugins, pbx=pbx)
-    services = Services(settings=settings, journal=journal, pbx=pbx, plugins=plugins, engine=engine)
-    return Running(services=services, engine=engine)
+    return assemble_parts(settings, extra_plugins=[directory], only_extra_plugins=True)
 
 
 def _rounds(scenarios: list[Scenario]) -> Iterator[tuple[int, Scenario]]:

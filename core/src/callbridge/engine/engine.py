@@ -94,6 +94,12 @@ class Engine:
         return f"Engine(running={self.running}, journal={self.journal!r})"
 
     @property
+    def problem(self) -> str | None:
+        """Always None: an engine in this process reports only whether it is ``running``
+        (``EngineLink`` reports what its child's health check finds)."""
+        return None
+
+    @property
     def dispatcher(self) -> Dispatcher:
         """The running dispatcher (only after ``start``)."""
         if self._dispatcher is None:

@@ -260,8 +260,9 @@ class Ingress:
             ipaddress.ip_network(n, strict=False) for n in settings.server.allowed_networks
         ]
         self._company_param = settings.pbx.company_param
-        self._notify: Callable[[], None] | None = getattr(services.engine, "notify", None)
-        self._sources: list[Any] = services.extras.setdefault("sources", [])
+        engine = services.engine
+        self._notify: Callable[[], None] | None = engine.notify if engine is not None else None
+        self._sources = services.sources
         self._unsourced_logged = float("-inf")
         self._limiter = RejectLimiter(settings.server.rejected_per_minute)
         self._bridge: _AckBridge | None = None
@@ -397,8 +398,7 @@ class Ingress:
         ids = {v for k, v in pairs if k == "outbox_id"}
         if len(ids) != 1 or not next(iter(ids)).isdigit():
             raise _Refusal(400, "outbox_id: expected one integer", "malformed")
-        nudges = [n for n in (getattr(s, "nudge", None) for s in self._sources) if n is not None]
-        if not nudges:
+        if not self._sources:
             now = time.monotonic()
             if now - self._unsourced_logged >= 60:
                 self._unsourced_logged = now
@@ -409,8 +409,8 @@ class Ingress:
                 )
             await _answer(send, 409, "no MySQL source configured (CALLBRIDGE_SOURCE)\n")
             return
-        for nudge in nudges:
-            nudge()
+        for source in self._sources:
+            source.nudge()
         await _answer(send, 202, "nudged\n")
 
     async def _reject(
