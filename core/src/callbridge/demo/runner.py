@@ -28,7 +28,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -56,44 +55,13 @@ from ..voispeed.ids import new_external_id
 from .directory import DemoDirectory
 from .expect import Played, activities_of, check_played
 from .feed import ActivityWritten, CallUpdate, DemoEvent, Note, ScenarioChecked, ScenarioStarted
+from .options import DemoOptions as DemoOptions
+from .options import Summary as Summary
 from .settings import demo_settings, new_token
 
 log = logging.getLogger(__name__)
 
 Listener = Callable[[DemoEvent], None]
-
-
-@dataclass(frozen=True)
-class DemoOptions:
-    """How to run the demo. Every field has a default that works on a fresh clone."""
-
-    #: Where the journal and the directory live (default: a temporary directory, removed).
-    data_dir: Path | None = None
-    host: str = "127.0.0.1"
-    #: callbridge's port (0: a free one).
-    port: int = 0
-    #: Scenario waits are divided by this (2 plays twice as fast).
-    speed: float = 1.0
-    #: Seconds before the simulated customer answers a call placed from the panel, and talks.
-    panel_answer_after: float = 3.0
-    panel_talk_time: float = 8.0
-
-
-@dataclass(frozen=True)
-class Summary:
-    """Counts for the end of a run."""
-
-    calls: int
-    pops: int
-    activities: dict[str, int]
-    pending: int
-    dead: int
-    checks: tuple[ScenarioChecked, ...] = ()
-
-    @property
-    def failed(self) -> list[ScenarioChecked]:
-        """Scenarios whose activities were not the expected ones."""
-        return [c for c in self.checks if not c.ok]
 
 
 class Demo:

@@ -70,7 +70,6 @@ class Dispatcher:
         tick_interval: float = 1.0,
         poll_interval: float = 0.05,
     ) -> None:
-        dispatch = settings.dispatch
         self.journal = journal
         self.tracker = tracker
         self.plugins = plugins
@@ -88,10 +87,23 @@ class Dispatcher:
         self.faults = FaultLog(log)
         #: Monotonic time of the last pass of the reader and of the delivery loop (health).
         self.beats: dict[str, float] = {}
+        self._wire_parts()
+        self._state = threading.Condition()
+        self._in_flight: set[int] = set()
+        self._dispatched = 0
+        self._queued = 0
+        self._persisted = 0
+        self._threads: list[threading.Thread] = []
+        self._started = False
+
+    def _wire_parts(self) -> None:
+        """Make the parts the reader hands events to, each given only what it uses."""
+        dispatch = self.settings.dispatch
+        journal, plugins = self.journal, self.plugins
         self.lookups = Lookups(plugins, dispatch, pool_size=max(4, dispatch.workers * 2))
         self.cache = self.lookups.cache
         self.policy = RetryPolicy.from_settings(dispatch)
-        self.originates = OriginateMatcher(journal, settings)
+        self.originates = OriginateMatcher(journal, self.settings)
         self.pause = JournalPause(journal, self.faults)
         self.deliveries = Deliveries(
             journal,
@@ -100,13 +112,13 @@ class Dispatcher:
             self.policy,
             pause=self.pause,
             stopping=self._stopping,
-            wall_clock=wall_clock,
-            poll_interval=poll_interval,
+            wall_clock=self._wall_clock,
+            poll_interval=self._poll_interval,
             beat=partial(self._beat, "deliveries"),
         )
         self.reactions = Reactions(
             journal,
-            tracker,
+            self.tracker,
             plugins,
             bus=self.bus,
             lookups=self.lookups,
@@ -121,13 +133,6 @@ class Dispatcher:
             max_age=dispatch.event_retry_max_age,
             done=self._finished_item,
         )
-        self._state = threading.Condition()
-        self._in_flight: set[int] = set()
-        self._dispatched = 0
-        self._queued = 0
-        self._persisted = 0
-        self._threads: list[threading.Thread] = []
-        self._started = False
 
     def _beat(self, loop: str) -> None:
         self.beats[loop] = time.monotonic()

@@ -188,6 +188,18 @@ def _idempotent_external_id(key: str, login: str) -> str:
     return f"idem-{digest[:26]}"
 
 
+def _choose_external_id(body: CallRequest, idempotency_key: str | None, login: str) -> str:
+    """The request's external id: given, derived from its Idempotency-Key, or new; 422 if bad."""
+    try:
+        if body.external_id:
+            return validate_external_id(body.external_id)
+        if idempotency_key is not None:
+            return _idempotent_external_id(idempotency_key, login)
+        return new_external_id()
+    except InvalidIdentifier as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
 def build_router(services: Services, auth: TokenAuth) -> APIRouter:
     """The click-to-call routes, bound to ``services``."""
     journal = services.journal
@@ -305,15 +317,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         login, extension = resolve_agent(body.agent)
         if not who.allows(extension or login):
             raise HTTPException(403, "this token may not act for that agent")
-        try:
-            if body.external_id:
-                external_id = validate_external_id(body.external_id)
-            elif idempotency_key is not None:
-                external_id = _idempotent_external_id(idempotency_key, login)
-            else:
-                external_id = new_external_id()
-        except InvalidIdentifier as exc:
-            raise HTTPException(422, str(exc)) from None
+        external_id = _choose_external_id(body, idempotency_key, login)
         existing = await _off_loop(journal.get_originate, external_id)
         if existing is None and idempotency_key is None and not body.external_id:
             existing = await _off_loop(repeat_of, login, body.number, datetime.now(UTC))
@@ -326,7 +330,6 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             return await _off_loop(state_of, existing)
         device = await _off_loop(device_for, body, extension)
         request = _build_request(body, pbx_settings.param1(login), extension, device, external_id)
-        command = request.command
         pbx = require_pbx()
         originate = Originate(
             external_id=external_id,
@@ -348,6 +351,12 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             if raced is not None:
                 raise HTTPException(409, "a call with this external id already exists") from None
             raise
+        return await send_originate(pbx, request, originate)
+
+    async def send_originate(pbx: Any, request: SoapRequest, originate: Originate) -> CallState:
+        """Send the command; the Originate says what came of it (sent, failed, unconfirmed)."""
+        command = request.command
+        external_id = originate.external_id
         pbx_error, outcome_unknown = _soap_errors()
 
         def send() -> None:

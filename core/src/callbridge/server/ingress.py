@@ -6,7 +6,8 @@ answer. No lookups, no plugin code. Everything else happens later in the engine'
 
 It is a plain ASGI endpoint rather than a FastAPI route: the PBX's callback needs none of
 FastAPI's dependency injection or validation, and skipping them roughly halves the CPU spent
-per event. Its OpenAPI description is added to the app's document by ``openapi_paths()``.
+per event. Its OpenAPI description is added to the app's document by
+``ingress_openapi.openapi_paths()``.
 
 Answers:
 - 200 ``ok <seq>``: the event is durable (or was already: ``duplicate <seq>``);
@@ -454,67 +455,3 @@ class Ingress:
                 exc,
             )
         await _answer(send, refusal.status, refusal.reason + "\n")
-
-
-def openapi_paths() -> dict[str, Any]:
-    """The OpenAPI description of ``/pbx/events`` (a plain ASGI endpoint, so added by hand)."""
-    parameters = [
-        _param("ssn_event", "Event code: 1, 2, 16-21 (others are kept as unknown).", 16, True),
-        _param("token", "The shared ingress token (CALLBRIDGE_INGRESS_TOKEN).", None, True),
-        _param("call_id", "User call id (8 hex characters), events 16-21.", "000012A0"),
-        _param("sender_id", "The PBX user the event is about.", "7"),
-        _param("ext_id", "The external id of a click-to-call, echoed by the PBX.", "cb-1f2e"),
-        _param("number", "Remote or local number; see the event table.", "0612345678"),
-        _param("ext", "Local or remote number; see the event table.", "201"),
-        _param("identity", "Name|Surname|Department|p1|p2", "Mario|Rossi|Sales|0|0"),
-        _param("group", "Group the call came through.", "sales"),
-        _param("device_id", "Events 1/2: the device (8 hex characters).", "000012A0"),
-        _param("outbox_id", "sys_exec triggers: an outbox row to read (no ssn_event).", 42),
-    ]
-    responses = {
-        "200": {
-            "description": "Durable in the journal (or a duplicate of an event that is).",
-            "content": {"text/plain": {"example": "ok 42"}},
-        },
-        "202": {"description": "outbox_id wake-up accepted."},
-        "409": {"description": "outbox_id wake-up, but no MySQL source runs here."},
-        "400": {"description": "Malformed event; kept among rejected requests."},
-        "401": {"description": "No token."},
-        "403": {"description": "Wrong token, or source network not allowed."},
-        "413": {"description": "Request too large."},
-        "415": {"description": "POST body is not a form."},
-        "503": {"description": "Journal unavailable; retry."},
-    }
-    operation = {
-        "tags": ["PBX ingress"],
-        "description": (__doc__ or "").split("\n\n")[1],
-        "parameters": parameters,
-        "responses": responses,
-    }
-    return {
-        PATH: {
-            "get": {**operation, "summary": "Receive one PBX event", "operationId": "pbx_get"},
-            "post": {
-                **operation,
-                "summary": "Receive one PBX event (form body)",
-                "operationId": "pbx_post",
-                "requestBody": {
-                    "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}
-                },
-            },
-        }
-    }
-
-
-def _param(name: str, text: str, example: object, required: bool = False) -> dict[str, Any]:
-    schema = {"type": "integer" if isinstance(example, int) else "string"}
-    entry: dict[str, Any] = {
-        "name": name,
-        "in": "query",
-        "required": required,
-        "description": text,
-        "schema": schema,
-    }
-    if example is not None:
-        entry["example"] = example
-    return entry
