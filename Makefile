@@ -44,6 +44,7 @@ lint: $(STAMP)
 	$(VENV)/bin/python tools/check_size.py
 	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/shellcheck docker/entrypoint.sh
+	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy core/src $(wildcard connectors/*/src) $(wildcard examples/*/src)

@@ -14,9 +14,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from callbridge.hookspecs import hookimpl
-from callbridge.models import ActivityRef, CallRecord, Outcome
-from callbridge.settings import Settings
+from callbridge import ActivityRef, CallRecord, Outcome, Settings, hookimpl
 
 name = "missed-calls-log"
 

@@ -14,3 +14,10 @@ from callbridge.demo import Demo, DemoOptions
 def demo() -> Iterator[Demo]:
     with Demo(DemoOptions(speed=8.0)) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def seri_demo() -> Iterator[Demo]:
+    """The demo on the integration module's dialect (events at /pbx/seri, call_request)."""
+    with Demo(DemoOptions(speed=8.0, dialect="seri")) as running:
+        yield running

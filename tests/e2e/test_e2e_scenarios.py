@@ -1,19 +1,29 @@
 """Every built-in scenario end to end: simulator -> HTTP ingress -> journal -> tracker ->
 plugins, with the pops read from the agent streams over real HTTP and the activities read
-from the ``directory`` plugin's database."""
+from the ``directory`` plugin's database; on both dialects of the PBX (SOAP and SERI)."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
 from e2e_support import pops_of
 
-from callbridge.demo import Demo
+from callbridge.demo import Demo, DemoOptions
 from callbridge.sim.scenarios import Scenario, builtin_scenarios
 from callbridge.testing import SseMessage, SseReader
 
 SCENARIOS = builtin_scenarios()
+
+
+@pytest.fixture(scope="module", params=["soap", "seri"])
+def demo(request: pytest.FixtureRequest) -> Iterator[Demo]:
+    """Every scenario on each of the PBX's dialects: the document's and the module's."""
+    with Demo(DemoOptions(speed=8.0, dialect=request.param)) as running:
+        yield running
+
+
 _STATE = {16: "ringing", 17: "ringing", 18: "answered", 19: "ended", 20: "ended", 21: "ended"}
 
 
@@ -80,8 +90,14 @@ def test_scenario_end_to_end(demo: Demo, scenario: Scenario) -> None:
         assert played.clicked, "the click-to-call went through the API with a CRM record"
         label, contact_id = next(iter(played.clicked.items()))
         external_id = played.result.external_ids[label]
-        requests = [e for e in demo.sim.soap_log if e.command == "CallReq"]
-        assert any(e.fields.get("call_req_ext_id") == external_id for e in requests)
+        if demo.options.dialect == "seri":  # call_request with our id as extid, once
+            sent = [e for e in demo.sim.seri.log if e.params.get("extid") == external_id]
+            assert [e.service for e in sent] == ["call_request"], sent
+            originate = demo.running.services.journal.get_originate(external_id)
+            assert originate is not None and originate.request_id == sent[0].request_id
+        else:
+            requests = [e for e in demo.sim.soap_log if e.command == "CallReq"]
+            assert any(e.fields.get("call_req_ext_id") == external_id for e in requests)
         activities = [
             a
             for a in demo.directory.list_activities(1000)

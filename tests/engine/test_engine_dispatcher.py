@@ -161,6 +161,24 @@ def test_not_found_is_cached_and_failed_lookups_are_not(
     assert empty.lookups == [REMOTE_E164]
 
 
+def test_a_plugins_own_lookup_ttls_are_honoured_by_the_core(
+    tmp_path: Path, cleanup: list[Engine]
+) -> None:
+    """``lookup_negative_ttl = 0`` on the plugin: its "no match" is never cached."""
+    empty = Crm("empty", contacts={})
+    empty.lookup_negative_ttl = 0.0  # type: ignore[attr-defined]
+    engine = _start(cleanup, tmp_path, empty)
+    engine.ingest(incoming("00000003"))
+    engine.ingest(local_hangup("00000003"))
+    engine.ingest(incoming("00000004"))
+    assert engine.wait_idle(30)
+    # Not cached: the second call searches again (by default it would not: the test above).
+    assert len(empty.lookups) >= 2
+    assert set(empty.lookups) == {REMOTE_E164}
+    assert engine.plugins.lookup_ttl("empty", False, 30.0) == 0.0
+    assert engine.plugins.lookup_ttl("empty", True, 300.0) == 300.0  # not set: the core's
+
+
 def test_retry_later_then_success(tmp_path: Path, cleanup: list[Engine]) -> None:
     crm = Crm(failures=[RetryLater("rate limited", retry_after=0.05), RuntimeError("boom")])
     engine = _start(cleanup, tmp_path, crm)

@@ -22,8 +22,8 @@ def _append(journal: SqliteJournal, count: int, first: int = 0) -> None:
 def test_only_a_process_that_writes_a_file_checkpoints_it(tmp_path: Path) -> None:
     """The HTTP service checkpoints the events file; the engine, which only reads it, not."""
     path = tmp_path / "journal.sqlite3"
-    ingress = SqliteJournal(path, role="ingress")
-    engine = SqliteJournal(path, role="engine")
+    ingress = SqliteJournal(path)
+    engine = SqliteJournal(path, beside_ingress=True)
     try:
         _append(ingress, 50)
         wait_until(lambda: ingress._events.checkpoints > 0, "a checkpoint by the writer")
@@ -36,20 +36,20 @@ def test_only_a_process_that_writes_a_file_checkpoints_it(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("writer_role", ["all", "engine"])
+@pytest.mark.parametrize("beside_ingress", [False, True])
 def test_the_wal_restarts_under_a_steady_stream_of_commits(
-    tmp_path: Path, writer_role: str
+    tmp_path: Path, beside_ingress: bool
 ) -> None:
     """One commit after another, never idle: the WAL must still rewind, not grow on.
 
     Each append here is its own commit of about three pages; without the writer finishing
-    the checkpoint thread's work, 6,000 of them leave a WAL of over 80 MB. ``engine``: the
+    the checkpoint thread's work, 6,000 of them leave a WAL of over 80 MB. ``beside_ingress``: the
     events come from the engine's process (a MySQL source runs there) while the HTTP
     service's journal is open and idle.
     """
     path = tmp_path / "journal.sqlite3"
-    idle = SqliteJournal(path, role="ingress")
-    journal = SqliteJournal(path, role=writer_role)  # type: ignore[arg-type]
+    idle = SqliteJournal(path)
+    journal = SqliteJournal(path, beside_ingress=beside_ingress)
     try:
         _append(journal, 6000)
         wal = path.with_name(path.name + "-wal")

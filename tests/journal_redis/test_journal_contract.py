@@ -14,7 +14,7 @@ import pytest
 from redis_support import Backend
 
 from callbridge.journal import DeliveryState, Journal
-from callbridge.journal.sqlite import JournalClosedError
+from callbridge.journal.base import DuplicateOriginateError, JournalClosedError
 from callbridge.models import Call, CallState, CrmContext, Direction, Originate
 from callbridge.voispeed.events import CallAnswered, CallIncoming, parse_event
 
@@ -100,6 +100,7 @@ def test_events_after_pages_in_order(journal: Journal) -> None:
     assert [e.seq for e in journal.events_after(seqs[3], limit=4)] == seqs[4:8]
     assert [e.seq for e in journal.events_after(0, limit=2)] == seqs[:2]
     assert journal.events_after(seqs[-1]) == []
+    assert journal.last_seq() == seqs[-1]
 
 
 def test_submit_event_futures_resolve_once_durable(backend: Backend) -> None:
@@ -199,6 +200,7 @@ def _call(key: str = "1:00000001", **changes: object) -> Call:
 
 def test_calls_save_get_list_and_settle(backend: Backend) -> None:
     journal = backend.open()
+    assert journal.last_seq() == 0
     t0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
     journal.save_call(_call("1:A", ring_at=t0))
     journal.save_call(_call("1:B", ring_at=t0 + timedelta(minutes=1)))
@@ -215,6 +217,9 @@ def test_calls_save_get_list_and_settle(backend: Backend) -> None:
     assert [c.key for c in journal.list_calls(open_only=True)] == ["1:A"]
     # A settled call stays settled even when saved again without the flag.
     journal.save_call(_call("1:B", state=CallState.ENDED))
+    assert journal.is_settled("1:B")
+    assert not journal.is_settled("1:A")
+    assert not journal.is_settled("1:nope")
     assert [c.key for c in journal.list_calls(open_only=True)] == ["1:A"]
     journal.close()
     again = backend.open()
@@ -233,7 +238,7 @@ def test_originates(journal: Journal) -> None:
         created_at=datetime(2024, 5, 1, tzinfo=UTC),
     )
     journal.create_originate(origin)
-    with pytest.raises(Exception):
+    with pytest.raises(DuplicateOriginateError, match="cb-1"):
         journal.create_originate(origin.model_copy(update={"number": "+390000"}))
     assert journal.get_originate("cb-1") == origin
     updated = journal.update_originate("cb-1", state="ringing", user_call_id="00000042")

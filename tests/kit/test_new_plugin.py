@@ -100,7 +100,8 @@ def test_generated_package_installs_and_passes_its_tests(tmp_path: Path) -> None
     output = tests.stdout + tests.stderr
     assert tests.returncode == 0, output
     # The template's CRM has no optional lookup (an owner): that one contract test skips.
-    assert "13 passed, 1 skipped" in output, output
+    # (14: the 13 contract tests and the guard against silently overridden ones.)
+    assert "14 passed, 1 skipped" in output, output
     assert "optional_lookup_fails() is not provided" in output, output
     assert "entry_point_name is None" not in output, output  # the install is real
     lint = subprocess.run(
@@ -169,4 +170,4 @@ def test_install_option_installs_into_an_environment_without_pip(tmp_path: Path)
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
     # The same count as the scaffold's own run above (the template has no optional lookup).
-    assert "13 passed, 1 skipped" in tests.stdout, tests.stdout
+    assert "14 passed, 1 skipped" in tests.stdout, tests.stdout

@@ -56,8 +56,8 @@ def test_stream_setting_writes_to_a_file(
     monkeypatch.setenv("CALLBRIDGE_CONSOLE_STREAM", str(log))
     plugins = load_plugins(settings(), entry_points=False)
     assert plugins.get("console").state == "active"
-    plugins.hook.screen_pop(pop=make_pop(contacts={"directory": MARIO}))
-    plugins.hook.shutdown(context=None)  # closes the file
+    plugins.screen_pop(make_pop(contacts={"directory": MARIO}))
+    plugins.shutdown(None)  # closes the file
     assert "Mario Rossi" in log.read_text(encoding="utf-8")
     assert "\x1b[" not in log.read_text(encoding="utf-8")  # no colour codes in a file
 
@@ -81,7 +81,7 @@ from callbridge.settings import Settings
 
 plugins = load_plugins(Settings(data_dir=sys.argv[1]), entry_points=False)
 record = CallRecord.model_validate_json(sys.argv[2])
-plugins.call_one("console", "log_call", record=record)
+plugins.log_call("console", record)
 os.kill(os.getpid(), signal.SIGKILL)
 """
 

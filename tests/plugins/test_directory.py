@@ -324,7 +324,7 @@ def test_csv_and_database_from_settings(
     monkeypatch.setenv("CALLBRIDGE_DIRECTORY_RECORD_URL", "https://crm.example/c/{id}")
     plugins = load_plugins(settings(), entry_points=False)
     assert plugins.get("directory").state == "active"
-    contact = plugins.call_one("directory", "lookup_contact", number="0612345678", call=None)
+    contact = plugins.lookup_contact("directory", "0612345678", None)
     assert contact.name == "Mario Rossi"
     assert contact.url.startswith("https://crm.example/c/")
     assert rows(db_path, "contacts") == 3

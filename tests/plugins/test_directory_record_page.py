@@ -53,21 +53,21 @@ def test_default_and_overridden_url_through_the_plugin_manager(
     directory = plugins.get("directory").plugin
     assert isinstance(directory, DirectoryPlugin)
     contact_id = directory.add_contact("Anna Verdi", ["+39 02 1111 2222"])
-    found = plugins.call_one("directory", "lookup_contact", number="0211112222", call=None)
+    found = plugins.lookup_contact("directory", "0211112222", None)
     assert found.url is None
     router = APIRouter()
-    plugins.call_one("directory", "register_routes", router=router)
+    assert plugins.register_routes(lambda name: router) == [router]
     assert router.routes == []
 
     monkeypatch.setenv("CALLBRIDGE_DIRECTORY_RECORD_PAGES", "true")
     plugins = load_plugins(settings(), entry_points=False)
-    found = plugins.call_one("directory", "lookup_contact", number="0211112222", call=None)
+    found = plugins.lookup_contact("directory", "0211112222", None)
     assert found.url == f"/plugins/directory/contacts/{contact_id}"
     assert "directory" in plugins.implementers("register_routes")
 
     monkeypatch.setenv("CALLBRIDGE_DIRECTORY_RECORD_URL", "https://crm.example/c/{id}")
     plugins = load_plugins(settings(), entry_points=False)
-    found = plugins.call_one("directory", "lookup_contact", number="0211112222", call=None)
+    found = plugins.lookup_contact("directory", "0211112222", None)
     assert found.url == f"https://crm.example/c/{contact_id}"
 
 

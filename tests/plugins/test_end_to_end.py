@@ -65,7 +65,7 @@ def test_scripted_calls_through_console_and_directory(
         wait_for(lambda: len(directory.list_activities(10)) == 2, "two activities")
         wait_for(lambda: console_log.read_text(encoding="utf-8").count("logged") == 2, "logs")
         assert engine.wait_idle(timeout=60)
-    plugins.hook.shutdown(context=None)
+    plugins.shutdown(None)
 
     activities = {a.call_key.split(":")[-1]: a for a in directory.list_activities(10)}
     assert len(activities) == 2

@@ -125,7 +125,7 @@ def test_entry_point_from_a_real_distribution(
     broken = plugins.get("broken")
     assert broken.state == "failed"
     assert "ModuleNotFoundError" in (broken.reason or "")
-    ref = plugins.call_one("epdemo", "log_call", record=None)
+    ref = plugins.log_call("epdemo", None)
     assert ref.record_id == "from-entry-point"
 
 
@@ -158,7 +158,7 @@ def test_callbridge_plugins_from_env_variable(
     module_name = getattr(info.plugin, "__name__", "")
     assert module_name.startswith("_callbridge_file_plugin_my_plugin_")
     assert sys.modules[module_name] is info.plugin
-    assert plugins.call_one("my-plugin", "log_call", record=None).record_id == "from-file"
+    assert plugins.log_call("my-plugin", None).record_id == "from-file"
 
 
 def test_two_files_with_the_same_stem_get_distinct_modules(
@@ -174,8 +174,8 @@ def test_two_files_with_the_same_stem_get_distinct_modules(
         paths.append(str(path))
     plugins = load_plugins(settings(plugins=paths), builtins=False, entry_points=False)
     assert [i.state for i in plugins.infos] == ["active", "active"]
-    assert plugins.call_one("pa", "log_call", record=None).record_id == "from-a"
-    assert plugins.call_one("pb", "log_call", record=None).record_id == "from-b"
+    assert plugins.log_call("pa", None).record_id == "from-a"
+    assert plugins.log_call("pb", None).record_id == "from-b"
 
 
 def test_import_failure_is_isolated(tmp_path: Path, settings: SettingsFactory) -> None:
@@ -396,7 +396,7 @@ class NumberOnly:
         return Contact(record_id="7", name=f"owner of {number}")
 
 
-def test_call_one_and_implementers(
+def test_typed_calls_and_implementers(
     settings: SettingsFactory, make_record: Callable[..., CallRecord]
 ) -> None:
     plugins = load_plugins(
@@ -409,17 +409,16 @@ def test_call_one_and_implementers(
     assert plugins.implementers("lookup_contact") == ["number-only"]
     assert plugins.implementers("pbx_event") == []
     record = make_record()
-    assert plugins.call_one("beta", "log_call", record=record).record_id == "beta:c1:0000AB12"
+    assert plugins.log_call("beta", record).record_id == "beta:c1:0000AB12"
     with pytest.raises(Boom, match="the CRM said no"):
-        plugins.call_one("failing", "log_call", record=record)
-    contact = plugins.call_one("number-only", "lookup_contact", number="+39061", call=None)
+        plugins.log_call("failing", record)
+    contact = plugins.lookup_contact("number-only", "+39061", None)
     assert contact.name == "owner of +39061"
     with pytest.raises(KeyError):
-        plugins.call_one("number-only", "log_call", record=record)
+        plugins.log_call("number-only", record)
     with pytest.raises(KeyError):
-        plugins.call_one("nobody", "log_call", record=record)
-    with pytest.raises(KeyError):
-        plugins.call_one("alpha", "no_such_hook")
+        plugins.log_call("nobody", record)
+    assert plugins.implementers("no_such_hook") == []
 
 
 def test_fan_out_reaches_active_plugins_only(
@@ -430,9 +429,79 @@ def test_fan_out_reaches_active_plugins_only(
         settings(connectors=["on"]), builtins=False, entry_points=False, extra=[on, off]
     )
     pop = make_pop()
-    plugins.hook.screen_pop(pop=pop)
+    plugins.screen_pop(pop)
     assert on.pops == [pop]
     assert off.pops == []
+
+
+class PopFails:
+    name = "pop-fails"
+
+    @hookimpl
+    def screen_pop(self, pop: ScreenPop) -> None:
+        raise Boom("the CRM push is down")
+
+    @hookimpl
+    def shutdown(self) -> None:
+        raise Boom("close failed")
+
+
+def test_a_failing_plugin_never_keeps_the_others_from_a_fan_out(
+    settings: SettingsFactory,
+    make_pop: Callable[..., ScreenPop],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first, last = Recorder("first"), Recorder("last")
+    plugins = load_plugins(
+        settings(), builtins=False, entry_points=False, extra=[first, PopFails(), last]
+    )
+    pop = make_pop()
+    plugins.screen_pop(pop)
+    plugins.shutdown(None)
+    assert first.pops == [pop]
+    assert last.pops == [pop]
+    assert "plugin pop-fails failed in screen_pop: Boom: the CRM push is down" in caplog.text
+    assert "plugin pop-fails failed in shutdown: Boom: close failed" in caplog.text
+
+
+class Tracer:
+    """A plugin that only wraps log_call: it sees every per-plugin call, and logs none."""
+
+    name = "tracer"
+
+    def __init__(self) -> None:
+        self.seen: list[object] = []
+
+    @hookimpl(wrapper=True)
+    def log_call(self, record: CallRecord) -> object:
+        result = yield
+        self.seen.append(result)
+        return result
+
+
+def test_per_plugin_calls_go_through_pluggy_wrappers_and_tracing(
+    settings: SettingsFactory, make_record: Callable[..., CallRecord]
+) -> None:
+    tracer = Tracer()
+    plugins = load_plugins(
+        settings(),
+        builtins=False,
+        entry_points=False,
+        extra=[tracer, Recorder("alpha"), Recorder("beta")],
+    )
+    assert plugins.implementers("log_call") == ["alpha", "beta"]  # a wrapper does not log
+    traced: list[tuple[str, list[str]]] = []
+    undo = plugins.pm.add_hookcall_monitoring(
+        lambda hook, impls, kwargs: traced.append((hook, [i.plugin_name for i in impls])),
+        lambda outcome, hook, impls, kwargs: None,
+    )
+    try:
+        ref = plugins.log_call("beta", make_record())
+    finally:
+        undo()
+    assert ref.record_id == "beta:c1:0000AB12"
+    assert tracer.seen == [[ref]]  # the wrapper saw beta's answer, and beta's alone
+    assert traced == [("log_call", ["beta", "tracer"])]
 
 
 # --- the console fallback ---

@@ -316,9 +316,9 @@ def test_secret_never_in_repr_logs_or_listing(
         assert plugins.get("console").state == "disabled"
         receiver.replies.append(Reply(500, b"oops"))
         with pytest.raises(RetryLater) as caught:
-            plugins.call_one("webhook", "log_call", record=make_record())
-        plugins.call_one("webhook", "log_call", record=make_record())
-        plugins.hook.shutdown(context=None)
+            plugins.log_call("webhook", make_record())
+        plugins.log_call("webhook", make_record())
+        plugins.shutdown(None)
     texts = [
         repr(info),
         repr(info.settings),

@@ -295,6 +295,6 @@ def run_stack(tmp_path: Path, pbx: dict[str, Any] | None = None, **server: objec
                 sim.flush()
         finally:
             engine.stop()
-            plugins.hook.shutdown(context=None)
+            plugins.shutdown(None)
             pbx.close()
             journal.close()

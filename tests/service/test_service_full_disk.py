@@ -64,10 +64,10 @@ def test_full_disk_holds_deliveries_back_and_logs_once(tmp_path: Path, receiver:
                 for params in call_events("FD000001"):
                     response = client.get("/pbx/events", params={**params, "token": INGRESS_TOKEN})
                     assert response.status_code == 200, response.text
-            key = "callbridge:1:FD000001:webhook"
-            wait_until(lambda: receiver.count(key) >= 1, "the first call record", 60)
+            # One call: its key is ``callbridge:1:FD000001@<start time>:webhook``.
+            wait_until(lambda: receiver.total() >= 1, "the first call record", 60)
             time.sleep(FULL_FOR)
-            sent_while_full = receiver.count(key)
+            sent_while_full = receiver.total()
             output = service.output()
             # Backoff (1-2 s) plus the pause: at most a few tries, not one per poll.
             assert sent_while_full <= 3, (sent_while_full, output[-3000:])
@@ -89,8 +89,9 @@ def test_full_disk_holds_deliveries_back_and_logs_once(tmp_path: Path, receiver:
             finally:
                 journal.close()
             # Tried again with the same key: the receiver deduplicates, one activity is kept.
-            assert receiver.count(key) <= sent_while_full + 1
-            assert list(receiver.stored) == [key]
+            assert receiver.total() <= sent_while_full + 1
+            (key,) = receiver.stored
+            assert key.startswith("callbridge:1:FD000001@") and key.endswith(":webhook"), key
             wait_until(
                 lambda: httpx.get(f"{service.url}/readyz", timeout=10).status_code == 200,
                 "ready again",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from callbridge.models import (
+from callbridge import (
     Call,
     CallRecord,
     CallState,

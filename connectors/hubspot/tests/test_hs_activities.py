@@ -8,8 +8,7 @@ import pytest
 from hs_fake import FakeHubSpot
 from hs_support import make_call, make_record
 
-from callbridge.errors import PermanentError, RetryLater
-from callbridge.models import Contact, CrmContext, Direction, HungUpBy, Outcome
+from callbridge import Contact, CrmContext, Direction, HungUpBy, Outcome, PermanentError, RetryLater
 from callbridge_hubspot.plugin import HubSpotPlugin
 
 Factory = Callable[..., HubSpotPlugin]

@@ -22,7 +22,7 @@ import pytest
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
-from callbridge.testing.services import require
+from callbridge.testing import require
 from callbridge_hubspot.plugin import HubSpotPlugin
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

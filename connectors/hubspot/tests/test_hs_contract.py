@@ -13,9 +13,8 @@ from collections.abc import Iterator
 import pytest
 from hs_fake import TOKEN, FakeHubSpot, error_body
 
-from callbridge.models import CallRecord
-from callbridge.testing import ConnectorTests
-from callbridge.testing.connector import FailureKind
+from callbridge import CallRecord
+from callbridge.testing import ConnectorTests, FailureKind
 from callbridge_hubspot.plugin import HubSpotPlugin
 
 KNOWN = "+390612345678"
@@ -36,7 +35,7 @@ class TestHubSpotConnector(ConnectorTests):
         self.fake.stop()
 
     @property
-    def settings_env(self) -> dict[str, str]:  # type: ignore[override]
+    def settings_env(self) -> dict[str, str]:
         return {
             "CALLBRIDGE_HUBSPOT_ACCESS_TOKEN": TOKEN,
             "CALLBRIDGE_HUBSPOT_API_HOST": self.fake.url,

@@ -18,11 +18,22 @@ from typing import Any
 import pytest
 from hs_fake import TOKEN, FakeHubSpot
 
-from callbridge.journal.factory import SQLITE_FILE_NAME
-from callbridge.journal.sqlite import SqliteJournal
-from callbridge.sim import FanoutSink, HttpSink, MemorySink, Simulator
-from callbridge.sim.scenarios import find_scenario, play
-from callbridge.testing import CallbridgeEnv, LiveService, SseMessage, SseReader, wait_until
+from callbridge.testing import (
+    SQLITE_FILE_NAME,
+    CallbridgeEnv,
+    FanoutSink,
+    HttpSink,
+    LiveService,
+    MemorySink,
+    Simulator,
+    SqliteJournal,
+    SseMessage,
+    SseReader,
+    cli_main,
+    find_scenario,
+    play,
+    wait_until,
+)
 
 INGRESS_TOKEN = "e2e-ingress-token-0123456789"
 API_TOKEN = "e2e-api-token-0123456789"
@@ -288,8 +299,6 @@ def test_a_rate_limited_search_and_a_refused_owner_lookup_still_give_the_right_e
     """
     from click.testing import CliRunner
 
-    from callbridge.cli import main
-
     service, acc = e2e.service, e2e.account
     fake = acc.fake
     fake.rate_limit_next("POST /crm/v3/objects/contacts/search", policy="SECONDLY")
@@ -318,7 +327,7 @@ def test_a_rate_limited_search_and_a_refused_owner_lookup_still_give_the_right_e
     assert delivery.payload["lookups"]["hubspot"] == "unsettled"
     assert fake.count("POST", "/crm/v3/objects/contacts/search") == 2
 
-    result = CliRunner().invoke(main, ["plugins", "--json"])
+    result = CliRunner().invoke(cli_main, ["plugins", "--json"])
     assert result.exit_code == 0, result.output
     (hubspot,) = [p for p in json.loads(result.output) if p["name"] == "hubspot"]
     (note,) = hubspot["notes"]

@@ -122,13 +122,18 @@ def test_results_are_paged(fake: FakeHubSpot, make_plugin: Callable[..., HubSpot
     assert fake.count("POST", "/crm/v3/objects/contacts/search") == 2
 
 
-def test_cached_within_ttl(fake: FakeHubSpot, make_plugin: Callable[..., HubSpotPlugin]) -> None:
+def test_the_core_caches_with_the_connectors_ttls(
+    fake: FakeHubSpot, make_plugin: Callable[..., HubSpotPlugin]
+) -> None:
+    """The core's lookup cache is the only one (as the hook docs say): the connector hands
+    it its TTLs and keeps none of its own; account details are still read once."""
     fake.add_contact(firstname="Anna", phone=ROME)
-    plugin = make_plugin()
+    plugin = make_plugin(lookup_cache_ttl=120, lookup_negative_ttl=5)
     plugin.lookup_contact(ROME, make_call())
     plugin.lookup_contact("06 1234 5678", make_call())
-    assert fake.count("POST", "/crm/v3/objects/contacts/search") == 1
+    assert fake.count("POST", "/crm/v3/objects/contacts/search") == 2
     assert fake.count("GET", "/account-info/v3/details") == 1
+    assert (plugin.lookup_cache_ttl, plugin.lookup_negative_ttl) == (120.0, 5.0)
 
 
 def test_configured_portal_skips_account_info(

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from hs_fake import TOKEN, FakeHubSpot
 
-from callbridge.plugins.manager import PluginInfo, load_plugins
-from callbridge.settings import Settings
+from callbridge import Settings
+from callbridge.testing import PluginInfo, load_plugins
 from callbridge_hubspot.plugin import HubSpotPlugin
 
 

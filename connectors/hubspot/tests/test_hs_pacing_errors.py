@@ -10,7 +10,7 @@ import pytest
 from hs_fake import TOKEN, FakeHubSpot
 from hs_support import make_call, make_record
 
-from callbridge.errors import PermanentError, RetryLater
+from callbridge import PermanentError, RetryLater
 from callbridge_hubspot.failures import HubSpotAuthError
 from callbridge_hubspot.pacing import TokenBucket
 from callbridge_hubspot.plugin import HubSpotPlugin
@@ -131,14 +131,13 @@ def test_token_never_in_repr_errors_or_logs(
 
 
 def test_settings_errors_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    from callbridge.errors import ConfigurationError
-    from callbridge.settings import load
+    from callbridge import ConfigurationError, read_settings
 
     monkeypatch.setenv("CALLBRIDGE_HUBSPOT_ACCESS_TOKEN", "pat-x")
     monkeypatch.setenv("CALLBRIDGE_HUBSPOT_OWNERS", "201")
     monkeypatch.setenv("CALLBRIDGE_HUBSPOT_API_HOST", "ftp://x")
     with pytest.raises(ConfigurationError) as caught:
-        load(HubSpotSettings, "CALLBRIDGE_HUBSPOT_")
+        read_settings(HubSpotSettings, "CALLBRIDGE_HUBSPOT_")
     assert "CALLBRIDGE_HUBSPOT_OWNERS" in str(caught.value)
     assert "CALLBRIDGE_HUBSPOT_API_HOST" in str(caught.value)
     assert "pat-x" not in str(caught.value)

@@ -14,7 +14,7 @@ import pytest
 from sf_fake import FakeOrg
 from sf_helpers import make_call, make_record
 
-from callbridge.models import Contact, CrmContext
+from callbridge import Contact, CrmContext
 from callbridge.testing import shifted_record
 from callbridge_salesforce.activity import CALL_OBJECT_MAX, activity_key
 from callbridge_salesforce.plugin import SalesforcePlugin
@@ -156,7 +156,7 @@ def test_a_refused_owner_lookup_gives_a_task_without_owner_warned_once(
 
 
 def test_a_failed_search_raises_so_the_core_searches_again(org: FakeOrg, make_plugin: Make) -> None:
-    from callbridge.errors import RetryLater
+    from callbridge import RetryLater
 
     org.insert("Contact", LastName="Rossi", Phone=NUMBER)
     org.fail("/search/", 403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")

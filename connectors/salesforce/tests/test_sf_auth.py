@@ -13,8 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sf_fake import FakeOrg
 from sf_helpers import make_call, make_record
 
-from callbridge.errors import ConfigurationError, RetryLater
-from callbridge.settings import load
+from callbridge import ConfigurationError, RetryLater, read_settings
 from callbridge_salesforce.plugin import SalesforcePlugin
 from callbridge_salesforce.settings import ENV_PREFIX, SalesforceSettings
 
@@ -60,7 +59,7 @@ def test_incomplete_sets_name_what_is_missing(values: dict[str, str], missing: l
 
 
 def test_no_credentials_at_all_is_not_configured() -> None:
-    from callbridge.plugins.base import NotConfigured
+    from callbridge import NotConfigured
 
     with pytest.raises(NotConfigured, match="SESSION_ID"):
         SalesforcePlugin().configure(_settings(objects="Lead"))
@@ -78,7 +77,7 @@ def test_environment_values_are_validated(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv(f"{ENV_PREFIX}TASK_EXTERNAL_ID_FIELD", "bad field")
     monkeypatch.setenv(f"{ENV_PREFIX}OWNER_MAP", "201")
     with pytest.raises(ConfigurationError) as info:
-        load(SalesforceSettings, ENV_PREFIX, _env_file=None)
+        read_settings(SalesforceSettings, ENV_PREFIX, _env_file=None)
     text = str(info.value)
     assert f"{ENV_PREFIX}OBJECTS" in text
     assert f"{ENV_PREFIX}TASK_EXTERNAL_ID_FIELD" in text
@@ -89,7 +88,7 @@ def test_environment_lists_and_maps(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(f"{ENV_PREFIX}OBJECTS", "lead, contact")
     monkeypatch.setenv(f"{ENV_PREFIX}OWNER_MAP", "201=005000000000001AAA, 202=anna@x.example")
     monkeypatch.setenv(f"{ENV_PREFIX}API_VERSION", "v61")
-    settings = load(SalesforceSettings, ENV_PREFIX, _env_file=None)
+    settings = read_settings(SalesforceSettings, ENV_PREFIX, _env_file=None)
     assert settings.objects == ["Lead", "Contact"]
     assert settings.owner_map == {"201": "005000000000001AAA", "202": "anna@x.example"}
     assert settings.api_version == "61.0"

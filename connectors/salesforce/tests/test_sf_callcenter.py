@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from click.testing import CliRunner
 
-from callbridge.cli import main
+from callbridge.testing import cli_main
 from callbridge_salesforce.settings import ENV_PREFIX
 
 
@@ -23,7 +23,7 @@ def _items(xml: str) -> dict[str, str]:
 def test_call_center_command_prints_the_definition(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(f"{ENV_PREFIX}PUBLIC_URL", "https://cb.example.com/")
     monkeypatch.setenv(f"{ENV_PREFIX}CALL_CENTER_DISPLAY_NAME", "Centralino & CRM")
-    result = CliRunner().invoke(main, ["salesforce", "call-center"])
+    result = CliRunner().invoke(cli_main, ["salesforce", "call-center"])
     assert result.exit_code == 0, result.output
     items = _items(result.output)
     assert items == {
@@ -42,7 +42,7 @@ def test_call_center_option_and_file(tmp_path: object) -> None:
 
     out = Path(str(tmp_path)) / "cc.xml"
     result = CliRunner().invoke(
-        main, ["salesforce", "call-center", "--public-url", "https://x.example", "-o", str(out)]
+        cli_main, ["salesforce", "call-center", "--public-url", "https://x.example", "-o", str(out)]
     )
     assert result.exit_code == 0, result.output
     assert _items(out.read_text())["reqAdapterUrl"] == (
@@ -51,17 +51,17 @@ def test_call_center_option_and_file(tmp_path: object) -> None:
 
 
 def test_call_center_needs_a_public_https_url() -> None:
-    result = CliRunner().invoke(main, ["salesforce", "call-center"])
+    result = CliRunner().invoke(cli_main, ["salesforce", "call-center"])
     assert result.exit_code == 2
     assert f"{ENV_PREFIX}PUBLIC_URL" in result.output
     result = CliRunner().invoke(
-        main, ["salesforce", "call-center", "--public-url", "http://plain.example"]
+        cli_main, ["salesforce", "call-center", "--public-url", "http://plain.example"]
     )
     assert result.exit_code == 2
     assert "https://" in result.output
 
 
 def test_check_without_credentials_names_them() -> None:
-    result = CliRunner().invoke(main, ["salesforce", "check"])
+    result = CliRunner().invoke(cli_main, ["salesforce", "check"])
     assert result.exit_code == 2
     assert f"{ENV_PREFIX}SESSION_ID" in result.output

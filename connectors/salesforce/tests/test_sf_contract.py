@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 from sf_fake import FakeOrg, FakeSalesforce
 
-from callbridge.models import CallRecord
-from callbridge.testing import ConnectorTests
-from callbridge.testing.connector import FailureKind
+from callbridge import CallRecord
+from callbridge.testing import ConnectorTests, FailureKind
 from callbridge_salesforce.activity import activity_key
 from callbridge_salesforce.plugin import SalesforcePlugin
 
@@ -36,7 +35,7 @@ class TestSalesforceConnector(ConnectorTests):
         self.ca_file = sf_ca_file
 
     @property
-    def settings_env(self) -> dict[str, str]:  # type: ignore[override]
+    def settings_env(self) -> dict[str, str]:
         return {
             "CALLBRIDGE_SALESFORCE_SESSION_ID": self.session_id,
             "CALLBRIDGE_SALESFORCE_INSTANCE_URL": self.org.url,

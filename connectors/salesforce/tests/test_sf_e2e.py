@@ -16,11 +16,19 @@ from typing import Any
 import pytest
 from sf_fake import FakeOrg
 
-from callbridge.journal.factory import SQLITE_FILE_NAME
-from callbridge.journal.sqlite import SqliteJournal
-from callbridge.sim import HttpSink, Simulator
-from callbridge.sim.scenarios import find_scenario, play
-from callbridge.testing import CallbridgeEnv, LiveService, SseMessage, SseReader, wait_until
+from callbridge.testing import (
+    SQLITE_FILE_NAME,
+    CallbridgeEnv,
+    HttpSink,
+    LiveService,
+    Simulator,
+    SqliteJournal,
+    SseMessage,
+    SseReader,
+    find_scenario,
+    play,
+    wait_until,
+)
 
 INGRESS_TOKEN = "e2e-ingress-token-0123456789"
 API_TOKEN = "e2e-api-token-0123456789"

@@ -8,6 +8,7 @@ import pytest
 from sf_fake import FakeOrg
 from sf_helpers import make_call
 
+from callbridge.testing import make_plugins
 from callbridge_salesforce.escape import SOSL_RESERVED, select_ids, soql_quote, sosl_escape
 from callbridge_salesforce.lookup import build_sosl, search_terms
 from callbridge_salesforce.plugin import SalesforcePlugin
@@ -95,7 +96,7 @@ def test_every_reserved_character_is_escaped(org: FakeOrg, make_plugin: Make, ch
 
 
 def test_unescaped_term_is_refused_by_the_fake(org: FakeOrg, make_plugin: Make) -> None:
-    from callbridge.errors import PermanentError
+    from callbridge import PermanentError
 
     plugin = make_plugin()
     with pytest.raises(PermanentError, match="MALFORMED_QUERY"):
@@ -130,3 +131,15 @@ def test_soql_values_are_quoted_against_the_fake(org: FakeOrg, make_plugin: Make
     query = select_ids("Task", {"CallObject": "1:it's"})
     result = plugin.client.call(lambda sf: sf.query(query))
     assert result["totalSize"] == 1
+
+
+def test_cache_ttl_settings_are_the_ttls_the_core_caches_with(
+    org: FakeOrg, make_plugin: Make
+) -> None:
+    """CALLBRIDGE_SALESFORCE_CACHE_TTL / _CACHE_NEGATIVE_TTL reach the core's lookup cache."""
+    plugin = make_plugin(cache_ttl=900, cache_negative_ttl=0)
+    plugins = make_plugins(plugin)
+    assert plugins.lookup_ttl("salesforce", True, 300.0) == 900.0
+    assert plugins.lookup_ttl("salesforce", False, 30.0) == 0.0
+    unset = make_plugin()  # empty: the core's own TTLs
+    assert make_plugins(unset).lookup_ttl("salesforce", True, 300.0) == 300.0

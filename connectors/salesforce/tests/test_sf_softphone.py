@@ -23,7 +23,7 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from callbridge.testing.services import require
+from callbridge.testing import require
 from callbridge_salesforce.plugin import SalesforcePlugin
 from callbridge_salesforce.settings import SalesforceSettings
 

@@ -8,8 +8,15 @@ import pytest
 from sf_fake import FakeOrg
 from sf_helpers import make_call, make_record
 
-from callbridge.errors import PermanentError, RetryLater
-from callbridge.models import CallState, Contact, CrmContext, Direction, Outcome
+from callbridge import (
+    CallState,
+    Contact,
+    CrmContext,
+    Direction,
+    Outcome,
+    PermanentError,
+    RetryLater,
+)
 from callbridge_salesforce.plugin import SalesforcePlugin
 
 Make = Callable[..., SalesforcePlugin]

@@ -1,6 +1,9 @@
 """callbridge: link a VOIspeed PBX to CRMs.
 
-The public API for plugin authors is re-exported here; everything else is internal.
+The public API for plugin authors is what this module exports (``__all__``), and the test kit
+``callbridge.testing``; everything else is internal and may change in any release. The
+connectors and examples shipped with callbridge import nothing else (an import-linter
+contract in ``make lint`` keeps it so). See docs/plugins.md, "The public API".
 """
 
 from __future__ import annotations
@@ -8,12 +11,16 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from .context import Context
+from .engine.cache import MISSING, TTLCache
 from .errors import (
     CallbridgeError,
     ConfigurationError,
     PermanentError,
     PluginError,
     RetryLater,
+    raise_for_crm_status,
+    retry_after_seconds,
+    retryable_status,
 )
 from .hookspecs import hookimpl
 from .models import (
@@ -30,6 +37,11 @@ from .models import (
     Outcome,
     ScreenPop,
 )
+from .numbers import digits, is_extension, national_digits, same_number, to_e164
+from .plugins.base import NotConfigured, PluginSettings
+from .settings import Settings, default_data_dir
+from .settings import load as read_settings
+from .settings_types import CommaList, KeyValueMap, OptionalRegion, Region
 
 try:
     __version__ = version("callbridge")
@@ -37,24 +49,43 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
+    "MISSING",
     "ActivityRef",
     "Call",
     "CallRecord",
     "CallState",
     "CallbridgeError",
+    "CommaList",
     "ConfigurationError",
     "Contact",
     "Context",
     "CrmContext",
     "Direction",
     "HungUpBy",
+    "KeyValueMap",
     "LookupStatus",
+    "NotConfigured",
+    "OptionalRegion",
     "Originate",
     "Outcome",
     "PermanentError",
     "PluginError",
+    "PluginSettings",
+    "Region",
     "RetryLater",
     "ScreenPop",
+    "Settings",
+    "TTLCache",
     "__version__",
+    "default_data_dir",
+    "digits",
     "hookimpl",
+    "is_extension",
+    "national_digits",
+    "raise_for_crm_status",
+    "read_settings",
+    "retry_after_seconds",
+    "retryable_status",
+    "same_number",
+    "to_e164",
 ]

@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from .engine.engine import Engine
 from .journal.base import Journal
@@ -21,10 +21,7 @@ from .plugins.manager import Plugins, load_plugins
 from .server.engine_link import EngineLink
 from .server.services import EngineHandle, EventSource, Services
 from .settings import Settings
-from .voispeed.soap import SoapClient
-
-if TYPE_CHECKING:
-    from .journal.sqlite import JournalRole
+from .voispeed.client import PbxClient, pbx_client
 
 log = logging.getLogger("callbridge.server")
 
@@ -41,7 +38,7 @@ class Assembly:
     settings: Settings
     journal: Journal
     plugins: Plugins
-    pbx: SoapClient | None
+    pbx: PbxClient | None
     engine: EngineHandle | None
     #: MySQL sources that run in this process (started by ``start_sources``).
     sources: list[MysqlSource] = field(default_factory=list)
@@ -103,22 +100,21 @@ def assemble(
     settings: Settings,
     *,
     engine_mode: EngineMode = "thread",
-    journal_role: JournalRole | None = None,
+    beside_ingress: bool = False,
     extra_plugins: Sequence[object] = (),
     only_extra_plugins: bool = False,
     child_env: dict[str, str] | None = None,
 ) -> Assembly:
     """Open the journal, load plugins, make the PBX client (when configured) and the engine.
 
-    ``journal_role`` defaults to ``ingress`` beside an engine process, else ``all``.
+    ``beside_ingress``: this is the engine process of a ``serve`` (see ``open_journal``).
     ``only_extra_plugins`` loads no built-in or installed plugin (the demo: none may read
     the user's variables and reach a real CRM). The MySQL source runs wherever the engine runs: with
     ``process``, the ingress's nudges go through the link to the child's source.
     """
     if engine_mode == "process" and extra_plugins:
         raise ValueError("extra plugin objects cannot be handed to an engine process")
-    role: JournalRole = journal_role or ("ingress" if engine_mode == "process" else "all")
-    journal = open_journal(settings, role=role)
+    journal = open_journal(settings, beside_ingress=beside_ingress)
     try:
         plugins = load_plugins(
             settings,
@@ -126,9 +122,7 @@ def assemble(
             builtins=not only_extra_plugins,
             extra=extra_plugins,
         )
-        pbx = (
-            SoapClient(settings.pbx) if settings.pbx.user and settings.pbx.password_hash() else None
-        )
+        pbx = pbx_client(settings.pbx)  # SOAP or SERI, as CALLBRIDGE_PBX__DIALECT says
     except BaseException:
         journal.close()
         raise

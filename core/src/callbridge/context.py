@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .journal.base import Journal
     from .settings import Settings
-    from .voispeed.soap import SoapClient
+    from .voispeed.client import PbxClient
 
 
 @dataclass
@@ -17,6 +17,6 @@ class Context:
 
     settings: Settings
     journal: Journal
-    pbx: SoapClient | None = None
+    pbx: PbxClient | None = None
     #: Free room for plugins to share objects by name.
     extras: dict[str, Any] = field(default_factory=dict)

@@ -1,12 +1,7 @@
-"""The hooks a callbridge plugin can implement.
+"""The hooks a callbridge plugin can implement: one line each here, the rules in docs/plugins.md.
 
-Hooks are plain synchronous functions (both CRM client libraries are synchronous). The core
-calls them in worker threads, never on the event loop that answers the PBX, so a slow CRM
-delays only its own work.
-
-``lookup_contact`` and ``log_call`` are called *per plugin*, not as one pluggy fan-out: each
-connector's answer is kept separately (a pop shows one record per CRM), each is time-boxed on
-its own, and each ``log_call`` delivery is retried and recorded on its own.
+Plain synchronous functions, called in worker threads. ``lookup_contact`` and ``log_call``
+are called per plugin (``Plugins.lookup_contact`` / ``Plugins.log_call``), the others fan out.
 """
 
 from __future__ import annotations
@@ -28,31 +23,22 @@ hookimpl = pluggy.HookimplMarker("callbridge")
 
 @hookspec
 def lookup_contact(number: str, call: Call) -> Contact | None:
-    """Find the CRM record for ``number`` (E.164 when parseable) while ``call`` rings.
-
-    Return None when nothing matches. Time-boxed (``CALLBRIDGE_DISPATCH__LOOKUP_BUDGET``) and
-    cached by the core, so implementations need no cache of their own.
-    """
+    """The CRM record for ``number`` while ``call`` rings, or None (time-boxed, cached)."""
 
 
 @hookspec
 def screen_pop(pop: ScreenPop) -> None:
-    """A call rang, was answered or ended: show ``pop`` to the agent (e.g. a CRM push)."""
+    """Show ``pop`` (a call rang, was answered or ended) to the agent."""
 
 
 @hookspec
 def log_call(record: CallRecord) -> ActivityRef | None:
-    """Write one activity for a finished call; return where it was written.
-
-    Called once per plugin and retried until it succeeds: use
-    ``record.idempotency_key(name)`` so that a retry never writes a second activity. Raise
-    ``RetryLater`` for passing failures and ``PermanentError`` for data the CRM refuses.
-    """
+    """Write one activity per finished call, exactly once under retries; return its ref."""
 
 
 @hookspec
 def pbx_event(event: AnyEvent) -> None:
-    """Observe every accepted PBX event (presence, analytics), after it is journaled."""
+    """Observe every accepted PBX event, after it is journaled."""
 
 
 @hookspec
@@ -62,7 +48,7 @@ def register_routes(router: APIRouter) -> None:
 
 @hookspec
 def startup(context: Context) -> None:
-    """The service is starting: open clients, warm caches."""
+    """The service is starting: open clients."""
 
 
 @hookspec

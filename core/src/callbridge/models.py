@@ -80,6 +80,8 @@ class Originate(BaseModel):
     user_call_id: str | None = None
     #: The tracker's key of the call this request produced, once its events arrive.
     call_key: str | None = None
+    #: The SERI dialect's ``request_id`` for the ``call_request`` (a ``cmd_failed`` names it).
+    request_id: str | None = None
 
 
 class Contact(BaseModel):

@@ -21,22 +21,10 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .errors import ConfigurationError
+from .settings_types import CommaList, Region
+from .settings_types import parse_comma_list as _split
 
 ENV_PREFIX = "CALLBRIDGE_"
-
-CommaList = Annotated[list[str], NoDecode]
-
-
-def _split(value: object) -> object:
-    """Accept ``a,b`` as well as a JSON list or a real list."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            import json
-
-            return json.loads(text)
-        return [part.strip() for part in text.split(",") if part.strip()]
-    return value
 
 
 def _pairs(entries: list[str], shape: str) -> dict[str, str]:
@@ -54,6 +42,61 @@ def default_data_dir() -> Path:
     """``$XDG_DATA_HOME/callbridge``, else ``~/.local/share/callbridge``."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "callbridge"
+
+
+class SeriSettings(BaseModel):
+    """Names of VOIspeed's integration module ("SERI"), each one a default you can correct.
+
+    None of these come from the vendor document: they are what public third-party code that
+    talks to ``seri_endpoint.php`` uses (see docs/voispeed.md). A PBX that spells one
+    differently is served by changing the setting, no code.
+    """
+
+    #: The callback parameter that names the event.
+    event_param: str = "event_name"
+    #: Event names: a call rings for the user (the core's 16).
+    incoming_call: str = "incoming_call"
+    #: The user calls out (17).
+    outgoing_call: str = "outgoing_call"
+    #: The call is answered (18).
+    call_answered: str = "call_answered"
+    #: The call ended; with ``disconnect_says = who_hung_up`` this one means the remote
+    #: party hung up (20).
+    call_disconnect_in: str = "call_disconnect_in"
+    #: The call ended; with ``disconnect_says = who_hung_up``: the user hung up (21).
+    call_disconnect_out: str = "call_disconnect_out"
+    #: A call the user never answered (missed; nobody known to have hung up).
+    lost_call: str = "lost_call"
+    #: A command the PBX accepted then could not carry out (settles a click-to-call).
+    cmd_failed: str = "cmd_failed"
+    #: What ``_in``/``_out`` of the two disconnect events tell: ``who_hung_up`` (in: the
+    #: remote party, out: the user) or ``direction`` (of the call; who hung up is unknown).
+    disconnect_says: Literal["who_hung_up", "direction"] = "who_hung_up"
+    #: Parameter names of the events.
+    ext_param: str = "ext"
+    number_param: str = "number"
+    call_id_param: str = "usercallid"
+    ext_id_param: str = "extid"
+    request_id_param: str = "request_id"
+    error_code_param: str = "error_code"
+    error_msg_param: str = "error_msg"
+    #: Parameters that may carry the number dialled (a DID) on an incoming call, first found.
+    dialled_params: CommaList = Field(default_factory=lambda: ["called", "did", "to"])
+    #: How ``usercallid`` reads: ``decimal`` (a monitor table's integer) or ``hex`` (the
+    #: document's 8-character form). A value that is neither is hashed to a stable id.
+    call_id_form: Literal["decimal", "hex"] = "decimal"
+    #: Commands: the query parameter naming the service, and the services used.
+    service_param: str = "service"
+    call_request: str = "call_request"
+    #: A read-only service: ``callbridge pbx check`` uses it to test the token.
+    user_call_report: str = "get_user_call_report"
+    #: Elements of the XML answer.
+    outcome_element: str = "outcome"
+    request_id_element: str = "request_id"
+    #: ``domain`` sent with every command (multi-tenant PBXs); empty: not sent.
+    domain: str | None = None
+
+    _split_dialled = field_validator("dialled_params", mode="before")(_split)
 
 
 class PbxSettings(BaseModel):
@@ -100,6 +143,16 @@ class PbxSettings(BaseModel):
     #: the same number when the PBX's events carry no ``ext_id``; a request that no call
     #: matched by then becomes ``unmatched`` (see docs/voispeed.md).
     originate_window: float = Field(default=60.0, gt=0)
+    #: How callbridge places calls: ``soap`` (the document's SOAP CallReq at ``soap_url``)
+    #: or ``seri`` (the integration module's ``call_request`` at ``seri_url``). Events are
+    #: accepted in both dialects whatever this says (see docs/voispeed.md).
+    dialect: Literal["soap", "seri"] = "soap"
+    #: The integration module's command endpoint, shown by "Mostra dettagli".
+    seri_url: str = "http://127.0.0.1/PBX/seri_endpoint.php"
+    #: The module's command token ("Comandi abilitati").
+    seri_token: SecretStr | None = None
+    #: Names of the SERI dialect (``CALLBRIDGE_PBX__SERI__*``), each a correctable default.
+    seri: SeriSettings = Field(default_factory=SeriSettings)
 
     _split_agents = field_validator("agents", "agent_devices", mode="before")(_split)
 
@@ -285,7 +338,7 @@ class Settings(BaseSettings):
     #: Where the journal and the directory plugin keep their files.
     data_dir: Path = Field(default_factory=default_data_dir)
     #: Region for numbers without a country code (ISO 3166 alpha-2).
-    default_region: str = "IT"
+    default_region: Region = "IT"
     #: Extra plugins: module names or paths of single .py files.
     plugins: CommaList = Field(default_factory=list)
     #: Which connectors are active when several are installed (empty: all configured ones).
@@ -319,16 +372,6 @@ class Settings(BaseSettings):
     tracker: TrackerSettings = Field(default_factory=TrackerSettings)
 
     _split_lists = field_validator("plugins", "connectors", mode="before")(_split)
-
-    @field_validator("default_region")
-    @classmethod
-    def _check_region(cls, value: str) -> str:
-        import phonenumbers
-
-        region = value.strip().upper()
-        if region not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValueError(f"{value!r} is not a region code such as IT or US")
-        return region
 
 
 def env_name(prefix: str, loc: tuple[int | str, ...], delimiter: str = "__") -> str:

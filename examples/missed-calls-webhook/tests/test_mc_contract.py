@@ -7,9 +7,8 @@ from collections.abc import Iterator
 import pytest
 from mc_chat import FakeChat
 
-from callbridge.models import CallRecord, Outcome
-from callbridge.testing import ConnectorTests, make_record
-from callbridge.testing.connector import FailureKind
+from callbridge import CallRecord, Outcome
+from callbridge.testing import ConnectorTests, FailureKind, make_record
 from callbridge_missed_calls.plugin import MissedCallsPlugin
 
 
@@ -24,7 +23,7 @@ class TestMissedCallsContract(ConnectorTests):
         self.chat.stop()
 
     @property
-    def settings_env(self) -> dict[str, str]:  # type: ignore[override]
+    def settings_env(self) -> dict[str, str]:
         return {"CALLBRIDGE_MISSED_CALLS_WEBHOOK_URL": self.chat.webhook_url}
 
     def plugin_factory(self) -> object:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from mc_chat import FakeChat
 
-from callbridge.models import Contact, Outcome
+from callbridge import Contact, Outcome
 from callbridge.testing import CallbridgeEnv, ScenarioRunner, make_record
 from callbridge_missed_calls.plugin import MissedCallsPlugin, message_text
 

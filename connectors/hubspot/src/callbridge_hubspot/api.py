@@ -208,7 +208,7 @@ class HubSpotApi:
         errors = getattr(result, "errors", None) or []
         if errors:
             first = errors[0]
-            from callbridge.errors import PermanentError
+            from callbridge import PermanentError
 
             raise PermanentError(f"HubSpot refused the call upsert: {first.message}")
         return str(result.results[0].id)

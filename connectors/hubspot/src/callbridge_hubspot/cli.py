@@ -13,8 +13,7 @@ from typing import Any
 
 import click
 
-from callbridge.errors import ConfigurationError, PluginError
-from callbridge.settings import load
+from callbridge import ConfigurationError, PluginError, read_settings
 
 from .settings import ENV_PREFIX, HubSpotSettings
 
@@ -50,7 +49,7 @@ def hubspot() -> None:
 @click.option("--apply", is_flag=True, help="Register the settings with HubSpot for the app.")
 def calling_settings(apply: bool) -> None:
     """Print (or with --apply register) the calling extension's settings."""
-    settings = load(HubSpotSettings, ENV_PREFIX)
+    settings = read_settings(HubSpotSettings, ENV_PREFIX)
     body = extension_settings(settings)
     if not apply:
         click.echo(json.dumps(body, indent=2))

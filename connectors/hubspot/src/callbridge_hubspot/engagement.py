@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from datetime import UTC, datetime
 
-from callbridge.models import Call, CallRecord, Direction, HungUpBy, Outcome
+from callbridge import Call, CallRecord, Direction, HungUpBy, Outcome
 
 from .settings import Dispositions
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from callbridge.errors import PermanentError, PluginError, RetryLater
+from callbridge import PermanentError, PluginError, RetryLater, retryable_status
 
 TOKEN_VARIABLE = "CALLBRIDGE_HUBSPOT_ACCESS_TOKEN"  # noqa: S105 - a variable name
 
@@ -98,7 +98,7 @@ def from_status(status: int, body: dict[str, Any], action: str) -> PluginError:
             f"HubSpot denied access while trying to {action}: {text}.{hint} Give the private "
             f"app behind {TOKEN_VARIABLE} the scopes listed in docs/connectors/hubspot.md."
         )
-    if status >= 500 or status in (0, 408):
+    if retryable_status(status):
         return HubSpotUncertain(
             f"HubSpot failed while trying to {action} (HTTP {status}): {text}",
             retry_after=SERVER_ERROR_WAIT,

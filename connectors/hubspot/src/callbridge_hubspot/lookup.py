@@ -19,7 +19,7 @@ from typing import Any
 
 import phonenumbers
 
-from callbridge.numbers import digits, national_digits, same_number, to_e164
+from callbridge import digits, national_digits, same_number, to_e164
 
 from .api import Record
 

@@ -15,10 +15,24 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from callbridge.errors import ConfigurationError, PermanentError, PluginError, RetryLater
-from callbridge.hookspecs import hookimpl
-from callbridge.models import ActivityRef, Call, CallRecord, Contact, Direction
-from callbridge.numbers import digits, is_extension, to_e164
+import callbridge
+from callbridge import (
+    MISSING,
+    ActivityRef,
+    Call,
+    CallRecord,
+    ConfigurationError,
+    Contact,
+    Direction,
+    PermanentError,
+    PluginError,
+    RetryLater,
+    TTLCache,
+    digits,
+    hookimpl,
+    is_extension,
+    to_e164,
+)
 
 from . import engagement, lookup
 from .api import CALL_ASSOCIATION_TYPES, HubSpotApi, Record
@@ -29,8 +43,7 @@ from .settings import HubSpotSettings
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
-    from callbridge.context import Context
-    from callbridge.settings import Settings
+    from callbridge import Context, Settings
 
 log = logging.getLogger(__name__)
 
@@ -50,30 +63,6 @@ _OWNER_NOTE = "owners"
 _REFUSED = object()
 
 
-class _TtlCache:
-    """A tiny thread-safe cache with one expiry per entry (values may be None)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._data: dict[str, tuple[float, object]] = {}
-
-    def get(self, key: str) -> tuple[bool, object]:
-        with self._lock:
-            hit = self._data.get(key)
-            if hit is None or hit[0] < time.monotonic():
-                self._data.pop(key, None)
-                return False, None
-            return True, hit[1]
-
-    def put(self, key: str, value: object, ttl: float) -> None:
-        if ttl <= 0:
-            return
-        with self._lock:
-            if len(self._data) > 10_000:
-                self._data.clear()
-            self._data[key] = (time.monotonic() + ttl, value)
-
-
 class HubSpotPlugin:
     """One configured HubSpot account."""
 
@@ -85,8 +74,7 @@ class HubSpotPlugin:
         self._api: HubSpotApi | None = None
         self._ledger: Ledger | None = None
         self._ledger_lock = threading.Lock()
-        self._contacts = _TtlCache()
-        self._owners = _TtlCache()
+        self._owners: TTLCache[str, object] = TTLCache(10_000)
         self._region = "IT"
         self._data_dir: Path | None = None
 
@@ -122,6 +110,16 @@ class HubSpotPlugin:
         return self._settings
 
     @property
+    def lookup_cache_ttl(self) -> float | None:
+        """Seconds the core caches a contact found here (``LOOKUP_CACHE_TTL``)."""
+        return self._settings.lookup_cache_ttl if self._settings is not None else None
+
+    @property
+    def lookup_negative_ttl(self) -> float | None:
+        """Seconds the core caches a "not found" here (``LOOKUP_NEGATIVE_TTL``)."""
+        return self._settings.lookup_negative_ttl if self._settings is not None else None
+
+    @property
     def api(self) -> HubSpotApi:
         """The API wrapper (built by ``configure``)."""
         if self._api is None:
@@ -131,10 +129,8 @@ class HubSpotPlugin:
     def _ledger_path(self) -> Path:
         base = self._data_dir
         if base is None:
-            from callbridge.settings import default_data_dir
-
             env = os.environ.get("CALLBRIDGE_DATA_DIR")
-            base = Path(env) if env else default_data_dir()
+            base = Path(env) if env else callbridge.default_data_dir()
         return base / LEDGER_FILE
 
     def ledger(self) -> Ledger:
@@ -212,10 +208,6 @@ class HubSpotPlugin:
         if not digits(number) or is_extension(number):
             return None
         settings = self.settings
-        cache_key = to_e164(number, self._region) or digits(number)
-        hit, cached = self._contacts.get(cache_key)
-        if hit:
-            return cached if isinstance(cached, Contact) else None
         records = self.api.search_contacts(
             lookup.filter_groups(number, self._region),
             lookup.PROPERTIES,
@@ -235,8 +227,6 @@ class HubSpotPlugin:
             )
         else:
             contact = None
-        ttl = settings.lookup_cache_ttl if contact else settings.lookup_negative_ttl
-        self._contacts.put(cache_key, contact, ttl)
         return contact
 
     # -- owners ----------------------------------------------------------------------------
@@ -255,10 +245,10 @@ class HubSpotPlugin:
         if settings.owner_from_user_email:
             emails += [k for k in present if "@" in k and "." in k.rpartition("@")[2]]
         for email in emails:
-            hit, cached = self._owners.get(email.lower())
-            if not hit:
+            cached = self._owners.get(email.lower())
+            if cached is MISSING:
                 cached = self._owner_lookup(email)  # a refusal too is asked again after the TTL
-                self._owners.put(email.lower(), cached, settings.owner_cache_ttl)
+                self._owners.set(email.lower(), cached, settings.owner_cache_ttl)
             if isinstance(cached, str):
                 return cached
         return None
@@ -395,20 +385,10 @@ class HubSpotPlugin:
             ledger.mark_written(key, engagement_id, signature=signature)
             return self._ref(engagement_id, targets)
         if entry is not None and entry.state == "pending":
-            found = self.api.find_call_by_external_id(key, props["hs_timestamp"])
+            found = self._adopt_pending(key, props["hs_timestamp"], entry.attempted_at, call.key)
             if found is not None:
                 ledger.mark_written(key, found, signature=signature)
-                log.info(
-                    "hubspot: adopted engagement %s for %s after an uncertain attempt", found, key
-                )
                 return self._ref(found, targets)
-            waited = time.time() - entry.attempted_at
-            if waited < settings.search_lag:
-                raise RetryLater(
-                    f"an earlier attempt to log {call.key} may have reached HubSpot; waiting "
-                    f"for search to show it ({settings.search_lag - waited:.0f} s left)",
-                    retry_after=max(1.0, settings.search_lag - waited),
-                )
         ledger.mark_pending(key, signature=signature)
         try:
             engagement_id = self.api.create_call(props, targets)
@@ -419,6 +399,25 @@ class HubSpotPlugin:
             raise
         ledger.mark_written(key, engagement_id, signature=signature)
         return self._ref(engagement_id, targets)
+
+    def _adopt_pending(
+        self, key: str, timestamp: str, attempted_at: float, call_key: str
+    ) -> str | None:
+        """The engagement an uncertain earlier attempt created, found by search; None when
+        search shows none after ``search_lag``. Sooner, RetryLater: search lags writes."""
+        found = self.api.find_call_by_external_id(key, timestamp)
+        if found is not None:
+            log.info("hubspot: adopted engagement %s for %s after an uncertain attempt", found, key)
+            return found
+        lag = self.settings.search_lag
+        waited = time.time() - attempted_at
+        if waited < lag:
+            raise RetryLater(
+                f"an earlier attempt to log {call_key} may have reached HubSpot; waiting "
+                f"for search to show it ({lag - waited:.0f} s left)",
+                retry_after=max(1.0, lag - waited),
+            )
+        return None
 
     def _known_targets(self, record: CallRecord) -> list[tuple[str, str]]:
         contact = record.contact_for(self.name)

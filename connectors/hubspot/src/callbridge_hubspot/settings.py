@@ -7,39 +7,14 @@ left empty). Mappings take ``key=value`` pairs separated by commas, or a JSON ob
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from callbridge.plugins.base import PluginSettings
+from callbridge import KeyValueMap, OptionalRegion, PluginSettings
 
 ENV_PREFIX = "CALLBRIDGE_HUBSPOT_"
-
-#: ``201=123,202=456`` or ``{"201": "123"}``.
-Mapping = Annotated[dict[str, str], NoDecode]
-
-
-def _parse_mapping(value: object) -> object:
-    """Accept ``a=1,b=2`` as well as a JSON object or a real dict."""
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return {}
-        if text.startswith("{"):
-            return {str(k): str(v) for k, v in json.loads(text).items()}
-        result: dict[str, str] = {}
-        for part in text.split(","):
-            if not part.strip():
-                continue
-            key, sep, val = part.partition("=")
-            if not sep or not key.strip() or not val.strip():
-                raise ValueError(f"{part.strip()!r} is not a key=value pair")
-            result[key.strip()] = val.strip()
-        return result
-    return value
 
 
 class Dispositions(BaseModel):
@@ -71,9 +46,9 @@ class HubSpotSettings(PluginSettings):
     portal_id: str | None = None
     ui_domain: str | None = None
     #: PBX extension or PBX user -> HubSpot owner id (``201=5123,202=5124``).
-    owners: Mapping = Field(default_factory=dict)
+    owners: KeyValueMap = Field(default_factory=dict)
     #: PBX extension or PBX user -> e-mail of a HubSpot user, resolved by the owners API.
-    owner_emails: Mapping = Field(default_factory=dict)
+    owner_emails: KeyValueMap = Field(default_factory=dict)
     #: When the PBX user name is itself an e-mail address, look it up among the owners.
     owner_from_user_email: bool = True
     #: Create a contact for callers nobody knows (off: the call is logged unassociated).
@@ -83,9 +58,10 @@ class HubSpotSettings(PluginSettings):
     #: Searches per second (HubSpot allows about 5 per account) and the burst size.
     search_rate: float = Field(default=4.0, gt=0, le=50)
     search_burst: int = Field(default=1, ge=1, le=10)
-    #: Seconds a contact found (or not found) is kept by the connector itself.
-    lookup_cache_ttl: float = Field(default=60.0, ge=0)
-    lookup_negative_ttl: float = Field(default=15.0, ge=0)
+    #: Seconds the core caches a contact found (or not found) in HubSpot; empty: the core's
+    #: ``CALLBRIDGE_DISPATCH__CACHE_TTL`` and ``__CACHE_NEGATIVE_TTL``.
+    lookup_cache_ttl: float | None = Field(default=None, ge=0)
+    lookup_negative_ttl: float | None = Field(default=None, ge=0)
     #: Seconds owners and account details are cached.
     owner_cache_ttl: float = Field(default=3600.0, ge=0)
     #: Several contacts match: the most recent activity wins only when it is newer than the
@@ -100,7 +76,7 @@ class HubSpotSettings(PluginSettings):
     #: Connect and read timeouts of each API request, in seconds.
     timeout: float = Field(default=10.0, gt=0)
     #: Region for numbers without a country code (default: CALLBRIDGE_DEFAULT_REGION or IT).
-    default_region: str | None = None
+    default_region: OptionalRegion = None
     #: Where the engagement ledger lives (default: CALLBRIDGE_DATA_DIR).
     data_dir: Path | None = None
     #: Calling extension: public URL of callbridge as HubSpot's browser reaches it.
@@ -110,8 +86,6 @@ class HubSpotSettings(PluginSettings):
     developer_api_key: SecretStr | None = None
     #: The calling extension's name as HubSpot shows it.
     extension_name: str = "callbridge"
-
-    _split_maps = field_validator("owners", "owner_emails", mode="before")(_parse_mapping)
 
     @field_validator("access_token")
     @classmethod
@@ -129,15 +103,3 @@ class HubSpotSettings(PluginSettings):
         if not text.startswith(("http://", "https://")):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return text
-
-    @field_validator("default_region")
-    @classmethod
-    def _check_region(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        import phonenumbers
-
-        region = value.strip().upper()
-        if region not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValueError(f"{value!r} is not a region code such as IT or US")
-        return region

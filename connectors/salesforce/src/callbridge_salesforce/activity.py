@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from callbridge.models import CallRecord, Contact, Direction
+from callbridge import CallRecord, Contact, Direction
 
 from .settings import SalesforceSettings
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from callbridge.errors import ConfigurationError
+from callbridge import ConfigurationError
 
 from .settings import ENV_PREFIX, SalesforceSettings
 from .softphone import PAGE_PATH

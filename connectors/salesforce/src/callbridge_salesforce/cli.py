@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from callbridge.settings import load
+from callbridge import read_settings
 
 from .settings import ENV_PREFIX, SalesforceSettings
 
@@ -20,13 +20,12 @@ if TYPE_CHECKING:
 
 
 def _settings() -> SalesforceSettings:
-    return load(SalesforceSettings, ENV_PREFIX)
+    return read_settings(SalesforceSettings, ENV_PREFIX)
 
 
 def _plugin() -> SalesforcePlugin:
     """A configured plugin; missing credentials become the CLI's readable exit 2."""
-    from callbridge.errors import ConfigurationError
-    from callbridge.plugins.base import NotConfigured
+    from callbridge import ConfigurationError, NotConfigured
 
     from .plugin import SalesforcePlugin
 
@@ -78,7 +77,7 @@ def lookup_number(number: str) -> None:
     """Find NUMBER the way a ringing call would, and show the result."""
     from datetime import UTC, datetime
 
-    from callbridge.models import Call, CallState, Direction
+    from callbridge import Call, CallState, Direction
 
     plugin = _plugin()
     call = Call(

@@ -25,7 +25,7 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
 )
 
-from callbridge.errors import PermanentError, RetryLater
+from callbridge import PermanentError, RetryLater
 
 from .settings import AuthConfig
 

@@ -15,8 +15,7 @@ from typing import Any
 
 import phonenumbers
 
-from callbridge.models import Contact
-from callbridge.numbers import digits, is_extension, same_number, to_e164
+from callbridge import Contact, digits, is_extension, same_number, to_e164
 
 from .escape import sosl_escape
 from .urls import record_url

@@ -9,11 +9,11 @@ An unknown owner is not an error: the Task then belongs to the integration user.
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Callable
 
 from simple_salesforce.api import Salesforce
+
+from callbridge import TTLCache
 
 from .escape import select_ids
 from .settings import SalesforceSettings
@@ -30,21 +30,17 @@ class OwnerResolver:
     def __init__(self, settings: SalesforceSettings, run: Runner) -> None:
         self._settings = settings
         self._run = run
-        self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, str | None]] = {}
+        self._cache: TTLCache[str, str | None] = TTLCache(10_000)
 
     def owner_for(self, extension: str | None) -> str | None:
         """The User id for ``extension``, or None (Task owned by the integration user)."""
         if not extension or self._settings.owner_source == "none":
             return None
-        now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(extension)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        cached = self._cache.get(extension)
+        if cached is None or isinstance(cached, str):  # "nobody" is cached too
+            return cached
         owner = self._resolve(extension)
-        with self._lock:
-            self._cache[extension] = (now + self._settings.owner_cache_ttl, owner)
+        self._cache.set(extension, owner, self._settings.owner_cache_ttl)
         return owner
 
     def _resolve(self, extension: str) -> str | None:

@@ -20,10 +20,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from callbridge.errors import ConfigurationError, PermanentError, RetryLater
-from callbridge.hookspecs import hookimpl
-from callbridge.models import ActivityRef, Call, CallRecord, Contact, Direction
-from callbridge.plugins.base import NotConfigured
+from callbridge import (
+    ActivityRef,
+    Call,
+    CallRecord,
+    ConfigurationError,
+    Contact,
+    Direction,
+    NotConfigured,
+    PermanentError,
+    RetryLater,
+    hookimpl,
+)
 
 from . import activity, lookup
 from .client import (
@@ -42,8 +50,7 @@ from .urls import lightning_base, record_url
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
-    from callbridge.context import Context
-    from callbridge.settings import Settings
+    from callbridge import Context, Settings
 
 log = logging.getLogger(__name__)
 
@@ -124,13 +131,13 @@ class SalesforcePlugin:
         return self._client
 
     @property
-    def cache_ttl(self) -> float | None:
-        """Hint for the core's lookup cache: seconds a found contact stays cached."""
+    def lookup_cache_ttl(self) -> float | None:
+        """Seconds the core caches a contact found here (``CACHE_TTL``; None: the core's)."""
         return self._settings.cache_ttl if self._settings else None
 
     @property
-    def cache_negative_ttl(self) -> float | None:
-        """Hint for the core's lookup cache: seconds a "not found" stays cached."""
+    def lookup_negative_ttl(self) -> float | None:
+        """Seconds the core caches a "not found" here (``CACHE_NEGATIVE_TTL``)."""
         return self._settings.cache_negative_ttl if self._settings else None
 
     def lightning_base(self) -> str:

@@ -8,17 +8,15 @@ that the message can name exactly what is missing for the mode the user was aimi
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from callbridge.errors import ConfigurationError
-from callbridge.plugins.base import PluginSettings
+from callbridge import CommaList, ConfigurationError, KeyValueMap, OptionalRegion, PluginSettings
 
 ENV_PREFIX = "CALLBRIDGE_SALESFORCE_"
 
@@ -33,34 +31,6 @@ _VERSION = re.compile(r"^\d{2,3}\.0$")
 
 def _env(name: str) -> str:
     return ENV_PREFIX + name.upper()
-
-
-def _split(value: object) -> object:
-    """Accept ``a,b`` as well as a JSON list."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            return json.loads(text)
-        return [part.strip() for part in text.split(",") if part.strip()]
-    return value
-
-
-def _split_map(value: object) -> object:
-    """Accept ``201=005xx,202=jane@example.com`` as well as a JSON object."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("{"):
-            return json.loads(text)
-        result: dict[str, str] = {}
-        for part in text.split(","):
-            if not part.strip():
-                continue
-            key, sep, val = part.partition("=")
-            if not sep or not key.strip() or not val.strip():
-                raise ValueError(f"{part.strip()!r} is not an extension=user pair")
-            result[key.strip()] = val.strip()
-        return result
-    return value
 
 
 @dataclass(frozen=True)
@@ -127,10 +97,11 @@ class SalesforceSettings(PluginSettings):
 
     # --- lookup ---------------------------------------------------------------------------
     #: Objects searched, best first.
-    objects: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(SUPPORTED_OBJECTS))
+    objects: CommaList = Field(default_factory=lambda: list(SUPPORTED_OBJECTS))
     #: Region for numbers without a country code; empty: the core's default region.
-    default_region: str | None = None
-    #: Hints for the core's lookup cache (seconds); empty: the core's own TTLs.
+    default_region: OptionalRegion = None
+    #: Seconds the core caches a contact found (and a "not found") in Salesforce; empty:
+    #: the core's ``CALLBRIDGE_DISPATCH__CACHE_TTL`` and ``__CACHE_NEGATIVE_TTL``.
     cache_ttl: float | None = Field(default=None, ge=0)
     cache_negative_ttl: float | None = Field(default=None, ge=0)
     #: Base URL of the Lightning UI for record links; empty: derived from the instance URL.
@@ -142,7 +113,7 @@ class SalesforceSettings(PluginSettings):
     owner_source: Literal["extension", "map", "none"] = "extension"
     #: ``201=005xx000001AbCD,202=jane@example.com``: user id or username per extension
     #: (checked before the User.Extension query).
-    owner_map: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    owner_map: KeyValueMap = Field(default_factory=dict)
     #: Seconds an extension's owner stays cached.
     owner_cache_ttl: float = Field(default=600.0, ge=0)
     #: A custom external-id field on Task (``Callbridge_Key__c``) for upserts; empty:
@@ -183,9 +154,6 @@ class SalesforceSettings(PluginSettings):
     #: Size of the softphone panel in pixels.
     softphone_width: int = Field(default=300, ge=200, le=2000)
     softphone_height: int = Field(default=400, ge=200, le=2000)
-
-    _lists = field_validator("objects", mode="before")(_split)
-    _maps = field_validator("owner_map", mode="before")(_split_map)
 
     @field_validator("objects")
     @classmethod
@@ -233,18 +201,6 @@ class SalesforceSettings(PluginSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not a time zone such as Europe/Rome") from None
         return value.strip()
-
-    @field_validator("default_region")
-    @classmethod
-    def _check_region(cls, value: str | None) -> str | None:
-        import phonenumbers
-
-        if value is None or not value.strip():
-            return None
-        region = value.strip().upper()
-        if region not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValueError(f"{value!r} is not a region code such as IT or US")
-        return region
 
     @field_validator("instance_url", "lightning_url", "public_url", "opencti_url")
     @classmethod

@@ -98,6 +98,15 @@ def _sigterm_stops() -> Iterator[None]:
 )
 @click.option("--plain", is_flag=True, help="One line per event instead of the live table.")
 @click.option(
+    "--dialect",
+    type=click.Choice(["soap", "seri"]),
+    default="soap",
+    show_default=True,
+    envvar="CALLBRIDGE_DEMO_DIALECT",
+    help="The PBX's dialect: the document's SOAP and ssn_event callbacks, or the "
+    "integration module's seri_endpoint.php and event_name callbacks.",
+)
+@click.option(
     "--open",
     "open_panel",
     is_flag=True,
@@ -111,6 +120,7 @@ def demo(
     speed: float | None,
     names: tuple[str, ...],
     plain: bool,
+    dialect: str,
     open_panel: bool,
 ) -> None:
     """Run callbridge against its simulated PBX and watch calls flow (Ctrl-C stops)."""
@@ -136,7 +146,11 @@ def demo(
         raise click.BadParameter(str(exc), param_hint="--scenario") from None
     console = Console(highlight=False)
     options = DemoOptions(
-        data_dir=data_dir, host=host, port=port, speed=speed or (4.0 if once else 1.0)
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        speed=speed or (4.0 if once else 1.0),
+        dialect="seri" if dialect == "seri" else "soap",
     )
     with _quiet_logging(console), _sigterm_stops():
         checks, summary = _run(Demo(options), console, once, scenarios, plain, open_panel)

@@ -159,7 +159,7 @@ def _run(make: Callable[[], SoapRequest], dry_run: bool, show_secrets: bool, as_
 
 @click.group()
 def pbx() -> None:
-    """Send the PBX's SOAP commands (see CALLBRIDGE_PBX__* in `callbridge config`)."""
+    """Send the PBX's SOAP commands, or check which dialect answers (`pbx check`)."""
 
 
 @pbx.command("call-req")
@@ -330,3 +330,34 @@ def crud_event_cmd(
         show_secrets,
         as_json,
     )
+
+
+@pbx.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+def check_cmd(as_json: bool) -> None:
+    """Which dialect (SOAP, SERI) answers at the configured URLs and whether the credentials
+    work; places no call. Exit 0 when the configured dialect (CALLBRIDGE_PBX__DIALECT)
+    answers and takes the credentials, 1 otherwise."""
+    from ..voispeed.probe import check
+
+    settings = load_settings().pbx
+    probes = check(settings)
+    configured = probes[0]
+    if as_json:
+        payload = {"dialect": settings.dialect, "probes": [p.as_dict() for p in probes]}
+        click.echo(json.dumps(payload, indent=2, sort_keys=True))
+    else:
+        click.echo(f"configured dialect (CALLBRIDGE_PBX__DIALECT): {settings.dialect}")
+        for probe in probes:
+            answers = "answers" if probe.answers else "does not answer"
+            click.echo(
+                f"  {probe.dialect:4}  {probe.url}: {answers}; credentials {probe.credentials}"
+                f" ({probe.detail})"
+            )
+        other = probes[1]
+        if not configured.answers and other.ok:
+            click.echo(
+                f"the PBX answers in the {other.dialect} dialect: "
+                f"set CALLBRIDGE_PBX__DIALECT={other.dialect}"
+            )
+    sys.exit(0 if configured.ok else 1)

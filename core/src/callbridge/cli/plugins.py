@@ -89,4 +89,4 @@ def plugins(as_json: bool) -> None:
         if failed:
             console.print(f"[bold red]{failed} plugin(s) failed[/]: see the reason column.")
     finally:
-        loaded.hook.shutdown(context=None)
+        loaded.shutdown(None)

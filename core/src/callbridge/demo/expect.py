@@ -8,6 +8,10 @@ and there must be no activity beyond the expected ones: exactly one per call.
 The expected contact follows the directory's rule: for a click-to-call, the record the agent
 clicked from; otherwise the one contact owning the remote number, or none when no contact or
 several share it (an ambiguous number is never guessed).
+
+On the SERI dialect a call nobody answered is a ``lost_call`` (or a disconnect) whether the
+callee refused it or it rang out: the module has no event for a refusal, so an expected
+``rejected`` reads as ``missed`` there (``SERI_OUTCOMES``; docs/voispeed.md).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ class Played:
     result: ScenarioResult
     #: call label -> directory contact id the click-to-call was placed from
     clicked: dict[str, int] = field(default_factory=dict)
+    #: The PBX dialect it was played on (``soap`` or ``seri``).
+    dialect: str = "soap"
 
     def user_call_ids(self) -> set[str]:
         """The user call ids of every leg of the run."""
@@ -112,12 +118,19 @@ def check_played(
     return problems
 
 
+#: Outcomes the SERI dialect cannot tell apart: what the document's outcome reads as there.
+SERI_OUTCOMES = {"rejected": "missed"}
+
+
 def _matches(
     activity: DirectoryActivity, expectation: Expectation, played: Played, region: str
 ) -> bool:
     if expectation.direction is not None and activity.direction != expectation.direction:
         return False
-    if expectation.outcome is not None and activity.outcome != expectation.outcome:
+    outcome = expectation.outcome
+    if outcome is not None and played.dialect == "seri":
+        outcome = SERI_OUTCOMES.get(outcome, outcome)
+    if outcome is not None and activity.outcome != outcome:
         return False
     return expectation.remote_number is None or _same_number(
         activity.remote_number, expectation.remote_number, region

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from .feed import ScenarioChecked
 
@@ -22,6 +23,9 @@ class DemoOptions:
     #: Seconds before the simulated customer answers a call placed from the panel, and talks.
     panel_answer_after: float = 3.0
     panel_talk_time: float = 8.0
+    #: The simulated PBX's dialect: ``soap`` (the document's) or ``seri`` (the integration
+    #: module's events at ``/pbx/seri`` and ``call_request`` at ``seri_endpoint.php``).
+    dialect: Literal["soap", "seri"] = "soap"
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from ..engine.engine import Engine
 from ..journal.base import AgentEvent, DeliveryState
 from ..models import ActivityRef, CallRecord
 from ..server.app import create_app
+from ..server.ingress import PATH, SERI_PATH
 from ..server.thread import ServerThread, bind_socket
 from ..settings import PbxSettings, Settings
 from ..sim.emitter import HttpSink
@@ -177,10 +178,16 @@ class Demo:
         sock = bind_socket(options.host, options.port)
         port = int(sock.getsockname()[1])
         try:
-            sink = HttpSink(
-                f"http://{options.host}:{port}/pbx/events", self.ingress_token, timeout=10.0
-            )
-            self._sim = Simulator(sink=sink, settings=PbxSettings(), host=options.host).start()
+            seri = options.dialect == "seri"
+            path = SERI_PATH if seri else PATH
+            sink = HttpSink(f"http://{options.host}:{port}{path}", self.ingress_token, timeout=10.0)
+            seri_token = new_token("demo-seri")
+            self._sim = Simulator(
+                sink=sink,
+                settings=PbxSettings(seri_token=seri_token),
+                host=options.host,
+                dialect=options.dialect,
+            ).start()
             settings = demo_settings(
                 self.data_dir,
                 soap_url=self._sim.url,
@@ -188,6 +195,8 @@ class Demo:
                 api_token=self.api_token,
                 host=options.host,
                 port=port,
+                pbx={"dialect": options.dialect, "seri_url": self._sim.seri_url}
+                | ({"seri_token": seri_token} if seri else {}),
             )
             self._directory = DemoDirectory.seeded(
                 self.data_dir / "directory.sqlite3", settings.default_region
@@ -344,7 +353,7 @@ class Demo:
             scenario, clicked = self._click_first(scenario)
             result = runner.run(scenario)
         sim.flush()
-        return Played(scenario, result, clicked)
+        return Played(scenario, result, clicked, dialect=self.options.dialect)
 
     def _click_first(self, scenario: Scenario) -> tuple[Scenario, dict[str, int]]:
         """Place a leading ``soap_call_req`` through callbridge's API instead of by hand."""

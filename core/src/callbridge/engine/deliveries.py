@@ -258,10 +258,9 @@ class Deliveries:
         hint: float | None = None
         lookups = self.lookups
         try:
-            record = settle_lookup(
-                record, plugin, self.plugins.call_one, lookups.cache, lookups.ttl
-            )
-            result = self.plugins.call_one(plugin, delivery.action, record=record)
+            lookup = self.plugins.lookup_contact
+            record = settle_lookup(record, plugin, lookup, lookups.cache, lookups.ttl)
+            result = self.plugins.log_call(plugin, record)
         except PermanentError as exc:
             self._dead(delivery, exc)
             return

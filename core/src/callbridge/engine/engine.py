@@ -28,13 +28,13 @@ from ..journal.base import AppendResult, Journal
 from ..settings import Settings
 from ..voispeed.events import SECRET_PARAMETERS, parse_event
 from .bus import AgentBus
-from .common import fan_out, utcnow
+from .common import utcnow
 from .dispatcher import Dispatcher
 from .tracker import Tracker
 
 if TYPE_CHECKING:
     from ..plugins.manager import Plugins
-    from ..voispeed.soap import SoapClient
+    from ..voispeed.client import PbxClient
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class Engine:
         journal: Journal,
         plugins: Plugins,
         bus: AgentBus | None = None,
-        pbx: SoapClient | None = None,
+        pbx: PbxClient | None = None,
         clock: Callable[[], datetime] = utcnow,
         tick_interval: float = 1.0,
         poll_interval: float = 0.05,
@@ -116,7 +116,7 @@ class Engine:
         self.context = Context(
             settings=self.settings, journal=journal, pbx=self.pbx, extras={"engine": self}
         )
-        fan_out(self.plugins, log, "startup", context=self.context)
+        self.plugins.startup(self.context)
         dispatcher = Dispatcher(
             journal,
             tracker,
@@ -152,7 +152,7 @@ class Engine:
         if self._dispatcher is not None:
             self._dispatcher.stop()
         if self.context is not None:
-            fan_out(self.plugins, log, "shutdown", context=self.context)
+            self.plugins.shutdown(self.context)
 
     def prune(self) -> dict[str, int] | None:
         """Prune the journal of what is older than the retention; None when it keeps all.

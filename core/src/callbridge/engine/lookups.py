@@ -45,9 +45,12 @@ class Lookups:
         """Drop lookups not started yet; running ones finish on their own."""
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def ttl(self, contact: Contact | None) -> float:
-        """How long a lookup's answer stays cached (a "no match" for less time)."""
-        return self.settings.cache_ttl if contact is not None else self.settings.cache_negative_ttl
+    def ttl(self, name: str, contact: Contact | None) -> float:
+        """How long plugin ``name``'s answer stays cached (a "no match" for less time)."""
+        default = (
+            self.settings.cache_ttl if contact is not None else self.settings.cache_negative_ttl
+        )
+        return self.plugins.lookup_ttl(name, contact is not None, default)
 
     # -- per call -------------------------------------------------------------------------
     def remember(self, key: str, contacts: dict[str, Contact]) -> None:
@@ -154,7 +157,7 @@ class Lookups:
     def _one(self, name: str, number: str, call: Call) -> Contact | None:
         """One plugin's lookup; errors are logged and not cached (the next call tries again)."""
         try:
-            result = self.plugins.call_one(name, "lookup_contact", number=number, call=call)
+            result = self.plugins.lookup_contact(name, number, call)
         except Exception as exc:
             metrics.LOOKUPS.labels(name, "error").inc()
             log.warning("lookup by %s failed: %s", name, describe(exc))
@@ -166,5 +169,5 @@ class Lookups:
             log.warning("lookup by %s returned %s, not a Contact", name, type(result).__name__)
             return None
         metrics.LOOKUPS.labels(name, "found" if contact is not None else "not_found").inc()
-        self.cache.set((name, number), contact, self.ttl(contact))
+        self.cache.set((name, number), contact, self.ttl(name, contact))
         return contact

@@ -17,6 +17,10 @@ that lacks it), and an internal call may echo it on the callee's leg too. The ru
   originate is bound) before the event goes on, under one lock, so two legs never take the
   same originate; handling the event again after a crash finds the originate already bound
   to this user call and matches it again.
+- **Refusal after the fact.** The SERI dialect may accept a ``call_request`` and report
+  later that it could not place it: a ``cmd_failed`` event naming our ``extid`` or the
+  ``request_id`` it answered. ``refuse`` moves that request from pending to ``failed`` with
+  the PBX's error, rather than leave it to expire as ``unmatched``.
 - **Expiry.** A pending originate not bound within the window becomes ``unmatched``: it never
   stays ``sent``. A ``requested`` one (the HTTP process may still be sending it) is given the
   SOAP client's own time bound on top.
@@ -35,7 +39,8 @@ from ..journal.base import Journal
 from ..models import Originate
 from ..numbers import same_number
 from ..settings import Settings
-from ..voispeed.events import CallEvent
+from ..voispeed.events import AnyEvent, CallEvent
+from ..voispeed.seri import command_failure
 
 #: States of a request the PBX has not reported yet.
 PENDING: Final = frozenset({"requested", "sent", "unconfirmed"})
@@ -65,6 +70,7 @@ class OriginateMatcher:
         #: A ``requested`` originate may still be on its way for this long on top.
         self.sending = timedelta(seconds=settings.pbx.retry_max_seconds + settings.pbx.read_timeout)
         self.region = settings.default_region
+        self.names = settings.pbx.seri
         self._lock = threading.Lock()
         self._swept_at: datetime | None = None
 
@@ -104,6 +110,36 @@ class OriginateMatcher:
             if bound is not None and bound.user_call_id == event.call_id:
                 return bound
         return None
+
+    # -- cmd_failed (SERI) ------------------------------------------------------------------
+    def refuse(self, event: AnyEvent, at: datetime) -> Originate | None:
+        """The click-to-call a SERI ``cmd_failed`` names, moved to ``failed``; else None.
+
+        Found by ``extid`` (our external id), else by the ``request_id`` the PBX answered
+        (looked for among the requests of the window before the event). Only a pending
+        request moves: one the events already showed ringing stays as it is.
+        """
+        failure = command_failure(event.params, self.names)
+        if failure is None:
+            return None
+        external_id = failure.external_id
+        if external_id is None and failure.request_id is not None:
+            since = at - self.window - self.sending - _SWEEP_SLACK
+            external_id = next(
+                (
+                    o.external_id
+                    for o in self.journal.recent_originates(since)
+                    if o.request_id == failure.request_id
+                ),
+                None,
+            )
+        if external_id is None:
+            return None
+        with self._lock:
+            updated = self.journal.update_originate(
+                external_id, only_if=PENDING, state="failed", error=failure.error
+            )
+        return updated if updated is not None and updated.state == "failed" else None
 
     # -- expiry --------------------------------------------------------------------------------
     def expire(self, now: datetime) -> list[Originate]:

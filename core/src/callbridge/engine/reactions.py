@@ -22,7 +22,6 @@ from ..models import Call, CallState, Contact, Originate, ScreenPop
 from ..plugins.manager import Plugins
 from ..voispeed.events import CallEvent, DeviceEvent
 from .bus import AgentBus
-from .common import fan_out
 from .devices import remember_device
 from .lookups import Lookups
 from .originates import OriginateMatcher
@@ -118,7 +117,9 @@ class Reactions:
             elif isinstance(event, DeviceEvent):
                 remember_device(self.journal, event)  # the agent's device, for click-to-call
                 self.tracker.learn_device(event)  # the user's extension, for later calls
-            fan_out(self.plugins, log, "pbx_event", event=event)
+            elif (refused := self.originates.refuse(event, stored.received_at)) is not None:
+                self.tell_originate(refused)  # SERI cmd_failed: the click-to-call failed
+            self.plugins.pbx_event(event)
 
         return work
 
@@ -223,7 +224,7 @@ class Reactions:
             }
             self._publish(call.extension, "pop", data)
         metrics.POPS_SENT.labels(call.state.value).inc()
-        fan_out(self.plugins, log, "screen_pop", pop=ScreenPop(call=call, contacts=contacts))
+        self.plugins.screen_pop(ScreenPop(call=call, contacts=contacts))
 
     def _publish(self, extension: str, kind: str, data: dict[str, Any]) -> None:
         event = self.journal.append_agent_event(extension, kind, data)

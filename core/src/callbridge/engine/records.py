@@ -26,7 +26,8 @@ from .cache import MISSING, TTLCache
 log = logging.getLogger(__name__)
 
 LookupCache = TTLCache[tuple[str, str], Contact | None]
-CallOne = Callable[..., Any]
+#: ``Plugins.lookup_contact``: (plugin name, number, call) -> what the plugin returned.
+LookupContact = Callable[[str, str, Call], object]
 
 
 def duration_ms(call: Call) -> int:
@@ -111,9 +112,9 @@ def record_from_payload(payload: dict[str, Any]) -> CallRecord:
 def settle_lookup(
     record: CallRecord,
     plugin: str,
-    call_one: CallOne,
+    lookup_contact: LookupContact,
     cache: LookupCache,
-    ttl: Callable[[Contact | None], float],
+    ttl: Callable[[str, Contact | None], float],
 ) -> CallRecord:
     """``record`` with ``plugin``'s lookup answered, searching now when it is unsettled.
 
@@ -133,7 +134,7 @@ def settle_lookup(
         contact = cached if isinstance(cached, Contact) else None
     else:
         try:
-            result = call_one(plugin, "lookup_contact", number=number, call=record.call)
+            result = lookup_contact(plugin, number, record.call)
         except RetryLater as exc:
             metrics.LOOKUPS.labels(plugin, "error").inc()
             raise RetryLater(
@@ -150,7 +151,7 @@ def settle_lookup(
         if contact is not None and not contact.connector:
             contact = contact.model_copy(update={"connector": plugin})
         metrics.LOOKUPS.labels(plugin, "found" if contact is not None else "not_found").inc()
-        cache.set((plugin, number), contact, ttl(contact))
+        cache.set((plugin, number), contact, ttl(plugin, contact))
     status = LookupStatus.FOUND if contact is not None else LookupStatus.NOT_FOUND
     log.info("lookup by %s settled at log time for call %s: %s", plugin, record.call.key, status)
     return _with(record, plugin, contact, status)

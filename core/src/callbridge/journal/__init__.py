@@ -5,7 +5,9 @@ from .base import (
     AppendResult,
     Delivery,
     DeliveryState,
+    DuplicateOriginateError,
     Journal,
+    JournalClosedError,
     RejectedRequest,
     StoredEvent,
 )
@@ -15,7 +17,9 @@ __all__ = [
     "AppendResult",
     "Delivery",
     "DeliveryState",
+    "DuplicateOriginateError",
     "Journal",
+    "JournalClosedError",
     "RejectedRequest",
     "StoredEvent",
 ]

@@ -5,9 +5,9 @@ Everything that must survive a crash lives here: accepted events (before the PBX
 deliveries (one per call x plugin x action, with their retry state), and the agent event
 stream (so an SSE reconnect with ``Last-Event-ID`` can replay).
 
-SQLite in WAL mode is the embedded default (``journal/sqlite.py``). Another backend (Redis
-Streams) implements this same class; the tracker, dispatcher and HTTP service only ever see
-``Journal``.
+SQLite in WAL mode is the embedded default (``journal/sqlite/``). Another backend (Redis
+Streams, ``journal/redis/``) implements this same class; the tracker, dispatcher and HTTP
+service only ever see ``Journal``. How both store an event is in ``journal/codec.py``.
 
 Concurrency contract: every method is thread-safe. ``append_event`` returns only once the
 event is durable (fsynced); implementations are expected to group concurrent appends into one
@@ -17,8 +17,6 @@ commit so that many ingress requests share one fsync.
 from __future__ import annotations
 
 import abc
-import json
-import logging
 from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -26,18 +24,26 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
 from ..models import Call, Originate
-from ..voispeed.events import AnyEvent, EventParseError, UnknownEvent, parse_event
-
-log = logging.getLogger(__name__)
+from ..voispeed.events import AnyEvent
 
 #: The cursor of the dispatcher, the consumer of accepted events.
 DISPATCHER_CURSOR = "dispatcher"
 #: Cursors named like this are positions in an external source (``mysql:<db>``: a row id in
 #: the PBX's database), not in the journal's events, so they do not hold events back.
 SOURCE_CURSOR_PREFIXES = ("mysql:",)
+
+
+class JournalClosedError(RuntimeError):
+    """A write was attempted on a journal that was closed (or whose writer died)."""
+
+
+class DuplicateOriginateError(ValueError):
+    """``create_originate`` for an external id that already exists.
+
+    Every backend raises this one error, so the HTTP service and the engine handle a repeated
+    click-to-call id the same way whichever journal holds it.
+    """
 
 
 class DeliveryState(StrEnum):
@@ -117,44 +123,22 @@ class AgentEvent:
     data: dict[str, Any]
 
 
-def stored_params(raw: str) -> dict[str, str]:
-    """An event's stored raw parameters; a stored form that is not a JSON object of strings
-    (a damaged row) gives what can be read of it, never an error."""
-    try:
-        value = json.loads(raw)
-    except (ValueError, TypeError):
-        return {}
-    if not isinstance(value, dict):
-        return {}
-    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
+def check_originate_changes(changes: Mapping[str, Any]) -> None:
+    """Refuse changes to fields an originate does not have, or to its external id."""
+    unknown = set(changes) - set(Originate.model_fields) | ({"external_id"} & set(changes))
+    if unknown:
+        raise ValueError(f"cannot change originate field(s): {', '.join(sorted(unknown))}")
 
 
-def restore_event(
-    classes: Mapping[str, type[BaseModel]], kind: str, parsed: str, raw: Mapping[str, str]
-) -> AnyEvent:
-    """The typed event from its stored form, for ``events_after``. Never raises.
-
-    The stored parsed form comes first; when it no longer validates (a model changed, a row
-    was damaged), the raw parameters are parsed again. When that fails too, the event comes
-    back as an ``UnknownEvent`` (``ssn_event`` 0) carrying the raw parameters: the dispatcher
-    reads events in order and retries a read that raises, so one event that cannot be rebuilt
-    would otherwise stop every event after it, for good.
-    """
-    cls = classes.get(kind)
-    if cls is not None:
-        try:
-            return cls.model_validate_json(parsed)  # type: ignore[return-value]
-        except ValidationError:
-            log.warning("stored event of kind %s no longer validates; re-parsing it", kind)
-    try:
-        return parse_event(raw)
-    except EventParseError as exc:
-        log.error(
-            "stored event of kind %s cannot be rebuilt (%s); handed on as an unknown event",
-            kind,
-            exc,
-        )
-    return UnknownEvent(ssn_event=0, params=dict(raw))
+def changed_originate(
+    stored: str, only_if: Collection[str] | None, changes: Mapping[str, Any]
+) -> tuple[Originate, bool]:
+    """The originate after ``update_originate``'s changes, from its stored JSON, and whether
+    it changed (not when its state is outside ``only_if``). Backends write it atomically."""
+    current = Originate.model_validate_json(stored)
+    if only_if is not None and current.state not in only_if:
+        return current, False
+    return Originate.model_validate({**current.model_dump(), **changes}), True
 
 
 def events_floor(cursors: Mapping[str, int]) -> int:
@@ -214,6 +198,10 @@ class Journal(abc.ABC):
         """Accepted events with a sequence number above ``seq``, oldest first."""
 
     @abc.abstractmethod
+    def last_seq(self) -> int:
+        """The highest sequence number taken so far (0 for an empty journal)."""
+
+    @abc.abstractmethod
     def get_cursor(self, name: str) -> int:
         """A consumer's high-water mark (0 when it never ran)."""
 
@@ -246,6 +234,10 @@ class Journal(abc.ABC):
         """One call by key."""
 
     @abc.abstractmethod
+    def is_settled(self, key: str) -> bool:
+        """Whether the dispatcher is done with this call (see ``save_call``)."""
+
+    @abc.abstractmethod
     def list_calls(self, limit: int = 50, *, open_only: bool = False) -> list[Call]:
         """Most recent calls first; ``open_only`` keeps those not yet settled.
 
@@ -256,7 +248,10 @@ class Journal(abc.ABC):
     # -- originates -----------------------------------------------------------------------
     @abc.abstractmethod
     def create_originate(self, originate: Originate) -> None:
-        """Store a click-to-call request before its SOAP command is sent."""
+        """Store a click-to-call request before its SOAP command is sent.
+
+        Raises ``DuplicateOriginateError`` when one with this external id exists already.
+        """
 
     @abc.abstractmethod
     def get_originate(self, external_id: str) -> Originate | None:

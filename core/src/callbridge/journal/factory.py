@@ -3,20 +3,16 @@
 The service, the CLI and the tests all open the journal here, so that ``CALLBRIDGE_JOURNAL``
 means the same thing everywhere: ``sqlite`` (the embedded default, a file in the data
 directory), a ``sqlite:///path/to/file`` URL for another place, or a ``redis://`` /
-``rediss://`` URL for the Redis backend (``journal/redis.py``).
+``rediss://`` URL for the Redis backend (``journal/redis/``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..errors import ConfigurationError
 from ..settings import Settings
 from .base import Journal
-
-if TYPE_CHECKING:
-    from .sqlite import JournalRole
 
 #: File name of the embedded journal inside ``CALLBRIDGE_DATA_DIR``.
 SQLITE_FILE_NAME = "journal.sqlite3"
@@ -30,12 +26,11 @@ def journal_path(settings: Settings) -> Path:
     return settings.data_dir / SQLITE_FILE_NAME
 
 
-def open_journal(settings: Settings, *, role: JournalRole = "all") -> Journal:
+def open_journal(settings: Settings, *, beside_ingress: bool = False) -> Journal:
     """Open the journal the settings name; unknown backends are a configuration error.
 
-    ``role``: ``ingress`` for an HTTP service whose engine runs in a child process,
-    ``engine`` for that child, ``all`` otherwise (see ``SqliteJournal``); it changes nothing
-    for Redis.
+    ``beside_ingress``: True in the engine's process when an HTTP service runs beside it
+    (see ``SqliteJournal``); Redis needs no such care.
     """
     spec = settings.journal.get_secret_value().strip()
     if spec == "sqlite" or spec.startswith("sqlite:///"):
@@ -46,7 +41,9 @@ def open_journal(settings: Settings, *, role: JournalRole = "all") -> Journal:
 
         path = journal_path(settings)
         try:
-            return SqliteJournal(path, dedup_window=settings.dedup_window, role=role)
+            return SqliteJournal(
+                path, dedup_window=settings.dedup_window, beside_ingress=beside_ingress
+            )
         except (sqlite3.OperationalError, OSError) as exc:
             # A readable line and exit status 2 instead of a traceback (an unwritable data
             # directory is the usual first-run fault).

@@ -2,7 +2,7 @@
 
 The journal is an *events* file (what the PBX sent: accepted events and rejected requests)
 and a *state* file (what the engine made of them: calls, deliveries, cursors, originates,
-the agent stream); ``sqlite.py`` says why. Each file's schema version lives in its
+the agent stream); ``sqlite/__init__.py`` says why. Each file's schema version lives in its
 ``PRAGMA user_version``. ``EVENTS_MIGRATIONS`` and ``STATE_MIGRATIONS`` are ordered lists:
 step ``n`` (1-based) takes a file from version ``n - 1`` to ``n``. A step is never edited once
 released; a change to a schema is a new step appended at the end, so every journal on disk,

@@ -1,6 +1,6 @@
 """One SQLite file of the journal: its writer thread, group commit, checkpoints and readers.
 
-The SQLite journal is two of these (see ``sqlite.py`` for why two). Each file has:
+The SQLite journal is two of these (see ``sqlite/__init__.py`` for why two). Each file has:
 
 - one write connection, owned by one writer thread. Every write is a small function put on a
   queue with a future; the writer takes everything queued, runs it all in one transaction
@@ -29,6 +29,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .base import JournalClosedError
 from .batching import leftovers, take_batch
 
 log = logging.getLogger(__name__)
@@ -48,10 +49,6 @@ _CHECKPOINT_INTERVAL = 0.1
 _WAL_RESTART_FRAMES = 1000
 #: Bytes the WAL file is cut back to when it restarts.
 _WAL_SIZE_LIMIT = 16 * 1024 * 1024
-
-
-class JournalClosedError(RuntimeError):
-    """A write was attempted on a journal that was closed (or whose writer died)."""
 
 
 def connect(path: Path) -> sqlite3.Connection:

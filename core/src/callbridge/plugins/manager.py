@@ -1,85 +1,71 @@
-"""Finding, configuring and registering plugins: one manager for built-ins and third parties.
+"""The loaded plugins, with one typed method per hook (the only way the core calls a hook).
 
-Plugins come from four sources, in this order (which is also the registration order):
+Two kinds of hooks, two kinds of methods:
 
-1. the built-ins (``BUILTIN_PLUGINS``), loaded exactly like third-party entry points so that
-   they prove the public mechanism works;
-2. the entry point group ``callbridge`` of every installed distribution;
-3. ``CALLBRIDGE_PLUGINS``: module names (``pkg.mod`` or ``pkg.mod:attr``) or paths of single
-   ``.py`` files, for quick custom plugins;
-4. ``extra`` objects handed to ``load_plugins`` (tests, the test kit).
+- *per plugin* (``lookup_contact``, ``log_call``): the core keeps each connector's answer,
+  time budget and delivery apart, so it names the plugin; the plugin's exception propagates
+  (the caller retries or records it);
+- *fan-out* (``screen_pop``, ``pbx_event``, ``register_routes``, ``startup``, ``shutdown``):
+  every active plugin is called in registration order, each isolated by ``_isolated``, so a
+  failing plugin is logged and never keeps the others from their turn.
 
-Every candidate ends in one ``PluginInfo`` with a state. Only "active" plugins are registered
-with pluggy, so ``Plugins.hook`` fans out to them alone. A plugin that fails to import, to
-validate its settings, to configure, or to pass pluggy's validation is "failed" with the reason
-and never takes the others down; ``CALLBRIDGE_STRICT_PLUGINS`` turns any failure into a
-``ConfigurationError``.
+Every call goes through pluggy's own hook callers (a caller narrowed to one plugin), so
+pluggy's tracing (``pm.trace``, ``add_hookcall_monitoring``) and hook wrappers
+(``@hookimpl(wrapper=True)``) see each call. Finding and configuring the plugins is
+``loader``'s job; ``load_plugins`` below ties the two together.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.metadata
-import importlib.util
-import inspect
 import logging
-import os
-import re
-import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
-from pydantic import ValidationError
-from pydantic_settings import BaseSettings
 
-from .. import hookspecs
-from ..errors import ConfigurationError
-from ..settings import Settings, explain
-from .base import NotConfigured
+from .loader import (
+    ACTIVE,
+    BUILTIN_PLUGINS,
+    DISABLED,
+    ENTRY_POINT_GROUP,
+    FAILED,
+    NOT_CONFIGURED,
+    PluginInfo,
+    discover,
+    new_plugin_manager,
+)
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from ..context import Context
+    from ..models import Call, CallRecord, ScreenPop
+    from ..settings import Settings
+    from ..voispeed.events import AnyEvent
+
+__all__ = [
+    "ACTIVE",
+    "BUILTIN_PLUGINS",
+    "DISABLED",
+    "ENTRY_POINT_GROUP",
+    "FAILED",
+    "NOT_CONFIGURED",
+    "PluginInfo",
+    "Plugins",
+    "load_plugins",
+    "new_plugin_manager",
+]
 
 log = logging.getLogger(__name__)
 
-PROJECT = "callbridge"
-ENTRY_POINT_GROUP = "callbridge"
 
-#: The built-in plugins, as entry point values. A class is instantiated with no arguments.
-BUILTIN_PLUGINS: tuple[str, ...] = (
-    "callbridge.plugins.builtin.console:ConsolePlugin",
-    "callbridge.plugins.builtin.directory:DirectoryPlugin",
-    "callbridge.plugins.builtin.webhook:WebhookPlugin",
-)
-
-ACTIVE = "active"
-NOT_CONFIGURED = "not configured"
-FAILED = "failed"
-DISABLED = "disabled"
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
-@dataclass
-class PluginInfo:
-    """What the core knows about one plugin candidate, whatever became of it."""
-
-    name: str
-    version: str | None
-    #: "builtin" | "entry point <dist>" | "CALLBRIDGE_PLUGINS" | "extra"
-    source: str
-    #: "active" | "not configured" | "failed" | "disabled"
-    state: str
-    #: Why it is not active (import error, settings errors naming each variable, ...).
-    reason: str | None
-    hooks: list[str]
-    plugin: object | None = field(default=None, repr=False)
-    #: Validated settings; kept out of repr so that nothing echoes them by accident.
-    settings: BaseSettings | None = field(default=None, repr=False)
-
-    @property
-    def active(self) -> bool:
-        """Shortcut for ``state == "active"``."""
-        return self.state == ACTIVE
+def _implements(impl: pluggy.HookImpl) -> bool:
+    """A real implementation, not a wrapper around the others'."""
+    return not (impl.hookwrapper or impl.wrapper)
 
 
 class Plugins:
@@ -88,7 +74,11 @@ class Plugins:
     def __init__(self, pm: pluggy.PluginManager, infos: list[PluginInfo]) -> None:
         self.pm = pm
         self.infos = infos
+        #: Hook callers narrowed to one plugin, by (hook, plugin name); registration is over
+        #: once a ``Plugins`` exists, so they never go stale.
+        self._callers: dict[tuple[str, str], pluggy.HookCaller] = {}
 
+    # -- what is loaded ------------------------------------------------------------------------
     def active(self) -> list[PluginInfo]:
         """Active plugins, in registration order (fallback plugins last)."""
         by_name = {info.name: info for info in self.infos if info.state == ACTIVE}
@@ -104,346 +94,116 @@ class Plugins:
     def implementers(self, hook: str) -> list[str]:
         """Names of the active plugins that implement ``hook``, in registration order.
 
-        Fallback plugins are registered after the others, so they come last.
-        """
-        return [info.name for info in self.active() if hook in info.hooks]
-
-    def call_one(self, name: str, hook: str, **kwargs: Any) -> Any:
-        """Call one plugin's implementation of ``hook`` and return what it returns.
-
-        Used for ``lookup_contact`` and ``log_call``, which the core calls per plugin so that
-        each answer, time budget and delivery stays separate. Raises KeyError when that plugin
-        is not active or has no such hook; the implementation's exceptions propagate unchanged.
-        Like pluggy, only the arguments the implementation declares are passed.
+        Fallback plugins are registered after the others, so they come last. A plugin that only
+        wraps the hook (a tracing wrapper) does not implement it.
         """
         caller = getattr(self.pm.hook, hook, None)
         if caller is None:
-            raise KeyError(f"no hook {hook!r}")
-        for impl in caller.get_hookimpls():
-            if impl.plugin_name == name:
-                args = [kwargs[arg] for arg in impl.argnames]
-                return impl.function(*args)
-        raise KeyError(f"plugin {name!r} has no active implementation of {hook!r}")
+            return []
+        names = {impl.plugin_name for impl in caller.get_hookimpls() if _implements(impl)}
+        return [info.name for info in self.active() if info.name in names]
 
     @property
     def hook(self) -> pluggy.HookRelay:
-        """Fan-out to every active plugin: screen_pop, pbx_event, startup, shutdown, routes."""
+        """pluggy's relay, for tools that inspect hooks; the core calls the methods below."""
         return self.pm.hook
+
+    # -- per-plugin hooks: the plugin's exception propagates -----------------------------------
+    def lookup_contact(self, name: str, number: str, call: Call) -> object:
+        """Plugin ``name``'s contact for ``number`` (a ``Contact`` or None, if it keeps to
+        the hookspec: callers check). KeyError when it does not implement the hook."""
+        return self._call(name, "lookup_contact", number=number, call=call)
+
+    def log_call(self, name: str, record: CallRecord) -> object:
+        """Plugin ``name`` writes the activity of ``record``; returns its ``ActivityRef`` (or
+        whatever it returned: callers check). KeyError when it does not implement the hook."""
+        return self._call(name, "log_call", record=record)
+
+    def lookup_ttl(self, name: str, found: bool, default: float) -> float:
+        """Seconds the core caches plugin ``name``'s lookup answer (found, or "no match").
+
+        A plugin may set ``lookup_cache_ttl`` / ``lookup_negative_ttl`` (seconds, e.g. from its
+        own settings); None or an absent attribute means the core's ``default``
+        (``CALLBRIDGE_DISPATCH__CACHE_TTL`` / ``__CACHE_NEGATIVE_TTL``). The core's cache is
+        the only one: plugins keep none of their own.
+        """
+        try:
+            plugin = self.get(name).plugin
+        except KeyError:
+            return default
+        value = getattr(plugin, "lookup_cache_ttl" if found else "lookup_negative_ttl", None)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            return float(value)
+        return default
+
+    # -- fan-out hooks: each plugin isolated ---------------------------------------------------
+    def screen_pop(self, pop: ScreenPop) -> None:
+        """Every plugin shows ``pop``."""
+        self._each("screen_pop", pop=pop)
+
+    def pbx_event(self, event: AnyEvent) -> None:
+        """Every plugin observes a journaled PBX event."""
+        self._each("pbx_event", event=event)
+
+    def startup(self, context: Context | None) -> None:
+        """Every plugin opens its clients."""
+        self._each("startup", context=context)
+
+    def shutdown(self, context: Context | None) -> None:
+        """Every plugin closes its clients."""
+        self._each("shutdown", context=context)
+
+    def register_routes(self, router_for: Callable[[str], APIRouter]) -> list[APIRouter]:
+        """Each plugin fills its own ``router_for(name)``; the routers of those that succeeded.
+
+        A plugin that raises half-way leaves its router out entirely, never half mounted.
+        """
+        routers = []
+        for name in self.implementers("register_routes"):
+            router = router_for(name)
+            if self._isolated(name, "register_routes", router=router):
+                routers.append(router)
+        return routers
+
+    # -- the machinery -------------------------------------------------------------------------
+    def _caller(self, name: str, hook: str) -> pluggy.HookCaller:
+        """pluggy's caller for ``hook`` narrowed to plugin ``name`` (wrappers kept)."""
+        key = (hook, name)
+        caller = self._callers.get(key)
+        if caller is not None:
+            return caller
+        full = getattr(self.pm.hook, hook, None)
+        if full is None:
+            raise KeyError(f"no hook {hook!r}")
+        impls = [impl for impl in full.get_hookimpls() if _implements(impl)]
+        if not any(impl.plugin_name == name for impl in impls):
+            raise KeyError(f"plugin {name!r} has no active implementation of {hook!r}")
+        others = [impl.plugin for impl in impls if impl.plugin_name != name]
+        caller = self.pm.subset_hook_caller(hook, remove_plugins=others)
+        self._callers[key] = caller
+        return caller
+
+    def _call(self, name: str, hook: str, **kwargs: Any) -> object:
+        """Plugin ``name``'s answer to ``hook`` (pluggy drops None answers, so [] is None)."""
+        results: Sequence[object] = self._caller(name, hook)(**kwargs)
+        return results[0] if results else None
+
+    def _isolated(self, name: str, hook: str, **kwargs: Any) -> bool:
+        """Call one plugin's ``hook``; a failure is logged and reported as False, never raised."""
+        try:
+            self._call(name, hook, **kwargs)
+        except Exception as exc:
+            log.warning("plugin %s failed in %s: %s", name, hook, _describe(exc))
+            return False
+        return True
+
+    def _each(self, hook: str, **kwargs: Any) -> None:
+        for name in self.implementers(hook):
+            self._isolated(name, hook, **kwargs)
 
     def __repr__(self) -> str:
         states = ", ".join(f"{info.name}={info.state}" for info in self.infos)
         return f"Plugins({states})"
-
-
-def new_plugin_manager() -> pluggy.PluginManager:
-    """A pluggy manager with callbridge's hookspecs and nothing registered."""
-    pm = pluggy.PluginManager(PROJECT)
-    pm.add_hookspecs(hookspecs)
-    return pm
-
-
-# --- candidates -------------------------------------------------------------------------------
-
-
-@dataclass
-class _Candidate:
-    """A plugin before its state is decided."""
-
-    name: str
-    source: str
-    version: str | None
-    plugin: object | None = None
-    error: str | None = None
-
-
-def _instantiate(obj: object) -> object:
-    """Classes become instances: each load gets fresh plugin state."""
-    return obj() if inspect.isclass(obj) else obj
-
-
-def _name_of(obj: object, fallback: str) -> str:
-    name = getattr(obj, "name", None)
-    return name if isinstance(name, str) and name else fallback
-
-
-def _version_of(obj: object, default: str | None) -> str | None:
-    for attr in ("version", "__version__"):
-        value = getattr(obj, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    return default
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _core_version() -> str | None:
-    try:
-        return importlib.metadata.version("callbridge")
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _resolve(target: str) -> object:
-    """Import ``module`` or ``module:attr.attr`` like an entry point value."""
-    module_name, _, attrs = target.partition(":")
-    obj: object = importlib.import_module(module_name.strip())
-    for attr in filter(None, attrs.strip().split(".")):
-        obj = getattr(obj, attr)
-    return obj
-
-
-def _ok(plugin: object, default_name: str, source: str, version: str | None) -> _Candidate:
-    return _Candidate(_name_of(plugin, default_name), source, _version_of(plugin, version), plugin)
-
-
-def _broken(name: str, source: str, version: str | None, exc: BaseException) -> _Candidate:
-    return _Candidate(name, source, version, error=f"import failed: {_describe(exc)}")
-
-
-def _from_target(target: str, source: str, default_name: str, version: str | None) -> _Candidate:
-    try:
-        plugin = _instantiate(_resolve(target))
-    except Exception as exc:
-        return _broken(default_name, source, version, exc)
-    return _ok(plugin, default_name, source, version)
-
-
-def _builtin_candidates() -> list[_Candidate]:
-    version = _core_version()
-    out = []
-    for target in BUILTIN_PLUGINS:
-        default_name = target.partition(":")[0].rsplit(".", 1)[-1]
-        out.append(_from_target(target, "builtin", default_name, version))
-    return out
-
-
-def _entry_point_candidates() -> list[_Candidate]:
-    out = []
-    seen: set[tuple[str, str]] = set()
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        dist = ep.dist
-        dist_name = dist.metadata["Name"] if dist is not None else None
-        key = (dist_name or "", ep.name)
-        if key in seen:  # the same distribution found twice on sys.path
-            continue
-        seen.add(key)
-        source = f"entry point {dist_name}" if dist_name else "entry point"
-        version = dist.version if dist is not None else None
-        try:
-            plugin = _instantiate(ep.load())
-        except Exception as exc:
-            out.append(_broken(ep.name, source, version, exc))
-            continue
-        out.append(_ok(plugin, ep.name, source, version))
-    return out
-
-
-def _file_module_name(path: Path) -> str:
-    """A module name for a .py file that cannot collide with a real module."""
-    stem = re.sub(r"\W", "_", path.stem) or "plugin"
-    digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
-    return f"_callbridge_file_plugin_{stem}_{digest}"
-
-
-def _load_file(path: Path) -> object:
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    module_name = _file_module_name(path)
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path} as a module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # dataclasses and pickling look modules up by name
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(module_name, None)
-        raise
-    return module
-
-
-def _env_candidates(entries: Sequence[str]) -> list[_Candidate]:
-    out = []
-    source = "CALLBRIDGE_PLUGINS"
-    for entry in entries:
-        text = entry.strip()
-        if not text:
-            continue
-        if text.endswith(".py") or os.sep in text or "/" in text:
-            path = Path(text).expanduser().resolve()
-            try:
-                plugin = _load_file(path)
-            except Exception as exc:
-                out.append(_broken(path.stem, source, None, exc))
-                continue
-            out.append(_ok(plugin, path.stem, source, None))
-        else:
-            default_name = text.partition(":")[0].rsplit(".", 1)[-1]
-            out.append(_from_target(text, source, default_name, None))
-    return out
-
-
-def _extra_candidates(objects: Sequence[object]) -> list[_Candidate]:
-    out = []
-    for obj in objects:
-        try:
-            plugin = _instantiate(obj)
-        except Exception as exc:
-            out.append(_broken(getattr(obj, "__name__", repr(obj)), "extra", None, exc))
-            continue
-        fallback = getattr(plugin, "__name__", None) or type(plugin).__name__
-        out.append(_ok(plugin, str(fallback), "extra", None))
-    return out
-
-
-# --- settings -----------------------------------------------------------------------------------
-
-
-def _settings_prefix(cls: type[BaseSettings]) -> str:
-    return str(cls.model_config.get("env_prefix") or "")
-
-
-def _dotenv_keys(cls: type[BaseSettings]) -> list[str]:
-    env_file = cls.model_config.get("env_file")
-    if env_file is None:
-        return []
-    files = [env_file] if isinstance(env_file, str | Path) else list(env_file)
-    keys: list[str] = []
-    from dotenv import dotenv_values
-
-    for name in files:
-        path = Path(name).expanduser()
-        if path.is_file():
-            keys.extend(dotenv_values(path).keys())
-    return keys
-
-
-def _variables_set(cls: type[BaseSettings]) -> list[str]:
-    """Environment (and .env) variables with the class's prefix: is the plugin configured?"""
-    prefix = _settings_prefix(cls).upper()
-    if not prefix:
-        return []
-    names = [*os.environ, *_dotenv_keys(cls)]
-    return sorted({name.upper() for name in names if name.upper().startswith(prefix)})
-
-
-def _explain(exc: ValidationError, prefix: str) -> str:
-    """``explain``, minus the doubled prefix of fields whose alias is a full variable name."""
-    doubled = (prefix + prefix).upper()
-    lines = explain(exc, prefix).splitlines()
-    return "\n".join(line[len(prefix) :] if line.startswith(doubled) else line for line in lines)
-
-
-def _accepts_core(configure: Callable[..., Any]) -> bool:
-    try:
-        return "core" in inspect.signature(configure).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def _configure(info: PluginInfo, core: Settings) -> None:
-    """Validate the plugin's settings and call ``configure``; set the state on failure."""
-    plugin = info.plugin
-    settings_class = getattr(plugin, "settings_class", None)
-    settings: BaseSettings | None = None
-    if settings_class is not None:
-        if not (inspect.isclass(settings_class) and issubclass(settings_class, BaseSettings)):
-            info.state, info.reason = FAILED, "settings_class is not a pydantic BaseSettings class"
-            return
-        prefix = _settings_prefix(settings_class)
-        try:
-            settings = settings_class()
-        except ValidationError as exc:
-            problems = _explain(exc, prefix)
-            if not _variables_set(settings_class) and prefix:
-                info.state = NOT_CONFIGURED
-                info.reason = f"no {prefix}* variable is set; needs:\n{problems}"
-            else:
-                info.state, info.reason = FAILED, f"invalid settings:\n{problems}"
-            return
-        except Exception as exc:
-            info.state, info.reason = FAILED, f"settings: {_describe(exc)}"
-            return
-        info.settings = settings
-    configure = getattr(plugin, "configure", None)
-    if configure is None or not callable(configure):
-        return
-    try:
-        if _accepts_core(configure):
-            configure(settings, core=core)
-        else:
-            configure(settings)
-    except NotConfigured as exc:
-        info.state, info.reason = NOT_CONFIGURED, str(exc) or "not configured"
-    except ConfigurationError as exc:
-        info.state, info.reason = FAILED, str(exc)
-    except Exception as exc:
-        info.state, info.reason = FAILED, f"configure failed: {_describe(exc)}"
-
-
-def _forced(info: PluginInfo) -> bool | None:
-    """The generic ``enabled`` setting: True forces a fallback on, False turns any plugin off."""
-    value = getattr(info.settings, "enabled", None) if info.settings is not None else None
-    return value if isinstance(value, bool) else None
-
-
-# --- registration -------------------------------------------------------------------------------
-
-
-def _hooks_of(pm: pluggy.PluginManager, plugin: object) -> list[str]:
-    names = []
-    for attr in dir(plugin):
-        try:
-            if pm.parse_hookimpl_opts(plugin, attr) is not None:
-                names.append(attr)
-        except Exception:  # noqa: S112 - an odd attribute is simply not a hook
-            continue
-    return names
-
-
-def _register(pm: pluggy.PluginManager, info: PluginInfo) -> None:
-    """Register one plugin; pluggy's complaints fail this plugin only."""
-    try:
-        pm.register(info.plugin, name=info.name)
-    except pluggy.PluginValidationError as exc:
-        info.state, info.reason = FAILED, f"invalid hook implementation: {exc}"
-    except ValueError as exc:  # already registered under another name (same object twice)
-        info.state, info.reason = FAILED, str(exc)
-
-
-def _check_pending(pm: pluggy.PluginManager, infos: list[PluginInfo]) -> None:
-    """Run ``check_pending`` until it passes, failing each plugin it names (misspelled hooks)."""
-    while True:
-        try:
-            pm.check_pending()
-            return
-        except pluggy.PluginValidationError as exc:
-            culprit = next((i for i in infos if i.active and i.plugin is exc.plugin), None)
-            if culprit is None:
-                raise
-            pm.unregister(culprit.plugin)
-            culprit.state = FAILED
-            culprit.reason = (
-                f"{exc}; known hooks: {', '.join(sorted(_spec_names(pm)))}"
-                if "unknown hook" in str(exc)
-                else str(exc)
-            )
-
-
-def _spec_names(pm: pluggy.PluginManager) -> list[str]:
-    return [name for name, caller in vars(pm.hook).items() if caller.has_spec()]
-
-
-def _writes_activities(info: PluginInfo) -> bool:
-    """Counts as "something else is configured" for fallback plugins."""
-    return (
-        info.active
-        and "log_call" in info.hooks
-        and not getattr(info.plugin, "fallback", False)
-        and not getattr(info.plugin, "embedded_default", False)
-    )
 
 
 def load_plugins(
@@ -453,78 +213,10 @@ def load_plugins(
     builtins: bool = True,
     extra: Sequence[object] = (),
 ) -> Plugins:
-    """Find every plugin, decide its state, and register the active ones with pluggy.
+    """Find every plugin, decide its state, register the active ones (see ``loader``).
 
     Raises ConfigurationError when ``CALLBRIDGE_CONNECTORS`` names an unknown plugin, and in
     strict mode (``CALLBRIDGE_STRICT_PLUGINS``) when any plugin failed.
     """
-    pm = new_plugin_manager()
-    candidates: list[_Candidate] = []
-    if builtins:
-        candidates += _builtin_candidates()
-    if entry_points:
-        candidates += _entry_point_candidates()
-    candidates += _env_candidates(settings.plugins)
-    candidates += _extra_candidates(extra)
-
-    infos: list[PluginInfo] = []
-    names: set[str] = set()
-    for cand in candidates:
-        hooks = _hooks_of(pm, cand.plugin) if cand.plugin is not None else []
-        info = PluginInfo(cand.name, cand.version, cand.source, ACTIVE, None, hooks, cand.plugin)
-        if cand.error is not None:
-            info.state, info.reason = FAILED, cand.error
-        elif cand.name in names:
-            first = next(i for i in infos if i.name == cand.name)
-            info.state = FAILED
-            info.reason = f"another plugin named {cand.name!r} is already loaded ({first.source})"
-        names.add(cand.name)
-        infos.append(info)
-
-    selected = [name.strip() for name in settings.connectors if name.strip()]
-    unknown = [name for name in selected if name not in names]
-    if unknown:
-        raise ConfigurationError(
-            f"CALLBRIDGE_CONNECTORS: unknown plugin(s) {', '.join(map(repr, unknown))}; "
-            f"known: {', '.join(sorted(names)) or 'none'}"
-        )
-    for info in infos:
-        if info.state != ACTIVE:
-            continue
-        if selected and info.name not in selected:
-            info.state = DISABLED
-            info.reason = f"not selected by CALLBRIDGE_CONNECTORS={','.join(selected)}"
-            continue
-        _configure(info, settings)
-        if info.state == ACTIVE and _forced(info) is False:
-            prefix = _settings_prefix(type(info.settings)) if info.settings else ""
-            info.state, info.reason = DISABLED, f"turned off by {prefix}ENABLED=false"
-
-    # Fallback plugins (``fallback = True``) wait until the others are known.
-    def is_fallback(info: PluginInfo) -> bool:
-        explicit = bool(selected) or _forced(info) is True
-        return bool(getattr(info.plugin, "fallback", False)) and not explicit
-
-    for info in infos:
-        if info.state == ACTIVE and not is_fallback(info):
-            _register(pm, info)
-    _check_pending(pm, infos)
-
-    writers = [info.name for info in infos if _writes_activities(info)]
-    for info in infos:
-        if info.state != ACTIVE or not is_fallback(info):
-            continue
-        if writers:
-            info.state = DISABLED
-            info.reason = f"fallback, not needed: {', '.join(writers)} log calls"
-            continue
-        _register(pm, info)
-    _check_pending(pm, infos)
-
-    failures = [info for info in infos if info.state == FAILED]
-    for info in failures:
-        log.warning("plugin %s failed: %s", info.name, info.reason)
-    if failures and settings.strict_plugins:
-        detail = "\n".join(f"- {info.name}: {info.reason}" for info in failures)
-        raise ConfigurationError(f"plugins failed (CALLBRIDGE_STRICT_PLUGINS is on):\n{detail}")
+    pm, infos = discover(settings, entry_points=entry_points, builtins=builtins, extra=extra)
     return Plugins(pm, infos)

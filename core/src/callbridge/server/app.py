@@ -53,7 +53,7 @@ class CallbridgeApp(FastAPI):
         if (
             self.pbx_ingress is not None
             and scope["type"] == "http"
-            and scope["path"] == ingress.PATH
+            and scope["path"] in ingress.PATHS
         ):
             await self.pbx_ingress(scope, receive, send)
             return
@@ -139,11 +139,8 @@ def _mount_plugins(app: FastAPI, services: Services) -> None:
     plugins = services.plugins
     if plugins is None:
         return
-    for name in plugins.implementers("register_routes"):
-        router = APIRouter(prefix=f"/plugins/{name}", tags=[f"Plugin: {name}"])
-        try:
-            plugins.call_one(name, "register_routes", router=router)
-        except Exception:
-            log.exception("plugin %s failed to register its routes", name)
-            continue
+    routers = plugins.register_routes(
+        lambda name: APIRouter(prefix=f"/plugins/{name}", tags=[f"Plugin: {name}"])
+    )
+    for router in routers:
         app.include_router(router)

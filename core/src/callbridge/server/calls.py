@@ -18,7 +18,6 @@ their event loop with the PBX ingress, whose answer the PBX's own database write
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -27,25 +26,25 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
-from pydantic import BaseModel, Field
 
 from .. import metrics
 from ..engine.devices import learnt_device
 from ..engine.tracker import duration_s
-from ..models import Call, CrmContext, Originate
+from ..models import Call, Originate
 from ..models import CallState as CallStateEnum
 from ..numbers import same_number
-from ..voispeed import envelope
-from ..voispeed.codes import CallableType
-from ..voispeed.envelope import InvalidRequest, SoapRequest
-from ..voispeed.ids import (
-    AmbiguousIdentifier,
-    InvalidIdentifier,
-    new_external_id,
-    parse_user_id,
-    validate_external_id,
-)
+from ..voispeed.envelope import InvalidRequest
+from ..voispeed.ids import AmbiguousIdentifier, InvalidIdentifier, parse_user_id
 from .auth import Grant, TokenAuth
+from .calls_requests import (
+    CallRequest,
+    CallState,
+    RecordRequest,
+    TransferRequest,
+    choose_external_id,
+    sender,
+    soap_errors,
+)
 from .services import Services
 
 log = logging.getLogger("callbridge.api")
@@ -65,139 +64,12 @@ async def _off_loop(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
     return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
 
 
-class CallRequest(BaseModel):
-    """A click-to-call request."""
-
-    agent: str = Field(
-        description="The agent: an extension (mapped with CALLBRIDGE_PBX__AGENTS) or a PBX "
-        "user such as auth-mario@acme (calling-mario@acme is the same user).",
-        examples=["201"],
-    )
-    number: str = Field(min_length=1, max_length=40, examples=["+39 06 1234 5678"])
-    device_id: str | None = Field(
-        default=None,
-        description="The device to ring (8 hex characters; dec:N for a monitor table's "
-        "decimal id). Default: CALLBRIDGE_PBX__AGENT_DEVICES, else the device the agent "
-        "logged in last, else none (the PBX chooses).",
-        examples=["000012A0"],
-    )
-    external_id: str | None = Field(
-        default=None,
-        description="Your own id for the call (1-40 of [A-Za-z0-9._-]).",
-        max_length=40,
-    )
-    crm: CrmContext | None = Field(
-        default=None, description="The CRM record the agent clicked from: the activity lands there."
-    )
-    record: bool = Field(default=False, description="Ask the PBX to record (uses CallReqExt).")
-    calling_id: str | None = Field(
-        default=None, description="CallReqExt: id of the calling entity (8 hex characters)."
-    )
-    calling_type: CallableType = CallableType.USER
-    called_id: str | None = None
-    called_type: CallableType = CallableType.GATEWAY
-
-
-class CallState(BaseModel):
-    """A click-to-call request and the call it became."""
-
-    external_id: str
-    state: str = Field(
-        description="requested, sent, unconfirmed (the PBX may have placed it: check the "
-        "phone, do not retry), failed (the PBX refused), unmatched (no call of the agent to "
-        "the number followed within CALLBRIDGE_PBX__ORIGINATE_WINDOW), ringing, answered, ended"
-    )
-    agent: str
-    extension: str | None
-    number: str
-    crm: CrmContext | None = None
-    error: str | None = None
-    created_at: datetime
-    call: Call | None = None
-    duration_s: int | None = Field(
-        default=None, description="Seconds from answer to end, once the call ended."
-    )
-
-
-class TransferRequest(BaseModel):
-    """Transfer to another user call (attended) or divert to an extension."""
-
-    to_call_id: str | None = Field(
-        default=None,
-        description="A user call id (CallTransfer); an extension here is refused.",
-        examples=["000012A1"],
-    )
-    to_extension: str | None = Field(default=None, examples=["202"])
-
-
-class RecordRequest(BaseModel):
-    """Start or stop recording."""
-
-    on: bool = True
-
-
-def _soap_errors() -> tuple[type[Exception], type[Exception]]:
-    from ..voispeed import PbxError, SoapOutcomeUnknown
-
-    return PbxError, SoapOutcomeUnknown
-
-
-def _build_request(
-    body: CallRequest, login: str, extension: str | None, device: str | None, external_id: str
-) -> SoapRequest:
-    """The CallReq (or CallReqExt) to send, or 422: checked before anything is written, so a
-    corrected request may reuse the same external id."""
-    try:
-        if not (body.record or body.calling_id):
-            return envelope.call_req(login, body.number, device, external_id)
-        if not body.calling_id:
-            raise HTTPException(422, "record=true needs calling_id (CallReqExt)")
-        return envelope.call_req_ext(
-            login,
-            calling_id=body.calling_id,
-            called_id=body.called_id or "00000000",
-            calling_type=body.calling_type,
-            called_type=body.called_type,
-            calling_number=extension or "",
-            called_number=body.number,
-            device_id=device,
-            external_id=external_id,
-            record=body.record,
-        )
-    except InvalidRequest as exc:
-        raise HTTPException(422, str(exc)) from None
-
-
 def _id_or_422(name: str, value: str) -> str:
     """An id typed by a caller (see ``parse_user_id``), or 422 naming the field."""
     try:
         return parse_user_id(value)
     except InvalidIdentifier as exc:
         raise HTTPException(422, f"{name}: {exc}") from None
-
-
-def _idempotent_external_id(key: str, login: str) -> str:
-    """The external id a request with this ``Idempotency-Key`` gets: the same for a repeat.
-
-    Derived (not stored): a repeat finds the first request by its id, with no table of keys.
-    Bound to the agent, so two agents' keys never meet.
-    """
-    if not key.strip() or len(key) > 200:
-        raise HTTPException(422, "Idempotency-Key must have 1-200 characters")
-    digest = hashlib.sha256(f"{login}\x00{key.strip()}".encode()).hexdigest()
-    return f"idem-{digest[:26]}"
-
-
-def _choose_external_id(body: CallRequest, idempotency_key: str | None, login: str) -> str:
-    """The request's external id: given, derived from its Idempotency-Key, or new; 422 if bad."""
-    try:
-        if body.external_id:
-            return validate_external_id(body.external_id)
-        if idempotency_key is not None:
-            return _idempotent_external_id(idempotency_key, login)
-        return new_external_id()
-    except InvalidIdentifier as exc:
-        raise HTTPException(422, str(exc)) from None
 
 
 def build_router(services: Services, auth: TokenAuth) -> APIRouter:
@@ -228,8 +100,22 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
 
     def require_pbx() -> Any:
         if services.pbx is None:
-            raise HTTPException(503, "no PBX configured (CALLBRIDGE_PBX__USER and password)")
+            wanted = (
+                "CALLBRIDGE_PBX__SERI_TOKEN"
+                if pbx_settings.dialect == "seri"
+                else "CALLBRIDGE_PBX__USER and password"
+            )
+            raise HTTPException(503, f"no PBX configured ({wanted})")
         return services.pbx
+
+    def require_soap() -> Any:
+        """The PBX client for a call control command, which only the SOAP dialect has."""
+        pbx = require_pbx()
+        if getattr(pbx, "dialect", "soap") != "soap":
+            raise HTTPException(
+                501, "call control (hangup, hold, transfer, record) needs the SOAP dialect"
+            )
+        return pbx
 
     def settle(external_id: str, **changes: Any) -> Originate | None:
         """Record the SOAP answer, unless the PBX's events moved the request on meanwhile.
@@ -317,7 +203,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         login, extension = resolve_agent(body.agent)
         if not who.allows(extension or login):
             raise HTTPException(403, "this token may not act for that agent")
-        external_id = _choose_external_id(body, idempotency_key, login)
+        external_id = choose_external_id(body, idempotency_key, login)
         existing = await _off_loop(journal.get_originate, external_id)
         if existing is None and idempotency_key is None and not body.external_id:
             existing = await _off_loop(repeat_of, login, body.number, datetime.now(UTC))
@@ -329,8 +215,10 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             response.status_code = 200
             return await _off_loop(state_of, existing)
         device = await _off_loop(device_for, body, extension)
-        request = _build_request(body, pbx_settings.param1(login), extension, device, external_id)
         pbx = require_pbx()
+        command, send = sender(
+            pbx, body, pbx_settings.param1(login), extension, device, external_id
+        )
         originate = Originate(
             external_id=external_id,
             user=login,
@@ -351,19 +239,16 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             if raced is not None:
                 raise HTTPException(409, "a call with this external id already exists") from None
             raise
-        return await send_originate(pbx, request, originate)
+        return await send_originate(originate, command, send)
 
-    async def send_originate(pbx: Any, request: SoapRequest, originate: Originate) -> CallState:
+    async def send_originate(
+        originate: Originate, command: str, send: Callable[[], str | None]
+    ) -> CallState:
         """Send the command; the Originate says what came of it (sent, failed, unconfirmed)."""
-        command = request.command
         external_id = originate.external_id
-        pbx_error, outcome_unknown = _soap_errors()
-
-        def send() -> None:
-            pbx.send(request)
-
+        pbx_error, outcome_unknown = soap_errors()
         try:
-            await anyio.to_thread.run_sync(send)
+            request_id = await anyio.to_thread.run_sync(send)
         except outcome_unknown as exc:
             metrics.SOAP_COMMANDS.labels(command, "unknown").inc()
             updated = await _off_loop(settle, external_id, state="unconfirmed", error=str(exc))
@@ -373,7 +258,11 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             await _off_loop(settle, external_id, state="failed", error=str(exc))
             raise HTTPException(502, f"PBX refused the call: {exc}") from None
         metrics.SOAP_COMMANDS.labels(command, "ok").inc()
-        updated = await _off_loop(settle, external_id, state="sent")
+        sent: dict[str, Any] = {"request_id": request_id} if request_id else {}
+        updated = await _off_loop(settle, external_id, state="sent", **sent)
+        if request_id and updated is not None and updated.request_id != request_id:
+            # The events moved it on before the answer came: keep the request id all the same.
+            await _off_loop(journal.update_originate, external_id, request_id=request_id)
         return await _off_loop(state_of, updated or originate)
 
     @router.get("/{external_id}", response_model=CallState, summary="State of a placed call")
@@ -415,7 +304,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         except InvalidRequest as exc:
             raise HTTPException(422, str(exc)) from None  # never sent: the caller's mistake
         except Exception as exc:
-            pbx_error, _ = _soap_errors()
+            pbx_error, _ = soap_errors()
             if isinstance(exc, pbx_error):
                 metrics.SOAP_COMMANDS.labels(name, "error").inc()
                 raise HTTPException(502, f"PBX refused {name}: {exc}") from None
@@ -426,7 +315,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
     def add_simple(action: str, name: str, method: str) -> None:
         async def handler(call_ref: str, who: Grant = Depends(grant)) -> dict[str, str]:  # noqa: B008
             login, user_call_id = await _off_loop(target, call_ref, who)
-            return await command(name, getattr(require_pbx(), method), login, user_call_id)
+            return await command(name, getattr(require_soap(), method), login, user_call_id)
 
         handler.__doc__ = f"{name} on the call (external id of a placed call, or user call id)."
         router.add_api_route(
@@ -449,7 +338,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
     ) -> dict[str, str]:
         """To another user call (CallTransfer) or to an extension (CallDivert)."""
         login, user_call_id = await _off_loop(target, call_ref, who)
-        pbx = require_pbx()
+        pbx = require_soap()
         if body.to_call_id:
             to_text = body.to_call_id.strip()
             if to_text in agents:
@@ -485,7 +374,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
     ) -> dict[str, str]:
         """CallRecStart / CallRecStop."""
         login, user_call_id = await _off_loop(target, call_ref, who)
-        pbx = require_pbx()
+        pbx = require_soap()
         if body.on:
             return await command("CallRecStart", pbx.call_rec_start, login, user_call_id)
         return await command("CallRecStop", pbx.call_rec_stop, login, user_call_id)

@@ -20,6 +20,10 @@ Answers:
 - 405/413/415: wrong method, too large, or a body that is not a form;
 - 503: the journal cannot take the write (the PBX should retry). Never a 500 for bad input.
 
+The same endpoint answers at ``/pbx/seri``, and both take VOIspeed's integration module's
+dialect: a request with ``event_name`` (and no ``ssn_event``) is read as the document's event
+by ``voispeed.seri.to_document`` (pure, no I/O) and then goes the same way.
+
 Text need not be UTF-8: a parameter whose escapes (or raw bytes; see ``http_protocol``) are
 not UTF-8 is read as cp1252, else latin-1, kept as received in ``cb_raw_<name>`` and counted
 (``callbridge_ingress_charset_fallback_total``): a latin1 caller name must not lose the call.
@@ -51,6 +55,7 @@ from urllib.parse import parse_qsl, quote_from_bytes, unquote_to_bytes
 from .. import metrics
 from ..faults import FaultLog, journal_fault
 from ..voispeed.events import SECRET_PARAMETERS, EventParseError, parse_event
+from ..voispeed.seri import is_seri, to_document
 from .services import Services
 
 log = logging.getLogger("callbridge.ingress")
@@ -66,6 +71,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 PATH = "/pbx/events"
+#: The same endpoint under the name of VOIspeed's integration module (``voispeed.seri``);
+#: both paths take both dialects, a request naming ``event_name`` is read as SERI.
+SERI_PATH = "/pbx/seri"
+PATHS = frozenset({PATH, SERI_PATH})
 #: Largest accepted request body or query string, in bytes. A real event is under 1 KiB.
 MAX_REQUEST_BYTES = 16 * 1024
 
@@ -261,6 +270,10 @@ class Ingress:
             ipaddress.ip_network(n, strict=False) for n in settings.server.allowed_networks
         ]
         self._company_param = settings.pbx.company_param
+        self._seri_names = settings.pbx.seri
+        seri_token = settings.pbx.seri_token
+        #: A SERI event may carry the module's own token beside ours (see ``_check_token``).
+        self._seri_token = seri_token.get_secret_value().encode() if seri_token else None
         engine = services.engine
         self._notify: Callable[[], None] | None = engine.notify if engine is not None else None
         self._sources = services.sources
@@ -300,7 +313,8 @@ class Ingress:
                 raise _Refusal(405, "use GET or POST", "method")
             self._check_source(remote)
             pairs = await self._read_pairs(scope, receive)
-            self._check_token(pairs)
+            seri = is_seri(pairs, self._seri_names)
+            self._check_token(pairs, seri=seri)
             authenticated = True
             if any(k == "outbox_id" for k, _ in pairs) and not any(
                 k == "ssn_event" for k, _ in pairs
@@ -308,6 +322,8 @@ class Ingress:
                 await self._nudge(pairs, send)
                 return
             try:
+                if seri:  # the integration module's dialect: read as the document's
+                    pairs = list(to_document(pairs, self._seri_names).items())
                 event = parse_event(pairs, company_param=self._company_param)
             except EventParseError as exc:
                 raise _Refusal(400, str(exc), "malformed") from None
@@ -337,6 +353,8 @@ class Ingress:
             self._wake_engine()  # now rather than at the dispatcher's next poll
         await _answer(send, 200, f"{'duplicate' if result.duplicate else 'ok'} {result.seq}\n")
         code = str(event.ssn_event) if event.kind is not None else "unknown"
+        if seri:
+            code = f"seri:{event.ssn_event}" if event.kind is not None else "seri:unknown"
         metrics.EVENTS_ACCEPTED.labels(code, "http", "yes" if result.duplicate else "no").inc()
         metrics.ACK_LATENCY.observe(time.perf_counter() - started)
 
@@ -350,13 +368,19 @@ class Ingress:
         if not any(address in net for net in self._networks):
             raise _Refusal(403, "source network not allowed", "network")
 
-    def _check_token(self, pairs: list[tuple[str, str]]) -> None:
+    def _check_token(self, pairs: list[tuple[str, str]], *, seri: bool = False) -> None:
+        """Our token, once. A SERI event may also carry the module's own ``token`` (when
+        the URL configured in the module holds ours): ours must be there, and any other
+        ``token`` must be the module's (``CALLBRIDGE_PBX__SERI_TOKEN``)."""
         if self._token is None:
             return  # only possible with the explicit insecure flag (checked at start-up)
-        given = [v for k, v in pairs if k == "token"]
+        given = {v.encode() for k, v in pairs if k == "token"}
         if not given:
             raise _Refusal(401, "token missing", "token_missing")
-        if len(set(given)) != 1 or not hmac.compare_digest(given[0].encode(), self._token):
+        ours = [g for g in given if hmac.compare_digest(g, self._token)]
+        others = given - set(ours)
+        module = self._seri_token if seri else None
+        if not ours or any(module is None or not hmac.compare_digest(g, module) for g in others):
             raise _Refusal(403, "token invalid", "token_invalid")
 
     @staticmethod

@@ -1,4 +1,4 @@
-"""The OpenAPI description of the PBX ingress ``/pbx/events``.
+"""The OpenAPI description of the PBX ingress ``/pbx/events`` and ``/pbx/seri``.
 
 The ingress is a plain ASGI endpoint (see ``ingress``), outside FastAPI's routing, so its
 entry in the app's OpenAPI document is written here by hand.
@@ -46,7 +46,9 @@ def openapi_paths() -> dict[str, Any]:
         "parameters": parameters,
         "responses": responses,
     }
+    seri = _seri_operation(responses)
     return {
+        ingress.SERI_PATH: {"get": seri, "post": {**seri, "operationId": "pbx_seri_post"}},
         ingress.PATH: {
             "get": {**operation, "summary": "Receive one PBX event", "operationId": "pbx_get"},
             "post": {
@@ -57,7 +59,33 @@ def openapi_paths() -> dict[str, Any]:
                     "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}
                 },
             },
-        }
+        },
+    }
+
+
+def _seri_operation(responses: dict[str, Any]) -> dict[str, Any]:
+    """The integration module's (SERI) events at ``/pbx/seri``: the same answers."""
+    return {
+        "tags": ["PBX ingress"],
+        "summary": "Receive one event of VOIspeed's integration module (SERI)",
+        "operationId": "pbx_seri_get",
+        "description": (
+            "The same endpoint in the integration module's dialect (``/pbx/events`` takes it "
+            "too): ``event_name`` = incoming_call, outgoing_call, call_answered, "
+            "call_disconnect_in, call_disconnect_out, lost_call, cmd_failed (names are "
+            "settings, CALLBRIDGE_PBX__SERI__*). Read as the document's events; unknown "
+            "names and parameters are kept. Same answers as /pbx/events."
+        ),
+        "parameters": [
+            _param("event_name", "The SERI event.", "incoming_call", True),
+            _param("token", "The ingress token (the module's may come too).", None, True),
+            _param("ext", "The user's extension.", "201"),
+            _param("number", "The other party's number.", "0612345678"),
+            _param("usercallid", "The user call id (decimal by default).", "4768"),
+            _param("extid", "Our external id of a click-to-call.", "cb-1f2e"),
+            _param("request_id", "cmd_failed: the request that failed.", "77"),
+        ],
+        "responses": responses,
     }
 
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ..journal.base import Journal
     from ..plugins.manager import Plugins
     from ..settings import Settings
-    from ..voispeed.soap import SoapClient
+    from ..voispeed.client import PbxClient
 
 
 class EngineHandle(Protocol):
@@ -55,7 +55,7 @@ class Services:
 
     settings: Settings
     journal: Journal
-    pbx: SoapClient | None = None
+    pbx: PbxClient | None = None
     plugins: Plugins | None = None
     engine: EngineHandle | None = None
     sources: list[EventSource] = field(default_factory=list)

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from ..settings import SeriSettings
 from ..voispeed.codes import (
     CallableType,
     CallStatus,
@@ -51,6 +52,7 @@ from ..voispeed.codes import (
 from ..voispeed.ids import InvalidIdentifier, normalize_id, validate_external_id
 from .emitter import EventSink, MemorySink
 from .model import Device, Directory, Group, User, default_directory
+from .seri import seri_event
 
 #: See ``CallEngine.ext_id_mode``.
 ExtIdMode = Literal["caller", "every_leg", "none"]
@@ -211,8 +213,13 @@ class CallEngine:
         company_param: str = "company_id",
         ext_reading: ExtReading = "extension",
         group_end: GroupEnd = 20,
+        dialect: Literal["soap", "seri"] = "soap",
+        seri: SeriSettings | None = None,
     ) -> None:
         self.directory = directory or default_directory()
+        #: ``seri``: events go out as the integration module sends them (``sim.seri``).
+        self.dialect = dialect
+        self.settings_seri = seri or SeriSettings()
         self.sink: EventSink = sink if sink is not None else MemorySink()
         self.company_param = company_param
         #: What 16's ``ext`` carries: the member's ``extension`` or the number ``dialled``.
@@ -292,6 +299,9 @@ class CallEngine:
             "group": leg.group,
             self.company_param: str(leg.user.company_id),
         }
+        if self.dialect == "seri":
+            self.sink.emit(seri_event(self, code, leg, number, params["ext_id"]))
+            return
         self.sink.emit(params)
 
     def _echoed_ext_id(self, leg: Leg) -> str:
@@ -789,6 +799,8 @@ class CallEngine:
     def _device_event(self, code: SsnEvent, device: Device) -> None:
         user = self.directory.user_by_id(device.user_id)
         assert user is not None  # the directory validates device owners
+        if self.dialect == "seri":
+            return  # the integration module reports no devices
         self.sink.emit(
             {
                 "ssn_event": str(int(code)),

@@ -6,6 +6,10 @@
         sim.answer(call)
         sim.hangup(call, by="remote")
 
+The same server answers GET at the path of ``settings.seri_url`` as the integration module's
+``seri_endpoint.php`` (``sim.seri``), with ``settings.seri_token``; ``dialect="seri"`` sends
+the events in that module's dialect too.
+
 The SOAP server is a threaded stdlib HTTP server on its own thread (port 0 picks a free
 port): no event loop to share with whoever embeds it. Events go through a ``QueuedSink`` by
 default, so a SOAP request returns without waiting on the event receiver; ``flush()`` waits
@@ -21,7 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from urllib.parse import urlsplit
+from typing import Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import SecretStr
 
@@ -30,6 +35,7 @@ from .emitter import EventSink, MemorySink, QueuedSink
 from .engine import CallEngine, ExtReading, GroupEnd, SimCall, SimError
 from .model import DEFAULT_PASSWORD, Directory, User, default_directory, md5_hex
 from .scheduler import Scheduler
+from .seri import SeriService
 from .soap_server import MAX_BODY, SoapLogEntry, SoapService
 
 log = logging.getLogger(__name__)
@@ -55,6 +61,8 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     service: SoapService
     path: str
+    seri: SeriService
+    seri_path: str
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -72,7 +80,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:
-        self._send(405, b"POST SOAP requests here\n", "text/plain; charset=utf-8")
+        url = urlsplit(self.path)
+        if url.path.rstrip("/") != self.server.seri_path.rstrip("/"):
+            self._send(405, b"POST SOAP requests here\n", "text/plain; charset=utf-8")
+            return
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        status, answer = self.server.seri.handle(query)
+        self._send(status, answer, "text/xml; charset=utf-8")
 
     def do_POST(self) -> None:
         if urlsplit(self.path).path.rstrip("/") != self.server.path.rstrip("/"):
@@ -106,6 +120,7 @@ class Simulator(CallEngine):
         outbound: OutboundPolicy | None = None,
         ext_reading: ExtReading = "extension",
         group_end: GroupEnd = 20,
+        dialect: Literal["soap", "seri"] = "soap",
     ) -> None:
         self.settings = settings or PbxSettings()
         directory = directory or default_directory()
@@ -118,8 +133,12 @@ class Simulator(CallEngine):
             company_param=self.settings.company_param,
             ext_reading=ext_reading,
             group_end=group_end,
+            dialect=dialect,
+            seri=self.settings.seri,
         )
         self.service = SoapService(self, self.settings)
+        #: The integration module's command endpoint (``seri_endpoint.php``).
+        self.seri = SeriService(self, self.settings)
         self.outbound = outbound
         self._host = host
         self._port = port
@@ -138,6 +157,8 @@ class Simulator(CallEngine):
         server = _Server((self._host, self._port), _Handler)
         server.service = self.service
         server.path = urlsplit(self.settings.soap_url).path or "/"
+        server.seri = self.seri
+        server.seri_path = urlsplit(self.settings.seri_url).path or "/"
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, name="sim-soap", kwargs={"poll_interval": 0.05}
@@ -192,12 +213,23 @@ class Simulator(CallEngine):
         path = urlsplit(self.settings.soap_url).path or "/"
         return f"http://{self._host}:{self.port}{path}"
 
+    @property
+    def seri_url(self) -> str:
+        """The integration module's endpoint, e.g. ``http://127.0.0.1:41234/PBX/seri_endpoint.php``."""
+        path = urlsplit(self.settings.seri_url).path or "/"
+        return f"http://{self._host}:{self.port}{path}"
+
     def pbx_settings(
         self, user: str = "auth-callbridge@acme", password: str = DEFAULT_PASSWORD
     ) -> PbxSettings:
         """Client settings that reach this simulator (same namespaces, its URL, credentials)."""
         return self.settings.model_copy(
-            update={"soap_url": self.url, "user": user, "password": SecretStr(password)}
+            update={
+                "soap_url": self.url,
+                "seri_url": self.seri_url,
+                "user": user,
+                "password": SecretStr(password),
+            }
         )
 
     @property

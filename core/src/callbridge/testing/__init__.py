@@ -15,13 +15,28 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .app import AppHarness
     from .clock import FakeClock
-    from .connector import ConnectorTests, LoadedConnector
+    from .connector import ConnectorTests, FailureKind, LoadedConnector, overrides_standard_test
     from .env import CallbridgeEnv
     from .events import REMOTE, REMOTE_E164, BuiltEvent, EventFactory
     from .live import LiveService, SseMessage, SseReader
+    from .parts import (
+        SQLITE_FILE_NAME,
+        FanoutSink,
+        HttpSink,
+        MemorySink,
+        PluginInfo,
+        Plugins,
+        Simulator,
+        SqliteJournal,
+        cli_main,
+        find_scenario,
+        load_plugins,
+        play,
+    )
     from .plugins import make_plugins
     from .records import make_call, make_record, shifted_record
     from .scenarios import ScenarioResult, ScenarioRunner
+    from .services import require
     from .variables import Variable, variables
     from .wait import wait_until
 
@@ -29,13 +44,28 @@ _EXPORTS = {
     "AppHarness": "app",
     "FakeClock": "clock",
     "ConnectorTests": "connector",
+    "FailureKind": "connector",
     "LoadedConnector": "connector",
+    "overrides_standard_test": "connector",
     "CallbridgeEnv": "env",
     "REMOTE": "events",
     "REMOTE_E164": "events",
     "BuiltEvent": "events",
     "EventFactory": "events",
     "LiveService": "live",
+    "SQLITE_FILE_NAME": "parts",
+    "FanoutSink": "parts",
+    "HttpSink": "parts",
+    "MemorySink": "parts",
+    "PluginInfo": "parts",
+    "Plugins": "parts",
+    "Simulator": "parts",
+    "SqliteJournal": "parts",
+    "cli_main": "parts",
+    "find_scenario": "parts",
+    "load_plugins": "parts",
+    "play": "parts",
+    "require": "services",
     "SseMessage": "live",
     "SseReader": "live",
     "make_plugins": "plugins",
@@ -52,22 +82,37 @@ _EXPORTS = {
 __all__ = [
     "REMOTE",
     "REMOTE_E164",
+    "SQLITE_FILE_NAME",
     "AppHarness",
     "BuiltEvent",
     "CallbridgeEnv",
     "ConnectorTests",
     "EventFactory",
+    "FailureKind",
     "FakeClock",
+    "FanoutSink",
+    "HttpSink",
     "LiveService",
     "LoadedConnector",
+    "MemorySink",
+    "PluginInfo",
+    "Plugins",
     "ScenarioResult",
     "ScenarioRunner",
+    "Simulator",
+    "SqliteJournal",
     "SseMessage",
     "SseReader",
     "Variable",
+    "cli_main",
+    "find_scenario",
+    "load_plugins",
     "make_call",
     "make_plugins",
     "make_record",
+    "overrides_standard_test",
+    "play",
+    "require",
     "shifted_record",
     "variables",
     "wait_until",

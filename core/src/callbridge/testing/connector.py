@@ -38,6 +38,11 @@ logging); a failing *optional* lookup (the activity's owner) never loses the act
 permanent and passing failures raise ``PermanentError`` and ``RetryLater``; secrets never
 show in a repr, an error message or the logs. A test whose hook the subclass does not provide is
 skipped with the reason, never passed silently.
+
+A subclass may not quietly replace a standard test (as langchain-tests guards its standard
+tests): one that overrides ``test_...`` must say why, with ``@overrides_standard_test("why")``
+or ``@pytest.mark.xfail(reason="why")``, or ``test_no_standard_test_is_overridden_silently``
+fails naming it.
 """
 
 from __future__ import annotations
@@ -45,21 +50,58 @@ from __future__ import annotations
 import importlib.metadata
 import inspect
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import pytest
 from pydantic_settings import BaseSettings
 
 from ..errors import PermanentError, RetryLater
-from ..models import ActivityRef, CallRecord, Contact
+from ..models import ActivityRef, Call, CallRecord, Contact
 from .env import CallbridgeEnv
 from .records import make_call, make_record, shifted_record
 from .variables import variable_names, variables
 
+if TYPE_CHECKING:
+    from ..plugins.manager import Plugins
+
+#: What ``crm_fails`` is asked for: data the CRM refuses, or a passing outage.
 FailureKind = Literal["permanent", "retryable"]
+
+_Test = TypeVar("_Test", bound=Callable[..., object])
+
+#: Where ``overrides_standard_test`` keeps its reason on the overriding function.
+_OVERRIDE_REASON = "__callbridge_override_reason__"
+
+
+def overrides_standard_test(reason: str) -> Callable[[_Test], _Test]:
+    """Mark a subclass's ``test_...`` as a deliberate replacement of the standard one.
+
+    ``reason`` says why the standard test does not fit this connector; it is required (an
+    empty one is refused) so that a reader of the subclass knows what the contract lost.
+    """
+    if not reason.strip():
+        raise ValueError("overrides_standard_test needs a reason")
+
+    def mark(test: _Test) -> _Test:
+        setattr(test, _OVERRIDE_REASON, reason)
+        return test
+
+    return mark
+
+
+def _override_reason(test: object) -> str | None:
+    """Why ``test`` replaces a standard test: our decorator's reason, or an xfail's."""
+    reason = getattr(test, _OVERRIDE_REASON, None)
+    if isinstance(reason, str) and reason.strip():
+        return reason
+    for mark in getattr(test, "pytestmark", []):
+        text = mark.kwargs.get("reason") if mark.name == "xfail" else None
+        if isinstance(text, str) and text.strip():
+            return text
+    return None
 
 
 @dataclass
@@ -69,11 +111,15 @@ class LoadedConnector:
     name: str
     plugin: object
     settings: BaseSettings | None
-    plugins: Any
+    plugins: Plugins
 
-    def call(self, hook: str, **kwargs: Any) -> Any:
-        """Call one of the plugin's hooks as the core does."""
-        return self.plugins.call_one(self.name, hook, **kwargs)
+    def lookup_contact(self, number: str, call: Call) -> object:
+        """The plugin's ``lookup_contact``, called as the core calls it."""
+        return self.plugins.lookup_contact(self.name, number, call)
+
+    def log_call(self, record: CallRecord) -> object:
+        """The plugin's ``log_call``, called as the core calls it."""
+        return self.plugins.log_call(self.name, record)
 
     def has(self, hook: str) -> bool:
         """Whether the plugin implements ``hook``."""
@@ -91,8 +137,14 @@ class ConnectorTests:
     unknown_number: str = "+390298765432"
     #: Secrets besides the SecretStr values of ``settings_env`` that must never be logged.
     extra_secrets: tuple[str, ...] = ()
-    #: Variables that configure the connector against the fake (may be a property).
-    settings_env: Mapping[str, str] = {}
+
+    @property
+    def settings_env(self) -> Mapping[str, str]:
+        """Variables that configure the connector against the fake (default: none).
+
+        A property, so that it can use what a fixture started (the fake CRM's URL).
+        """
+        return {}
 
     # -- what a subclass provides ---------------------------------------------------------
     def plugin_factory(self) -> object:
@@ -158,6 +210,21 @@ class ConnectorTests:
         return [v for v in values if v and len(v) >= 4]
 
     # -- the contract ---------------------------------------------------------------------
+    def test_no_standard_test_is_overridden_silently(self) -> None:
+        """A subclass that replaces (or removes) a standard test says why, in the code."""
+        silent = []
+        for name, standard in vars(ConnectorTests).items():
+            if not name.startswith("test_"):
+                continue
+            mine = getattr(type(self), name, None)
+            if mine is not standard and _override_reason(mine) is None:
+                silent.append(name)
+        assert not silent, (
+            f"{type(self).__name__} overrides standard test(s) {', '.join(sorted(silent))} "
+            'without saying why: add @overrides_standard_test("why") or '
+            '@pytest.mark.xfail(reason="why")'
+        )
+
     def test_entry_point_loads_the_plugin(self) -> None:
         """``pip install`` of the distribution is enough for callbridge to find the plugin."""
         if self.entry_point_name is None:
@@ -203,12 +270,12 @@ class ConnectorTests:
             pytest.skip("the plugin does not implement lookup_contact")
         self.crm_succeeds()
         call = make_call(outcome=None, remote_e164=self.unknown_number)
-        missing = loaded_connector.call("lookup_contact", number=self.unknown_number, call=call)
+        missing = loaded_connector.lookup_contact(self.unknown_number, call)
         assert missing is None, f"lookup of an unknown number returned {missing!r}"
         if self.known_number is None:
             return
         call = make_call(outcome=None, remote_e164=self.known_number)
-        found = loaded_connector.call("lookup_contact", number=self.known_number, call=call)
+        found = loaded_connector.lookup_contact(self.known_number, call)
         assert isinstance(found, Contact), f"lookup returned {found!r}"
         _check_contact(found)
         for candidate in found.candidates:
@@ -222,8 +289,8 @@ class ConnectorTests:
             pytest.skip("the plugin does not implement log_call")
         record = self.finished_record(loaded_connector.name)
         self.crm_succeeds()
-        loaded_connector.call("log_call", record=record)
-        loaded_connector.call("log_call", record=record)
+        loaded_connector.log_call(record)
+        loaded_connector.log_call(record)
         assert self.activity_count(record) == 1
         # Fail once (an outage), then retry: still one activity for a second call.
         second = record.model_copy(
@@ -231,10 +298,10 @@ class ConnectorTests:
         )
         self.crm_fails("retryable")
         with pytest.raises(RetryLater):
-            loaded_connector.call("log_call", record=second)
+            loaded_connector.log_call(second)
         self.crm_succeeds()
-        loaded_connector.call("log_call", record=second)
-        loaded_connector.call("log_call", record=second)
+        loaded_connector.log_call(second)
+        loaded_connector.log_call(second)
         assert self.activity_count(second) == 1
         assert self.activity_count(record) == 1
 
@@ -252,9 +319,9 @@ class ConnectorTests:
         later = shifted_record(first, timedelta(days=40, minutes=7))
         assert later.call.key == first.call.key
         self.crm_succeeds()
-        ref_first = loaded_connector.call("log_call", record=first)
-        ref_later = loaded_connector.call("log_call", record=later)
-        again = loaded_connector.call("log_call", record=later)
+        ref_first = loaded_connector.log_call(first)
+        ref_later = loaded_connector.log_call(later)
+        again = loaded_connector.log_call(later)
         assert self.activity_count(first) == 1
         assert self.activity_count(later) == 1, "the reused id's call was not logged"
         if isinstance(ref_first, ActivityRef) and isinstance(ref_later, ActivityRef):
@@ -278,10 +345,10 @@ class ConnectorTests:
         self.crm_lookup_fails()
         try:
             with pytest.raises((RetryLater, PermanentError)):
-                loaded_connector.call("lookup_contact", number=number, call=call)
+                loaded_connector.lookup_contact(number, call)
         finally:
             self.crm_succeeds()
-        found = loaded_connector.call("lookup_contact", number=number, call=call)
+        found = loaded_connector.lookup_contact(number, call)
         assert isinstance(found, Contact), f"after the failure the lookup returned {found!r}"
 
     def test_an_optional_lookup_failure_does_not_lose_the_activity(
@@ -293,7 +360,7 @@ class ConnectorTests:
         record = self.finished_record(loaded_connector.name)
         self.optional_lookup_fails()
         try:
-            loaded_connector.call("log_call", record=record)
+            loaded_connector.log_call(record)
             assert self.activity_count(record) == 1
         finally:
             self.crm_succeeds()
@@ -311,7 +378,7 @@ class ConnectorTests:
         self.crm_fails(kind)
         try:
             with pytest.raises(error):
-                loaded_connector.call("log_call", record=record)
+                loaded_connector.log_call(record)
         finally:
             self.crm_succeeds()
 
@@ -335,7 +402,7 @@ class ConnectorTests:
             except pytest.skip.Exception:
                 break
             try:
-                loaded_connector.call("log_call", record=record)
+                loaded_connector.log_call(record)
             except Exception as exc:
                 texts += [str(exc), repr(exc)]
             finally:
@@ -343,7 +410,7 @@ class ConnectorTests:
         if loaded_connector.has("lookup_contact"):
             number = self.known_number or self.unknown_number
             call = make_call(outcome=None, remote_e164=number)
-            loaded_connector.call("lookup_contact", number=number, call=call)
+            loaded_connector.lookup_contact(number, call)
         texts.append(caplog.text)
         for secret in self._secrets():
             for text in texts:
@@ -361,4 +428,4 @@ def _check_contact(contact: Contact) -> None:
         assert number.strip(), "Contact.numbers holds an empty number"
 
 
-__all__ = ["ConnectorTests", "FailureKind", "LoadedConnector"]
+__all__ = ["ConnectorTests", "FailureKind", "LoadedConnector", "overrides_standard_test"]

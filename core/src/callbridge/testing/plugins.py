@@ -21,7 +21,7 @@ BUILTIN_NAMES = ("console", "directory", "webhook")
 
 def builtin(name: str) -> object:
     """A fresh instance of the built-in plugin called ``name``."""
-    from ..plugins.manager import BUILTIN_PLUGINS, _resolve
+    from ..plugins.loader import BUILTIN_PLUGINS, _resolve
 
     for target in BUILTIN_PLUGINS:
         if target.partition(":")[0].rsplit(".", 1)[-1] == name:
@@ -39,7 +39,7 @@ def make_plugins(
 
     ``settings`` defaults to the core settings read from the environment now. The result is
     the real ``Plugins``: check ``.get(name).state`` and ``.reason`` when a plugin is not
-    active, call hooks with ``.call_one(name, hook, ...)``.
+    active, call hooks with its typed methods (``.log_call(name, record)``, ...).
     """
     from ..plugins.manager import load_plugins
     from ..settings import load_settings

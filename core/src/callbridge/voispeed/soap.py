@@ -150,6 +150,24 @@ def _describe(exc: httpx.HTTPError) -> str:
     return f"{name}: {detail}" if detail else name
 
 
+def pbx_http_client(
+    settings: PbxSettings, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
+    """The HTTP client both dialects' clients use: the settings' timeouts, no keep-alive
+    (see the module's docstring), no redirects."""
+    return httpx.Client(
+        transport=transport,
+        timeout=httpx.Timeout(
+            connect=settings.connect_timeout,
+            read=settings.read_timeout,
+            write=settings.read_timeout,
+            pool=settings.connect_timeout,
+        ),
+        limits=httpx.Limits(max_keepalive_connections=0),
+        follow_redirects=False,
+    )
+
+
 class SoapClient:
     """Sends the document's SOAP commands to the PBX at ``settings.soap_url``.
 
@@ -178,17 +196,7 @@ class SoapClient:
         self._sleep = sleep
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
-        self._http = httpx.Client(
-            transport=transport,
-            timeout=httpx.Timeout(
-                connect=settings.connect_timeout,
-                read=settings.read_timeout,
-                write=settings.read_timeout,
-                pool=settings.connect_timeout,
-            ),
-            limits=httpx.Limits(max_keepalive_connections=0),
-            follow_redirects=False,
-        )
+        self._http = pbx_http_client(settings, transport)
 
     def __repr__(self) -> str:
         return f"SoapClient(url={self._settings.soap_url!r}, user={self._settings.user!r})"

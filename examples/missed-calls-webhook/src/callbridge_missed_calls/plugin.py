@@ -21,11 +21,16 @@ import httpx
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from callbridge.errors import PermanentError, RetryLater
-from callbridge.hookspecs import hookimpl
-from callbridge.models import ActivityRef, CallRecord, Outcome
-from callbridge.plugins.base import PluginSettings
-from callbridge.settings import Settings
+from callbridge import (
+    ActivityRef,
+    CallRecord,
+    Outcome,
+    PluginSettings,
+    RetryLater,
+    Settings,
+    hookimpl,
+    raise_for_crm_status,
+)
 
 from .ledger import Ledger
 
@@ -131,14 +136,11 @@ class MissedCallsPlugin:
         except httpx.HTTPError as exc:
             # Never str(exc): httpx puts the URL, hence the secret, in its messages.
             raise RetryLater(f"chat webhook unreachable ({type(exc).__name__})") from None
-        status = response.status_code
-        if status == 429 or status >= 500:
-            retry_after = response.headers.get("Retry-After", "")
-            hint = float(retry_after) if retry_after.isdigit() else None
-            raise RetryLater(f"chat webhook answered {status}", retry_after=hint)
-        if status >= 400:
-            reason = response.text[:200]
-            raise PermanentError(f"chat webhook refused the message: {status} {reason}")
+        raise_for_crm_status(
+            response.status_code,
+            f"chat webhook answered: {response.text[:200]}",
+            retry_after=response.headers.get("Retry-After"),
+        )
         self._ledger.add(key)
         log.info("posted missed call %s", record.call.key)
         return ref

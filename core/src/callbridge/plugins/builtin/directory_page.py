@@ -15,7 +15,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .directory import DirectoryActivity, DirectoryContact
+    from .directory_data import DirectoryActivity, DirectoryContact
 
 #: No script, no frame, no outside resource: the page needs only its own inline style.
 SECURITY_HEADERS = {

@@ -23,7 +23,6 @@ import hmac
 import json
 import logging
 import time
-from email.utils import parsedate_to_datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -31,7 +30,7 @@ import httpx
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from ...errors import PermanentError, RetryLater
+from ...errors import PermanentError, RetryLater, retry_after_seconds, retryable_status
 from ...hookspecs import hookimpl
 from ...models import ActivityRef, CallRecord, ScreenPop
 from ..base import PluginSettings
@@ -138,21 +137,6 @@ def verify_signature(
     return any(hmac.compare_digest(expected, c) for c in candidates if c)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    """``Retry-After`` in seconds (delta or HTTP date), None when absent or unreadable."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
-    except (TypeError, ValueError):
-        return None
-
-
 def _receiver_message(response: httpx.Response) -> str:
     text = response.text.strip().replace("\n", " ")
     if len(text) > MAX_ERROR_TEXT:
@@ -251,9 +235,9 @@ class WebhookPlugin:
                 retry.append(f"{where}: {type(exc).__name__}: {detail}")
                 continue
             status = response.status_code
-            if status == 429 or status >= 500:
+            if retryable_status(status):
                 retry.append(f"{where}: {_receiver_message(response)}")
-                hint = _retry_after(response)
+                hint = retry_after_seconds(response.headers.get("Retry-After"))
                 if hint is not None:
                     retry_after = max(retry_after or 0.0, hint)
             elif status >= 300:

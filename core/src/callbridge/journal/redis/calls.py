@@ -1,0 +1,112 @@
+"""Calls and click-to-call originates in the Redis journal."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any, cast
+
+import redis
+from redis.commands.core import Script
+
+from ...models import Call, Originate
+from ..base import DuplicateOriginateError, changed_originate, check_originate_changes
+from ..codec import to_us, utc_now
+from .connection import RedisStore
+
+
+class RedisCalls(RedisStore):
+    """Calls in a hash with sorted-set indexes; originates in a hash with a time index."""
+
+    _save_call: Script
+
+    def save_call(self, call: Call, *, settled: bool = False) -> None:
+        started = call.ring_at or call.answer_at or call.end_at or utc_now()
+        self._save_call(
+            keys=[
+                self._k("calls"),
+                self._k("calls", "by_start"),
+                self._k("calls", "open"),
+                self._k("calls", "settled"),
+            ],
+            args=[call.key, call.model_dump_json(), to_us(started), int(settled)],
+            client=self._redis,
+        )
+
+    def get_call(self, key: str) -> Call | None:
+        data = self._redis.hget(self._k("calls"), key)
+        return None if data is None else Call.model_validate_json(data)
+
+    def list_calls(self, limit: int = 50, *, open_only: bool = False) -> list[Call]:
+        """Most recent first by start time (calls starting in the same microsecond: by key)."""
+        if limit <= 0:
+            return []
+        index = self._k("calls", "open" if open_only else "by_start")
+        keys = cast(list[str], self._redis.zrevrange(index, 0, limit - 1))
+        if not keys:
+            return []
+        rows = cast(list[str | None], self._redis.hmget(self._k("calls"), keys))
+        return [Call.model_validate_json(row) for row in rows if row is not None]
+
+    def is_settled(self, key: str) -> bool:
+        """Whether the dispatcher is done with this call (see ``save_call``)."""
+        return bool(self._redis.sismember(self._k("calls", "settled"), key))
+
+    def create_originate(self, originate: Originate) -> None:
+        created = self._redis.hsetnx(
+            self._k("originates"), originate.external_id, originate.model_dump_json()
+        )
+        if not created:
+            raise DuplicateOriginateError(
+                f"an originate with external id {originate.external_id!r} already exists"
+            )
+        # The time index ``recent_originates`` reads (a crash before it only hides this one
+        # request from correlation and expiry; its own ext_id still finds it).
+        self._redis.zadd(
+            self._k("originates", "by_time"),
+            {originate.external_id: to_us(originate.created_at)},
+        )
+
+    def get_originate(self, external_id: str) -> Originate | None:
+        data = self._redis.hget(self._k("originates"), external_id)
+        return None if data is None else Originate.model_validate_json(data)
+
+    def update_originate(
+        self, external_id: str, *, only_if: Collection[str] | None = None, **changes: Any
+    ) -> Originate | None:
+        check_originate_changes(changes)
+        key = self._k("originates")
+
+        outcome: list[Originate | None] = [None]
+
+        # Optimistic transaction: redis-py re-runs this when another writer touched the hash.
+        def change(pipe: redis.client.Pipeline) -> None:
+            outcome[0] = None
+            data = cast(str | None, pipe.hget(key, external_id))
+            if data is None:
+                return
+            updated, changed = changed_originate(data, only_if, changes)
+            if not changed:
+                outcome[0] = updated
+                return
+            pipe.multi()
+            pipe.hset(key, external_id, updated.model_dump_json())
+            outcome[0] = updated
+
+        self._redis.transaction(change, key)
+        return outcome[0]
+
+    def recent_originates(self, since: datetime) -> list[Originate]:
+        # A sorted set of external ids by creation time, kept beside the hash.
+        ids = cast(
+            list[str],
+            self._redis.zrangebyscore(self._k("originates", "by_time"), to_us(since), "+inf"),
+        )
+        if not ids:
+            return []
+        found = []
+        for data in cast(list[str | None], self._redis.hmget(self._k("originates"), ids)):
+            if data is not None:
+                found.append(Originate.model_validate_json(data))
+        found.sort(key=lambda o: o.created_at)
+        return found

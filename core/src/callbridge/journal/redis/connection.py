@@ -1,0 +1,184 @@
+"""The Redis journal's connection: its URL, the client, the server's settings and key names."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import cast
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+
+from ...errors import ConfigurationError
+from ..base import Journal, JournalClosedError
+
+log = logging.getLogger(__name__)
+
+#: Layout version of the keys; a server holding a newer one is refused rather than misread.
+SCHEMA_VERSION = 1
+
+DEFAULT_PREFIX = "callbridge"
+
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9_.:{}\-]{1,64}$")
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ``***`` and its query dropped, for display."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unparsable redis URL>"
+    auth = ""
+    if parts.username or parts.password:
+        auth = (parts.username or "") + (":***" if parts.password else "") + "@"
+    return urlunsplit((parts.scheme, f"{auth}{host}{port}", parts.path, "", ""))
+
+
+def split_url(url: str) -> tuple[str, str, str]:
+    """(URL for redis-py, key prefix, redacted URL); a bad URL is a ``ConfigurationError``."""
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url.strip())
+        _ = parts.port  # raises on a bad port
+    except ValueError:
+        raise ConfigurationError(f"CALLBRIDGE_JOURNAL: not a valid Redis URL ({shown})") from None
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise ConfigurationError(
+            f"CALLBRIDGE_JOURNAL: expected redis://host[:port][/db][?prefix=name] ({shown})"
+        )
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefixes = [value for key, value in query if key == "prefix"]
+    prefix = prefixes[-1] if prefixes else DEFAULT_PREFIX
+    if not _PREFIX_RE.match(prefix):
+        raise ConfigurationError(
+            f"CALLBRIDGE_JOURNAL: prefix {prefix!r} must be 1-64 letters, digits or _.:{{}}-"
+        )
+    rest = urlencode([(key, value) for key, value in query if key != "prefix"])
+    clean = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment))
+    return clean, prefix, shown
+
+
+class RedisStore(Journal):
+    """What every part of ``RedisJournal`` shares: the client, the key prefix and the checks."""
+
+    prefix: str
+    _client: redis.Redis
+    #: The URL without its password, for ``repr``, logs and errors.
+    _shown: str
+    _closed: bool
+
+    def _connect(self, url: str) -> None:
+        """Connect to the server the URL names and check it: a bad URL, an unknown option or
+        a server that cannot be used is a ``ConfigurationError`` (with the password hidden)."""
+        clean, self.prefix, self._shown = split_url(url)
+        self._closed = False
+        # Retries re-send a command whose reply was lost. The event append, call and cursor
+        # writes and delivery transitions are idempotent; a retried agent message or rejected
+        # request may appear twice, which its readers tolerate.
+        bad_option = f"CALLBRIDGE_JOURNAL: bad option in the Redis URL ({self._shown})"
+        try:
+            self._client = redis.Redis.from_url(
+                clean,
+                decode_responses=True,
+                socket_connect_timeout=5.0,
+                socket_timeout=30.0,
+                health_check_interval=30,
+                retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3),
+            )
+        except ValueError as exc:
+            raise ConfigurationError(f"{bad_option}: {exc}") from None
+        try:
+            try:
+                self._client.ping()
+            except TypeError as exc:  # an unknown query parameter reaches the connection
+                raise ConfigurationError(f"{bad_option}: {exc}") from None
+            self._check_schema()
+            #: What the server's persistence gives (see ``_check_durability``).
+            self.durability: str = self._check_durability()
+        except BaseException as exc:
+            self._client.close()
+            if not isinstance(exc, redis.RedisError):
+                raise
+            raise ConfigurationError(
+                f"CALLBRIDGE_JOURNAL: cannot use Redis at {self._shown}: {exc}"
+            ) from None
+
+    def _k(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    @property
+    def _redis(self) -> redis.Redis:
+        if self._closed:
+            raise JournalClosedError("the journal is closed")
+        return self._client
+
+    def _check_schema(self) -> None:
+        key = self._k("meta", "schema")
+        self._client.set(key, SCHEMA_VERSION, nx=True)
+        found = int(self._client.get(key) or SCHEMA_VERSION)
+        if found > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"the Redis journal at {self._shown} (prefix {self.prefix!r}) has layout "
+                f"{found}, newer than this callbridge's {SCHEMA_VERSION}: upgrade callbridge"
+            )
+
+    def _check_durability(self) -> str:
+        """Read (never change) the server's persistence settings; warn when not durable.
+
+        Returns what the server gives: ``always``, ``everysec``, ``no`` (the ``appendfsync``
+        policy), ``off`` (no append-only file) or ``unknown`` (``CONFIG`` refused).
+        """
+        try:
+            config = cast(dict[str, str], self._client.config_get("append*"))
+        except redis.ResponseError as exc:
+            log.warning(
+                "journal: cannot read the persistence settings of Redis at %s (%s); events "
+                "are only as durable as its configuration: use appendonly yes and "
+                "appendfsync always",
+                self._shown,
+                exc,
+            )
+            return "unknown"
+        self._check_eviction()
+        if config.get("appendonly") != "yes":
+            log.warning(
+                "journal: Redis at %s runs without an append-only file (appendonly no): "
+                "events acknowledged since its last snapshot (if any) are lost when Redis "
+                "crashes; set appendonly yes and appendfsync always",
+                self._shown,
+            )
+            return "off"
+        fsync = config.get("appendfsync", "unknown")
+        if fsync == "everysec":
+            log.warning(
+                "journal: Redis at %s fsyncs its append-only file once a second "
+                "(appendfsync everysec): a crash of its host can lose the last second of "
+                "acknowledged events; set appendfsync always",
+                self._shown,
+            )
+        elif fsync != "always":
+            log.warning(
+                "journal: Redis at %s leaves fsync to the OS (appendfsync %s): a crash of its "
+                "host can lose acknowledged events; set appendfsync always",
+                self._shown,
+                fsync,
+            )
+        return fsync
+
+    def _check_eviction(self) -> None:
+        """Warn when the server may evict keys: an evicted key is journal data gone."""
+        config = cast(dict[str, str], self._client.config_get("maxmemory*"))
+        policy = config.get("maxmemory-policy", "noeviction")
+        if config.get("maxmemory", "0") != "0" and policy != "noeviction":
+            log.warning(
+                "journal: Redis at %s may evict keys when full (maxmemory-policy %s): that "
+                "would silently drop journal data; use maxmemory-policy noeviction",
+                self._shown,
+                policy,
+            )
