@@ -53,10 +53,10 @@ class AppHarness:
     ) -> None:
         client_class = _test_client_class()
 
+        from ..assembly import Assembly
         from ..engine.engine import Engine
         from ..journal.sqlite import SqliteJournal
         from ..server.app import create_app
-        from ..server.services import Services
         from ..settings import load_settings
         from .plugins import make_plugins
 
@@ -76,10 +76,16 @@ class AppHarness:
         self.engine: Engine = Engine(
             self.settings, journal=self.journal, plugins=self.plugins, **engine_args
         )
-        services = Services(
-            settings=self.settings, journal=self.journal, plugins=self.plugins, engine=self.engine
+        # The parts are the test's own (its plugin objects, quick ticks, a fake clock), wired
+        # as ``callbridge.assembly.assemble`` wires them.
+        self.assembly = Assembly(
+            settings=self.settings,
+            journal=self.journal,
+            plugins=self.plugins,
+            pbx=None,
+            engine=self.engine,
         )
-        self.app = create_app(services, manage_engine=True)
+        self.app = create_app(self.assembly.services, manage_engine=True)
         self.client: TestClient = client_class(self.app)
         self.client.__enter__()
 
@@ -102,7 +108,7 @@ class AppHarness:
     def close(self) -> None:
         """Stop the app (and its engine), close the journal."""
         self.client.__exit__(None, None, None)
-        self.journal.close()
+        self.assembly.close()
 
     def __repr__(self) -> str:  # tokens stay out of test output
         return f"AppHarness(plugins={self.plugins!r})"
