@@ -23,6 +23,7 @@ from .errors import (
     retryable_status,
 )
 from .hookspecs import hookimpl
+from .ledger import ActivityLedger, LedgerEntry
 from .models import (
     ActivityRef,
     Call,
@@ -50,6 +51,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "MISSING",
+    "ActivityLedger",
     "ActivityRef",
     "Call",
     "CallRecord",
@@ -63,6 +65,7 @@ __all__ = [
     "Direction",
     "HungUpBy",
     "KeyValueMap",
+    "LedgerEntry",
     "LookupStatus",
     "NotConfigured",
     "OptionalRegion",
