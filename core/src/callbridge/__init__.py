@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .activities import agent_keys, call_parties, email_keys, summary_lines
 from .context import Context
 from .engine.cache import MISSING, TTLCache
 from .errors import (
@@ -80,8 +81,11 @@ __all__ = [
     "Settings",
     "TTLCache",
     "__version__",
+    "agent_keys",
+    "call_parties",
     "default_data_dir",
     "digits",
+    "email_keys",
     "hookimpl",
     "is_extension",
     "national_digits",
@@ -90,5 +94,6 @@ __all__ = [
     "retry_after_seconds",
     "retryable_status",
     "same_number",
+    "summary_lines",
     "to_e164",
 ]
