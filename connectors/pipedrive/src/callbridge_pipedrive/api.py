@@ -10,6 +10,7 @@ it again. The credentials never reach a message: only Pipedrive's own error text
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from typing import Any
@@ -21,6 +22,8 @@ from callbridge import PermanentError, PluginError, RetryLater, raise_for_crm_st
 from .settings import PipedriveSettings
 
 SERVER_ERROR_WAIT = 5.0
+#: The most call logs ``GET /v1/callLogs`` returns at once.
+CALL_LOG_PAGE = 50
 #: Renew an OAuth access token this many seconds before Pipedrive says it expires.
 REFRESH_MARGIN = 60.0
 
@@ -40,7 +43,9 @@ class PipedriveApi:
         from . import __version__
 
         self.settings = settings
-        verify: str | bool = str(settings.ca_bundle) if settings.ca_bundle else True
+        verify: ssl.SSLContext | bool = True
+        if settings.ca_bundle:
+            verify = ssl.create_default_context(cafile=str(settings.ca_bundle))
         self._client = httpx.Client(
             base_url=settings.base_url,
             timeout=settings.timeout,
@@ -229,11 +234,18 @@ class PipedriveApi:
         return str(data["id"])
 
     def recent_call_logs(self, limit: int) -> list[dict[str, Any]]:
-        """``GET /v1/callLogs``: the newest call logs of the token's user."""
-        data = self.request(
-            "GET", "/v1/callLogs", "list call logs", params={"start": 0, "limit": limit}
-        )
-        return [c for c in data or [] if isinstance(c, dict)]
+        """``GET /v1/callLogs``: the newest ``limit`` call logs, in pages of 50 (its most)."""
+        found: list[dict[str, Any]] = []
+        while len(found) < limit:
+            size = min(CALL_LOG_PAGE, limit - len(found))
+            data = self.request(
+                "GET", "/v1/callLogs", "list call logs", params={"start": len(found), "limit": size}
+            )
+            page = [c for c in data or [] if isinstance(c, dict)]
+            found += page
+            if len(page) < size:
+                break
+        return found
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
