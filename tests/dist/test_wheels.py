@@ -88,6 +88,10 @@ def test_make_dist_builds_a_wheel_and_an_sdist_of_every_distribution(installed: 
         f"callbridge_salesforce-{VERSION}-py3-none-any.whl",
         f"callbridge_salesforce-{VERSION}.tar.gz",
     ]
+    expected += [
+        f"callbridge_pipedrive-{VERSION}-py3-none-any.whl",
+        f"callbridge_pipedrive-{VERSION}.tar.gz",
+    ]
     assert names == sorted(expected)
     # The HubSpot wheel carries the calling-extensions SDK its calling page loads (built
     # from npm, never committed; the wheel is made from the sdist, so both must hold it).
