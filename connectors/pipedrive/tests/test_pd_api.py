@@ -148,3 +148,21 @@ def test_callbridge_plugins_shows_the_configuration_state(
     info = make_plugins(PipedrivePlugin()).get("pipedrive")
     assert info.state == "active"
     assert "s3cret-token-value" not in repr(info)
+
+
+def test_workers_meeting_the_same_expired_token_renew_it_once(
+    fake: FakePipedrive, make_plugin: Callable[..., PipedrivePlugin]
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    fake.add_person("Mario Rossi", NUMBER)
+    plugin = make_plugin(
+        api_token=None, access_token="expired-access-token", refresh_token=REFRESH_TOKEN,
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+    )  # fmt: skip
+    with ThreadPoolExecutor(6) as pool:
+        found = list(
+            pool.map(lambda _: plugin.lookup_contact(NUMBER, make_call(outcome=None)), range(6))
+        )
+    assert all(c is not None for c in found)
+    assert fake.refreshes == 1

@@ -56,6 +56,8 @@ class PipedriveApi:
             },
         )
         self._lock = threading.Lock()
+        #: One renewal at a time: workers that met the same 401 wait and reuse its token.
+        self._refresh_lock = threading.Lock()
         self._access = settings.access_token.get_secret_value() if settings.access_token else ""
         self._refresh_token = (
             settings.refresh_token.get_secret_value() if settings.refresh_token else ""
@@ -83,12 +85,20 @@ class PipedriveApi:
         with self._lock:
             expiring = self._expires_at is not None and time.time() > self._expires_at
         if expiring and self._refresh_token:
-            self.refresh()
+            self.refresh(self._access)
         with self._lock:
             return {"Authorization": f"Bearer {self._access}"}, {}
 
-    def refresh(self) -> None:
-        """Renew the OAuth access token with the refresh token (Pipedrive may rotate it)."""
+    def refresh(self, stale: str) -> None:
+        """Renew the OAuth access token ``stale`` with the refresh token (Pipedrive may
+        rotate it); nothing to do when another thread renewed it meanwhile."""
+        with self._refresh_lock:
+            with self._lock:
+                if self._access != stale:
+                    return
+            self._renew()
+
+    def _renew(self) -> None:
         settings = self.settings
         if not (self._refresh_token and settings.client_id and settings.client_secret):
             raise PermanentError(
@@ -149,6 +159,7 @@ class PipedriveApi:
         response: httpx.Response | None = None
         for attempt in range(2):
             headers, auth_params = self._auth()
+            used = self._access
             try:
                 response = self._client.request(
                     method, path, params={**(params or {}), **auth_params}, json=json,
@@ -161,7 +172,7 @@ class PipedriveApi:
                 ) from None
             renewable = self.settings.uses_oauth and bool(self._refresh_token)
             if response.status_code == 401 and renewable and attempt == 0:
-                self.refresh()
+                self.refresh(used)
                 continue
             break
         assert response is not None
