@@ -38,6 +38,10 @@ def test_an_answered_inbound_call_becomes_a_connected_call_log_on_person_and_org
     ref = plugin.log_call(record)
     assert ref is not None and ref.record_type == "call_log"
     assert ref.url == f"https://acme.pipedrive.com/person/{pid}"
+    with fake.lock:
+        sent = len(fake.requests)
+    assert make_plugin(users={"201": str(user)}).log_call(record) == ref  # a restart, a replay
+    assert len(fake.requests) == sent  # the ledger answers: not one request
     (log,) = fake.logs_with(record.idempotency_key("pipedrive"))
     assert log["id"] == ref.record_id
     assert log["outcome"] == "connected"

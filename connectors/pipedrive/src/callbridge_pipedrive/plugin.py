@@ -323,9 +323,11 @@ class PipedrivePlugin:
             )
             key = record.idempotency_key(self.name, alternate=True)
             entry = ledger.get(key)
-        links = self._links(record)
         if entry is not None and entry.state == "written" and entry.engagement_id:
-            return self._ref(entry.engagement_id, links["person_id"])
+            contact = record.contact_for(self.name)
+            person = contact.record_id if contact and not contact.ambiguous else None
+            return self._ref(entry.engagement_id, person)  # no request at all
+        links = self._links(record)
         payload = calllog.body(record, key=key, user_id=self.user_for(call), **links)
         if entry is not None and entry.state == "pending":
             found = self._adopt(key, payload["start_time"])
