@@ -88,6 +88,10 @@ def test_make_dist_builds_a_wheel_and_an_sdist_of_every_distribution(installed: 
         f"callbridge_salesforce-{VERSION}-py3-none-any.whl",
         f"callbridge_salesforce-{VERSION}.tar.gz",
     ]
+    expected += [
+        f"callbridge_pipedrive-{VERSION}-py3-none-any.whl",
+        f"callbridge_pipedrive-{VERSION}.tar.gz",
+    ]
     assert names == sorted(expected)
     # The HubSpot wheel carries the calling-extensions SDK its calling page loads (built
     # from npm, never committed; the wheel is made from the sdist, so both must hold it).
@@ -160,3 +164,35 @@ def test_serve_from_the_wheels_acks_an_event_and_stops_on_sigterm(
         assert [e.raw["call_id"] for e in journal.events_after(0)] == ["00000A1"]
     finally:
         journal.close()
+
+
+def test_the_pipedrive_connector_installs_alone_and_shows_its_configuration_state(
+    installed: Path, tmp_path: Path
+) -> None:
+    """``pip install`` of core + callbridge-pipedrive (no other connector) and the first look."""
+    dist = installed.parent / "dist"
+    venv = tmp_path / "venv"
+    base = getattr(sys, "_base_executable", sys.executable)
+    _run([base, "-m", "venv", str(venv)], cwd=tmp_path)
+    wheels = [
+        str(dist / f"callbridge-{VERSION}-py3-none-any.whl"),
+        str(dist / f"callbridge_pipedrive-{VERSION}-py3-none-any.whl"),
+    ]
+    _run([_uv(), "pip", "install", "--python", str(venv / "bin" / "python"), *wheels], cwd=tmp_path)
+    callbridge = str(venv / "bin" / "callbridge")
+    assert _run([callbridge, "--version"], cwd=tmp_path).splitlines()[1:] == [
+        f"  callbridge-pipedrive {VERSION}"
+    ]
+    data = {"CALLBRIDGE_DATA_DIR": str(tmp_path / "data")}
+    bare = json.loads(_run([callbridge, "plugins", "--json"], cwd=tmp_path, **data))
+    (pipedrive,) = [p for p in bare if p["name"] == "pipedrive"]
+    assert pipedrive["state"] == "not configured"
+    assert "CALLBRIDGE_PIPEDRIVE_COMPANY_DOMAIN" in pipedrive["reason"]
+    token = "pd-secret-token-0123456789"
+    env = {**data, "CALLBRIDGE_PIPEDRIVE_COMPANY_DOMAIN": "acme"}
+    env["CALLBRIDGE_PIPEDRIVE_API_TOKEN"] = token
+    output = _run([callbridge, "plugins", "--json"], cwd=tmp_path, **env)
+    (pipedrive,) = [p for p in json.loads(output) if p["name"] == "pipedrive"]
+    assert pipedrive["state"] == "active", pipedrive
+    assert pipedrive["source"] == "entry point callbridge-pipedrive"
+    assert token not in output

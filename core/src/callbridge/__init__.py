@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .activities import agent_keys, call_parties, email_keys, summary_lines
 from .context import Context
 from .engine.cache import MISSING, TTLCache
 from .errors import (
@@ -23,6 +24,7 @@ from .errors import (
     retryable_status,
 )
 from .hookspecs import hookimpl
+from .ledger import ActivityLedger, LedgerEntry
 from .models import (
     ActivityRef,
     Call,
@@ -50,6 +52,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "MISSING",
+    "ActivityLedger",
     "ActivityRef",
     "Call",
     "CallRecord",
@@ -63,6 +66,7 @@ __all__ = [
     "Direction",
     "HungUpBy",
     "KeyValueMap",
+    "LedgerEntry",
     "LookupStatus",
     "NotConfigured",
     "OptionalRegion",
@@ -77,8 +81,11 @@ __all__ = [
     "Settings",
     "TTLCache",
     "__version__",
+    "agent_keys",
+    "call_parties",
     "default_data_dir",
     "digits",
+    "email_keys",
     "hookimpl",
     "is_extension",
     "national_digits",
@@ -87,5 +94,6 @@ __all__ = [
     "retry_after_seconds",
     "retryable_status",
     "same_number",
+    "summary_lines",
     "to_e164",
 ]
