@@ -11,6 +11,14 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from .context import Context
+from .crm import (
+    SIGNATURE_PREFIX,
+    agent_keys,
+    number_forms,
+    pick_contact,
+    same_call,
+    signature_line,
+)
 from .engine.cache import MISSING, TTLCache
 from .errors import (
     CallbridgeError,
@@ -50,6 +58,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "MISSING",
+    "SIGNATURE_PREFIX",
     "ActivityRef",
     "Call",
     "CallRecord",
@@ -77,15 +86,20 @@ __all__ = [
     "Settings",
     "TTLCache",
     "__version__",
+    "agent_keys",
     "default_data_dir",
     "digits",
     "hookimpl",
     "is_extension",
     "national_digits",
+    "number_forms",
+    "pick_contact",
     "raise_for_crm_status",
     "read_settings",
     "retry_after_seconds",
     "retryable_status",
+    "same_call",
     "same_number",
+    "signature_line",
     "to_e164",
 ]

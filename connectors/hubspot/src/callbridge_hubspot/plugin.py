@@ -28,6 +28,7 @@ from callbridge import (
     PluginError,
     RetryLater,
     TTLCache,
+    agent_keys,
     digits,
     hookimpl,
     is_extension,
@@ -234,10 +235,7 @@ class HubSpotPlugin:
     def owner_for(self, call: Call) -> str | None:
         """The HubSpot owner of the agent: explicit map, then e-mail via the owners API."""
         settings = self.settings
-        keys = [call.extension, call.user_id]
-        if call.originate is not None:
-            keys += [call.originate.extension, call.originate.user]
-        present = [k for k in keys if k]
+        present = agent_keys(call)
         for key in present:
             if key in settings.owners:
                 return settings.owners[key]

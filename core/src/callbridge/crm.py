@@ -1,0 +1,91 @@
+"""What every CRM connector does the same way: number forms, the winner among matches, the
+call's signature on an activity, the agent's keys for owner maps.
+
+Each of these was first written inside one connector (Salesforce, HubSpot); a third
+connector (Zoho) needed them too, so they live here, in the public API, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import phonenumbers
+
+from .models import Call, CallRecord, Contact
+from .numbers import digits, is_extension, to_e164
+
+#: The line of an activity's description that says which call it is (``CallRecord.signature``).
+SIGNATURE_PREFIX = "callbridge signature: "
+
+
+def number_forms(number: str, region: str = "IT") -> list[str]:
+    """The forms CRM users type a number in, for exact-match searches; each once.
+
+    E.164 (``+390612345678``), international (``+39 06 1234 5678``), national as written
+    (``06 1234 5678``) and the national digits (``0612345678``). A number that is not a
+    phone number (an extension, garbage) gives its digits only, or nothing.
+    """
+    if is_extension(number):
+        return []
+    e164 = to_e164(number, region)
+    if e164 is None:
+        text = digits(number)
+        return [text] if text else []
+    parsed = phonenumbers.parse(e164)
+    national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+    forms = [
+        e164,
+        phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
+        national,
+        digits(national),
+    ]
+    return [f for i, f in enumerate(forms) if f and f not in forms[:i]]
+
+
+def pick_contact(groups: Iterable[Sequence[Contact]]) -> Contact | None:
+    """The match to pop, from confirmed matches grouped by record type, best type first.
+
+    The first non-empty group decides: one record wins; several are a true tie, returned as
+    the first with every one as ``candidates`` so the agent chooses (callbridge never guesses
+    and logs the call on the wrong record). No match at all gives None.
+    """
+    for matches in groups:
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            return matches[0].model_copy(update={"candidates": list(matches)})
+    return None
+
+
+def signature_line(record: CallRecord) -> str:
+    """The line to put in an activity's description so that a retry knows it is this call."""
+    return f"{SIGNATURE_PREFIX}{record.signature}"
+
+
+def same_call(description: str | None, record: CallRecord) -> bool:
+    """Whether an activity found under the call's key carries ``record``'s signature line.
+
+    A key collision (a reused PBX call id whose earlier activity has the same key) then shows
+    as a different signature, and the connector logs this call under its alternate key
+    instead of adopting the other call's activity.
+    """
+    return signature_line(record) in (description or "").splitlines()
+
+
+def agent_keys(call: Call) -> list[str]:
+    """The agent's extension and PBX user (and the click-to-call's), for owner maps; each once."""
+    keys = [call.extension, call.user_id]
+    if call.originate is not None:
+        keys += [call.originate.extension, call.originate.user]
+    present = [k for k in keys if k]
+    return [k for i, k in enumerate(present) if k not in present[:i]]
+
+
+__all__ = [
+    "SIGNATURE_PREFIX",
+    "agent_keys",
+    "number_forms",
+    "pick_contact",
+    "same_call",
+    "signature_line",
+]
