@@ -67,7 +67,7 @@ def test_a_token_refused_twice_is_a_permanent_error_naming_the_settings(fake: Fa
     fake.fail_next(SEARCH_PATH, 401, {"code": "INVALID_TOKEN", "details": {},
                                       "message": "invalid oauth token", "status": "error"},
                    times=2)  # fmt: skip
-    with pytest.raises(PermanentError, match="INVALID_TOKEN.*CALLBRIDGE_ZOHO_REFRESH_TOKEN"):
+    with pytest.raises(PermanentError, match=r"INVALID_TOKEN.*CALLBRIDGE_ZOHO_REFRESH_TOKEN"):
         api.search("Contacts", CRITERIA, ["Phone"])
 
 
@@ -114,7 +114,7 @@ def test_outages_and_lost_connections_retry_later(fake: FakeZoho) -> None:
 
 def test_a_bad_query_is_permanent_with_zohos_reason(fake: FakeZoho) -> None:
     api = ZohoApi(_settings(fake))
-    with pytest.raises(PermanentError, match="INVALID_QUERY.*api_name=Nope"):
+    with pytest.raises(PermanentError, match=r"INVALID_QUERY.*api_name=Nope"):
         api.search("Contacts", "(Nope:equals:1)", ["Phone"])
 
 

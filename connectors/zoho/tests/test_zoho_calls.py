@@ -163,8 +163,8 @@ def test_a_refused_owner_lookup_is_a_note_not_a_lost_call(
     fake: FakeZoho, make_plugin: Callable[..., ZohoPlugin], account: dict[str, str]
 ) -> None:
     plugin = make_plugin(owner_emails={"201": "mario@acme.example"})
-    fake.fail_next("GET /crm/v7/users", 403, {"code": "NO_PERMISSION", "details": {},
-                                               "message": "permission denied", "status": "error"})  # fmt: skip
+    refusal = {"code": "NO_PERMISSION", "details": {}, "message": "denied", "status": "error"}
+    fake.fail_next("GET /crm/v7/users", 403, refusal)
     plugin.log_call(make_record())
     assert "Owner" not in _only_call(fake)
     (note,) = plugin.notes()

@@ -8,16 +8,13 @@ refused record (``INVALID_DATA``) for refused data (PermanentError) and a 503 fo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import trustme
-from conftest import zoho_env
 from zoho_fake import CLIENT_SECRET, REFRESH_TOKEN, FakeZoho, zoho_error
 
 from callbridge import CallRecord
 from callbridge.testing import ConnectorTests, FailureKind
 from callbridge_zoho.plugin import ZohoPlugin
+from conftest import zoho_env
 
 KNOWN = "+390612345678"
 #: Failures stay until ``crm_succeeds``: however many requests one hook call makes.
@@ -30,11 +27,10 @@ class TestZohoConnector(ConnectorTests):
     extra_secrets = (CLIENT_SECRET, REFRESH_TOKEN)
 
     @pytest.fixture(autouse=True)
-    def _zoho(self, fake: FakeZoho, zoho_ca: trustme.CA) -> Iterator[None]:
+    def _zoho(self, fake: FakeZoho) -> None:
         self.fake = fake
         fake.add("Contacts", First_Name="Mario", Last_Name="Rossi", Phone="06 1234 5678")
         fake.add_user("mario@acme.example", "Mario Rossi")
-        yield
 
     @property
     def settings_env(self) -> dict[str, str]:
