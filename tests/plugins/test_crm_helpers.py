@@ -23,9 +23,13 @@ def test_number_forms_are_the_ways_users_type_a_number() -> None:
         "+39 06 1234 5678",
         "06 1234 5678",
         "0612345678",
+        "06 12345678",
+        "+39 06 12345678",
     ]
     # A mobile has no trunk zero: the national digits are the national number.
-    assert number_forms("+39 333 123 4567", "IT")[-1] == "3331234567"
+    assert "3331234567" in number_forms("+39 333 123 4567", "IT")
+    assert "333 1234567" in number_forms("+39 333 123 4567", "IT")
+    assert "020 79460000" in number_forms("+44 20 7946 0000", "GB")  # the trunk 0 kept
     assert number_forms("201", "IT") == []
     # Not a possible number: only its digits are searched.
     assert number_forms("12-34-56-78-90-12-34-56", "IT") == ["1234567890123456"]
@@ -57,7 +61,11 @@ def test_agent_keys_include_the_click_to_call_and_come_once() -> None:
     call = make_call(extension="201", user_id="u1")
     assert agent_keys(call) == ["201", "u1"]
     originate = Originate(
-        external_id="x", user="anna@pbx", extension="201", number="123456789", created_at=call.ring_at
+        external_id="x",
+        user="anna@pbx",
+        extension="201",
+        number="123456789",
+        created_at=call.ring_at,
     )
     clicked = call.model_copy(update={"originate": originate})
     assert agent_keys(clicked) == ["201", "u1", "anna@pbx"]

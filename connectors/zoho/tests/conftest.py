@@ -46,20 +46,6 @@ def fake(zoho_ca: trustme.CA) -> Iterator[FakeZoho]:
         yield server
 
 
-def zoho_env(fake: FakeZoho) -> dict[str, str]:
-    """The variables that point the connector at ``fake``."""
-    return {
-        "CALLBRIDGE_ZOHO_CLIENT_ID": CLIENT_ID,
-        "CALLBRIDGE_ZOHO_CLIENT_SECRET": CLIENT_SECRET,
-        "CALLBRIDGE_ZOHO_REFRESH_TOKEN": REFRESH_TOKEN,
-        "CALLBRIDGE_ZOHO_DATA_CENTRE": "eu",
-        "CALLBRIDGE_ZOHO_ACCOUNTS_URL": fake.url,
-        "CALLBRIDGE_ZOHO_CRM_URL": "https://crm.zoho.eu",
-        "CALLBRIDGE_ZOHO_DEFAULT_REGION": "IT",
-        "CALLBRIDGE_ZOHO_TIMEOUT": "5",
-    }
-
-
 @pytest.fixture
 def make_plugin(fake: FakeZoho) -> Callable[..., ZohoPlugin]:
     """A new, configured plugin (settings as arguments; a "restart" each call)."""

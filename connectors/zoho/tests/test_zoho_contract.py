@@ -9,12 +9,11 @@ refused record (``INVALID_DATA``) for refused data (PermanentError) and a 503 fo
 from __future__ import annotations
 
 import pytest
-from zoho_fake import CLIENT_SECRET, REFRESH_TOKEN, FakeZoho, zoho_error
+from zoho_fake import CLIENT_SECRET, REFRESH_TOKEN, FakeZoho, zoho_env, zoho_error
 
 from callbridge import CallRecord
 from callbridge.testing import ConnectorTests, FailureKind
 from callbridge_zoho.plugin import ZohoPlugin
-from conftest import zoho_env
 
 KNOWN = "+390612345678"
 #: Failures stay until ``crm_succeeds``: however many requests one hook call makes.

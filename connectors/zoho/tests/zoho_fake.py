@@ -444,3 +444,17 @@ class FakeZoho(FakeCrm):
         if not isinstance(value, dict) or value.get("id") not in self.records[module]:
             raise record_error("INVALID_DATA", "the related id given seems to be invalid",
                                api_name=field, expected_data_type="lookup")  # fmt: skip
+
+
+def zoho_env(fake: FakeZoho) -> dict[str, str]:
+    """The variables that point the connector at ``fake`` (its data centre: eu)."""
+    return {
+        "CALLBRIDGE_ZOHO_CLIENT_ID": CLIENT_ID,
+        "CALLBRIDGE_ZOHO_CLIENT_SECRET": CLIENT_SECRET,
+        "CALLBRIDGE_ZOHO_REFRESH_TOKEN": REFRESH_TOKEN,
+        "CALLBRIDGE_ZOHO_DATA_CENTRE": "eu",
+        "CALLBRIDGE_ZOHO_ACCOUNTS_URL": fake.url,
+        "CALLBRIDGE_ZOHO_CRM_URL": "https://crm.zoho.eu",
+        "CALLBRIDGE_ZOHO_DEFAULT_REGION": "IT",
+        "CALLBRIDGE_ZOHO_TIMEOUT": "5",
+    }

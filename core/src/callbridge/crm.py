@@ -22,8 +22,9 @@ def number_forms(number: str, region: str = "IT") -> list[str]:
     """The forms CRM users type a number in, for exact-match searches; each once.
 
     E.164 (``+390612345678``), international (``+39 06 1234 5678``), national as written
-    (``06 1234 5678``) and the national digits (``0612345678``). A number that is not a
-    phone number (an extension, garbage) gives its digits only, or nothing.
+    (``06 1234 5678``), the national digits (``0612345678``), and split after the area code
+    only (``06 12345678``, ``+39 06 12345678``). A number that is not a phone number (garbage)
+    gives its digits only; an extension gives nothing.
     """
     if is_extension(number):
         return []
@@ -39,6 +40,16 @@ def number_forms(number: str, region: str = "IT") -> list[str]:
         national,
         digits(national),
     ]
+    # People also split only after the area code or mobile prefix: "02 87654321".
+    significant = phonenumbers.national_significant_number(parsed)
+    area = phonenumbers.length_of_national_destination_code(parsed)
+    subscriber = significant[area:]
+    if 0 < area < len(significant):
+        prefix = digits(national)[: len(digits(national)) - len(subscriber)]
+        forms += [
+            f"{prefix} {subscriber}",
+            f"+{parsed.country_code} {significant[:area]} {subscriber}",
+        ]
     return [f for i, f in enumerate(forms) if f and f not in forms[:i]]
 
 
