@@ -54,6 +54,11 @@ SETTINGS_CLASSES: list[tuple[str, str, str]] = [
         "The `callbridge-hubspot` distribution.",
     ),
     (
+        "Connector: Zoho CRM",
+        "callbridge_zoho.settings:ZohoSettings",
+        "The `callbridge-zoho` distribution.",
+    ),
+    (
         "Example plugin: missed calls",
         "callbridge_missed_calls.plugin:MissedCallsSettings",
         "The example package in `examples/missed-calls-webhook`.",

@@ -82,7 +82,12 @@ def test_make_dist_builds_a_wheel_and_an_sdist_of_every_distribution(installed: 
     dist = installed.parent / "dist"
     names = sorted(p.name for p in dist.iterdir() if not p.name.startswith("."))
     expected = []
-    for dist_name in ("callbridge", "callbridge_example_missed_calls", "callbridge_hubspot"):
+    for dist_name in (
+        "callbridge",
+        "callbridge_example_missed_calls",
+        "callbridge_hubspot",
+        "callbridge_zoho",
+    ):
         expected += [f"{dist_name}-{VERSION}-py3-none-any.whl", f"{dist_name}-{VERSION}.tar.gz"]
     expected += [
         f"callbridge_salesforce-{VERSION}-py3-none-any.whl",
