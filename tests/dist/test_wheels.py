@@ -165,3 +165,35 @@ def test_serve_from_the_wheels_acks_an_event_and_stops_on_sigterm(
         assert [e.raw["call_id"] for e in journal.events_after(0)] == ["00000A1"]
     finally:
         journal.close()
+
+
+def test_the_zoho_connector_installs_alone_from_its_wheel(installed: Path, tmp_path: Path) -> None:
+    """``pip install callbridge-zoho`` next to the core: found, and configured by its variables."""
+    dist = installed.parent / "dist"
+    venv = tmp_path / "zoho-venv"
+    base = getattr(sys, "_base_executable", sys.executable)
+    _run([base, "-m", "venv", str(venv)], cwd=tmp_path)
+    wheels = [
+        str(dist / f"callbridge-{VERSION}-py3-none-any.whl"),
+        str(dist / f"callbridge_zoho-{VERSION}-py3-none-any.whl"),
+    ]
+    _run([_uv(), "pip", "install", "--python", str(venv / "bin" / "python"), *wheels], cwd=tmp_path)
+    callbridge = str(venv / "bin" / "callbridge")
+    out = _run([callbridge, "--version"], cwd=tmp_path)
+    assert out.splitlines()[1:] == [f"  callbridge-zoho {VERSION}"]
+
+    bare = {p["name"]: p for p in json.loads(_run([callbridge, "plugins", "--json"], cwd=tmp_path))}
+    assert bare["zoho"]["source"] == "entry point callbridge-zoho"
+    assert bare["zoho"]["state"] == "not configured"
+    assert "CALLBRIDGE_ZOHO_REFRESH_TOKEN" in bare["zoho"]["reason"]
+    zoho = {
+        "CALLBRIDGE_ZOHO_CLIENT_ID": "1000.SELFCLIENT",
+        "CALLBRIDGE_ZOHO_CLIENT_SECRET": "client-secret-value",
+        "CALLBRIDGE_ZOHO_REFRESH_TOKEN": "1000.refresh.token",
+        "CALLBRIDGE_ZOHO_DATA_CENTRE": "eu",
+    }
+    output = _run([callbridge, "plugins", "--json"], cwd=tmp_path, **zoho)
+    found = {p["name"]: p for p in json.loads(output)}
+    assert found["zoho"]["state"] == "active", found["zoho"]
+    assert found["zoho"]["version"] == VERSION
+    assert "client-secret-value" not in output and "1000.refresh.token" not in output

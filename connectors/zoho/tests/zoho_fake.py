@@ -328,8 +328,6 @@ class FakeZoho(FakeCrm):
             for r in self.records[module].values()
             if r["id"] in self.indexed and matches(tree, r)
         ]
-        if module == "Calls" and self.hold_index:
-            rows = [r for r in rows if r["id"] in self.indexed]
         if not rows:
             return FakeAnswer(204)
         info = {"per_page": 200, "count": len(rows), "page": 1, "more_records": False}

@@ -47,6 +47,11 @@ log = logging.getLogger(__name__)
 
 NAME = "zoho"
 T = TypeVar("T")
+_UNCONFIGURED = (
+    f"{ENV_PREFIX}CLIENT_ID, {ENV_PREFIX}CLIENT_SECRET and {ENV_PREFIX}REFRESH_TOKEN are not set"
+)
+#: Seconds a Contact's Account (the Call's What_Id) is remembered from a search.
+ACCOUNT_TTL = 3600.0
 
 #: CRM context record types (as the agent panel or an API client sends them) -> modules.
 CONTEXT_MODULES: dict[str, str] = {
@@ -98,18 +103,14 @@ class ZohoPlugin:
     def settings(self) -> ZohoSettings:
         """The settings, or a ConfigurationError naming the variables when unconfigured."""
         if self._settings is None:
-            raise ConfigurationError(
-                f"{ENV_PREFIX}CLIENT_ID, {ENV_PREFIX}CLIENT_SECRET and "
-                f"{ENV_PREFIX}REFRESH_TOKEN are not set"
-            )
+            raise ConfigurationError(_UNCONFIGURED)
         return self._settings
 
     @property
     def api(self) -> ZohoApi:
         """The API client (built by ``configure``)."""
         if self._api is None:
-            self.settings  # noqa: B018 - raises the ConfigurationError naming the variables
-            raise ConfigurationError("the Zoho connector is not configured")
+            raise ConfigurationError(_UNCONFIGURED)
         return self._api
 
     # -- lifecycle hooks -------------------------------------------------------------------
@@ -187,7 +188,7 @@ class ZohoPlugin:
                     continue
                 seen.add(record_id)
                 if module == "Contacts":
-                    self._accounts.set(record_id, lookup.account_id(record), 3600.0)
+                    self._accounts.set(record_id, lookup.account_id(record), ACCOUNT_TTL)
                 url = self._url_or_none(module, record_id)
                 found.append(lookup.to_contact(module, record, phones, url))
         return found
@@ -267,7 +268,7 @@ class ZohoPlugin:
                 "account", lambda: self.api.get_record("Contacts", contact_id, fields)
             )
             account = lookup.account_id(row) if row else None
-            self._accounts.set(contact_id, account, 3600.0)
+            self._accounts.set(contact_id, account, ACCOUNT_TTL)
         return ("Accounts", account) if isinstance(account, str) else None
 
     def _existing(self, key: str) -> tuple[str, str | None] | None:
