@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 
 import pytest
 from zoho_fake import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, FakeZoho
 
 from callbridge import PermanentError, RetryLater
-from callbridge.testing import FakeClock
+from callbridge.testing import FakeAnswer, FakeClock, FakeRequest
 from callbridge_zoho.api import ZohoApi
 from callbridge_zoho.plugin import ZohoPlugin
 from callbridge_zoho.settings import ZohoSettings
@@ -144,3 +146,37 @@ def test_the_org_id_is_read_once_unless_set(
         "https://crm.zoho.eu/crm/org555/tab/Accounts/3"
     )
     assert len(fake.requests_to("GET", "/crm/v7/org")) == 1
+
+
+def test_threads_share_one_token_and_keep_to_the_concurrency_limit(
+    fake: FakeZoho, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_flight, most = 0, 0
+    lock = threading.Lock()
+    route = fake.route
+
+    def slow_route(request: FakeRequest) -> FakeAnswer:
+        nonlocal in_flight, most
+        if not request.path.endswith("/search"):
+            return route(request)
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+        time.sleep(0.1)
+        with lock:
+            in_flight -= 1
+        return route(request)
+
+    monkeypatch.setattr(fake, "route", slow_route)
+    api = ZohoApi(_settings(fake, max_concurrency=2))
+    threads = [
+        threading.Thread(target=api.search, args=("Contacts", CRITERIA, ["Phone"]))
+        for _ in range(6)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(fake.requests_to("GET", SEARCH_PATH)) == 6
+    assert len(fake.requests_to("POST", TOKEN_PATH)) == 1  # one refresh, the others waited
+    assert most == 2
