@@ -12,6 +12,13 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .activities import agent_keys, call_parties, email_keys, summary_lines
 from .context import Context
+from .crm import (
+    SIGNATURE_PREFIX,
+    number_forms,
+    pick_contact,
+    same_call,
+    signature_line,
+)
 from .engine.cache import MISSING, TTLCache
 from .errors import (
     CallbridgeError,
@@ -52,6 +59,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "MISSING",
+    "SIGNATURE_PREFIX",
     "ActivityLedger",
     "ActivityRef",
     "Call",
@@ -89,11 +97,15 @@ __all__ = [
     "hookimpl",
     "is_extension",
     "national_digits",
+    "number_forms",
+    "pick_contact",
     "raise_for_crm_status",
     "read_settings",
     "retry_after_seconds",
     "retryable_status",
+    "same_call",
     "same_number",
+    "signature_line",
     "summary_lines",
     "to_e164",
 ]

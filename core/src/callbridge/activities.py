@@ -54,7 +54,8 @@ def agent_keys(call: Call) -> list[str]:
     keys = [call.extension, call.user_id]
     if call.originate is not None:
         keys += [call.originate.extension, call.originate.user]
-    return [k for k in keys if k]
+    present = [k for k in keys if k]
+    return [k for i, k in enumerate(present) if k not in present[:i]]  # each once
 
 
 def email_keys(keys: list[str]) -> list[str]:

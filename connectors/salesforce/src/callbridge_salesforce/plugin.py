@@ -31,6 +31,7 @@ from callbridge import (
     PermanentError,
     RetryLater,
     hookimpl,
+    same_call,
 )
 
 from . import activity, lookup
@@ -202,7 +203,7 @@ class SalesforcePlugin:
         existing = self._existing(self._lookup_value(key, call_object))
         if existing is not None:
             task_id, description = existing
-            if legacy or activity.same_call(description, record):
+            if legacy or same_call(description, record):
                 log.info("salesforce: Task %s already logged for %s", task_id, record.call.key)
                 return self._ref(task_id)
             log.warning(
