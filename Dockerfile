@@ -5,9 +5,10 @@
 #   docker build --build-arg CONNECTORS="salesforce" -t callbridge:$(cat VERSION) .
 #
 # CONNECTORS names the connectors/plugins to install, separated by spaces (salesforce,
-# hubspot, example-missed-calls); empty installs the core alone. docs/install.md says what
-# of this file is tested (linted by hadolint in `make lint`; the entrypoint script run by
-# tests/dist/test_entrypoint.py) and what is not (no image is built in CI: no Docker engine).
+# hubspot, pipedrive, zoho, example-missed-calls); empty installs the core alone. docs/install.md
+# says what of this file is tested (linted by hadolint in `make lint`; the entrypoint script
+# run by tests/dist/test_entrypoint.py) and what is not (no image is built in CI: no Docker
+# engine).
 
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 

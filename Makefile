@@ -20,14 +20,17 @@ DEBIAN_PACKAGES := mariadb-server redis-server chromium gcc libmariadb-dev curl
 APT_GET ?= apt-get
 SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck bench soak docs clean bootstrap browser services bench-mysql dist
+.PHONY: demo test lint typecheck bench soak docs docs-gen shell clean bootstrap browser services bench-mysql dist
 
 $(VENV)-tools/bin/uv:
 	$(PYTHON) -m venv $(VENV)-tools
 	$(VENV)-tools/bin/pip install --quiet uv
 
+# --inexact: a plugin you installed into .venv yourself (`uv pip install -e ./callbridge-acme`,
+# or `callbridge new-plugin NAME --install`) survives the next sync; an exact sync would
+# uninstall it (tests/docs/test_docs_commands.py checks this).
 $(STAMP): uv.lock pyproject.toml core/pyproject.toml $(wildcard connectors/*/pyproject.toml) $(wildcard examples/*/pyproject.toml) | $(UV)
-	$(UV) sync --frozen --all-packages --python $(PYTHON)
+	$(UV) sync --frozen --all-packages --inexact --python $(PYTHON)
 	touch $(STAMP)
 
 bootstrap: $(STAMP)
@@ -41,6 +44,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/python tools/check_size.py
 	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/shellcheck docker/entrypoint.sh
 	$(VENV)/bin/lint-imports
@@ -59,8 +63,18 @@ bench-mysql: $(STAMP)
 soak: $(STAMP)
 	$(VENV)/bin/python bench/soak.py --minutes $${SOAK_MINUTES:-30}
 
+# The strict site build; it fails when a generated page (configuration reference, HTTP API,
+# command samples) no longer matches the code: `make docs-gen` rewrites them (docs/hooks.py).
 docs: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict
+
+docs-gen: $(STAMP)
+	$(VENV)/bin/python docs/hooks.py
+
+# A shell with .venv activated: `callbridge` (and pytest, ruff) on PATH. Leave it with `exit`.
+shell: $(STAMP)
+	@echo "callbridge is on PATH in this shell (.venv activated); 'exit' leaves it"
+	@. $(VENV)/bin/activate && exec $${SHELL:-/bin/sh} -i
 
 # Installs the packages of DEBIAN_PACKAGES that dpkg does not list as installed; needs
 # Debian/Ubuntu (apt-get) and root or sudo. APT_GET and SUDO can be overridden.

@@ -2,7 +2,7 @@
 
 A plain-string URL setting (the SOAP URL) may carry credentials: it prints with the password
 masked, in text and JSON. ``CALLBRIDGE_JOURNAL`` (``redis://user:password@host``) is a
-secret and prints masked whole.
+secret for its password only: it prints with that masked, so which backend runs is visible.
 """
 
 from __future__ import annotations
@@ -34,6 +34,13 @@ def test_url_passwords_are_masked(monkeypatch: pytest.MonkeyPatch, as_json: bool
     assert "redis-pass-123" not in result.output
     assert "soap-pass-456" not in result.output
     assert "https://soap:**********@pbx.example/soap" in result.output
+    assert "redis://cb:**********@redis.example:6379/2" in result.output
+
+
+def test_the_journal_backend_is_shown() -> None:
+    result = CliRunner().invoke(main, ["config"], catch_exceptions=False)
+    [line] = [line for line in result.output.splitlines() if line.startswith("CALLBRIDGE_JOURNAL ")]
+    assert line.split() == ["CALLBRIDGE_JOURNAL", "sqlite"]
 
 
 def test_urls_without_password_are_shown_whole(monkeypatch: pytest.MonkeyPatch) -> None:

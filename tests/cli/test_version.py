@@ -13,7 +13,12 @@ from click.testing import CliRunner
 from callbridge.cli import main
 from callbridge.versions import installed_versions
 
-CONNECTORS = ("callbridge-salesforce", "callbridge-hubspot", "callbridge-example-missed-calls")
+CONNECTORS = (
+    "callbridge-salesforce",
+    "callbridge-hubspot",
+    "callbridge-zoho",
+    "callbridge-example-missed-calls",
+)
 
 
 def test_installed_versions_name_core_first_then_every_plugin_distribution() -> None:

@@ -82,12 +82,15 @@ def test_make_dist_builds_a_wheel_and_an_sdist_of_every_distribution(installed: 
     dist = installed.parent / "dist"
     names = sorted(p.name for p in dist.iterdir() if not p.name.startswith("."))
     expected = []
-    for dist_name in ("callbridge", "callbridge_example_missed_calls", "callbridge_hubspot"):
+    for dist_name in (
+        "callbridge",
+        "callbridge_example_missed_calls",
+        "callbridge_hubspot",
+        "callbridge_pipedrive",
+        "callbridge_salesforce",
+        "callbridge_zoho",
+    ):
         expected += [f"{dist_name}-{VERSION}-py3-none-any.whl", f"{dist_name}-{VERSION}.tar.gz"]
-    expected += [
-        f"callbridge_salesforce-{VERSION}-py3-none-any.whl",
-        f"callbridge_salesforce-{VERSION}.tar.gz",
-    ]
     assert names == sorted(expected)
     # The HubSpot wheel carries the calling-extensions SDK its calling page loads (built
     # from npm, never committed; the wheel is made from the sdist, so both must hold it).
@@ -160,3 +163,67 @@ def test_serve_from_the_wheels_acks_an_event_and_stops_on_sigterm(
         assert [e.raw["call_id"] for e in journal.events_after(0)] == ["00000A1"]
     finally:
         journal.close()
+
+
+def test_the_pipedrive_connector_installs_alone_and_shows_its_configuration_state(
+    installed: Path, tmp_path: Path
+) -> None:
+    """``pip install`` of core + callbridge-pipedrive (no other connector) and the first look."""
+    dist = installed.parent / "dist"
+    venv = tmp_path / "venv"
+    base = getattr(sys, "_base_executable", sys.executable)
+    _run([base, "-m", "venv", str(venv)], cwd=tmp_path)
+    wheels = [
+        str(dist / f"callbridge-{VERSION}-py3-none-any.whl"),
+        str(dist / f"callbridge_pipedrive-{VERSION}-py3-none-any.whl"),
+    ]
+    _run([_uv(), "pip", "install", "--python", str(venv / "bin" / "python"), *wheels], cwd=tmp_path)
+    callbridge = str(venv / "bin" / "callbridge")
+    assert _run([callbridge, "--version"], cwd=tmp_path).splitlines()[1:] == [
+        f"  callbridge-pipedrive {VERSION}"
+    ]
+    data = {"CALLBRIDGE_DATA_DIR": str(tmp_path / "data")}
+    bare = json.loads(_run([callbridge, "plugins", "--json"], cwd=tmp_path, **data))
+    (pipedrive,) = [p for p in bare if p["name"] == "pipedrive"]
+    assert pipedrive["state"] == "not configured"
+    assert "CALLBRIDGE_PIPEDRIVE_COMPANY_DOMAIN" in pipedrive["reason"]
+    token = "pd-secret-token-0123456789"
+    env = {**data, "CALLBRIDGE_PIPEDRIVE_COMPANY_DOMAIN": "acme"}
+    env["CALLBRIDGE_PIPEDRIVE_API_TOKEN"] = token
+    output = _run([callbridge, "plugins", "--json"], cwd=tmp_path, **env)
+    (pipedrive,) = [p for p in json.loads(output) if p["name"] == "pipedrive"]
+    assert pipedrive["state"] == "active", pipedrive
+    assert pipedrive["source"] == "entry point callbridge-pipedrive"
+    assert token not in output
+
+
+def test_the_zoho_connector_installs_alone_from_its_wheel(installed: Path, tmp_path: Path) -> None:
+    """``pip install callbridge-zoho`` next to the core: found, and configured by its variables."""
+    dist = installed.parent / "dist"
+    venv = tmp_path / "zoho-venv"
+    base = getattr(sys, "_base_executable", sys.executable)
+    _run([base, "-m", "venv", str(venv)], cwd=tmp_path)
+    wheels = [
+        str(dist / f"callbridge-{VERSION}-py3-none-any.whl"),
+        str(dist / f"callbridge_zoho-{VERSION}-py3-none-any.whl"),
+    ]
+    _run([_uv(), "pip", "install", "--python", str(venv / "bin" / "python"), *wheels], cwd=tmp_path)
+    callbridge = str(venv / "bin" / "callbridge")
+    out = _run([callbridge, "--version"], cwd=tmp_path)
+    assert out.splitlines()[1:] == [f"  callbridge-zoho {VERSION}"]
+
+    bare = {p["name"]: p for p in json.loads(_run([callbridge, "plugins", "--json"], cwd=tmp_path))}
+    assert bare["zoho"]["source"] == "entry point callbridge-zoho"
+    assert bare["zoho"]["state"] == "not configured"
+    assert "CALLBRIDGE_ZOHO_REFRESH_TOKEN" in bare["zoho"]["reason"]
+    zoho = {
+        "CALLBRIDGE_ZOHO_CLIENT_ID": "1000.SELFCLIENT",
+        "CALLBRIDGE_ZOHO_CLIENT_SECRET": "client-secret-value",
+        "CALLBRIDGE_ZOHO_REFRESH_TOKEN": "1000.refresh.token",
+        "CALLBRIDGE_ZOHO_DATA_CENTRE": "eu",
+    }
+    output = _run([callbridge, "plugins", "--json"], cwd=tmp_path, **zoho)
+    found = {p["name"]: p for p in json.loads(output)}
+    assert found["zoho"]["state"] == "active", found["zoho"]
+    assert found["zoho"]["version"] == VERSION
+    assert "client-secret-value" not in output and "1000.refresh.token" not in output

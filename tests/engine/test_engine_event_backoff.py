@@ -19,7 +19,8 @@ import pytest
 from engine_helpers import Crm, incoming, local_hangup, make_settings, wait_for
 
 from callbridge import metrics
-from callbridge.engine import dispatcher as dispatcher_module
+from callbridge.engine import lanes
+from callbridge.engine.backoff import Backoff
 from callbridge.engine.dispatcher import CURSOR_NAME
 from callbridge.engine.engine import Engine
 from callbridge.journal.base import Delivery
@@ -53,8 +54,7 @@ class OutageJournal(SqliteJournal):
 @pytest.fixture(autouse=True)
 def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Start the backoff at 10 ms (the cap and the max age are the real mechanism)."""
-    monkeypatch.setattr(dispatcher_module, "_EVENT_RETRY_INITIAL", 0.01, raising=False)
-    monkeypatch.setattr(dispatcher_module, "_EVENT_RETRY_CAP", 0.1, raising=False)
+    monkeypatch.setattr(lanes, "EVENT_BACKOFF", Backoff(initial=0.01, cap=0.1))
 
 
 @pytest.fixture
@@ -88,10 +88,10 @@ def _journal(engine: Engine) -> OutageJournal:
 
 def _other_lane_call(engine: Engine, call_id: str) -> str:
     """A call id whose events go to another lane than ``call_id``'s."""
-    lane = engine.dispatcher._lane_index("1", call_id)
+    lane = engine.dispatcher.lanes.index("1", call_id)
     for n in range(2, 1000):
         candidate = f"{n:08X}"
-        if engine.dispatcher._lane_index("1", candidate) != lane:
+        if engine.dispatcher.lanes.index("1", candidate) != lane:
             return candidate
     raise AssertionError("no other lane")
 
@@ -206,7 +206,7 @@ def test_stop_leaves_no_delivery_pool_for_a_late_delivery_thread(
         thread.join(30)
         assert not thread.is_alive()
 
-    assert all(pool._shutdown for pool in dispatcher._delivery_pools.values())
+    assert all(pool._shutdown for pool in dispatcher.deliveries.pools.values())
     delivery = journal.get_delivery(1)
     assert delivery is not None
     assert delivery.attempts == 0  # nothing ran after stop

@@ -18,6 +18,7 @@ from callbridge.testing import CallbridgeEnv
 from callbridge.testing.variables import variable_names
 from callbridge_hubspot.settings import HubSpotSettings
 from callbridge_salesforce.settings import SalesforceSettings
+from callbridge_zoho.settings import ZohoSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "examples" / "config"
@@ -27,6 +28,7 @@ ENV_FILES: dict[str, tuple[type[BaseSettings], ...]] = {
     "core.env": (Settings,),
     "salesforce.env": (SalesforceSettings,),
     "hubspot.env": (HubSpotSettings,),
+    "zoho.env": (ZohoSettings,),
     "mysql.env": (Settings, MysqlSourceSettings),
 }
 

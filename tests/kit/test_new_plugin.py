@@ -172,3 +172,5 @@ def test_install_option_installs_into_an_environment_without_pip(tmp_path: Path)
     assert tests.returncode == 0, tests.stdout + tests.stderr
     # The same count as the scaffold's own run above (the template has no optional lookup).
     assert "14 passed, 4 skipped" in tests.stdout, tests.stdout
+    # What a newcomer sees on the first run: green, and no warning to wonder about.
+    assert "warning" not in tests.stdout.lower(), tests.stdout

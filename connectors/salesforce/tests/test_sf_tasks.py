@@ -207,12 +207,12 @@ def test_upsert_race_returns_the_existing_task(org: FakeOrg, make_plugin: Make) 
     record = make_record(make_call())
     key = record.idempotency_key("salesforce")
     from callbridge_salesforce.escape import select_ids
-    from callbridge_salesforce.plugin import _upsert
+    from callbridge_salesforce.queries import upsert_task
 
     existing = org.insert("Task", Callbridge_Key__c=key, TaskSubtype="Call")
     fields = {"Subject": "x", "TaskSubtype": "Call"}
     match = select_ids("Task", {"Callbridge_Key__c": key})
-    got = plugin.client.call(lambda sf: _upsert(sf, "Callbridge_Key__c", key, fields, match))
+    got = plugin.client.call(lambda sf: upsert_task(sf, "Callbridge_Key__c", key, fields, match))
     assert got == existing
     assert len(org.tasks()) == 1
 

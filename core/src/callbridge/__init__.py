@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .activities import agent_keys, call_parties, email_keys, summary_lines
 from .context import Context
+from .crm import (
+    SIGNATURE_PREFIX,
+    number_forms,
+    pick_contact,
+    same_call,
+    signature_line,
+)
 from .engine.cache import MISSING, TTLCache
 from .errors import (
     CallbridgeError,
@@ -23,6 +31,7 @@ from .errors import (
     retryable_status,
 )
 from .hookspecs import hookimpl
+from .ledger import ActivityLedger, LedgerEntry
 from .models import (
     ActivityRef,
     Call,
@@ -52,6 +61,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "MISSING",
+    "SIGNATURE_PREFIX",
+    "ActivityLedger",
     "ActivityRef",
     "Call",
     "CallRecord",
@@ -66,6 +77,7 @@ __all__ = [
     "Direction",
     "HungUpBy",
     "KeyValueMap",
+    "LedgerEntry",
     "LookupStatus",
     "NotConfigured",
     "OptionalRegion",
@@ -81,15 +93,23 @@ __all__ = [
     "TTLCache",
     "WrapUp",
     "__version__",
+    "agent_keys",
+    "call_parties",
     "default_data_dir",
     "digits",
+    "email_keys",
     "hookimpl",
     "is_extension",
     "national_digits",
+    "number_forms",
+    "pick_contact",
     "raise_for_crm_status",
     "read_settings",
     "retry_after_seconds",
     "retryable_status",
+    "same_call",
     "same_number",
+    "signature_line",
+    "summary_lines",
     "to_e164",
 ]

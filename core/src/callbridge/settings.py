@@ -217,7 +217,10 @@ class PbxSettings(BaseModel):
 class ServerSettings(BaseModel):
     """The HTTP service (``callbridge serve``)."""
 
+    #: The address ``serve`` listens on (``0.0.0.0``: every interface; keep it on loopback
+    #: behind a TLS proxy, see docs/operations.md).
     host: str = "127.0.0.1"
+    #: The TCP port ``serve`` listens on.
     port: int = Field(default=8765, ge=1, le=65535)
     #: Serve without an ingress token. Only for local use; the service refuses otherwise.
     insecure: bool = False
@@ -266,6 +269,8 @@ class ServerSettings(BaseModel):
 class DispatchSettings(BaseModel):
     """How events become hook calls and deliveries."""
 
+    #: Worker threads of the engine: lanes that run hooks for different calls in parallel
+    #: (the events of one call always run in order, on one lane).
     workers: int = Field(default=8, ge=1, le=256)
     #: Seconds a lookup may take before the pop goes out without that connector's contact.
     lookup_budget: float = Field(default=1.5, gt=0)

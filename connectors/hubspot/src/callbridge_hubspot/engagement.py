@@ -10,7 +10,15 @@ from __future__ import annotations
 import html
 from datetime import UTC, datetime
 
-from callbridge import Call, CallRecord, Direction, HungUpBy, Outcome
+from callbridge import (
+    Call,
+    CallRecord,
+    Direction,
+    HungUpBy,
+    Outcome,
+    call_parties,
+    summary_lines,
+)
 
 from .settings import Dispositions
 
@@ -53,19 +61,13 @@ def disposition(status: str, dispositions: Dispositions) -> str | None:
     }.get(status)
 
 
-def _local_party(call: Call) -> str:
-    return call.extension or call.user_id or ""
-
-
 def _remote_party(call: Call) -> str:
     return call.remote_e164 or call.remote_number
 
 
 def numbers(call: Call) -> tuple[str, str]:
     """``(from, to)``: the remote number on one side, the agent's extension on the other."""
-    if call.direction is Direction.OUTBOUND:
-        return _local_party(call), _remote_party(call)
-    return _remote_party(call), _local_party(call)
+    return call_parties(call)
 
 
 def title(call: Call, status: str) -> str:
@@ -92,26 +94,9 @@ def iso_ms(moment: datetime) -> str:
 
 def body(record: CallRecord, status: str) -> str:
     """``hs_call_body`` (rich text): numbers, group, the PBX identity, outcome and the key."""
-    call = record.call
-    from_number, to_number = numbers(call)
-    lines = [
-        f"Direction: {call.direction.value}",
-        f"From: {from_number or '-'}",
-        f"To: {to_number or '-'}",
-        f"Outcome: {status.lower().replace('_', ' ')}",
-        f"Talk time: {record.duration_s} s, ring time: {record.ring_s} s",
-    ]
-    if call.group:
-        lines.append(f"Group: {call.group}")
-    if call.identity is not None:
-        who = call.identity.display_name
-        if call.identity.department:
-            who = f"{who} ({call.identity.department})" if who else call.identity.department
-        if who:
-            lines.append(f"PBX identity: {who}")
+    lines = summary_lines(record, status.lower().replace("_", " "))
     if record.recording_url and not record.recording_url.startswith("https://"):
-        lines.append(f"Recording: {record.recording_url}")
-    lines.append(f"callbridge call: {call.key}")
+        lines.insert(-1, f"Recording: {record.recording_url}")
     return "<br>".join(html.escape(line) for line in lines)
 
 

@@ -30,7 +30,9 @@ from callbridge import (
     PluginError,
     RetryLater,
     TTLCache,
+    agent_keys,
     digits,
+    email_keys,
     hookimpl,
     is_extension,
     to_e164,
@@ -267,16 +269,13 @@ class HubSpotPlugin:
     def owner_for(self, call: Call) -> str | None:
         """The HubSpot owner of the agent: explicit map, then e-mail via the owners API."""
         settings = self.settings
-        keys = [call.extension, call.user_id]
-        if call.originate is not None:
-            keys += [call.originate.extension, call.originate.user]
-        present = [k for k in keys if k]
+        present = agent_keys(call)
         for key in present:
             if key in settings.owners:
                 return settings.owners[key]
         emails = [settings.owner_emails[k] for k in present if k in settings.owner_emails]
         if settings.owner_from_user_email:
-            emails += [k for k in present if "@" in k and "." in k.rpartition("@")[2]]
+            emails += email_keys(present)
         for email in emails:
             cached = self._owners.get(email.lower())
             if cached is MISSING:

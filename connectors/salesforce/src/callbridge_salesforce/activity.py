@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from callbridge import CallRecord, Contact, Direction
+from callbridge import CallRecord, Contact, Direction, signature_line
 
 from .settings import SalesforceSettings
 
@@ -148,16 +148,12 @@ def description(record: CallRecord, contact: Contact | None) -> str:
         lines.append(f"Click-to-call id: {call.external_id}")
     lines.append(f"callbridge call: {call.key}")
     # Last, and short: a Task found under this call's key is adopted only if it carries it.
-    lines.append(f"{SIGNATURE_PREFIX}{record.signature}")
+    lines.append(signature_line(record))
     text = "\n".join(lines)
     if len(text) > DESCRIPTION_MAX:
         keep = DESCRIPTION_MAX - len(lines[-1]) - 2
         text = text[:keep] + "…\n" + lines[-1]
     return text
-
-
-#: The Description line that says which call a Task is (see ``CallRecord.signature``).
-SIGNATURE_PREFIX = "callbridge signature: "
 
 
 def with_note(description: str, note: str) -> str:
@@ -167,11 +163,6 @@ def with_note(description: str, note: str) -> str:
         return text
     head, _, last = text.rpartition("\n")
     return head[: DESCRIPTION_MAX - len(last) - 2] + "…\n" + last
-
-
-def same_call(description: str | None, record: CallRecord) -> bool:
-    """Whether a Task's Description says it is ``record``'s call (not an earlier one)."""
-    return f"{SIGNATURE_PREFIX}{record.signature}" in (description or "").splitlines()
 
 
 def _seconds(ms: int) -> int:

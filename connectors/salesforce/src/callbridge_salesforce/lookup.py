@@ -15,7 +15,7 @@ from typing import Any
 
 import phonenumbers
 
-from callbridge import Contact, digits, is_extension, same_number, to_e164
+from callbridge import Contact, digits, is_extension, pick_contact, same_number, to_e164
 
 from .escape import sosl_escape
 from .urls import record_url
@@ -128,13 +128,7 @@ def choose(
             accounts[contact.record_id] = str(record["AccountId"])
         if contact.record_type in by_object:
             by_object[contact.record_type].append(contact)
-    for name in objects:
-        matches = by_object[name]
-        if len(matches) == 1:
-            return LookupResult(matches[0], accounts)
-        if matches:
-            return LookupResult(matches[0].model_copy(update={"candidates": matches}), accounts)
-    return LookupResult(None, accounts)
+    return LookupResult(pick_contact(by_object[name] for name in objects), accounts)
 
 
 def name_terms(query: str) -> list[str]:

@@ -14,11 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, tzinfo
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from simple_salesforce.api import Salesforce
-from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from callbridge import (
     ActivityRef,
@@ -30,8 +26,8 @@ from callbridge import (
     Direction,
     NotConfigured,
     PermanentError,
-    RetryLater,
     hookimpl,
+    same_call,
 )
 
 from . import activity, lookup
@@ -41,11 +37,11 @@ from .client import (
     SalesforceClient,
     SalesforceRefused,
     SessionFactory,
-    error_details,
     sobject,
 )
 from .escape import select_ids
 from .owners import OwnerResolver
+from .queries import first_id, first_row, first_value, org_time_zone, upsert_task
 from .settings import SalesforceSettings
 from .urls import lightning_base, record_url
 
@@ -246,7 +242,7 @@ class SalesforcePlugin:
         existing = self._existing(self._lookup_value(key, call_object))
         if existing is not None:
             task_id, description = existing
-            if legacy or activity.same_call(description, record):
+            if legacy or same_call(description, record):
                 log.info("salesforce: Task %s already logged for %s", task_id, record.call.key)
                 return self._ref(task_id)
             log.warning(
@@ -306,7 +302,7 @@ class SalesforcePlugin:
     def _existing(self, key: str) -> tuple[str, str | None] | None:
         """``(Id, Description)`` of the Task under ``key``, if there is one."""
         query = self._match(key)
-        row = self.client.call(lambda sf: _first_row(sf, query))
+        row = self.client.call(lambda sf: first_row(sf, query))
         if row is None:
             return None
         description = row.get("Description")
@@ -339,7 +335,7 @@ class SalesforcePlugin:
         if field:
             retry = self.client.backoff.network
             match = self._match(key)
-            return self.client.call(lambda sf: _upsert(sf, field, key, fields, match, retry))
+            return self.client.call(lambda sf: upsert_task(sf, field, key, fields, match, retry))
         return self.client.call(lambda sf: str(sobject(sf, "Task").create(fields)["id"]))
 
     def _optional(self, what: str, lookup: Callable[[], T]) -> T | None:
@@ -369,7 +365,7 @@ class SalesforcePlugin:
         with self._lock:
             if self._org_zone is not None:
                 return self._org_zone
-        name = self._optional("time zone", lambda: self.client.call(_org_time_zone))
+        name = self._optional("time zone", lambda: self.client.call(org_time_zone))
         try:
             zone: tzinfo = ZoneInfo(name) if name else UTC
         except (ZoneInfoNotFoundError, ValueError):
@@ -414,7 +410,7 @@ class SalesforcePlugin:
         if who is None or not who.startswith(_CONTACT_PREFIX) or who in accounts:
             return accounts
         query = select_ids("Contact", {"Id": who}, fields=("Id", "AccountId"))
-        account = self.client.call(lambda sf: _first_value(sf, query, "AccountId")) or ""
+        account = self.client.call(lambda sf: first_value(sf, query, "AccountId")) or ""
         self._remember_accounts({who: account})
         accounts[who] = account
         return accounts
@@ -434,7 +430,7 @@ class SalesforcePlugin:
         # Our own Leads carry the E.164 number, so an exact SOQL match finds a Lead created by
         # an earlier attempt of this delivery (SOSL's index may lag behind the create).
         query = select_ids("Lead", {"Phone": phone, "IsConverted": False})
-        found = self.client.call(lambda sf: _first_id(sf, query))
+        found = self.client.call(lambda sf: first_id(sf, query))
         if found is not None:
             return found
         name = call.identity.display_name if call.identity else ""
@@ -469,62 +465,6 @@ def _our_fields(exc: SalesforceRefused, fields: dict[str, Any]) -> list[str]:
     if exc.code in _RELATION_CODES and not exc.fields:
         return [name for name in ("WhoId", "WhatId") if name in fields]
     return []
-
-
-def _org_time_zone(sf: Salesforce) -> str | None:
-    """The org's default time zone (``Europe/Rome``)."""
-    return _first_value(sf, "SELECT TimeZoneSidKey FROM Organization LIMIT 1", "TimeZoneSidKey")
-
-
-def _first_row(sf: Salesforce, query: str) -> dict[str, Any] | None:
-    records = sf.query(query).get("records") or []
-    return dict(records[0]) if records else None
-
-
-def _first_id(sf: Salesforce, query: str) -> str | None:
-    return _first_value(sf, query, "Id")
-
-
-def _first_value(sf: Salesforce, query: str, field: str) -> str | None:
-    records = sf.query(query).get("records") or []
-    value = records[0].get(field) if records else None
-    return str(value) if value else None
-
-
-def _upsert(
-    sf: Salesforce,
-    field: str,
-    key: str,
-    fields: dict[str, Any],
-    match: str,
-    retry_after: float = Backoff.network,
-) -> str:
-    """Upsert on the external-id field; the external id makes concurrent attempts collide.
-
-    The caller looked for the Task first, so this normally creates. When another attempt won
-    the race, Salesforce turns the upsert into an update, which refuses create-only fields
-    (TaskSubtype): then the Task exists, and we return it.
-    """
-    try:
-        path = f"{field}/{quote(key, safe='')}"
-        response = sobject(sf, "Task").upsert(path, fields, raw_response=True)
-    except SalesforceMalformedRequest as exc:
-        code, _message = error_details(exc)
-        existing = _first_id(sf, match) if code == "INVALID_FIELD_FOR_INSERT_UPDATE" else None
-        if existing is None:
-            raise
-        return existing
-    if response.status_code != 204 and response.content:
-        body = response.json()
-        if body.get("id"):
-            return str(body["id"])
-    found = _first_id(sf, match)
-    if found is None:
-        raise RetryLater(
-            "Salesforce accepted the Task upsert but the Task cannot be found yet",
-            retry_after=retry_after,
-        )
-    return found
 
 
 #: What the ``callbridge`` entry point names: the class, so that each load of the plugin

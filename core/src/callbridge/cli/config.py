@@ -3,7 +3,8 @@
 Shows every core setting under its environment variable name, after defaults, ``.env`` and
 the environment are applied, so "why does it not pick up my setting" has a quick answer.
 Secrets (``SecretStr``) print as ``**********``, and so does a password written into a
-plain-string URL setting (``CALLBRIDGE_PBX__SOAP_URL=https://user:password@pbx/soap``).
+plain-string URL setting (``CALLBRIDGE_PBX__SOAP_URL=https://user:password@pbx/soap``) or in
+``CALLBRIDGE_JOURNAL`` (shown, since which backend runs matters, with only its password masked).
 An invalid variable is reported by name with exit status 2 (by the CLI root).
 """
 
@@ -58,7 +59,11 @@ def _show(value: Any) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the settings as nested JSON.")
 def config(as_json: bool) -> None:
     """Print the effective configuration (secrets masked)."""
-    data = _mask_urls(load_settings().model_dump(mode="json"))
+    settings = load_settings()
+    data = _mask_urls(settings.model_dump(mode="json"))
+    # The journal is a SecretStr only for the password a redis:// URL may carry: show the
+    # backend (``sqlite``, ``redis://host/0``) with just that password masked.
+    data["journal"] = _mask_urls(settings.journal.get_secret_value())
     if as_json:
         click.echo(json.dumps(data, indent=2, sort_keys=True))
         return

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from ..settings import load_settings
@@ -17,9 +19,23 @@ from ..settings import load_settings
 @click.option("--control-fd", type=int, default=None, hidden=True)
 def engine(wake_fd: int | None, bell_fd: int | None, control_fd: int | None) -> None:
     """Run the engine: dispatch journaled events to the plugins until stopped."""
+    from ..assembly import assemble
     from ..engine.worker import run_worker
     from ..logs import configure_logging
 
     settings = load_settings()
     configure_logging(settings)
-    run_worker(settings, wake_fd=wake_fd, bell_fd=bell_fd, control_fd=control_fd)
+    spawned = wake_fd is not None  # by ``callbridge serve``, beside its HTTP process
+    if spawned and settings.server.engine_nice:
+        # The PBX's acknowledgements get the processor first (see ServerSettings.engine_nice).
+        os.nice(settings.server.engine_nice)
+    parts = assemble(settings, engine_mode="thread", beside_ingress=spawned)
+    run_worker(
+        parts.local_engine,
+        start_sources=parts.start_sources,
+        nudges=[source.nudge for source in parts.sources],
+        close=parts.close,
+        wake_fd=wake_fd,
+        bell_fd=bell_fd,
+        control_fd=control_fd,
+    )

@@ -21,10 +21,10 @@ def serve(host: str | None, port: int | None, source: str | None) -> None:
     """Serve the PBX ingress, the API, the agent stream and the panel."""
     import uvicorn
 
+    from ..assembly import assemble
     from ..logs import configure_logging
     from ..memory import freeze_startup_objects
     from ..server.app import create_app
-    from ..server.assemble import build
     from ..server.http_protocol import LenientHttpProtocol
 
     overrides: dict[str, object] = {}
@@ -39,7 +39,7 @@ def serve(host: str | None, port: int | None, source: str | None) -> None:
     child_env = dict(os.environ)
     if source:
         child_env["CALLBRIDGE_SOURCE"] = source
-    running = build(settings, engine_mode=settings.server.engine, child_env=child_env)
+    running = assemble(settings, engine_mode=settings.server.engine, child_env=child_env)
     try:
         app = create_app(running.services, manage_engine=True)
     except ConfigurationError:

@@ -28,22 +28,18 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 from urllib.parse import quote
 
 import httpx
 
+from ..assembly import Assembly
+from ..assembly import assemble as assemble_parts
 from ..engine.engine import Engine
 from ..journal.base import AgentEvent, DeliveryState
-from ..journal.factory import open_journal
 from ..models import ActivityRef, CallRecord
-from ..plugins.manager import load_plugins
 from ..server.app import create_app
-from ..server.assemble import Running
 from ..server.ingress import PATH, SERI_PATH
-from ..server.services import Services
 from ..server.thread import ServerThread, bind_socket
 from ..settings import PbxSettings, Settings
 from ..sim.emitter import HttpSink
@@ -56,52 +52,17 @@ from ..sim.scenarios import (
     builtin_scenarios,
 )
 from ..sim.simulator import Simulator
-from ..voispeed.client import pbx_client
 from ..voispeed.ids import new_external_id
 from .directory import DemoDirectory
 from .expect import Played, activities_of, check_played
 from .feed import ActivityWritten, CallUpdate, DemoEvent, Note, ScenarioChecked, ScenarioStarted
+from .options import DemoOptions as DemoOptions
+from .options import Summary as Summary
 from .settings import demo_settings, new_token
 
 log = logging.getLogger(__name__)
 
 Listener = Callable[[DemoEvent], None]
-
-
-@dataclass(frozen=True)
-class DemoOptions:
-    """How to run the demo. Every field has a default that works on a fresh clone."""
-
-    #: Where the journal and the directory live (default: a temporary directory, removed).
-    data_dir: Path | None = None
-    host: str = "127.0.0.1"
-    #: callbridge's port (0: a free one).
-    port: int = 0
-    #: Scenario waits are divided by this (2 plays twice as fast).
-    speed: float = 1.0
-    #: Seconds before the simulated customer answers a call placed from the panel, and talks.
-    panel_answer_after: float = 3.0
-    panel_talk_time: float = 8.0
-    #: The simulated PBX's dialect: ``soap`` (the document's) or ``seri`` (the integration
-    #: module's events at ``/pbx/seri`` and ``call_request`` at ``seri_endpoint.php``).
-    dialect: Literal["soap", "seri"] = "soap"
-
-
-@dataclass(frozen=True)
-class Summary:
-    """Counts for the end of a run."""
-
-    calls: int
-    pops: int
-    activities: dict[str, int]
-    pending: int
-    dead: int
-    checks: tuple[ScenarioChecked, ...] = ()
-
-    @property
-    def failed(self) -> list[ScenarioChecked]:
-        """Scenarios whose activities were not the expected ones."""
-        return [c for c in self.checks if not c.ok]
 
 
 class Demo:
@@ -124,7 +85,7 @@ class Demo:
         self.api_token = new_token("demo-api")
         self._sim: Simulator | None = None
         self._server: ServerThread | None = None
-        self._running: Running | None = None
+        self._running: Assembly | None = None
         self._directory: DemoDirectory | None = None
         self._http: httpx.Client | None = None
 
@@ -145,13 +106,13 @@ class Demo:
         return self._server
 
     @property
-    def running(self) -> Running:
+    def running(self) -> Assembly:
         """callbridge's services and engine (after ``start``)."""
         if self._running is None:
             raise RuntimeError("the demo is not started")
         return self._running
 
-    def running_or_none(self) -> Running | None:
+    def running_or_none(self) -> Assembly | None:
         """callbridge's services and engine, or None when not (or no longer) started."""
         return self._running
 
@@ -501,22 +462,13 @@ class Demo:
             )
 
 
-def assemble(settings: Settings, directory: DemoDirectory) -> Running:
-    """What ``server.assemble.build`` makes, with the demo's directory as the only plugin.
+def assemble(settings: Settings, directory: DemoDirectory) -> Assembly:
+    """The service's one assembly, with the demo's directory as the only plugin.
 
     No built-in or installed connector is loaded: none of them may read the user's variables
     and reach a real CRM from the demo.
     """
-    journal = open_journal(settings)
-    try:
-        plugins = load_plugins(settings, entry_points=False, builtins=False, extra=[directory])
-        pbx = pbx_client(settings.pbx)
-    except BaseException:
-        journal.close()
-        raise
-    engine = Engine(settings, journal=journal, plugins=plugins, pbx=pbx)
-    services = Services(settings=settings, journal=journal, pbx=pbx, plugins=plugins, engine=engine)
-    return Running(services=services, engine=engine)
+    return assemble_parts(settings, extra_plugins=[directory], only_extra_plugins=True)
 
 
 def _rounds(scenarios: list[Scenario]) -> Iterator[tuple[int, Scenario]]:

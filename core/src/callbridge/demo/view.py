@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .feed import ActivityWritten, CallUpdate, DemoEvent, Note, ScenarioChecked, ScenarioStarted
-from .runner import Summary
+from .options import Summary
 
 _MAX_ROWS = 14
 _STATE_STYLE = {"ringing": "bold yellow", "answered": "bold green", "ended": "dim"}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -28,9 +28,12 @@ from ..journal.base import AppendResult, Journal
 from ..settings import Settings
 from ..voispeed.events import SECRET_PARAMETERS, parse_event
 from .bus import AgentBus
-from .dispatcher import Dispatcher, PluginsLike, TrackerLike, utcnow
+from .common import utcnow
+from .dispatcher import Dispatcher
+from .tracker import Tracker
 
 if TYPE_CHECKING:
+    from ..plugins.manager import Plugins
     from ..voispeed.client import PbxClient
 
 log = logging.getLogger(__name__)
@@ -48,18 +51,16 @@ class Engine:
     ``clock`` is event time for the tracker (expiries, group windows); tests pass a fake one.
     Delivery schedules always use real time, since the journal stamps deliveries with it.
 
-    Parts not given are built from ``settings``: the journal (``open_journal``), the plugins
-    (``load_plugins``) and the tracker. Parts given are used as they are and not closed by
-    ``stop`` (the caller owns them).
+    The journal and the plugins are the caller's (``assembly.assemble`` makes them for
+    serve, the engine process and the demo): ``stop`` does not close them.
     """
 
     def __init__(
         self,
         settings: Settings,
         *,
-        journal: Journal | None = None,
-        plugins: PluginsLike | None = None,
-        tracker: TrackerLike | None = None,
+        journal: Journal,
+        plugins: Plugins,
         bus: AgentBus | None = None,
         pbx: PbxClient | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -68,12 +69,16 @@ class Engine:
         prune_interval: float | None = None,
     ) -> None:
         self.settings = settings
+        self.journal = journal
+        self.plugins = plugins
         self.bus = bus or AgentBus()
         self.pbx = pbx
-        self._journal = journal
-        self._owns_journal = journal is None
-        self._plugins = plugins
-        self._tracker = tracker
+        self.tracker = Tracker(
+            settings.tracker,
+            region=settings.default_region,
+            originates=journal.get_originate,
+            calls=journal.get_call,
+        )
         self._clock = clock
         self._tick_interval = tick_interval
         self._poll_interval = poll_interval
@@ -86,26 +91,13 @@ class Engine:
         self.running = False
 
     def __repr__(self) -> str:
-        return f"Engine(running={self.running}, journal={self._journal!r})"
-
-    # -- parts ----------------------------------------------------------------------------
-    @property
-    def journal(self) -> Journal:
-        """The journal (opened on first use when not given)."""
-        if self._journal is None:
-            from ..journal.factory import open_journal
-
-            self._journal = open_journal(self.settings)
-        return self._journal
+        return f"Engine(running={self.running}, journal={self.journal!r})"
 
     @property
-    def plugins(self) -> PluginsLike:
-        """The plugins (loaded on first use when not given)."""
-        if self._plugins is None:
-            from ..plugins.manager import load_plugins
-
-            self._plugins = load_plugins(self.settings)
-        return self._plugins
+    def problem(self) -> str | None:
+        """Always None: an engine in this process reports only whether it is ``running``
+        (``EngineLink`` reports what its child's health check finds)."""
+        return None
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -114,27 +106,13 @@ class Engine:
             raise RuntimeError("the engine is not started")
         return self._dispatcher
 
-    def _make_tracker(self) -> TrackerLike:
-        from .tracker import Tracker
-
-        journal = self.journal
-        tracker: TrackerLike = Tracker(
-            self.settings.tracker,
-            region=self.settings.default_region,
-            originates=journal.get_originate,
-            calls=journal.get_call,
-        )
-        return tracker
-
     # -- life cycle -----------------------------------------------------------------------
     def start(self) -> None:
         """Open the parts, restore open calls, call ``startup`` hooks, start dispatching."""
         if self.running:
             return
         journal = self.journal
-        plugins = self.plugins
-        tracker = self._tracker or self._make_tracker()
-        self._tracker = tracker
+        tracker = self.tracker
         self.context = Context(
             settings=self.settings, journal=journal, pbx=self.pbx, extras={"engine": self}
         )
@@ -142,7 +120,7 @@ class Engine:
         dispatcher = Dispatcher(
             journal,
             tracker,
-            plugins,
+            self.plugins,
             self.settings,
             bus=self.bus,
             clock=self._clock,
@@ -175,9 +153,6 @@ class Engine:
             self._dispatcher.stop()
         if self.context is not None:
             self.plugins.shutdown(self.context)
-        if self._owns_journal and self._journal is not None:
-            self._journal.close()
-            self._journal = None
 
     def prune(self) -> dict[str, int] | None:
         """Prune the journal of what is older than the retention; None when it keeps all.
@@ -237,11 +212,6 @@ class Engine:
         result = self.journal.append_event(event, raw=raw, source=source, received_at=received_at)
         self.notify()
         return result
-
-    def ingest_many(self, batch: Iterable[Mapping[str, str]], *, source: str = "api") -> None:
-        """``ingest`` each in order."""
-        for params in batch:
-            self.ingest(params, source=source)
 
     def __enter__(self) -> Engine:
         self.start()

@@ -1,6 +1,6 @@
 """When to try a failed delivery again, and when to give up.
 
-Backoff is exponential with full jitter (tenacity's ``wait_random_exponential``): attempt n
+Backoff is exponential with full jitter (``backoff.Backoff.jittered``): attempt n
 waits a random time up to ``backoff_initial * 2**(n-1)``, capped at ``backoff_max`` and never
 under ``backoff_initial``. Jitter spreads the retries of many calls that failed together (a
 CRM outage) so they do not hammer the CRM in lock-step when it comes back. A plugin's
@@ -16,9 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from tenacity import RetryCallState, wait_random_exponential
-
 from ..settings import DispatchSettings
+from .backoff import Backoff
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +41,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, hint: float | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        wait = wait_random_exponential(multiplier=self.backoff_initial, max=self.backoff_max)
-        state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
-        state.attempt_number = max(1, attempt)
-        seconds = min(self.backoff_max, max(self.backoff_initial, float(wait(state))))
+        seconds = Backoff(self.backoff_initial, self.backoff_max).jittered(attempt)
         if hint is not None and hint > seconds:
             seconds = float(hint)
         return seconds

@@ -21,12 +21,10 @@ import itertools
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from ..models import Call, CallState, Direction, HungUpBy, Originate, Outcome
-from ..numbers import is_extension
+from ..models import Call, CallState, HungUpBy, Originate
 from ..settings import TrackerSettings
 from ..voispeed.codes import Direction as PbxDirection
 from ..voispeed.events import (
@@ -35,6 +33,14 @@ from ..voispeed.events import (
     CallEvent,
     CallRejected,
     DeviceEvent,
+)
+from .tracker_change import (
+    GROUP_RING_CAP,
+    GROUP_SLACK,
+    KEEP_RESOLVED,
+    MIN_TOMBSTONE_RETENTION,
+    Change,
+    ChangeKind,
 )
 from .tracker_groups import GroupCall, GroupIndex
 from .tracker_leg import (
@@ -49,12 +55,23 @@ from .tracker_leg import (
     latest,
     split_key,
 )
+from .tracker_lineage import Lineages
+from .tracker_restore import (
+    check_restorable,
+    duration_s,
+    last_heard,
+    reference,
+    require_aware,
+    restored_leg,
+    ring_s,
+)
 from .tracker_users import UserMap
 
 __all__ = [
     "GROUP_RING_CAP",
     "GROUP_SLACK",
     "KEEP_RESOLVED",
+    "MIN_TOMBSTONE_RETENTION",
     "Change",
     "ChangeKind",
     "Tracker",
@@ -63,63 +80,6 @@ __all__ = [
     "generation_key",
     "ring_s",
 ]
-
-ChangeKind = Literal["ringing", "answered", "ended", "finished", "dropped"]
-
-#: How far apart two legs' ringing may at least be and still be one group call (receipt
-#: jitter). The hand-over from one member to the next in a hunt group may take longer: the
-#: slack is ``group_window`` when that is larger (a leg held for the window can still learn
-#: of a member rung within it).
-GROUP_SLACK = timedelta(seconds=3)
-#: A group member still "ringing" after this long (its end event lost?) no longer holds back
-#: the other members' missed legs; it will expire on its own.
-GROUP_RING_CAP = timedelta(minutes=10)
-#: How long a finished call stays whole in memory (late events still fill its fields, get()
-#: still answers). After that only its key is remembered, for the tombstone retention.
-KEEP_RESOLVED = timedelta(hours=1)
-#: Keys of finished calls are remembered at least this long (and twice the call expiry).
-MIN_TOMBSTONE_RETENTION = timedelta(hours=24)
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """Something the dispatcher must act on: what happened, and the call right after it."""
-
-    kind: ChangeKind
-    call: Call
-
-
-def duration_s(call: Call) -> int:
-    """Seconds from answer to end, never negative; 0 when the call was not answered."""
-    if call.answer_at is None or call.end_at is None or call.outcome is not Outcome.ANSWERED:
-        return 0
-    return max(0, int((call.end_at - call.answer_at).total_seconds()))
-
-
-def ring_s(call: Call) -> int:
-    """Seconds from ring to answer (or to end when unanswered); 0 when the ring is unknown."""
-    if call.ring_at is None:
-        return 0
-    stop = call.answer_at or call.end_at
-    if stop is None:
-        return 0
-    return max(0, int((stop - call.ring_at).total_seconds()))
-
-
-@dataclass(slots=True)
-class _Lineage:
-    """The calls of one user call id (and company): which key its events go to now."""
-
-    #: The newest call's key: the base key, or a generation key after the id was reused.
-    key: str
-    #: When the newest call last heard an event (the start of a reuse is measured from it).
-    heard_at: datetime
-
-
-def _require_aware(value: datetime, name: str) -> None:
-    if not isinstance(value, datetime) or value.utcoffset() is None:
-        raise ValueError(f"{name} must be a timezone-aware datetime, got {value!r}")
-
 
 #: A deadline is for a leg (by key, so that forgotten legs are not kept alive) or a group call.
 _DeadlineRef = str | GroupCall
@@ -172,7 +132,7 @@ class Tracker:
         self._tombstones: dict[str, datetime] = {}
         self._tombstone_queue: deque[tuple[datetime, str]] = deque()
         #: Base key (``call_key``) -> the newest call of that user call id.
-        self._lineages: dict[str, _Lineage] = {}
+        self._lineages = Lineages(self._reuse_after)
         #: PBX user -> extension (setting, and learnt from login events): whose call it is.
         self._users = UserMap(settings.user_extensions)
 
@@ -186,14 +146,14 @@ class Tracker:
         """
         if not isinstance(event, CallEvent) or event.ssn_event not in CALL_EVENTS:
             raise TypeError(f"the tracker takes call events (16-21), got {type(event).__name__}")
-        _require_aware(at, "at")
+        require_aware(at, "at")
         base = call_key(event.company_id, event.call_id)
         saved = self._saved_calls(base, event.ssn_event, at)
         originate: Originate | None = None
         if event.ext_id or saved:
             with self._lock:
                 self._adopt(base, saved)
-                key = self._route(base, event.ssn_event, at)
+                key = self._lineages.route(base, event.ssn_event, at, self._legs)
                 leg = self._legs.get(key)
                 wanted = bool(event.ext_id) and (
                     (leg is None and key not in self._tombstones)
@@ -202,7 +162,7 @@ class Tracker:
             if wanted and event.ext_id:
                 originate = self._originates(event.ext_id)
         with self._lock:
-            key = self._route(base, event.ssn_event, at)
+            key = self._lineages.route(base, event.ssn_event, at, self._legs)
             return self._apply(key, base, event, at, originate)
 
     def learn_device(self, event: DeviceEvent) -> None:
@@ -212,7 +172,7 @@ class Tracker:
 
     def tick(self, now: datetime) -> list[Change]:
         """Let time pass: expire silent calls, settle held group legs, forget old calls."""
-        _require_aware(now, "now")
+        require_aware(now, "now")
         with self._lock:
             changes: list[Change] = []
             while self._deadlines and self._deadlines[0][0] <= now:
@@ -237,22 +197,20 @@ class Tracker:
         """
         items = list(calls)
         for call in items:
-            _check_restorable(call)
+            check_restorable(call)
         with self._lock:
-            for call in sorted(items, key=lambda c: (_reference(c), c.key)):
+            for call in sorted(items, key=lambda c: (reference(c), c.key)):
                 if call.key not in self._legs and call.key not in self._tombstones:
                     self._restore_one(call)
-            self._note_lineages(items)
+            self._lineages.note(items)
 
     def key_for(self, company_id: str | None, user_call_id: str) -> str:
         """The key the events of this user call id go to now (its newest call's).
 
         ``call_key(company_id, user_call_id)`` until the id is reused, a generation key after.
         """
-        base = call_key(company_id, user_call_id)
         with self._lock:
-            lineage = self._lineages.get(base)
-            return base if lineage is None else lineage.key
+            return self._lineages.key_for(call_key(company_id, user_call_id))
 
     def get(self, key: str) -> Call | None:
         """The call with this key as it is now (kept for a while after it finished)."""
@@ -284,7 +242,7 @@ class Tracker:
         if first is None or first.state is not CallState.ENDED:
             return []
         found = [first]
-        if code in STARTS and at - _last_heard(first) >= self._reuse_after:
+        if code in STARTS and at - last_heard(first) >= self._reuse_after:
             again = self._calls(generation_key(base, at))
             if again is not None and again.state is CallState.ENDED:
                 found.append(again)
@@ -297,7 +255,7 @@ class Tracker:
         usable = []
         for call in saved:
             try:
-                _check_restorable(call)
+                check_restorable(call)
             except ValueError:
                 continue
             if split_key(call.key)[0] != base:
@@ -305,33 +263,7 @@ class Tracker:
             usable.append(call)
             if call.key not in self._legs and call.key not in self._tombstones:
                 self._restore_one(call)
-        self._note_lineages(usable)
-
-    def _note_lineages(self, calls: Iterable[Call]) -> None:
-        """Record the newest of each user call id's calls, where nothing newer is known."""
-        for call in sorted(calls, key=lambda c: (_reference(c), c.key)):
-            base = split_key(call.key)[0]
-            lineage = self._lineages.get(base)
-            if lineage is None or _reference(call) >= lineage.heard_at:
-                self._lineages[base] = _Lineage(call.key, _last_heard(call))
-
-    def _route(self, base: str, code: int, at: datetime) -> str:
-        """The key an event of this user call id goes to: the newest call's, or a new one.
-
-        A ring starts a new call (a generation) when the newest call has ended (or is
-        forgotten: it finished long ago) and heard nothing for ``reuse_after``: the PBX reused
-        the id. A repeated or late ring comes sooner and goes to the call it belongs to.
-        Pure: ``apply`` asks twice (before and after the originate lookup) and must get the
-        same answer.
-        """
-        lineage = self._lineages.get(base)
-        if lineage is None:
-            return base
-        if code in STARTS and at - lineage.heard_at >= self._reuse_after:
-            leg = self._legs.get(lineage.key)
-            if leg is None or leg.state is CallState.ENDED:
-                return generation_key(base, at)
-        return lineage.key
+        self._lineages.note(usable)
 
     # ------------------------------------------------------------------ events
 
@@ -339,11 +271,7 @@ class Tracker:
         self, key: str, base: str, event: CallEvent, at: datetime, originate: Originate | None
     ) -> list[Change]:
         code = event.ssn_event
-        lineage = self._lineages.get(base)
-        if lineage is None or lineage.key != key:
-            self._lineages[base] = _Lineage(key, at)
-        else:
-            lineage.heard_at = latest(lineage.heard_at, at)
+        self._lineages.heard(base, key, at)
         leg = self._legs.get(key)
         created = leg is None
         if leg is None:
@@ -544,93 +472,21 @@ class Tracker:
             if self._tombstones.get(key) == when:
                 del self._tombstones[key]
                 base = split_key(key)[0]
-                lineage = self._lineages.get(base)
-                if lineage is not None and lineage.key == key:
-                    del self._lineages[base]
+                self._lineages.forget(base, key)
 
     # ------------------------------------------------------------------ restore
 
     def _restore_one(self, call: Call) -> None:
-        last = latest(call.ring_at, call.answer_at, call.end_at)
-        start = {
-            Direction.INBOUND: PbxDirection.INCOMING,
-            Direction.OUTBOUND: PbxDirection.OUTGOING,
-        }.get(call.direction)
-        leg = Leg(
-            key=call.key,
-            company_id=call.company_id,
-            user_call_id=call.user_call_id,
-            seq=next(self._seq),
-            last_at=last,
-            user_id=call.user_id,
-            extension=call.extension,
-            remote_number=call.remote_number,
-            remote_e164=call.remote_e164,
-            dialled_number=call.dialled_number,
-            remote_internal=bool(call.remote_number) and is_extension(call.remote_number),
-            identity=call.identity,
-            group=call.group,
-            external_id=call.external_id,
-            originate=call.originate,
-            ring_at=call.ring_at,
-            answer_at=call.answer_at,
-            end_at=call.end_at,
-            state=call.state,
-            hung_up_by=call.hung_up_by,
-        )
-        if call.ring_at is not None:
-            leg.pbx_direction = start
-            if start is not None:
-                leg.seen |= 1 << (16 if start is PbxDirection.INCOMING else 17)
-        else:
-            leg.guessed_direction = start
-            leg.numbers_guessed = True
-        if call.answer_at is not None:
-            leg.seen |= 1 << ANSWERED
+        """Hold a saved call again: open, finished before the restart, or a held group leg."""
+        leg = restored_leg(call, next(self._seq))
+        last = leg.last_at
         self._legs[call.key] = leg
-        if call.state is not CallState.ENDED:
+        if leg.state is not CallState.ENDED:
             self._groups.place(leg)
             self._push(last + self._expiry, leg.key)
-            return
-        if call.outcome is not None:
-            # Ended with an outcome: it was finished (or dropped) before the restart.
-            leg.outcome = call.outcome
-            leg.rejected = call.outcome is Outcome.REJECTED
-            leg.expired = call.outcome is Outcome.UNKNOWN
-            leg.resolution = "finished"
-            leg.resolved_at = last
+        elif leg.resolution == "finished":
             self._resolved.append((last, leg))
-            return
-        # Ended without an outcome: a held missed group leg (or an end whose finish was lost).
-        leg.expired = call.hung_up_by in (None, HungUpBy.UNKNOWN)
-        self._groups.place(leg)
-        leg.held = leg.cluster is not None and leg.answer_at is None
-        self._push(last, leg.key)
-
-
-def _reference(call: Call) -> datetime:
-    """When a call started, for ordering restored calls deterministically."""
-    return latest(call.ring_at or call.answer_at or call.end_at)
-
-
-def _last_heard(call: Call) -> datetime:
-    """The latest time a saved call knows of (its last event, as far as it tells)."""
-    return latest(call.ring_at, call.answer_at, call.end_at)
-
-
-def _check_restorable(call: Call) -> None:
-    """Raise ValueError unless ``restore`` can take the call."""
-    if not isinstance(call, Call):
-        raise ValueError(f"restore takes Call objects, got {type(call).__name__}")
-    if split_key(call.key)[0] != call_key(call.company_id, call.user_call_id):
-        raise ValueError(
-            f"call key {call.key!r} does not match company "
-            f"{call.company_id!r} and user call id {call.user_call_id!r}"
-        )
-    times = [t for t in (call.ring_at, call.answer_at, call.end_at) if t is not None]
-    if not times:
-        raise ValueError(f"call {call.key}: no ring, answer or end time to restore from")
-    for t in times:
-        _require_aware(t, f"call {call.key} times")
-    if call.state is CallState.ENDED and call.end_at is None:
-        raise ValueError(f"call {call.key}: ended without an end time")
+        else:
+            self._groups.place(leg)
+            leg.held = leg.cluster is not None and leg.answer_at is None
+            self._push(last, leg.key)

@@ -32,18 +32,14 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 from prometheus_client import generate_latest
 
 from .. import metrics
 from ..journal.base import AgentEvent
-from ..journal.factory import open_journal
 from ..memory import freeze_startup_objects
-from ..plugins.manager import load_plugins
-from ..settings import Settings
-from ..voispeed.client import pbx_client
-from .bus import AgentBus
 from .engine import Engine
 
 log = logging.getLogger("callbridge.engine.worker")
@@ -63,29 +59,24 @@ def _ring(fd: int, event: AgentEvent) -> None:
 
 
 def run_worker(
-    settings: Settings, *, wake_fd: int | None, bell_fd: int | None, control_fd: int | None = None
+    engine: Engine,
+    *,
+    start_sources: Callable[[], None],
+    nudges: Sequence[Callable[[], None]],
+    close: Callable[[], None],
+    wake_fd: int | None,
+    bell_fd: int | None,
+    control_fd: int | None = None,
 ) -> None:
-    """Run the engine (and the MySQL source, if configured) until told to stop."""
-    spawned = wake_fd is not None  # by ``callbridge serve``, beside its HTTP process
-    if spawned and settings.server.engine_nice:
-        # The PBX's acknowledgements get the processor first (see ServerSettings.engine_nice).
-        os.nice(settings.server.engine_nice)
-    journal = open_journal(settings, beside_ingress=spawned)
-    plugins = load_plugins(settings)
-    pbx = pbx_client(settings.pbx)
-    bus = AgentBus()
+    """Run ``engine`` (assembled by ``callbridge.assembly``) until told to stop, then ``close``.
+
+    ``start_sources`` starts the MySQL source when one is configured; ``nudges`` wake it (a
+    sys_exec trigger's ``m`` on the wake pipe); ``close`` stops and closes everything.
+    """
+    stop = threading.Event()
     if bell_fd is not None:
         os.set_blocking(bell_fd, False)
-        bus.subscribe(None, lambda event: _ring(bell_fd, event))
-    engine = Engine(settings, journal=journal, plugins=plugins, bus=bus, pbx=pbx)
-    stop = threading.Event()
-    sources = []
-    if settings.source is not None:
-        from ..mysql.settings import source_from_settings
-
-        source = source_from_settings(settings, journal)
-        if source is not None:
-            sources.append(source)
+        engine.bus.subscribe(None, lambda event: _ring(bell_fd, event))
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
@@ -100,27 +91,23 @@ def run_worker(
             target=_answer, args=(control, engine), name="engine-control", daemon=True
         ).start()
     engine.start()
-    for source in sources:
-        source.start(stop)
+    start_sources()
     if wake_fd is not None:
         threading.Thread(
-            target=_listen, args=(wake_fd, engine, sources, stop), name="engine-wake", daemon=True
+            target=_listen, args=(wake_fd, engine, nudges, stop), name="engine-wake", daemon=True
         ).start()
     freeze_startup_objects()
     log.info("engine running in process %d", os.getpid())
     try:
         stop.wait()
     finally:
-        for source in sources:
-            source.close()
-        engine.stop()
-        if pbx is not None:
-            pbx.close()
-        journal.close()
+        close()
         log.info("engine stopped")
 
 
-def _listen(fd: int, engine: Engine, sources: list[object], stop: threading.Event) -> None:
+def _listen(
+    fd: int, engine: Engine, nudges: Sequence[Callable[[], None]], stop: threading.Event
+) -> None:
     """Turn wake-up bytes into calls; end of file means the server process is gone."""
     while not stop.is_set():
         try:
@@ -136,10 +123,8 @@ def _listen(fd: int, engine: Engine, sources: list[object], stop: threading.Even
         if b"e" in data:
             engine.notify()
         if b"m" in data:
-            for source in sources:
-                nudge = getattr(source, "nudge", None)
-                if nudge is not None:
-                    nudge()
+            for nudge in nudges:
+                nudge()
 
 
 def health(engine: Engine, now: float | None = None) -> dict[str, object]:

@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from .. import __version__, metrics
 from ..errors import ConfigurationError
-from . import calls, contacts, ingress, ops, panel, stream, wrapups
+from . import calls, contacts, ingress, ingress_openapi, ops, panel, stream, wrapups
 from .auth import TokenAuth
 from .services import Services
 
@@ -129,7 +129,7 @@ def _document_ingress(app: FastAPI) -> None:
                 description=app.description,
                 routes=app.routes,
             )
-            schema["paths"] = {**ingress.openapi_paths(), **schema["paths"]}
+            schema["paths"] = {**ingress_openapi.openapi_paths(), **schema["paths"]}
             app.openapi_schema = schema
         return app.openapi_schema
 

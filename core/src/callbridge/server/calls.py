@@ -18,7 +18,6 @@ their event loop with the PBX ingress, whose answer the PBX's own database write
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -27,25 +26,25 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
-from pydantic import BaseModel, Field
 
 from .. import metrics
 from ..engine.devices import learnt_device
 from ..engine.tracker import duration_s
-from ..models import Call, CrmContext, Originate
+from ..models import Call, Originate
 from ..models import CallState as CallStateEnum
 from ..numbers import same_number
-from ..voispeed import envelope
-from ..voispeed.codes import CallableType
-from ..voispeed.envelope import InvalidRequest, SoapRequest
-from ..voispeed.ids import (
-    AmbiguousIdentifier,
-    InvalidIdentifier,
-    new_external_id,
-    parse_user_id,
-    validate_external_id,
-)
+from ..voispeed.envelope import InvalidRequest
+from ..voispeed.ids import AmbiguousIdentifier, InvalidIdentifier, parse_user_id
 from .auth import Grant, TokenAuth
+from .calls_requests import (
+    CallRequest,
+    CallState,
+    RecordRequest,
+    TransferRequest,
+    choose_external_id,
+    sender,
+    soap_errors,
+)
 from .services import Services
 
 log = logging.getLogger("callbridge.api")
@@ -65,138 +64,12 @@ async def _off_loop(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
     return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
 
 
-class CallRequest(BaseModel):
-    """A click-to-call request."""
-
-    agent: str = Field(
-        description="The agent: an extension (mapped with CALLBRIDGE_PBX__AGENTS) or a PBX "
-        "user such as auth-mario@acme (calling-mario@acme is the same user).",
-        examples=["201"],
-    )
-    number: str = Field(min_length=1, max_length=40, examples=["+39 06 1234 5678"])
-    device_id: str | None = Field(
-        default=None,
-        description="The device to ring (8 hex characters; dec:N for a monitor table's "
-        "decimal id). Default: CALLBRIDGE_PBX__AGENT_DEVICES, else the device the agent "
-        "logged in last, else none (the PBX chooses).",
-        examples=["000012A0"],
-    )
-    external_id: str | None = Field(
-        default=None,
-        description="Your own id for the call (1-40 of [A-Za-z0-9._-]).",
-        max_length=40,
-    )
-    crm: CrmContext | None = Field(
-        default=None, description="The CRM record the agent clicked from: the activity lands there."
-    )
-    record: bool = Field(default=False, description="Ask the PBX to record (uses CallReqExt).")
-    calling_id: str | None = Field(
-        default=None, description="CallReqExt: id of the calling entity (8 hex characters)."
-    )
-    calling_type: CallableType = CallableType.USER
-    called_id: str | None = None
-    called_type: CallableType = CallableType.GATEWAY
-
-
-class CallState(BaseModel):
-    """A click-to-call request and the call it became."""
-
-    external_id: str
-    state: str = Field(
-        description="requested, sent, unconfirmed (the PBX may have placed it: check the "
-        "phone, do not retry), failed (the PBX refused), unmatched (no call of the agent to "
-        "the number followed within CALLBRIDGE_PBX__ORIGINATE_WINDOW), ringing, answered, ended"
-    )
-    agent: str
-    extension: str | None
-    number: str
-    crm: CrmContext | None = None
-    error: str | None = None
-    created_at: datetime
-    call: Call | None = None
-    duration_s: int | None = Field(
-        default=None, description="Seconds from answer to end, once the call ended."
-    )
-
-
-class TransferRequest(BaseModel):
-    """Transfer to another user call (attended) or divert to an extension."""
-
-    to_call_id: str | None = Field(
-        default=None,
-        description="A user call id (CallTransfer); an extension here is refused.",
-        examples=["000012A1"],
-    )
-    to_extension: str | None = Field(default=None, examples=["202"])
-
-
-class RecordRequest(BaseModel):
-    """Start or stop recording."""
-
-    on: bool = True
-
-
-def _soap_errors() -> tuple[type[Exception], type[Exception]]:
-    from ..voispeed import PbxError, SoapOutcomeUnknown
-
-    return PbxError, SoapOutcomeUnknown
-
-
-def _build_request(
-    body: CallRequest, login: str, extension: str | None, device: str | None, external_id: str
-) -> SoapRequest:
-    """The CallReq (or CallReqExt) to send, or 422: checked before anything is written, so a
-    corrected request may reuse the same external id."""
-    try:
-        if not (body.record or body.calling_id):
-            return envelope.call_req(login, body.number, device, external_id)
-        if not body.calling_id:
-            raise HTTPException(422, "record=true needs calling_id (CallReqExt)")
-        return envelope.call_req_ext(
-            login,
-            calling_id=body.calling_id,
-            called_id=body.called_id or "00000000",
-            calling_type=body.calling_type,
-            called_type=body.called_type,
-            calling_number=extension or "",
-            called_number=body.number,
-            device_id=device,
-            external_id=external_id,
-            record=body.record,
-        )
-    except InvalidRequest as exc:
-        raise HTTPException(422, str(exc)) from None
-
-
-def _check_seri(body: CallRequest, extension: str | None) -> None:
-    """What ``call_request`` cannot express is refused (422) before anything is written."""
-    if extension is None:
-        raise HTTPException(
-            422,
-            "the SERI dialect calls from an extension: list the agent in CALLBRIDGE_PBX__AGENTS",
-        )
-    if body.record or body.calling_id:
-        raise HTTPException(422, "record and calling_id need the SOAP dialect (CallReqExt)")
-
-
 def _id_or_422(name: str, value: str) -> str:
     """An id typed by a caller (see ``parse_user_id``), or 422 naming the field."""
     try:
         return parse_user_id(value)
     except InvalidIdentifier as exc:
         raise HTTPException(422, f"{name}: {exc}") from None
-
-
-def _idempotent_external_id(key: str, login: str) -> str:
-    """The external id a request with this ``Idempotency-Key`` gets: the same for a repeat.
-
-    Derived (not stored): a repeat finds the first request by its id, with no table of keys.
-    Bound to the agent, so two agents' keys never meet.
-    """
-    if not key.strip() or len(key) > 200:
-        raise HTTPException(422, "Idempotency-Key must have 1-200 characters")
-    digest = hashlib.sha256(f"{login}\x00{key.strip()}".encode()).hexdigest()
-    return f"idem-{digest[:26]}"
 
 
 def build_router(services: Services, auth: TokenAuth) -> APIRouter:
@@ -330,15 +203,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         login, extension = resolve_agent(body.agent)
         if not who.allows(extension or login):
             raise HTTPException(403, "this token may not act for that agent")
-        try:
-            if body.external_id:
-                external_id = validate_external_id(body.external_id)
-            elif idempotency_key is not None:
-                external_id = _idempotent_external_id(idempotency_key, login)
-            else:
-                external_id = new_external_id()
-        except InvalidIdentifier as exc:
-            raise HTTPException(422, str(exc)) from None
+        external_id = choose_external_id(body, idempotency_key, login)
         existing = await _off_loop(journal.get_originate, external_id)
         if existing is None and idempotency_key is None and not body.external_id:
             existing = await _off_loop(repeat_of, login, body.number, datetime.now(UTC))
@@ -351,14 +216,9 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             return await _off_loop(state_of, existing)
         device = await _off_loop(device_for, body, extension)
         pbx = require_pbx()
-        seri = getattr(pbx, "dialect", "soap") == "seri"
-        if seri:
-            _check_seri(body, extension)
-        else:
-            request = _build_request(
-                body, pbx_settings.param1(login), extension, device, external_id
-            )
-        command = "call_request" if seri else request.command
+        command, send = sender(
+            pbx, body, pbx_settings.param1(login), extension, device, external_id
+        )
         originate = Originate(
             external_id=external_id,
             user=login,
@@ -379,20 +239,14 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             if raced is not None:
                 raise HTTPException(409, "a call with this external id already exists") from None
             raise
-        pbx_error, outcome_unknown = _soap_errors()
+        return await send_originate(originate, command, send)
 
-        def send() -> str | None:
-            """Send the command; the SERI dialect's ``request_id``, if any."""
-            if seri:
-                assert extension is not None  # _check_seri
-                placed = pbx.call_request(
-                    extension, body.number, external_id=external_id, device=device
-                )
-                given: str | None = placed.request_id
-                return given
-            pbx.send(request)
-            return None
-
+    async def send_originate(
+        originate: Originate, command: str, send: Callable[[], str | None]
+    ) -> CallState:
+        """Send the command; the Originate says what came of it (sent, failed, unconfirmed)."""
+        external_id = originate.external_id
+        pbx_error, outcome_unknown = soap_errors()
         try:
             request_id = await anyio.to_thread.run_sync(send)
         except outcome_unknown as exc:
@@ -450,7 +304,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         except InvalidRequest as exc:
             raise HTTPException(422, str(exc)) from None  # never sent: the caller's mistake
         except Exception as exc:
-            pbx_error, _ = _soap_errors()
+            pbx_error, _ = soap_errors()
             if isinstance(exc, pbx_error):
                 metrics.SOAP_COMMANDS.labels(name, "error").inc()
                 raise HTTPException(502, f"PBX refused {name}: {exc}") from None

@@ -6,7 +6,8 @@ answer. No lookups, no plugin code. Everything else happens later in the engine'
 
 It is a plain ASGI endpoint rather than a FastAPI route: the PBX's callback needs none of
 FastAPI's dependency injection or validation, and skipping them roughly halves the CPU spent
-per event. Its OpenAPI description is added to the app's document by ``openapi_paths()``.
+per event. Its OpenAPI description is added to the app's document by
+``ingress_openapi.openapi_paths()``.
 
 Answers:
 - 200 ``ok <seq>``: the event is durable (or was already: ``duplicate <seq>``);
@@ -273,8 +274,9 @@ class Ingress:
         seri_token = settings.pbx.seri_token
         #: A SERI event may carry the module's own token beside ours (see ``_check_token``).
         self._seri_token = seri_token.get_secret_value().encode() if seri_token else None
-        self._notify: Callable[[], None] | None = getattr(services.engine, "notify", None)
-        self._sources: list[Any] = services.extras.setdefault("sources", [])
+        engine = services.engine
+        self._notify: Callable[[], None] | None = engine.notify if engine is not None else None
+        self._sources = services.sources
         self._unsourced_logged = float("-inf")
         self._limiter = RejectLimiter(settings.server.rejected_per_minute)
         self._bridge: _AckBridge | None = None
@@ -421,8 +423,7 @@ class Ingress:
         ids = {v for k, v in pairs if k == "outbox_id"}
         if len(ids) != 1 or not next(iter(ids)).isdigit():
             raise _Refusal(400, "outbox_id: expected one integer", "malformed")
-        nudges = [n for n in (getattr(s, "nudge", None) for s in self._sources) if n is not None]
-        if not nudges:
+        if not self._sources:
             now = time.monotonic()
             if now - self._unsourced_logged >= 60:
                 self._unsourced_logged = now
@@ -433,8 +434,8 @@ class Ingress:
                 )
             await _answer(send, 409, "no MySQL source configured (CALLBRIDGE_SOURCE)\n")
             return
-        for nudge in nudges:
-            nudge()
+        for source in self._sources:
+            source.nudge()
         await _answer(send, 202, "nudged\n")
 
     async def _reject(
@@ -478,90 +479,3 @@ class Ingress:
                 exc,
             )
         await _answer(send, refusal.status, refusal.reason + "\n")
-
-
-def openapi_paths() -> dict[str, Any]:
-    """The OpenAPI description of ``/pbx/events`` (a plain ASGI endpoint, so added by hand)."""
-    parameters = [
-        _param("ssn_event", "Event code: 1, 2, 16-21 (others are kept as unknown).", 16, True),
-        _param("token", "The shared ingress token (CALLBRIDGE_INGRESS_TOKEN).", None, True),
-        _param("call_id", "User call id (8 hex characters), events 16-21.", "000012A0"),
-        _param("sender_id", "The PBX user the event is about.", "7"),
-        _param("ext_id", "The external id of a click-to-call, echoed by the PBX.", "cb-1f2e"),
-        _param("number", "Remote or local number; see the event table.", "0612345678"),
-        _param("ext", "Local or remote number; see the event table.", "201"),
-        _param("identity", "Name|Surname|Department|p1|p2", "Mario|Rossi|Sales|0|0"),
-        _param("group", "Group the call came through.", "sales"),
-        _param("device_id", "Events 1/2: the device (8 hex characters).", "000012A0"),
-        _param("outbox_id", "sys_exec triggers: an outbox row to read (no ssn_event).", 42),
-    ]
-    responses = {
-        "200": {
-            "description": "Durable in the journal (or a duplicate of an event that is).",
-            "content": {"text/plain": {"example": "ok 42"}},
-        },
-        "202": {"description": "outbox_id wake-up accepted."},
-        "409": {"description": "outbox_id wake-up, but no MySQL source runs here."},
-        "400": {"description": "Malformed event; kept among rejected requests."},
-        "401": {"description": "No token."},
-        "403": {"description": "Wrong token, or source network not allowed."},
-        "413": {"description": "Request too large."},
-        "415": {"description": "POST body is not a form."},
-        "503": {"description": "Journal unavailable; retry."},
-    }
-    operation = {
-        "tags": ["PBX ingress"],
-        "description": (__doc__ or "").split("\n\n")[1],
-        "parameters": parameters,
-        "responses": responses,
-    }
-    seri = {
-        "tags": ["PBX ingress"],
-        "summary": "Receive one event of VOIspeed's integration module (SERI)",
-        "operationId": "pbx_seri_get",
-        "description": (
-            "The same endpoint in the integration module's dialect (``/pbx/events`` takes it "
-            "too): ``event_name`` = incoming_call, outgoing_call, call_answered, "
-            "call_disconnect_in, call_disconnect_out, lost_call, cmd_failed (names are "
-            "settings, CALLBRIDGE_PBX__SERI__*). Read as the document's events; unknown "
-            "names and parameters are kept. Same answers as /pbx/events."
-        ),
-        "parameters": [
-            _param("event_name", "The SERI event.", "incoming_call", True),
-            _param("token", "The ingress token (the module's may come too).", None, True),
-            _param("ext", "The user's extension.", "201"),
-            _param("number", "The other party's number.", "0612345678"),
-            _param("usercallid", "The user call id (decimal by default).", "4768"),
-            _param("extid", "Our external id of a click-to-call.", "cb-1f2e"),
-            _param("request_id", "cmd_failed: the request that failed.", "77"),
-        ],
-        "responses": responses,
-    }
-    return {
-        SERI_PATH: {"get": seri, "post": {**seri, "operationId": "pbx_seri_post"}},
-        PATH: {
-            "get": {**operation, "summary": "Receive one PBX event", "operationId": "pbx_get"},
-            "post": {
-                **operation,
-                "summary": "Receive one PBX event (form body)",
-                "operationId": "pbx_post",
-                "requestBody": {
-                    "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}
-                },
-            },
-        },
-    }
-
-
-def _param(name: str, text: str, example: object, required: bool = False) -> dict[str, Any]:
-    schema = {"type": "integer" if isinstance(example, int) else "string"}
-    entry: dict[str, Any] = {
-        "name": name,
-        "in": "query",
-        "required": required,
-        "description": text,
-        "schema": schema,
-    }
-    if example is not None:
-        entry["example"] = example
-    return entry

@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .. import metrics
 from ..versions import installed_versions
+from .engine_link import EngineLink
 from .services import Services
 
 
@@ -39,10 +40,10 @@ def build_router(services: Services) -> APIRouter:
         except Exception as exc:
             problems.append(f"journal: {exc}")
         engine = services.engine
-        problem = getattr(engine, "problem", None)
+        problem = engine.problem if engine is not None else None
         if problem:
             problems.append(f"engine: {problem}")
-        elif engine is not None and not getattr(engine, "running", False):
+        elif engine is not None and not engine.running:
             problems.append("dispatcher: not running")
         if problems:
             return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
@@ -63,8 +64,7 @@ def build_router(services: Services) -> APIRouter:
 
 def _collect(services: Services) -> bytes:
     """This process's metrics and, when the engine runs in a child, the child's too."""
-    ask = getattr(services.engine, "metrics_text", None)
-    if ask is None:
+    if not isinstance(services.engine, EngineLink):
         return generate_latest(metrics.REGISTRY)
-    engine_text = ask()
+    engine_text = services.engine.metrics_text()
     return metrics.exposition([engine_text] if engine_text else [])

@@ -1,28 +1,61 @@
-"""The parts the HTTP service works with, gathered so the app factory takes one object."""
+"""The parts the HTTP service works with, gathered so the app factory takes one object.
+
+Two seams are real, and typed as Protocols: the engine may run in this process
+(``engine.engine.Engine``) or in a child (``server.engine_link.EngineLink``), and the
+sys_exec trigger's nudges go to a MySQL source running here (``mysql.source.MysqlSource``)
+or in the engine's process (through the ``EngineLink``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from ..engine.bus import AgentBus
     from ..journal.base import Journal
     from ..plugins.manager import Plugins
     from ..settings import Settings
     from ..voispeed.client import PbxClient
 
 
+class EngineHandle(Protocol):
+    """The engine as the HTTP service sees it, wherever it runs.
+
+    The service never calls plugins itself (except ``register_routes`` at start-up): it
+    starts and stops the engine, wakes it after appending events (``notify``), reads agent
+    events from its ``bus``, and reports ``running`` and ``problem`` on ``/readyz``.
+    """
+
+    @property
+    def bus(self) -> AgentBus: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def problem(self) -> str | None: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def notify(self) -> None: ...
+
+
+class EventSource(Protocol):
+    """A source of PBX events the ingress can wake: a sys_exec trigger announced a row."""
+
+    def nudge(self) -> None: ...
+
+
 @dataclass
 class Services:
-    """Settings, journal, PBX client, plugins, and the engine that drives them.
-
-    ``engine`` is anything with ``running: bool`` and a ``bus`` for agent events; the HTTP
-    service never calls plugins itself (except ``register_routes`` at start-up).
-    """
+    """Settings, journal, PBX client, plugins, the engine, and the sources the ingress wakes."""
 
     settings: Settings
     journal: Journal
     pbx: PbxClient | None = None
     plugins: Plugins | None = None
-    engine: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    engine: EngineHandle | None = None
+    sources: list[EventSource] = field(default_factory=list)

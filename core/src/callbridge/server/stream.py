@@ -68,7 +68,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[AgentEvent] = asyncio.Queue(maxsize=10_000)
 
-        bus: AgentBus | None = getattr(services.engine, "bus", None)
+        bus: AgentBus | None = services.engine.bus if services.engine is not None else None
         detach = bus.subscribe_queue(extension, loop, queue) if bus else (lambda: None)
 
         async def replay() -> AsyncIterator[bytes]:

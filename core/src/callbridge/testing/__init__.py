@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .connector import ConnectorTests, FailureKind, LoadedConnector, overrides_standard_test
     from .env import CallbridgeEnv
     from .events import REMOTE, REMOTE_E164, BuiltEvent, EventFactory
+    from .fake_crm import CrmRefusal, FakeAnswer, FakeCrm, FakeRequest
     from .live import LiveService, SseMessage, SseReader
     from .parts import (
         SQLITE_FILE_NAME,
@@ -52,6 +53,10 @@ _EXPORTS = {
     "REMOTE_E164": "events",
     "BuiltEvent": "events",
     "EventFactory": "events",
+    "CrmRefusal": "fake_crm",
+    "FakeAnswer": "fake_crm",
+    "FakeCrm": "fake_crm",
+    "FakeRequest": "fake_crm",
     "LiveService": "live",
     "SQLITE_FILE_NAME": "parts",
     "FanoutSink": "parts",
@@ -87,9 +92,13 @@ __all__ = [
     "BuiltEvent",
     "CallbridgeEnv",
     "ConnectorTests",
+    "CrmRefusal",
     "EventFactory",
     "FailureKind",
+    "FakeAnswer",
     "FakeClock",
+    "FakeCrm",
+    "FakeRequest",
     "FanoutSink",
     "HttpSink",
     "LiveService",

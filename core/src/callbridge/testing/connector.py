@@ -52,14 +52,15 @@ import inspect
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 import pytest
 from pydantic_settings import BaseSettings
 
 from ..errors import PermanentError, RetryLater
-from ..models import ActivityRef, Call, CallRecord, Contact, ContactDraft, WrapUp
+from ..models import ActivityRef, Call, CallRecord, Contact, ContactDraft
+from .connector_optional import OptionalCapabilityTests, check_contact
 from .env import CallbridgeEnv
 from .records import make_call, make_record, shifted_record
 from .variables import variable_names, variables
@@ -138,7 +139,7 @@ class LoadedConnector:
         return hook in self.plugins.get(self.name).hooks
 
 
-class ConnectorTests:
+class ConnectorTests(OptionalCapabilityTests):
     """Subclass me (name the subclass ``Test...``) and fill in the hooks below."""
 
     #: Name of the plugin in the ``callbridge`` entry point group (None: not distributed).
@@ -229,7 +230,12 @@ class ConnectorTests:
     def test_no_standard_test_is_overridden_silently(self) -> None:
         """A subclass that replaces (or removes) a standard test says why, in the code."""
         silent = []
-        for name, standard in vars(ConnectorTests).items():
+        standards = {
+            name: value
+            for klass in reversed(ConnectorTests.__mro__[:-1])
+            for name, value in vars(klass).items()
+        }
+        for name, standard in standards.items():
             if not name.startswith("test_"):
                 continue
             mine = getattr(type(self), name, None)
@@ -293,9 +299,9 @@ class ConnectorTests:
         call = make_call(outcome=None, remote_e164=self.known_number)
         found = loaded_connector.lookup_contact(self.known_number, call)
         assert isinstance(found, Contact), f"lookup returned {found!r}"
-        _check_contact(found)
+        check_contact(found)
         for candidate in found.candidates:
-            _check_contact(candidate)
+            check_contact(candidate)
 
     def test_log_call_is_exactly_once_under_retries(
         self, loaded_connector: LoadedConnector
@@ -398,69 +404,6 @@ class ConnectorTests:
         finally:
             self.crm_succeeds()
 
-    # -- optional capabilities: tested when the plugin implements the hook -----------------
-    def test_search_contacts_finds_records_and_raises_on_failure(
-        self, loaded_connector: LoadedConnector
-    ) -> None:
-        """What an agent types finds valid contacts, nonsense finds none, a failure raises."""
-        if not loaded_connector.has("search_contacts") or self.search_query is None:
-            pytest.skip("needs search_contacts and a search_query")
-        self.crm_succeeds()
-        found = loaded_connector.search_contacts(self.search_query)
-        assert isinstance(found, list), f"search returned {found!r}"
-        assert found, f"searching {self.search_query!r} found nothing"
-        for contact in found:
-            assert isinstance(contact, Contact), f"search returned {contact!r}"
-            _check_contact(contact)
-        assert loaded_connector.search_contacts("zzqxnobodyzzqx") == []
-        try:
-            self.crm_lookup_fails()
-        except pytest.skip.Exception:
-            return  # a CRM that cannot fail (the directory): the rest was checked
-        try:
-            with pytest.raises((RetryLater, PermanentError)):
-                loaded_connector.search_contacts(self.search_query)
-        finally:
-            self.crm_succeeds()
-
-    def test_create_contact_makes_a_record_the_lookup_finds(
-        self, loaded_connector: LoadedConnector
-    ) -> None:
-        """A contact created for an unknown number is a valid Contact the lookup finds."""
-        if not loaded_connector.has("create_contact"):
-            pytest.skip("the plugin does not implement create_contact")
-        self.crm_succeeds()
-        draft = ContactDraft(name="Nuova Cliente", number=self.new_contact_number)
-        made = loaded_connector.create_contact(draft)
-        assert isinstance(made, Contact), f"create_contact returned {made!r}"
-        _check_contact(made)
-        if loaded_connector.has("lookup_contact"):
-            call = make_call(outcome=None, remote_e164=self.new_contact_number)
-            found = loaded_connector.lookup_contact(self.new_contact_number, call)
-            assert isinstance(found, Contact), f"the new contact was not found: {found!r}"
-            assert found.record_id == made.record_id
-
-    def test_update_call_amends_the_activity_without_a_second_one(
-        self, loaded_connector: LoadedConnector
-    ) -> None:
-        """``update_call`` with a wrap-up, twice (a retry): still one activity, a ref back."""
-        if not loaded_connector.has("update_call"):
-            pytest.skip("the plugin does not implement update_call")
-        record = self.finished_record(loaded_connector.name)
-        self.crm_succeeds()
-        ref = loaded_connector.log_call(record)
-        if not isinstance(ref, ActivityRef):
-            pytest.skip("log_call returned no ActivityRef for this record: nothing to amend")
-        wrapup = WrapUp(
-            call_key=record.call.key, revision=1, notes="callbridge wrap-up test",
-            saved_at=record.call.end_at or datetime.now(UTC),
-        )  # fmt: skip
-        amended = record.model_copy(update={"wrapup": wrapup})
-        for _ in range(2):
-            result = loaded_connector.update_call(amended, ref, 1)
-            assert result is None or isinstance(result, ActivityRef), f"returned {result!r}"
-        assert self.activity_count(record) == 1
-
     def test_secrets_stay_out_of_reprs_errors_and_logs(
         self, loaded_connector: LoadedConnector, caplog: pytest.LogCaptureFixture
     ) -> None:
@@ -494,17 +437,6 @@ class ConnectorTests:
         for secret in self._secrets():
             for text in texts:
                 assert secret not in text, "a secret leaked into a repr, error or log"
-
-
-def _check_contact(contact: Contact) -> None:
-    """The connector-independent fields every pop and agent page relies on."""
-    assert contact.record_id.strip(), "Contact.record_id is empty"
-    assert contact.name.strip(), "Contact.name is empty"
-    assert contact.record_type.strip(), "Contact.record_type is empty"
-    if contact.url is not None:
-        assert contact.url.startswith(("https://", "http://")), f"bad url {contact.url!r}"
-    for number in contact.numbers:
-        assert number.strip(), "Contact.numbers holds an empty number"
 
 
 __all__ = ["ConnectorTests", "FailureKind", "LoadedConnector", "overrides_standard_test"]

@@ -3,7 +3,7 @@
 End-to-end tests need the real thing on a real port: a simulator (or a CRM's softphone page)
 talks HTTP to it, and a restart must look like a restart from the outside (same port, same
 data directory, connections refused while it is down). ``LiveService`` builds what the
-command builds (settings from the environment, ``build``, ``create_app(...,
+command builds (settings from the environment, ``assemble``, ``create_app(...,
 manage_engine=True)``) and serves it with ``ServerThread``, while keeping the journal, the
 engine and the plugins within the test's reach. ``SseReader`` reads an agent's stream the way
 a browser's EventSource does, in a thread, so a test waits for the pops it expects instead of
@@ -25,10 +25,10 @@ from typing import Any
 
 import httpx
 
+from ..assembly import Assembly, EngineMode, assemble
 from ..journal.base import Delivery, Journal
 from ..models import Call
 from ..server.app import create_app
-from ..server.assemble import EngineMode, Running, build
 from ..server.thread import ServerThread, bind_socket
 from ..settings import Settings, load_settings
 from .wait import wait_until
@@ -86,7 +86,7 @@ class LiveService:
         #: ``http://host:port``, known before ``start``.
         self.url = f"http://{host}:{self.port}"
         self._server: ServerThread | None = None
-        self._running: Running | None = None
+        self._running: Assembly | None = None
 
     @property
     def started(self) -> bool:
@@ -94,8 +94,8 @@ class LiveService:
         return self._server is not None
 
     @property
-    def running(self) -> Running:
-        """What ``build`` made for the current run (journal, plugins, engine, PBX client)."""
+    def running(self) -> Assembly:
+        """What ``assemble`` made for the current run (journal, plugins, engine, PBX client)."""
         if self._running is None:
             raise RuntimeError("the service is not started")
         return self._running
@@ -116,7 +116,7 @@ class LiveService:
         """Read the settings, build everything, serve; return once uvicorn accepts."""
         if self._server is not None:
             raise RuntimeError(f"the service on port {self.port} is already started")
-        running = build(
+        running = assemble(
             self._load_settings(), extra_plugins=self._extra_plugins, engine_mode=self._engine_mode
         )
         try:

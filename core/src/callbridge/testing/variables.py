@@ -201,7 +201,8 @@ def _value_text(value: Any) -> str:
     if value is None or value is PydanticUndefined:
         return "unset"
     if isinstance(value, SecretStr):
-        return "(secret)"
+        # A default written in the source is no secret (``CALLBRIDGE_JOURNAL``'s ``sqlite``).
+        return _value_text(value.get_secret_value())
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Path):
