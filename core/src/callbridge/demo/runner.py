@@ -44,13 +44,8 @@ from ..server.thread import ServerThread, bind_socket
 from ..settings import PbxSettings, Settings
 from ..sim.emitter import HttpSink
 from ..sim.engine import SimCall, SimError
-from ..sim.scenarios import (
-    Scenario,
-    ScenarioError,
-    ScenarioRunner,
-    Step,
-    builtin_scenarios,
-)
+from ..sim.playback import ScenarioRunner
+from ..sim.scenarios import Scenario, ScenarioError, Step, builtin_scenarios
 from ..sim.simulator import Simulator
 from ..voispeed.ids import new_external_id
 from .directory import DemoDirectory

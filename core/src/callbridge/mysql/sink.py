@@ -130,27 +130,7 @@ class MysqlSink:
         company = _int(params.get(self.company_param), self.default_company)
         with conn.cursor() as cur:
             if code in ("1", "2"):
-                device = _hex(params.get("device_id"))
-                if code == "2":
-                    cur.execute("DELETE FROM `monitor_devices` WHERE `deviceid` = %s", (device,))
-                    return
-                user = _hex(params.get("user_id"))
-                self._ensure_user(cur, user, params.get("number", ""), company)
-                cur.execute("SELECT 1 FROM `monitor_devices` WHERE `deviceid` = %s", (device,))
-                if cur.fetchone() is None:
-                    cur.execute(
-                        "INSERT INTO `monitor_devices` (`companyid`, `instime`, `deviceid`,"
-                        " `userid`, `devicety`, `host`, `descript`)"
-                        " VALUES (%s, NOW(), %s, %s, %s, %s, %s)",
-                        (
-                            company,
-                            device,
-                            user,
-                            _int(params.get("device_type"), 0),
-                            params.get("device_host", "")[:80],
-                            params.get("device_name", "")[:80],
-                        ),
-                    )
+                self._apply_device(cur, code, params, company)
                 return
             user_call = _hex(params.get("call_id"))
             user = _hex(params.get("sender_id") or params.get("user_id"))
@@ -192,6 +172,30 @@ class MysqlSink:
                     )
             else:
                 log.info("mysql sink: no table change for ssn_event %s", code)
+
+    def _apply_device(self, cur: Any, code: str, params: dict[str, str], company: int) -> None:
+        """A device registered (code 1: add its row once) or gone (code 2: delete it)."""
+        device = _hex(params.get("device_id"))
+        if code == "2":
+            cur.execute("DELETE FROM `monitor_devices` WHERE `deviceid` = %s", (device,))
+            return
+        user = _hex(params.get("user_id"))
+        self._ensure_user(cur, user, params.get("number", ""), company)
+        cur.execute("SELECT 1 FROM `monitor_devices` WHERE `deviceid` = %s", (device,))
+        if cur.fetchone() is None:
+            cur.execute(
+                "INSERT INTO `monitor_devices` (`companyid`, `instime`, `deviceid`,"
+                " `userid`, `devicety`, `host`, `descript`)"
+                " VALUES (%s, NOW(), %s, %s, %s, %s, %s)",
+                (
+                    company,
+                    device,
+                    user,
+                    _int(params.get("device_type"), 0),
+                    params.get("device_host", "")[:80],
+                    params.get("device_name", "")[:80],
+                ),
+            )
 
     @staticmethod
     def _ensure_user(cur: Any, user_id: int | None, extension: str, company: int) -> None:

@@ -35,13 +35,13 @@ Why the details below:
   triggers nudge at most every ``NUDGE_EVERY`` (0.5 s) per PBX session, less than the window:
   the events in between are picked up by the burst the last nudge started.
 
-``fetch_outbox_row`` reads one row by id, for tools; never call it while the PBX waits.
+``fetch_outbox_row`` (in ``outbox``, re-exported here) reads one row by id, for tools; never
+call it while the PBX waits.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import random
 import threading
@@ -57,7 +57,6 @@ from pydantic import SecretStr
 from ..journal.base import Journal
 from ..voispeed.events import (
     MAX_VALUE_LENGTH,
-    UNANSWERED_CLOSE,
     USER_EXTENSION,
     EventParseError,
     parse_event,
@@ -65,6 +64,16 @@ from ..voispeed.events import (
 from ..voispeed.ids import InvalidIdentifier, normalize_id
 from .directory import Directory
 from .dsn import MysqlDsn, parse_dsn
+from .outbox import _SELECT, MalformedRow, OutboxRow, _row, decode_params, fetch_outbox_row
+
+__all__ = [
+    "MalformedRow",
+    "MysqlSource",
+    "OutboxRow",
+    "SourceStats",
+    "decode_params",
+    "fetch_outbox_row",
+]
 
 log = logging.getLogger(__name__)
 
@@ -72,81 +81,6 @@ log = logging.getLogger(__name__)
 _CONNECTION_ERRORS = (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError)
 #: Ids tracked per jump of the auto-increment counter; a larger jump is left to the sweep.
 _MAX_GAP_IDS = 1000
-_SELECT = "SELECT `id`, `ssn_event`, `params`, `origin`, `created_at` FROM `callbridge_outbox`"
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    """One row of ``callbridge_outbox``."""
-
-    id: int
-    ssn_event: int
-    params: str
-    origin: str = ""
-    created_at: datetime | None = None
-
-
-class MalformedRow(ValueError):
-    """An outbox row whose parameters are not a JSON object of scalar values."""
-
-
-def decode_params(row: OutboxRow) -> dict[str, str]:
-    """The row's event parameters as text; JSON nulls (absent columns) are left out."""
-    try:
-        data = json.loads(row.params)
-    except (TypeError, ValueError) as exc:
-        raise MalformedRow(f"params is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise MalformedRow("params is not a JSON object")
-    params: dict[str, str] = {}
-    for key, value in data.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            params[key] = "1" if value else "0"
-        elif isinstance(value, str | int | float):
-            params[key] = str(value)
-        else:
-            raise MalformedRow(f"parameter {key[:40]!r} is not a scalar")
-    params.setdefault("ssn_event", str(row.ssn_event))
-    if params["ssn_event"] == "19":
-        # The triggers send 19 for a user call that closed without being active: the tables
-        # cannot say whether the user rejected it or the caller gave up (docs/mysql.md).
-        params[UNANSWERED_CLOSE] = "1"
-    return params
-
-
-def _row(values: Sequence[Any]) -> OutboxRow:
-    return OutboxRow(
-        id=int(values[0]),
-        ssn_event=int(values[1]),
-        params=values[2] if isinstance(values[2], str) else bytes(values[2]).decode(),
-        origin=values[3] or "",
-        created_at=values[4],
-    )
-
-
-def fetch_outbox_row(conn: Any, outbox_id: int, *, wait: float = 0.0) -> OutboxRow | None:
-    """The outbox row ``outbox_id``, or None; for the HTTP ingress in sys_exec mode.
-
-    ``conn`` is an autocommit PyMySQL connection (``parse_dsn(url).connect()``). With ``wait``
-    > 0 it polls until the row is visible or ``wait`` seconds pass: the notification comes
-    from inside the PBX's transaction, before the row is committed. Never wait on the request
-    path: the PBX's write is blocked until curl returns. Consuming the row stays the
-    source's job (a second reader would only cause harmless journal duplicates).
-    """
-    if not isinstance(outbox_id, int) or outbox_id < 1:
-        raise ValueError("outbox_id must be a positive integer")
-    deadline = time.monotonic() + wait
-    while True:
-        with conn.cursor() as cur:
-            cur.execute(f"{_SELECT} WHERE `id` = %s", (outbox_id,))
-            found = cur.fetchone()
-        if found is not None:
-            return _row(found)
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(0.05)
 
 
 @dataclass

@@ -37,22 +37,19 @@ from .directory_data import (
     _SCHEMA,
     SAMPLE_CONTACTS,
     SCHEMA_VERSION,
+    DirectoryActivity,
+    DirectoryContact,
+    DirectoryImportError,
     _clean,
     _iso,
     _now,
     _parse_time,
     read_csv,
 )
-from .directory_data import (
-    DirectoryActivity as DirectoryActivity,  # re-exported: part of the directory's API
-)
-from .directory_data import (
-    DirectoryContact as DirectoryContact,  # re-exported: part of the directory's API
-)
-from .directory_data import (
-    DirectoryImportError as DirectoryImportError,  # re-exported: part of the directory's API
-)
 from .directory_page import SECURITY_HEADERS, render_contact, render_not_found
+
+#: The data types are re-exported: part of the directory's API.
+__all__ = ["DirectoryActivity", "DirectoryContact", "DirectoryImportError", "DirectoryPlugin"]
 
 #: The directory's own record page (``register_routes``), relative so that it works behind
 #: any host or proxy: the link a pop carries unless ``CALLBRIDGE_DIRECTORY_RECORD_URL`` says
