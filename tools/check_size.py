@@ -22,7 +22,6 @@ MAX_FUNCTION_LINES = 60
 ALLOWED = {
     "connectors/hubspot/src/callbridge_hubspot/plugin.py",
     "core/src/callbridge/sim/engine.py",
-    "core/src/callbridge/voispeed/envelope.py",
 }
 
 
