@@ -75,7 +75,7 @@ class Party:
 
 
 @dataclass(eq=False)
-class Leg:
+class SimLeg:
     """One user's part in a call: what the monitor_user_calls row describes."""
 
     user_call_id: str
@@ -104,7 +104,7 @@ class Leg:
 
     def __repr__(self) -> str:
         return (
-            f"Leg({self.user_call_id} {self.user.extension} {self.direction.name} "
+            f"SimLeg({self.user_call_id} {self.user.extension} {self.direction.name} "
             f"remote={self.remote.number} {self.state})"
         )
 
@@ -118,7 +118,7 @@ class SimCall:
     #: The number dialled (an extension, a group number or an external number).
     target: str
     ext_id: str = ""
-    legs: list[Leg] = field(default_factory=list)
+    legs: list[SimLeg] = field(default_factory=list)
     answered: bool = False
     #: Set when CallTransfer joined this call into another one.
     merged_into: SimCall | None = None
@@ -136,16 +136,16 @@ class SimCall:
         return CallStatus.ACTIVE if self.answered else CallStatus.INCOMING
 
     @property
-    def live_legs(self) -> list[Leg]:
+    def live_legs(self) -> list[SimLeg]:
         """Legs not ended yet."""
         return [leg for leg in self.legs if leg.live]
 
     @property
-    def caller_leg(self) -> Leg | None:
+    def caller_leg(self) -> SimLeg | None:
         """The leg of an internal caller (direction outgoing), if any."""
         return next((leg for leg in self.legs if leg.direction is Direction.OUTGOING), None)
 
-    def legs_of(self, extension: str) -> list[Leg]:
+    def legs_of(self, extension: str) -> list[SimLeg]:
         """Every leg of the user at ``extension``, oldest first."""
         return [leg for leg in self.legs if leg.user.extension == extension]
 

@@ -1,6 +1,6 @@
 """The call engine of the simulated PBX: calls, user legs, and the events they emit.
 
-A *call* (``SimCall``, with its own call id) has one *leg* per PBX user involved (``Leg``, with
+A *call* (``SimCall``, with its own call id) has one *leg* per PBX user involved (``SimLeg``, with
 an 8-character user call id: the id events carry as ``call_id`` and SOAP commands take).
 External parties have no leg; they are a ``Party`` (number and identity) at the other end of
 a user's leg.
@@ -46,12 +46,12 @@ from .calls import (
     ExtReading,
     GroupEnd,
     HangupSide,
-    Leg,
     LegState,
     OutgoingListener,
     Party,
     SimCall,
     SimError,
+    SimLeg,
     external_identity,
 )
 from .engine_base import EngineBase
@@ -64,12 +64,12 @@ __all__ = [
     "ExtReading",
     "GroupEnd",
     "HangupSide",
-    "Leg",
     "LegState",
     "OutgoingListener",
     "Party",
     "SimCall",
     "SimError",
+    "SimLeg",
     "external_identity",
 ]
 
@@ -79,7 +79,7 @@ class CallEngine(EngineBase):
 
     # ------------------------------------------------------------------ answering and ending
 
-    def answer(self, call: SimCall, extension: str | None = None) -> Leg:
+    def answer(self, call: SimCall, extension: str | None = None) -> SimLeg:
         """The callee answers (18). For a call to an external number: the remote party answers.
 
         With a group, the other members' ringing legs end (20). Returns the answering leg
@@ -110,7 +110,7 @@ class CallEngine(EngineBase):
                 self._set_answered(call, caller_leg)
             return leg
 
-    def _set_answered(self, call: SimCall, leg: Leg) -> None:
+    def _set_answered(self, call: SimCall, leg: SimLeg) -> None:
         call.answered = True
         leg.answered = True
         leg.state = LegState.ACTIVE
@@ -172,7 +172,7 @@ class CallEngine(EngineBase):
                     code = self.group_end if ringing_member else SsnEvent.CALL_REMOTE_HANGUP
                     self._end(other, code)
 
-    def _reference_leg(self, call: SimCall, extension: str | None) -> Leg:
+    def _reference_leg(self, call: SimCall, extension: str | None) -> SimLeg:
         live = call.live_legs
         if extension is not None:
             mine = [leg for leg in live if leg.user.extension == extension]
@@ -189,7 +189,7 @@ class CallEngine(EngineBase):
             return caller_leg
         return live[0]
 
-    def _hang_up_from(self, call: SimCall, user: User, leg: Leg) -> None:
+    def _hang_up_from(self, call: SimCall, user: User, leg: SimLeg) -> None:
         """``user`` (on ``leg``) closes the call: 21 for them, 20 for every other live leg."""
         if not leg.answered and leg.direction is Direction.INCOMING:
             self.reject(call, user.extension)
@@ -200,21 +200,21 @@ class CallEngine(EngineBase):
 
     # ------------------------------------------------------------------ leg commands
 
-    def hold(self, call: SimCall, extension: str | None = None) -> Leg:
+    def hold(self, call: SimCall, extension: str | None = None) -> SimLeg:
         """Put the user's active leg on hold (state only: the document has no event)."""
         with self._lock:
             leg = self._pick_leg(call, extension, (LegState.ACTIVE,), "be held")
             leg.state = LegState.HELD
             return leg
 
-    def retrieve(self, call: SimCall, extension: str | None = None) -> Leg:
+    def retrieve(self, call: SimCall, extension: str | None = None) -> SimLeg:
         """Take the user's held leg back (state only)."""
         with self._lock:
             leg = self._pick_leg(call, extension, (LegState.HELD,), "be retrieved")
             leg.state = LegState.ACTIVE
             return leg
 
-    def set_leg_state(self, leg: Leg, state: LegState) -> None:
+    def set_leg_state(self, leg: SimLeg, state: LegState) -> None:
         """Hold or retrieve one specific leg (what CallHold/CallRetrieve do)."""
         with self._lock:
             wanted_from = LegState.ACTIVE if state is LegState.HELD else LegState.HELD
@@ -222,20 +222,20 @@ class CallEngine(EngineBase):
                 raise SimError(f"call {leg.user_call_id} is {leg.state}, not {wanted_from}")
             leg.state = state
 
-    def accept(self, leg: Leg) -> Leg:
+    def accept(self, leg: SimLeg) -> SimLeg:
         """CallAccept: answer this ringing incoming leg."""
         if leg.direction is not Direction.INCOMING or leg.state is not LegState.RINGING:
             raise SimError(f"call {leg.user_call_id} is not an incoming call that rings")
         return self.answer(leg.call, leg.user.extension)
 
-    def disconnect(self, leg: Leg) -> None:
+    def disconnect(self, leg: SimLeg) -> None:
         """CallDisconnect: this leg's user hangs up (a ringing incoming leg is rejected)."""
         with self._lock:
             if not leg.live:
                 raise SimError(f"call {leg.user_call_id} has already ended")
             self._hang_up_from(leg.call.resolved(), leg.user, leg)
 
-    def divert(self, leg: Leg, to_extension: str) -> Leg:
+    def divert(self, leg: SimLeg, to_extension: str) -> SimLeg:
         """Send a ringing incoming leg to another extension: 21 for it, 16 for the new leg."""
         with self._lock:
             if leg.direction is not Direction.INCOMING or leg.state is not LegState.RINGING:
@@ -254,7 +254,7 @@ class CallEngine(EngineBase):
             self._ring(new)
             return new
 
-    def transfer(self, leg_from: Leg, leg_to: Leg) -> SimCall:
+    def transfer(self, leg_from: SimLeg, leg_to: SimLeg) -> SimCall:
         """Join the other parties of two answered legs of one user; that user's legs end (21).
 
         The remaining parties now talk to each other: an internal user's leg keeps its user
@@ -284,7 +284,7 @@ class CallEngine(EngineBase):
             second.merged_into = first
             return first
 
-    def pick(self, extension: str, target: str, device_id: str | None = None) -> Leg:
+    def pick(self, extension: str, target: str, device_id: str | None = None) -> SimLeg:
         """CallPick: ``extension`` takes a call ringing at ``target`` (an extension or group).
 
         The ringing legs end (20); the picker gets 16 then 18 on a new leg.
@@ -325,7 +325,7 @@ class CallEngine(EngineBase):
             self.answer(call, extension)
             return new
 
-    def switch_device(self, leg: Leg, device_id: str) -> Leg:
+    def switch_device(self, leg: SimLeg, device_id: str) -> SimLeg:
         """CallDeviceSwitch: move the leg to another device of the same user (state only)."""
         with self._lock:
             if not leg.live:
@@ -333,7 +333,7 @@ class CallEngine(EngineBase):
             leg.device_id = self._device_for(leg.user, device_id)
             return leg
 
-    def record(self, leg: Leg, on: bool) -> Leg:
+    def record(self, leg: SimLeg, on: bool) -> SimLeg:
         """CallRecStart/CallRecStop: flip the recording flag of an answered leg."""
         with self._lock:
             if leg.state not in (LegState.ACTIVE, LegState.HELD):

@@ -22,12 +22,12 @@ from .calls import (
     ExtIdMode,
     ExtReading,
     GroupEnd,
-    Leg,
     LegState,
     OutgoingListener,
     Party,
     SimCall,
     SimError,
+    SimLeg,
     external_identity,
 )
 from .emitter import EventSink, MemorySink
@@ -64,7 +64,7 @@ class EngineBase:
         self.group_end = SsnEvent(group_end)
         self._lock = threading.RLock()
         self._calls: dict[str, SimCall] = {}
-        self._legs: dict[str, Leg] = {}
+        self._legs: dict[str, SimLeg] = {}
         self._next_call = itertools.count(0x000C0001)
         self._next_leg = itertools.count(0x000A0001)
         #: Every CRUDevent received: (action, entity type, subtype, entity id).
@@ -85,7 +85,7 @@ class EngineBase:
         with self._lock:
             return list(self._calls.values())
 
-    def leg(self, user_call_id: str) -> Leg:
+    def leg(self, user_call_id: str) -> SimLeg:
         """The leg with this user call id, or SimError."""
         try:
             key = normalize_id(user_call_id)
@@ -122,7 +122,7 @@ class EngineBase:
 
     # ------------------------------------------------------------------ emission
 
-    def _emit_call(self, code: SsnEvent, leg: Leg, number: str, ext: str, identity: str) -> None:
+    def _emit_call(self, code: SsnEvent, leg: SimLeg, number: str, ext: str, identity: str) -> None:
         params = {
             "ssn_event": str(int(code)),
             "sender_id": leg.user.wire_id,
@@ -140,7 +140,7 @@ class EngineBase:
             return
         self.sink.emit(params)
 
-    def _echoed_ext_id(self, leg: Leg) -> str:
+    def _echoed_ext_id(self, leg: SimLeg) -> str:
         """The ``ext_id`` an event of ``leg`` carries under ``ext_id_mode``."""
         if self.ext_id_mode == "none":
             return ""
@@ -148,7 +148,7 @@ class EngineBase:
             return leg.ext_id or leg.call.ext_id
         return leg.ext_id
 
-    def _ring(self, leg: Leg) -> None:
+    def _ring(self, leg: SimLeg) -> None:
         """16 or 17 for a new leg."""
         code = (
             SsnEvent.CALL_INCOMING
@@ -160,13 +160,13 @@ class EngineBase:
             ext = leg.dialled  # "number called": the group's number or the DID
         self._emit_call(code, leg, leg.remote.number, ext, leg.remote.identity)
 
-    def _callee_caller(self, leg: Leg) -> tuple[str, str]:
+    def _callee_caller(self, leg: SimLeg) -> tuple[str, str]:
         """(callee number, caller number) of a leg, for 18 and 19."""
         if leg.direction is Direction.INCOMING:
             return leg.user.extension, leg.remote.number
         return leg.remote.number, leg.user.extension
 
-    def _end(self, leg: Leg, code: SsnEvent, remote: Party | None = None) -> None:
+    def _end(self, leg: SimLeg, code: SsnEvent, remote: Party | None = None) -> None:
         """End a leg with 19, 20 or 21; ``remote`` overrides who the other side was."""
         other = remote or leg.remote
         if code is SsnEvent.CALL_REJECTED:
@@ -193,8 +193,8 @@ class EngineBase:
         ext_id: str = "",
         group: str = "",
         device_id: str | None = None,
-    ) -> Leg:
-        leg = Leg(
+    ) -> SimLeg:
+        leg = SimLeg(
             normalize_id(next(self._next_leg)),
             user,
             direction,
@@ -228,7 +228,7 @@ class EngineBase:
             leg.dialled = dialled or group.number
             self._ring(leg)
 
-    def hunt_next(self, call: SimCall) -> Leg | None:
+    def hunt_next(self, call: SimCall) -> SimLeg | None:
         """A hunt group moves on: the ringing member's leg ends, or the next member rings.
 
         With a member ringing, its leg ends (``group_end``) and nobody rings for now: the gap
@@ -350,7 +350,7 @@ class EngineBase:
 
     def _pick_leg(
         self, call: SimCall, extension: str | None, states: tuple[LegState, ...], what: str
-    ) -> Leg:
+    ) -> SimLeg:
         call = call.resolved()
         candidates = [leg for leg in call.legs if leg.state in states]
         if extension is not None:

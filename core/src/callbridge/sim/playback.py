@@ -14,12 +14,12 @@ from typing import Any
 
 from ..voispeed.ids import new_external_id
 from ..voispeed.soap import SoapClient, SoapOutcomeUnknown
-from .engine import Leg, LegState, SimCall, SimError
-from .scenarios import _CALL, _STARTS_CALL, Scenario, ScenarioError, ScenarioResult, Step
+from .engine import LegState, SimCall, SimError, SimLeg
+from .scenarios import _CALL, _STARTS_CALL, PlayResult, Scenario, ScenarioError, Step
 from .simulator import Simulator
 
 
-class ScenarioRunner:
+class ScenarioPlayer:
     """Plays scenarios on a started ``Simulator``.
 
     ``realtime``: honour waits (divided by ``speed``); otherwise run steps back to back.
@@ -47,7 +47,7 @@ class ScenarioRunner:
             self._client.close()
             self._client = None
 
-    def __enter__(self) -> ScenarioRunner:
+    def __enter__(self) -> ScenarioPlayer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -65,7 +65,7 @@ class ScenarioRunner:
             self._new_calls.append(call)
             self._cond.notify_all()
 
-    def run(self, scenario: Scenario) -> ScenarioResult:
+    def run(self, scenario: Scenario) -> PlayResult:
         """Play every step; raise ScenarioError (with the step) when one cannot be done.
 
         The scenario's ``[pbx]`` shapes the simulator for the run and is undone after it.
@@ -83,8 +83,8 @@ class ScenarioRunner:
         finally:
             self.sim.ext_id_mode, self.sim.service.answer = before
 
-    def _run(self, scenario: Scenario) -> ScenarioResult:
-        result = ScenarioResult(scenario)
+    def _run(self, scenario: Scenario) -> PlayResult:
+        result = PlayResult(scenario)
         for index, step in enumerate(scenario.steps, 1):
             if self.realtime and step.wait:
                 time.sleep(step.wait / self.speed)
@@ -118,7 +118,7 @@ class ScenarioRunner:
             raise ScenarioError(f"no leg of call {call.call_id} for {extension or 'anyone'}")
         return legs[-1].user_call_id
 
-    def _do(self, step: Step, result: ScenarioResult) -> None:
+    def _do(self, step: Step, result: PlayResult) -> None:
         sim, a = self.sim, step.args
         action = step.action
         calls = result.calls
@@ -188,7 +188,7 @@ class ScenarioRunner:
         else:
             self.sim.hangup(call, by=by, extension=ext)  # type: ignore[arg-type]
 
-    def _soap_call_req(self, a: dict[str, Any], result: ScenarioResult, label: str) -> None:
+    def _soap_call_req(self, a: dict[str, Any], result: PlayResult, label: str) -> None:
         """Place a call through SOAP CallReq, as a CRM's click-to-call does."""
         sim = self.sim
         wanted = a.get("external_id", "auto")
@@ -221,7 +221,7 @@ class ScenarioRunner:
         else:
             sim.transfer(sim.leg(from_id), sim.leg(to_id))
 
-    def _pick(self, ext: str, target: str, soap: bool) -> Leg:
+    def _pick(self, ext: str, target: str, soap: bool) -> SimLeg:
         """``ext`` picks up a call ringing at ``target``; the leg it gets."""
         sim = self.sim
         if soap:
@@ -276,7 +276,7 @@ class ScenarioRunner:
 
 def play(
     sim: Simulator, scenario: Scenario, *, realtime: bool = True, speed: float = 1.0
-) -> ScenarioResult:
+) -> PlayResult:
     """Run one scenario on a started simulator."""
-    with ScenarioRunner(sim, realtime=realtime, speed=speed) as runner:
+    with ScenarioPlayer(sim, realtime=realtime, speed=speed) as runner:
         return runner.run(scenario)

@@ -146,7 +146,7 @@ class Scenario:
 
 
 @dataclass
-class ScenarioResult:
+class PlayResult:
     """What a run produced: the calls by label, and the external ids sent through SOAP."""
 
     scenario: Scenario
@@ -329,11 +329,11 @@ def find_scenario(name_or_path: str) -> Scenario:
 
 
 def __getattr__(name: str) -> Any:
-    """``ScenarioRunner`` and ``play`` moved to ``playback``; the old path still works.
+    """``ScenarioPlayer`` and ``play`` moved to ``playback``; the old path still works.
 
     Imported lazily because ``playback`` imports this module.
     """
-    if name in ("ScenarioRunner", "play"):
+    if name in ("ScenarioPlayer", "play"):
         from . import playback
 
         return getattr(playback, name)

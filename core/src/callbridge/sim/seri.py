@@ -31,7 +31,7 @@ from ..settings import PbxSettings
 from ..voispeed.codes import Direction, SsnEvent
 
 if TYPE_CHECKING:
-    from .calls import Leg
+    from .calls import SimLeg
     from .engine import CallEngine
     from .engine_base import EngineBase
 
@@ -40,7 +40,7 @@ SERVICES = ("call_request", "get_user_call_report")
 
 
 def seri_event(
-    engine: EngineBase, code: SsnEvent, leg: Leg, number: str, ext_id: str
+    engine: EngineBase, code: SsnEvent, leg: SimLeg, number: str, ext_id: str
 ) -> dict[str, str]:
     """The integration module's event for one of the engine's call events of ``leg``.
 
