@@ -16,13 +16,13 @@ from server_support import (
     SseReader,
     Stack,
     make_settings,
-    wait_until,
 )
 
 from callbridge.engine.bus import AgentBus
 from callbridge.journal.sqlite import SqliteJournal
 from callbridge.server.app import create_app
 from callbridge.server.services import Services
+from callbridge.testing import wait_until
 
 REMOTE = "0612345678"
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .connector import ConnectorTests, FailureKind, LoadedConnector, overrides_standard_test
     from .env import CallbridgeEnv
     from .events import REMOTE, REMOTE_E164, BuiltEvent, EventFactory
-    from .live import LiveService, SseMessage, SseReader
+    from .live import LiveService, ServerThread, SseMessage, SseReader, bind_socket
     from .parts import (
         SQLITE_FILE_NAME,
         FanoutSink,
@@ -53,6 +53,8 @@ _EXPORTS = {
     "BuiltEvent": "events",
     "EventFactory": "events",
     "LiveService": "live",
+    "ServerThread": "live",
+    "bind_socket": "live",
     "SQLITE_FILE_NAME": "parts",
     "FanoutSink": "parts",
     "HttpSink": "parts",
@@ -99,11 +101,13 @@ __all__ = [
     "Plugins",
     "ScenarioResult",
     "ScenarioRunner",
+    "ServerThread",
     "Simulator",
     "SqliteJournal",
     "SseMessage",
     "SseReader",
     "Variable",
+    "bind_socket",
     "cli_main",
     "find_scenario",
     "load_plugins",
