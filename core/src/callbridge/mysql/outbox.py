@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..voispeed.codes import SsnEvent, ssn_event_of
 from ..voispeed.events import UNANSWERED_CLOSE
 
 _SELECT = "SELECT `id`, `ssn_event`, `params`, `origin`, `created_at` FROM `callbridge_outbox`"
@@ -52,7 +53,7 @@ def decode_params(row: OutboxRow) -> dict[str, str]:
         else:
             raise MalformedRow(f"parameter {key[:40]!r} is not a scalar")
     params.setdefault("ssn_event", str(row.ssn_event))
-    if params["ssn_event"] == "19":
+    if ssn_event_of(params["ssn_event"]) is SsnEvent.CALL_REJECTED:
         # The triggers send 19 for a user call that closed without being active: the tables
         # cannot say whether the user rejected it or the caller gave up (docs/mysql.md).
         params[UNANSWERED_CLOSE] = "1"

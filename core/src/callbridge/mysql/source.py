@@ -55,6 +55,7 @@ import pymysql
 from pydantic import SecretStr
 
 from ..journal.base import Journal
+from ..voispeed.codes import SsnEvent, ssn_event_of
 from ..voispeed.events import (
     MAX_VALUE_LENGTH,
     USER_EXTENSION,
@@ -319,19 +320,20 @@ class MysqlSource:
         """Add what the PBX's tables know and the row lacks (extension, names, e-mail)."""
         user_id = _hex(params.get("user_id") or params.get("sender_id"))
         user = self.directory.user(user_id) if user_id is not None else None
-        code = params.get("ssn_event", "")
+        code = ssn_event_of(params.get("ssn_event"))
+        device = code in (SsnEvent.DEVICE_LOGIN, SsnEvent.DEVICE_LOGOUT)
         company = _decimal(params.get("company_id"))
         if user is not None:
             if user.extension:
-                if code in ("1", "2"):
+                if device:
                     side = "number"
-                elif code in ("18", "19") and params.get("direction") == "1":
+                elif _callee_is_ours(code, params):
                     side = "number"  # incoming: the callee is our user
                 else:
                     side = "ext"
                 if not params.get(side):
                     params[side] = user.extension
-                if code not in ("1", "2"):
+                if not device:
                     # The user's own extension, whatever ``ext`` says (16: the number called,
                     # a group's or a DID): the call tracker takes the member from here.
                     params.setdefault(USER_EXTENSION, user.extension)
@@ -344,7 +346,7 @@ class MysqlSource:
             if company is None and user.company_id is not None:
                 params["company_id"] = str(user.company_id)
                 company = user.company_id
-        if code == "17" and not params.get("ext_id"):
+        if code is SsnEvent.CALL_OUTGOING and not params.get("ext_id"):
             # The agent's outgoing leg of a click-to-call: the PBX may keep the CallReq's
             # external id on monitor_calls only. (Other events of the call take it from the
             # engine, which ties them to this leg.)
@@ -353,7 +355,7 @@ class MysqlSource:
                 external_id = self.directory.call_external_id(company, user_call)
                 if external_id:
                     params["ext_id"] = external_id
-        if code in ("16", "17", "18", "19", "20", "21") and not params.get("identity"):
+        if code is not None and not device and not params.get("identity"):
             remote = self._remote_number(params)
             colleague = self.directory.user_by_extension(remote, company) if remote else None
             if colleague is not None:  # an internal call: the other side is a PBX user
@@ -365,7 +367,7 @@ class MysqlSource:
 
     @staticmethod
     def _remote_number(params: dict[str, str]) -> str:
-        if params.get("ssn_event") in ("18", "19") and params.get("direction") == "1":
+        if _callee_is_ours(ssn_event_of(params.get("ssn_event")), params):
             return params.get("ext", "")
         return params.get("number", "")
 
@@ -437,3 +439,9 @@ def _decimal(value: str | None) -> int | None:
     if value is None or not value.strip().isdigit():
         return None
     return int(value)
+
+
+def _callee_is_ours(code: SsnEvent | None, params: dict[str, str]) -> bool:
+    """An 18/19 of an incoming call: ``number`` is our user (the callee), ``ext`` the caller."""
+    answered_or_rejected = code in (SsnEvent.CALL_ANSWERED, SsnEvent.CALL_REJECTED)
+    return answered_or_rejected and params.get("direction") == "1"
