@@ -109,7 +109,7 @@ def test_a_refused_lookup_makes_the_delivery_dead_not_unattached(
     assert "missing scope" in (delivery.last_error or "")
     # The operator fixes the scope and retries: the lookup runs, the activity is attached.
     assert engine.journal.retry_delivery(delivery.id)
-    engine.dispatcher.notify()
+    engine.dispatcher.wake()
     wait_until(lambda: len(crm.logged) == 1, "the call logged after the fix", timeout=20.0)
     (record,) = crm.logged.values()
     assert record.lookups == {"crm": LookupStatus.FOUND}
@@ -130,7 +130,7 @@ def test_a_delivery_enqueued_before_the_upgrade_keeps_its_key(
     engine.journal.enqueue_delivery(
         call_key=payload["call"]["key"], plugin="crm", action="log_call", payload=payload
     )
-    engine.dispatcher.notify()
+    engine.dispatcher.wake()
     wait_until(lambda: len(crm.logged) == 1, "the old delivery logged", timeout=20.0)
     (key,) = crm.logged
     assert key == "callbridge:1:000000AA:crm"  # no start: as the older version wrote it
