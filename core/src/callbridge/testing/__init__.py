@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .connector import ConnectorTests, FailureKind, LoadedConnector, overrides_standard_test
     from .env import CallbridgeEnv
     from .events import REMOTE, REMOTE_E164, BuiltEvent, EventFactory
+    from .fake_http import FakeHttpService, QuietHandler
     from .live import LiveService, ServerThread, SseMessage, SseReader, bind_socket
     from .parts import (
         SQLITE_FILE_NAME,
@@ -52,6 +53,8 @@ _EXPORTS = {
     "REMOTE_E164": "events",
     "BuiltEvent": "events",
     "EventFactory": "events",
+    "FakeHttpService": "fake_http",
+    "QuietHandler": "fake_http",
     "LiveService": "live",
     "ServerThread": "live",
     "bind_socket": "live",
@@ -92,6 +95,7 @@ __all__ = [
     "EventFactory",
     "FailureKind",
     "FakeClock",
+    "FakeHttpService",
     "FanoutSink",
     "HttpSink",
     "LiveService",
@@ -99,6 +103,7 @@ __all__ = [
     "MemorySink",
     "PluginInfo",
     "Plugins",
+    "QuietHandler",
     "ScenarioResult",
     "ScenarioRunner",
     "ServerThread",
