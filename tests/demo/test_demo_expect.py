@@ -11,7 +11,7 @@ from callbridge.demo.directory import DemoDirectory
 from callbridge.demo.expect import Played, check_played
 from callbridge.plugins.builtin.directory import DirectoryActivity
 from callbridge.sim import MemorySink, Simulator
-from callbridge.sim.scenarios import ScenarioRunner, find_scenario
+from callbridge.sim.scenarios import ScenarioPlayer, find_scenario
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def directory(tmp_path: Path) -> DemoDirectory:
 def _played(name: str) -> Played:
     """Run a scenario on the simulator alone (events in memory), as the demo would."""
     sim = Simulator(sink=MemorySink(), queue_events=False)
-    with ScenarioRunner(sim, realtime=False) as runner:
+    with ScenarioPlayer(sim, realtime=False) as runner:
         scenario = find_scenario(name)
         return Played(scenario, runner.run(scenario))
 

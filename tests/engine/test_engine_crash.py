@@ -10,10 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from engine_helpers import incoming, local_hangup, wait_for
+from engine_helpers import incoming, local_hangup
 
 from callbridge.journal import DeliveryState
 from callbridge.journal.sqlite import SqliteJournal
+from callbridge.testing import wait_until
 from callbridge.voispeed.events import parse_event
 
 WORKER = Path(__file__).with_name("crash_worker.py")
@@ -58,10 +59,10 @@ def test_kill_mid_burst_then_restart_logs_every_call_exactly_once(tmp_path: Path
                 journal.append_event(parse_event(params), raw=params)
             if call_id == calls[CALLS // 2]:
                 # Mid-burst: some calls logged, some in flight, some not yet read.
-                wait_for(
+                wait_until(
                     lambda: _count(records, "SELECT COUNT(*) FROM records") >= 10,
+                    "the first activities",
                     timeout=60,
-                    what="the first activities",
                 )
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(30)
@@ -75,7 +76,7 @@ def test_kill_mid_burst_then_restart_logs_every_call_exactly_once(tmp_path: Path
             done = journal.list_deliveries(state=DeliveryState.DONE, limit=10_000)
             return len(done) == CALLS
 
-        wait_for(all_done, timeout=120, what="every delivery done after the restart")
+        wait_until(all_done, "every delivery done after the restart", timeout=120)
     finally:
         proc.kill()
         proc.wait(30)

@@ -19,7 +19,6 @@ from engine_helpers import (
     make_engine,
     outgoing,
     remote_hangup,
-    wait_for,
 )
 
 from callbridge.engine.engine import Engine
@@ -27,6 +26,7 @@ from callbridge.errors import PermanentError, RetryLater
 from callbridge.journal import DeliveryState
 from callbridge.journal.sqlite import SqliteJournal
 from callbridge.models import CallState, Contact, CrmContext, Originate
+from callbridge.testing import wait_until
 
 
 @pytest.fixture
@@ -131,14 +131,15 @@ def test_a_slow_lookup_does_not_hold_the_pop_and_is_cached_for_the_answer(
     engine = _start(cleanup, tmp_path, slow, fast, recorder, lookup_budget=0.2)
     try:
         engine.ingest(incoming("00000002"))
-        wait_for(lambda: len(recorder.pops) == 1, what="the ringing pop")
+        wait_until(lambda: len(recorder.pops) == 1, "the ringing pop", timeout=20.0)
         assert set(recorder.pops[0].contacts) == {"fast"}  # went out without the slow one
     finally:
         gate.set()
     # The late answer lands in the cache: the answered pop has it, with no new request.
-    wait_for(
+    wait_until(
         lambda: isinstance(engine.dispatcher.cache.get(("slow", REMOTE_E164)), Contact),
-        what="the late answer cached",
+        "the late answer cached",
+        timeout=20.0,
     )
     engine.ingest(answered("00000002"))
     engine.ingest(local_hangup("00000002"))
@@ -184,7 +185,7 @@ def test_retry_later_then_success(tmp_path: Path, cleanup: list[Engine]) -> None
     engine = _start(cleanup, tmp_path, crm)
     engine.ingest(incoming("00000005"))
     engine.ingest(local_hangup("00000005"))
-    wait_for(lambda: len(crm.logged) == 1, what="the third attempt")
+    wait_until(lambda: len(crm.logged) == 1, "the third attempt", timeout=20.0)
     assert engine.wait_idle(30)
     (delivery,) = engine.journal.list_deliveries()
     assert delivery.state is DeliveryState.DONE
@@ -211,7 +212,7 @@ def test_permanent_error_is_dead_at_once_and_others_still_deliver(
 
     # Retried by hand: it goes through now that the CRM accepts it.
     assert engine.journal.retry_delivery(by_plugin["bad"].id)
-    wait_for(lambda: len(bad.logged) == 1, what="the manual retry")
+    wait_until(lambda: len(bad.logged) == 1, "the manual retry", timeout=20.0)
     assert engine.wait_idle(30)
     revived = engine.journal.get_delivery(by_plugin["bad"].id)
     assert revived is not None
@@ -226,9 +227,10 @@ def test_max_attempts_makes_a_delivery_dead_with_its_last_error(
     engine = _start(cleanup, tmp_path, failing, good, max_attempts=3)
     engine.ingest(incoming("00000007"))
     engine.ingest(local_hangup("00000007"))
-    wait_for(
+    wait_until(
         lambda: any(d.state is DeliveryState.DEAD for d in engine.journal.list_deliveries()),
-        what="the dead delivery",
+        "the dead delivery",
+        timeout=20.0,
     )
     by_plugin = {d.plugin: d for d in engine.journal.list_deliveries()}
     assert by_plugin["failing"].attempts == 3
@@ -245,7 +247,7 @@ def test_a_hanging_plugin_does_not_block_another(tmp_path: Path, cleanup: list[E
         for i in range(1, 9):
             engine.ingest(incoming(f"{i:08X}"))
             engine.ingest(local_hangup(f"{i:08X}"))
-        wait_for(lambda: len(good.logged) == 8, what="the good plugin's deliveries")
+        wait_until(lambda: len(good.logged) == 8, "the good plugin's deliveries", timeout=20.0)
         assert hanging.logged == {}
     finally:
         release.set()
@@ -358,5 +360,5 @@ def test_a_fake_event_clock_in_the_past_does_not_stall_deliveries(
     engine.start()
     engine.ingest(incoming("00000013"))
     engine.ingest(local_hangup("00000013"))
-    wait_for(lambda: len(crm.logged) == 1, what="the retried delivery")
+    wait_until(lambda: len(crm.logged) == 1, "the retried delivery", timeout=20.0)
     assert engine.wait_idle(30)

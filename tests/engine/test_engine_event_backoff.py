@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_helpers import Crm, incoming, local_hangup, make_settings, wait_for
+from engine_helpers import Crm, incoming, local_hangup, make_settings
 
 from callbridge import metrics
 from callbridge.engine import lanes
@@ -26,6 +26,7 @@ from callbridge.engine.engine import Engine
 from callbridge.journal.base import Delivery
 from callbridge.journal.sqlite import SqliteJournal
 from callbridge.plugins.manager import load_plugins
+from callbridge.testing import wait_until
 
 
 class OutageJournal(SqliteJournal):
@@ -107,7 +108,7 @@ def test_an_outage_longer_than_a_few_tries_loses_nothing(
     engine.ingest(incoming("00000001"))
     engine.ingest(local_hangup("00000001"))
 
-    wait_for(lambda: "callbridge:1:00000001:crm" in crm.by_call, 30, "the call to be logged")
+    wait_until(lambda: "callbridge:1:00000001:crm" in crm.by_call, "the call to be logged")
     assert journal.tries > 8
     assert journal.list_rejected() == []
 
@@ -126,13 +127,13 @@ def test_the_cursor_waits_below_a_failing_event_while_other_lanes_go_on(
     engine.ingest(incoming(other))
     last = engine.ingest(local_hangup(other)).seq
 
-    wait_for(lambda: f"callbridge:1:{other}:crm" in crm.by_call, 30, "the other lane's call")
-    wait_for(lambda: journal.tries >= 5, 30, "several tries of the failing event")
+    wait_until(lambda: f"callbridge:1:{other}:crm" in crm.by_call, "the other lane's call")
+    wait_until(lambda: journal.tries >= 5, "several tries of the failing event")
     assert journal.get_cursor(CURSOR_NAME) < stuck
 
     journal.down.clear()  # the outage ends: the same event now goes through
-    wait_for(lambda: "callbridge:1:00000001:crm" in crm.by_call, 30, "the retried call")
-    wait_for(lambda: journal.get_cursor(CURSOR_NAME) == last, 30, "the cursor to catch up")
+    wait_until(lambda: "callbridge:1:00000001:crm" in crm.by_call, "the retried call")
+    wait_until(lambda: journal.get_cursor(CURSOR_NAME) == last, "the cursor to catch up")
     assert journal.list_rejected() == []
 
 
@@ -155,7 +156,7 @@ def test_past_the_max_age_the_event_is_a_dead_letter_and_the_cursor_moves_on(
     engine.ingest(incoming("00000002"))
     last = engine.ingest(local_hangup("00000002")).seq
 
-    wait_for(lambda: journal.get_cursor(CURSOR_NAME) == last, 30, "the cursor to pass it")
+    wait_until(lambda: journal.get_cursor(CURSOR_NAME) == last, "the cursor to pass it")
     (letter,) = [r for r in journal.list_rejected() if r.source == "dispatcher"]
     assert "disk I/O error" in letter.reason
     assert f'"seq":{dead}' in letter.raw
@@ -195,7 +196,7 @@ def test_stop_leaves_no_delivery_pool_for_a_late_delivery_thread(
     engines.append(engine)
     engine.start()
     journal.armed.set()
-    wait_for(journal.entered.is_set, 30, "the delivery thread to block in its read")
+    wait_until(journal.entered.is_set, "the delivery thread to block in its read")
     record = {"call": {"key": "1:00000009"}}  # never valid: only scheduling matters here
     journal.enqueue_delivery(call_key="1:00000009", plugin="crm", action="log_call", payload=record)
 

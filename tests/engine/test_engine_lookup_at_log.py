@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from engine_helpers import REMOTE_E164, Crm, incoming, local_hangup, make_engine, wait_for
+from engine_helpers import REMOTE_E164, Crm, incoming, local_hangup, make_engine
 
 from callbridge.engine.engine import Engine
 from callbridge.errors import PermanentError, RetryLater
 from callbridge.journal import DeliveryState
 from callbridge.models import Contact, LookupStatus
+from callbridge.testing import wait_until
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def test_a_lookup_failed_at_ring_is_done_again_before_logging(
     engine = _start(cleanup, tmp_path, crm)
     engine.ingest(incoming("00000101"))
     engine.ingest(local_hangup("00000101"))
-    wait_for(lambda: len(crm.logged) == 1, what="the call logged")
+    wait_until(lambda: len(crm.logged) == 1, "the call logged", timeout=20.0)
     assert engine.wait_idle(30)
     (record,) = crm.logged.values()
     contact = record.contact_for("crm")
@@ -65,7 +66,7 @@ def test_no_match_is_logged_unattached_and_says_so(tmp_path: Path, cleanup: list
     engine = _start(cleanup, tmp_path, crm)
     engine.ingest(incoming("00000102"))
     engine.ingest(local_hangup("00000102"))
-    wait_for(lambda: len(crm.logged) == 1, what="the call logged")
+    wait_until(lambda: len(crm.logged) == 1, "the call logged", timeout=20.0)
     (record,) = crm.logged.values()
     assert record.contacts == {}
     assert record.lookups == {"crm": LookupStatus.NOT_FOUND}
@@ -81,12 +82,12 @@ def test_a_lookup_still_waiting_when_the_call_ends_is_not_lost(
     engine = _start(cleanup, tmp_path, crm, lookup_budget=0.1)
     engine.ingest(incoming("00000103"))
     engine.ingest(local_hangup("00000103"))
-    wait_for(lambda: engine.journal.list_deliveries(), what="the delivery enqueued")
+    wait_until(lambda: engine.journal.list_deliveries(), "the delivery enqueued", timeout=20.0)
     (queued,) = engine.journal.list_deliveries()
     assert queued.payload["lookups"] == {"crm": "unsettled"}
     assert crm.logged == {}
     gate.set()
-    wait_for(lambda: len(crm.logged) == 1, what="the call logged")
+    wait_until(lambda: len(crm.logged) == 1, "the call logged", timeout=20.0)
     (record,) = crm.logged.values()
     contact = record.contact_for("crm")
     assert contact is not None and contact.record_id == "P1"
@@ -108,8 +109,8 @@ def test_a_refused_lookup_makes_the_delivery_dead_not_unattached(
     assert "missing scope" in (delivery.last_error or "")
     # The operator fixes the scope and retries: the lookup runs, the activity is attached.
     assert engine.journal.retry_delivery(delivery.id)
-    engine.dispatcher.notify()
-    wait_for(lambda: len(crm.logged) == 1, what="the call logged after the fix")
+    engine.dispatcher.wake()
+    wait_until(lambda: len(crm.logged) == 1, "the call logged after the fix", timeout=20.0)
     (record,) = crm.logged.values()
     assert record.lookups == {"crm": LookupStatus.FOUND}
 
@@ -129,8 +130,8 @@ def test_a_delivery_enqueued_before_the_upgrade_keeps_its_key(
     engine.journal.enqueue_delivery(
         call_key=payload["call"]["key"], plugin="crm", action="log_call", payload=payload
     )
-    engine.dispatcher.notify()
-    wait_for(lambda: len(crm.logged) == 1, what="the old delivery logged")
+    engine.dispatcher.wake()
+    wait_until(lambda: len(crm.logged) == 1, "the old delivery logged", timeout=20.0)
     (key,) = crm.logged
     assert key == "callbridge:1:000000AA:crm"  # no start: as the older version wrote it
     (record,) = crm.logged.values()

@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from engine_helpers import Crm, incoming, local_hangup, make_settings, wait_for
+from engine_helpers import Crm, incoming, local_hangup, make_settings
 
 from callbridge.engine.dispatcher import CURSOR_NAME
 from callbridge.engine.engine import Engine
 from callbridge.journal.sqlite import SqliteJournal
 from callbridge.plugins.manager import load_plugins
+from callbridge.testing import wait_until
 
 
 def _engine(tmp_path: Path, retention_days: float) -> tuple[Engine, SqliteJournal, Crm]:
@@ -38,10 +39,10 @@ def test_the_engine_prunes_old_handled_events_on_its_own(tmp_path: Path) -> None
         engine.ingest(incoming("00000001"), received_at=old)
         engine.ingest(local_hangup("00000001"), received_at=old)
         last = engine.ingest(incoming("00000002")).seq  # young: kept
-        wait_for(lambda: journal.get_cursor(CURSOR_NAME) == last, 30, "the dispatcher")
+        wait_until(lambda: journal.get_cursor(CURSOR_NAME) == last, "the dispatcher")
 
-        wait_for(lambda: [s.seq for s in journal.events_after(0)] == [last], 30, "a prune")
-        wait_for(lambda: "callbridge:1:00000001:crm" in crm.by_call, 30, "the old call's log")
+        wait_until(lambda: [s.seq for s in journal.events_after(0)] == [last], "a prune")
+        wait_until(lambda: "callbridge:1:00000001:crm" in crm.by_call, "the old call's log")
     finally:
         engine.stop()
         journal.close()
@@ -54,7 +55,7 @@ def test_retention_zero_keeps_everything(tmp_path: Path) -> None:
         engine.start()
         first = engine.ingest(incoming("00000001"), received_at=old).seq
         last = engine.ingest(incoming("00000002"), received_at=old).seq
-        wait_for(lambda: journal.get_cursor(CURSOR_NAME) == last, 30, "the dispatcher")
+        wait_until(lambda: journal.get_cursor(CURSOR_NAME) == last, "the dispatcher")
         assert engine.prune() is None
         assert [s.seq for s in journal.events_after(0)] == [first, last]
     finally:

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_helpers import Crm, incoming, local_hangup, make_settings, wait_for
+from engine_helpers import Crm, incoming, local_hangup, make_settings
 
 from callbridge.engine.engine import Engine
 from callbridge.journal.sqlite import SqliteJournal
 from callbridge.plugins.manager import load_plugins
+from callbridge.testing import wait_until
 
 
 class FullJournal(SqliteJournal):
@@ -64,12 +65,12 @@ def test_unrecorded_delivery_backs_off_and_pauses_deliveries(
         with caplog.at_level(logging.INFO, logger="callbridge.engine.dispatcher"):
             engine.ingest(incoming("00000001"))
             engine.ingest(local_hangup("00000001"))
-            wait_for(lambda: crm.attempts >= 1, 20, "the first log_call")
+            wait_until(lambda: crm.attempts >= 1, "the first log_call", timeout=20)
             time.sleep(3)  # the old loop ran log_call dozens of times in this while
             assert crm.attempts == 1  # paused: no delivery runs while the journal is full
             assert 1 <= journal.probes <= 3  # probed at 1 s, then 2 s: not in a loop
             journal.full.clear()
-            wait_for(lambda: engine.wait_idle(0.1), 20, "the delivery recorded")
+            wait_until(lambda: engine.wait_idle(0.1), "the delivery recorded", timeout=20)
         (delivery,) = journal.list_deliveries(limit=10)
         assert delivery.state.value == "done"
         assert crm.attempts == 2  # run once more, with the same idempotency key

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -22,6 +21,7 @@ from callbridge.errors import PermanentError, RetryLater
 from callbridge.hookspecs import hookimpl
 from callbridge.models import ActivityRef, Call, CallRecord, Contact
 from callbridge.plugins.base import PluginSettings
+from callbridge.testing import FakeHttpService, QuietHandler
 
 log = logging.getLogger("kit_crm")
 TOKEN = "kit-crm-token-0123456789"
@@ -39,17 +39,9 @@ class FakeCrm:
         self.lock = threading.Lock()
         crm = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _send(self, status: int, body: object) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.reply(status, json.dumps(body).encode(), "application/json")
 
             def _refused(self) -> bool:
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
@@ -79,20 +71,17 @@ class FakeCrm:
                     crm.activities[key] = body
                 self._send(201 if created else 200, {"id": "A-" + str(abs(hash(key)) % 10**6)})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.service = FakeHttpService(Handler)
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.service.url
 
     def start(self) -> None:
-        self.thread.start()
+        self.service.start()
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.service.stop()
 
 
 class KitCrmSettings(PluginSettings):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from typing import Any
 
 from callbridge.mysql import schema, triggers
@@ -50,15 +48,3 @@ def outbox(conn: Any) -> list[tuple[int, int, dict[str, Any]]]:
     with conn.cursor() as cur:
         cur.execute("SELECT id, ssn_event, params FROM callbridge_outbox ORDER BY id")
         return [(int(r[0]), int(r[1]), json.loads(r[2])) for r in cur.fetchall()]
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll until ``predicate()`` is truthy; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mysql_helpers import install, wait_for
+from mysql_helpers import install
 
 from callbridge.engine.engine import Engine
 from callbridge.hookspecs import hookimpl
@@ -19,6 +19,7 @@ from callbridge.plugins.manager import load_plugins
 from callbridge.settings import DispatchSettings, Settings, TrackerSettings
 from callbridge.sim.engine import CallEngine
 from callbridge.sim.model import default_directory
+from callbridge.testing import wait_until
 
 pytestmark = [pytest.mark.mysql, pytest.mark.slow]
 
@@ -83,12 +84,12 @@ def test_calls_written_by_the_simulator_pop_and_log_once(
     thread = source.start(stop)
     try:
         answered = pbx.incoming_call(CALLER, "201", caller_name="Anna Bianchi")
-        wait_for(lambda: any(p.call.user_call_id for p in crm.pops), what="the ringing pop")
+        wait_until(lambda: any(p.call.user_call_id for p in crm.pops), "the ringing pop")
         pbx.answer(answered)
         pbx.hangup(answered, by="remote")
         missed = pbx.incoming_call("+390698765432", "202")
         pbx.reject(missed)
-        wait_for(lambda: len(crm.logged) >= 2, timeout=60, what="two activities")
+        wait_until(lambda: len(crm.logged) >= 2, "two activities", timeout=60)
         assert engine.wait_idle(30)
         assert len(crm.logged) == 2  # one activity per finished call
         records = sorted(crm.logged.values(), key=lambda r: r.call.extension or "")

@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from mysql_helpers import add_user, install, wait_for
+from mysql_helpers import add_user, install
 from service_support import API_TOKEN, INGRESS_TOKEN, Service, raw_get
 
 from callbridge.cli import main
 from callbridge.mysql.sink import MysqlSink, SinkUser
 from callbridge.sim.engine import CallEngine
 from callbridge.sim.model import default_directory
+from callbridge.testing import wait_until
 
 pytestmark = [pytest.mark.mysql, pytest.mark.slow]
 
@@ -64,7 +65,7 @@ def test_serve_with_a_mysql_source_pops_and_logs_each_call_once(
                 any(d["state"] == "done" for d in row.get("deliveries", [])) for row in rows
             )
 
-        wait_for(both_logged, timeout=60, what="two calls logged by the directory")
+        wait_until(both_logged, "two calls logged by the directory", timeout=60)
         rows = sorted(calls(), key=lambda row: str(row["extension"]))
         assert [row["extension"] for row in rows] == ["201", "202"]
         # The tables cannot tell a rejection from a caller giving up (docs/mysql.md): an
@@ -119,7 +120,7 @@ def test_sys_exec_nudges_a_real_serve_and_check_tests_the_url_and_token(
                 row["extension"] == "201" for row in json.loads(result.stdout)
             )
 
-        wait_for(journaled, timeout=20, what="the event journaled after the nudge")
+        wait_until(journaled, "the event journaled after the nudge", timeout=20)
         assert time.monotonic() - written < 10  # not the 30 s poll interval
 
         report = _check(dsn)
@@ -147,7 +148,7 @@ def test_serve_without_a_source_answers_nudges_409_and_says_why(
                 service.port, f"/pbx/events?outbox_id={outbox_id}&token={INGRESS_TOKEN}".encode()
             )
             assert (status, body) == (409, b"no MySQL source configured (CALLBRIDGE_SOURCE)\n")
-        wait_for(lambda: "no MySQL source runs here" in service.output(), what="the warning")
+        wait_until(lambda: "no MySQL source runs here" in service.output(), "the warning")
         assert service.output().count("no MySQL source runs here") == 1  # once a minute
         conn = mariadb.connect(database)
         install(conn)

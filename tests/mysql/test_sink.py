@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mysql_helpers import install, wait_for
+from mysql_helpers import install
 
 from callbridge.journal.sqlite import SqliteJournal
 from callbridge.mysql.sink import MysqlSink, SinkUser
 from callbridge.mysql.source import MysqlSource
 from callbridge.sim.engine import CallEngine
 from callbridge.sim.model import default_directory
+from callbridge.testing import wait_until
 
 pytestmark = pytest.mark.mysql
 
@@ -90,7 +91,7 @@ def test_device_logout_and_a_source_thread(setup: tuple[Any, ...]) -> None:
     device = engine.directory.devices[0]
     engine.device_login(device.wire_id)
     engine.device_logout(device.wire_id)
-    wait_for(lambda: len(journal.events_after(0)) >= 2, what="device events")
+    wait_until(lambda: len(journal.events_after(0)) >= 2, "device events")
     stop.set()
     thread.join(timeout=30)
     first, second = (s.event for s in journal.events_after(0))

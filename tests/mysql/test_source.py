@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mysql_helpers import HOSTILE, add_user, install, wait_for
+from mysql_helpers import HOSTILE, add_user, install
 
 from callbridge.journal.base import AppendResult
 from callbridge.journal.sqlite import SqliteJournal
 from callbridge.mysql.source import MysqlSource, OutboxRow, decode_params, fetch_outbox_row
+from callbridge.testing import wait_until
 
 pytestmark = pytest.mark.mysql
 
@@ -316,7 +317,7 @@ def test_stop_midway_and_killed_connection_lose_nothing(
     stop = threading.Event()
     first = _source(mariadb, database, journal, batch_size=7)
     thread = first.start(stop)
-    wait_for(lambda: len(_events(journal)) >= 10, what="first events")
+    wait_until(lambda: len(_events(journal)) >= 10, "first events")
     stop.set()  # stop mid-way
     thread.join(timeout=30)
     assert not thread.is_alive()
@@ -325,14 +326,14 @@ def test_stop_midway_and_killed_connection_lose_nothing(
     stop2 = threading.Event()
     second = _source(mariadb, database, journal, batch_size=7)
     thread2 = second.start(stop2)
-    wait_for(lambda: second.connection_id is not None, what="connection")
+    wait_until(lambda: second.connection_id is not None, "connection")
     writer = write(range(total // 2, total))  # the PBX keeps writing while we KILL
     with mariadb.connect().cursor() as cur:
         cur.execute(f"KILL {second.connection_id}")
-    wait_for(lambda: second.stats.reconnects >= 1, timeout=60, what="a reconnect")
+    wait_until(lambda: second.stats.reconnects >= 1, "a reconnect", timeout=60)
     writer.join(timeout=60)
     writer_conn.close()
-    wait_for(lambda: len(_events(journal)) >= total, timeout=60, what="all events")
+    wait_until(lambda: len(_events(journal)) >= total, "all events", timeout=60)
     stop2.set()
     thread2.join(timeout=30)
     numbers = [s.event.number for s in _events(journal)]
@@ -347,7 +348,7 @@ def test_connection_refused_is_retried_without_crashing(journal: SqliteJournal) 
     )
     stop = threading.Event()
     thread = source.start(stop)
-    wait_for(lambda: len(source.stats.errors) >= 2, what="retries")
+    wait_until(lambda: len(source.stats.errors) >= 2, "retries")
     stop.set()
     thread.join(timeout=10)
     assert "secret-pw" not in repr(source)

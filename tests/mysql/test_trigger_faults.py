@@ -19,12 +19,13 @@ from typing import Any
 import pymysql
 import pytest
 from click.testing import CliRunner
-from mysql_helpers import add_user, install, outbox, wait_for
+from mysql_helpers import add_user, install, outbox
 
 from callbridge.cli import main
 from callbridge.journal.sqlite import SqliteJournal
 from callbridge.mysql import triggers
 from callbridge.mysql.source import MysqlSource
+from callbridge.testing import wait_until
 
 pytestmark = pytest.mark.mysql
 
@@ -238,7 +239,7 @@ def test_sys_exec_runs_a_detached_curl_with_only_the_row_id(
     _ring(conn, 13, party_desc=hostile)  # and this one
     ids = [r[0] for r in outbox(conn)]
     assert len(ids) == 4
-    seen = wait_for(lambda: len(recorder.seen) == 2 and recorder.seen, what="two curl requests")
+    seen = wait_until(lambda: len(recorder.seen) == 2 and recorder.seen, "two curl requests")
     assert sorted(seen) == [f"/pbx/events?outbox_id={i}&token={TOKEN}" for i in (ids[0], ids[3])]
     assert not list(Path("/tmp").glob(f"cb_pwned_{tag}*"))
     assert _errors(conn) == {}
@@ -290,7 +291,7 @@ def test_a_nudge_makes_the_source_read_the_row_soon_after_the_commit(
     stop = threading.Event()
     thread = source.start(stop)
     try:
-        wait_for(lambda: source.connection_id is not None, what="the source connected")
+        wait_until(lambda: source.connection_id is not None, "the source connected")
         time.sleep(0.2)  # the source is asleep for its 30 s interval now
         pbx = mariadb.connect(database, autocommit=False)
         _ring(pbx, 40)  # in the PBX's open transaction: the trigger's curl arrives now
@@ -298,7 +299,7 @@ def test_a_nudge_makes_the_source_read_the_row_soon_after_the_commit(
         time.sleep(0.3)  # the PBX commits a little later
         pbx.commit()
         committed = time.monotonic()
-        wait_for(lambda: source.stats.events == 1, timeout=10, what="the event journaled")
+        wait_until(lambda: source.stats.events == 1, "the event journaled", timeout=10)
         assert time.monotonic() - committed < 1.5  # not the 30 s interval
         pbx.close()
     finally:

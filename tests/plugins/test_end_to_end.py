@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,14 +11,7 @@ from callbridge.journal.sqlite import SqliteJournal
 from callbridge.plugins.builtin.directory import DirectoryPlugin
 from callbridge.plugins.manager import load_plugins
 from callbridge.settings import DispatchSettings, Settings, TrackerSettings
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+from callbridge.testing import wait_until
 
 
 def event(ssn: int, call_id: str, number: str, ext: str) -> dict[str, str]:
@@ -62,8 +53,12 @@ def test_scripted_calls_through_console_and_directory(
         engine.ingest(event(20, "0000AB02", "+39 02 5555 1234", "202"))
         # The same end event again: still one activity.
         engine.ingest(event(21, "0000AB01", "06 1234 5678", "201"))
-        wait_for(lambda: len(directory.list_activities(10)) == 2, "two activities")
-        wait_for(lambda: console_log.read_text(encoding="utf-8").count("logged") == 2, "logs")
+        wait_until(lambda: len(directory.list_activities(10)) == 2, "two activities", timeout=60.0)
+        wait_until(
+            lambda: console_log.read_text(encoding="utf-8").count("logged") == 2,
+            "logs",
+            timeout=60.0,
+        )
         assert engine.wait_idle(timeout=60)
     plugins.shutdown(None)
 

@@ -7,15 +7,13 @@ import http.client
 import json
 import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 from callbridge.settings import Settings
+from callbridge.testing import ServerThread, bind_socket, wait_until
 
 INGRESS_TOKEN = "ingress-token-0123456789"
 API_TOKEN = "api-token-for-201-0123456789"
@@ -38,41 +36,21 @@ def make_settings(tmp_path: Path, **server: object) -> Settings:
 # --- real HTTP in-process: uvicorn in a thread, an SSE reader ---------------------------------
 
 
-def wait_until(condition: Callable[[], object], what: str, timeout: float = 30.0) -> None:
-    """Poll ``condition`` until it is truthy; AssertionError naming ``what`` on timeout."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 class LiveServer:
-    """An ASGI app served by uvicorn in a daemon thread, on a free loopback port.
+    """An ASGI app served by the kit's ``ServerThread`` on a free loopback port.
 
-    Streams need a real socket: the TestClient buffers a streaming body until it ends.
+    Streams need a real socket: the TestClient buffers a streaming body until it ends. The
+    socket is bound first, so the port is known before the app (which may need it) is built.
     """
 
     def __init__(self) -> None:
-        # Bound now, so the port is known before the app (which may need it) is built.
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock = bind_socket()
         self.port: int = self._sock.getsockname()[1]
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._thread: ServerThread | None = None
 
     def serve(self, app: Any) -> LiveServer:
         """Serve ``app`` (use the result as a context manager to stop it)."""
-        config = uvicorn.Config(
-            app, log_config=None, access_log=False, timeout_graceful_shutdown=2, lifespan="on"
-        )
-        self._server = server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [self._sock]}, daemon=True
-        )
-        self._thread.start()
-        wait_until(lambda: server.started, "uvicorn to start")
+        self._thread = ServerThread(app, port=self.port, graceful=2).start(sock=self._sock)
         return self
 
     @property
@@ -83,10 +61,8 @@ class LiveServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
         if self._thread is not None:
-            self._thread.join(timeout=15)
+            self._thread.stop(timeout=15)
         self._sock.close()
 
 

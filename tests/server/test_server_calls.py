@@ -19,7 +19,6 @@ from server_support import (
     call_state,
     stack_settings,
     wait_call_state,
-    wait_until,
 )
 
 from callbridge.journal.sqlite import SqliteJournal
@@ -27,6 +26,7 @@ from callbridge.models import Originate
 from callbridge.server.app import create_app
 from callbridge.server.services import Services
 from callbridge.settings import PbxSettings
+from callbridge.testing import wait_until
 from callbridge.voispeed.soap import SoapClient
 
 NUMBER = "+39 02 8765 4321"

@@ -10,16 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_support import (
-    ADMIN_TOKEN,
-    Stack,
-    call_state,
-    run_stack,
-    wait_call_state,
-    wait_until,
-)
+from server_support import ADMIN_TOKEN, Stack, call_state, run_stack, wait_call_state
 
 from callbridge.models import Originate
+from callbridge.testing import wait_until
 
 NUMBER = "+39 02 8765 4321"
 

@@ -16,13 +16,13 @@ from server_support import (
     SseReader,
     Stack,
     make_settings,
-    wait_until,
 )
 
 from callbridge.engine.bus import AgentBus
 from callbridge.journal.sqlite import SqliteJournal
 from callbridge.server.app import create_app
 from callbridge.server.services import Services
+from callbridge.testing import wait_until
 
 REMOTE = "0612345678"
 
@@ -185,7 +185,7 @@ def test_events_published_out_of_order_are_all_delivered(
     the stream must still deliver every one, in id order, none twice."""
     journal = SqliteJournal(tmp_path / "journal.sqlite3")
     bus = AgentBus()
-    engine = SimpleNamespace(bus=bus, running=True, problem=None, notify=lambda: None)
+    engine = SimpleNamespace(bus=bus, running=True, problem=None, wake=lambda: None)
     settings = make_settings(tmp_path, heartbeat=0.2)
     services = Services(settings=settings, journal=journal, engine=engine)
     live = LiveServer()

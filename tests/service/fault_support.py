@@ -10,10 +10,11 @@ import subprocess
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from callbridge.testing import FakeHttpService, QuietHandler
 
 WEBHOOK_SECRET = "webhook-secret-0123456789"
 
@@ -72,7 +73,7 @@ class Receiver:
         self._lock = threading.Lock()
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 key = self.headers.get("Idempotency-Key")
@@ -84,19 +85,10 @@ class Receiver:
                         outer.posts[key] += 1
                         if status == 200:
                             outer.stored.setdefault(key, json.loads(body))
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                self.reply(status)
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._service = FakeHttpService(Handler).start()
+        self.url = f"{self._service.url}/hook"
 
     def count(self, key: str) -> int:
         with self._lock:
@@ -107,8 +99,7 @@ class Receiver:
             return sum(self.posts.values())
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._service.stop()
 
     def env(self) -> dict[str, str]:
         """The service's settings for this receiver as its only connector (no pops)."""

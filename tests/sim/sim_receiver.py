@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
+
+from callbridge.testing import FakeHttpService, QuietHandler
 
 
 class Receiver:
@@ -18,33 +19,20 @@ class Receiver:
         self._lock = threading.Lock()
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 with receiver._lock:
                     receiver.paths.append(parts.path)
                     receiver.requests.append(dict(parse_qsl(parts.query, keep_blank_values=True)))
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
-                body = b"ok"
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(status)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
+        self.service = FakeHttpService(Handler).start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/pbx/events"
+        return f"{self.service.url}/pbx/events"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.service.stop()

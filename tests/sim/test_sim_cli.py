@@ -6,8 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from sim_receiver import Receiver
 
 from callbridge.cli import main
 from callbridge.settings import PbxSettings
+from callbridge.testing import wait_until
 from callbridge.voispeed.soap import SoapClient
 
 CALLBRIDGE = str(Path(sys.executable).with_name("callbridge"))
@@ -26,14 +25,6 @@ def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLBRIDGE_")}
     env["PYTHONUNBUFFERED"] = "1"
     return env
-
-
-def _wait(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        time.sleep(0.02)
 
 
 def test_scenarios_lists_the_builtins() -> None:
@@ -182,13 +173,19 @@ def test_serve_answers_click_to_call_in_real_time(receiver: Receiver, tmp_path: 
         first = process.stdout.readline()
         assert first.startswith("simulated PBX: SOAP endpoint http://127.0.0.1:"), first
         url = first.split()[-1]
-        _wait(lambda: sum(r["ssn_event"] == "1" for r in receiver.requests) == 8)
+        wait_until(
+            lambda: sum(r["ssn_event"] == "1" for r in receiver.requests) == 8,
+            "eight device logins",
+        )
         settings = PbxSettings(
             soap_url=url, user="auth-callbridge@acme", password=SecretStr("callbridge")
         )
         with SoapClient(settings) as client:
             sent = client.call_req("auth-giulia@acme", "+39 02 8765 4321")
-        _wait(lambda: [r["ssn_event"] for r in receiver.requests[8:]] == ["17", "18", "20"])
+        wait_until(
+            lambda: [r["ssn_event"] for r in receiver.requests[8:]] == ["17", "18", "20"],
+            "the call's 17, 18, 20",
+        )
         assert {r["ext_id"] for r in receiver.requests[8:]} == {sent.external_id}
     finally:
         process.send_signal(signal.SIGINT)

@@ -9,9 +9,9 @@ import pytest
 from callbridge.sim import MemorySink, Simulator
 from callbridge.sim.scenarios import (
     Expectation,
+    PlayResult,
     Scenario,
     ScenarioError,
-    ScenarioResult,
     builtin_scenarios,
     find_scenario,
     parse_scenario,
@@ -41,7 +41,7 @@ def test_the_builtins_are_there() -> None:
         assert scenario.events, scenario.name
 
 
-def _legs(result: ScenarioResult, events: list[dict[str, str]]) -> dict[str, list[CallEvent]]:
+def _legs(result: PlayResult, events: list[dict[str, str]]) -> dict[str, list[CallEvent]]:
     """user call id -> its parsed events."""
     legs: dict[str, list[CallEvent]] = {}
     for raw in result.events_of(events):
@@ -51,9 +51,7 @@ def _legs(result: ScenarioResult, events: list[dict[str, str]]) -> dict[str, lis
     return legs
 
 
-def _matches(
-    sim: Simulator, expect: Expectation, leg: list[CallEvent], result: ScenarioResult
-) -> bool:
+def _matches(sim: Simulator, expect: Expectation, leg: list[CallEvent], result: PlayResult) -> bool:
     first = leg[0]
     if first.local_number != expect.extension:
         return False
@@ -133,7 +131,7 @@ def test_await_call_req_binds_a_call_placed_from_outside(sim: Simulator, sink: M
         "204" = [17, 18, 20]
         """
     )
-    outcome: list[ScenarioResult] = []
+    outcome: list[PlayResult] = []
     thread = threading.Thread(target=lambda: outcome.append(play(sim, scenario, realtime=False)))
     thread.start()
     with SoapClient(sim.pbx_settings()) as client:

@@ -20,7 +20,8 @@ from ..sim.emitter import EventSink, FanoutSink, HttpSink, MemorySink, TextForm
 from ..sim.engine import ExtReading
 from ..sim.load import LoadSpec, run_load
 from ..sim.model import DEFAULT_PASSWORD
-from ..sim.scenarios import ScenarioError, builtin_scenarios, find_scenario, play
+from ..sim.playback import play
+from ..sim.scenarios import ScenarioError, builtin_scenarios, find_scenario
 from ..sim.simulator import OutboundPolicy, Simulator
 
 _callback = click.option(

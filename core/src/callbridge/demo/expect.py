@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from ..engine.tracker_leg import user_call_id_of
 from ..numbers import to_e164
 from ..plugins.builtin.directory import DirectoryActivity, DirectoryPlugin
-from ..sim.scenarios import Expectation, Scenario, ScenarioResult
+from ..sim.scenarios import Expectation, PlayResult, Scenario
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Played:
     """One run of a scenario: what it produced and which records the demo clicked from."""
 
     scenario: Scenario
-    result: ScenarioResult
+    result: PlayResult
     #: call label -> directory contact id the click-to-call was placed from
     clicked: dict[str, int] = field(default_factory=dict)
     #: The PBX dialect it was played on (``soap`` or ``seri``).

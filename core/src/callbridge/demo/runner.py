@@ -44,13 +44,8 @@ from ..server.thread import ServerThread, bind_socket
 from ..settings import PbxSettings, Settings
 from ..sim.emitter import HttpSink
 from ..sim.engine import SimCall, SimError
-from ..sim.scenarios import (
-    Scenario,
-    ScenarioError,
-    ScenarioRunner,
-    Step,
-    builtin_scenarios,
-)
+from ..sim.playback import ScenarioPlayer
+from ..sim.scenarios import Scenario, ScenarioError, Step, builtin_scenarios
 from ..sim.simulator import Simulator
 from ..voispeed.ids import new_external_id
 from .directory import DemoDirectory
@@ -347,7 +342,7 @@ class Demo:
         self._emit(ScenarioStarted(scenario.name, scenario.summary, round_))
         sim = self.sim
         with (
-            ScenarioRunner(sim, realtime=True, speed=self.options.speed) as runner,
+            ScenarioPlayer(sim, realtime=True, speed=self.options.speed) as runner,
             runner.shaped(scenario),
         ):
             scenario, clicked = self._click_first(scenario)

@@ -174,7 +174,7 @@ class Dispatcher:
         self.lookups.close()
         self.deliveries.close(deadline)
 
-    def notify(self) -> None:
+    def wake(self) -> None:
         """New events are in the journal: look now instead of at the next poll."""
         self._wake.set()
 

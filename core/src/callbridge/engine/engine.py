@@ -194,10 +194,10 @@ class Engine:
         """Wait until every event is handled and no delivery is due; False on timeout."""
         return self.dispatcher.wait_idle(timeout)
 
-    def notify(self) -> None:
+    def wake(self) -> None:
         """New events were appended: wake the dispatcher now rather than at its next poll."""
         if self._dispatcher is not None:
-            self._dispatcher.notify()
+            self._dispatcher.wake()
 
     def ingest(
         self, params: Mapping[str, str], *, source: str = "api", received_at: datetime | None = None
@@ -210,7 +210,7 @@ class Engine:
         event = parse_event(params, company_param=self.settings.pbx.company_param)
         raw = {k: v for k, v in params.items() if k not in SECRET_PARAMETERS}
         result = self.journal.append_event(event, raw=raw, source=source, received_at=received_at)
-        self.notify()
+        self.wake()
         return result
 
     def __enter__(self) -> Engine:

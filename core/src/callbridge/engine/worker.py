@@ -52,7 +52,7 @@ CONTROL_REPLY = struct.Struct(">II")
 STALL_AFTER = 10.0
 
 
-def _ring(fd: int, event: AgentEvent) -> None:
+def _post_bell(fd: int, event: AgentEvent) -> None:
     """Write one bell line; a full pipe already holds a pending wake-up, so drop it."""
     with contextlib.suppress(BlockingIOError, BrokenPipeError, OSError):
         os.write(fd, f"{event.extension} {event.id}\n".encode())
@@ -76,7 +76,7 @@ def run_worker(
     stop = threading.Event()
     if bell_fd is not None:
         os.set_blocking(bell_fd, False)
-        engine.bus.subscribe(None, lambda event: _ring(bell_fd, event))
+        engine.bus.subscribe(None, lambda event: _post_bell(bell_fd, event))
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
@@ -121,7 +121,7 @@ def _listen(
             stop.set()
             return
         if b"e" in data:
-            engine.notify()
+            engine.wake()
         if b"m" in data:
             for nudge in nudges:
                 nudge()

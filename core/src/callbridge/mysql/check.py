@@ -209,6 +209,24 @@ def check_installation(
     """
     (version, database, user), *_ = _rows(conn, "SELECT VERSION(), DATABASE(), CURRENT_USER()")
     report = CheckReport(server=str(version), database=str(database), user=str(user))
+    _check_tables(conn, report)
+    _check_triggers(conn, report)
+    routines = _check_routines(conn, report)
+    report.privileges = _privileges(conn, report.user)
+    if not report.privileges["TRIGGER"] and not any(report.triggers.values()):
+        # information_schema hides triggers and routines from a user without rights on them:
+        # a reading-only account cannot tell whether they exist.
+        report.triggers = dict.fromkeys(report.triggers)
+        report.procedures = {k: (v or None) for k, v in report.procedures.items()}
+    _check_sys_exec(conn, report, routines)
+    _check_outbox(conn, report)
+    report.trigger_errors = _trigger_errors(conn)
+    _check_nudge(conn, report, url, token)
+    return report
+
+
+def _check_tables(conn: Any, report: CheckReport) -> None:
+    """Which of our tables exist."""
     present = {
         r[0]
         for r in _rows(
@@ -219,6 +237,9 @@ def check_installation(
     for table in [*TABLES, OUTBOX_TABLE, ANSWERED_TABLE, ERRORS_TABLE]:
         report.tables[table] = table in present
 
+
+def _check_triggers(conn: Any, report: CheckReport) -> None:
+    """Our triggers, and anyone else's on the monitor tables (vendor sys_exec ones flagged)."""
     triggers = _rows(
         conn,
         "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_STATEMENT FROM information_schema.TRIGGERS"
@@ -235,6 +256,9 @@ def check_installation(
         if "sys_exec" in str(body).lower():
             report.vendor_sys_exec_triggers.append(name)
 
+
+def _check_routines(conn: Any, report: CheckReport) -> dict[tuple[str, str], str]:
+    """Our procedures and the installed mode; returns every routine with its comment."""
     routines = {
         (r[0], r[1]): str(r[2] or "")
         for r in _rows(
@@ -250,14 +274,11 @@ def check_installation(
         report.mode = "sys_exec"
     elif "mode outbox" in emit_comment:
         report.mode = "outbox"
+    return routines
 
-    report.privileges = _privileges(conn, report.user)
-    if not report.privileges["TRIGGER"] and not any(report.triggers.values()):
-        # information_schema hides triggers and routines from a user without rights on them:
-        # a reading-only account cannot tell whether they exist.
-        report.triggers = dict.fromkeys(report.triggers)
-        report.procedures = {k: (v or None) for k, v in report.procedures.items()}
 
+def _check_sys_exec(conn: Any, report: CheckReport, routines: dict[tuple[str, str], str]) -> None:
+    """What ``sys_exec`` is here: the UDF, a stand-in stored function, absent or unknown."""
     if ("sys_exec", "FUNCTION") in routines:
         report.sys_exec = "stored function (a stand-in, not the UDF)"
     else:
@@ -267,18 +288,24 @@ def check_installation(
         else:
             report.sys_exec = "UDF" if udf else "absent"
 
-    if report.tables[OUTBOX_TABLE]:
-        backlog = (
-            "SELECT COUNT(*), MIN(`created_at`),"  # noqa: S608 - a constant table name
-            " TIMESTAMPDIFF(MICROSECOND, MIN(`created_at`), NOW(6)) / 1e6"
-            f" FROM `{OUTBOX_TABLE}` WHERE `consumed_at` IS NULL"
-        )
-        (count, oldest, age), *_ = _rows(conn, backlog)
-        report.outbox_rows = int(count)
-        report.outbox_oldest = None if oldest is None else str(oldest)
-        report.outbox_age = None if age is None else float(age)
-    report.trigger_errors = _trigger_errors(conn)
 
+def _check_outbox(conn: Any, report: CheckReport) -> None:
+    """The outbox's backlog: rows not consumed yet and the age of the oldest."""
+    if not report.tables[OUTBOX_TABLE]:
+        return
+    backlog = (
+        "SELECT COUNT(*), MIN(`created_at`),"  # noqa: S608 - a constant table name
+        " TIMESTAMPDIFF(MICROSECOND, MIN(`created_at`), NOW(6)) / 1e6"
+        f" FROM `{OUTBOX_TABLE}` WHERE `consumed_at` IS NULL"
+    )
+    (count, oldest, age), *_ = _rows(conn, backlog)
+    report.outbox_rows = int(count)
+    report.outbox_oldest = None if oldest is None else str(oldest)
+    report.outbox_age = None if age is None else float(age)
+
+
+def _check_nudge(conn: Any, report: CheckReport, url: str | None, token: str | None) -> None:
+    """Send one nudge to ``url``/``token``, or to what the sys_exec triggers call."""
     target = (url, token) if url and token else None
     if target is None and report.mode == "sys_exec":
         target = installed_nudge(conn)
@@ -286,7 +313,6 @@ def check_installation(
             report.nudge_ok, report.nudge = None, "cannot read the installed URL and token"
     if target is not None:
         report.nudge_ok, report.nudge = probe_nudge(*target)
-    return report
 
 
 def _trigger_errors(conn: Any) -> list[TriggerError] | None:

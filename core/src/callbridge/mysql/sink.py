@@ -33,13 +33,14 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from ..voispeed.codes import SsnEvent, ssn_event_of
 from ..voispeed.events import DEFAULT_COMPANY_PARAMETER
 from ..voispeed.ids import InvalidIdentifier, normalize_id
 from .dsn import MysqlDsn, parse_dsn
 
 log = logging.getLogger(__name__)
 
-_CLOSING = {"19", "20", "21"}
+_CLOSING = {SsnEvent.CALL_REJECTED, SsnEvent.CALL_REMOTE_HANGUP, SsnEvent.CALL_LOCAL_HANGUP}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,36 +127,16 @@ class MysqlSink:
 
     # -- internals ------------------------------------------------------------------------
     def _apply(self, conn: Any, params: dict[str, str]) -> None:
-        code = params.get("ssn_event", "")
+        code = ssn_event_of(params.get("ssn_event"))
         company = _int(params.get(self.company_param), self.default_company)
         with conn.cursor() as cur:
-            if code in ("1", "2"):
-                device = _hex(params.get("device_id"))
-                if code == "2":
-                    cur.execute("DELETE FROM `monitor_devices` WHERE `deviceid` = %s", (device,))
-                    return
-                user = _hex(params.get("user_id"))
-                self._ensure_user(cur, user, params.get("number", ""), company)
-                cur.execute("SELECT 1 FROM `monitor_devices` WHERE `deviceid` = %s", (device,))
-                if cur.fetchone() is None:
-                    cur.execute(
-                        "INSERT INTO `monitor_devices` (`companyid`, `instime`, `deviceid`,"
-                        " `userid`, `devicety`, `host`, `descript`)"
-                        " VALUES (%s, NOW(), %s, %s, %s, %s, %s)",
-                        (
-                            company,
-                            device,
-                            user,
-                            _int(params.get("device_type"), 0),
-                            params.get("device_host", "")[:80],
-                            params.get("device_name", "")[:80],
-                        ),
-                    )
+            if code in (SsnEvent.DEVICE_LOGIN, SsnEvent.DEVICE_LOGOUT):
+                self._apply_device(cur, code, params, company)
                 return
             user_call = _hex(params.get("call_id"))
             user = _hex(params.get("sender_id") or params.get("user_id"))
-            if code in ("16", "17"):
-                direction = 1 if code == "16" else 2
+            if code in (SsnEvent.CALL_INCOMING, SsnEvent.CALL_OUTGOING):
+                direction = 1 if code is SsnEvent.CALL_INCOMING else 2
                 self._ensure_user(cur, user, params.get("ext", ""), company)
                 cur.execute(
                     "INSERT INTO `monitor_user_calls` (`companyid`, `instime`, `usercallid`,"
@@ -174,7 +155,7 @@ class MysqlSink:
                         1 if direction == 1 else 0,
                     ),
                 )
-            elif code == "18":
+            elif code is SsnEvent.CALL_ANSWERED:
                 cur.execute(
                     "UPDATE `monitor_user_calls` SET `status` = 2, `instime` = NOW()"
                     " WHERE `usercallid` = %s AND `status` <> 6",
@@ -191,7 +172,33 @@ class MysqlSink:
                         "DELETE FROM `monitor_user_calls` WHERE `usercallid` = %s", (user_call,)
                     )
             else:
-                log.info("mysql sink: no table change for ssn_event %s", code)
+                log.info(
+                    "mysql sink: no table change for ssn_event %s", params.get("ssn_event", "")
+                )
+
+    def _apply_device(self, cur: Any, code: SsnEvent, params: dict[str, str], company: int) -> None:
+        """A device registered (code 1: add its row once) or gone (code 2: delete it)."""
+        device = _hex(params.get("device_id"))
+        if code is SsnEvent.DEVICE_LOGOUT:
+            cur.execute("DELETE FROM `monitor_devices` WHERE `deviceid` = %s", (device,))
+            return
+        user = _hex(params.get("user_id"))
+        self._ensure_user(cur, user, params.get("number", ""), company)
+        cur.execute("SELECT 1 FROM `monitor_devices` WHERE `deviceid` = %s", (device,))
+        if cur.fetchone() is None:
+            cur.execute(
+                "INSERT INTO `monitor_devices` (`companyid`, `instime`, `deviceid`,"
+                " `userid`, `devicety`, `host`, `descript`)"
+                " VALUES (%s, NOW(), %s, %s, %s, %s, %s)",
+                (
+                    company,
+                    device,
+                    user,
+                    _int(params.get("device_type"), 0),
+                    params.get("device_host", "")[:80],
+                    params.get("device_name", "")[:80],
+                ),
+            )
 
     @staticmethod
     def _ensure_user(cur: Any, user_id: int | None, extension: str, company: int) -> None:

@@ -35,13 +35,13 @@ Why the details below:
   triggers nudge at most every ``NUDGE_EVERY`` (0.5 s) per PBX session, less than the window:
   the events in between are picked up by the burst the last nudge started.
 
-``fetch_outbox_row`` reads one row by id, for tools; never call it while the PBX waits.
+``fetch_outbox_row`` (in ``outbox``, re-exported here) reads one row by id, for tools; never
+call it while the PBX waits.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import random
 import threading
@@ -55,9 +55,9 @@ import pymysql
 from pydantic import SecretStr
 
 from ..journal.base import Journal
+from ..voispeed.codes import SsnEvent, ssn_event_of
 from ..voispeed.events import (
     MAX_VALUE_LENGTH,
-    UNANSWERED_CLOSE,
     USER_EXTENSION,
     EventParseError,
     parse_event,
@@ -65,6 +65,16 @@ from ..voispeed.events import (
 from ..voispeed.ids import InvalidIdentifier, normalize_id
 from .directory import Directory
 from .dsn import MysqlDsn, parse_dsn
+from .outbox import _SELECT, MalformedRow, OutboxRow, _row, decode_params, fetch_outbox_row
+
+__all__ = [
+    "MalformedRow",
+    "MysqlSource",
+    "OutboxRow",
+    "SourceStats",
+    "decode_params",
+    "fetch_outbox_row",
+]
 
 log = logging.getLogger(__name__)
 
@@ -72,81 +82,6 @@ log = logging.getLogger(__name__)
 _CONNECTION_ERRORS = (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError)
 #: Ids tracked per jump of the auto-increment counter; a larger jump is left to the sweep.
 _MAX_GAP_IDS = 1000
-_SELECT = "SELECT `id`, `ssn_event`, `params`, `origin`, `created_at` FROM `callbridge_outbox`"
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    """One row of ``callbridge_outbox``."""
-
-    id: int
-    ssn_event: int
-    params: str
-    origin: str = ""
-    created_at: datetime | None = None
-
-
-class MalformedRow(ValueError):
-    """An outbox row whose parameters are not a JSON object of scalar values."""
-
-
-def decode_params(row: OutboxRow) -> dict[str, str]:
-    """The row's event parameters as text; JSON nulls (absent columns) are left out."""
-    try:
-        data = json.loads(row.params)
-    except (TypeError, ValueError) as exc:
-        raise MalformedRow(f"params is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise MalformedRow("params is not a JSON object")
-    params: dict[str, str] = {}
-    for key, value in data.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            params[key] = "1" if value else "0"
-        elif isinstance(value, str | int | float):
-            params[key] = str(value)
-        else:
-            raise MalformedRow(f"parameter {key[:40]!r} is not a scalar")
-    params.setdefault("ssn_event", str(row.ssn_event))
-    if params["ssn_event"] == "19":
-        # The triggers send 19 for a user call that closed without being active: the tables
-        # cannot say whether the user rejected it or the caller gave up (docs/mysql.md).
-        params[UNANSWERED_CLOSE] = "1"
-    return params
-
-
-def _row(values: Sequence[Any]) -> OutboxRow:
-    return OutboxRow(
-        id=int(values[0]),
-        ssn_event=int(values[1]),
-        params=values[2] if isinstance(values[2], str) else bytes(values[2]).decode(),
-        origin=values[3] or "",
-        created_at=values[4],
-    )
-
-
-def fetch_outbox_row(conn: Any, outbox_id: int, *, wait: float = 0.0) -> OutboxRow | None:
-    """The outbox row ``outbox_id``, or None; for the HTTP ingress in sys_exec mode.
-
-    ``conn`` is an autocommit PyMySQL connection (``parse_dsn(url).connect()``). With ``wait``
-    > 0 it polls until the row is visible or ``wait`` seconds pass: the notification comes
-    from inside the PBX's transaction, before the row is committed. Never wait on the request
-    path: the PBX's write is blocked until curl returns. Consuming the row stays the
-    source's job (a second reader would only cause harmless journal duplicates).
-    """
-    if not isinstance(outbox_id, int) or outbox_id < 1:
-        raise ValueError("outbox_id must be a positive integer")
-    deadline = time.monotonic() + wait
-    while True:
-        with conn.cursor() as cur:
-            cur.execute(f"{_SELECT} WHERE `id` = %s", (outbox_id,))
-            found = cur.fetchone()
-        if found is not None:
-            return _row(found)
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(0.05)
 
 
 @dataclass
@@ -385,19 +320,20 @@ class MysqlSource:
         """Add what the PBX's tables know and the row lacks (extension, names, e-mail)."""
         user_id = _hex(params.get("user_id") or params.get("sender_id"))
         user = self.directory.user(user_id) if user_id is not None else None
-        code = params.get("ssn_event", "")
+        code = ssn_event_of(params.get("ssn_event"))
+        device = code in (SsnEvent.DEVICE_LOGIN, SsnEvent.DEVICE_LOGOUT)
         company = _decimal(params.get("company_id"))
         if user is not None:
             if user.extension:
-                if code in ("1", "2"):
+                if device:
                     side = "number"
-                elif code in ("18", "19") and params.get("direction") == "1":
+                elif _callee_is_ours(code, params):
                     side = "number"  # incoming: the callee is our user
                 else:
                     side = "ext"
                 if not params.get(side):
                     params[side] = user.extension
-                if code not in ("1", "2"):
+                if not device:
                     # The user's own extension, whatever ``ext`` says (16: the number called,
                     # a group's or a DID): the call tracker takes the member from here.
                     params.setdefault(USER_EXTENSION, user.extension)
@@ -410,7 +346,7 @@ class MysqlSource:
             if company is None and user.company_id is not None:
                 params["company_id"] = str(user.company_id)
                 company = user.company_id
-        if code == "17" and not params.get("ext_id"):
+        if code is SsnEvent.CALL_OUTGOING and not params.get("ext_id"):
             # The agent's outgoing leg of a click-to-call: the PBX may keep the CallReq's
             # external id on monitor_calls only. (Other events of the call take it from the
             # engine, which ties them to this leg.)
@@ -419,7 +355,7 @@ class MysqlSource:
                 external_id = self.directory.call_external_id(company, user_call)
                 if external_id:
                     params["ext_id"] = external_id
-        if code in ("16", "17", "18", "19", "20", "21") and not params.get("identity"):
+        if code is not None and not device and not params.get("identity"):
             remote = self._remote_number(params)
             colleague = self.directory.user_by_extension(remote, company) if remote else None
             if colleague is not None:  # an internal call: the other side is a PBX user
@@ -431,7 +367,7 @@ class MysqlSource:
 
     @staticmethod
     def _remote_number(params: dict[str, str]) -> str:
-        if params.get("ssn_event") in ("18", "19") and params.get("direction") == "1":
+        if _callee_is_ours(ssn_event_of(params.get("ssn_event")), params):
             return params.get("ext", "")
         return params.get("number", "")
 
@@ -503,3 +439,9 @@ def _decimal(value: str | None) -> int | None:
     if value is None or not value.strip().isdigit():
         return None
     return int(value)
+
+
+def _callee_is_ours(code: SsnEvent | None, params: dict[str, str]) -> bool:
+    """An 18/19 of an incoming call: ``number`` is our user (the callee), ``ext`` the caller."""
+    answered_or_rejected = code in (SsnEvent.CALL_ANSWERED, SsnEvent.CALL_REJECTED)
+    return answered_or_rejected and params.get("direction") == "1"

@@ -30,15 +30,14 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from .. import metrics
 from ..engine.devices import learnt_device
 from ..engine.tracker import duration_s
-from ..models import Call, Originate
-from ..models import CallState as CallStateEnum
+from ..models import Call, CallState, Originate
 from ..numbers import same_number
 from ..voispeed.envelope import InvalidRequest
 from ..voispeed.ids import AmbiguousIdentifier, InvalidIdentifier, parse_user_id
 from .auth import Grant, TokenAuth
 from .calls_requests import (
     CallRequest,
-    CallState,
+    ClickToCallState,
     RecordRequest,
     TransferRequest,
     choose_external_id,
@@ -147,10 +146,10 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
                 return call
         return None
 
-    def state_of(originate: Originate) -> CallState:
+    def state_of(originate: Originate) -> ClickToCallState:
         call = call_of(originate)
-        ended = call is not None and call.state is CallStateEnum.ENDED
-        return CallState(
+        ended = call is not None and call.state is CallState.ENDED
+        return ClickToCallState(
             external_id=originate.external_id,
             state=originate.state,
             agent=originate.user,
@@ -185,16 +184,18 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
     @router.post(
         "",
         status_code=202,
-        response_model=CallState,
+        response_model=ClickToCallState,
         summary="Place a call",
-        responses={200: {"model": CallState, "description": "A repeat: the request under way"}},
+        responses={
+            200: {"model": ClickToCallState, "description": "A repeat: the request under way"}
+        },
     )
     async def place_call(
         body: CallRequest,
         response: Response,
         who: Grant = Depends(grant),  # noqa: B008
         idempotency_key: str | None = Header(default=None),
-    ) -> CallState:
+    ) -> ClickToCallState:
         """Create the Originate, then send CallReq (or CallReqExt) with its external id.
 
         A repeat (same ``Idempotency-Key``; or, without one, a second click on the same number
@@ -243,7 +244,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
 
     async def send_originate(
         originate: Originate, command: str, send: Callable[[], str | None]
-    ) -> CallState:
+    ) -> ClickToCallState:
         """Send the command; the Originate says what came of it (sent, failed, unconfirmed)."""
         external_id = originate.external_id
         pbx_error, outcome_unknown = soap_errors()
@@ -265,8 +266,8 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             await _off_loop(journal.update_originate, external_id, request_id=request_id)
         return await _off_loop(state_of, updated or originate)
 
-    @router.get("/{external_id}", response_model=CallState, summary="State of a placed call")
-    async def get_call(external_id: str, who: Grant = Depends(grant)) -> CallState:  # noqa: B008
+    @router.get("/{external_id}", response_model=ClickToCallState, summary="State of a placed call")
+    async def get_call(external_id: str, who: Grant = Depends(grant)) -> ClickToCallState:  # noqa: B008
         """The state as the PBX events move it."""
         originate = await _off_loop(journal.get_originate, external_id)
         if originate is None or not who.allows(originate.extension or originate.user):

@@ -55,7 +55,7 @@ class CallRequest(BaseModel):
     called_type: CallableType = CallableType.GATEWAY
 
 
-class CallState(BaseModel):
+class ClickToCallState(BaseModel):
     """A click-to-call request and the call it became."""
 
     external_id: str

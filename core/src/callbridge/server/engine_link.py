@@ -270,15 +270,15 @@ class EngineLink:
         """The engine's metrics in the exposition format, or None when it does not answer."""
         return self._ask(b"m", timeout)
 
-    def notify(self) -> None:
+    def wake(self) -> None:
         """New events are in the journal: wake the dispatcher."""
-        self._ring(b"e")
+        self._write_wake(b"e")
 
     def nudge(self) -> None:
         """A sys_exec trigger announced an outbox row: wake the MySQL source."""
-        self._ring(b"m")
+        self._write_wake(b"m")
 
-    def _ring(self, byte: bytes) -> None:
+    def _write_wake(self, byte: bytes) -> None:
         fd = self._wake_w
         if fd is None:
             return

@@ -275,7 +275,7 @@ class Ingress:
         #: A SERI event may carry the module's own token beside ours (see ``_check_token``).
         self._seri_token = seri_token.get_secret_value().encode() if seri_token else None
         engine = services.engine
-        self._notify: Callable[[], None] | None = engine.notify if engine is not None else None
+        self._wake: Callable[[], None] | None = engine.wake if engine is not None else None
         self._sources = services.sources
         self._unsourced_logged = float("-inf")
         self._limiter = RejectLimiter(settings.server.rejected_per_minute)
@@ -292,15 +292,15 @@ class Ingress:
 
     def _wake_engine(self) -> None:
         """Wake the dispatcher once per loop pass, however many events that pass acked."""
-        if self._notify is None or self._wake_pending:
+        if self._wake is None or self._wake_pending:
             return
         self._wake_pending = True
         asyncio.get_running_loop().call_soon(self._ring)
 
     def _ring(self) -> None:
         self._wake_pending = False
-        if self._notify is not None:
-            self._notify()
+        if self._wake is not None:
+            self._wake()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()

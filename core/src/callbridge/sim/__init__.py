@@ -5,33 +5,33 @@ and how end-to-end tests drive it. It is importable (``Simulator``) and runnable
 (``callbridge sim``). See docs/simulator.md.
 """
 
-from .emitter import Delivery, EventSink, FanoutSink, HttpSink, MemorySink, QueuedSink
-from .engine import CallEngine, Leg, LegState, Party, SimCall, SimError
+from .emitter import EventSink, FanoutSink, HttpSink, MemorySink, PostedEvent, QueuedSink
+from .engine import CallEngine, LegState, Party, SimCall, SimError, SimLeg
 from .model import DEFAULT_PASSWORD, Device, Directory, Group, User, default_directory, md5_hex
 from .simulator import OutboundPolicy, Simulator
-from .soap_server import COMMANDS, SoapFault, SoapLogEntry
+from .soap_server import COMMANDS, SimSoapFault, SoapLogEntry
 
 __all__ = [
     "COMMANDS",
     "DEFAULT_PASSWORD",
     "CallEngine",
-    "Delivery",
     "Device",
     "Directory",
     "EventSink",
     "FanoutSink",
     "Group",
     "HttpSink",
-    "Leg",
     "LegState",
     "MemorySink",
     "OutboundPolicy",
     "Party",
+    "PostedEvent",
     "QueuedSink",
     "SimCall",
     "SimError",
+    "SimLeg",
+    "SimSoapFault",
     "Simulator",
-    "SoapFault",
     "SoapLogEntry",
     "User",
     "default_directory",

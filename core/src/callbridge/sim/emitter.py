@@ -91,7 +91,7 @@ class MemorySink:
 
 
 @dataclass(frozen=True)
-class Delivery:
+class PostedEvent:
     """What happened to one event sent by ``HttpSink``."""
 
     ssn_event: str
@@ -187,14 +187,14 @@ class HttpSink:
         self._client = client or httpx.Client(timeout=timeout)
         self._owns_client = client is None
         self._lock = threading.Lock()
-        self._deliveries: list[Delivery] = []
+        self._deliveries: list[PostedEvent] = []
 
     def __repr__(self) -> str:
         token = "**********" if self._token is not None else "None"
         return f"HttpSink(url={self.url!r}, token={token})"
 
     @property
-    def deliveries(self) -> list[Delivery]:
+    def deliveries(self) -> list[PostedEvent]:
         """Every event sent so far with its final status."""
         with self._lock:
             return list(self._deliveries)
@@ -225,7 +225,7 @@ class HttpSink:
                 error = f"HTTP {status}"
             if attempt < self._attempts:
                 time.sleep(self._backoff * 2 ** (attempt - 1))
-        delivery = Delivery(
+        delivery = PostedEvent(
             ssn_event=params.get("ssn_event", ""),
             call_id=params.get("call_id", params.get("device_id", "")),
             status=status,

@@ -51,20 +51,13 @@ go over real HTTP to the simulator's own endpoint, through callbridge's ``SoapCl
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import time
 import tomllib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..voispeed.ids import new_external_id
-from ..voispeed.soap import SoapClient, SoapOutcomeUnknown
-from .engine import EXT_ID_MODES, ExtIdMode, LegState, SimCall, SimError
-from .simulator import Simulator
+from .engine import EXT_ID_MODES, ExtIdMode, SimCall
 from .soap_server import ANSWER_STYLES
 
 _CALL = "call"
@@ -153,7 +146,7 @@ class Scenario:
 
 
 @dataclass
-class ScenarioResult:
+class PlayResult:
     """What a run produced: the calls by label, and the external ids sent through SOAP."""
 
     scenario: Scenario
@@ -226,35 +219,11 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         if not isinstance(codes, list) or not all(isinstance(c, int) for c in codes):
             raise _fail(source, f"events.{extension}", "expected a list of ssn_event numbers")
         events[str(extension)] = tuple(codes)
-    expect = []
-    for index, raw in enumerate(data.get("expect", []), 1):
-        where = f"expect {index}"
-        if not isinstance(raw, dict) or "extension" not in raw:
-            raise _fail(source, where, "needs an extension")
-        if set(raw) - _EXPECT_KEYS:
-            raise _fail(source, where, f"unknown keys {sorted(set(raw) - _EXPECT_KEYS)}")
-        label = raw.get("external_id_of")
-        if label is not None and label not in labels:
-            raise _fail(source, where, f"external_id_of names unknown call {label!r}")
-        expect.append(
-            Expectation(
-                extension=str(raw["extension"]),
-                count=int(raw.get("count", 1)),
-                direction=raw.get("direction"),
-                outcome=raw.get("outcome"),
-                remote_number=raw.get("remote_number"),
-                external_id_of=label,
-            )
-        )
-    pbx = data.get("pbx", {})
-    if not isinstance(pbx, dict) or set(pbx) - {"ext_id", "answer"}:
-        raise _fail(source, "pbx", "a table with ext_id and/or answer")
-    ext_id = pbx.get("ext_id", "caller")
-    if ext_id not in EXT_ID_MODES:
-        raise _fail(source, "pbx.ext_id", f"one of {list(EXT_ID_MODES)}")
-    answer = pbx.get("answer", "soap")
-    if answer not in ANSWER_STYLES:
-        raise _fail(source, "pbx.answer", f"one of {list(ANSWER_STYLES)}")
+    expect = [
+        _parse_expectation(raw, labels, source, f"expect {index}")
+        for index, raw in enumerate(data.get("expect", []), 1)
+    ]
+    ext_id, answer = _parse_pbx(data.get("pbx", {}), source)
     return Scenario(
         name=name,
         description=str(data.get("description", "")),
@@ -265,6 +234,37 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         ext_id=ext_id,
         answer=answer,
     )
+
+
+def _parse_expectation(raw: object, labels: set[str], source: str, where: str) -> Expectation:
+    if not isinstance(raw, dict) or "extension" not in raw:
+        raise _fail(source, where, "needs an extension")
+    if set(raw) - _EXPECT_KEYS:
+        raise _fail(source, where, f"unknown keys {sorted(set(raw) - _EXPECT_KEYS)}")
+    label = raw.get("external_id_of")
+    if label is not None and label not in labels:
+        raise _fail(source, where, f"external_id_of names unknown call {label!r}")
+    return Expectation(
+        extension=str(raw["extension"]),
+        count=int(raw.get("count", 1)),
+        direction=raw.get("direction"),
+        outcome=raw.get("outcome"),
+        remote_number=raw.get("remote_number"),
+        external_id_of=label,
+    )
+
+
+def _parse_pbx(pbx: object, source: str) -> tuple[Any, Any]:
+    """The ``[pbx]`` table: how the simulated PBX fills ext_id and answers (checked)."""
+    if not isinstance(pbx, dict) or set(pbx) - {"ext_id", "answer"}:
+        raise _fail(source, "pbx", "a table with ext_id and/or answer")
+    ext_id = pbx.get("ext_id", "caller")
+    if ext_id not in EXT_ID_MODES:
+        raise _fail(source, "pbx.ext_id", f"one of {list(EXT_ID_MODES)}")
+    answer = pbx.get("answer", "soap")
+    if answer not in ANSWER_STYLES:
+        raise _fail(source, "pbx.answer", f"one of {list(ANSWER_STYLES)}")
+    return ext_id, answer
 
 
 def _parse_step(raw: object, labels: set[str], source: str, where: str) -> Step:
@@ -328,248 +328,13 @@ def find_scenario(name_or_path: str) -> Scenario:
     raise ScenarioError(f"no scenario {name_or_path!r} (built-in: {names})")
 
 
-# ------------------------------------------------------------------ running
+def __getattr__(name: str) -> Any:
+    """``ScenarioPlayer`` and ``play`` moved to ``playback``; the old path still works.
 
-
-class ScenarioRunner:
-    """Plays scenarios on a started ``Simulator``.
-
-    ``realtime``: honour waits (divided by ``speed``); otherwise run steps back to back.
-    SOAP steps use a ``SoapClient`` on the simulator's own endpoint.
+    Imported lazily because ``playback`` imports this module.
     """
+    if name in ("ScenarioPlayer", "play"):
+        from . import playback
 
-    def __init__(self, sim: Simulator, *, realtime: bool = True, speed: float = 1.0) -> None:
-        if speed <= 0:
-            raise ValueError("speed must be positive")
-        self.sim = sim
-        self.realtime = realtime
-        self.speed = speed
-        self._client: SoapClient | None = None
-        self._seen_requests: set[int] = set()
-        self._claimed: set[str] = set()
-        self._new_calls: list[SimCall] = []
-        self._cond = threading.Condition()
-        sim.outgoing_listeners.append(self._on_outgoing)
-
-    def close(self) -> None:
-        """Release the SOAP client and stop listening to the simulator."""
-        if self._on_outgoing in self.sim.outgoing_listeners:
-            self.sim.outgoing_listeners.remove(self._on_outgoing)
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
-    def __enter__(self) -> ScenarioRunner:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    @property
-    def client(self) -> SoapClient:
-        """The SOAP client on the simulator's endpoint (created on first use)."""
-        if self._client is None:
-            self._client = SoapClient(self.sim.pbx_settings())
-        return self._client
-
-    def _on_outgoing(self, call: SimCall) -> None:
-        with self._cond:
-            self._new_calls.append(call)
-            self._cond.notify_all()
-
-    def run(self, scenario: Scenario) -> ScenarioResult:
-        """Play every step; raise ScenarioError (with the step) when one cannot be done.
-
-        The scenario's ``[pbx]`` shapes the simulator for the run and is undone after it.
-        """
-        with self.shaped(scenario):
-            return self._run(scenario)
-
-    @contextlib.contextmanager
-    def shaped(self, scenario: Scenario) -> Iterator[None]:
-        """Set the simulator as the scenario's ``[pbx]`` says; put it back afterwards."""
-        before = (self.sim.ext_id_mode, self.sim.service.answer)
-        self.sim.ext_id_mode, self.sim.service.answer = scenario.ext_id, scenario.answer
-        try:
-            yield
-        finally:
-            self.sim.ext_id_mode, self.sim.service.answer = before
-
-    def _run(self, scenario: Scenario) -> ScenarioResult:
-        result = ScenarioResult(scenario)
-        for index, step in enumerate(scenario.steps, 1):
-            if self.realtime and step.wait:
-                time.sleep(step.wait / self.speed)
-            try:
-                self._do(step, result)
-                if step.action in _STARTS_CALL:
-                    with self._cond:
-                        self._claimed.add(result.calls[str(step.args[_CALL])].call_id)
-            except (SimError, ScenarioError) as exc:
-                raise ScenarioError(
-                    f"{scenario.name}: step {index} ({step.action}): {exc}"
-                ) from None
-            except Exception as exc:  # a SOAP fault or transport error from the client
-                raise ScenarioError(
-                    f"{scenario.name}: step {index} ({step.action}): {type(exc).__name__}: {exc}"
-                ) from exc
-        return result
-
-    def _login(self, extension: str) -> str:
-        user = self.sim.directory.user_by_extension(extension)
-        if user is None:
-            raise ScenarioError(f"unknown extension {extension}")
-        return user.login
-
-    def _leg_id(self, call: SimCall, extension: str | None, states: tuple[LegState, ...]) -> str:
-        call = call.resolved()
-        legs = [leg for leg in call.legs if leg.state in states]
-        if extension is not None:
-            legs = [leg for leg in legs if leg.user.extension == extension]
-        if not legs:
-            raise ScenarioError(f"no leg of call {call.call_id} for {extension or 'anyone'}")
-        return legs[-1].user_call_id
-
-    def _do(self, step: Step, result: ScenarioResult) -> None:
-        sim, a = self.sim, step.args
-        action = step.action
-        calls = result.calls
-        label = str(a.get(_CALL, ""))
-        ext = str(a["extension"]) if "extension" in a else None
-        soap = bool(a.get("soap", False))
-        if action == "incoming":
-            calls[label] = sim.incoming_call(str(a["from"]), str(a["to"]), a.get("caller_name"))
-        elif action == "internal":
-            calls[label] = sim.internal_call(str(a["from"]), str(a["to"]))
-        elif action == "outgoing":
-            calls[label] = sim.outgoing_call(
-                str(a["extension"]),
-                str(a["number"]),
-                ext_id=a.get("external_id"),
-                callee_name=a.get("callee_name"),
-            )
-        elif action == "soap_call_req":
-            wanted = a.get("external_id", "auto")
-            ext_id = new_external_id() if wanted == "auto" else str(wanted)
-            # A [pbx] answer that is not SOAP leaves the outcome unknown: ask the PBX, as a
-            # client must, rather than send it again.
-            with contextlib.suppress(SoapOutcomeUnknown):
-                self.client.call_req(
-                    self._login(str(a["extension"])),
-                    str(a["number"]),
-                    device_id=a.get("device_id"),
-                    external_id=ext_id,
-                )
-            call = sim.find_call(ext_id)
-            if call is None:
-                raise ScenarioError(f"CallReq {ext_id} started no call")
-            with self._cond:
-                self._claimed.add(call.call_id)
-            calls[label] = call
-            result.external_ids[label] = ext_id
-        elif action == "await_call_req":
-            call = self._await_call(float(a.get("timeout", 30)), ext)
-            calls[label] = call
-            result.external_ids[label] = call.ext_id
-        elif action == "answer":
-            if soap:
-                leg_id = self._leg_id(calls[label], ext, (LegState.RINGING,))
-                leg = sim.leg(leg_id)
-                self.client.call_accept(leg.user.login, leg_id)
-            else:
-                sim.answer(calls[label], ext)
-        elif action == "reject":
-            sim.reject(calls[label], ext)
-        elif action == "hangup":
-            by = str(a.get("by", "local"))
-            if soap and by == "local":
-                live = (LegState.RINGING, LegState.ACTIVE, LegState.HELD)
-                leg_id = self._leg_id(calls[label], ext, live)
-                self.client.call_disconnect(sim.leg(leg_id).user.login, leg_id)
-            else:
-                sim.hangup(calls[label], by=by, extension=ext)  # type: ignore[arg-type]
-        elif action in ("hold", "retrieve", "record_start", "record_stop"):
-            self._leg_command(action, calls[label], ext, soap)
-        elif action == "divert":
-            leg_id = self._leg_id(calls[label], ext, (LegState.RINGING,))
-            if soap:
-                self.client.call_divert(sim.leg(leg_id).user.login, leg_id, str(a["to"]))
-            else:
-                sim.divert(sim.leg(leg_id), str(a["to"]))
-        elif action == "transfer":
-            assert ext is not None
-            answered = (LegState.ACTIVE, LegState.HELD)
-            from_id = self._leg_id(calls[label], ext, answered)
-            to_id = self._leg_id(calls[str(a["to_call"])], ext, answered)
-            if soap:
-                self.client.call_transfer(self._login(ext), from_id, to_id)
-            else:
-                sim.transfer(sim.leg(from_id), sim.leg(to_id))
-        elif action == "pick":
-            assert ext is not None
-            if soap:
-                user = sim.directory.user_by_extension(ext)
-                devices = sim.directory.devices_of(user) if user else []
-                if user is None or not devices:
-                    raise ScenarioError(f"extension {ext} has no device to pick up with")
-                picked = self.client.call_pick(user.login, str(a["target"]), devices[0].wire_id)
-                leg = sim.leg(picked.values["user_call_id"])
-            else:
-                leg = sim.pick(ext, str(a["target"]))
-            calls.setdefault(label, leg.call)
-        elif action == "hunt_next":
-            sim.hunt_next(calls[label])
-        elif action == "device_login":
-            sim.device_login(str(a["device"]))
-        elif action == "device_logout":
-            sim.device_logout(str(a["device"]))
-        else:  # pragma: no cover - ACTIONS and this dispatch list the same names
-            raise ScenarioError(f"action {action} not implemented")
-
-    def _leg_command(self, action: str, call: SimCall, ext: str | None, soap: bool) -> None:
-        sim = self.sim
-        states = {
-            "hold": (LegState.ACTIVE,),
-            "retrieve": (LegState.HELD,),
-        }.get(action, (LegState.ACTIVE, LegState.HELD))
-        leg_id = self._leg_id(call, ext, states)
-        leg = sim.leg(leg_id)
-        if soap:
-            method = {
-                "hold": self.client.call_hold,
-                "retrieve": self.client.call_retrieve,
-                "record_start": self.client.call_rec_start,
-                "record_stop": self.client.call_rec_stop,
-            }[action]
-            method(leg.user.login, leg_id)
-        elif action == "hold":
-            sim.set_leg_state(leg, LegState.HELD)
-        elif action == "retrieve":
-            sim.set_leg_state(leg, LegState.ACTIVE)
-        else:
-            sim.record(leg, action == "record_start")
-
-    def _await_call(self, timeout: float, extension: str | None) -> SimCall:
-        """The next call placed through SOAP by someone else (e.g. callbridge's API)."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for call in self._new_calls:
-                    leg = call.caller_leg
-                    if call.call_id in self._claimed or leg is None:
-                        continue
-                    if extension is None or leg.user.extension == extension:
-                        self._claimed.add(call.call_id)
-                        return call
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise ScenarioError(f"no CallReq arrived within {timeout}s")
-                self._cond.wait(remaining)
-
-
-def play(
-    sim: Simulator, scenario: Scenario, *, realtime: bool = True, speed: float = 1.0
-) -> ScenarioResult:
-    """Run one scenario on a started simulator."""
-    with ScenarioRunner(sim, realtime=realtime, speed=speed) as runner:
-        return runner.run(scenario)
+        return getattr(playback, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,14 +31,16 @@ from ..settings import PbxSettings
 from ..voispeed.codes import Direction, SsnEvent
 
 if TYPE_CHECKING:
-    from .engine import CallEngine, Leg
+    from .calls import SimLeg
+    from .engine import CallEngine
+    from .engine_base import EngineBase
 
 #: The services the simulated module knows.
 SERVICES = ("call_request", "get_user_call_report")
 
 
 def seri_event(
-    engine: CallEngine, code: SsnEvent, leg: Leg, number: str, ext_id: str
+    engine: EngineBase, code: SsnEvent, leg: SimLeg, number: str, ext_id: str
 ) -> dict[str, str]:
     """The integration module's event for one of the engine's call events of ``leg``.
 

@@ -37,7 +37,7 @@ from pydantic import SecretStr
 from ..settings import PbxSettings
 from ..voispeed.codes import CallableType, CrudAction, CrudEntityType, GatewayType
 from ..voispeed.ids import InvalidIdentifier, normalize_id
-from .engine import CallEngine, Leg, LegState, SimError
+from .engine import CallEngine, LegState, SimError, SimLeg
 from .model import Group, User
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ COMMANDS: dict[str, CommandSpec] = {
 }
 
 
-class SoapFault(Exception):
+class SimSoapFault(Exception):
     """A request the PBX refuses; becomes a SOAP Fault."""
 
     def __init__(self, reason: str, code: str = "soap:Client") -> None:
@@ -152,66 +152,66 @@ def _ns(tag: str) -> str:
 
 def _text(element: ET.Element) -> str:
     if len(element):
-        raise SoapFault(f"element {_local(element.tag)} must contain text, not elements")
+        raise SimSoapFault(f"element {_local(element.tag)} must contain text, not elements")
     return (element.text or "").strip()
 
 
 def parse_request(body: bytes, settings: PbxSettings) -> SoapRequest:
-    """Parse and validate one SOAP envelope (no authentication yet), or raise SoapFault."""
+    """Parse and validate one SOAP envelope (no authentication yet), or raise SimSoapFault."""
     if len(body) > MAX_BODY:
-        raise SoapFault(f"request larger than {MAX_BODY} bytes")
+        raise SimSoapFault(f"request larger than {MAX_BODY} bytes")
     if not body.strip():
-        raise SoapFault("empty request body")
+        raise SimSoapFault("empty request body")
     try:
         root = SafeElementTree.fromstring(
             body, forbid_dtd=True, forbid_entities=True, forbid_external=True
         )
     except defusedxml.DefusedXmlException as exc:
-        raise SoapFault(f"forbidden XML construct: {type(exc).__name__}") from None
+        raise SimSoapFault(f"forbidden XML construct: {type(exc).__name__}") from None
     except ET.ParseError as exc:
-        raise SoapFault(f"malformed XML: {exc}") from None
+        raise SimSoapFault(f"malformed XML: {exc}") from None
     env = settings.envelope_namespace
     if root.tag != f"{{{env}}}Envelope":
-        raise SoapFault(f"root element must be Envelope in namespace {env}")
+        raise SimSoapFault(f"root element must be Envelope in namespace {env}")
     header = root.find(f"{{{env}}}Header")
     body_el = root.find(f"{{{env}}}Body")
     if header is None:
-        raise SoapFault("missing soap:Header with the credentials")
+        raise SimSoapFault("missing soap:Header with the credentials")
     if body_el is None:
-        raise SoapFault("missing soap:Body")
+        raise SimSoapFault("missing soap:Body")
     creds: dict[str, str] = {}
     for child in header:
         creds[_local(child.tag)] = _text(child)
     username = creds.get(settings.header_user_element, "")
     password = creds.get(settings.header_password_element, "")
     if not username or not password:
-        raise SoapFault(
+        raise SimSoapFault(
             f"the header must carry {settings.header_user_element} and "
             f"{settings.header_password_element}"
         )
     commands = list(body_el)
     if len(commands) != 1:
-        raise SoapFault(f"soap:Body must hold exactly one command, found {len(commands)}")
+        raise SimSoapFault(f"soap:Body must hold exactly one command, found {len(commands)}")
     command_el = commands[0]
     if _ns(command_el.tag) != settings.namespace:
-        raise SoapFault(
+        raise SimSoapFault(
             f"command must be in namespace {settings.namespace}, got {_ns(command_el.tag)!r}"
         )
     command = _local(command_el.tag)
     spec = COMMANDS.get(command)
     if spec is None:
-        raise SoapFault(f"unknown command {command!r}")
+        raise SimSoapFault(f"unknown command {command!r}")
     fields: dict[str, str] = {}
     for child in command_el:
         name = _local(child.tag)
         if name not in spec.allowed:
-            raise SoapFault(f"{command} has no element {name!r}")
+            raise SimSoapFault(f"{command} has no element {name!r}")
         if name in fields:
-            raise SoapFault(f"{command}: element {name!r} given twice")
+            raise SimSoapFault(f"{command}: element {name!r} given twice")
         fields[name] = _text(child)
     missing = [name for name in spec.required if not fields.get(name)]
     if missing:
-        raise SoapFault(f"{command}: missing {', '.join(missing)}")
+        raise SimSoapFault(f"{command}: missing {', '.join(missing)}")
     return SoapRequest(command, username, SecretStr(password), fields)
 
 
@@ -231,7 +231,7 @@ def response_body(settings: PbxSettings, command: str, values: dict[str, str]) -
     return envelope(settings, f"<vspbx:{command}Response>{children}</vspbx:{command}Response>")
 
 
-def fault_body(settings: PbxSettings, fault: SoapFault) -> bytes:
+def fault_body(settings: PbxSettings, fault: SimSoapFault) -> bytes:
     """A SOAP Fault in the shape the client expects (faultcode, faultstring)."""
     return envelope(
         settings,
@@ -258,16 +258,16 @@ class SoapService:
             request = parse_request(body, self.settings)
             self._authenticate(request)
             values = self._dispatch(request)
-        except SoapFault as fault:
+        except SimSoapFault as fault:
             self._record(request, soap_action, fault=fault.reason)
             return 500, fault_body(self.settings, fault)
         except SimError as exc:
             self._record(request, soap_action, fault=str(exc))
-            return 500, fault_body(self.settings, SoapFault(str(exc)))
+            return 500, fault_body(self.settings, SimSoapFault(str(exc)))
         except Exception:
             log.exception("simulator failed on %s", request.command if request else "a request")
             self._record(request, soap_action, fault="internal error")
-            return 500, fault_body(self.settings, SoapFault("internal error", "soap:Server"))
+            return 500, fault_body(self.settings, SimSoapFault("internal error", "soap:Server"))
         self._record(request, soap_action, response=values)
         if self.answer in NON_SOAP_ANSWERS:
             return 200, NON_SOAP_ANSWERS[self.answer]
@@ -296,7 +296,7 @@ class SoapService:
         user = self.engine.directory.user_by_login(request.username)
         if user is None or not user.check_password(request.password.get_secret_value()):
             # One message for both cases: do not tell a caller which logins exist.
-            raise SoapFault("authentication failed: unknown user or wrong password hash")
+            raise SimSoapFault("authentication failed: unknown user or wrong password hash")
 
     # ------------------------------------------------------------------ commands
 
@@ -304,15 +304,15 @@ class SoapService:
         who = fields.get("param1", "")
         user = self.engine.directory.resolve_user(who)
         if user is None:
-            raise SoapFault(f"unknown user {who!r} in param1")
+            raise SimSoapFault(f"unknown user {who!r} in param1")
         return user
 
-    def _leg_of(self, user: User, user_call_id: str) -> Leg:
+    def _leg_of(self, user: User, user_call_id: str) -> SimLeg:
         leg = self.engine.leg(user_call_id)
         if leg.user.id != user.id:
-            raise SoapFault(f"call {leg.user_call_id} does not belong to {user.login}")
+            raise SimSoapFault(f"call {leg.user_call_id} does not belong to {user.login}")
         if not leg.live:
-            raise SoapFault(f"call {leg.user_call_id} has already ended")
+            raise SimSoapFault(f"call {leg.user_call_id} has already ended")
         return leg
 
     def _dispatch(self, request: SoapRequest) -> dict[str, str]:
@@ -362,7 +362,7 @@ class SoapService:
         elif command == "CallRecStop":
             self.engine.record(leg, False)
         else:  # pragma: no cover - COMMANDS and this dispatch list the same names
-            raise SoapFault(f"command {command} not implemented", "soap:Server")
+            raise SimSoapFault(f"command {command} not implemented", "soap:Server")
         return _ok(user_call_id=leg.user_call_id)
 
     def _call_req_ext(self, user: User, f: dict[str, str]) -> dict[str, str]:
@@ -374,11 +374,11 @@ class SoapService:
         if f.get("call_request_calling_number"):
             found = directory.user_by_extension(f["call_request_calling_number"])
             if found is None:
-                raise SoapFault(f"unknown calling number {f['call_request_calling_number']!r}")
+                raise SimSoapFault(f"unknown calling number {f['call_request_calling_number']!r}")
             calling = found
         elif f.get("call_request_calling_id"):
             if calling_type is not CallableType.USER:
-                raise SoapFault("the simulator places calls only for callable_user callers")
+                raise SimSoapFault("the simulator places calls only for callable_user callers")
             calling = _user_by_wire_id(self.engine, f["call_request_calling_id"])
         if f.get("call_request_called_number"):
             number = f["call_request_called_number"]
@@ -386,15 +386,17 @@ class SoapService:
             number = _group_by_wire_id(self.engine, f["call_request_called_id"]).number
         elif f.get("call_request_called_id"):
             if called_type is not CallableType.USER:
-                raise SoapFault(
+                raise SimSoapFault(
                     "call_request_called_id is supported for callable_user and callable_group"
                 )
             number = _user_by_wire_id(self.engine, f["call_request_called_id"]).extension
         else:
-            raise SoapFault("CallReqExt: give call_request_called_number or call_request_called_id")
+            raise SimSoapFault(
+                "CallReqExt: give call_request_called_number or call_request_called_id"
+            )
         record = f.get("call_request_to_be_rec", "0") or "0"
         if record not in ("0", "1"):
-            raise SoapFault("call_request_to_be_rec must be 0 or 1")
+            raise SimSoapFault("call_request_to_be_rec must be 0 or 1")
         call = self.engine.outgoing_call(
             calling.extension,
             number,
@@ -410,13 +412,13 @@ class SoapService:
         entity = _enum(CrudEntityType, f, "crud_event_entity_type", None)
         if f.get("crud_event_entity_subtype"):
             if entity is not CrudEntityType.GATEWAY:
-                raise SoapFault("crud_event_entity_subtype applies to cet_gateway only")
+                raise SimSoapFault("crud_event_entity_subtype applies to cet_gateway only")
             _enum(GatewayType, f, "crud_event_entity_subtype", None)
         if f.get("crud_event_entity_id"):
             try:
                 normalize_id(f["crud_event_entity_id"])
             except InvalidIdentifier as exc:
-                raise SoapFault(f"crud_event_entity_id: {exc}") from None
+                raise SimSoapFault(f"crud_event_entity_id: {exc}") from None
         self.engine.record_crud(f)
         return _ok()
 
@@ -429,22 +431,22 @@ def _enum(kind: Any, f: dict[str, str], name: str, default: Any) -> Any:
     raw = f.get(name, "")
     if raw == "":
         if default is None:
-            raise SoapFault(f"missing {name}")
+            raise SimSoapFault(f"missing {name}")
         return default
     try:
         return kind(int(raw))
     except ValueError:
-        raise SoapFault(f"{name}: {raw!r:.20} is not a valid {kind.__name__}") from None
+        raise SimSoapFault(f"{name}: {raw!r:.20} is not a valid {kind.__name__}") from None
 
 
 def _user_by_wire_id(engine: CallEngine, raw: str) -> User:
     try:
         wanted = normalize_id(raw)
     except InvalidIdentifier as exc:
-        raise SoapFault(f"bad user id: {exc}") from None
+        raise SimSoapFault(f"bad user id: {exc}") from None
     user = next((u for u in engine.directory.users if u.wire_id == wanted), None)
     if user is None:
-        raise SoapFault(f"unknown user id {wanted}")
+        raise SimSoapFault(f"unknown user id {wanted}")
     return user
 
 
@@ -452,8 +454,8 @@ def _group_by_wire_id(engine: CallEngine, raw: str) -> Group:
     try:
         wanted = normalize_id(raw)
     except InvalidIdentifier as exc:
-        raise SoapFault(f"bad group id: {exc}") from None
+        raise SimSoapFault(f"bad group id: {exc}") from None
     group = next((g for g in engine.directory.groups if normalize_id(g.id) == wanted), None)
     if group is None:
-        raise SoapFault(f"unknown group id {wanted}")
+        raise SimSoapFault(f"unknown group id {wanted}")
     return group

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from .env import CallbridgeEnv
     from .events import REMOTE, REMOTE_E164, BuiltEvent, EventFactory
     from .fake_crm import CrmRefusal, FakeAnswer, FakeCrm, FakeRequest
-    from .live import LiveService, SseMessage, SseReader
+    from .fake_http import FakeHttpService, QuietHandler
+    from .live import LiveService, ServerThread, SseMessage, SseReader, bind_socket
     from .parts import (
         SQLITE_FILE_NAME,
         FanoutSink,
@@ -57,7 +58,11 @@ _EXPORTS = {
     "FakeAnswer": "fake_crm",
     "FakeCrm": "fake_crm",
     "FakeRequest": "fake_crm",
+    "FakeHttpService": "fake_http",
+    "QuietHandler": "fake_http",
     "LiveService": "live",
+    "ServerThread": "live",
+    "bind_socket": "live",
     "SQLITE_FILE_NAME": "parts",
     "FanoutSink": "parts",
     "HttpSink": "parts",
@@ -98,6 +103,7 @@ __all__ = [
     "FakeAnswer",
     "FakeClock",
     "FakeCrm",
+    "FakeHttpService",
     "FakeRequest",
     "FanoutSink",
     "HttpSink",
@@ -106,13 +112,16 @@ __all__ = [
     "MemorySink",
     "PluginInfo",
     "Plugins",
+    "QuietHandler",
     "ScenarioResult",
     "ScenarioRunner",
+    "ServerThread",
     "Simulator",
     "SqliteJournal",
     "SseMessage",
     "SseReader",
     "Variable",
+    "bind_socket",
     "cli_main",
     "find_scenario",
     "load_plugins",

@@ -33,7 +33,8 @@ from ..server.thread import ServerThread, bind_socket
 from ..settings import Settings, load_settings
 from .wait import wait_until
 
-__all__ = ["LiveService", "SseMessage", "SseReader"]
+#: ``ServerThread`` and ``bind_socket`` are re-exported for tests that serve an app of their own.
+__all__ = ["LiveService", "ServerThread", "SseMessage", "SseReader", "bind_socket"]
 
 _POLL = 0.05
 

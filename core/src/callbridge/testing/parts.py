@@ -14,7 +14,8 @@ from ..journal.factory import SQLITE_FILE_NAME
 from ..journal.sqlite import SqliteJournal
 from ..plugins.manager import PluginInfo, Plugins, load_plugins
 from ..sim import FanoutSink, HttpSink, MemorySink, Simulator
-from ..sim.scenarios import find_scenario, play
+from ..sim.playback import play
+from ..sim.scenarios import find_scenario
 
 __all__ = [
     "SQLITE_FILE_NAME",

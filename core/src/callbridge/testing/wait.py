@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 __all__ = ["wait_until"]
 
+_T = TypeVar("_T")
+
 
 def wait_until(
-    condition: Callable[[], object], what: str, timeout: float = 30.0, interval: float = 0.05
-) -> None:
-    """Poll ``condition`` until it is truthy; AssertionError naming ``what`` after ``timeout``."""
+    condition: Callable[[], _T], what: str, timeout: float = 30.0, interval: float = 0.05
+) -> _T:
+    """Poll ``condition`` until it is truthy; AssertionError naming ``what`` after ``timeout``.
+
+    Returns the truthy value, so a test can wait for a result and use it in one step.
+    """
     deadline = time.monotonic() + timeout
-    while not condition():
+    while True:
+        value = condition()
+        if value:
+            return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)

@@ -23,6 +23,19 @@ class SsnEvent(IntEnum):
     CALL_LOCAL_HANGUP = 21
 
 
+#: Each ``SsnEvent`` by its decimal text, as the ``ssn_event`` parameter carries it.
+_SSN_EVENT_BY_TEXT = {str(int(code)): code for code in SsnEvent}
+
+
+def ssn_event_of(value: str | None) -> SsnEvent | None:
+    """The ``SsnEvent`` an ``ssn_event`` parameter names exactly, or None (absent, unknown).
+
+    Exact text only (``"16"``, not ``" 16"`` or ``"016"``): code that picks what to do by
+    the code compares enum members rather than raw strings.
+    """
+    return _SSN_EVENT_BY_TEXT.get(value or "")
+
+
 class CallableType(IntEnum):
     """``callingty``/``calledty``/``connectty``, ``call_request_*_type``, ``busy_type``."""
 

@@ -23,184 +23,49 @@ becomes ``SoapFault``; anything else is the command's response and its children 
 
 from __future__ import annotations
 
-import re
-import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Final, TypeVar
+from typing import Final
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring as _safe_fromstring
-
-from ..errors import CallbridgeError, ConfigurationError
-from ..settings import PbxSettings
 from .codes import CallableType, CrudAction, CrudEntityType, GatewayType
 from .ids import (
     AmbiguousIdentifier,
     InvalidIdentifier,
-    new_external_id,
     parse_user_id,
-    validate_external_id,
 )
+from .soap_args import _code, _enum, _external_id, _id, _number, _user
+from .soap_types import (
+    ENCODING_STYLE,
+    MASK,
+    MAX_FIELD_LENGTH,
+    XML_DECLARATION,
+    CallReqResult,
+    InvalidRequest,
+    PbxError,
+    SoapFault,
+    SoapRequest,
+    SoapResponseError,
+    SoapResult,
+)
+from .soap_xml import build_envelope, check_settings, parse_response, soap_action
 
-#: What the dry-run prints instead of the password hash.
-MASK: Final = "********"
-#: The ``soap:encodingStyle`` attribute, as printed in the document.
-ENCODING_STYLE: Final = "http://www.w3.org/2001/12/soap-encoding"
-#: The XML declaration, written by hand so it reads exactly like the document's.
-XML_DECLARATION: Final = b'<?xml version="1.0" encoding="UTF-8"?>\n'
-#: Longest value accepted in any one command field.
-MAX_FIELD_LENGTH: Final = 255
-
-_XML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]*")
-# Characters XML 1.0 allows, minus CR (a parser turns it into LF, so it would not round-trip).
-_XML_TEXT = re.compile("[\t\n\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
-_DIAL_SEPARATORS = re.compile(r"[\s\-./()]")
-_DIAL_STRING = re.compile(r"\+?[0-9*#]{1,32}")
-
-
-class PbxError(CallbridgeError):
-    """Base of every error the PBX side raises: refusals, bad answers, network trouble."""
-
-
-class InvalidRequest(PbxError, ValueError):
-    """A command argument is malformed; nothing was sent. ``field`` names the element."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
-
-
-class SoapFault(PbxError):
-    """The PBX answered with a SOAP Fault: it received the command and refused it."""
-
-    def __init__(self, code: str, text: str) -> None:
-        super().__init__(f"SOAP fault {code or '(no code)'}: {text or '(no text)'}")
-        self.code = code
-        self.text = text
-
-
-class SoapResponseError(PbxError):
-    """The PBX's answer is not a SOAP envelope we can read, or is hostile (DTD, entities).
-
-    The PBX did receive the command; whether it acted is as unknown as the answer.
-    """
-
-
-@dataclass(frozen=True)
-class SoapRequest:
-    """One command ready to send: its name, its fields in document order, and the external id.
-
-    ``external_id`` is set for CallReq and CallReqExt (given or generated), else None.
-    """
-
-    command: str
-    fields: tuple[tuple[str, str], ...]
-    external_id: str | None = None
-
-
-@dataclass(frozen=True)
-class SoapResult:
-    """The PBX's answer to one command: the response element's children as text.
-
-    The document does not define responses; a simulator or a real PBX may answer
-    ``<vspbx:CallReqResponse><user_call_id>...</user_call_id></vspbx:CallReqResponse>``.
-    """
-
-    command: str
-    values: Mapping[str, str] = field(default_factory=dict)
-    #: The local name of the response element (``CallReqResponse``), or None for an empty body.
-    response_element: str | None = None
-
-    def get(self, name: str) -> str | None:
-        """One value of the response, or None."""
-        return self.values.get(name)
-
-
-@dataclass(frozen=True)
-class CallReqResult(SoapResult):
-    """The answer to CallReq/CallReqExt, with the external id that was sent.
-
-    Events 17-21 of the resulting call carry this id as ``ext_id``.
-    """
-
-    external_id: str = ""
-
-    @property
-    def user_call_id(self) -> str | None:
-        """The user call id, if the PBX's answer carries one."""
-        return self.values.get("user_call_id")
-
-
-# --- argument checks ---------------------------------------------------------------------
-
-
-def _text(name: str, value: str, *, required: bool = True) -> str:
-    if not isinstance(value, str):
-        raise InvalidRequest(name, f"expected text, got {type(value).__name__}")
-    text = value.strip()
-    if required and not text:
-        raise InvalidRequest(name, "must not be empty")
-    if len(text) > MAX_FIELD_LENGTH:
-        raise InvalidRequest(name, f"longer than {MAX_FIELD_LENGTH} characters")
-    if not _XML_TEXT.fullmatch(text):
-        raise InvalidRequest(name, "contains control characters XML cannot carry")
-    return text
-
-
-def _user(name: str, value: str) -> str:
-    """A PBX user such as ``auth-mario@acme``: sent as given (the document's own placeholder,
-    ``auth-First name@domain``, does not rule out spaces), but never empty."""
-    return _text(name, value)
-
-
-def _id(name: str, value: str | int) -> str:
-    """An identifier: an int as its value; text as ``parse_user_id`` reads it (8 characters
-    as given; a short all-digit id whose hex and decimal readings differ is refused)."""
-    try:
-        return parse_user_id(value)
-    except InvalidIdentifier as exc:
-        raise InvalidRequest(name, str(exc)) from None
-    except (TypeError, AttributeError):
-        raise InvalidRequest(name, "expected an identifier such as 000012A0") from None
-
-
-def _number(name: str, value: str, *, required: bool = True) -> str:
-    """A dial string: digits, ``*``, ``#``, an optional leading ``+``; separators removed."""
-    text = _text(name, value, required=required)
-    if not text:
-        return ""
-    compact = _DIAL_SEPARATORS.sub("", text)
-    if not _DIAL_STRING.fullmatch(compact):
-        raise InvalidRequest(
-            name, f"expected a number of up to 32 digits, '*', '#', leading '+'; got {text!r:.40}"
-        )
-    return compact
-
-
-def _external_id(name: str, value: str | None) -> str:
-    if value is None:
-        return new_external_id()
-    try:
-        return validate_external_id(value)
-    except InvalidIdentifier as exc:
-        raise InvalidRequest(name, str(exc)) from None
-
-
-_E = TypeVar("_E", CallableType, CrudAction, CrudEntityType, GatewayType)
-
-
-def _enum(name: str, kind: type[_E], value: _E | int) -> _E:
-    try:
-        return kind(value)
-    except (ValueError, TypeError):
-        names = ", ".join(f"{m.value}={m.name.lower()}" for m in kind)
-        raise InvalidRequest(name, f"expected one of {names}; got {value!r:.20}") from None
-
-
-def _code(value: int) -> str:
-    return str(int(value))
+#: The types, errors and XML functions live in ``soap_types`` and ``soap_xml``; importing them
+#: from here keeps working.
+__all__ = [
+    "ENCODING_STYLE",
+    "MASK",
+    "MAX_FIELD_LENGTH",
+    "XML_DECLARATION",
+    "CallReqResult",
+    "InvalidRequest",
+    "PbxError",
+    "SoapFault",
+    "SoapRequest",
+    "SoapResponseError",
+    "SoapResult",
+    "build_envelope",
+    "check_settings",
+    "parse_response",
+    "soap_action",
+]
 
 
 # --- one builder per command, in the document's element order ------------------------------
@@ -409,155 +274,3 @@ COMMANDS: Final = (
     "CallRecStop",
     "CRUDevent",
 )
-
-
-# --- XML -------------------------------------------------------------------------------------
-
-
-def _xml_name(variable: str, value: str) -> str:
-    if not _XML_NAME.fullmatch(value):
-        raise ConfigurationError(
-            f"{variable}: {value!r:.40} is not an XML element name (letters, digits, '._-')"
-        )
-    return value
-
-
-def _credentials(settings: PbxSettings) -> tuple[str, str]:
-    """The header user and the password hash, or a ConfigurationError naming the variables."""
-    user = (settings.user or "").strip()
-    missing = []
-    if not user:
-        missing.append("CALLBRIDGE_PBX__USER (the integration user, auth-Name@domain)")
-    digest = settings.password_hash()
-    if digest is None:
-        missing.append("CALLBRIDGE_PBX__PASSWORD or CALLBRIDGE_PBX__PASSWORD_MD5")
-    if missing:
-        raise ConfigurationError("the PBX's SOAP interface needs " + " and ".join(missing))
-    assert digest is not None
-    try:
-        _text("header user", user)
-    except InvalidRequest as exc:
-        raise ConfigurationError(f"CALLBRIDGE_PBX__USER: {exc.reason}") from None
-    return user, digest
-
-
-def check_settings(settings: PbxSettings) -> None:
-    """Raise ConfigurationError, naming the variable, if these settings cannot make a request."""
-    _credentials(settings)
-    _xml_name("CALLBRIDGE_PBX__HEADER_USER_ELEMENT", settings.header_user_element)
-    _xml_name("CALLBRIDGE_PBX__HEADER_PASSWORD_ELEMENT", settings.header_password_element)
-    soap_action(settings, "CallReq")
-
-
-def soap_action(settings: PbxSettings, command: str) -> str:
-    """The SOAPAction header for one command, from ``CALLBRIDGE_PBX__SOAP_ACTION``."""
-    try:
-        value = settings.soap_action.format(namespace=settings.namespace, command=command)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ConfigurationError(
-            f"CALLBRIDGE_PBX__SOAP_ACTION: may use only {{namespace}} and {{command}} ({exc})"
-        ) from None
-    if any(c in value for c in "\r\n\x00"):
-        raise ConfigurationError("CALLBRIDGE_PBX__SOAP_ACTION: must be one line")
-    return value
-
-
-def build_envelope(
-    settings: PbxSettings,
-    command: str,
-    fields: Mapping[str, str] | Iterable[tuple[str, str]],
-    *,
-    mask_password: bool = False,
-) -> bytes:
-    """The UTF-8 SOAP envelope of one command, with the header the document prescribes.
-
-    ``fields`` are the command's children in order. ``mask_password`` writes ``********``
-    instead of the hash (for printing). Raises ConfigurationError when the credentials or the
-    header element names are missing or unusable, InvalidRequest for a value XML cannot carry.
-    """
-    user, digest = _credentials(settings)
-    user_tag = _xml_name("CALLBRIDGE_PBX__HEADER_USER_ELEMENT", settings.header_user_element)
-    password_tag = _xml_name(
-        "CALLBRIDGE_PBX__HEADER_PASSWORD_ELEMENT", settings.header_password_element
-    )
-    _xml_name("command", command)
-    pairs = list(fields.items() if isinstance(fields, Mapping) else fields)
-
-    envelope = ET.Element(
-        "soap:Envelope",
-        {
-            "xmlns:soap": settings.envelope_namespace,
-            "xmlns:vspbx": settings.namespace,
-            "soap:encodingStyle": ENCODING_STYLE,
-        },
-    )
-    header = ET.SubElement(envelope, "soap:Header")
-    ET.SubElement(header, user_tag).text = user
-    ET.SubElement(header, password_tag).text = MASK if mask_password else digest
-    body = ET.SubElement(envelope, "soap:Body")
-    element = ET.SubElement(body, f"vspbx:{command}")
-    for name, value in pairs:
-        ET.SubElement(element, _xml_name(name, name)).text = _text(name, value, required=False)
-    return XML_DECLARATION + ET.tostring(envelope, encoding="unicode").encode("utf-8")
-
-
-def _local(tag: object) -> str:
-    """The local part of an ElementTree tag (``{uri}Body`` -> ``Body``)."""
-    text = tag if isinstance(tag, str) else ""
-    return text.rpartition("}")[2]
-
-
-def _child(element: ET.Element, local: str) -> ET.Element | None:
-    for item in element:
-        if _local(item.tag) == local:
-            return item
-    return None
-
-
-def _all_text(element: ET.Element | None) -> str:
-    return "" if element is None else "".join(element.itertext()).strip()
-
-
-def _fault(fault: ET.Element) -> SoapFault:
-    """Read a SOAP 1.1 or 1.2 Fault."""
-    code = _child(fault, "faultcode")
-    if code is not None:  # SOAP 1.1
-        return SoapFault(_all_text(code), _all_text(_child(fault, "faultstring")))
-    code_el = _child(fault, "Code")
-    value = _child(code_el, "Value") if code_el is not None else None
-    reason = _child(fault, "Reason")
-    text = _child(reason, "Text") if reason is not None else None
-    return SoapFault(_all_text(value), _all_text(text))
-
-
-def parse_response(command: str, body: bytes) -> SoapResult:
-    """Read the PBX's answer to ``command``.
-
-    Returns the values of the response element, raises SoapFault for a Fault and
-    SoapResponseError for anything unreadable (not XML, DTDs or entities, not an envelope).
-    """
-    if not body.strip():
-        return SoapResult(command, {})
-    try:
-        root = _safe_fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except DefusedXmlException as exc:
-        raise SoapResponseError(
-            f"refused the PBX's answer to {command}: {type(exc).__name__} (DTDs and entities "
-            "are not allowed)"
-        ) from None
-    except (ET.ParseError, ValueError) as exc:
-        raise SoapResponseError(f"the PBX's answer to {command} is not XML: {exc}") from None
-    if _local(root.tag) != "Envelope":
-        raise SoapResponseError(
-            f"the PBX's answer to {command} is not a SOAP envelope (root {_local(root.tag)!r:.40})"
-        )
-    body_el = _child(root, "Body")
-    if body_el is None:
-        raise SoapResponseError(f"the PBX's answer to {command} has no Body")
-    response = next(iter(body_el), None)
-    if response is None:
-        return SoapResult(command, {})
-    if _local(response.tag) == "Fault":
-        raise _fault(response)
-    values = {_local(child.tag): _all_text(child) for child in response}
-    return SoapResult(command, values, _local(response.tag))

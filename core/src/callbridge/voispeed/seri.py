@@ -47,6 +47,7 @@ from typing import Final
 from defusedxml import ElementTree as SafeElementTree
 
 from ..settings import SeriSettings
+from .codes import SsnEvent
 from .events import (
     HANGUP_UNKNOWN,
     SECRET_PARAMETERS,
@@ -96,12 +97,14 @@ def user_call_id(raw: str, form: str) -> str:
 def _code(name: str, names: SeriSettings) -> int:
     who = names.disconnect_says == "who_hung_up"
     codes = {
-        names.incoming_call: 16,
-        names.outgoing_call: 17,
-        names.call_answered: 18,
-        names.lost_call: 19,
-        names.call_disconnect_in: 20,
-        names.call_disconnect_out: 21 if who else 20,
+        names.incoming_call: SsnEvent.CALL_INCOMING,
+        names.outgoing_call: SsnEvent.CALL_OUTGOING,
+        names.call_answered: SsnEvent.CALL_ANSWERED,
+        names.lost_call: SsnEvent.CALL_REJECTED,
+        names.call_disconnect_in: SsnEvent.CALL_REMOTE_HANGUP,
+        names.call_disconnect_out: (
+            SsnEvent.CALL_LOCAL_HANGUP if who else SsnEvent.CALL_REMOTE_HANGUP
+        ),
     }
     return codes.get(name, SERI_OTHER)
 
@@ -139,18 +142,18 @@ def to_document(
         remote = seri.get(names.number_param, "").strip()
         if user:
             doc[USER_EXTENSION] = user
-        if code == 16:
+        if code == SsnEvent.CALL_INCOMING:
             dialled = next((seri[p].strip() for p in names.dialled_params if seri.get(p)), "")
             doc["number"], doc["ext"] = remote, dialled or user
             if dialled and dialled != user and "group" not in seri:
                 doc["group"] = dialled  # the module names no group: its number stands for it
-        elif (code == 18 and not ext_id) or code == 19:
+        elif (code == SsnEvent.CALL_ANSWERED and not ext_id) or code == SsnEvent.CALL_REJECTED:
             doc["number"], doc["ext"] = user, remote  # the user is the callee
         else:
             doc["number"], doc["ext"] = remote, user
-        if code == 19:
+        if code == SsnEvent.CALL_REJECTED:
             doc[UNANSWERED_CLOSE] = "1"
-        if code == 20 and names.disconnect_says == "direction":
+        if code == SsnEvent.CALL_REMOTE_HANGUP and names.disconnect_says == "direction":
             doc[HANGUP_UNKNOWN] = "1"
     out = dict(seri)
     for key, value in doc.items():

@@ -16,26 +16,24 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
-from pydantic import field_validator
-from pydantic_settings import SettingsConfigDict
 
 from ...errors import ConfigurationError
 from ...hookspecs import hookimpl
 from ...models import ActivityRef, Call, CallRecord, Contact, ContactDraft
 from ...numbers import to_e164
 from ...settings import Settings
-from ...settings_types import OptionalRegion
-from ..base import PluginSettings
 from .directory_data import (
     DISPOSITIONS,
     SAMPLE_CONTACTS,
     SCHEMA_VERSION,
+    DirectoryActivity,
+    DirectoryContact,
+    DirectoryImportError,
     _clean,
     _iso,
     _now,
@@ -43,21 +41,13 @@ from .directory_data import (
     read_csv,
     upgrade,
 )
-from .directory_data import (
-    DirectoryActivity as DirectoryActivity,  # re-exported: part of the directory's API
-)
-from .directory_data import (
-    DirectoryContact as DirectoryContact,  # re-exported: part of the directory's API
-)
-from .directory_data import (
-    DirectoryImportError as DirectoryImportError,  # re-exported: part of the directory's API
-)
+from .directory_db import DirectoryDatabase
 from .directory_page import SECURITY_HEADERS, render_contact, render_not_found
+from .directory_settings import DEFAULT_RECORD_URL, DirectorySettings
 
-#: The directory's own record page (``register_routes``), relative so that it works behind
-#: any host or proxy: the link a pop carries unless ``CALLBRIDGE_DIRECTORY_RECORD_URL`` says
-#: otherwise.
-DEFAULT_RECORD_URL = "/plugins/directory/contacts/{id}"
+#: The data types are re-exported: part of the directory's API.
+__all__ = ["DirectoryActivity", "DirectoryContact", "DirectoryImportError", "DirectoryPlugin"]
+
 
 #: Most contacts ``search_contacts`` returns (a list an agent picks from, not a report).
 SEARCH_LIMIT = 20
@@ -66,44 +56,7 @@ SEARCH_LIMIT = 20
 PAGE_ACTIVITIES = 20
 
 
-class DirectorySettings(PluginSettings):
-    """``CALLBRIDGE_DIRECTORY_*`` (all optional: the directory works with none set)."""
-
-    model_config = SettingsConfigDict(env_prefix="CALLBRIDGE_DIRECTORY_")
-
-    #: The SQLite file (default ``<CALLBRIDGE_DATA_DIR>/directory.sqlite3``); an existing
-    #: directory database can be pointed at directly.
-    database: Path | None = None
-    #: A CSV file imported at start-up (``name,company,numbers,owner_extension,email``).
-    csv: Path | None = None
-    #: Region for national numbers (default ``CALLBRIDGE_DEFAULT_REGION``).
-    region: OptionalRegion = None
-    #: Link to a contact in pops, ``{id}`` is replaced (default: the directory's own page
-    #: when RECORD_PAGES is on, else no link).
-    record_url: str | None = None
-    #: Serve a page per contact at ``/plugins/directory/contacts/{id}``. Off by default: the
-    #: page has no authentication, so only turn it on where the service is not reachable by
-    #: strangers (the demo binds to 127.0.0.1 and turns it on).
-    record_pages: bool = False
-    #: ``false`` turns the directory off.
-    enabled: bool | None = None
-
-    @field_validator("record_url")
-    @classmethod
-    def _check_url(cls, value: str | None) -> str | None:
-        if value is not None and "{id}" not in value:
-            raise ValueError("must contain {id}, e.g. /directory/contacts/{id}")
-        return value
-
-    @field_validator("csv")
-    @classmethod
-    def _check_csv(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.expanduser().is_file():
-            raise ValueError(f"no such file: {value}")
-        return value
-
-
-class DirectoryPlugin:
+class DirectoryPlugin(DirectoryDatabase):
     """The directory as a plugin (hooks) and as a small API (contacts, activities)."""
 
     name = "directory"
@@ -165,44 +118,6 @@ class DirectoryPlugin:
                     f"schema version {version} is newer than this callbridge ({SCHEMA_VERSION})"
                 )
             upgrade(db, version)
-
-    @property
-    def path(self) -> Path:
-        """The SQLite file."""
-        if self._path is None:
-            raise RuntimeError("the directory is not configured (call configure or open)")
-        return self._path
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        """This thread's connection to the file, opened once and kept.
-
-        Opening a connection (and its pragmas) cost more than the lookup itself: under load
-        the directory spent most of its time connecting.
-        """
-        connections: dict[Path, sqlite3.Connection] = self._local.__dict__.setdefault(
-            "connections", {}
-        )
-        db = connections.get(self.path)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA foreign_keys=ON")
-            db.execute("PRAGMA busy_timeout=30000")
-            connections[self.path] = db
-        yield db
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: all or nothing."""
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
 
     # --- contacts -----------------------------------------------------------------------------
 
