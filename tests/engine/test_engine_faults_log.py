@@ -36,3 +36,15 @@ def test_file_fault_names_the_path_and_the_fix() -> None:
     assert "free space on the disk holding /srv/cb" in full
     denied = file_fault(Path("/srv/cb/journal.sqlite3"), PermissionError("permission denied"))
     assert "let the user running callbridge write /srv/cb" in denied
+
+
+def test_one_cause_under_several_faults_is_traced_once(caplog: pytest.LogCaptureFixture) -> None:
+    """A full disk fails the events and the deliveries: two lines, one traceback."""
+    faults = FaultLog(logging.getLogger("t.causes"))
+    full = OSError(28, "No space left on device")
+    with caplog.at_level(logging.WARNING, logger="t.causes"):
+        faults.report("journal", "deliveries paused", full)
+        faults.report("events", "events wait", OSError(28, "No space left on device"))
+        faults.report("delivery:crm", "crm down", ConnectionError("refused"))
+    traced = [(r.getMessage(), r.exc_info is not None) for r in caplog.records]
+    assert traced == [("deliveries paused", True), ("events wait", False), ("crm down", True)]

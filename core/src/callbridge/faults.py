@@ -46,7 +46,9 @@ class FaultLog:
         self._clock = clock
         self._lock = threading.Lock()
         self._active: dict[str, _Fault] = {}
-        #: Keys whose traceback was logged already: never twice in one process.
+        #: Causes (exception type and text) whose traceback was logged already: never twice
+        #: in one process, whichever fault key met them (a full disk fails the events, the
+        #: deliveries and the dead letters alike: one traceback tells all of it).
         self._traced: set[str] = set()
 
     def active(self, key: str) -> bool:
@@ -70,9 +72,10 @@ class FaultLog:
                 fault.repeats += 1
                 fault.last_failed = now
                 return False
-            trace = exc is not None and key not in self._traced
+            cause = f"{type(exc).__name__}: {exc}" if exc is not None else ""
+            trace = exc is not None and cause not in self._traced
             if trace:
-                self._traced.add(key)
+                self._traced.add(cause)
         if repeats >= 0:
             message = f"{message} (still failing; {repeats} more time(s) since the last line)"
         self._log.error(message, exc_info=exc if trace else None)
