@@ -15,11 +15,18 @@ ledger began: files written by earlier versions open unchanged.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .models import CallRecord
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS engagements (
@@ -81,6 +88,24 @@ class ActivityLedger:
                 (key,),
             ).fetchone()
         return LedgerEntry(*row) if row else None
+
+    def entry_for(self, record: CallRecord, plugin: str) -> tuple[str, LedgerEntry | None]:
+        """The key ``plugin`` logs ``record`` under, and its row. A row of another call under
+        the call's key (a PBX id reused after the journal forgot the first call) sends this
+        call to its alternate key: never adopt another call's activity (issue 17)."""
+        key = record.idempotency_key(plugin)
+        entry = self.get(key)
+        if entry is not None and entry.signature not in (None, record.signature):
+            log.warning(
+                "%s: the ledger holds another call under %s; logging call %s under its "
+                "alternate key",
+                plugin,
+                key,
+                record.call.key,
+            )
+            key = record.idempotency_key(plugin, alternate=True)
+            entry = self.get(key)
+        return key, entry
 
     def mark_pending(
         self, key: str, now: float | None = None, *, signature: str | None = None

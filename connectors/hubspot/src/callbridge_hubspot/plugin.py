@@ -387,19 +387,9 @@ class HubSpotPlugin:
         if call.direction is Direction.INTERNAL:
             return None
         settings = self.settings
-        key = record.idempotency_key(self.name)
         ledger = self.ledger()
-        entry = ledger.get(key)
         signature = record.signature
-        if entry is not None and entry.signature not in (None, signature):
-            log.warning(
-                "hubspot: the ledger holds another call under %s; logging call %s under its "
-                "alternate key",
-                key,
-                call.key,
-            )
-            key = record.idempotency_key(self.name, alternate=True)
-            entry = ledger.get(key)
+        key, entry = ledger.entry_for(record, self.name)
         if entry is not None and entry.state == "written" and entry.engagement_id:
             return self._ref(entry.engagement_id, self._known_targets(record))
         targets = self._targets(record, key)

@@ -310,19 +310,9 @@ class PipedrivePlugin:
         call = record.call
         if call.direction is Direction.INTERNAL:
             return None
-        key = record.idempotency_key(self.name)
         ledger = self.ledger()
-        entry = ledger.get(key)
+        key, entry = ledger.entry_for(record, self.name)
         signature = record.signature
-        if entry is not None and entry.signature not in (None, signature):
-            log.warning(
-                "pipedrive: the ledger holds another call under %s; logging call %s under its "
-                "alternate key",
-                key,
-                call.key,
-            )
-            key = record.idempotency_key(self.name, alternate=True)
-            entry = ledger.get(key)
         if entry is not None and entry.state == "written" and entry.engagement_id:
             contact = record.contact_for(self.name)
             person = contact.record_id if contact and not contact.ambiguous else None
