@@ -18,7 +18,7 @@ MAX_FUNCTION_LINES = 60
 #: Files exempt for now (path relative to the repository), each still over a limit. Only the
 #: HubSpot connector's ``log_call`` is left (its package is being changed by other work).
 #: Remove an entry once its file passes.
-ALLOWED = {}
+ALLOWED: set[str] = set()
 
 
 def sources() -> list[Path]:
