@@ -553,3 +553,24 @@ def test_writable_check_and_closed_journal_refuses_writes(backend: Backend) -> N
         journal.set_cursor("x", 1)
     with pytest.raises(JournalClosedError):
         journal.submit_event(parse_event(_params(16)), raw=_params(16))
+
+
+# -- retention --------------------------------------------------------------------------------
+def test_prune_removes_old_wrapups_but_not_one_a_pending_delivery_needs(journal: Journal) -> None:
+    """Wrap-ups go with their age, like calls: kept while a delivery of the call is pending
+    (an ``update_call`` or a waiting ``log_call`` still reads it) and while younger."""
+    old = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    for key in ("1:old", "1:busy", "1:young"):
+        saved = datetime.now(UTC) if key == "1:young" else old
+        journal.save_wrapup(
+            WrapUp(call_key=key, revision=1, notes=key, extension="201", saved_at=saved)
+        )
+    journal.enqueue_delivery(call_key="1:busy", plugin="p", action="update_call:1", payload={})
+    cutoff = datetime.now(UTC) - timedelta(days=1)
+    assert journal.prune(cutoff, dry_run=True)["wrapups"] == 1
+    assert journal.get_wrapup("1:old") is not None
+    assert journal.prune(cutoff)["wrapups"] == 1
+    assert journal.get_wrapup("1:old") is None
+    assert journal.get_wrapup("1:busy") is not None
+    assert journal.get_wrapup("1:young") is not None
+    assert journal.prune(cutoff)["wrapups"] == 0

@@ -419,12 +419,13 @@ class Journal(abc.ABC):
 
         Removed: events at or below every event consumer's cursor (see ``events_floor``;
         never one the dispatcher has not handled), agent stream messages, rejected requests,
-        settled calls without a pending delivery, done and dead deliveries, and originates.
+        settled calls without a pending delivery, done and dead deliveries, originates, and
+        wrap-ups whose call has no pending delivery.
         Kept whatever the age: pending deliveries, unsettled calls, and anything younger
         than ``older_than``. ``dry_run`` counts without deleting.
 
         Keys of the result: ``events``, ``agent_events``, ``rejected``, ``calls``,
-        ``deliveries``, ``originates``. Backends that cannot prune raise
+        ``deliveries``, ``originates``, ``wrapups``. Backends that cannot prune raise
         ``NotImplementedError``.
         """
         raise NotImplementedError(f"{type(self).__name__} does not support pruning")

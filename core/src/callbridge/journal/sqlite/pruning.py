@@ -66,6 +66,13 @@ class SqlitePruning(SqliteStore):
                 (cutoff,),
             ),
             (state, "originates", "created_at < ?", (cutoff,)),
+            (
+                state,
+                "wrapups",
+                "saved_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries d "
+                "WHERE d.call_key = wrapups.call_key AND d.state = 'pending')",
+                (cutoff,),
+            ),
         ]
         counts: dict[str, int] = {}
         for file, table, where, params in plans:
