@@ -93,6 +93,7 @@ EXPECTED = {
     "deliveries": 2,
     "originates": 1,
     "wrapups": 0,
+    "recordings": 0,
 }
 
 

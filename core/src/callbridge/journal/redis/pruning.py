@@ -63,7 +63,8 @@ class RedisPruning(RedisStore):
         counts["calls"] = self._prune_calls(cutoff, dry_run)
         counts["deliveries"] = self._prune_deliveries(cutoff, dry_run)
         counts["originates"] = self._prune_originates(cutoff, dry_run)
-        counts["wrapups"] = self._prune_wrapups(cutoff, dry_run)
+        counts["wrapups"] = self._prune_per_call("wrapups", _wrapup_at, cutoff, dry_run)
+        counts["recordings"] = self._prune_per_call("recordings", _recording_at, cutoff, dry_run)
         return counts
 
     def _prune_stream(
@@ -200,15 +201,17 @@ class RedisPruning(RedisStore):
                 )
         return len(doomed)
 
-    def _prune_wrapups(self, cutoff: int, dry_run: bool) -> int:
-        """Wrap-ups saved before the cutoff whose call has no pending delivery (an update
-        or a log_call waiting for the wrap-up still reads it)."""
-        key = self._k("wrapups")
+    def _prune_per_call(
+        self, name: str, saved_at: typing.Callable[[str], int], cutoff: int, dry_run: bool
+    ) -> int:
+        """Fields of a per-call hash (wrap-ups, recordings) saved before the cutoff whose
+        call has no pending delivery (an update, or a log_call waiting, still reads them)."""
+        key = self._k(name)
         old: list[str] = []
         for call_key, data in self._redis.hscan_iter(key, count=self._PRUNE_CHUNK):
             try:
-                saved = to_us(WrapUp.model_validate_json(data).saved_at)
-            except ValueError:
+                saved = saved_at(data)
+            except (ValueError, TypeError, AttributeError):
                 continue  # unreadable: left for a person to look at
             if saved < cutoff:
                 old.append(call_key)
@@ -232,3 +235,11 @@ class RedisPruning(RedisStore):
             for i in range(0, len(doomed), self._PRUNE_CHUNK):
                 self._redis.hdel(key, *doomed[i : i + self._PRUNE_CHUNK])
         return len(doomed)
+
+
+def _wrapup_at(data: str) -> int:
+    return to_us(WrapUp.model_validate_json(data).saved_at)
+
+
+def _recording_at(data: str) -> int:
+    return int(json.loads(data)["at"])

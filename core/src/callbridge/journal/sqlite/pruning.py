@@ -66,12 +66,15 @@ class SqlitePruning(SqliteStore):
                 (cutoff,),
             ),
             (state, "originates", "created_at < ?", (cutoff,)),
-            (
-                state,
-                "wrapups",
-                "saved_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries d "
-                "WHERE d.call_key = wrapups.call_key AND d.state = 'pending')",
-                (cutoff,),
+            *(
+                (
+                    state,
+                    table,
+                    f"saved_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries d "  # noqa: S608
+                    f"WHERE d.call_key = {table}.call_key AND d.state = 'pending')",
+                    (cutoff,),
+                )
+                for table in ("wrapups", "recordings")
             ),
         ]
         counts: dict[str, int] = {}
