@@ -263,6 +263,10 @@ class CallRecord(BaseModel):
     #: Connector name -> how its contact lookup stands (see ``LookupStatus``); a connector
     #: absent here does not look contacts up.
     lookups: dict[str, LookupStatus] = Field(default_factory=dict)
+    #: Where the PBX recorded the call (see ``CALLBRIDGE_RECORDINGS__REFERENCE``), and the
+    #: link made of it (``CALLBRIDGE_RECORDINGS__URL_TEMPLATE``); None: not recorded, or no
+    #: link configured. A reference known only later arrives through ``update_call``.
+    recording: str | None = None
     recording_url: str | None = None
     #: The agent's wrap-up as it stood when this record was handed to the connector (None:
     #: none yet; a later one arrives through ``update_call``).
