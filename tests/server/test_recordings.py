@@ -188,3 +188,25 @@ def test_call_rec_start_through_the_api_puts_the_link_on_the_activity(stack: Sta
         lambda: [a.recording_url for a in stack.directory.list_activities()] == [expected],
         "the activity with the recording's link",
     )
+
+
+def test_a_click_to_call_placed_recording_carries_the_link(stack: Stack) -> None:
+    """``record: true`` (CallReqExt with ``call_request_to_be_rec`` 1): the PBX records the
+    call from the start, so its activity carries the default reference's link."""
+    placed = stack.http.post(
+        "/v1/calls",
+        json={"agent": "201", "number": REMOTE, "record": True, "calling_id": "00000065"},
+        headers=stack.api(),
+    )
+    assert placed.status_code == 202, placed.text
+    external_id = placed.json()["external_id"]
+    wait_until(lambda: stack.sim.find_call(external_id) is not None, "the simulator's call")
+    call = stack.sim.find_call(external_id)
+    assert call.legs[0].recording is True
+    stack.sim.answer(call)
+    stack.sim.hangup(call)
+    expected = f"https://pbx.example/{call.legs[0].user_call_id}.wav"
+    wait_until(
+        lambda: [a.recording_url for a in stack.directory.list_activities()] == [expected],
+        "the activity with the recording's link",
+    )

@@ -122,6 +122,8 @@ class Originate(BaseModel):
     call_key: str | None = None
     #: The SERI dialect's ``request_id`` for the ``call_request`` (a ``cmd_failed`` names it).
     request_id: str | None = None
+    #: Placed with ``call_request_to_be_rec`` 1: the PBX records the call.
+    record: bool = False
 
 
 class Contact(BaseModel):
@@ -194,6 +196,9 @@ class Call(BaseModel):
     end_at: datetime | None = None
     outcome: Outcome | None = None
     hung_up_by: HungUpBy | None = None
+    #: The PBX reported the call recorded (the tables' ``recording`` flags): its activity
+    #: gets the default recording reference (``CALLBRIDGE_RECORDINGS__REFERENCE``).
+    recorded: bool = False
 
     @property
     def crm_context(self) -> CrmContext | None:

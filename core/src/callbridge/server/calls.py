@@ -228,6 +228,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             device_id=device,
             crm=body.crm,
             created_at=datetime.now(UTC),
+            record=body.record,
         )
         try:
             await _off_loop(journal.create_originate, originate)
