@@ -8,11 +8,20 @@ from datetime import UTC, datetime
 from hs_fake import FakeHubSpot
 from hs_support import make_call, make_record
 
-from callbridge import CrmContext, WrapUp
+from callbridge import ActivityRef, CallRecord, CrmContext, WrapUp
 from callbridge_hubspot.plugin import HubSpotPlugin
 
 Factory = Callable[..., HubSpotPlugin]
 LINK = "https://pbx.example.com/rec/0000AA01.wav"
+
+
+def _logged(make_plugin: Factory) -> tuple[HubSpotPlugin, CallRecord, ActivityRef]:
+    """A plugin and the engagement it wrote for a call with no contact."""
+    plugin = make_plugin()
+    record = make_record(make_call(), None)
+    ref = plugin.log_call(record)
+    assert ref is not None
+    return plugin, record, ref
 
 
 def test_a_related_ticket_is_associated_and_the_recording_kept(
@@ -20,10 +29,7 @@ def test_a_related_ticket_is_associated_and_the_recording_kept(
 ) -> None:
     anna = fake.add_contact(firstname="Anna", phone="+390612345678")
     fake.tickets.add("8801")
-    plugin = make_plugin()
-    record = make_record(make_call(), None)
-    ref = plugin.log_call(record)
-    assert ref is not None
+    plugin, record, ref = _logged(make_plugin)
     call_id = ref.record_id
     ticket = CrmContext(connector="hubspot", record_type="ticket", record_id="8801")
     chosen = CrmContext(connector="hubspot", record_type="contact", record_id=anna)
@@ -49,10 +55,7 @@ def test_a_related_ticket_is_associated_and_the_recording_kept(
 def test_a_recording_alone_is_one_patch_and_a_plain_http_link_goes_in_the_body(
     fake: FakeHubSpot, make_plugin: Factory
 ) -> None:
-    plugin = make_plugin()
-    record = make_record(make_call(), None)
-    ref = plugin.log_call(record)
-    assert ref is not None
+    plugin, record, ref = _logged(make_plugin)
     link = "http://pbx.lan/rec/0000AA01.wav"  # HubSpot plays back HTTPS only
     plain = record.model_copy(update={"recording": "0000AA01", "recording_url": link})
     assert plugin.update_call(plain, ref, 0) == ref
