@@ -210,3 +210,24 @@ def test_a_click_to_call_placed_recording_carries_the_link(stack: Stack) -> None
         lambda: [a.recording_url for a in stack.directory.list_activities()] == [expected],
         "the activity with the recording's link",
     )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("CALLBRIDGE_RECORDINGS__URL_TEMPLATE", "https://x/{file}", "unknown field(s) ['file']"),
+        ("CALLBRIDGE_RECORDINGS__URL_TEMPLATE", "https://x/{", "not a template"),
+        ("CALLBRIDGE_RECORDINGS__REFERENCE", "{reference}.wav", "unknown field(s) ['reference']"),
+        ("CALLBRIDGE_RECORDINGS__REFERENCE", "rec-{}", "unknown field(s) ['{}']"),
+    ],
+)
+def test_a_bad_recording_template_stops_the_start_with_its_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, reason: str
+) -> None:
+    from callbridge.errors import ConfigurationError
+    from callbridge.settings import load_settings
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings()
+    assert variable in str(refused.value) and reason in str(refused.value)

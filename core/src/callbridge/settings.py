@@ -315,11 +315,9 @@ def _check_template(value: str | None, allowed: frozenset[str]) -> str | None:
         names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
     except ValueError as exc:
         raise ValueError(f"not a template: {exc}") from None
-    unknown = names - allowed
-    if unknown or "" in names:
-        raise ValueError(
-            f"unknown field(s) {sorted(unknown) or ['{}']}; use {', '.join(sorted(allowed))}"
-        )
+    unknown = sorted(name or "{}" for name in names - allowed)
+    if unknown:
+        raise ValueError(f"unknown field(s) {unknown}; use {', '.join(sorted(allowed))}")
     return value
 
 
