@@ -15,6 +15,7 @@ import pytest
 from server_support import Stack, run_stack
 from test_wrapup import Recorder, _activity, directory
 
+from callbridge.engine.recordings import recording_action
 from callbridge.testing import AppHarness, EventFactory, wait_until
 
 TEMPLATE = "https://rec.example.com/{company_id}/{date}/{reference}"
@@ -113,6 +114,19 @@ def test_a_late_recording_amends_the_activity_once_per_reference(
     assert latest is not None and latest.notes == "quote"
     assert len(directory(app).list_activities()) == 1
     assert len(recorder.logged) == 1
+    # Each done update records what the activity holds after it: the reference and the
+    # wrap-up revision it carried (how a repeat is told from new work).
+    held = {
+        d.action: ((d.result or {}).get("recording"), (d.result or {}).get("wrapup_revision"))
+        for d in app.journal.list_deliveries(call_keys=[key])
+        if d.plugin == "recorder"
+    }
+    assert held == {
+        "log_call": (None, None),
+        recording_action("2024/05/rec 1.wav"): ("2024/05/rec 1.wav", None),
+        "update_call:1": ("2024/05/rec 1.wav", 1),
+        recording_action(fixed): (fixed, 1),
+    }
 
 
 def test_a_recording_known_during_the_call_is_on_the_first_write(

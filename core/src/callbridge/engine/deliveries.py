@@ -265,7 +265,7 @@ class Deliveries:
         lookups = self.lookups
         try:
             if is_update(delivery.action):
-                result = self.wrapups.update(delivery, record)
+                record, result = self.wrapups.update(delivery, record)
             else:
                 record = self.wrapups.attach(record)
                 lookup = self.plugins.lookup_contact

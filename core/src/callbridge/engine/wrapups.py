@@ -183,9 +183,13 @@ class WrapUps:
         reference = self.journal.get_recording(record.call.key)
         return with_recording(record, self.recordings, reference)
 
-    def update(self, delivery: Delivery, record: CallRecord) -> object:
+    def update(self, delivery: Delivery, record: CallRecord) -> tuple[CallRecord, object]:
         """Run one ``update_call``: a wrap-up revision's (the record carries it) or a
-        recording's (the latest wrap-up); skipped when the activity holds it already."""
+        recording's (the latest wrap-up); skipped when the activity holds it already.
+
+        Returns the record the activity now reflects (``with_revision`` reads what it holds
+        from it: the delivery's own record when skipped) and the outcome.
+        """
         revision = revision_of(delivery.action)
         recording = is_recording_update(delivery.action)
         if not recording and (revision is None or record.wrapup is None):
@@ -198,17 +202,17 @@ class WrapUps:
             raise RetryLater("the activity to amend is not written yet", retry_after=1.0)
         done = [d for d in deliveries if d.state is DeliveryState.DONE]
         if recording:
-            record = self.attach(record)
-            skipped = _recording_skip(delivery.action, record, done)
+            sent = self.attach(record)
+            skipped = _recording_skip(delivery.action, sent, done)
             if skipped:
-                return {"skipped": skipped}
-            revision = record.wrapup.revision if record.wrapup else 0
+                return record, {"skipped": skipped}
+            revision = sent.wrapup.revision if sent.wrapup else 0
         else:
             held = max((held_revision(d) for d in done), default=0)
             if held >= (revision or 0):
-                return {"skipped": f"the activity holds revision {held} already"}
-            record = self.with_recording(record)
-        return self._amend(delivery, record, done, revision or 0)
+                return record, {"skipped": f"the activity holds revision {held} already"}
+            sent = self.with_recording(record)
+        return sent, self._amend(delivery, sent, done, revision or 0)
 
     def _amend(
         self, delivery: Delivery, record: CallRecord, done: list[Delivery], revision: int
