@@ -317,6 +317,19 @@ class Journal(abc.ABC):
     def get_wrapup(self, call_key: str) -> WrapUp | None:
         """The latest wrap-up of a call, if any."""
 
+    # -- recordings -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def save_recording(self, call_key: str, reference: str, at: datetime) -> bool:
+        """Keep where the PBX recorded a call (its recording reference); durable, atomic.
+
+        Returns whether it changed (False for the reference already held): the caller then
+        enqueues the amendments of activities written without it (``engine/recordings.py``).
+        """
+
+    @abc.abstractmethod
+    def get_recording(self, call_key: str) -> str | None:
+        """The recording reference of a call, if one is known."""
+
     # -- deliveries -----------------------------------------------------------------------
     @abc.abstractmethod
     def enqueue_delivery(
@@ -419,12 +432,13 @@ class Journal(abc.ABC):
 
         Removed: events at or below every event consumer's cursor (see ``events_floor``;
         never one the dispatcher has not handled), agent stream messages, rejected requests,
-        settled calls without a pending delivery, done and dead deliveries, and originates.
+        settled calls without a pending delivery, done and dead deliveries, originates, and
+        wrap-ups and recording references whose call has no pending delivery.
         Kept whatever the age: pending deliveries, unsettled calls, and anything younger
         than ``older_than``. ``dry_run`` counts without deleting.
 
         Keys of the result: ``events``, ``agent_events``, ``rejected``, ``calls``,
-        ``deliveries``, ``originates``. Backends that cannot prune raise
-        ``NotImplementedError``.
+        ``deliveries``, ``originates``, ``wrapups``, ``recordings``. Backends that cannot
+        prune raise ``NotImplementedError``.
         """
         raise NotImplementedError(f"{type(self).__name__} does not support pruning")
