@@ -17,7 +17,7 @@ import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import StreamingResponse
 
-from ..engine.bus import AgentBus
+from ..engine.bus import RECHECK, AgentBus
 from ..journal.base import AgentEvent
 from .auth import TokenAuth
 from .services import Services
@@ -68,7 +68,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[AgentEvent] = asyncio.Queue(maxsize=10_000)
 
-        bus: AgentBus | None = services.engine.bus if services.engine is not None else None
+        bus: AgentBus | None = services.agent_bus()
         detach = bus.subscribe_queue(extension, loop, queue) if bus else (lambda: None)
 
         async def replay() -> AsyncIterator[bytes]:
@@ -96,9 +96,13 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
                     except TimeoutError:
                         if await request.is_disconnected():
                             return
+                        # A doorbell can be missed (another process's, while Redis was
+                        # away): the journal is read at each heartbeat anyway.
+                        async for message in replay():
+                            yield message
                         yield b": heartbeat\n\n"
                         continue
-                    if event.id <= last_id:
+                    if event.id <= last_id and event.kind != RECHECK:
                         continue  # already sent
                     # The bus is only the doorbell: lanes publish concurrently, so messages
                     # can arrive in another order than their ids. The journal gives them in

@@ -47,6 +47,7 @@ class RedisEvents(RedisStore):
     _dedup_window_us: str
     _append: Script
     _stream_add: Script
+    _agent_add: Script
 
     def _start_writer(self) -> None:
         """Start the thread that sends queued appends (see ``_send_appends``)."""
@@ -212,9 +213,9 @@ class RedisEvents(RedisStore):
 
     def append_agent_event(self, extension: str, kind: str, data: dict[str, Any]) -> AgentEvent:
         at = utc_now()
-        new_id = self._stream_add(
-            keys=[self._k("agent", "seq"), self._k("agent", extension)],
-            args=[0, "at", to_us(at), "kind", kind, "data", dumps(data)],
+        new_id = self._agent_add(
+            keys=[self._k("agent", "seq"), self._k("agent", extension), self._k("agent", "bell")],
+            args=[extension, "at", to_us(at), "kind", kind, "data", dumps(data)],
             client=self._redis,
         )
         return AgentEvent(id=int(new_id), extension=extension, at=at, kind=kind, data=data)

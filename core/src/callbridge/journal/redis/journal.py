@@ -5,13 +5,14 @@ from __future__ import annotations
 from ..base import DEFAULT_DEDUP_WINDOW
 from ..codec import utc_now
 from . import scripts
+from .bells import RedisBells
 from .calls import RedisCalls
 from .deliveries import RedisDeliveries
 from .events import RedisEvents
 from .pruning import RedisPruning
 
 
-class RedisJournal(RedisEvents, RedisCalls, RedisDeliveries, RedisPruning):
+class RedisJournal(RedisEvents, RedisCalls, RedisDeliveries, RedisPruning, RedisBells):
     """The ``Journal`` in a Redis server. Thread-safe; create one per process.
 
     ``url`` is ``redis://[user:password@]host[:port][/db][?prefix=name]`` (``rediss://`` for
@@ -28,6 +29,7 @@ class RedisJournal(RedisEvents, RedisCalls, RedisDeliveries, RedisPruning):
         register = self._client.register_script
         self._append = register(scripts.APPEND_LUA)
         self._stream_add = register(scripts.STREAM_ADD_LUA)
+        self._agent_add = register(scripts.AGENT_ADD_LUA)
         self._save_call = register(scripts.SAVE_CALL_LUA)
         self._enqueue = register(scripts.ENQUEUE_LUA)
         self._complete = register(scripts.COMPLETE_LUA)
