@@ -7,13 +7,18 @@ URL; the engine's ``directory`` connector writes its activities in the engine's 
 
 from __future__ import annotations
 
+import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import redis
+from redis_support import RedisServer, free_port
 from server_support import API_TOKEN, INGRESS_TOKEN, SseReader
 from service_support import Service
 
-from callbridge.testing import services
+from callbridge.testing import services, wait_until
+from callbridge.testing.services import find_binary
 
 
 def need_redis() -> None:
@@ -51,3 +56,76 @@ def pop_states(reader: SseReader, call_id: str) -> list[str]:
         for m in reader.events()
         if m.event == "pop" and m.json()["call"]["user_call_id"] == call_id
     ]
+
+
+@dataclass
+class Sentinels:
+    """``redis-server --sentinel`` processes watching one master as ``SERVICE``."""
+
+    ports: list[int]
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
+
+    def url(self, query: str = "") -> str:
+        """The journal URL naming these Sentinels (``redis+sentinel://``)."""
+        hosts = ",".join(f"127.0.0.1:{port}" for port in self.ports)
+        return f"redis+sentinel://{hosts}/{SERVICE}/0{'?' + query if query else ''}"
+
+    def master_port(self) -> int | None:
+        """The master's port according to the first Sentinel that answers."""
+        for port in self.ports:
+            try:
+                with redis.Redis(host="127.0.0.1", port=port, decode_responses=True) as client:
+                    address = client.sentinel_get_master_addr_by_name(SERVICE)
+                    return int(address[1]) if address else None
+            except redis.RedisError:
+                continue
+        return None
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.wait(30)
+
+
+#: The name the Sentinels know the master by (the URL's service).
+SERVICE = "callbridge"
+
+
+def start_sentinels(directory: Path, master_port: int, count: int = 3) -> Sentinels:
+    """``count`` Sentinels (quorum 2) with short timeouts, so a failover takes seconds."""
+    binary = find_binary("redis-server")
+    assert binary is not None
+    sentinels = Sentinels([])
+    for index in range(count):
+        home = directory / f"sentinel{index}"
+        home.mkdir(parents=True)
+        port = free_port()
+        config = home / "sentinel.conf"  # Sentinel rewrites its file: one each, writable
+        config.write_text(
+            f"port {port}\nbind 127.0.0.1\ndir {home}\nlogfile {home / 'sentinel.log'}\n"
+            f"sentinel monitor {SERVICE} 127.0.0.1 {master_port} 2\n"
+            f"sentinel down-after-milliseconds {SERVICE} 1000\n"
+            f"sentinel failover-timeout {SERVICE} 10000\n"
+            f"sentinel parallel-syncs {SERVICE} 1\n"
+        )
+        sentinels.ports.append(port)
+        sentinels.processes.append(
+            subprocess.Popen(
+                [binary, str(config), "--sentinel"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    wait_until(lambda: sentinels.master_port() == master_port, "the Sentinels to answer")
+    return sentinels
+
+
+def replication_up(server: RedisServer) -> bool:
+    """Whether ``server`` is a replica in sync with its master."""
+    try:
+        with server.client() as client:
+            info = client.info("replication")
+    except redis.RedisError:
+        return False
+    return info.get("role") == "slave" and info.get("master_link_status") == "up"

@@ -90,10 +90,19 @@ class RedisEvents(RedisStore):
                 pipe = self._client.pipeline(transaction=False)
                 for item in pending:
                     pipe.evalsha(self._append.sha, len(keys), *keys, *item.args)
+                if self._wait_replicas:  # acked only once on enough replicas (a failover)
+                    pipe.execute_command(  # type: ignore[no-untyped-call]
+                        "WAIT", self._wait_replicas, self._wait_timeout_ms
+                    )
                 replies = pipe.execute(raise_on_error=False)
+                short: Exception | None = (
+                    self._replicated(replies.pop()) if self._wait_replicas else None
+                )
             except Exception as exc:  # the connection failed: fail these, keep serving
+                short = exc
+            if short is not None:
                 for item in pending:
-                    item.future.set_exception(exc)
+                    item.future.set_exception(short)
                 return
             again: list[_Append] = []
             for item, reply in zip(pending, replies, strict=True):

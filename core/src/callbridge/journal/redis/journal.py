@@ -16,7 +16,9 @@ class RedisJournal(RedisEvents, RedisCalls, RedisDeliveries, RedisPruning, Redis
     """The ``Journal`` in a Redis server. Thread-safe; create one per process.
 
     ``url`` is ``redis://[user:password@]host[:port][/db][?prefix=name]`` (``rediss://`` for
-    TLS); other query parameters go to redis-py (e.g. ``socket_timeout``).
+    TLS) or ``redis+sentinel://host[:port],.../service[/db]`` (see ``sentinel.py``); with
+    ``wait_replicas=N`` (and ``wait_timeout=ms``) appends are acked only once N replicas
+    have them. Other query parameters of a plain URL go to redis-py (``socket_timeout``).
     """
 
     def __init__(self, url: str, *, dedup_window: float = DEFAULT_DEDUP_WINDOW) -> None:
@@ -42,8 +44,16 @@ class RedisJournal(RedisEvents, RedisCalls, RedisDeliveries, RedisPruning, Redis
         return f"RedisJournal({self._shown!r}, prefix={self.prefix!r})"
 
     def check_writable(self) -> None:
-        """A write round trip; raises (``redis.RedisError``) when the server refuses writes."""
+        """A write round trip; raises (``redis.RedisError``) when the server refuses writes,
+        or when fewer replicas than ``wait_replicas`` confirm it (appends would be refused)."""
         self._redis.set(self._k("meta", "last_check"), utc_now().isoformat())
+        if self._wait_replicas:
+            reply = self._redis.execute_command(  # type: ignore[no-untyped-call]
+                "WAIT", self._wait_replicas, self._wait_timeout_ms
+            )
+            short = self._replicated(reply)
+            if short is not None:
+                raise short
 
     def close(self) -> None:
         if self._closed:
