@@ -3,19 +3,21 @@
 While Redis is away the ingress answers 503 (the PBX retries) and acks nothing, both roles'
 ``/readyz`` say why they are not ready, and once it is back both recover by themselves: the
 event refused meanwhile, sent again, is stored once and handled, as is everything acked
-before."""
+before, and an agent stream opened before the outage gets its pops after it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import httpx
-from http_scale_support import need_redis, post_event, role_service
+from http_scale_support import agent_stream, need_redis, pop_states, post_event, role_service
 from redis_support import start_redis
 from server_support import wait_until
 from service_support import Service, call_events
 
 from callbridge.plugins.builtin.directory import DirectoryPlugin
+
+ALL_POPS = ["ringing", "answered", "ended"]
 
 
 def readyz(service: Service) -> httpx.Response:
@@ -26,7 +28,8 @@ def test_redis_away_means_503_and_not_ready_then_recovery(tmp_path: Path) -> Non
     need_redis()
     redis = start_redis(tmp_path / "redis")
     journal = redis.url("down")
-    http = role_service(tmp_path / "http", journal, "http")
+    # A pop within the tests' 30 s came through the doorbell, which reconnected by itself.
+    http = role_service(tmp_path / "http", journal, "http", CALLBRIDGE_SERVER__HEARTBEAT="120")
     engine = role_service(tmp_path / "engine", journal, "engine")
     started: list[Service] = []
     try:
@@ -41,6 +44,8 @@ def test_redis_away_means_503_and_not_ready_then_recovery(tmp_path: Path) -> Non
         for params in before[1:]:
             assert post_event(http, params).status_code == 200
 
+        reader = agent_stream(http)
+        wait_until(lambda: "connected" in reader.comments(), "the agent's stream")
         redis.stop()
         refused = post_event(http, during[0])
         assert refused.status_code == 503, refused.text
@@ -58,6 +63,8 @@ def test_redis_away_means_503_and_not_ready_then_recovery(tmp_path: Path) -> Non
             assert response.status_code == 200, response.text
             assert response.text.startswith("ok ")
 
+        reader.wait_for(lambda _: pop_states(reader, "0000DD02") == ALL_POPS, "pops after")
+        reader.close()
         directory = DirectoryPlugin.open(engine.data_dir / "directory.sqlite3")
         wait_until(lambda: len(directory.list_activities(10)) == 2, "both calls' activities")
         keys = sorted(a.call_key[-8:] for a in directory.list_activities(10))
