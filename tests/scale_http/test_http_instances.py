@@ -1,20 +1,36 @@
 """Two ``callbridge serve --role http`` instances and one ``--role engine`` on one Redis: an
-agent's stream works on whichever instance it reaches, Last-Event-ID replay included, and an
-instance killed with -9 loses nothing (everything it acked is in Redis)."""
+agent's stream works on whichever instance it reaches, Last-Event-ID replay included; a
+click-to-call placed through one instance is matched with the PBX's events arriving at the
+other; an instance killed with -9 loses nothing (everything it acked is in Redis)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from http_scale_support import agent_stream, need_redis, pop_states, post_event, role_service
 from redis_support import start_redis
-from server_support import wait_until
+from server_support import API_TOKEN, INGRESS_TOKEN, wait_until
 from service_support import Service, call_events
+
+from callbridge.sim import HttpSink, Simulator
 
 ALL_POPS = ["ringing", "answered", "ended"]
 #: Streams read the journal at each heartbeat anyway: with two minutes, a pop that arrives
 #: within the tests' 30 s came through Redis's doorbell, not through a periodic re-read.
 SLOW_HEARTBEAT = {"CALLBRIDGE_SERVER__HEARTBEAT": "120"}
+
+
+def call_state(service: Service, external_id: str) -> str:
+    """The state of a placed call as ``service`` reports it."""
+    response = httpx.get(
+        f"{service.url}/v1/calls/{external_id}",
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    state: str = response.json()["state"]
+    return state
 
 
 def test_stream_on_one_instance_gets_pops_for_events_posted_to_another(tmp_path: Path) -> None:
@@ -24,6 +40,15 @@ def test_stream_on_one_instance_gets_pops_for_events_posted_to_another(tmp_path:
     engine = role_service(tmp_path / "engine", journal, "engine")
     first = role_service(tmp_path / "http1", journal, "http", **SLOW_HEARTBEAT)
     second = role_service(tmp_path / "http2", journal, "http", **SLOW_HEARTBEAT)
+    sim = Simulator(sink=HttpSink(f"{second.url}/pbx/events", token=INGRESS_TOKEN)).start()
+    pbx = sim.pbx_settings()
+    assert pbx.password is not None
+    for service in (engine, first, second):
+        service.env.update(
+            CALLBRIDGE_PBX__SOAP_URL=pbx.soap_url,
+            CALLBRIDGE_PBX__USER=pbx.user or "",
+            CALLBRIDGE_PBX__PASSWORD=pbx.password.get_secret_value(),
+        )
     started: list[Service] = []
     try:
         for service in (engine, first, second):
@@ -36,6 +61,22 @@ def test_stream_on_one_instance_gets_pops_for_events_posted_to_another(tmp_path:
             assert response.status_code == 200, response.text
         reader.wait_for(lambda _: pop_states(reader, "0000AC01") == ALL_POPS, "pops on 1")
         first_ids = [m.id for m in reader.events()]
+
+        # Click-to-call through instance 1; the PBX sends the call's events to instance 2.
+        placed = httpx.post(
+            f"{first.url}/v1/calls",
+            json={"agent": "201", "number": "+39 02 8765 4321"},
+            headers={"Authorization": f"Bearer {API_TOKEN}"},
+            timeout=30,
+        )
+        assert placed.status_code == 202, placed.text
+        external_id = placed.json()["external_id"]
+        sim.flush()
+        for service in (first, second):
+            wait_until(
+                lambda s=service: call_state(s, external_id) in ("ringing", "answered"),
+                f"the placed call matched, seen from {service.url}",
+            )
 
         first.kill()  # kill -9: its stream dies with it, nothing it held was only its own
         reader.close()
@@ -55,4 +96,5 @@ def test_stream_on_one_instance_gets_pops_for_events_posted_to_another(tmp_path:
     finally:
         for service in reversed(started):
             service.kill() if service is first else service.stop()
+        sim.stop()
         redis.stop()
