@@ -5,7 +5,9 @@ local ports, and ``callbridge serve --role http`` on a ``redis+sentinel://`` jou
 The master is killed with -9. While no replica can confirm a write the ingress answers 503
 (the PBX retries) and acks nothing; once the Sentinels promoted the replica and the old master
 came back as the new one's replica, events are accepted again, and every event acked before
-or after the failover is in the journal: none was acked on the master alone."""
+or after the failover is in the journal: none was acked on the master alone. A second service
+on the same Sentinels without ``wait_replicas`` takes events again as soon as the replica is
+promoted."""
 
 from __future__ import annotations
 
@@ -46,6 +48,9 @@ def test_failover_keeps_accepting_and_loses_no_acked_event(tmp_path: Path) -> No
     sentinels = start_sentinels(tmp_path, master.port)
     url = sentinels.url("prefix=ha&wait_replicas=1&wait_timeout=2000")
     http = role_service(tmp_path / "http", url, "http")
+    # The same without WAIT: acks as soon as the master has an event, so it accepts events
+    # again as soon as the replica is promoted (and could lose what was not replicated yet).
+    eager = role_service(tmp_path / "eager", sentinels.url("prefix=ha"), "http")
     acked: list[int] = []
     refused = 0
 
@@ -62,6 +67,7 @@ def test_failover_keeps_accepting_and_loses_no_acked_event(tmp_path: Path) -> No
     try:
         wait_until(lambda: replication_up(replica), "the replica in sync", 60)
         http.start()
+        eager.start()
         assert all(post(n) == 200 for n in range(20))
 
         master.kill()
@@ -69,6 +75,10 @@ def test_failover_keeps_accepting_and_loses_no_acked_event(tmp_path: Path) -> No
         assert post(next(numbers)) == 503  # no master, or a new one with no replica yet
         wait_until(lambda: sentinels.master_port() == replica.port, "the failover", 120)
         assert post(next(numbers)) == 503  # promoted, but nothing can confirm a write
+        wait_until(
+            lambda: post_event(eager, ringing(90_000)).status_code == 200,
+            "the service without WAIT accepting events on the new master",
+        )
         not_ready = httpx.get(f"{http.url}/readyz", timeout=30)
         assert not_ready.status_code == 503
         assert "replicas confirmed" in " ".join(not_ready.json()["problems"])
@@ -86,6 +96,7 @@ def test_failover_keeps_accepting_and_loses_no_acked_event(tmp_path: Path) -> No
         assert len(acked) >= 41
         assert refused >= 2
     finally:
+        eager.stop()
         http.stop()
         sentinels.stop()
         replica.stop()
