@@ -2,9 +2,12 @@
 
 Each message has the journal id of its agent event, so a browser that reconnects with
 ``Last-Event-ID`` gets what it missed replayed from the journal before the live feed resumes.
-Live messages are announced by the engine's bus (published by the dispatcher's threads and
-handed to this event loop thread-safely) and read from the journal in id order; a comment
-line every ``heartbeat`` seconds keeps proxies from closing an idle stream.
+Live messages are announced by a doorbell and read from the journal in id order. The
+doorbell is the journal's own when it has one (Redis pub/sub: the engine that wrote the
+message may run in any process, see docs/scaling.md), else the engine's bus (published by
+the dispatcher's threads); either way it is handed to this event loop thread-safely and
+carries no data. A comment line every ``heartbeat`` seconds keeps proxies from closing an
+idle stream, and the journal is read then too, in case a bell was lost.
 """
 
 from __future__ import annotations
