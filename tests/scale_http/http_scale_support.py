@@ -7,13 +7,15 @@ URL; the engine's ``directory`` connector writes its activities in the engine's 
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import redis
-from redis_support import RedisServer, free_port
+from redis_support import RedisServer, free_port, start_redis
 from server_support import API_TOKEN, INGRESS_TOKEN, SseReader
 from service_support import Service
 
@@ -129,3 +131,40 @@ def replication_up(server: RedisServer) -> bool:
     except redis.RedisError:
         return False
     return info.get("role") == "slave" and info.get("master_link_status") == "up"
+
+
+@dataclass
+class Cluster:
+    """One redis-server, one ``--role engine`` and two ``--role http`` services on it."""
+
+    redis: RedisServer
+    engine: Service
+    first: Service
+    second: Service
+    started: list[Service] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Start the engine, then both HTTP services (each waits until ready)."""
+        for service in (self.engine, self.first, self.second):
+            self.started.append(service.start())
+
+
+@contextlib.contextmanager
+def cluster(tmp_path: Path, prefix: str, **http_env: str) -> Iterator[Cluster]:
+    """A ``Cluster`` not started yet (its services' environments may still change);
+    everything started is stopped on exit (a killed service is left as it is)."""
+    need_redis()
+    redis = start_redis(tmp_path / "redis")
+    journal = redis.url(prefix)
+    running = Cluster(
+        redis,
+        role_service(tmp_path / "engine", journal, "engine"),
+        role_service(tmp_path / "http1", journal, "http", **http_env),
+        role_service(tmp_path / "http2", journal, "http", **http_env),
+    )
+    try:
+        yield running
+    finally:
+        for service in reversed(running.started):
+            service.stop()
+        redis.stop()

@@ -15,8 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from http_scale_support import agent_stream, need_redis, role_service
-from redis_support import start_redis
+from http_scale_support import agent_stream, cluster
 from server_support import INGRESS_TOKEN, SseReader, wait_until
 from service_support import Service, call_events
 
@@ -91,40 +90,29 @@ def burst(pbx: Pbx, first: Service) -> int:
 
 
 def test_burst_with_an_http_service_killed_loses_no_acked_call(tmp_path: Path) -> None:
-    need_redis()
-    redis = start_redis(tmp_path / "redis")
-    journal = redis.url("burst")
-    engine = role_service(tmp_path / "engine", journal, "engine")
-    first = role_service(tmp_path / "http1", journal, "http")
-    second = role_service(tmp_path / "http2", journal, "http")
-    started: list[Service] = []
-    stream: SseReader | None = None
-    try:
-        for service in (engine, first, second):
-            started.append(service.start())
-        stream = agent_stream(second)
-        wait_until(lambda: "connected" in stream.comments(), "the agent's stream")
-        pbx = Pbx([first, second])
+    with cluster(tmp_path, "burst") as running:
+        running.start()
+        stream = agent_stream(running.second)
         try:
-            after_kill = burst(pbx, first)
-        finally:
-            for client in pbx.clients:
-                client.close()
-        assert len(pbx.acked) == CALLS
+            wait_until(lambda: "connected" in stream.comments(), "the agent's stream")
+            pbx = Pbx([running.first, running.second])
+            try:
+                after_kill = burst(pbx, running.first)
+            finally:
+                for client in pbx.clients:
+                    client.close()
+            assert len(pbx.acked) == CALLS
 
-        directory = DirectoryPlugin.open(engine.data_dir / "directory.sqlite3")
-        wait_until(
-            lambda: len(directory.list_activities(CALLS * 2)) >= CALLS,
-            "an activity for every call",
-            600,
-        )
-        keys = [a.call_key.rpartition(":")[2][:8] for a in directory.list_activities(CALLS * 2)]
-        assert sorted(keys) == sorted(pbx.acked)  # one each, none missing, none twice
-        late = {f"{0xB0000000 + n:08X}" for n in range(after_kill, CALLS)}
-        wait_until(lambda: late <= ringing_pops(stream), "ringing pops after the kill", 120)
-    finally:
-        if stream is not None:
+            directory = DirectoryPlugin.open(running.engine.data_dir / "directory.sqlite3")
+            wait_until(
+                lambda: len(directory.list_activities(CALLS * 2)) >= CALLS,
+                "an activity for every call",
+                600,
+            )
+            activities = directory.list_activities(CALLS * 2)
+            keys = [a.call_key.rpartition(":")[2][:8] for a in activities]
+            assert sorted(keys) == sorted(pbx.acked)  # one each, none missing, none twice
+            late = {f"{0xB0000000 + n:08X}" for n in range(after_kill, CALLS)}
+            wait_until(lambda: late <= ringing_pops(stream), "ringing pops after the kill", 120)
+        finally:
             stream.close()
-        for service in reversed(started):
-            service.stop()
-        redis.stop()

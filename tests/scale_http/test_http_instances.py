@@ -8,8 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from http_scale_support import agent_stream, need_redis, pop_states, post_event, role_service
-from redis_support import start_redis
+from http_scale_support import agent_stream, cluster, pop_states, post_event
 from server_support import API_TOKEN, INGRESS_TOKEN, wait_until
 from service_support import Service, call_events
 
@@ -34,52 +33,21 @@ def call_state(service: Service, external_id: str) -> str:
 
 
 def test_stream_on_one_instance_gets_pops_for_events_posted_to_another(tmp_path: Path) -> None:
-    need_redis()
-    redis = start_redis(tmp_path / "redis")
-    journal = redis.url("scale")
-    engine = role_service(tmp_path / "engine", journal, "engine")
-    first = role_service(tmp_path / "http1", journal, "http", **SLOW_HEARTBEAT)
-    second = role_service(tmp_path / "http2", journal, "http", **SLOW_HEARTBEAT)
-    sim = Simulator(sink=HttpSink(f"{second.url}/pbx/events", token=INGRESS_TOKEN)).start()
-    pbx = sim.pbx_settings()
-    assert pbx.password is not None
-    for service in (engine, first, second):
-        service.env.update(
-            CALLBRIDGE_PBX__SOAP_URL=pbx.soap_url,
-            CALLBRIDGE_PBX__USER=pbx.user or "",
-            CALLBRIDGE_PBX__PASSWORD=pbx.password.get_secret_value(),
-        )
-    started: list[Service] = []
-    try:
-        for service in (engine, first, second):
-            started.append(service.start())
-        reader = agent_stream(first)
-        assert reader.status == 200
-        wait_until(lambda: "connected" in reader.comments(), "the stream on instance 1")
-        for params in call_events("0000AC01"):
-            response = post_event(second, params)
-            assert response.status_code == 200, response.text
-        reader.wait_for(lambda _: pop_states(reader, "0000AC01") == ALL_POPS, "pops on 1")
-        first_ids = [m.id for m in reader.events()]
-
-        # Click-to-call through instance 1; the PBX sends the call's events to instance 2.
-        placed = httpx.post(
-            f"{first.url}/v1/calls",
-            json={"agent": "201", "number": "+39 02 8765 4321"},
-            headers={"Authorization": f"Bearer {API_TOKEN}"},
-            timeout=30,
-        )
-        assert placed.status_code == 202, placed.text
-        external_id = placed.json()["external_id"]
-        sim.flush()
-        for service in (first, second):
-            wait_until(
-                lambda s=service: call_state(s, external_id) in ("ringing", "answered"),
-                f"the placed call matched, seen from {service.url}",
-            )
+    with cluster(tmp_path, "scale", **SLOW_HEARTBEAT) as running:
+        first, second = running.first, running.second
+        with Simulator(sink=HttpSink(f"{second.url}/pbx/events", token=INGRESS_TOKEN)) as sim:
+            pbx = sim.pbx_settings()
+            assert pbx.password is not None
+            for service in (running.engine, first, second):
+                service.env.update(
+                    CALLBRIDGE_PBX__SOAP_URL=pbx.soap_url,
+                    CALLBRIDGE_PBX__USER=pbx.user or "",
+                    CALLBRIDGE_PBX__PASSWORD=pbx.password.get_secret_value(),
+                )
+            running.start()
+            first_ids = stream_and_click_to_call(first, second, sim)
 
         first.kill()  # kill -9: its stream dies with it, nothing it held was only its own
-        reader.close()
         for params in call_events("0000AC02"):  # a call ringing after the kill
             assert post_event(second, params).status_code == 200
 
@@ -93,8 +61,35 @@ def test_stream_on_one_instance_gets_pops_for_events_posted_to_another(tmp_path:
             assert pop_states(replay, "0000AC01") == ALL_POPS[1:]  # after the id it named
         finally:
             replay.close()
+
+
+def stream_and_click_to_call(first: Service, second: Service, sim: Simulator) -> list[int]:
+    """A stream on ``first`` gets the pops of a call posted to ``second``; a click-to-call
+    placed through ``first`` is matched with its events sent to ``second``. Returns the ids
+    the stream got."""
+    reader = agent_stream(first)
+    try:
+        assert reader.status == 200
+        wait_until(lambda: "connected" in reader.comments(), "the stream on instance 1")
+        for params in call_events("0000AC01"):
+            response = post_event(second, params)
+            assert response.status_code == 200, response.text
+        reader.wait_for(lambda _: pop_states(reader, "0000AC01") == ALL_POPS, "pops on 1")
+        ids = [m.id for m in reader.events() if m.id is not None]
     finally:
-        for service in reversed(started):
-            service.kill() if service is first else service.stop()
-        sim.stop()
-        redis.stop()
+        reader.close()
+    placed = httpx.post(
+        f"{first.url}/v1/calls",
+        json={"agent": "201", "number": "+39 02 8765 4321"},
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+        timeout=30,
+    )
+    assert placed.status_code == 202, placed.text
+    external_id = placed.json()["external_id"]
+    sim.flush()
+    for service in (first, second):
+        wait_until(
+            lambda s=service: call_state(s, external_id) in ("ringing", "answered"),
+            f"the placed call matched, seen from {service.url}",
+        )
+    return ids
