@@ -1,4 +1,9 @@
-"""``callbridge serve``: the HTTP service with the engine behind it."""
+"""``callbridge serve``: the HTTP service with the engine behind it, or one of the two.
+
+``--role`` (``CALLBRIDGE_SERVER__ROLE``) picks what this process runs: ``all`` (both),
+``http`` (no engine: workers run elsewhere on the same Redis journal) or ``engine`` (a worker
+with ``/healthz``, ``/readyz`` and ``/metrics`` for its orchestrator). See docs/scaling.md.
+"""
 
 from __future__ import annotations
 
