@@ -64,11 +64,24 @@ def test_failover_keeps_accepting_and_loses_no_acked_event(tmp_path: Path) -> No
             refused += 1
         return status
 
+    # The agents' doorbell follows the failover too: a listener and a writer of agent
+    # messages on the Sentinels' URL, as an HTTP service and an engine would be.
+    writer = RedisJournal(sentinels.url("prefix=ha"))
+    listener = RedisJournal(sentinels.url("prefix=ha"))
+    rings: list[tuple[str | None, int]] = []
+    stop_bells = listener.listen_agent_bells(lambda ext, event_id: rings.append((ext, event_id)))
+    assert stop_bells is not None
+
+    def rung(extension: str) -> bool:
+        message = writer.append_agent_event(extension, "pop", {})
+        return wait_until(lambda: (extension, message.id) in rings, f"the bell for {extension}")
+
     try:
         wait_until(lambda: replication_up(replica), "the replica in sync", 60)
         http.start()
         eager.start()
         assert all(post(n) == 200 for n in range(20))
+        assert rung("201")
 
         master.kill()
         numbers = iter(range(20, 10_000))
@@ -79,6 +92,7 @@ def test_failover_keeps_accepting_and_loses_no_acked_event(tmp_path: Path) -> No
             lambda: post_event(eager, ringing(90_000)).status_code == 200,
             "the service without WAIT accepting events on the new master",
         )
+        assert rung("202")  # written to the new master, heard through a new subscription
         not_ready = httpx.get(f"{http.url}/readyz", timeout=30)
         assert not_ready.status_code == 503
         assert "replicas confirmed" in " ".join(not_ready.json()["problems"])
@@ -96,6 +110,9 @@ def test_failover_keeps_accepting_and_loses_no_acked_event(tmp_path: Path) -> No
         assert len(acked) >= 41
         assert refused >= 2
     finally:
+        stop_bells()
+        writer.close()
+        listener.close()
         eager.stop()
         http.stop()
         sentinels.stop()
