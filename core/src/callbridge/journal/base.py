@@ -17,7 +17,7 @@ commit so that many ingress requests share one fsync.
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +32,8 @@ DISPATCHER_CURSOR = "dispatcher"
 #: Cursors named like this are positions in an external source (``mysql:<db>``: a row id in
 #: the PBX's database), not in the journal's events, so they do not hold events back.
 SOURCE_CURSOR_PREFIXES = ("mysql:",)
+#: ``ring(extension, id)``: an agent message was appended (``None, 0``: re-read everything).
+AgentBell = Callable[[str | None, int], None]
 
 
 class JournalClosedError(RuntimeError):
@@ -404,6 +406,17 @@ class Journal(abc.ABC):
         self, extension: str, after_id: int, limit: int = 200
     ) -> list[AgentEvent]:
         """Messages for one agent with ids above ``after_id``, oldest first (SSE replay)."""
+
+    def listen_agent_bells(self, ring: AgentBell) -> Callable[[], None] | None:
+        """Call ``ring(extension, id)`` whenever any process appends an agent message.
+
+        For backends shared by several processes (Redis), so an HTTP service can wake its
+        agent streams when an engine elsewhere writes: ``ring(None, 0)`` means "messages may
+        have been missed, every stream should re-read". Returns the function that stops
+        listening, or None when the backend cannot (SQLite: one machine, where the engine's
+        own bus rings the streams).
+        """
+        return None
 
     # -- life cycle -----------------------------------------------------------------------
     @abc.abstractmethod
