@@ -25,6 +25,7 @@ from .bus import AgentBus
 from .devices import remember_device
 from .lookups import Lookups
 from .originates import OriginateMatcher
+from .partitions import PartitionedTracker
 from .records import build_record, lookup_states
 from .tracker import Change, Tracker, call_key
 from .tracker_leg import originate_belongs
@@ -69,7 +70,7 @@ class Reactions:
     def __init__(
         self,
         journal: Journal,
-        tracker: Tracker,
+        tracker: Tracker | PartitionedTracker,
         plugins: Plugins,
         *,
         bus: AgentBus,

@@ -1,0 +1,118 @@
+"""Several engines sharing one Redis journal (in one process here; the real processes and a
+``kill -9`` are in tests/service/test_engine_workers.py): each call handled by one worker,
+in order, exactly one activity per call and plugin, a share for a worker that joins, and
+an immediate handover at a clean stop."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from engine_helpers import Crm, PopRecorder, answered, incoming, local_hangup, make_settings
+from redis_support import RedisServer
+
+from callbridge.engine.engine import Engine
+from callbridge.engine.partitions import event_partition
+from callbridge.journal import DeliveryState
+from callbridge.journal.redis import RedisJournal
+from callbridge.plugins.manager import load_plugins
+from callbridge.testing import wait_until
+from callbridge.voispeed.events import parse_event
+
+
+class Worker:
+    """One engine with its own journal client, CRM and pop recorder."""
+
+    def __init__(self, tmp_path: Path, url: str) -> None:
+        self.crm, self.pops = Crm("crm"), PopRecorder()
+        settings = make_settings(tmp_path)
+        plugins = load_plugins(
+            settings, entry_points=False, builtins=False, extra=[self.crm, self.pops]
+        )
+        self.journal = RedisJournal(url)
+        self.engine = Engine(
+            settings, journal=self.journal, plugins=plugins, tick_interval=0.05, poll_interval=0.01
+        )
+
+    def held(self) -> set[int]:
+        ownership = self.engine.dispatcher.ownership
+        assert ownership is not None
+        return set(ownership.active)
+
+    def close(self) -> None:
+        self.engine.stop()
+        self.journal.close()
+
+
+@pytest.fixture
+def workers(tmp_path: Path, redis_server: RedisServer) -> Iterator[list[Worker]]:
+    url = redis_server.unique_url()
+    made = [Worker(tmp_path, url) for _ in range(2)]
+    yield made
+    for worker in made:
+        worker.close()
+
+
+def _call(worker: Worker, n: int) -> None:
+    call_id = f"{n:08X}"
+    for params in (incoming(call_id), answered(call_id), local_hangup(call_id)):
+        worker.engine.ingest(params)
+
+
+def _logged_once(workers: list[Worker], count: int) -> bool:
+    keys = [key for w in workers for key in w.crm.by_call]
+    return len(keys) == count
+
+
+def test_two_workers_share_the_calls_each_logged_exactly_once(workers: list[Worker]) -> None:
+    a, b = workers
+    a.engine.start()
+    assert len(a.held()) == 64  # alone: every partition
+    for n in range(1, 41):
+        _call(a, n)
+    b.engine.start()
+    wait_until(lambda: len(a.held()) == len(b.held()) == 32, "a balanced share", timeout=30)
+    assert a.held().isdisjoint(b.held())
+    for n in range(41, 201):
+        _call(a if n % 2 else b, n)
+    wait_until(lambda: _logged_once(workers, 200), "every call logged", timeout=60)
+    assert a.engine.wait_idle(30) and b.engine.wait_idle(30)
+
+    by_call = {**a.crm.by_call, **b.crm.by_call}
+    assert sorted(by_call) == sorted(f"callbridge:1:{n:08X}:crm" for n in range(1, 201))
+    assert a.crm.attempts + b.crm.attempts == 200  # no log_call ran twice anywhere
+    assert a.crm.attempts > 0 and b.crm.attempts > 0
+    # Every call's three pops came from one worker, in order, and only once.
+    pops: dict[str, list[str]] = {}
+    for worker in workers:
+        for pop in worker.pops.pops:
+            pops.setdefault(pop.call.key, []).append(pop.call.state.value)
+    assert len(pops) == 200
+    assert all(states == ["ringing", "answered", "ended"] for states in pops.values())
+    deliveries = a.journal.list_deliveries(limit=1000)
+    assert len(deliveries) == 200 and all(d.state is DeliveryState.DONE for d in deliveries)
+
+
+def test_a_clean_stop_hands_every_partition_over_at_once(workers: list[Worker]) -> None:
+    a, b = workers
+    a.engine.start()
+    b.engine.start()
+    wait_until(lambda: len(a.held()) == len(b.held()) == 32, "a balanced share", timeout=30)
+    a.engine.stop()
+    # No lease is left to expire: b's next heartbeats take everything.
+    wait_until(lambda: len(b.held()) == 64, "b holds every partition", timeout=4)
+    for n in range(1, 31):
+        _call(b, n)
+    wait_until(lambda: len(b.crm.by_call) == 30, "every call logged by b", timeout=60)
+    assert b.crm.attempts == 30
+
+
+def test_the_legs_of_a_group_call_share_a_partition() -> None:
+    legs = [
+        parse_event(incoming(call_id, group="sales", ext="600"))
+        for call_id in ("00000001", "00000002", "000000A3")
+    ]
+    assert len({event_partition(leg, 64) for leg in legs}) == 1
+    plain = {event_partition(parse_event(incoming(f"{n:08X}")), 64) for n in range(200)}
+    assert len(plain) > 32  # ordinary calls spread
