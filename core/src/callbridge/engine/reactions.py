@@ -135,8 +135,11 @@ class Reactions:
         if kind == "ringing":
             contacts = self.lookups.lookup(call)
             self.lookups.remember(call.key, contacts)
-            self.journal.save_call(call)
+            # The pop before the save: a crash between the two (a worker killed) leaves the
+            # call unsaved, so whoever handles the event again pops it again; the other way
+            # round, the saved call would take the event as a repeat and never pop.
             self._pop(call, contacts)
+            self.journal.save_call(call)
         elif kind in ("answered", "ended"):
             contacts = self.lookups.known(call)
             self.journal.save_call(call)
