@@ -39,6 +39,8 @@ log = logging.getLogger("callbridge.engine.dispatcher.deliveries")
 
 #: Deliveries of one plugin running at once (its own thread pool).
 THREADS_PER_PLUGIN = 2
+#: With several workers: how many times its free slots a worker looks at (others' claims).
+_SHARED_WINDOW = 8
 #: Waits between two probe writes while the journal cannot be written: 1 s, doubling to 30 s.
 PROBE_BACKOFF = Backoff(initial=1.0, cap=30.0)
 
@@ -205,7 +207,9 @@ class Deliveries:
         free = THREADS_PER_PLUGIN * 2 - len(busy)
         if free <= 0:
             return True
-        due = self.journal.due_deliveries(now, limit=free + len(busy), plugin=plugin)
+        # Shared: the first due ones may be running on other workers; look further.
+        window = (free + len(busy)) * (1 if self.share is None else _SHARED_WINDOW)
+        due = self.journal.due_deliveries(now, limit=window, plugin=plugin)
         for delivery in due:
             if delivery.id in busy or free <= 0 or self._is_held(delivery.id, now):
                 continue

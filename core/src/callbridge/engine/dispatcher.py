@@ -171,6 +171,8 @@ class Dispatcher:
         else:
             cursor = self.journal.get_cursor(CURSOR_NAME)
         self._dispatched = self._persisted = cursor
+        if self.ownership is not None:
+            self.ownership.follow(self)  # the first share taken before ``start`` returns
         self.lanes.start()
         loops: list[tuple[str, Callable[[], None]]] = [
             ("dispatch-reader", self._read_loop),
