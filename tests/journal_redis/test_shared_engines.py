@@ -116,3 +116,29 @@ def test_the_legs_of_a_group_call_share_a_partition() -> None:
     assert len({event_partition(leg, 64) for leg in legs}) == 1
     plain = {event_partition(parse_event(incoming(f"{n:08X}")), 64) for n in range(200)}
     assert len(plain) > 32  # ordinary calls spread
+
+
+def test_a_lease_lost_is_dropped_at_once_and_caught_up_when_taken_again(
+    workers: list[Worker],
+) -> None:
+    a = workers[0]
+    a.engine.start()
+    client = a.journal._client
+    call = next(n for n in range(1, 10_000) if _partition_of_call(n) == 5)
+    other = next(n for n in range(1, 10_000) if _partition_of_call(n) != 5)
+    # Another process holds partition 5 now (as after a stall longer than the lease).
+    client.set(f"{a.journal.prefix}:lease:5", "someone-else", px=60_000)
+    wait_until(lambda: 5 not in a.held(), "partition 5 given up", timeout=30)
+    _call(a, call)
+    _call(a, other)  # a call elsewhere is handled meanwhile
+    wait_until(lambda: len(a.crm.by_call) == 1, "the other call logged", timeout=30)
+    assert f"callbridge:1:{call:08X}:crm" not in a.crm.by_call
+    client.delete(f"{a.journal.prefix}:lease:5")
+    # Taken again: its events after its cursor are handed on, in order.
+    wait_until(lambda: len(a.crm.by_call) == 2, "the call of partition 5 logged", timeout=30)
+    states = [p.call.state.value for p in a.pops.pops if p.call.user_call_id == f"{call:08X}"]
+    assert states == ["ringing", "answered", "ended"]
+
+
+def _partition_of_call(n: int) -> int:
+    return event_partition(parse_event(incoming(f"{n:08X}")), 64)

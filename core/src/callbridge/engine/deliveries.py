@@ -39,8 +39,6 @@ log = logging.getLogger("callbridge.engine.dispatcher.deliveries")
 
 #: Deliveries of one plugin running at once (its own thread pool).
 THREADS_PER_PLUGIN = 2
-#: With several workers: how many times its free slots a worker looks at (others' claims).
-_SHARED_WINDOW = 8
 #: Waits between two probe writes while the journal cannot be written: 1 s, doubling to 30 s.
 PROBE_BACKOFF = Backoff(initial=1.0, cap=30.0)
 
@@ -130,8 +128,10 @@ class Deliveries:
         #: Deliveries whose outcome the journal could not take: id -> (tries, not before).
         self._held: dict[int, tuple[int, datetime]] = {}
         self._lock = threading.Lock()
-        #: With several workers on one journal: a delivery runs only under a claim.
+        #: With several workers on one journal: a delivery runs only under a claim, and a
+        #: worker looks that many times its free slots down the due list (others' claims).
         self.share: WorkShare | None = None
+        self.workers: Callable[[], int] = lambda: 1
 
     # -- life cycle -----------------------------------------------------------------------
     def loop(self) -> None:
@@ -208,7 +208,7 @@ class Deliveries:
         if free <= 0:
             return True
         # Shared: the first due ones may be running on other workers; look further.
-        window = (free + len(busy)) * (1 if self.share is None else _SHARED_WINDOW)
+        window = (free + len(busy)) * self.workers()
         due = self.journal.due_deliveries(now, limit=window, plugin=plugin)
         for delivery in due:
             if delivery.id in busy or free <= 0 or self._is_held(delivery.id, now):

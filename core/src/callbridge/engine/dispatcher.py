@@ -156,6 +156,7 @@ class Dispatcher:
                 faults=self.faults,
             )
             self.deliveries.share = share
+            self.deliveries.workers = self.ownership.live_workers
 
     def _beat(self, loop: str) -> None:
         self.beats[loop] = time.monotonic()

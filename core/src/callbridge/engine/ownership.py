@@ -79,11 +79,16 @@ class Ownership:
         self._lock = threading.Lock()
         self._beat: Beat | None = None
         self._beat_ok = 0.0
+        self._live = 1
         #: Partitions handed on, and the cursor each started from (its events after it).
         self.active: dict[int, int] = {}
         #: Partitions given up: the reader's position when their events stopped.
         self.releasing: dict[int, int] = {}
         self._saved: dict[int, int] = {}
+
+    def live_workers(self) -> int:
+        """How many workers were live at the last heartbeat (1 before the first)."""
+        return self._live
 
     def owns(self, partition: int) -> bool:
         """Whether this worker hands on the partition's events now."""
@@ -95,6 +100,7 @@ class Ownership:
         found = self.share.beat(self._claims())
         with self._lock:
             self._beat, self._beat_ok = found, time.monotonic()
+        self._live = max(1, found.live)
         return found
 
     def beat_loop(
