@@ -4,7 +4,11 @@ Starts its own redis-server (``appendonly yes``, ``appendfsync always``), then f
 3 ``callbridge engine --journal redis://...`` workers (a fresh key prefix each time, the
 ``directory`` plugin answering lookups and writing one activity per call):
 
-- **calls fully handled per second**: once the workers hold every partition, CALLS calls
+- **ringing calls per second**: once the workers hold every partition, CALLS new calls that
+  only ring (one event 16 each, as in ``make bench``: a lookup and a pop) are appended, and
+  the figure is CALLS / (last pop written - first event appended), with the workers' CPU per
+  ringing call;
+- **calls fully handled per second**: then CALLS calls
   (16, 18, 21 each) are appended as fast as the journal takes them, from this process; the
   figure is CALLS / (last activity written - first event appended);
 - **CPU per call per worker**: the workers' user + system CPU time over the run (from
@@ -53,12 +57,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def call_params(n: int, event: str) -> dict[str, str]:
+def call_params(n: int, event: str, ext: str = "201") -> dict[str, str]:
     base = {"call_id": f"{n:08X}", "company_id": "1", "sender_type": "0"}
     number = f"06{n:08d}"
     if event == "18":
-        return {**base, "ssn_event": "18", "number": "201", "ext": number}
-    return {**base, "ssn_event": event, "number": number, "ext": "201"}
+        return {**base, "ssn_event": "18", "number": ext, "ext": number}
+    return {**base, "ssn_event": event, "number": number, "ext": ext}
 
 
 def start_workers(count: int, url: str, tmp: Path) -> list[subprocess.Popen[bytes]]:
@@ -108,12 +112,16 @@ def done_count(journal: RedisJournal) -> int:
     return sum(n for plugin, state, n in journal.delivery_counts() if state == "done")
 
 
-def append_calls(journal: RedisJournal, calls: int, start: int) -> None:
-    """Every call's three events, in order per call, as fast as the journal takes them."""
+def append_calls(
+    journal: RedisJournal, calls: int, start: int, events: tuple[str, ...] = ("16", "18", "21")
+) -> None:
+    """Every call's events, in order per call, as fast as the journal takes them (a call
+    that only rings goes to extension 202, so its pop is told apart)."""
+    ext = "201" if len(events) > 1 else "202"
 
     def one(n: int) -> None:
-        for event in ("16", "18", "21"):
-            params = call_params(n, event)
+        for event in events:
+            params = call_params(n, event, ext)
             journal.append_event(parse_event(params), raw=params, source="bench")
 
     with ThreadPoolExecutor(32) as pool:
@@ -129,17 +137,19 @@ def run(count: int, calls: int, port: int, tmp: Path) -> dict[str, Any]:
     result: dict[str, Any] = {"workers": count, "calls": calls}
     try:
         wait_for(lambda: balanced(client, prefix, count), 120, "a balanced share")
-        cpu0 = [cpu_seconds(w.pid) for w in workers]
-        started = time.monotonic()
-        append_calls(journal, calls, 0)
-        result["append_s"] = round(time.monotonic() - started, 2)
-        wait_for(lambda: done_count(journal) >= calls, 900, "every activity", 0.02)
-        elapsed = time.monotonic() - started
-        cpu = [cpu_seconds(w.pid) - c for w, c in zip(workers, cpu0, strict=True)]
-        result["elapsed_s"] = round(elapsed, 2)
-        result["calls_per_s"] = round(calls / elapsed, 1)
-        result["cpu_ms_per_call"] = round(sum(cpu) / calls * 1000, 3)
-        result["cpu_s_per_worker"] = [round(c, 2) for c in cpu]
+        result["ringing"] = measure(
+            workers,
+            calls,
+            lambda: append_calls(journal, calls, 10_000_000, ("16",)),
+            lambda: client.xlen(f"{prefix}:agent:202") >= calls,
+        )
+        full = measure(
+            workers,
+            calls,
+            lambda: append_calls(journal, calls, 0),
+            lambda: done_count(journal) >= calls,
+        )
+        result.update(full)
         if count == 3:
             result["takeover"] = takeover(client, journal, prefix, workers[0], calls)
     finally:
@@ -151,6 +161,26 @@ def run(count: int, calls: int, port: int, tmp: Path) -> dict[str, Any]:
         journal.close()
         client.close()
     return result
+
+
+def measure(
+    workers: list[subprocess.Popen[bytes]], calls: int, append: Any, done: Any
+) -> dict[str, Any]:
+    """Calls per second and the workers' CPU per call, from the first append to ``done``."""
+    cpu0 = [cpu_seconds(w.pid) for w in workers]
+    started = time.monotonic()
+    append()
+    appended = time.monotonic() - started
+    wait_for(done, 900, "the last pop or activity", 0.02)
+    elapsed = time.monotonic() - started
+    cpu = [cpu_seconds(w.pid) - c for w, c in zip(workers, cpu0, strict=True)]
+    return {
+        "append_s": round(appended, 2),
+        "elapsed_s": round(elapsed, 2),
+        "calls_per_s": round(calls / elapsed, 1),
+        "cpu_ms_per_call": round(sum(cpu) / calls * 1000, 3),
+        "cpu_s_per_worker": [round(c, 2) for c in cpu],
+    }
 
 
 def takeover(
@@ -167,7 +197,7 @@ def takeover(
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait(30)
     killed = time.monotonic()
-    params = call_params(call, "16")
+    params = call_params(call, "16", "203")
     journal.append_event(parse_event(params), raw=params, source="bench")
 
     def owned_by_live() -> bool:
@@ -177,10 +207,7 @@ def takeover(
     taken = time.monotonic() - killed
 
     def popped() -> bool:
-        return any(
-            e.data["call"]["user_call_id"] == f"{call:08X}"
-            for e in journal.agent_events_after("201", 0, limit=1_000_000)[-50:]
-        )
+        return bool(client.xlen(f"{prefix}:agent:203"))
 
     wait_for(popped, 60, "the pop", 0.05)
     return {"leases_s": round(taken, 2), "pop_s": round(time.monotonic() - killed, 2)}
@@ -209,6 +236,11 @@ def main() -> None:
                     f"({row['calls']} calls in {row['elapsed_s']} s, appended in "
                     f"{row['append_s']} s), CPU {row['cpu_ms_per_call']:.3f} ms per call "
                     f"(per worker {row['cpu_s_per_worker']} s)"
+                )
+                ringing = row["ringing"]
+                print(
+                    f"             ringing only: {ringing['calls_per_s']:8.1f} calls/s, "
+                    f"CPU {ringing['cpu_ms_per_call']:.3f} ms per call"
                 )
                 if "takeover" in row:
                     print(f"  takeover after kill -9: {row['takeover']}")
