@@ -344,8 +344,8 @@ class Dispatcher:
     def _persist_cursor(self) -> None:
         cursor = self._safe_cursor()
         if self.ownership is not None:
-            self.ownership.save_cursors(self)
-            self._persisted = cursor
+            if self.ownership.save_cursors(self):
+                self._persisted = cursor
         elif cursor > self._persisted:
             self.journal.set_cursor(CURSOR_NAME, cursor)
             self._persisted = cursor
