@@ -9,7 +9,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from engine_helpers import Crm, PopRecorder, answered, incoming, local_hangup, make_settings
+from engine_helpers import (
+    Crm,
+    PopRecorder,
+    answered,
+    incoming,
+    local_hangup,
+    make_settings,
+    remote_hangup,
+)
 from redis_support import RedisServer
 
 from callbridge.engine.engine import Engine
@@ -106,6 +114,31 @@ def test_a_clean_stop_hands_every_partition_over_at_once(workers: list[Worker]) 
         _call(b, n)
     wait_until(lambda: len(b.crm.by_call) == 30, "every call logged by b", timeout=60)
     assert b.crm.attempts == 30
+
+
+def test_a_group_call_answered_by_one_member_is_one_activity_across_workers(
+    workers: list[Worker],
+) -> None:
+    a, b = workers
+    a.engine.start()
+    b.engine.start()
+    wait_until(lambda: len(a.held()) == len(b.held()) == 32, "a balanced share", timeout=30)
+    legs = {"000001A1": "201", "000001A2": "202", "000001A3": "203"}
+    group = {"group": "sales"}
+    steps = [incoming(leg, ext=ext, **group) for leg, ext in legs.items()]
+    steps.append(answered("000001A2", ext="202", **group))
+    steps += [remote_hangup(leg, ext=legs[leg], **group) for leg in ("000001A1", "000001A3")]
+    steps.append(local_hangup("000001A2", ext="202", **group))
+    for n, params in enumerate(steps):  # through both services, as behind a load balancer
+        (a if n % 2 else b).engine.ingest(params)
+    wait_until(lambda: a.crm.attempts + b.crm.attempts >= 1, "the activity", timeout=30)
+    assert a.engine.wait_idle(30) and b.engine.wait_idle(30)
+    logged = [*a.crm.by_call.values(), *b.crm.by_call.values()]
+    assert [(r.call.user_call_id, r.call.outcome.value) for r in logged] == [  # type: ignore[union-attr]
+        ("000001A2", "answered")
+    ]
+    assert a.crm.attempts + b.crm.attempts == 1  # the others dropped, not missed calls
+    assert a.journal.list_calls(open_only=True) == []
 
 
 def test_the_legs_of_a_group_call_share_a_partition() -> None:

@@ -142,12 +142,16 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
+def _owners(client: redis.Redis) -> list[str | None]:
+    """The worker id holding each partition's lease (``host:pid:random``), or None."""
+    return client.mget([f"{PREFIX}:lease:{p}" for p in range(64)])  # type: ignore[return-value]
+
+
 def _takeover_time(client: redis.Redis, dead_pid: int, killed_at: float) -> float:
     """Seconds from the kill until every partition is leased to a live worker."""
 
     def taken() -> bool:
-        owners = client.mget([f"{PREFIX}:lease:{p}" for p in range(64)])
-        return all(o is not None and f":{dead_pid}:" not in o for o in owners)
+        return all(o is not None and f":{dead_pid}:" not in o for o in _owners(client))
 
     wait_until(taken, "every partition leased to a live worker", timeout=60, interval=0.05)
     return time.monotonic() - killed_at
@@ -201,6 +205,14 @@ def test_three_workers_one_killed_every_call_logged_once_and_pops_go_on(
         victim.start()  # restarted: it takes a share again
         burst.join()
         assert len(burst.ended) == CALLS
+        assert victim.process is not None
+        again = f":{victim.process.pid}:"
+        wait_until(
+            # the others keep their fair share, 22 (64 / 3, rounded up); it gets the rest
+            lambda: sum(again in (o or "") for o in _owners(client)) >= 64 - 2 * 22,
+            "the restarted worker takes its share",
+            timeout=60,
+        )
 
         expected = {f"callbridge:1:{call_id}@" for call_id in burst.ended}
         wait_until(lambda: len(Receiver.keys) >= CALLS, "an activity for every call", timeout=180)
