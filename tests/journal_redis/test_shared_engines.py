@@ -8,16 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import engine_helpers as pbx
 import pytest
-from engine_helpers import (
-    Crm,
-    PopRecorder,
-    answered,
-    incoming,
-    local_hangup,
-    make_settings,
-    remote_hangup,
-)
+from engine_helpers import Crm, PopRecorder, make_settings
 from redis_support import RedisServer
 
 from callbridge.engine.engine import Engine
@@ -64,7 +57,7 @@ def workers(tmp_path: Path, redis_server: RedisServer) -> Iterator[list[Worker]]
 
 def _call(worker: Worker, n: int) -> None:
     call_id = f"{n:08X}"
-    for params in (incoming(call_id), answered(call_id), local_hangup(call_id)):
+    for params in (pbx.incoming(call_id), pbx.answered(call_id), pbx.local_hangup(call_id)):
         worker.engine.ingest(params)
 
 
@@ -125,10 +118,10 @@ def test_a_group_call_answered_by_one_member_is_one_activity_across_workers(
     wait_until(lambda: len(a.held()) == len(b.held()) == 32, "a balanced share", timeout=30)
     legs = {"000001A1": "201", "000001A2": "202", "000001A3": "203"}
     group = {"group": "sales"}
-    steps = [incoming(leg, ext=ext, **group) for leg, ext in legs.items()]
-    steps.append(answered("000001A2", ext="202", **group))
-    steps += [remote_hangup(leg, ext=legs[leg], **group) for leg in ("000001A1", "000001A3")]
-    steps.append(local_hangup("000001A2", ext="202", **group))
+    steps = [pbx.incoming(leg, ext=ext, **group) for leg, ext in legs.items()]
+    steps.append(pbx.answered("000001A2", ext="202", **group))
+    steps += [pbx.remote_hangup(leg, ext=legs[leg], **group) for leg in ("000001A1", "000001A3")]
+    steps.append(pbx.local_hangup("000001A2", ext="202", **group))
     for n, params in enumerate(steps):  # through both services, as behind a load balancer
         (a if n % 2 else b).engine.ingest(params)
     wait_until(lambda: a.crm.attempts + b.crm.attempts >= 1, "the activity", timeout=30)
@@ -143,11 +136,11 @@ def test_a_group_call_answered_by_one_member_is_one_activity_across_workers(
 
 def test_the_legs_of_a_group_call_share_a_partition() -> None:
     legs = [
-        parse_event(incoming(call_id, group="sales", ext="600"))
+        parse_event(pbx.incoming(call_id, group="sales", ext="600"))
         for call_id in ("00000001", "00000002", "000000A3")
     ]
     assert len({event_partition(leg, 64) for leg in legs}) == 1
-    plain = {event_partition(parse_event(incoming(f"{n:08X}")), 64) for n in range(200)}
+    plain = {event_partition(parse_event(pbx.incoming(f"{n:08X}")), 64) for n in range(200)}
     assert len(plain) > 32  # ordinary calls spread
 
 
@@ -174,4 +167,4 @@ def test_a_lease_lost_is_dropped_at_once_and_caught_up_when_taken_again(
 
 
 def _partition_of_call(n: int) -> int:
-    return event_partition(parse_event(incoming(f"{n:08X}")), 64)
+    return event_partition(parse_event(pbx.incoming(f"{n:08X}")), 64)
