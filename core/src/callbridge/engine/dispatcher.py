@@ -291,7 +291,7 @@ class Dispatcher:
         with self._state:
             self._in_flight[stored.seq] = partition
             self._queued += 1
-        self.lanes.put(self._lane_of(stored.event), self._event_work(stored))
+        self.lanes.put(self._lane_of(stored.event), self._event_work(stored, partition))
 
     def in_flight_floor(self) -> dict[int, int]:
         """Partition -> lowest seq in flight."""
@@ -302,12 +302,12 @@ class Dispatcher:
                     floors[partition] = seq
         return floors
 
-    def _event_work(self, stored: StoredEvent) -> LaneWork:
-        return LaneWork(
-            run=self.reactions.event_work(stored),
-            seq=stored.seq,
-            letter=partial(event_letter, stored),
-        )
+    def _event_work(self, stored: StoredEvent, partition: int = 0) -> LaneWork:
+        run = self.reactions.event_work(stored)
+        own = self.ownership
+        if own is not None:
+            run = partial(own.run_if_held, partition, run)
+        return LaneWork(run=run, seq=stored.seq, letter=partial(event_letter, stored))
 
     def _tick(self) -> None:
         """Expire click-to-call requests, and hand the tracker's timed changes to their lanes.

@@ -98,6 +98,16 @@ class Ownership:
         """Whether this worker hands on the partition's events now."""
         return partition in self.active
 
+    def run_if_held(self, partition: int, work: Callable[[], None]) -> None:
+        """Run an event's work unless its partition was lost since it was handed on (its
+        next owner handles it from the partition's cursor, which this worker no longer
+        saves): a worker that stalled past its lease does not write over the new owner.
+        A partition being released still has its events in flight done here."""
+        if partition in self.active or partition in self.releasing:
+            work()
+        else:
+            log.debug("partition %d lost: its event is left to the new owner", partition)
+
     # -- the heartbeat thread -------------------------------------------------------------
     def beat(self) -> Beat:
         """One heartbeat (renewing the running deliveries' claims too); kept for the reader."""
@@ -223,9 +233,10 @@ class Ownership:
         with self._tracker_lock:
             for partition, own in by_partition.items():
                 self._trackers.add(partition, own)
-        self._catch_up(cursors, reader)
+        # Held before the catch-up hands their events on (lanes check ``run_if_held``).
         self.active.update(cursors)
         self._saved.update(cursors)
+        self._catch_up(cursors, reader)
         log.info(
             "took %d partition(s) (%d open call(s), %d finished); %d held",
             len(new),
