@@ -31,6 +31,7 @@ from ..voispeed.events import SECRET_PARAMETERS, parse_event
 from .bus import AgentBus
 from .common import utcnow
 from .dispatcher import Dispatcher
+from .partitions import PartitionedTracker
 from .tracker import Tracker
 
 if TYPE_CHECKING:
@@ -76,12 +77,12 @@ class Engine:
         self.plugins = plugins
         self.bus = bus or AgentBus()
         self.pbx = pbx
-        self.tracker = Tracker(
-            settings.tracker,
-            region=settings.default_region,
-            originates=journal.get_originate,
-            calls=journal.get_call,
-        )
+        #: With a journal several engine workers share (Redis): this worker's handle on it,
+        #: and a tracker per partition it holds (see ``ownership.py``).
+        self.share = journal.work_share()
+        self.tracker: Tracker | PartitionedTracker = self._new_tracker()
+        if self.share is not None:
+            self.tracker = PartitionedTracker(self._new_tracker, self.share.partitions)
         self._clock = clock
         self._tick_interval = tick_interval
         self._poll_interval = poll_interval
@@ -95,6 +96,15 @@ class Engine:
 
     def __repr__(self) -> str:
         return f"Engine(running={self.running}, journal={self.journal!r})"
+
+    def _new_tracker(self) -> Tracker:
+        settings, journal = self.settings, self.journal
+        return Tracker(
+            settings.tracker,
+            region=settings.default_region,
+            originates=journal.get_originate,
+            calls=journal.get_call,
+        )
 
     @property
     def problem(self) -> str | None:
@@ -136,16 +146,18 @@ class Engine:
             tracker,
             self.plugins,
             self.settings,
+            share=self.share,
             bus=self.bus,
             clock=self._clock,
             tick_interval=self._tick_interval,
             poll_interval=self._poll_interval,
         )
-        open_calls = journal.list_calls(_RESTORE_LIMIT, open_only=True)
-        recovered = dispatcher.finish_unsettled(open_calls)
-        if recovered:
-            log.info("finished %d call(s) a previous run left unsettled", recovered)
-        tracker.restore(open_calls)
+        if self.share is None:  # shared: each partition's calls come back as it is taken
+            open_calls = journal.list_calls(_RESTORE_LIMIT, open_only=True)
+            recovered = dispatcher.finish_unsettled(open_calls)
+            if recovered:
+                log.info("finished %d call(s) a previous run left unsettled", recovered)
+            tracker.restore(open_calls)
         self._dispatcher = dispatcher
         dispatcher.start()
         self.running = True

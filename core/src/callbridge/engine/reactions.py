@@ -27,6 +27,7 @@ from .bus import AgentBus
 from .devices import remember_device
 from .lookups import Lookups
 from .originates import OriginateMatcher
+from .partitions import PartitionedTracker
 from .recordings import default_reference
 from .records import build_record, lookup_states
 from .tracker import Change, Tracker, call_key
@@ -72,7 +73,7 @@ class Reactions:
     def __init__(
         self,
         journal: Journal,
-        tracker: Tracker,
+        tracker: Tracker | PartitionedTracker,
         plugins: Plugins,
         *,
         bus: AgentBus,
@@ -139,8 +140,11 @@ class Reactions:
         if kind == "ringing":
             contacts = self.lookups.lookup(call)
             self.lookups.remember(call.key, contacts)
-            self.journal.save_call(call)
+            # The pop before the save: a crash between the two (a worker killed) leaves the
+            # call unsaved, so whoever handles the event again pops it again; the other way
+            # round, the saved call would take the event as a repeat and never pop.
             self._pop(call, contacts)
+            self.journal.save_call(call)
         elif kind in ("answered", "ended"):
             contacts = self.lookups.known(call)
             self.journal.save_call(call)

@@ -22,10 +22,13 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..models import Call, Originate, WrapUp
 from ..voispeed.events import AnyEvent
+
+if TYPE_CHECKING:
+    from .sharing import WorkShare
 
 #: The cursor of the dispatcher, the consumer of accepted events.
 DISPATCHER_CURSOR = "dispatcher"
@@ -426,6 +429,11 @@ class Journal(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Flush and release resources."""
+
+    def work_share(self, worker: str | None = None) -> WorkShare | None:
+        """A handle for one of several engine workers sharing this journal, or None when
+        only one engine may use it (SQLite). See ``journal/sharing.py``."""
+        return None
 
     # -- retention ------------------------------------------------------------------------
     def record_rejected_fast(

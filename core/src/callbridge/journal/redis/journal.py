@@ -10,6 +10,7 @@ from .calls import RedisCalls
 from .deliveries import RedisDeliveries
 from .events import RedisEvents
 from .pruning import RedisPruning
+from .sharing import RedisWorkShare
 
 
 class RedisJournal(RedisEvents, RedisCalls, RedisDeliveries, RedisPruning, RedisBells):
@@ -42,6 +43,11 @@ class RedisJournal(RedisEvents, RedisCalls, RedisDeliveries, RedisPruning, Redis
 
     def __repr__(self) -> str:
         return f"RedisJournal({self._shown!r}, prefix={self.prefix!r})"
+
+    def work_share(self, worker: str | None = None) -> RedisWorkShare:
+        """Several ``callbridge engine`` processes may share this journal: each takes a
+        share of the partitions (``sharing.py``)."""
+        return RedisWorkShare(self._redis, self.prefix, worker=worker)
 
     def check_writable(self) -> None:
         """A write round trip; raises (``redis.RedisError``) when the server refuses writes,
