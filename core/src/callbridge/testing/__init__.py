@@ -18,8 +18,15 @@ if TYPE_CHECKING:
     from .connector import ConnectorTests, FailureKind, LoadedConnector, overrides_standard_test
     from .env import CallbridgeEnv
     from .events import REMOTE, REMOTE_E164, BuiltEvent, EventFactory
-    from .fake_crm import CrmRefusal, FakeAnswer, FakeCrm, FakeRequest
-    from .fake_http import FakeHttpService, QuietHandler
+    from .fake_http import (
+        CrmRefusal,
+        FakeAnswer,
+        FakeCrm,
+        FakeHttpService,
+        FakeRequest,
+        Fault,
+        QuietHandler,
+    )
     from .live import LiveService, ServerThread, SseMessage, SseReader, bind_socket
     from .parts import (
         SQLITE_FILE_NAME,
@@ -54,10 +61,11 @@ _EXPORTS = {
     "REMOTE_E164": "events",
     "BuiltEvent": "events",
     "EventFactory": "events",
-    "CrmRefusal": "fake_crm",
-    "FakeAnswer": "fake_crm",
-    "FakeCrm": "fake_crm",
-    "FakeRequest": "fake_crm",
+    "CrmRefusal": "fake_http",
+    "FakeAnswer": "fake_http",
+    "FakeCrm": "fake_http",
+    "FakeRequest": "fake_http",
+    "Fault": "fake_http",
     "FakeHttpService": "fake_http",
     "QuietHandler": "fake_http",
     "LiveService": "live",
@@ -106,6 +114,7 @@ __all__ = [
     "FakeHttpService",
     "FakeRequest",
     "FanoutSink",
+    "Fault",
     "HttpSink",
     "LiveService",
     "LoadedConnector",
