@@ -15,7 +15,7 @@ import trustme
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from sf_fake import FakeOrg, FakeSalesforce
+from sf_fake import FakeOrg
 
 from callbridge_salesforce.plugin import SalesforcePlugin
 from callbridge_salesforce.settings import SalesforceSettings
@@ -44,16 +44,16 @@ def sf_ca_file(sf_ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 @pytest.fixture
-def sf_server(sf_ca: trustme.CA) -> Iterator[FakeSalesforce]:
+def sf_server(sf_ca: trustme.CA) -> Iterator[FakeOrg]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     sf_ca.issue_cert("127.0.0.1").configure_cert(context)
-    with FakeSalesforce(context) as server:
+    with FakeOrg(context) as server:
         yield server
 
 
 @pytest.fixture
-def org(sf_server: FakeSalesforce) -> FakeOrg:
-    return sf_server.org
+def org(sf_server: FakeOrg) -> FakeOrg:
+    return sf_server
 
 
 MakeSettings = Callable[..., SalesforceSettings]
