@@ -88,7 +88,8 @@ def test_https_with_a_certificate_the_client_trusts(tmp_path: Path) -> None:
     ca.cert_pem.write_to_path(str(ca_file))
     with _Notes(ssl_context=context) as fake:
         assert fake.url.startswith("https://127.0.0.1:")
-        answer = httpx.post(f"{fake.url}/notes", json={"text": "x"}, verify=str(ca_file))
+        trusted = ssl.create_default_context(cafile=str(ca_file))
+        answer = httpx.post(f"{fake.url}/notes", json={"text": "x"}, verify=trusted)
         assert answer.status_code == 201
 
 
@@ -113,3 +114,31 @@ def test_the_earlier_names_still_work() -> None:
     with FakeHttpService(Teapot) as service:
         answer = httpx.get(f"{service.url}/brew?cup=1", timeout=10)
         assert (answer.status_code, answer.text) == (418, "/brew?cup=1")
+
+
+class _Hangs(FakeHttpService):
+    def route(self, request: FakeRequest) -> FakeAnswer:
+        return FakeAnswer(drop=True) if request.path == "/hang-up" else FakeAnswer(204)
+
+
+def test_a_route_can_hang_up_without_answering() -> None:
+    with _Hangs() as fake, httpx.Client(base_url=fake.url, timeout=10) as client:
+        with pytest.raises(httpx.HTTPError):
+            client.get("/hang-up")
+        assert client.get("/fine").status_code == 204
+        assert fake.count("GET", "/hang-up") == 1
+
+
+def test_a_service_not_listening_refuses_connections_until_started() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    fake = _Hangs(port=port, listen=False)
+    try:
+        assert fake.url == f"http://127.0.0.1:{port}"
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{fake.url}/fine", timeout=10)
+        fake.start()
+        assert httpx.get(f"{fake.url}/fine", timeout=10).status_code == 204
+    finally:
+        fake.stop()

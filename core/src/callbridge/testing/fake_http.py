@@ -92,13 +92,14 @@ class FakeAnswer:
     """What the fake sends back: a status, a body and headers.
 
     A ``bytes`` body is sent as it is, with ``content_type``; any other body but None is
-    sent as JSON (None: no body).
+    sent as JSON (None: no body). ``drop``: hang up without answering at all.
     """
 
-    status: int
+    status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json;charset=utf-8"
+    drop: bool = False
 
 
 class CrmRefusal(Exception):
@@ -156,15 +157,19 @@ class FakeHttpService:
         host: str = "127.0.0.1",
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
+        listen: bool = True,
     ) -> None:
+        """``listen=False``: the port (give one) is not bound until ``start``, so connections
+        are refused until then, as with a service that is not up yet."""
         self.lock = threading.RLock()
         self.requests: list[FakeRequest] = []
         self.faults: list[Fault] = []
         self._ssl_context = ssl_context
         if handler is None:
             handler = type("Handler", (_RouteHandler,), {"fake": self})
-        self.server = ThreadingHTTPServer((host, port), handler)
+        self.server = ThreadingHTTPServer((host, port), handler, bind_and_activate=listen)
         self.server.daemon_threads = True
+        self._listening = listen
         if ssl_context is not None:
             self.server.socket = ssl_context.wrap_socket(self.server.socket, server_side=True)
         self._thread: threading.Thread | None = None
@@ -245,6 +250,10 @@ class FakeHttpService:
 
     def start(self) -> Self:
         """Serve from a daemon thread; returns self."""
+        if not self._listening:
+            self.server.server_bind()
+            self.server.server_activate()
+            self._listening = True
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self.server.serve_forever,
@@ -325,12 +334,14 @@ class _RouteHandler(BaseHTTPRequestHandler):
             answer = fake.route(request)
         except CrmRefusal as exc:
             answer = exc.answer
-        if fault is not None and fault.drop:
+        if fault is not None and fault.answer is not None:
+            answer = fault.answer
+        if answer.drop or (fault is not None and fault.drop):
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
-        self._send(fault.answer if fault is not None and fault.answer is not None else answer)
+        self._send(answer)
 
     def _send(self, answer: FakeAnswer) -> None:
         body = answer.body
