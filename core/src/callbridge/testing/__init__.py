@@ -27,7 +27,7 @@ if TYPE_CHECKING:
         Fault,
         QuietHandler,
     )
-    from .live import LiveService, ServerThread, SseMessage, SseReader, bind_socket
+    from .live import LiveService, ServerThread, SseMessage, SseReader, bind_socket, pops_of
     from .parts import (
         SQLITE_FILE_NAME,
         FanoutSink,
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         load_plugins,
         play,
     )
+    from .pbx import API_TOKEN, INGRESS_TOKEN, PBX_AGENTS, LivePbx
     from .plugins import make_plugins
     from .records import make_call, make_record, shifted_record
     from .scenarios import ScenarioResult, ScenarioRunner
@@ -86,6 +87,11 @@ _EXPORTS = {
     "require": "services",
     "SseMessage": "live",
     "SseReader": "live",
+    "pops_of": "live",
+    "API_TOKEN": "pbx",
+    "INGRESS_TOKEN": "pbx",
+    "PBX_AGENTS": "pbx",
+    "LivePbx": "pbx",
     "make_plugins": "plugins",
     "make_call": "records",
     "make_record": "records",
@@ -98,6 +104,9 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "API_TOKEN",
+    "INGRESS_TOKEN",
+    "PBX_AGENTS",
     "REMOTE",
     "REMOTE_E164",
     "SQLITE_FILE_NAME",
@@ -116,6 +125,7 @@ __all__ = [
     "FanoutSink",
     "Fault",
     "HttpSink",
+    "LivePbx",
     "LiveService",
     "LoadedConnector",
     "MemorySink",
@@ -139,6 +149,7 @@ __all__ = [
     "make_record",
     "overrides_standard_test",
     "play",
+    "pops_of",
     "require",
     "shifted_record",
     "variables",

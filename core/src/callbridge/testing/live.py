@@ -34,7 +34,14 @@ from ..settings import Settings, load_settings
 from .wait import wait_until
 
 #: ``ServerThread`` and ``bind_socket`` are re-exported for tests that serve an app of their own.
-__all__ = ["LiveService", "ServerThread", "SseMessage", "SseReader", "bind_socket"]
+__all__ = [
+    "LiveService",
+    "ServerThread",
+    "SseMessage",
+    "SseReader",
+    "bind_socket",
+    "pops_of",
+]
 
 _POLL = 0.05
 
@@ -215,6 +222,16 @@ class SseMessage:
     id: int | None
     event: str
     data: dict[str, Any]
+
+
+def pops_of(messages: Sequence[SseMessage], user_call_ids: set[str]) -> list[SseMessage]:
+    """The pop messages of the given user calls (the PBX's call ids), in order: several
+    tests share one stream, each looks only at its own calls."""
+    return [
+        m
+        for m in messages
+        if m.event == "pop" and str(m.data["call"]["user_call_id"]) in user_call_ids
+    ]
 
 
 class SseReader:

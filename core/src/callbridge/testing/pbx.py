@@ -1,0 +1,148 @@
+"""``LivePbx``: the simulator's PBX in front of a live callbridge, for end-to-end tests.
+
+An end-to-end test of a connector wants the whole path: the VOIspeed simulator's SOAP server
+and event emitter, callbridge as ``callbridge serve`` runs it (``LiveService``: settings from
+``CALLBRIDGE_*`` variables, plugins from their entry points, uvicorn on a real port) and the
+CRM (a fake on the kit's ``FakeHttpService``). Every connector used to wire the first two the
+same way; this is that wiring, once::
+
+    def test_inbound(callbridge_env, fake_crm):
+        with LivePbx(callbridge_env, {"CALLBRIDGE_ACME_URL": fake_crm.url}, plugin="acme") as pbx:
+            pbx.play("inbound-answered")
+            assert pbx.events_accepted()
+
+or the ``live_pbx`` fixture: ``live_pbx({...}, plugin="acme")`` -> a started ``LivePbx``,
+stopped after the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from ..sim import FanoutSink, HttpSink, MemorySink, Simulator
+from ..sim.playback import play
+from ..sim.scenarios import PlayResult, find_scenario
+from .live import LiveService, SseReader
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .env import CallbridgeEnv
+
+__all__ = ["API_TOKEN", "INGRESS_TOKEN", "PBX_AGENTS", "LivePbx"]
+
+#: The token the simulator sends its events with.
+INGRESS_TOKEN = "e2e-ingress-token-0123456789"  # noqa: S105 - a test token
+#: An API token with every extension (``/v1/...``, the agents' event streams).
+API_TOKEN = "e2e-api-token-0123456789"  # noqa: S105 - a test token
+#: The agents of the built-in scenarios: extension -> PBX user (201 Mario, 203 Luca).
+PBX_AGENTS = "201=auth-mario@acme,203=auth-luca@acme"
+
+
+def base_settings(soap_url: str) -> dict[str, str]:
+    """The core settings of a live PBX test: the simulator's SOAP endpoint and users, the
+    tokens, and short retry delays and heartbeats (a test waits for retries, not minutes)."""
+    return {
+        "CALLBRIDGE_INGRESS_TOKEN": INGRESS_TOKEN,
+        "CALLBRIDGE_SERVER__API_TOKENS": f"{API_TOKEN}:*",
+        "CALLBRIDGE_SERVER__HEARTBEAT": "0.5",
+        "CALLBRIDGE_PBX__SOAP_URL": soap_url,
+        "CALLBRIDGE_PBX__USER": "auth-callbridge@acme",
+        "CALLBRIDGE_PBX__PASSWORD": "callbridge",
+        "CALLBRIDGE_PBX__AGENTS": PBX_AGENTS,
+        "CALLBRIDGE_DISPATCH__WORKERS": "2",
+        "CALLBRIDGE_DISPATCH__BACKOFF_INITIAL": "0.05",
+        "CALLBRIDGE_DISPATCH__BACKOFF_MAX": "0.2",
+    }
+
+
+class LivePbx:
+    """A started simulator sending its events to a live service; ``start``/``stop`` or ``with``.
+
+    ``settings`` are ``CALLBRIDGE_*`` variables on top of ``base_settings`` (a connector's
+    own, or a core setting the test changes); they are set through ``env`` (the
+    ``callbridge_env`` fixture), so they are gone after the test. ``plugin``: the connector
+    that must come up ``active`` (a ``RuntimeError`` naming every plugin's state otherwise).
+    The events the simulator sent are kept in ``sent`` (a test can send them again) and the
+    ingress's answers in ``sink.deliveries``.
+    """
+
+    def __init__(
+        self,
+        env: CallbridgeEnv,
+        settings: Mapping[str, Any] | None = None,
+        *,
+        plugin: str | None = None,
+        service: LiveService | None = None,
+    ) -> None:
+        self.env = env
+        self.settings = dict(settings or {})
+        self.plugin = plugin
+        #: The service (its port is reserved now: the simulator's sink needs the URL).
+        self.service = service or LiveService()
+        self.sink = HttpSink(f"{self.service.url}/pbx/events", token=INGRESS_TOKEN)
+        self.sent = MemorySink()
+        self.sim = Simulator(sink=FanoutSink(self.sink, self.sent))
+        self.api_token = API_TOKEN
+
+    @property
+    def data_dir(self) -> Path:
+        """The service's data directory (journal, connectors' ledgers)."""
+        return self.env.data_dir
+
+    def start(self) -> Self:
+        """Start the simulator, configure the service for it and start the service."""
+        self.sim.start()
+        try:
+            self.env.set({**base_settings(self.sim.url), **self.settings})
+            self.service.start()
+            if self.plugin is not None:
+                states = self.service.plugin_states()
+                if states.get(self.plugin) != "active":
+                    raise RuntimeError(f"{self.plugin} is not active: {states}")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop the simulator (its queued events are delivered first), then the service."""
+        try:
+            self.sim.stop()
+        finally:
+            self.service.stop()
+
+    def events_accepted(self) -> bool:
+        """Every event the simulator sent so far was accepted by the ingress (2xx)."""
+        self.sim.flush()
+        return all(d.ok for d in self.sink.deliveries)
+
+    def play(self, scenario: str, **options: Any) -> PlayResult:
+        """Play a built-in scenario (``inbound-answered``...) on the simulator; ``options``
+        as ``play`` takes them (``speed=2.0``, ``realtime=False``)."""
+        return play(self.sim, find_scenario(scenario), **options)
+
+    def agent_events(self, extension: str) -> SseReader:
+        """An agent's event stream (pops), read with the API token: use it as ``with``."""
+        return SseReader(self.service.url, extension, self.api_token)
+
+    def api(self) -> httpx.Client:
+        """An HTTP client on the service's API with the API token."""
+        return self.service.api(self.api_token)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"LivePbx(service={self.service!r}, plugin={self.plugin!r})"

@@ -1,0 +1,49 @@
+"""The kit's live-PBX fixture: the simulator's PBX (SOAP server and events) in front of
+callbridge as ``callbridge serve`` runs it, here with the built-in plugins."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import pytest
+
+from callbridge.testing import SQLITE_FILE_NAME, CallbridgeEnv, LivePbx, pops_of, wait_until
+
+
+def test_a_scenario_goes_from_the_pbx_to_a_pop_and_a_delivery(
+    live_pbx: Callable[..., LivePbx],
+) -> None:
+    pbx = live_pbx({"CALLBRIDGE_SERVER__HEARTBEAT": "1"}, plugin="directory")
+    assert pbx.service.plugin_states()["console"] == "active"
+    with pbx.agent_events("201") as stream:
+        played = pbx.play("inbound-answered", speed=4.0)
+        call_ids = set(played.owners())
+        messages = stream.wait_for(lambda ms: pops_of(ms, call_ids), "the pop of the call")
+    assert pbx.events_accepted()
+    assert len(pbx.sent.events) == len(pbx.sink.deliveries) > 0
+    pop = pops_of(messages, call_ids)[0]
+    assert pop.data["call"]["extension"] == "201"
+    call = pbx.service.call_of("201")
+    assert call.remote_e164 == "+390612345678"
+    assert pbx.service.wait_idle()
+    wait_until(lambda: pbx.service.delivery_of(call.key, "console").state == "done", "done")
+    assert (pbx.data_dir / SQLITE_FILE_NAME).exists()  # the journal is in the test's data dir
+
+
+def test_click_to_call_reaches_the_simulated_pbx(live_pbx: Callable[..., LivePbx]) -> None:
+    pbx = live_pbx()
+    with pbx.api() as api:
+        answer = api.post("/v1/calls", json={"agent": "201", "number": "+39 06 1234 5678"})
+        assert answer.status_code == 202, answer.text
+        assert pbx.sim.find_call(answer.json()["external_id"]) is not None
+
+
+def test_a_plugin_that_does_not_come_up_stops_everything(callbridge_env: CallbridgeEnv) -> None:
+    pbx = LivePbx(callbridge_env, plugin="hubspot")  # not configured here
+    port = pbx.service.port
+    with pytest.raises(RuntimeError, match="hubspot is not active"):
+        pbx.start()
+    assert not pbx.service.started
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass
