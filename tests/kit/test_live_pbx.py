@@ -31,12 +31,17 @@ def test_a_scenario_goes_from_the_pbx_to_a_pop_and_a_delivery(
     assert (pbx.data_dir / SQLITE_FILE_NAME).exists()  # the journal is in the test's data dir
 
 
-def test_click_to_call_reaches_the_simulated_pbx(live_pbx: Callable[..., LivePbx]) -> None:
+def test_click_to_call_is_placed_answered_and_ended_in_the_simulated_pbx(
+    live_pbx: Callable[..., LivePbx],
+) -> None:
     pbx = live_pbx()
-    with pbx.api() as api:
-        answer = api.post("/v1/calls", json={"agent": "201", "number": "+39 06 1234 5678"})
-        assert answer.status_code == 202, answer.text
-        assert pbx.sim.find_call(answer.json()["external_id"]) is not None
+    crm = {"connector": "directory", "record_type": "contact", "record_id": "1"}
+    placed = pbx.click_to_call("+39 06 1234 5678", crm)
+    assert placed.placed["state"] == "sent"
+    (request,) = [e for e in pbx.sim.soap_log if e.command == "CallReq"]
+    assert request.fields["call_req_ext_id"] == placed.external_id
+    assert placed.ended["state"] == "ended"
+    assert pbx.service.journal.get_call(placed.key) is not None
 
 
 def test_a_plugin_that_does_not_come_up_stops_everything(callbridge_env: CallbridgeEnv) -> None:

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
         load_plugins,
         play,
     )
-    from .pbx import API_TOKEN, INGRESS_TOKEN, PBX_AGENTS, LivePbx
+    from .pbx import API_TOKEN, INGRESS_TOKEN, PBX_AGENTS, LivePbx, PlacedCall
     from .plugins import make_plugins
     from .records import make_call, make_record, shifted_record
     from .scenarios import ScenarioResult, ScenarioRunner
@@ -92,6 +92,7 @@ _EXPORTS = {
     "INGRESS_TOKEN": "pbx",
     "PBX_AGENTS": "pbx",
     "LivePbx": "pbx",
+    "PlacedCall": "pbx",
     "make_plugins": "plugins",
     "make_call": "records",
     "make_record": "records",
@@ -129,6 +130,7 @@ __all__ = [
     "LiveService",
     "LoadedConnector",
     "MemorySink",
+    "PlacedCall",
     "PluginInfo",
     "Plugins",
     "QuietHandler",

@@ -18,6 +18,7 @@ stopped after the test.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -25,14 +26,15 @@ from typing import TYPE_CHECKING, Any, Self
 from ..sim import FanoutSink, HttpSink, MemorySink, Simulator
 from ..sim.playback import play
 from ..sim.scenarios import PlayResult, find_scenario
-from .live import LiveService, SseReader
+from .live import LiveService, SseMessage, SseReader
+from .wait import wait_until
 
 if TYPE_CHECKING:
     import httpx
 
     from .env import CallbridgeEnv
 
-__all__ = ["API_TOKEN", "INGRESS_TOKEN", "PBX_AGENTS", "LivePbx"]
+__all__ = ["API_TOKEN", "INGRESS_TOKEN", "PBX_AGENTS", "LivePbx", "PlacedCall"]
 
 #: The token the simulator sends its events with.
 INGRESS_TOKEN = "e2e-ingress-token-0123456789"  # noqa: S105 - a test token
@@ -59,6 +61,21 @@ def base_settings(soap_url: str) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class PlacedCall:
+    """A click-to-call as the service saw it: its answer to ``POST /v1/calls`` and its view
+    of the call once ended (``GET /v1/calls/{external_id}``)."""
+
+    external_id: str
+    placed: dict[str, Any]
+    ended: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        """The journal's key of the call."""
+        return str(self.ended["call"]["key"])
+
+
 class LivePbx:
     """A started simulator sending its events to a live service; ``start``/``stop`` or ``with``.
 
@@ -67,7 +84,8 @@ class LivePbx:
     ``callbridge_env`` fixture), so they are gone after the test. ``plugin``: the connector
     that must come up ``active`` (a ``RuntimeError`` naming every plugin's state otherwise).
     The events the simulator sent are kept in ``sent`` (a test can send them again) and the
-    ingress's answers in ``sink.deliveries``.
+    ingress's answers in ``sink.deliveries``; ``crm`` is the test's own (its fake CRM and the
+    records it made), kept here so that one fixture hands a test everything.
     """
 
     def __init__(
@@ -77,8 +95,11 @@ class LivePbx:
         *,
         plugin: str | None = None,
         service: LiveService | None = None,
+        crm: Any = None,
     ) -> None:
         self.env = env
+        #: Whatever the test carries along with it: its fake CRM and the records it made.
+        self.crm = crm
         self.settings = dict(settings or {})
         self.plugin = plugin
         #: The service (its port is reserved now: the simulator's sink needs the URL).
@@ -124,6 +145,52 @@ class LivePbx:
         """Play a built-in scenario (``inbound-answered``...) on the simulator; ``options``
         as ``play`` takes them (``speed=2.0``, ``realtime=False``)."""
         return play(self.sim, find_scenario(scenario), **options)
+
+    def play_until_pop(
+        self, scenario: str, plugin: str, *, extension: str = "201", speed: float = 2.0
+    ) -> dict[str, Any]:
+        """Play ``scenario`` in real time (``speed`` times faster) while reading
+        ``extension``'s stream; return the data of the first pop that carries ``plugin``'s
+        contact with its URL (the screen pop a CRM user would click), once it came."""
+
+        def linked(message: SseMessage) -> bool:
+            contact = (message.data.get("contacts") or {}).get(plugin) or {}
+            return message.event == "pop" and bool(contact.get("url"))
+
+        with self.agent_events(extension) as stream:
+            self.play(scenario, speed=speed)
+            messages = stream.wait_for(lambda ms: any(map(linked, ms)), f"the {plugin} pop")
+        return next(m.data for m in messages if linked(m))
+
+    def click_to_call(
+        self, number: str, crm: Mapping[str, str] | None = None, *, agent: str = "201"
+    ) -> PlacedCall:
+        """Place a call through the service (``POST /v1/calls``, what a CRM's click-to-dial
+        sends; ``crm``: the record it was clicked on), answer it in the simulated PBX, hang
+        up from the agent's side, and return once the service saw the call end."""
+        body: dict[str, Any] = {"agent": agent, "number": number}
+        if crm is not None:
+            body["crm"] = dict(crm)
+        with self.api() as api:
+            response = api.post("/v1/calls", json=body)
+            if response.status_code != 202:
+                raise AssertionError(
+                    f"click-to-call refused: {response.status_code} {response.text}"
+                )
+            external_id = str(response.json()["external_id"])
+            call = self.sim.find_call(external_id)
+            if call is None:
+                raise AssertionError(f"the simulated PBX has no call {external_id}")
+            self.sim.answer(call)
+            self.sim.hangup(call, by="local")
+            if not self.events_accepted():
+                raise AssertionError("the ingress refused an event of the click-to-call")
+
+            def ended() -> dict[str, Any]:
+                state: dict[str, Any] = api.get(f"/v1/calls/{external_id}").json()
+                return state if state.get("state") == "ended" else {}
+
+            return PlacedCall(external_id, response.json(), wait_until(ended, "the call's end"))
 
     def agent_events(self, extension: str) -> SseReader:
         """An agent's event stream (pops), read with the API token: use it as ``with``."""
