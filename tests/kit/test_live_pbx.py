@@ -8,7 +8,16 @@ from collections.abc import Callable
 
 import pytest
 
-from callbridge.testing import SQLITE_FILE_NAME, CallbridgeEnv, LivePbx, pops_of, wait_until
+from callbridge.testing import (
+    SQLITE_FILE_NAME,
+    CallbridgeEnv,
+    FakeAnswer,
+    FakeHttpService,
+    FakeRequest,
+    LivePbx,
+    pops_of,
+    wait_until,
+)
 
 
 def test_a_scenario_goes_from_the_pbx_to_a_pop_and_a_delivery(
@@ -52,3 +61,31 @@ def test_a_plugin_that_does_not_come_up_stops_everything(callbridge_env: Callbri
     assert not pbx.service.started
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
         pass
+
+
+class _Down(FakeHttpService):
+    """A webhook receiver that is down (503 to everything)."""
+
+    def route(self, request: FakeRequest) -> FakeAnswer:
+        return FakeAnswer(503, {"error": "down for maintenance"})
+
+
+def test_a_stop_with_a_delivery_pending_leaves_it_in_the_journal(
+    live_pbx: Callable[..., LivePbx],
+) -> None:
+    with _Down() as hook:
+        pbx = live_pbx(
+            {
+                "CALLBRIDGE_CONNECTORS": "webhook",
+                "CALLBRIDGE_WEBHOOK_URLS": f"{hook.url}/hook",
+                "CALLBRIDGE_WEBHOOK_SECRET": "webhook-secret-0123456789",
+                "CALLBRIDGE_WEBHOOK_POPS": "false",
+            },
+            plugin="webhook",
+        )
+        pbx.play("inbound-answered", realtime=False)
+        assert pbx.events_accepted()
+        pending = pbx.stop_with_delivery_pending("webhook")
+        assert not pbx.service.started
+        assert pending.state == "pending" and pending.attempts >= 1
+        assert hook.count("POST", "/hook") >= 1

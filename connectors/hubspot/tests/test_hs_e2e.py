@@ -20,9 +20,7 @@ from hs_fake import TOKEN, FakeHubSpot
 from callbridge.testing import (
     API_TOKEN,
     INGRESS_TOKEN,
-    SQLITE_FILE_NAME,
     LivePbx,
-    SqliteJournal,
     cli_main,
     find_scenario,
     play,
@@ -93,12 +91,9 @@ def _creates(fake: FakeHubSpot) -> list[float]:
 def test_inbound_answered_and_missed_end_as_engagements_and_the_pop_links_the_contact(
     e2e: LivePbx,
 ) -> None:
-    service, sim, acc = e2e.service, e2e.sim, e2e.crm
+    service, acc = e2e.service, e2e.crm
     fake = acc.fake
-    # Real time at double speed, so the answered call lasts about two seconds.
-    pop = e2e.play_until_pop("inbound-answered", "hubspot")
-    play(sim, find_scenario("inbound-missed"), realtime=False)
-    assert e2e.events_accepted()
+    pop = e2e.play_inbound_pair("hubspot")
 
     contact = pop["contacts"]["hubspot"]
     assert pop["state"] == "ringing"
@@ -189,20 +184,8 @@ def test_restart_after_an_unanswered_create_gives_no_duplicate(e2e: LivePbx) -> 
     assert e2e.events_accepted()
     wait_until(lambda: len(fake.calls) == 1, "the engagement (whose answer was lost)")
     call = service.call_of("201")
-    wait_until(
-        lambda: service.delivery_of(call.key, "hubspot").attempts == 1,
-        "the failed attempt recorded",
-    )
-    service.stop()
-
-    journal = SqliteJournal(e2e.data_dir / SQLITE_FILE_NAME)
-    try:
-        (pending,) = [
-            d for d in journal.list_deliveries(call_keys=[call.key]) if d.plugin == "hubspot"
-        ]
-        assert pending.state == "pending"
-    finally:
-        journal.close()
+    pending = e2e.stop_with_delivery_pending("hubspot")
+    assert (pending.state, pending.attempts) == ("pending", 1)
 
     service.start()  # same port, same data directory, HubSpot answering again
     wait_until(

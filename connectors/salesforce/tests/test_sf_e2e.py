@@ -18,9 +18,7 @@ from sf_fake import FakeOrg
 
 from callbridge.testing import (
     API_TOKEN,
-    SQLITE_FILE_NAME,
     LivePbx,
-    SqliteJournal,
     find_scenario,
     play,
     wait_until,
@@ -101,12 +99,9 @@ def _lightning(org: FakeOrg, object_name: str, record_id: str) -> str:
 def test_inbound_answered_and_missed_end_as_tasks_and_the_pop_links_the_record(
     e2e: LivePbx,
 ) -> None:
-    service, sim, rec = e2e.service, e2e.sim, e2e.crm
+    service, rec = e2e.service, e2e.crm
     org = rec.fake
-    # Real time at double speed, so the answered call lasts about two seconds.
-    pop = e2e.play_until_pop("inbound-answered", "salesforce")
-    play(sim, find_scenario("inbound-missed"), realtime=False)
-    assert e2e.events_accepted()
+    pop = e2e.play_inbound_pair("salesforce")
 
     # The pop reached the agent's stream while the phone rang, with the Lightning URL.
     contact = pop["contacts"]["salesforce"]
@@ -182,22 +177,10 @@ def test_restart_while_a_delivery_is_pending_still_gives_one_task(e2e: LivePbx) 
     assert e2e.events_accepted()
     wait_until(lambda: len(org.tasks()) == 1, "the Task (whose answer was lost)")
     call = service.call_of("201")
-    wait_until(
-        lambda: service.delivery_of(call.key, "salesforce").attempts == 1,
-        "the failed attempt recorded",
-    )
-    service.stop()
-
     # Stopped with the work pending, the Task already in Salesforce.
-    journal = SqliteJournal(e2e.data_dir / SQLITE_FILE_NAME)
-    try:
-        (pending,) = [
-            d for d in journal.list_deliveries(call_keys=[call.key]) if d.plugin == "salesforce"
-        ]
-        assert pending.state == "pending"
-        assert "SERVER_UNAVAILABLE" in (pending.last_error or "")
-    finally:
-        journal.close()
+    pending = e2e.stop_with_delivery_pending("salesforce")
+    assert (pending.state, pending.attempts) == ("pending", 1)
+    assert "SERVER_UNAVAILABLE" in (pending.last_error or "")
 
     service.start()  # same port, same data directory, the org healthy again
     wait_until(
@@ -224,10 +207,7 @@ def test_a_delivery_retried_after_a_restart_writes_the_whole_task(e2e: LivePbx) 
     play(sim, find_scenario("inbound-answered"), realtime=False)
     assert e2e.events_accepted()
     call = service.call_of("201")
-    wait_until(
-        lambda: service.delivery_of(call.key, "salesforce").attempts == 1, "the refused attempt"
-    )
-    service.stop()
+    assert e2e.stop_with_delivery_pending("salesforce").attempts == 1  # the refused attempt
     assert org.tasks() == []
 
     service.start()

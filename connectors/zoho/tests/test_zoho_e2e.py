@@ -77,12 +77,9 @@ def _call_of(fake: FakeZoho, call_key: str) -> dict[str, Any]:
 
 
 def test_inbound_calls_become_calls_records_and_the_pop_links_the_record(e2e: LivePbx) -> None:
-    service, sim, org = e2e.service, e2e.sim, e2e.crm
+    service, org = e2e.service, e2e.crm
     fake = org.fake
-    # Real time at double speed, so the answered call lasts about two seconds.
-    pop = e2e.play_until_pop("inbound-answered", "zoho")
-    play(sim, find_scenario("inbound-missed"), realtime=False)
-    assert e2e.events_accepted()
+    pop = e2e.play_inbound_pair("zoho")
 
     contact = pop["contacts"]["zoho"]
     assert pop["state"] == "ringing"

@@ -23,6 +23,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+from ..journal.base import Delivery
+from ..journal.factory import SQLITE_FILE_NAME
+from ..journal.sqlite import SqliteJournal
 from ..sim import FanoutSink, HttpSink, MemorySink, Simulator
 from ..sim.playback import play
 from ..sim.scenarios import PlayResult, find_scenario
@@ -161,6 +164,37 @@ class LivePbx:
             self.play(scenario, speed=speed)
             messages = stream.wait_for(lambda ms: any(map(linked, ms)), f"the {plugin} pop")
         return next(m.data for m in messages if linked(m))
+
+    def play_inbound_pair(self, plugin: str) -> dict[str, Any]:
+        """The built-in scenarios' two inbound calls, as a connector's end-to-end test plays
+        them: ``inbound-answered`` in real time (twice as fast: the talk lasts about two
+        seconds) until agent 201's pop carries ``plugin``'s contact with its URL, then
+        ``inbound-missed`` (agent 203) at once. Every event must be accepted; returns the
+        pop (``pop["contacts"][plugin]``: the contact the agent saw while it rang)."""
+        pop = self.play_until_pop("inbound-answered", plugin)
+        self.play("inbound-missed", realtime=False)
+        if not self.events_accepted():
+            raise AssertionError(f"the ingress refused an event: {self.sink.deliveries}")
+        return pop
+
+    def stop_with_delivery_pending(self, plugin: str, extension: str = "201") -> Delivery:
+        """Wait until ``plugin``'s delivery of ``extension``'s call was attempted (and failed,
+        as the test arranged), stop the service, and return that delivery as the journal
+        file holds it: what the next ``service.start()`` (same port, same data directory)
+        starts from."""
+        call = self.service.call_of(extension)
+        wait_until(
+            lambda: self.service.delivery_of(call.key, plugin).attempts >= 1,
+            f"the {plugin} delivery attempted",
+        )
+        self.service.stop()
+        journal = SqliteJournal(self.data_dir / SQLITE_FILE_NAME)
+        try:
+            found = journal.list_deliveries(call_keys=[call.key])
+        finally:
+            journal.close()
+        (delivery,) = [d for d in found if d.plugin == plugin]
+        return delivery
 
     def click_to_call(
         self, number: str, crm: Mapping[str, str] | None = None, *, agent: str = "201"
