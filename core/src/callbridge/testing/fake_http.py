@@ -35,9 +35,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
+
+from .lifecycle import Startable
 
 __all__ = [
     "CrmRefusal",
@@ -140,7 +141,7 @@ class QuietHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-class FakeHttpService:
+class FakeHttpService(Startable):
     """Base of a fake HTTP service; subclasses implement ``route``. Thread-safe.
 
     ``route`` runs on the server's threads without ``lock`` held: a subclass whose state
@@ -271,17 +272,6 @@ class FakeHttpService:
             self._thread.join(timeout=10)
             self._thread = None
         self.server.server_close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 #: The earlier name of ``FakeHttpService`` (deprecated; see docs/testing-plugins.md).

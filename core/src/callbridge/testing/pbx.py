@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from ..journal.base import Delivery
@@ -29,6 +28,7 @@ from ..journal.sqlite import SqliteJournal
 from ..sim import FanoutSink, HttpSink, MemorySink, Simulator
 from ..sim.playback import play
 from ..sim.scenarios import PlayResult, find_scenario
+from .lifecycle import Startable
 from .live import LiveService, SseMessage, SseReader
 from .wait import wait_until
 
@@ -79,7 +79,7 @@ class PlacedCall:
         return str(self.ended["call"]["key"])
 
 
-class LivePbx:
+class LivePbx(Startable):
     """A started simulator sending its events to a live service; ``start``/``stop`` or ``with``.
 
     ``settings`` are ``CALLBRIDGE_*`` variables on top of ``base_settings`` (a connector's
@@ -233,17 +233,6 @@ class LivePbx:
     def api(self) -> httpx.Client:
         """An HTTP client on the service's API with the API token."""
         return self.service.api(self.api_token)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"LivePbx(service={self.service!r}, plugin={self.plugin!r})"
