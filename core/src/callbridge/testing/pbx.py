@@ -26,6 +26,7 @@ from ..journal.base import Delivery
 from ..journal.factory import SQLITE_FILE_NAME
 from ..journal.sqlite import SqliteJournal
 from ..sim import FanoutSink, HttpSink, MemorySink, Simulator
+from ..sim.emitter import TextForm
 from ..sim.playback import play
 from ..sim.scenarios import PlayResult, find_scenario
 from .lifecycle import Startable
@@ -87,7 +88,9 @@ class LivePbx(Startable):
     ``callbridge_env`` fixture), so they are gone after the test. ``plugin``: the connector
     that must come up ``active`` (a ``RuntimeError`` naming every plugin's state otherwise).
     The events the simulator sent are kept in ``sent`` (a test can send them again) and the
-    ingress's answers in ``sink.deliveries``; ``crm`` is the test's own (its fake CRM and the
+    ingress's answers in ``sink.deliveries``. A real site's shapes: ``text`` (how names are
+    encoded in the event URLs) and ``sim_options`` (``directory``, ``ext_reading``,
+    ``group_end``...: what ``Simulator`` takes). ``crm`` is the test's own (its fake CRM and the
     records it made), kept here so that one fixture hands a test everything.
     """
 
@@ -99,6 +102,8 @@ class LivePbx(Startable):
         plugin: str | None = None,
         service: LiveService | None = None,
         crm: Any = None,
+        text: TextForm = "utf-8",
+        **sim_options: Any,
     ) -> None:
         self.env = env
         #: Whatever the test carries along with it: its fake CRM and the records it made.
@@ -107,9 +112,9 @@ class LivePbx(Startable):
         self.plugin = plugin
         #: The service (its port is reserved now: the simulator's sink needs the URL).
         self.service = service or LiveService()
-        self.sink = HttpSink(f"{self.service.url}/pbx/events", token=INGRESS_TOKEN)
+        self.sink = HttpSink(f"{self.service.url}/pbx/events", token=INGRESS_TOKEN, text=text)
         self.sent = MemorySink()
-        self.sim = Simulator(sink=FanoutSink(self.sink, self.sent))
+        self.sim = Simulator(sink=FanoutSink(self.sink, self.sent), **sim_options)
         self.api_token = API_TOKEN
 
     @property
