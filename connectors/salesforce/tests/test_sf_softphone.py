@@ -11,19 +11,16 @@ from __future__ import annotations
 import asyncio
 import json
 import queue
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from callbridge.testing import require
+from callbridge.testing import ServerThread, bind_socket, require
 from callbridge_salesforce.plugin import SalesforcePlugin
 from callbridge_salesforce.settings import SalesforceSettings
 
@@ -137,20 +134,10 @@ def service() -> Iterator[FakeService]:
         )
     )
     fake = FakeService()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = bind_socket("127.0.0.1", 0)  # the URL goes into the app before it serves
     fake.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(_app(plugin, fake), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.02)
-    yield fake
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with ServerThread(_app(plugin, fake)).start(sock=sock):
+        yield fake
 
 
 @pytest.fixture
