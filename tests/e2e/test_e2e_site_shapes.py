@@ -8,48 +8,27 @@ checks the pops on the agents' streams and the activities a CRM plugin is asked 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from callbridge import CallRecord, hookimpl
 from callbridge.sim.emitter import TextForm
 from callbridge.sim.model import default_directory
-from callbridge.testing import LivePbx, LiveService, SseMessage, SseReader, wait_until
+from callbridge.testing import LivePbx, LiveService, RecordingCrm, SseMessage, SseReader, wait_until
 
 CALLER = "+39 06 1234 5678"
 WINDOW = 8.0
 
 
-class Recorder:
-    """A CRM connector that only remembers what it was asked to log."""
-
-    name = "recorder"
-
-    def __init__(self) -> None:
-        self.records: list[CallRecord] = []
-        self._lock = threading.Lock()
-
-    @hookimpl
-    def log_call(self, record: CallRecord) -> None:
-        with self._lock:
-            self.records.append(record)
-
-    def of(self, sim_call_legs: set[str]) -> list[CallRecord]:
-        with self._lock:
-            return [r for r in self.records if r.call.user_call_id in sim_call_legs]
+@pytest.fixture
+def recorder() -> RecordingCrm:
+    return RecordingCrm()
 
 
 @pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
-
-
-@pytest.fixture
-def site(live_pbx: Callable[..., LivePbx], recorder: Recorder) -> Callable[..., LivePbx]:
+def site(live_pbx: Callable[..., LivePbx], recorder: RecordingCrm) -> Callable[..., LivePbx]:
     """``site(**shape)``: the kit's live PBX in one of a real site's shapes (``text``,
     ``directory``, ``ext_reading``, ``group_end``) in front of a live service whose only
     CRM is the recorder."""
@@ -84,7 +63,7 @@ def _settled(service: LiveService) -> None:
 
 @pytest.mark.parametrize("text", ["latin1", "latin1-raw", "utf8-raw"])
 def test_caller_names_in_latin1_or_raw_bytes_reach_the_pop_and_the_activity(
-    site: Callable[..., LivePbx], recorder: Recorder, text: TextForm
+    site: Callable[..., LivePbx], recorder: RecordingCrm, text: TextForm
 ) -> None:
     pbx = site(text=text)
     service, sim = pbx.service, pbx.sim
@@ -104,7 +83,7 @@ def test_caller_names_in_latin1_or_raw_bytes_reach_the_pop_and_the_activity(
 
 
 def test_group_and_did_numbers_in_ext_pop_on_the_members_stream(
-    site: Callable[..., LivePbx], recorder: Recorder
+    site: Callable[..., LivePbx], recorder: RecordingCrm
 ) -> None:
     """16's ``ext`` is the number called; logins taught callbridge whose extension is whose."""
     directory = default_directory()
@@ -147,7 +126,7 @@ def test_group_and_did_numbers_in_ext_pop_on_the_members_stream(
 
 
 def test_hunt_group_with_a_gap_between_members_is_one_answered_call(
-    site: Callable[..., LivePbx], recorder: Recorder
+    site: Callable[..., LivePbx], recorder: RecordingCrm
 ) -> None:
     pbx = site(group_end=19)  # 602: the default directory's hunt group
     service, sim = pbx.service, pbx.sim
@@ -167,7 +146,7 @@ def test_hunt_group_with_a_gap_between_members_is_one_answered_call(
 
 
 def test_hunt_group_nobody_answered_is_one_missed_call(
-    site: Callable[..., LivePbx], recorder: Recorder
+    site: Callable[..., LivePbx], recorder: RecordingCrm
 ) -> None:
     pbx = site(group_end=19)  # 602: the default directory's hunt group
     service, sim = pbx.service, pbx.sim

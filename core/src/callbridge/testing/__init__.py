@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     )
     from .pbx import API_TOKEN, INGRESS_TOKEN, PBX_AGENTS, LivePbx, PlacedCall
     from .plugins import make_plugins
+    from .recorder import RecordingCrm
     from .records import make_call, make_record, shifted_record
     from .scenarios import ScenarioResult, ScenarioRunner
     from .services import require
@@ -94,6 +95,7 @@ _EXPORTS = {
     "LivePbx": "pbx",
     "PlacedCall": "pbx",
     "make_plugins": "plugins",
+    "RecordingCrm": "recorder",
     "make_call": "records",
     "make_record": "records",
     "shifted_record": "records",
@@ -134,6 +136,7 @@ __all__ = [
     "PluginInfo",
     "Plugins",
     "QuietHandler",
+    "RecordingCrm",
     "ScenarioResult",
     "ScenarioRunner",
     "ServerThread",
