@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import trustme
 
 from callbridge.testing import (
     CrmRefusal,
@@ -17,6 +16,7 @@ from callbridge.testing import (
     FakeCrm,
     FakeHttpService,
     FakeRequest,
+    LocalCa,
     QuietHandler,
 )
 
@@ -81,16 +81,16 @@ def test_faults_fail_drop_or_lose_the_answer_of_matching_requests() -> None:
 
 
 def test_https_with_a_certificate_the_client_trusts(tmp_path: Path) -> None:
-    ca = trustme.CA()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    ca_file = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    with _Notes(ssl_context=context) as fake:
+    ca = LocalCa(tmp_path / "ca")
+    assert ca.pem.read_text().startswith("-----BEGIN CERTIFICATE-----")
+    with _Notes(ssl_context=ca.server_context()) as fake:
         assert fake.url.startswith("https://127.0.0.1:")
-        trusted = ssl.create_default_context(cafile=str(ca_file))
+        trusted = ssl.create_default_context(cafile=str(ca.pem))
         answer = httpx.post(f"{fake.url}/notes", json={"text": "x"}, verify=trusted)
         assert answer.status_code == 201
+        with pytest.raises(httpx.ConnectError):  # a client that does not trust the CA
+            httpx.post(f"{fake.url}/notes", json={"text": "y"})
+    assert fake.notes == ["x"]
 
 
 def test_the_port_is_known_before_start_and_free_after_stop() -> None:

@@ -23,15 +23,11 @@ from __future__ import annotations
 
 import base64
 import re
-import ssl
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import trustme
-
-from callbridge.testing import FakeAnswer, FakeHttpService, FakeRequest
+from callbridge.testing import FakeAnswer, FakeHttpService, FakeRequest, LocalCa
 
 API_TOKEN = "pd-api-token-0123456789abcdef0123456789abcdef"
 CLIENT_ID = "cb-client-id"
@@ -72,11 +68,9 @@ def bad_request(error: str) -> ApiError:
 class FakePipedrive(FakeHttpService):
     """The state of the fake company and the faults to inject; thread-safe."""
 
-    def __init__(self, ca: trustme.CA | None = None) -> None:
-        self.ca = ca or trustme.CA()
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-        super().__init__(ssl_context=context)
+    def __init__(self, ca: LocalCa) -> None:
+        self.ca = ca
+        super().__init__(ssl_context=ca.server_context("127.0.0.1", "localhost"))
         self.api_tokens = {API_TOKEN}
         self.access_tokens: set[str] = set()
         self.refresh_tokens = {REFRESH_TOKEN}
@@ -131,11 +125,6 @@ class FakePipedrive(FakeHttpService):
             return [c for c in self.call_logs.values() if text in str(c.get("note") or "")]
 
     # -- server ---------------------------------------------------------------------------
-
-    def ca_file(self, folder: Path) -> Path:
-        path = folder / "pipedrive-ca.pem"
-        self.ca.cert_pem.write_to_path(str(path))
-        return path
 
     # -- authentication -------------------------------------------------------------------
 

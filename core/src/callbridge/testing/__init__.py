@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from .records import make_call, make_record, shifted_record
     from .scenarios import ScenarioResult, ScenarioRunner
     from .services import require
+    from .tls import LocalCa
     from .variables import Variable, variables
     from .wait import wait_until
 
@@ -86,6 +87,7 @@ _EXPORTS = {
     "load_plugins": "parts",
     "play": "parts",
     "require": "services",
+    "LocalCa": "tls",
     "SseMessage": "live",
     "SseReader": "live",
     "pops_of": "live",
@@ -131,6 +133,7 @@ __all__ = [
     "LivePbx",
     "LiveService",
     "LoadedConnector",
+    "LocalCa",
     "MemorySink",
     "PlacedCall",
     "PluginInfo",
