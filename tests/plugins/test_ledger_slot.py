@@ -42,8 +42,12 @@ def test_the_data_directory_comes_from_the_environment_when_not_given(
     monkeypatch.setenv("CALLBRIDGE_DATA_DIR", str(tmp_path / "env"))
     slot = LazyLedger("acme.sqlite3")
     assert slot.path == tmp_path / "env" / "acme.sqlite3"
-    slot.data_dir = tmp_path / "core"  # the core's data dir, adopted at start-up
+    slot.place(None, str(tmp_path / "core"))  # no DATA_DIR of its own: the core's
     assert slot.path == tmp_path / "core" / "acme.sqlite3"
+    slot.place(tmp_path / "own", str(tmp_path / "core"))  # its own wins
+    assert slot.path == tmp_path / "own" / "acme.sqlite3"
+    slot.place(None, None)
+    assert slot.path == tmp_path / "env" / "acme.sqlite3"
     monkeypatch.delenv("CALLBRIDGE_DATA_DIR")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     assert LazyLedger("acme.sqlite3").path == tmp_path / "xdg" / "callbridge" / "acme.sqlite3"

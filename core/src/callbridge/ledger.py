@@ -211,6 +211,12 @@ class LazyLedger:
         self._lock = threading.Lock()
         self._ledger: ActivityLedger | None = None
 
+    def place(self, own: Path | None, core: str | Path | None) -> None:
+        """Keep the file in the connector's own data directory (its ``DATA_DIR`` setting)
+        when it has one, else in the core's (given at ``configure`` and again at
+        ``startup``); with neither, ``path`` falls back to the environment."""
+        self.data_dir = own if own is not None else Path(core) if core is not None else None
+
     @property
     def path(self) -> Path:
         """Where the ledger file is (or will be)."""

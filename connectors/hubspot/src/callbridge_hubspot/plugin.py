@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from callbridge import (
@@ -101,9 +100,7 @@ class HubSpotPlugin:
         if region is None:
             region = os.environ.get("CALLBRIDGE_DEFAULT_REGION", "").strip().upper() or "IT"
         self._region = region
-        self._ledger.data_dir = settings.data_dir
-        if settings.data_dir is None and core is not None:
-            self._ledger.data_dir = Path(core.data_dir)
+        self._ledger.place(settings.data_dir, core.data_dir if core is not None else None)
 
     @property
     def settings(self) -> HubSpotSettings:
@@ -140,8 +137,7 @@ class HubSpotPlugin:
         """Adopt the core's data dir and region; read the account details once."""
         if self._settings is None:
             return
-        if self._settings.data_dir is None:
-            self._ledger.data_dir = Path(context.settings.data_dir)
+        self._ledger.place(self._settings.data_dir, context.settings.data_dir)
         if self._settings.default_region is None:
             self._region = context.settings.default_region
         try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from callbridge import (
@@ -86,7 +85,7 @@ class PipedrivePlugin:
         self._api = PipedriveApi(settings)
         region = settings.default_region or (core.default_region if core else None)
         self._region = region or os.environ.get("CALLBRIDGE_DEFAULT_REGION", "").upper() or "IT"
-        self._ledger.data_dir = settings.data_dir or (Path(core.data_dir) if core else None)
+        self._ledger.place(settings.data_dir, core.data_dir if core is not None else None)
 
     @property
     def settings(self) -> PipedriveSettings:
@@ -123,8 +122,7 @@ class PipedrivePlugin:
         """Adopt the core's data dir and region unless the connector's own settings set them."""
         if self._settings is None:
             return
-        if self._settings.data_dir is None:
-            self._ledger.data_dir = Path(context.settings.data_dir)
+        self._ledger.place(self._settings.data_dir, context.settings.data_dir)
         if self._settings.default_region is None:
             self._region = context.settings.default_region
 
