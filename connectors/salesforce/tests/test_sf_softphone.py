@@ -122,8 +122,8 @@ def _app(plugin: SalesforcePlugin, service: FakeService) -> FastAPI:
     return app
 
 
-@pytest.fixture
-def service() -> Iterator[FakeService]:
+def page_plugin() -> SalesforcePlugin:
+    """A plugin configured just enough to serve its softphone page."""
     plugin = SalesforcePlugin()
     plugin.configure(
         SalesforceSettings(
@@ -132,6 +132,12 @@ def service() -> Iterator[FakeService]:
             instance_url="https://acme.my.salesforce.com",
         )
     )
+    return plugin
+
+
+@pytest.fixture
+def service() -> Iterator[FakeService]:
+    plugin = page_plugin()
     fake = FakeService()
     sock = bind_socket("127.0.0.1", 0)  # the URL goes into the app before it serves
     fake.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
