@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from test_hs_calling_page import ARGS, StandIn, _call, _wait, sdk_built  # noqa: F401
+from test_hs_calling_page import ARGS, StandIn, _call, sdk_built  # noqa: F401
 from test_hs_calling_page import service as stand_in  # noqa: F401 - the fixture
 
-from callbridge.testing import require
+from callbridge.testing import require, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -76,14 +76,14 @@ def frame(searching: Searching) -> Iterator[tuple[Any, Any]]:
         try:
             page = browser.new_page()
             page.goto(f"{searching.service.url}/host")
-            _wait(lambda: searching.service.stream_auth, "the event stream")
+            wait_until(lambda: searching.service.stream_auth, "the event stream")
             yield page, page.frame_locator("iframe")
         finally:
             browser.close()
 
 
 def _chosen(service: StandIn) -> Any:
-    _wait(lambda: service.wrapups, "POST /v1/calls/{key}/wrap-up")
+    wait_until(lambda: service.wrapups, "POST /v1/calls/{key}/wrap-up")
     return service.wrapups[0][2]["record"]
 
 
@@ -102,7 +102,7 @@ def test_an_ambiguous_call_is_put_on_a_contact_found_by_typing(
     page.keyboard.press("Alt+r")
     page.keyboard.type("bianchi", delay=20)
     found = calling.locator("#wrapup-found")
-    _wait(lambda: found.text_content() == "2 found: ↓ to choose", "the search's answer")
+    wait_until(lambda: found.text_content() == "2 found: ↓ to choose", "the search's answer")
     # Debounced: searches go after a pause in the typing, never for fewer than 2 characters.
     assert searching.queries[-1] == "bianchi" and all(len(q) >= 2 for q in searching.queries)
     options = calling.locator("#wrapup-record option").all_text_contents()
@@ -117,7 +117,7 @@ def test_an_ambiguous_call_is_put_on_a_contact_found_by_typing(
     }
     page.keyboard.press("Escape")  # back to the search
     page.keyboard.press("Escape")  # cleared: the candidates again
-    _wait(
+    wait_until(
         lambda: (
             calling.locator("#wrapup-record option").all_text_contents()
             == ["(as logged)", "Anna", "Ada"]
@@ -138,7 +138,7 @@ def test_an_unknown_number_gets_a_new_contact_from_the_keyboard(
         page.keyboard.press("Tab")
     page.keyboard.press("Enter")  # as a contact
     found = calling.locator("#wrapup-found")
-    _wait(lambda: (found.text_content() or "").startswith("Created Paolo Neri"), "created")
+    wait_until(lambda: (found.text_content() or "").startswith("Created Paolo Neri"), "created")
     assert searching.created == [
         {
             "connector": "hubspot",

@@ -8,24 +8,17 @@ through hubspot-api-client); an operator's script names the recording with
 
 from __future__ import annotations
 
-from test_hs_e2e import (  # noqa: F401 - fixtures
-    API_TOKEN,
-    CALLS,
-    E2E,
-    _engagement_of,
-    account,
-    e2e,
-)
+from test_hs_e2e import CALLS, _engagement_of, account, e2e  # noqa: F401 - fixtures
 
-from callbridge.testing import find_scenario, play, wait_until
+from callbridge.testing import API_TOKEN, LivePbx, wait_until
 
 LINK = "https://pbx.example.com/rec/2025/anna.wav"
 FIXED = "https://pbx.example.com/rec/2025/anna-2.wav"
 
 
-def test_a_late_recording_sets_the_engagements_recording_url_once(e2e: E2E) -> None:  # noqa: F811
-    service, fake = e2e.service, e2e.account.fake
-    play(e2e.sim, find_scenario("inbound-answered"), realtime=False)
+def test_a_late_recording_sets_the_engagements_recording_url_once(e2e: LivePbx) -> None:  # noqa: F811
+    service, fake = e2e.service, e2e.crm.fake
+    e2e.play("inbound-answered", realtime=False)
     wait_until(lambda: len(fake.calls) == 1, "the engagement written at hang-up")
     assert service.wait_idle()
     call = service.call_of("201")

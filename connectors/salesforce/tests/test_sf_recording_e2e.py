@@ -7,16 +7,16 @@ simple-salesforce); an operator's script names the recording with
 
 from __future__ import annotations
 
-from test_sf_e2e import API_TOKEN, E2E, _task_of, e2e, records  # noqa: F401 - fixtures
+from test_sf_e2e import _task_of, e2e, records  # noqa: F401 - fixtures
 
-from callbridge.testing import find_scenario, play, wait_until
+from callbridge.testing import API_TOKEN, LivePbx, wait_until
 
 LINK = "https://pbx.example.com/rec/2025/anna.wav"
 
 
-def test_a_late_recording_amends_the_task_once(e2e: E2E) -> None:  # noqa: F811 - the fixture
-    service, org = e2e.service, e2e.org.fake
-    play(e2e.sim, find_scenario("inbound-answered"), realtime=False)
+def test_a_late_recording_amends_the_task_once(e2e: LivePbx) -> None:  # noqa: F811 - the fixture
+    service, org = e2e.service, e2e.crm.fake
+    e2e.play("inbound-answered", realtime=False)
     wait_until(lambda: len(org.tasks()) == 1, "the Task written at hang-up")
     assert service.wait_idle()
     call = service.call_of("201")

@@ -20,12 +20,11 @@ from test_sf_softphone import (  # noqa: F401 - page is a fixture
     FakeService,
     _app,
     _pop,
-    _wait,
     page,
     page_plugin,
 )
 
-from callbridge.testing import ServerThread
+from callbridge.testing import ServerThread, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -94,7 +93,7 @@ def test_an_ambiguous_call_is_put_on_a_record_found_by_typing(
     service: Searchable,
     page: Any,  # noqa: F811 - the fixture
 ) -> None:
-    _wait(lambda: bool(service.streams), "the page to open the agent stream")
+    wait_until(lambda: bool(service.streams), "the page to open the agent stream")
     other = {**CONTACT, "record_id": "003000000000002AAA", "name": "Ada Rossi"}
     service.push_pop(_pop("ringing", {**CONTACT, "candidates": [CONTACT, other]}), 1)
     page.wait_for_selector("#wrapup-find:not([hidden])", timeout=30_000)
@@ -130,7 +129,7 @@ def test_an_unknown_number_gets_a_new_lead_from_the_keyboard(
     service: Searchable,
     page: Any,  # noqa: F811 - the fixture
 ) -> None:
-    _wait(lambda: bool(service.streams), "the page to open the agent stream")
+    wait_until(lambda: bool(service.streams), "the page to open the agent stream")
     service.push_pop(_pop("ringing", None), 1)
     page.wait_for_selector("#wrapup-new:not([hidden])", timeout=30_000)
     page.locator("#new-name").focus()
