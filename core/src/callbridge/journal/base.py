@@ -17,7 +17,7 @@ commit so that many ingress requests share one fsync.
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -198,14 +198,18 @@ class Journal(abc.ABC):
         raw: Mapping[str, str],
         source: str = "http",
         received_at: datetime | None = None,
+        company: str | None = None,
     ) -> AppendResult:
         """Store an accepted event durably; a repeat changes nothing.
 
         A repeat is an event with the same dedup key as a stored one whose ``received_at`` is
         less than the journal's dedup window away (``DEFAULT_DEDUP_WINDOW``); it gets the
         stored event's seq with ``duplicate=True``. The same key further away is a new event.
+        ``company``: the company's name when the caller knows it (else ``company_of(event)``).
         """
-        return self.submit_event(event, raw=raw, source=source, received_at=received_at).result()
+        return self.submit_event(
+            event, raw=raw, source=source, received_at=received_at, company=company
+        ).result()
 
     @abc.abstractmethod
     def submit_event(
@@ -215,6 +219,7 @@ class Journal(abc.ABC):
         raw: Mapping[str, str],
         source: str = "http",
         received_at: datetime | None = None,
+        company: str | None = None,
     ) -> Future[AppendResult]:
         """``append_event`` without waiting: the future resolves once the event is durable.
 
@@ -242,9 +247,18 @@ class Journal(abc.ABC):
     # -- rejected requests ----------------------------------------------------------------
     @abc.abstractmethod
     def record_rejected(
-        self, *, raw: str, reason: str, source: str = "http", remote: str | None = None
+        self,
+        *,
+        raw: str,
+        reason: str,
+        source: str = "http",
+        remote: str | None = None,
+        company: str | None = None,
     ) -> int:
-        """Keep a refused request (secrets already removed) and return its id."""
+        """Keep a refused request (secrets already removed) and return its id.
+
+        ``company``: whose it is, when known (a request with a company's valid token); a
+        request of nobody's (a wrong token) has none and is exported with no company."""
 
     @abc.abstractmethod
     def list_rejected(self, limit: int = 100) -> list[RejectedRequest]:
@@ -252,8 +266,10 @@ class Journal(abc.ABC):
 
     # -- calls ----------------------------------------------------------------------------
     @abc.abstractmethod
-    def save_call(self, call: Call, *, settled: bool = False) -> None:
+    def save_call(self, call: Call, *, settled: bool = False, company: str | None = None) -> None:
         """Insert or replace the tracker's view of a call.
+
+        ``company``: the call's company (else ``company_of(call)``), fixed by the first save.
 
         ``settled=True`` says the dispatcher is done with the call (its deliveries are
         enqueued, or it was dropped); a settled call stays settled and is no longer "open".
@@ -277,8 +293,9 @@ class Journal(abc.ABC):
 
     # -- originates -----------------------------------------------------------------------
     @abc.abstractmethod
-    def create_originate(self, originate: Originate) -> None:
-        """Store a click-to-call request before its SOAP command is sent.
+    def create_originate(self, originate: Originate, *, company: str | None = None) -> None:
+        """Store a click-to-call request before its SOAP command is sent (for ``company``:
+        the API token's; else ``company_of(originate)``).
 
         Raises ``DuplicateOriginateError`` when one with this external id exists already.
         """
@@ -306,8 +323,10 @@ class Journal(abc.ABC):
 
     # -- wrap-ups -------------------------------------------------------------------------
     @abc.abstractmethod
-    def save_wrapup(self, wrapup: WrapUp) -> WrapUp:
+    def save_wrapup(self, wrapup: WrapUp, *, company: str | None = None) -> WrapUp:
         """Keep the agent's wrap-up of a call durably; returns what the journal holds.
+
+        ``company``: else the company of the call it is about, else ``default``.
 
         Only the next revision is written (``next_wrapup``): a repeat of the stored one is
         returned unchanged, anything else raises ``WrapUpConflictError``. Atomic.
@@ -320,9 +339,17 @@ class Journal(abc.ABC):
     # -- deliveries -----------------------------------------------------------------------
     @abc.abstractmethod
     def enqueue_delivery(
-        self, *, call_key: str, plugin: str, action: str, payload: dict[str, Any]
+        self,
+        *,
+        call_key: str,
+        plugin: str,
+        action: str,
+        payload: dict[str, Any],
+        company: str | None = None,
     ) -> Delivery:
-        """Create the delivery for (call, plugin, action), or return the existing one."""
+        """Create the delivery for (call, plugin, action), or return the existing one.
+
+        ``company``: else the company of the call (``call_key``), else ``default``."""
 
     @abc.abstractmethod
     def due_deliveries(
@@ -383,14 +410,40 @@ class Journal(abc.ABC):
 
     # -- agent event stream ---------------------------------------------------------------
     @abc.abstractmethod
-    def append_agent_event(self, extension: str, kind: str, data: dict[str, Any]) -> AgentEvent:
-        """Add a message to an agent's stream (pops, click-to-call state)."""
+    def append_agent_event(
+        self, extension: str, kind: str, data: dict[str, Any], *, company: str | None = None
+    ) -> AgentEvent:
+        """Add a message to an agent's stream (pops, click-to-call state).
+
+        Each company has its own agents' streams (extension 201 of two companies are two
+        people); ``company`` None is ``default``."""
 
     @abc.abstractmethod
     def agent_events_after(
-        self, extension: str, after_id: int, limit: int = 200
+        self, extension: str, after_id: int, limit: int = 200, *, company: str | None = None
     ) -> list[AgentEvent]:
-        """Messages for one agent with ids above ``after_id``, oldest first (SSE replay)."""
+        """Messages for one agent of ``company`` (None: ``default``) with ids above
+        ``after_id``, oldest first (SSE replay)."""
+
+    # -- companies ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def companies(self) -> list[str]:
+        """The names of the companies the journal holds data of, sorted."""
+
+    @abc.abstractmethod
+    def export_company(self, company: str) -> Iterator[str]:
+        """Every record of one company, as lines of JSON (``tenancy.export_line``).
+
+        Kinds in the order of ``tenancy.RECORD_KINDS``; never a secret. Reads in pages, so a
+        large company is written out without holding it in memory."""
+
+    @abc.abstractmethod
+    def purge_company(self, company: str, *, dry_run: bool = False) -> dict[str, int]:
+        """Delete every record of one company; counts per kind (``tenancy.RECORD_KINDS``).
+
+        Another company's data is untouched. In small steps, so acknowledgements slip
+        between them. ``dry_run`` counts without deleting. The company should no longer be
+        configured (its events would keep arriving)."""
 
     # -- life cycle -----------------------------------------------------------------------
     @abc.abstractmethod
@@ -403,7 +456,13 @@ class Journal(abc.ABC):
 
     # -- retention ------------------------------------------------------------------------
     def record_rejected_fast(
-        self, *, raw: str, reason: str, source: str = "http", remote: str | None = None
+        self,
+        *,
+        raw: str,
+        reason: str,
+        source: str = "http",
+        remote: str | None = None,
+        company: str | None = None,
     ) -> int:
         """``record_rejected`` without waiting for the disk (no fsync).
 
@@ -412,7 +471,9 @@ class Journal(abc.ABC):
         process crash loses none; a power cut may lose the last ones. The default is the
         durable ``record_rejected``: correct, only slower.
         """
-        return self.record_rejected(raw=raw, reason=reason, source=source, remote=remote)
+        return self.record_rejected(
+            raw=raw, reason=reason, source=source, remote=remote, company=company
+        )
 
     def prune(self, older_than: datetime, *, dry_run: bool = False) -> dict[str, int]:
         """Delete what is finished and older than ``older_than``; return counts per kind.

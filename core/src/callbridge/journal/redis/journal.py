@@ -6,12 +6,11 @@ from ..base import DEFAULT_DEDUP_WINDOW
 from ..codec import utc_now
 from . import scripts
 from .calls import RedisCalls
-from .deliveries import RedisDeliveries
+from .companies import RedisCompanies
 from .events import RedisEvents
-from .pruning import RedisPruning
 
 
-class RedisJournal(RedisEvents, RedisCalls, RedisDeliveries, RedisPruning):
+class RedisJournal(RedisEvents, RedisCalls, RedisCompanies):
     """The ``Journal`` in a Redis server. Thread-safe; create one per process.
 
     ``url`` is ``redis://[user:password@]host[:port][/db][?prefix=name]`` (``rediss://`` for
