@@ -294,24 +294,7 @@ def play_command(
     ) as simulator:
         click.echo(f"events to: {where}")
         for scenario in scenarios:
-            click.echo(f"> {scenario.name}: {scenario.summary}")
-            try:
-                result = play(simulator, scenario, realtime=not fast, speed=speed)
-            except ScenarioError as exc:
-                click.echo(f"  FAILED: {exc}", err=True)
-                failures += 1
-                continue
-            simulator.flush()
-            problems = result.check_events(_memory(simulator).events)
-            for extension, codes in sorted(
-                result.events_by_extension(_memory(simulator).events).items()
-            ):
-                click.echo(f"  {extension}: ssn_event {' '.join(map(str, codes))}")
-            for label, ext_id in result.external_ids.items():
-                click.echo(f"  {label}: external id {ext_id}")
-            for problem in problems:
-                click.echo(f"  MISMATCH {problem}", err=True)
-            failures += bool(problems)
+            failures += not _play_one(simulator, scenario, realtime=not fast, speed=speed)
         http = _http(simulator)
         if http is not None:
             refused = [d for d in http.deliveries if not d.ok]
@@ -366,6 +349,26 @@ def load(
         report = run_load(simulator, spec)
     for line in report.lines():
         click.echo(line)
+
+
+def _play_one(simulator: Simulator, scenario: Scenario, *, realtime: bool, speed: float) -> bool:
+    """Play one scenario and print what each extension received; False when it misbehaved."""
+    click.echo(f"> {scenario.name}: {scenario.summary}")
+    try:
+        result = play(simulator, scenario, realtime=realtime, speed=speed)
+    except ScenarioError as exc:
+        click.echo(f"  FAILED: {exc}", err=True)
+        return False
+    simulator.flush()
+    events = _memory(simulator).events
+    problems = result.check_events(events)
+    for extension, codes in sorted(result.events_by_extension(events).items()):
+        click.echo(f"  {extension}: ssn_event {' '.join(map(str, codes))}")
+    for label, ext_id in result.external_ids.items():
+        click.echo(f"  {label}: external id {ext_id}")
+    for problem in problems:
+        click.echo(f"  MISMATCH {problem}", err=True)
+    return not problems
 
 
 def _chosen(names: tuple[str, ...], play_all: bool, companies: int) -> list[Scenario]:
