@@ -171,6 +171,15 @@ def test_an_agents_stream_is_per_company(journal: Journal) -> None:
         {"who": "acme"}
     ]
     assert [e.data for e in journal.agent_events_after("201", 0)] == [{"who": "default"}]
+    # An agent's stream key (``201@acme``) names the company too.
+    journal.append_agent_event("201@acme", "pop", {"who": "acme again"})
+    replay = journal.agent_events_after("201@acme", 0)
+    assert [e.data["who"] for e in replay] == ["acme", "acme again"]
+    assert {e.extension for e in replay} == {"201@acme"}
+    assert [e.data["who"] for e in journal.agent_events_after("201", 0, company="acme")] == [
+        "acme",
+        "acme again",
+    ]
 
 
 def test_prune_forgets_pruned_records_in_the_company_export(backend: Backend) -> None:

@@ -79,6 +79,18 @@ def company_of(thing: object | None = None) -> str:
     return DEFAULT_COMPANY
 
 
+def agent_of(extension: str, company: str | None) -> tuple[str, str]:
+    """(extension, company) of an agent stream. A caller that names the company passes it;
+    one that does not may pass the agent's stream key, ``201@acme`` (the company after the
+    ``@``); a plain extension without a company is the default company's."""
+    if company:
+        return extension, company
+    bare, at, name = extension.rpartition("@")
+    if at and bare and COMPANY_NAME_RE.match(name):
+        return bare, name
+    return extension, DEFAULT_COMPANY
+
+
 def check_company_name(name: str) -> str:
     """``name`` when it is a valid company name; a ``ValueError`` that says why otherwise."""
     if not COMPANY_NAME_RE.match(name):

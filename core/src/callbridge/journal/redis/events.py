@@ -18,7 +18,7 @@ from ...voispeed import events as ev
 from ..base import AgentEvent, AppendResult, JournalClosedError, RejectedRequest, StoredEvent
 from ..batching import leftovers, take_batch
 from ..codec import decode_event, dumps, encode_event, from_us, to_us, utc_now
-from ..tenancy import DEFAULT_COMPANY, company_of
+from ..tenancy import DEFAULT_COMPANY, agent_of, company_of
 from .connection import RedisStore
 from .scripts import APPEND_LUA
 
@@ -241,14 +241,14 @@ class RedisEvents(RedisStore):
         self, extension: str, kind: str, data: dict[str, Any], *, company: str | None = None
     ) -> AgentEvent:
         at = utc_now()
-        company = company or DEFAULT_COMPANY
+        agent, company = agent_of(extension, company)
         new_id = self._stream_add(
             keys=[
                 self._k("agent", "seq"),
-                self._agent_key(extension, company),
+                self._agent_key(agent, company),
                 *self._indexes(company, "agents"),
             ],
-            args=[0, company, extension, "at", to_us(at), "kind", kind, "data", dumps(data)],
+            args=[0, company, agent, "at", to_us(at), "kind", kind, "data", dumps(data)],
             client=self._redis,
         )
         return AgentEvent(id=int(new_id), extension=extension, at=at, kind=kind, data=data)
@@ -259,7 +259,7 @@ class RedisEvents(RedisStore):
         if limit <= 0:
             return []
         start = f"{max(after_id, 0) + 1}-0"
-        key = self._agent_key(extension, company)
+        key = self._agent_key(*agent_of(extension, company))
         entries = cast(Entries, self._redis.xrange(key, min=start, max="+", count=limit))
         return [
             AgentEvent(

@@ -17,7 +17,7 @@ from ..base import (
     next_wrapup,
 )
 from ..codec import dumps, from_us, to_us, utc_now
-from ..tenancy import DEFAULT_COMPANY, company_of
+from ..tenancy import agent_of, company_of
 from .store import CALL_COMPANY_SQL, SqliteStore
 
 
@@ -175,11 +175,11 @@ class SqliteCalls(SqliteStore):
         self, extension: str, kind: str, data: dict[str, Any], *, company: str | None = None
     ) -> AgentEvent:
         at = utc_now()
-        row = (extension, to_us(at), kind, dumps(data), company or DEFAULT_COMPANY)
+        row = (*agent_of(extension, company), to_us(at), kind, dumps(data))
 
         def write(conn: sqlite3.Connection) -> int:
             cur = conn.execute(
-                "INSERT INTO agent_events (extension, at, kind, data, company) "
+                "INSERT INTO agent_events (extension, company, at, kind, data) "
                 "VALUES (?, ?, ?, ?, ?)",
                 row,
             )
@@ -194,13 +194,13 @@ class SqliteCalls(SqliteStore):
         rows = (
             self._state.read()
             .execute(
-                "SELECT id, extension, at, kind, data FROM agent_events "
-                "WHERE company = ? AND extension = ? AND id > ? ORDER BY id LIMIT ?",
-                (company or DEFAULT_COMPANY, extension, after_id, limit),
+                "SELECT id, at, kind, data FROM agent_events "
+                "WHERE extension = ? AND company = ? AND id > ? ORDER BY id LIMIT ?",
+                (*agent_of(extension, company), after_id, limit),
             )
             .fetchall()
         )
         return [
-            AgentEvent(id=i, extension=x, at=from_us(at), kind=k, data=json.loads(d))
-            for i, x, at, k, d in rows
+            AgentEvent(id=i, extension=extension, at=from_us(at), kind=k, data=json.loads(d))
+            for i, at, k, d in rows
         ]
