@@ -249,6 +249,9 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
     print(f"written to {out.relative_to(ROOT)}")
+    import companies  # many companies: start-up, memory per company, spread ingress
+
+    companies.main()
 
 
 if __name__ == "__main__":
