@@ -35,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from run import CALLBRIDGE, PYTHON, SECONDS, free_port, wait_ready  # noqa: E402
+from run import CALLBRIDGE, free_port, load, wait_ready  # noqa: E402
 
 #: Company sizes measured; the memory slope is taken between the last two
 #: (``BENCH_COMPANY_SIZES=1,3,5`` for a quick try of the script itself).
@@ -150,29 +150,8 @@ def start(data: Path, count: int, port: int) -> tuple[subprocess.Popen[bytes], f
 
 def spread_load(port: int, companies: int, rate: float = 1000) -> Any:
     """The load generator at ``rate``, each event of one of ``companies`` in turn."""
-    out = subprocess.run(
-        [
-            PYTHON,
-            str(ROOT / "bench" / "loadgen.py"),
-            "/pbx/events?",
-            "127.0.0.1",
-            str(port),
-            "--rate",
-            str(rate),
-            "--seconds",
-            str(SECONDS),
-            "--connections",
-            "32",
-            "--spread",
-            str(companies),
-            "--token-format",
-            TOKEN_FORMAT,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(out.stdout)
+    spread = ("--spread", str(companies), "--token-format", TOKEN_FORMAT)
+    return load(port, rate, 0, "/pbx/events?", spread)
 
 
 def measure(tmp: Path) -> dict[str, Any]:
