@@ -60,12 +60,12 @@ def set_company_resolver(resolver: Resolver | None) -> None:
 def company_of(thing: object | None = None) -> str:
     """The company name of an event, a call, an originate or a wrap-up.
 
-    A ``company`` attribute holding a name wins; else the ``company_id`` (and ``pbx``) the
-    PBX gave, through the installed resolver; else ``default``. Never raises: a stored thing
-    always belongs to some company.
+    A ``company`` attribute holding a name other than ``default`` wins; else the
+    ``company_id`` (and ``pbx``) the PBX gave, through the installed resolver; else
+    ``default``. Never raises: a stored thing always belongs to some company.
     """
     name = getattr(thing, "company", None)
-    if isinstance(name, str) and COMPANY_NAME_RE.match(name):
+    if isinstance(name, str) and name != DEFAULT_COMPANY and COMPANY_NAME_RE.match(name):
         return name
     if _resolver is not None:
         company_id = getattr(thing, "company_id", None)
