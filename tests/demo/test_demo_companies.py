@@ -3,6 +3,7 @@ in its own directory only, and (where callbridge has the companies loader) a who
 
 from __future__ import annotations
 
+import json
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,3 +113,17 @@ def test_the_two_company_demo_logs_each_call_in_its_own_directory(tmp_path: Path
         assert {a.local_extension for a in globex} <= {"301", "302", "303"}
         assert demo.panel_url("301").endswith(demo.api_token_for("301"))
         assert demo.api_token_for("301") != demo.api_token_for("201")
+        # The journal kept each company's data apart: an export holds its own only.
+        journal = demo.running.services.journal
+        assert journal.companies() == ["acme", "globex"]
+        for name, extensions, company_id in (
+            ("acme", {"201", "202", "203", "204"}, "1"),
+            ("globex", {"301", "302", "303"}, "2"),
+        ):
+            records = [json.loads(line) for line in journal.export_company(name)]
+            kinds = {r["record"] for r in records}
+            assert {"event", "call", "delivery", "agent_event", "originate"} <= kinds
+            calls = [r["data"]["call"] for r in records if r["record"] == "call"]
+            assert {c["extension"] for c in calls} <= extensions
+            events = [r["data"]["event"] for r in records if r["record"] == "event"]
+            assert {e["company_id"] for e in events} == {company_id}
