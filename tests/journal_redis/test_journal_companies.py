@@ -93,6 +93,7 @@ def test_export_has_every_kind_of_one_company_and_no_secret(backend: Backend) ->
     _fill(journal, "acme", "1")
     _fill(journal, "globex", "2")
     assert journal.companies() == ["acme", "globex"]
+    assert journal.holds_company("globex") and not journal.holds_company("initech")
     records = _export(journal, "acme")
     assert _kinds(records) == FULL
     assert {r["company"] for r in records} == {"acme"}
@@ -120,6 +121,7 @@ def test_purge_deletes_one_company_and_leaves_the_other_untouched(backend: Backe
     assert _export(journal, "acme") == []
     assert list(journal.export_company("globex")) == before
     assert journal.companies() == ["globex"]
+    assert not journal.holds_company("acme")
     assert journal.get_call("1:10000000") is None
     assert journal.get_call("2:20000000") is not None
     assert journal.agent_events_after("201", 0, company="acme") == []

@@ -59,7 +59,7 @@ def export(company: str, output: Path | None) -> None:
     """Write every record of COMPANY as JSON lines (secrets never included)."""
     store = open_journal(load_settings())
     try:
-        if company not in store.companies():
+        if not store.holds_company(company):
             raise click.ClickException(_unknown(store, company))
         if output is None:
             count = _write(store, company, sys.stdout)
@@ -93,7 +93,7 @@ def purge(company: str, yes: bool, as_json: bool) -> None:
     """Delete every record of COMPANY from the journal; other companies are untouched."""
     store = open_journal(load_settings())
     try:
-        if company not in store.companies():
+        if not store.holds_company(company):
             raise click.ClickException(_unknown(store, company))
         counts = store.purge_company(company, dry_run=not yes)
     finally:

@@ -430,6 +430,10 @@ class Journal(abc.ABC):
     def companies(self) -> list[str]:
         """The names of the companies the journal holds data of, sorted."""
 
+    def holds_company(self, company: str) -> bool:
+        """Whether the journal holds any record of ``company`` (backends answer cheaply)."""
+        return company in self.companies()
+
     @abc.abstractmethod
     def export_company(self, company: str) -> Iterator[str]:
         """Every record of one company, as lines of JSON (``tenancy.export_line``).

@@ -54,6 +54,9 @@ class RedisCompanies(RedisDeliveries, RedisPruning):
     def companies(self) -> list[str]:
         return sorted(cast(set[str], self._redis.smembers(self._k("companies"))))
 
+    def holds_company(self, company: str) -> bool:
+        return bool(self._redis.sismember(self._k("companies"), company))
+
     def _members(self, company: str, kind: str) -> Iterator[list[str]]:
         """The members of ``company``'s index of ``kind``, in chunks (sorted sets in order)."""
         index, ordered = _INDEX[kind]

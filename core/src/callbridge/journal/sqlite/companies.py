@@ -83,6 +83,15 @@ class SqliteCompanies(SqlitePruning):
             names.update(str(name) for (name,) in rows)
         return sorted(names)
 
+    def holds_company(self, company: str) -> bool:
+        """One indexed probe per table (``companies`` reads every row's company)."""
+        return any(
+            file.read()
+            .execute(f"SELECT 1 FROM {table} WHERE company = ? LIMIT 1", (company,))  # noqa: S608
+            .fetchone()
+            for _kind, file, table, _columns, _record in self._tables()
+        )
+
     def export_company(self, company: str) -> Iterator[str]:
         for kind, file, table, columns, record in self._tables():
             after = -1
