@@ -90,8 +90,8 @@ def _status(pid: int) -> dict[str, str]:
     return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
 
 
-def process_tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and every descendant (the engine runs in a child process)."""
+def process_tree(pid: int) -> set[int]:
+    """``pid`` and every descendant (the engine runs in a child process of ``serve``)."""
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -106,8 +106,13 @@ def process_tree_rss(pid: int) -> int:
             if parent in tree and child not in tree:
                 tree.add(child)
                 grew = True
+    return tree
+
+
+def process_tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and every descendant."""
     total = 0
-    for member in tree:
+    for member in process_tree(pid):
         rss = _status(member).get("VmRSS", "").split()
         if rss:
             total += int(rss[0]) * 1024
@@ -148,6 +153,15 @@ def start(data: Path, count: int, port: int) -> tuple[subprocess.Popen[bytes], f
     return proc, time.perf_counter() - started
 
 
+def at_rest(pid: int, timeout: float = 120) -> None:
+    """Wait until the engine's process is up beside the HTTP one (``/readyz`` may answer
+    before it is, on a busy machine), then a few seconds more for its start-up work."""
+    deadline = time.monotonic() + timeout
+    while len(process_tree(pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)
+
+
 def spread_load(port: int, companies: int, rate: float = 1000) -> Any:
     """The load generator at ``rate``, each event of one of ``companies`` in turn."""
     spread = ("--spread", str(companies), "--token-format", TOKEN_FORMAT)
@@ -163,7 +177,7 @@ def measure(tmp: Path) -> dict[str, Any]:
         port = free_port()
         proc, seconds = start(tmp / f"n{count}", count, port)
         try:
-            time.sleep(3)  # at rest: start-up work (imports, plugin start) is done
+            at_rest(proc.pid)
             startup[count] = round(seconds, 2)
             rss[count] = process_tree_rss(proc.pid)
             mib = rss[count] / 2**20

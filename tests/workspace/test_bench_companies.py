@@ -80,6 +80,7 @@ def test_rss_counts_the_children_of_the_process(tmp_path: Path) -> None:
 
         wait_until(both_hold_memory, "parent and child holding 40 MB each", timeout=60)
         assert own > 80 * 2**20
+        assert len(companies.process_tree(parent.pid)) == 2
     finally:
         parent.kill()
         parent.wait(30)
