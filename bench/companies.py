@@ -127,7 +127,8 @@ def per_company(rss: dict[int, int]) -> float:
 
 def loader_available() -> bool:
     """Whether this callbridge has the companies loader (issue 15, part A)."""
-    return importlib.util.find_spec("callbridge.companies") is not None
+    spec = importlib.util.find_spec("callbridge.companies")
+    return spec is not None and spec.origin is not None  # not a leftover bytecode folder
 
 
 def start(data: Path, count: int, port: int) -> tuple[subprocess.Popen[bytes], float]:

@@ -53,7 +53,9 @@ class DemoCompany:
 
 def companies_available() -> bool:
     """Whether this callbridge can serve several companies (has the companies loader)."""
-    return importlib.util.find_spec("callbridge.companies") is not None
+    spec = importlib.util.find_spec("callbridge.companies")
+    # A namespace package (a leftover folder of bytecode) is not the loader.
+    return spec is not None and spec.origin is not None
 
 
 def demo_companies(ingress_token: str, api_token: str) -> tuple[DemoCompany, DemoCompany]:
