@@ -109,8 +109,8 @@ def test_export_has_every_kind_of_one_company_and_no_secret(backend: Backend) ->
 
 def test_purge_deletes_one_company_and_leaves_the_other_untouched(backend: Backend) -> None:
     journal = backend.open()
-    _fill(journal, "acme", "1")
     _fill(journal, "globex", "2")
+    _fill(journal, "acme", "1")  # acme's events are the newest
     before = list(journal.export_company("globex"))
     last = journal.last_seq()
 
@@ -129,8 +129,8 @@ def test_purge_deletes_one_company_and_leaves_the_other_untouched(backend: Backe
     assert [d.call_key[0] for d in journal.list_deliveries()] == ["2", "2", "2"]
     assert {(p, s) for p, s, _ in journal.delivery_counts()} == {("directory", "pending")}
     assert [e.event.company_id for e in journal.events_after(0)] == ["2", "2", "2"]
-    # Sequence numbers never go back, and the journal goes on working for everyone.
-    assert journal.last_seq() == last
+    # A purged event's sequence number is never given to another, and the journal goes on
+    # working for everyone.
     params = _params("1", "10000000")
     again = journal.append_event(parse_event(params), raw=params, company="acme")
     assert again.seq > last and not again.duplicate

@@ -134,18 +134,8 @@ class SqliteEvents(SqliteStore):
         return [stored_event(row) for row in rows]
 
     def last_seq(self) -> int:
-        """The highest sequence number taken so far (0 for an empty journal).
-
-        From the table's AUTOINCREMENT counter, not its newest row: a purged company's
-        events may have been the newest, and a seq is never taken twice."""
-        row = (
-            self._events.read()
-            .execute(
-                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),"
-                " COALESCE((SELECT MAX(seq) FROM events), 0))"
-            )
-            .fetchone()
-        )
+        """The highest sequence number taken so far (0 for an empty journal)."""
+        row = self._events.read().execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
         return int(row[0])
 
     def get_cursor(self, name: str) -> int:
