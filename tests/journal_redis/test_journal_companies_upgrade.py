@@ -85,19 +85,38 @@ def test_a_redis_journal_of_layout_1_is_indexed_under_default(redis_server: Redi
     for key in client.scan_iter(match=f"{prefix}:delivery:*"):
         client.hdel(key, "company")
     client.set(f"{prefix}:meta:schema", 1)
+    # Meanwhile another process of the new layout already wrote a company's data: the
+    # upgrade must not take it for default's.
+    writer = RedisJournal(url)
+    client.set(f"{prefix}:meta:schema", 1)  # the writer saw layout 1 too and upgraded
+    for key in client.scan_iter(match=f"{prefix}:co:*"):
+        client.delete(key)
+    client.delete(f"{prefix}:companies")
+    acme = {**PARAMS, "call_id": "00000002"}
+    writer.append_event(parse_event(acme), raw=acme, company="acme")
+    writer.enqueue_delivery(
+        call_key="1:B", plugin="p", action="log_call", payload={}, company="acme"
+    )
+    writer.append_agent_event("201", "pop", {}, company="acme")
+    writer.close()
 
     upgraded = RedisJournal(url)
     try:
         assert client.get(f"{prefix}:meta:schema") == str(SCHEMA_VERSION)
-        assert upgraded.companies() == ["default"]
+        assert upgraded.companies() == ["acme", "default"]
         assert _kinds(list(upgraded.export_company("default"))) == [
             "agent_event",
             "delivery",
             "event",
         ]
+        assert _kinds(list(upgraded.export_company("acme"))) == [
+            "agent_event",
+            "delivery",
+            "event",
+        ]
         upgraded.purge_company("default")
-        assert upgraded.list_deliveries() == []
-        assert upgraded.events_after(0) == []
+        assert [d.call_key for d in upgraded.list_deliveries()] == ["1:B"]
+        assert [e.event.call_id for e in upgraded.events_after(0)] == ["00000002"]
     finally:
         upgraded.close()
         client.close()

@@ -202,27 +202,49 @@ class RedisCompanies(RedisDeliveries, RedisPruning):
     def upgrade_layout(self) -> None:
         """Index a layout-1 journal's data under ``default`` (see the module docstring).
 
-        Idempotent (set and sorted-set additions), so two processes upgrading at once, or
-        an upgrade interrupted and run again, give the same indexes."""
+        Only what has no company yet (or ``default``'s): another process of the new layout
+        may already be writing other companies' data while this one upgrades. Idempotent
+        (set additions), so an upgrade run twice, at once or after a crash, gives the same
+        indexes."""
         d = DEFAULT_COMPANY
         client = self._client
         start = "-"
         while entries := cast(Entries, client.xrange(self._k("events"), min=start, count=_CHUNK)):
-            seqs = {i.partition("-")[0]: int(i.partition("-")[0]) for i, _ in entries}
-            client.zadd(self._k("co", d, "events"), seqs)
+            seqs = {
+                i.partition("-")[0]: int(i.partition("-")[0])
+                for i, fields in entries
+                if fields.get("company", d) == d
+            }
+            if seqs:
+                client.zadd(self._k("co", d, "events"), seqs)
             start = f"({entries[-1][0]}"
         for kind in ("calls", "originates"):
+            owners = self._k(kind, "company")
             for key in client.hscan_iter(self._k(kind), count=_CHUNK, no_values=True):
-                client.hsetnx(self._k(kind, "company"), key, d)
-                client.sadd(self._k("co", d, kind), key)
+                if client.hget(owners, key) in (None, d):
+                    client.hset(owners, key, d)
+                    client.sadd(self._k("co", d, kind), key)
+        calls = self._k("calls", "company")
         for key in client.hscan_iter(self._k("wrapups"), count=_CHUNK, no_values=True):
-            client.sadd(self._k("co", d, "wrapups"), key)
-        for delivery_id in cast(list[str], client.zrange(self._k("deliveries", "all"), 0, -1)):
-            client.hsetnx(self._k("delivery", delivery_id), "company", d)
-            client.sadd(self._k("co", d, "deliveries"), delivery_id)
-        pattern = self._k("agent", "*")
-        for key in client.scan_iter(match=pattern, _type="stream", count=_CHUNK):
-            client.sadd(self._k("co", d, "agents"), str(key).removeprefix(self._k("agent", "")))
+            if client.hget(calls, key) in (None, d):
+                client.sadd(self._k("co", d, "wrapups"), key)
+        self._upgrade_deliveries_and_agents()
         if any(client.exists(self._k("co", d, kind)) for kind, _ in _INDEX.values()):
             client.sadd(self._k("companies"), d)
         log.info("journal: Redis layout upgraded to per-company indexes (prefix %s)", self.prefix)
+
+    def _upgrade_deliveries_and_agents(self) -> None:
+        """``upgrade_layout`` for deliveries (a ``company`` field) and the agents' streams
+        (``agent:<extension>``; another company's have ``@<company>`` in their key)."""
+        d = DEFAULT_COMPANY
+        client = self._client
+        for delivery_id in cast(list[str], client.zrange(self._k("deliveries", "all"), 0, -1)):
+            key = self._k("delivery", delivery_id)
+            if client.hget(key, "company") in (None, d):
+                client.hset(key, "company", d)
+                client.sadd(self._k("co", d, "deliveries"), delivery_id)
+        prefix = self._k("agent", "")
+        for key in client.scan_iter(match=prefix + "*", _type="stream", count=_CHUNK):
+            extension = str(key).removeprefix(prefix)
+            if "@" not in extension:
+                client.sadd(self._k("co", d, "agents"), extension)
