@@ -11,6 +11,7 @@ import pytest
 from redis_support import Backend
 
 from callbridge.journal import Journal
+from callbridge.journal.redis import RedisJournal
 from callbridge.journal.tenancy import (
     DEFAULT_COMPANY,
     RECORD_KINDS,
@@ -48,7 +49,8 @@ def _call(key: str, company_id: str) -> Call:
 
 def _fill(journal: Journal, company: str, company_id: str, n: int = 3) -> None:
     """Every kind of record for ``company``: events, a rejected request, calls with
-    deliveries and a wrap-up, an originate and agent messages (extension 201 in each)."""
+    deliveries, a wrap-up and a recording, an originate and agent messages (extension 201
+    in each)."""
     for i in range(n):
         params = _params(company_id, f"{company_id}{i:07d}")
         journal.append_event(parse_event(params), raw=params, company=company)
@@ -60,6 +62,7 @@ def _fill(journal: Journal, company: str, company_id: str, n: int = 3) -> None:
     journal.save_wrapup(
         WrapUp(call_key=f"{company_id}:{company_id}0000000", revision=1, saved_at=T0)
     )
+    journal.save_recording(f"{company_id}:{company_id}0000001", f"rec-{company}.wav", T0)
     journal.create_originate(
         Originate(external_id=f"cb-{company}", user="u", number="1", created_at=T0),
         company=company,
@@ -83,6 +86,7 @@ FULL = {
     "call": 3,
     "originate": 1,
     "wrapup": 1,
+    "recording": 1,
     "delivery": 3,
     "agent_event": 3,
 }
@@ -192,9 +196,18 @@ def test_prune_forgets_pruned_records_in_the_company_export(backend: Backend) ->
         journal.complete_delivery(delivery.id, None)
     journal.prune(datetime.now(UTC) + timedelta(days=1))
     kinds = _kinds(_export(journal, "acme"))
-    # The newest event is kept (SQLite), wrap-ups are not pruned; the rest is gone.
+    # The newest event is kept (SQLite); the rest is gone, and so are the company's
+    # index entries of it (Redis).
     assert kinds["event"] <= 1
-    assert (kinds["call"], kinds["delivery"], kinds["originate"], kinds["rejected"]) == (0,) * 4
+    assert {k: n for k, n in kinds.items() if k != "event"} == {
+        k: 0 for k in RECORD_KINDS if k != "event"
+    }
+    if isinstance(journal, RedisJournal):  # the indexes do not keep what was pruned
+        client, key = journal._redis, journal._k
+        sets = ("calls", "originates", "wrapups", "recordings", "deliveries")
+        assert [client.scard(key("co", "acme", name)) for name in sets] == [0] * 5
+        assert client.zcard(key("co", "acme", "rejected")) == 0
+        assert client.zcard(key("co", "acme", "events")) <= 1
 
 
 def test_company_of_prefers_a_name_and_falls_back_to_default() -> None:

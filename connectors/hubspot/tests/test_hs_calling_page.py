@@ -88,6 +88,8 @@ class StandIn:
         self.stream_auth: list[str] = []
         self.stop = threading.Event()
         self.url = ""
+        #: The stand-in's app, for tests that add the routes they need.
+        self.app: FastAPI | None = None
         #: What ``POST /v1/calls`` answers: (status, body).
         self.answer: tuple[int, dict[str, Any]] = (
             202,
@@ -100,7 +102,7 @@ def service(sdk_built: None) -> Iterator[StandIn]:
     import uvicorn
 
     stand_in = StandIn()
-    app = FastAPI()
+    app = stand_in.app = FastAPI()
     router = APIRouter(prefix="/plugins/hubspot")
     HubSpotPlugin().register_routes(router)
     app.include_router(router)

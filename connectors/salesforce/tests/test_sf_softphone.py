@@ -126,8 +126,8 @@ def _app(plugin: SalesforcePlugin, service: FakeService) -> FastAPI:
     return app
 
 
-@pytest.fixture
-def service() -> Iterator[FakeService]:
+def page_plugin() -> SalesforcePlugin:
+    """A plugin configured just enough to serve its softphone page."""
     plugin = SalesforcePlugin()
     plugin.configure(
         SalesforceSettings(
@@ -136,6 +136,12 @@ def service() -> Iterator[FakeService]:
             instance_url="https://acme.my.salesforce.com",
         )
     )
+    return plugin
+
+
+@pytest.fixture
+def service() -> Iterator[FakeService]:
+    plugin = page_plugin()
     fake = FakeService()
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

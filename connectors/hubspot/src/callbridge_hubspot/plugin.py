@@ -424,7 +424,7 @@ class HubSpotPlugin:
 
     @hookimpl
     def update_call(self, record: CallRecord, activity: ActivityRef, revision: int) -> ActivityRef:
-        """PATCH the engagement with the wrap-up; move it to the chosen record.
+        """PATCH the engagement with the wrap-up (and recording); move it to the chosen record.
 
         A chosen contact (or company) replaces the contacts the engagement was associated
         with (the candidates of an ambiguous lookup); a related deal or ticket is added.
@@ -432,10 +432,11 @@ class HubSpotPlugin:
         """
         wrapup = record.wrapup
         call_id = activity.record_id
-        if wrapup is None:
-            return activity
         props = engagement.wrapup_properties(record, engagement.call_status(record.call))
-        self.api.update_call(call_id, props)
+        if props:
+            self.api.update_call(call_id, props)
+        if wrapup is None:  # a late recording only
+            return activity
         chosen = self._association(wrapup.record_for(self.name))
         if chosen is not None:
             for to_type, to_id in self._targets(record, record.idempotency_key(self.name)):

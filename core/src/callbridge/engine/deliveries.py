@@ -32,7 +32,7 @@ from .common import MAX_ERROR, describe
 from .lookups import Lookups
 from .records import record_from_payload, settle_lookup
 from .retry import RetryPolicy
-from .wrapups import WrapUps, revision_of, with_revision
+from .wrapups import WrapUps, is_update, with_revision
 
 log = logging.getLogger("callbridge.engine.dispatcher.deliveries")
 
@@ -264,8 +264,8 @@ class Deliveries:
         hint: float | None = None
         lookups = self.lookups
         try:
-            if revision_of(delivery.action) is not None:
-                result = self.wrapups.update(delivery, record)
+            if is_update(delivery.action):
+                record, result = self.wrapups.update(delivery, record)
             else:
                 record = self.wrapups.attach(record)
                 lookup = self.plugins.lookup_contact

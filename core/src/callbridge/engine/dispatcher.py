@@ -127,6 +127,7 @@ class Dispatcher:
             lookups=self.lookups,
             originates=self.originates,
             on_enqueued=self.deliveries.wake.set,
+            recordings=self.settings.recordings,
         )
         self.lanes = Lanes(
             dispatch.workers,

@@ -14,17 +14,20 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from .. import metrics
 from ..journal.base import Journal, StoredEvent
 from ..models import Call, CallState, Contact, Originate, ScreenPop
 from ..plugins.manager import Plugins
+from ..settings import RecordingSettings
 from ..voispeed.events import CallEvent, DeviceEvent
 from .bus import AgentBus
 from .devices import remember_device
 from .lookups import Lookups
 from .originates import OriginateMatcher
+from .recordings import default_reference
 from .records import build_record, lookup_states
 from .tracker import Change, Tracker, call_key
 from .tracker_leg import originate_belongs
@@ -76,6 +79,7 @@ class Reactions:
         lookups: Lookups,
         originates: OriginateMatcher,
         on_enqueued: Callable[[], None],
+        recordings: RecordingSettings | None = None,
     ) -> None:
         self.journal = journal
         self.tracker = tracker
@@ -86,6 +90,7 @@ class Reactions:
         #: The tracker is not thread-safe; lanes and the ticking reader share it.
         self.tracker_lock = threading.Lock()
         self._on_enqueued = on_enqueued
+        self.recordings = recordings or RecordingSettings()
 
     def event_work(self, stored: StoredEvent) -> Callable[[], None]:
         """Everything one event causes, as work a lane may retry: the tracker sees it once.
@@ -155,6 +160,7 @@ class Reactions:
         contacts = known if known is not None else self.lookups.lookup(call)
         names = self.plugins.implementers("lookup_contact")
         record = build_record(call, *lookup_states(call, names, contacts, self.lookups.cache))
+        self._note_recording(call)
         payload = record.model_dump(mode="json")
         for name in self.plugins.implementers("log_call"):
             self.journal.enqueue_delivery(
@@ -163,6 +169,14 @@ class Reactions:
         self.journal.save_call(call, settled=True)
         self.lookups.forget(call.key)
         self._on_enqueued()
+
+    def _note_recording(self, call: Call) -> None:
+        """A call the PBX recorded (the tables' flags, or a click-to-call placed recording)
+        gets the default reference, unless one is known; its ``log_call`` attaches it."""
+        placed = call.originate is not None and call.originate.record
+        if (call.recorded or placed) and self.journal.get_recording(call.key) is None:
+            reference = default_reference(self.recordings, call)
+            self.journal.save_recording(call.key, reference, datetime.now(UTC))
 
     def finish_unsettled(self, calls: Iterable[Call]) -> int:
         """Finish calls a crash left ended (with an outcome) but not settled; return how many.

@@ -17,7 +17,7 @@ commit so that many ingress requests share one fsync.
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +26,7 @@ from typing import Any
 
 from ..models import Call, Originate, WrapUp
 from ..voispeed.events import AnyEvent
+from .tenancy import CompanyData
 
 #: The cursor of the dispatcher, the consumer of accepted events.
 DISPATCHER_CURSOR = "dispatcher"
@@ -187,8 +188,11 @@ def events_floor(cursors: Mapping[str, int]) -> int:
     return max(0, min(consumers))
 
 
-class Journal(abc.ABC):
-    """Durable state of callbridge. All methods are thread-safe."""
+class Journal(CompanyData):
+    """Durable state of callbridge. All methods are thread-safe.
+
+    Each company's data apart (``companies``, ``export_company``, ``purge_company``) is in
+    ``CompanyData`` (``journal/tenancy.py``)."""
 
     # -- events ---------------------------------------------------------------------------
     def append_event(
@@ -336,6 +340,19 @@ class Journal(abc.ABC):
     def get_wrapup(self, call_key: str) -> WrapUp | None:
         """The latest wrap-up of a call, if any."""
 
+    # -- recordings -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def save_recording(self, call_key: str, reference: str, at: datetime) -> bool:
+        """Keep where the PBX recorded a call (its recording reference); durable, atomic.
+
+        Returns whether it changed (False for the reference already held): the caller then
+        enqueues the amendments of activities written without it (``engine/recordings.py``).
+        """
+
+    @abc.abstractmethod
+    def get_recording(self, call_key: str) -> str | None:
+        """The recording reference of a call, if one is known."""
+
     # -- deliveries -----------------------------------------------------------------------
     @abc.abstractmethod
     def enqueue_delivery(
@@ -425,30 +442,6 @@ class Journal(abc.ABC):
         """Messages for one agent of ``company`` (None: ``default``) with ids above
         ``after_id``, oldest first (SSE replay)."""
 
-    # -- companies ------------------------------------------------------------------------
-    @abc.abstractmethod
-    def companies(self) -> list[str]:
-        """The names of the companies the journal holds data of, sorted."""
-
-    def holds_company(self, company: str) -> bool:
-        """Whether the journal holds any record of ``company`` (backends answer cheaply)."""
-        return company in self.companies()
-
-    @abc.abstractmethod
-    def export_company(self, company: str) -> Iterator[str]:
-        """Every record of one company, as lines of JSON (``tenancy.export_line``).
-
-        Kinds in the order of ``tenancy.RECORD_KINDS``; never a secret. Reads in pages, so a
-        large company is written out without holding it in memory."""
-
-    @abc.abstractmethod
-    def purge_company(self, company: str, *, dry_run: bool = False) -> dict[str, int]:
-        """Delete every record of one company; counts per kind (``tenancy.RECORD_KINDS``).
-
-        Another company's data is untouched. In small steps, so acknowledgements slip
-        between them. ``dry_run`` counts without deleting. The company should no longer be
-        configured (its events would keep arriving)."""
-
     # -- life cycle -----------------------------------------------------------------------
     @abc.abstractmethod
     def check_writable(self) -> None:
@@ -484,12 +477,13 @@ class Journal(abc.ABC):
 
         Removed: events at or below every event consumer's cursor (see ``events_floor``;
         never one the dispatcher has not handled), agent stream messages, rejected requests,
-        settled calls without a pending delivery, done and dead deliveries, and originates.
+        settled calls without a pending delivery, done and dead deliveries, originates, and
+        wrap-ups and recording references whose call has no pending delivery.
         Kept whatever the age: pending deliveries, unsettled calls, and anything younger
         than ``older_than``. ``dry_run`` counts without deleting.
 
         Keys of the result: ``events``, ``agent_events``, ``rejected``, ``calls``,
-        ``deliveries``, ``originates``. Backends that cannot prune raise
-        ``NotImplementedError``.
+        ``deliveries``, ``originates``, ``wrapups``, ``recordings``. Backends that cannot
+        prune raise ``NotImplementedError``.
         """
         raise NotImplementedError(f"{type(self).__name__} does not support pruning")

@@ -230,11 +230,23 @@ _S4 = _script(
     """
 )
 
-# s5: the company of every call, originate, wrap-up, delivery and agent message (see v4).
+# s5: where the PBX recorded a call (a recording reference), the latest per call.
+_S5 = _script(
+    """
+    CREATE TABLE recordings (
+        call_key TEXT PRIMARY KEY,
+        reference TEXT NOT NULL,
+        saved_at INTEGER NOT NULL
+    )
+    """
+)
+
+# s6: the company of every call, originate, wrap-up, recording, delivery and agent message
+# (see v4).
 # The agents' streams are per company (two companies may both have an extension 201), so
 # their index leads with the company. ``save_call`` never rewrites a call's company, so the
 # calls' new index costs nothing on the saves that follow the first (see s2).
-_S5 = _script(
+_S6 = _script(
     """
     ALTER TABLE calls ADD COLUMN company TEXT NOT NULL DEFAULT 'default';
     CREATE INDEX calls_company ON calls(company);
@@ -242,6 +254,8 @@ _S5 = _script(
     CREATE INDEX originates_company ON originates(company);
     ALTER TABLE wrapups ADD COLUMN company TEXT NOT NULL DEFAULT 'default';
     CREATE INDEX wrapups_company ON wrapups(company);
+    ALTER TABLE recordings ADD COLUMN company TEXT NOT NULL DEFAULT 'default';
+    CREATE INDEX recordings_company ON recordings(company);
     ALTER TABLE deliveries ADD COLUMN company TEXT NOT NULL DEFAULT 'default';
     CREATE INDEX deliveries_company ON deliveries(company);
     ALTER TABLE agent_events ADD COLUMN company TEXT NOT NULL DEFAULT 'default';
@@ -251,7 +265,7 @@ _S5 = _script(
 )
 
 #: Step n takes the state file from version n - 1 to n.
-STATE_MIGRATIONS: Sequence[Step] = (_S1, _S2, _S3, _S4, _S5)
+STATE_MIGRATIONS: Sequence[Step] = (_S1, _S2, _S3, _S4, _S5, _S6)
 
 #: The tables step 3 moves from the events file to the state file, with their columns.
 _MOVED: dict[str, str] = {

@@ -16,10 +16,11 @@ parameters of events and rejected requests before they are written out.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +39,7 @@ RECORD_KINDS = (
     "call",
     "originate",
     "wrapup",
+    "recording",
     "delivery",
     "agent_event",
 )
@@ -145,3 +147,31 @@ def stored_json(text: str) -> Any:
 def empty_counts() -> dict[str, int]:
     """Counts of a purge (or of an export), one per kind of record, all zero."""
     return dict.fromkeys(RECORD_KINDS, 0)
+
+
+class CompanyData(abc.ABC):
+    """The part of the ``Journal`` that selects one company's data (each backend's
+    ``companies.py``)."""
+
+    @abc.abstractmethod
+    def companies(self) -> list[str]:
+        """The names of the companies the journal holds data of, sorted."""
+
+    def holds_company(self, company: str) -> bool:
+        """Whether the journal holds any record of ``company`` (backends answer cheaply)."""
+        return company in self.companies()
+
+    @abc.abstractmethod
+    def export_company(self, company: str) -> Iterator[str]:
+        """Every record of one company, as lines of JSON (``tenancy.export_line``).
+
+        Kinds in the order of ``tenancy.RECORD_KINDS``; never a secret. Reads in pages, so a
+        large company is written out without holding it in memory."""
+
+    @abc.abstractmethod
+    def purge_company(self, company: str, *, dry_run: bool = False) -> dict[str, int]:
+        """Delete every record of one company; counts per kind (``tenancy.RECORD_KINDS``).
+
+        Another company's data is untouched. In small steps, so acknowledgements slip
+        between them. ``dry_run`` counts without deleting. The company should no longer be
+        configured (its events would keep arriving)."""

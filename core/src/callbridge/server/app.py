@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from .. import __version__, metrics
 from ..errors import ConfigurationError
-from . import calls, contacts, ingress, ingress_openapi, ops, panel, stream, wrapups
+from . import calls, contacts, ingress, ingress_openapi, ops, panel, recordings, stream, wrapups
 from .auth import TokenAuth
 from .services import Services
 
@@ -109,6 +109,7 @@ def create_app(services: Services, *, manage_engine: bool = False) -> FastAPI:
     app.pbx_ingress = ingress.Ingress(services)
     app.include_router(calls.build_router(services, auth))
     app.include_router(wrapups.build_router(services, auth))
+    app.include_router(recordings.build_router(services, auth))
     app.include_router(contacts.build_router(services, auth))
     app.include_router(stream.build_router(services, auth))
     app.include_router(ops.build_router(services))

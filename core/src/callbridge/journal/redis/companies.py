@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from ..base import AgentEvent
+from ..codec import from_us
 from ..tenancy import DEFAULT_COMPANY, RECORD_KINDS, empty_counts, export_line, stored_json
 from .deliveries import RedisDeliveries
 from .events import Entries, rejected_request, stored_event
@@ -43,9 +44,19 @@ _INDEX: dict[str, tuple[str, bool]] = {
     "call": ("calls", False),
     "originate": ("originates", False),
     "wrapup": ("wrapups", False),
+    "recording": ("recordings", False),
     "delivery": ("deliveries", False),
     "agent_event": ("agents", False),
 }
+
+
+def _recording(stored: str) -> dict[str, Any]:
+    """A stored recording (``{"reference", "at"}``) as exported: its time as a datetime."""
+    value = stored_json(stored)
+    if not isinstance(value, dict):
+        return {"reference": value}
+    at = value.get("at")
+    return {"reference": value.get("reference"), "saved_at": from_us(at) if at else None}
 
 
 class RedisCompanies(RedisDeliveries, RedisPruning):
@@ -113,6 +124,9 @@ class RedisCompanies(RedisDeliveries, RedisPruning):
             return [stored_json(v) for _, v in found]
         if kind == "wrapup":
             return [stored_json(v) for _, v in self._hash_values(self._k("wrapups"), ids)]
+        if kind == "recording":
+            found = self._hash_values(self._k("recordings"), ids)
+            return [{"call_key": key, **_recording(v)} for key, v in found]
         if kind == "delivery":
             return self._fetch_deliveries(ids)
         return [event for extension in ids for event in self._agent_stream(company, extension)]
@@ -141,6 +155,7 @@ class RedisCompanies(RedisDeliveries, RedisPruning):
             "call": self._purge_calls,
             "originate": self._purge_originates,
             "wrapup": self._purge_wrapups,
+            "recording": self._purge_recordings,
             "delivery": self._purge_deliveries,
             "agent_event": self._purge_agents,
         }
@@ -186,6 +201,9 @@ class RedisCompanies(RedisDeliveries, RedisPruning):
     def _purge_wrapups(self, company: str, keys: list[str]) -> int:
         return int(self._redis.hdel(self._k("wrapups"), *keys))
 
+    def _purge_recordings(self, company: str, keys: list[str]) -> int:
+        return int(self._redis.hdel(self._k("recordings"), *keys))
+
     def _purge_deliveries(self, company: str, ids: list[str]) -> int:
         script = self._client.register_script(PURGE_DELIVERIES_LUA)
         return int(script(args=[self.prefix, company, *ids], client=self._redis))
@@ -225,9 +243,10 @@ class RedisCompanies(RedisDeliveries, RedisPruning):
                     client.hset(owners, key, d)
                     client.sadd(self._k("co", d, kind), key)
         calls = self._k("calls", "company")
-        for key in client.hscan_iter(self._k("wrapups"), count=_CHUNK, no_values=True):
-            if client.hget(calls, key) in (None, d):
-                client.sadd(self._k("co", d, "wrapups"), key)
+        for kind in ("wrapups", "recordings"):
+            for key in client.hscan_iter(self._k(kind), count=_CHUNK, no_values=True):
+                if client.hget(calls, key) in (None, d):
+                    client.sadd(self._k("co", d, kind), key)
         self._upgrade_deliveries_and_agents()
         if any(client.exists(self._k("co", d, kind)) for kind, _ in _INDEX.values()):
             client.sadd(self._k("companies"), d)

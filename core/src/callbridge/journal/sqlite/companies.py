@@ -28,6 +28,11 @@ def _call(row: Sequence[Any]) -> dict[str, Any]:
     return {"settled": bool(row[1]), "call": stored_json(row[0])}
 
 
+def _recording(row: Sequence[Any]) -> dict[str, Any]:
+    call_key, reference, saved_at = row
+    return {"call_key": call_key, "reference": reference, "saved_at": from_us(saved_at)}
+
+
 def _rejected(row: Sequence[Any]) -> RejectedRequest:
     i, at, source, remote, reason, raw = row
     return RejectedRequest(
@@ -64,6 +69,7 @@ class SqliteCompanies(SqlitePruning):
                 lambda r: stored_json(r[0]),
             ),
             ("wrapup", state, "wrapups", "data", lambda r: stored_json(r[0])),
+            ("recording", state, "recordings", "call_key, reference, saved_at", _recording),
             (
                 "delivery",
                 state,
