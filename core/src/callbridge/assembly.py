@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .engine.bus import AgentBus, ring_bus
 from .engine.engine import Engine
 from .journal.base import Journal
 from .journal.factory import open_journal
@@ -45,6 +46,8 @@ class Assembly:
     #: What the HTTP service takes: the same parts, and the sources the ingress nudges.
     services: Services = field(init=False)
     stop_sources: threading.Event = field(default_factory=threading.Event)
+    #: Stops the journal's doorbell listener (``listen_agent_bells``), when one runs.
+    stop_bells: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         self.services = Services(
@@ -72,6 +75,8 @@ class Assembly:
         self.stop_sources.set()
         for source in self.sources:
             source.close()
+        if self.stop_bells is not None:
+            self.stop_bells()
         if self.engine is not None:
             self.engine.stop()
         if self.pbx is not None:
@@ -104,10 +109,13 @@ def assemble(
     extra_plugins: Sequence[object] = (),
     only_extra_plugins: bool = False,
     child_env: dict[str, str] | None = None,
+    serves_http: bool = True,
 ) -> Assembly:
     """Open the journal, load plugins, make the PBX client (when configured) and the engine.
 
     ``beside_ingress``: this is the engine process of a ``serve`` (see ``open_journal``).
+    ``serves_http``: agent streams may run here, so listen to the journal's doorbell when it
+    has one (Redis: the engine that writes a pop may run in another process or machine).
     ``only_extra_plugins`` loads no built-in or installed plugin (the demo: none may read
     the user's variables and reach a real CRM). The MySQL source runs wherever the engine runs: with
     ``process``, the ingress's nudges go through the link to the child's source.
@@ -149,4 +157,14 @@ def assemble(
         settings=settings, journal=journal, plugins=plugins, pbx=pbx, engine=engine, sources=sources
     )
     assembly.services.sources = nudged
+    if serves_http:
+        _listen_bells(assembly)
     return assembly
+
+
+def _listen_bells(assembly: Assembly) -> None:
+    """Ring this process's agent streams from the journal's doorbell, when it has one."""
+    bus = AgentBus()
+    assembly.stop_bells = assembly.journal.listen_agent_bells(ring_bus(bus))
+    if assembly.stop_bells is not None:
+        assembly.services.bus = bus

@@ -233,6 +233,11 @@ class ServerSettings(BaseModel):
     cors_origins: CommaList = Field(default_factory=list)
     #: Seconds between SSE heartbeat comments.
     heartbeat: float = Field(default=15.0, gt=0)
+    #: What ``serve`` runs: ``all`` (the HTTP service and the engine, placed as ``engine``
+    #: says), ``http`` (ingress, API, agent streams and panel, no engine: workers run
+    #: elsewhere on the same Redis journal) or ``engine`` (the engine in this process, with
+    #: only ``/healthz``, ``/readyz`` and ``/metrics`` over HTTP). See docs/scaling.md.
+    role: Literal["all", "http", "engine"] = "all"
     #: Where ``serve`` runs the engine: ``process`` (a child, so CRM work never slows the
     #: PBX's acks), ``thread`` (in the HTTP process), or ``none`` (run ``callbridge engine``).
     engine: Literal["process", "thread", "none"] = "process"

@@ -29,7 +29,7 @@ def engine(wake_fd: int | None, bell_fd: int | None, control_fd: int | None) -> 
     if spawned and settings.server.engine_nice:
         # The PBX's acknowledgements get the processor first (see ServerSettings.engine_nice).
         os.nice(settings.server.engine_nice)
-    parts = assemble(settings, engine_mode="thread", beside_ingress=spawned)
+    parts = assemble(settings, engine_mode="thread", beside_ingress=spawned, serves_http=False)
     run_worker(
         parts.local_engine,
         start_sources=parts.start_sources,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 
 #: Most open calls handed back to the tracker after a restart.
 _RESTORE_LIMIT = 1_000_000
+#: Seconds a dispatcher loop may go without a pass before ``problem`` reports it.
+STALL_AFTER = 10.0
 #: Seconds between two prunes of the journal, and before the first one after a start.
 PRUNE_INTERVAL = 24 * 3600.0
 _FIRST_PRUNE_AFTER = 60.0
@@ -95,8 +98,19 @@ class Engine:
 
     @property
     def problem(self) -> str | None:
-        """Always None: an engine in this process reports only whether it is ``running``
-        (``EngineLink`` reports what its child's health check finds)."""
+        """Why the engine is not fit to work, or None: not running, a dispatcher loop that
+        made no pass for ``STALL_AFTER`` seconds, or deliveries paused because journal writes
+        fail. ``/readyz`` reports it where the engine runs in the serving process
+        (``serve --role engine``); a ``serve`` with the engine in a child asks the child
+        for it once a second (``worker.health``)."""
+        if not self.running or self._dispatcher is None:
+            return "the engine is not running"
+        now = time.monotonic()
+        for loop, beat in sorted(self._dispatcher.beats.items()):
+            if now - beat > STALL_AFTER:
+                return f"the dispatcher's {loop} loop made no pass for {now - beat:.0f}s"
+        if self._dispatcher.faults.active("journal"):
+            return "deliveries paused: journal writes fail (see the line above in the log)"
         return None
 
     @property

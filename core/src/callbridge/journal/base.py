@@ -17,7 +17,7 @@ commit so that many ingress requests share one fsync.
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +33,8 @@ DISPATCHER_CURSOR = "dispatcher"
 #: Cursors named like this are positions in an external source (``mysql:<db>``: a row id in
 #: the PBX's database), not in the journal's events, so they do not hold events back.
 SOURCE_CURSOR_PREFIXES = ("mysql:",)
+#: ``ring(extension, id)``: an agent message was appended (``None, 0``: re-read everything).
+AgentBell = Callable[[str | None, int], None]
 
 
 class JournalClosedError(RuntimeError):
@@ -189,10 +191,8 @@ def events_floor(cursors: Mapping[str, int]) -> int:
 
 
 class Journal(CompanyData):
-    """Durable state of callbridge. All methods are thread-safe.
-
-    Each company's data apart (``companies``, ``export_company``, ``purge_company``) is in
-    ``CompanyData`` (``journal/tenancy.py``)."""
+    """Durable state of callbridge. All methods are thread-safe. (A company's data apart:
+    ``CompanyData``, ``journal/tenancy.py``.)"""
 
     # -- events ---------------------------------------------------------------------------
     def append_event(
@@ -271,9 +271,8 @@ class Journal(CompanyData):
     # -- calls ----------------------------------------------------------------------------
     @abc.abstractmethod
     def save_call(self, call: Call, *, settled: bool = False, company: str | None = None) -> None:
-        """Insert or replace the tracker's view of a call.
-
-        ``company``: the call's company (else ``company_of(call)``), fixed by the first save.
+        """Insert or replace the tracker's view of a call. ``company``: the call's company (else
+        ``company_of(call)``), fixed by the first save.
 
         ``settled=True`` says the dispatcher is done with the call (its deliveries are
         enqueued, or it was dropped); a settled call stays settled and is no longer "open".
@@ -329,7 +328,6 @@ class Journal(CompanyData):
     @abc.abstractmethod
     def save_wrapup(self, wrapup: WrapUp, *, company: str | None = None) -> WrapUp:
         """Keep the agent's wrap-up of a call durably; returns what the journal holds.
-
         ``company``: else the company of the call it is about, else ``default``.
 
         Only the next revision is written (``next_wrapup``): a repeat of the stored one is
@@ -441,6 +439,17 @@ class Journal(CompanyData):
     ) -> list[AgentEvent]:
         """Messages for one agent of ``company`` (None: ``default``) with ids above
         ``after_id``, oldest first (SSE replay)."""
+
+    def listen_agent_bells(self, ring: AgentBell) -> Callable[[], None] | None:
+        """Call ``ring(extension, id)`` whenever any process appends an agent message.
+
+        For backends shared by several processes (Redis), so an HTTP service can wake its
+        agent streams when an engine elsewhere writes: ``ring(None, 0)`` means "messages may
+        have been missed, every stream should re-read". Returns the function that stops
+        listening, or None when the backend cannot (SQLite: one machine, where the engine's
+        own bus rings the streams).
+        """
+        return None
 
     # -- life cycle -----------------------------------------------------------------------
     @abc.abstractmethod

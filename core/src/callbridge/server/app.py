@@ -71,10 +71,8 @@ def check_security(services: Services) -> None:
         )
 
 
-def create_app(services: Services, *, manage_engine: bool = False) -> FastAPI:
-    """Build the application around ``services``."""
-    check_security(services)
-    auth = TokenAuth([t.get_secret_value() for t in services.settings.server.api_tokens])
+def _lifespan(services: Services, manage_engine: bool) -> Any:
+    """Start the engine with the app and stop it after, when the app manages it."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -87,11 +85,37 @@ def create_app(services: Services, *, manage_engine: bool = False) -> FastAPI:
             if manage_engine and engine is not None:
                 await anyio.to_thread.run_sync(engine.stop)
 
+    return lifespan
+
+
+def create_ops_app(services: Services, *, manage_engine: bool = False) -> FastAPI:
+    """``serve --role engine``: the engine's health and metrics, and nothing else.
+
+    A worker takes no PBX events and serves no agent, so it needs no token; what an
+    orchestrator needs is ``/readyz`` telling whether its dispatcher is healthy.
+    """
+    app = FastAPI(
+        title="callbridge engine",
+        version=__version__,
+        lifespan=_lifespan(services, manage_engine),
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.services = services
+    app.include_router(ops.build_router(services))
+    return app
+
+
+def create_app(services: Services, *, manage_engine: bool = False) -> FastAPI:
+    """Build the application around ``services``."""
+    check_security(services)
+    auth = TokenAuth([t.get_secret_value() for t in services.settings.server.api_tokens])
     app = CallbridgeApp(
         title="callbridge",
         version=__version__,
         description=DESCRIPTION,
-        lifespan=lifespan,
+        lifespan=_lifespan(services, manage_engine),
         docs_url="/docs",
         redoc_url=None,
     )

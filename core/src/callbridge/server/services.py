@@ -59,3 +59,14 @@ class Services:
     plugins: Plugins | None = None
     engine: EngineHandle | None = None
     sources: list[EventSource] = field(default_factory=list)
+    #: The doorbell of the agent streams when the journal rings it across processes (Redis:
+    #: engines may run anywhere); None to use the engine's own bus.
+    bus: AgentBus | None = None
+
+    def agent_bus(self) -> AgentBus | None:
+        """Where the agent streams of this process learn that new messages are in the
+        journal: the journal's shared doorbell, else the engine's, else none (the streams
+        then re-read at each heartbeat)."""
+        if self.bus is not None:
+            return self.bus
+        return self.engine.bus if self.engine is not None else None

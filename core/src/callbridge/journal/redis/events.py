@@ -74,6 +74,7 @@ class RedisEvents(RedisStore):
     _dedup_window_us: str
     _append: Script
     _stream_add: Script
+    _agent_add: Script
 
     def _start_writer(self) -> None:
         """Start the thread that sends queued appends (see ``_send_appends``)."""
@@ -118,10 +119,19 @@ class RedisEvents(RedisStore):
                 for item in pending:
                     index = self._k("co", item.args[-1], "events")
                     pipe.evalsha(self._append.sha, 5, *keys, index, companies, *item.args)
+                if self._wait_replicas:  # acked only once on enough replicas (a failover)
+                    pipe.execute_command(  # type: ignore[no-untyped-call]
+                        "WAIT", self._wait_replicas, self._wait_timeout_ms
+                    )
                 replies = pipe.execute(raise_on_error=False)
+                short: Exception | None = (
+                    self._replicated(replies.pop()) if self._wait_replicas else None
+                )
             except Exception as exc:  # the connection failed: fail these, keep serving
+                short = exc
+            if short is not None:
                 for item in pending:
-                    item.future.set_exception(exc)
+                    item.future.set_exception(short)
                 return
             again: list[_Append] = []
             for item, reply in zip(pending, replies, strict=True):
@@ -209,7 +219,7 @@ class RedisEvents(RedisStore):
             self._k("rejected"),
             *self._indexes(company, "rejected"),
         ]
-        args: list[str | int] = [REJECTED_KEPT, company or "", "", "d", body, "raw", raw]
+        args: list[str | int] = [REJECTED_KEPT, company or "", "d", body, "raw", raw]
         return int(self._stream_add(keys=keys, args=args, client=self._redis))
 
     def record_rejected_fast(
@@ -242,13 +252,17 @@ class RedisEvents(RedisStore):
     ) -> AgentEvent:
         at = utc_now()
         agent, company = agent_of(extension, company)
-        new_id = self._stream_add(
+        # The bell names the agent's stream as its subscribers know it: ``201``, or
+        # ``201@acme`` in another company than the default one.
+        bell = agent if company == DEFAULT_COMPANY else f"{agent}@{company}"
+        new_id = self._agent_add(
             keys=[
                 self._k("agent", "seq"),
                 self._agent_key(agent, company),
+                self._k("agent", "bell"),
                 *self._indexes(company, "agents"),
             ],
-            args=[0, company, agent, "at", to_us(at), "kind", kind, "data", dumps(data)],
+            args=[bell, company, agent, "at", to_us(at), "kind", kind, "data", dumps(data)],
             client=self._redis,
         )
         return AgentEvent(id=int(new_id), extension=extension, at=at, kind=kind, data=data)

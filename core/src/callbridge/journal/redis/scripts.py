@@ -41,9 +41,9 @@ redis.call('SADD', KEYS[5], ARGV[8])
 return {n, 0}
 """
 
-#: KEYS: counter, stream, companies set, the company's index. ARGV: MAXLEN (0: none), the
-#: company ('': none, nothing indexed), the member the index (a set) gets ('': the new id,
-#: in a sorted set, trimmed with the stream), then field/value pairs.
+#: KEYS: counter, stream, companies set, the company's index (a sorted set of ids). ARGV:
+#: MAXLEN (0: none), the company ('': none, nothing indexed), then field/value pairs. The
+#: index is trimmed with the stream.
 STREAM_ADD_LUA = """
 local n = redis.call('INCR', KEYS[1])
 local args = {'XADD', KEYS[2]}
@@ -51,17 +51,15 @@ if ARGV[1] ~= '0' then
   table.insert(args, 'MAXLEN'); table.insert(args, '~'); table.insert(args, ARGV[1])
 end
 table.insert(args, string.format('%d-0', n))
-for i = 4, #ARGV do table.insert(args, ARGV[i]) end
+for i = 3, #ARGV do table.insert(args, ARGV[i]) end
 redis.call(unpack(args))
 if ARGV[2] ~= '' then
   redis.call('SADD', KEYS[3], ARGV[2])
-  if ARGV[3] == '' then
-    redis.call('ZADD', KEYS[4], n, n)
-    if ARGV[1] ~= '0' then
-      -- ids this far back were trimmed from the stream (MAXLEN ~ keeps a little more)
-      redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', n - 2 * tonumber(ARGV[1]))
-    end
-  else redis.call('SADD', KEYS[4], ARGV[3]) end
+  redis.call('ZADD', KEYS[4], n, n)
+  if ARGV[1] ~= '0' then
+    -- ids this far back were trimmed from the stream (MAXLEN ~ keeps a little more)
+    redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', n - 2 * tonumber(ARGV[1]))
+  end
 end
 return n
 """
@@ -279,3 +277,20 @@ redis.call('SREM', p .. ':co:' .. ARGV[2] .. ':deliveries', unpack(ARGV, 3))
 return n
 """
 )
+
+#: An agent message (``STREAM_ADD_LUA`` without trimming), its company's index and its
+#: doorbell, in one step. KEYS: counter, the agent's stream, the bell channel, the companies
+#: set, the company's set of agents. ARGV: the stream's name in the bell (``201``,
+#: ``201@acme``), the company, the extension, then field/value pairs.
+#: Publishing inside the script means no bell rings for a message that was not stored, and
+#: none is missing for one that was (unless the listener was disconnected: see ``bells.py``).
+AGENT_ADD_LUA = """
+local n = redis.call('INCR', KEYS[1])
+local args = {'XADD', KEYS[2], string.format('%d-0', n)}
+for i = 4, #ARGV do table.insert(args, ARGV[i]) end
+redis.call(unpack(args))
+redis.call('SADD', KEYS[4], ARGV[2])
+redis.call('SADD', KEYS[5], ARGV[3])
+redis.call('PUBLISH', KEYS[3], ARGV[1] .. ' ' .. n)
+return n
+"""
