@@ -7,9 +7,9 @@ scanning everyone's data:
 - ``companies``: the set of company names;
 - ``co:<company>:events`` and ``co:<company>:rejected``: sorted sets of stream ids (score =
   id), trimmed with their streams;
-- ``co:<company>:calls``, ``:originates``, ``:wrapups`` (keys) and ``:deliveries`` (ids):
-  sets; ``calls:company`` and ``originates:company`` map a key back to its company (for
-  prune), and a delivery's hash has a ``company`` field;
+- ``co:<company>:calls``, ``:originates``, ``:wrapups``, ``:recordings`` (keys) and
+  ``:deliveries`` (ids): sets; ``calls:company`` and ``originates:company`` map a key back
+  to its company (for prune), and a delivery's hash has a ``company`` field;
 - ``co:<company>:agents``: the extensions with a stream; the streams themselves are
   ``agent:<extension>`` in the default company and ``agent:<extension>@<company>`` in others.
 
