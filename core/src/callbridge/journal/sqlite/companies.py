@@ -1,6 +1,6 @@
 """One company's data in the SQLite journal: listing, export and purge (``callbridge companies``).
 
-Every table has a ``company`` column with an index leading with it (migrations v4 and s5),
+Every table has a ``company`` column with an index leading with it (migrations v4 and s6),
 so selecting one company reads its rows only. Export pages through each table by its
 integer key; purge deletes in the small steps ``prune`` uses, since the events file's
 writer is the ingress's.
