@@ -54,6 +54,7 @@ from urllib.parse import parse_qsl, quote_from_bytes, unquote_to_bytes
 
 from .. import metrics
 from ..faults import FaultLog, journal_fault
+from ..journal.tenancy import DEFAULT_COMPANY
 from ..voispeed.events import SECRET_PARAMETERS, EventParseError, parse_event
 from ..voispeed.seri import is_seri, to_document
 from .services import Services
@@ -471,6 +472,9 @@ class Ingress:
                 reason=refusal.reason,
                 source="http",
                 remote=remote,
+                # Whose it is: the token's company once the token was checked; a stranger's
+                # request is nobody's (and in no company's export).
+                company=DEFAULT_COMPANY if authenticated else None,
             )
         except Exception as exc:  # best effort
             self._faults.report(

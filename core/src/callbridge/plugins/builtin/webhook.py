@@ -34,6 +34,7 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 from ...errors import PermanentError, RetryLater, retry_after_seconds, retryable_status
 from ...hookspecs import hookimpl
 from ...models import ActivityRef, CallRecord, ScreenPop
+from ...tls import shared_ssl_context
 from ..base import PluginSettings
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,7 @@ class WebhookPlugin:
             raise ValueError("the webhook plugin needs WebhookSettings")
         self.settings = settings
         self._client = httpx.Client(
+            verify=shared_ssl_context(),  # one CA bundle in memory for every instance
             timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
             headers={"User-Agent": "callbridge-webhook"},
             follow_redirects=False,
