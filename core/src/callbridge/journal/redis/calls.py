@@ -13,12 +13,10 @@ from redis.commands.core import Script
 from ...models import Call, Originate, WrapUp
 from ..base import (
     DuplicateOriginateError,
-    changed_originate,
-    check_originate_changes,
-    next_wrapup,
 )
 from ..codec import to_us, utc_now
 from ..tenancy import DEFAULT_COMPANY, company_of
+from ..writes import changed_originate, check_originate_changes, next_wrapup
 from .connection import RedisStore
 
 

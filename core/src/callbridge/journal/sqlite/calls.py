@@ -12,12 +12,10 @@ from ...models import Call, Originate, WrapUp
 from ..base import (
     AgentEvent,
     DuplicateOriginateError,
-    changed_originate,
-    check_originate_changes,
-    next_wrapup,
 )
 from ..codec import dumps, from_us, to_us, utc_now
 from ..tenancy import agent_of, company_of
+from ..writes import changed_originate, check_originate_changes, next_wrapup
 from .store import CALL_COMPANY_SQL, SqliteStore
 
 
