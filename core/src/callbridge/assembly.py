@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .companies import load_companies
 from .engine.engine import Engine
 from .journal.base import Journal
 from .journal.factory import open_journal
@@ -74,8 +75,9 @@ class Assembly:
             source.close()
         if self.engine is not None:
             self.engine.stop()
-        if self.pbx is not None:
-            self.pbx.close()
+        for client in [self.pbx, *self.services.pbx_clients.values()]:
+            if client is not None:
+                client.close()
         self.journal.close()
 
 
@@ -114,6 +116,7 @@ def assemble(
     """
     if engine_mode == "process" and extra_plugins:
         raise ValueError("extra plugin objects cannot be handed to an engine process")
+    companies = load_companies(settings)  # before the journal: a bad file changes nothing
     journal = open_journal(settings, beside_ingress=beside_ingress)
     try:
         plugins = load_plugins(
@@ -121,8 +124,12 @@ def assemble(
             entry_points=not only_extra_plugins,
             builtins=not only_extra_plugins,
             extra=extra_plugins,
+            companies=companies,
         )
         pbx = pbx_client(settings.pbx)  # SOAP or SERI, as CALLBRIDGE_PBX__DIALECT says
+        clients = (
+            {} if companies.single else {c.name: pbx_client(c.pbx_settings) for c in companies}
+        )
     except BaseException:
         journal.close()
         raise
@@ -149,4 +156,5 @@ def assemble(
         settings=settings, journal=journal, plugins=plugins, pbx=pbx, engine=engine, sources=sources
     )
     assembly.services.sources = nudged
+    assembly.services.pbx_clients = clients
     return assembly

@@ -122,6 +122,8 @@ class Originate(BaseModel):
     call_key: str | None = None
     #: The SERI dialect's ``request_id`` for the ``call_request`` (a ``cmd_failed`` names it).
     request_id: str | None = None
+    #: The company (tenant) whose API token placed the call (docs/companies.md).
+    company: str = "default"
 
 
 class Contact(BaseModel):
@@ -172,6 +174,9 @@ class Call(BaseModel):
     #: ``<company>:<user call id>``: stable across restarts, the basis of idempotency keys.
     key: str
     company_id: str | None = None
+    #: The company's name (``default`` without a companies file): which company's plugins
+    #: see this call, and whose API tokens may read it (docs/companies.md).
+    company: str = "default"
     user_call_id: str
     direction: Direction
     state: CallState

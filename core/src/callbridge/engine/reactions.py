@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .. import metrics
+from ..companies.registry import agent_key
 from ..journal.base import Journal, StoredEvent
 from ..models import Call, CallState, Contact, Originate, ScreenPop
 from ..plugins.manager import Plugins
-from ..voispeed.events import CallEvent, DeviceEvent
+from ..voispeed.events import AnyEvent, CallEvent, DeviceEvent
 from .bus import AgentBus
 from .devices import remember_device
 from .lookups import Lookups
@@ -86,6 +87,7 @@ class Reactions:
         #: The tracker is not thread-safe; lanes and the ticking reader share it.
         self.tracker_lock = threading.Lock()
         self._on_enqueued = on_enqueued
+        self._unknown_companies: set[str | None] = set()
 
     def event_work(self, stored: StoredEvent) -> Callable[[], None]:
         """Everything one event causes, as work a lane may retry: the tracker sees it once.
@@ -96,7 +98,10 @@ class Reactions:
         the changes of the first successful ``apply`` are kept and only acting on them runs
         again (a repeated pop is harmless; deliveries are unique per call and plugin).
         """
-        event = stored.event
+        tenant_event = self._with_company(stored.event)
+        if tenant_event is None:
+            return lambda: None  # no configured company: journaled, reaches no plugin
+        event = tenant_event
         changes: list[Change] | None = None
         #: The key of the call the event went to (a reused user call id: its newest call's).
         key: str | None = None
@@ -108,18 +113,18 @@ class Reactions:
                     event = self.originates.correlate(event, stored.received_at)
                     with self.tracker_lock:
                         changes = list(self.tracker.apply(event, stored.received_at))
-                        key = self.tracker.key_for(event.company_id, event.call_id)
+                        key = self.tracker.key_for(event.company_id, event.call_id, event.company)
                 self.handle_changes(changes)
                 ext_id = event.ext_id or _external_id_of(event, changes)
                 if ext_id:
-                    where = key or call_key(event.company_id, event.call_id)
+                    where = key or call_key(event.company_id, event.call_id, event.company)
                     self._move_originate(event, ext_id, where, _tracked(event, ext_id, changes))
             elif isinstance(event, DeviceEvent):
                 remember_device(self.journal, event)  # the agent's device, for click-to-call
                 self.tracker.learn_device(event)  # the user's extension, for later calls
             elif (refused := self.originates.refuse(event, stored.received_at)) is not None:
                 self.tell_originate(refused)  # SERI cmd_failed: the click-to-call failed
-            self.plugins.pbx_event(event)
+            self.plugins.pbx_event(event, event.company)
 
         return work
 
@@ -149,14 +154,35 @@ class Reactions:
             log.warning("unknown tracker change %r for call %s; saved only", kind, call.key)
             self.journal.save_call(call)
 
+    def _with_company(self, event: AnyEvent) -> AnyEvent | None:
+        """The event with its company's name; None for a company the file does not have.
+
+        The ingress names the company by its token; an event without a name (the MySQL
+        source) is the company whose id it carries. Without a companies file every event is
+        ``default``'s.
+        """
+        company = event.company
+        if company is None:
+            company = self.plugins.companies.name_for(event.company_id)
+        if company is None:
+            if event.company_id not in self._unknown_companies:
+                self._unknown_companies.add(event.company_id)
+                log.warning(
+                    "events of PBX company %r belong to no configured company: kept in the "
+                    "journal, not tracked (logged once per company id)",
+                    event.company_id,
+                )
+            return None
+        return event if company == event.company else event.model_copy(update={"company": company})
+
     def finish(self, call: Call) -> None:
         """Enqueue one delivery per log_call plugin, then mark the call settled."""
         known = self.lookups.remembered(call.key)
         contacts = known if known is not None else self.lookups.lookup(call)
-        names = self.plugins.implementers("lookup_contact")
+        names = self.plugins.implementers("lookup_contact", call.company)
         record = build_record(call, *lookup_states(call, names, contacts, self.lookups.cache))
         payload = record.model_dump(mode="json")
-        for name in self.plugins.implementers("log_call"):
+        for name in self.plugins.implementers("log_call", call.company):
             self.journal.enqueue_delivery(
                 call_key=call.key, plugin=name, action="log_call", payload=payload
             )
@@ -213,7 +239,7 @@ class Reactions:
             "number": updated.number,
             "crm": None if updated.crm is None else updated.crm.model_dump(mode="json"),
         }
-        self._publish(updated.extension, "call", data)
+        self._publish(agent_key(updated.company, updated.extension), "call", data)
 
     def _pop(self, call: Call, contacts: dict[str, Contact]) -> None:
         if call.extension:
@@ -222,7 +248,7 @@ class Reactions:
                 "call": call.model_dump(mode="json"),
                 "contacts": {k: c.model_dump(mode="json") for k, c in contacts.items()},
             }
-            self._publish(call.extension, "pop", data)
+            self._publish(agent_key(call.company, call.extension), "pop", data)
         metrics.POPS_SENT.labels(call.state.value).inc()
         self.plugins.screen_pop(ScreenPop(call=call, contacts=contacts))
 

@@ -14,6 +14,11 @@ Every call goes through pluggy's own hook callers (a caller narrowed to one plug
 pluggy's tracing (``pm.trace``, ``add_hookcall_monitoring``) and hook wrappers
 (``@hookimpl(wrapper=True)``) see each call. Finding and configuring the plugins is
 ``loader``'s job; ``load_plugins`` below ties the two together.
+
+Companies: each plugin instance serves one company (``PluginInfo.company``; every plugin is
+``default``'s without a companies file). ``implementers(hook, company=...)`` and the
+fan-out hooks given a company reach only that company's instances: this is where an event
+of company A is kept away from company B's CRMs.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from ..companies.registry import Companies, load_companies
 from .loader import (
     ACTIVE,
     BUILTIN_PLUGINS,
@@ -72,18 +78,33 @@ def _implements(impl: pluggy.HookImpl) -> bool:
 class Plugins:
     """The loaded plugins: pluggy's manager (active ones only) and every candidate's info."""
 
-    def __init__(self, pm: pluggy.PluginManager, infos: list[PluginInfo]) -> None:
+    def __init__(
+        self, pm: pluggy.PluginManager, infos: list[PluginInfo], companies: Companies | None = None
+    ) -> None:
         self.pm = pm
         self.infos = infos
+        #: The companies the plugins serve: the engine asks it an event's company.
+        self.companies = companies or Companies([], single=True)
         #: Hook callers narrowed to one plugin, by (hook, plugin name); registration is over
         #: once a ``Plugins`` exists, so they never go stale.
         self._callers: dict[tuple[str, str], pluggy.HookCaller] = {}
 
     # -- what is loaded ------------------------------------------------------------------------
-    def active(self) -> list[PluginInfo]:
-        """Active plugins, in registration order (fallback plugins last)."""
-        by_name = {info.name: info for info in self.infos if info.state == ACTIVE}
+    def active(self, company: str | None = None) -> list[PluginInfo]:
+        """Active plugins (of ``company``, when given), in registration order (fallbacks last)."""
+        by_name = {
+            info.name: info
+            for info in self.infos
+            if info.state == ACTIVE and (company is None or info.company == company)
+        }
         return [by_name[name] for name, _ in self.pm.list_name_plugin() if name in by_name]
+
+    def company_of(self, name: str) -> str | None:
+        """The company plugin instance ``name`` serves (None when there is no such plugin)."""
+        for info in self.infos:
+            if info.name == name:
+                return info.company
+        return None
 
     def get(self, name: str) -> PluginInfo:
         """The info of the plugin called ``name`` (KeyError when there is none)."""
@@ -92,17 +113,19 @@ class Plugins:
                 return info
         raise KeyError(name)
 
-    def implementers(self, hook: str) -> list[str]:
+    def implementers(self, hook: str, company: str | None = None) -> list[str]:
         """Names of the active plugins that implement ``hook``, in registration order.
 
-        Fallback plugins are registered after the others, so they come last. A plugin that only
-        wraps the hook (a tracing wrapper) does not implement it.
+        With ``company``, only that company's instances: the engine passes the call's company
+        so that a call reaches its own company's CRMs only. Fallback plugins are registered
+        after the others, so they come last. A plugin that only wraps the hook (a tracing
+        wrapper) does not implement it.
         """
         caller = getattr(self.pm.hook, hook, None)
         if caller is None:
             return []
         names = {impl.plugin_name for impl in caller.get_hookimpls() if _implements(impl)}
-        return [info.name for info in self.active() if info.name in names]
+        return [info.name for info in self.active(company) if info.name in names]
 
     @property
     def hook(self) -> pluggy.HookRelay:
@@ -156,20 +179,22 @@ class Plugins:
 
     # -- fan-out hooks: each plugin isolated ---------------------------------------------------
     def screen_pop(self, pop: ScreenPop) -> None:
-        """Every plugin shows ``pop``."""
-        self._each("screen_pop", pop=pop)
+        """Every plugin of the call's company shows ``pop``."""
+        self._each("screen_pop", pop.call.company, pop=pop)
 
-    def pbx_event(self, event: AnyEvent) -> None:
-        """Every plugin observes a journaled PBX event."""
-        self._each("pbx_event", event=event)
+    def pbx_event(self, event: AnyEvent, company: str | None) -> None:
+        """Every plugin of ``company`` observes a journaled PBX event (None: no plugin, the
+        event belongs to no configured company)."""
+        if company is not None:
+            self._each("pbx_event", company, event=event)
 
     def startup(self, context: Context | None) -> None:
         """Every plugin opens its clients."""
-        self._each("startup", context=context)
+        self._each("startup", None, context=context)
 
     def shutdown(self, context: Context | None) -> None:
         """Every plugin closes its clients."""
-        self._each("shutdown", context=context)
+        self._each("shutdown", None, context=context)
 
     def register_routes(self, router_for: Callable[[str], APIRouter]) -> list[APIRouter]:
         """Each plugin fills its own ``router_for(name)``; the routers of those that succeeded.
@@ -215,8 +240,8 @@ class Plugins:
             return False
         return True
 
-    def _each(self, hook: str, **kwargs: Any) -> None:
-        for name in self.implementers(hook):
+    def _each(self, hook: str, company: str | None, **kwargs: Any) -> None:
+        for name in self.implementers(hook, company):
             self._isolated(name, hook, **kwargs)
 
     def __repr__(self) -> str:
@@ -230,11 +255,16 @@ def load_plugins(
     entry_points: bool = True,
     builtins: bool = True,
     extra: Sequence[object] = (),
+    companies: Companies | None = None,
 ) -> Plugins:
     """Find every plugin, decide its state, register the active ones (see ``loader``).
 
     Raises ConfigurationError when ``CALLBRIDGE_CONNECTORS`` names an unknown plugin, and in
     strict mode (``CALLBRIDGE_STRICT_PLUGINS``) when any plugin failed.
     """
-    pm, infos = discover(settings, entry_points=entry_points, builtins=builtins, extra=extra)
-    return Plugins(pm, infos)
+    if companies is None:
+        companies = load_companies(settings)
+    pm, infos = discover(
+        settings, entry_points=entry_points, builtins=builtins, extra=extra, companies=companies
+    )
+    return Plugins(pm, infos, companies)

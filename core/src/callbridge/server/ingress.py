@@ -53,9 +53,12 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote_from_bytes, unquote_to_bytes
 
 from .. import metrics
+from ..companies.registry import DEFAULT, Company
 from ..faults import FaultLog, journal_fault
-from ..voispeed.events import SECRET_PARAMETERS, EventParseError, parse_event
+from ..voispeed.events import SECRET_PARAMETERS, AnyEvent, EventParseError, parse_event
 from ..voispeed.seri import is_seri, to_document
+from .ingress_companies import Refusal as _Refusal
+from .ingress_companies import company_of, own_company
 from .services import Services
 
 log = logging.getLogger("callbridge.ingress")
@@ -185,14 +188,6 @@ class _AckBridge:
                 waiter.set_result(done.result())
 
 
-class _Refusal(Exception):
-    def __init__(self, status: int, reason: str, label: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.label = label
-
-
 #: Characters left as they are in a ``cb_raw_<name>`` value (the rest is percent-escaped).
 _RAW_SAFE = "|@:/,;'() "
 
@@ -270,6 +265,7 @@ class Ingress:
             ipaddress.ip_network(n, strict=False) for n in settings.server.allowed_networks
         ]
         self._company_param = settings.pbx.company_param
+        self._companies = services.companies
         self._seri_names = settings.pbx.seri
         seri_token = settings.pbx.seri_token
         #: A SERI event may carry the module's own token beside ours (see ``_check_token``).
@@ -314,19 +310,16 @@ class Ingress:
             self._check_source(remote)
             pairs = await self._read_pairs(scope, receive)
             seri = is_seri(pairs, self._seri_names)
-            self._check_token(pairs, seri=seri)
+            company = self._company(pairs, seri)
             authenticated = True
             if any(k == "outbox_id" for k, _ in pairs) and not any(
                 k == "ssn_event" for k, _ in pairs
             ):
                 await self._nudge(pairs, send)
                 return
-            try:
-                if seri:  # the integration module's dialect: read as the document's
-                    pairs = list(to_document(pairs, self._seri_names).items())
-                event = parse_event(pairs, company_param=self._company_param)
-            except EventParseError as exc:
-                raise _Refusal(400, str(exc), "malformed") from None
+            if seri:  # the integration module's dialect: read as the document's
+                pairs = list(to_document(pairs, self._seri_names).items())
+            event = self._parse(pairs, company)
         except _Refusal as refusal:
             await self._reject(refusal, pairs, remote, send, authenticated=authenticated)
             return
@@ -357,6 +350,24 @@ class Ingress:
             code = f"seri:{event.ssn_event}" if event.kind is not None else "seri:unknown"
         metrics.EVENTS_ACCEPTED.labels(code, "http", "yes" if result.duplicate else "no").inc()
         metrics.ACK_LATENCY.observe(time.perf_counter() - started)
+
+    def _company(self, pairs: list[tuple[str, str]], seri: bool) -> Company:
+        """The token checked; the company it names (``default`` without a companies file)."""
+        if self._companies.single:
+            self._check_token(pairs, seri=seri)
+            return self._companies.get(DEFAULT)
+        return company_of(self._companies, pairs, seri, self._company_param)
+
+    def _parse(self, pairs: list[tuple[str, str]], company: Company) -> AnyEvent:
+        """The typed event of ``company`` (400 when malformed, 403 for another company's id)."""
+        try:
+            event = parse_event(
+                own_company(pairs, company, self._company_param),
+                company_param=self._company_param,
+            )
+        except EventParseError as exc:
+            raise _Refusal(400, str(exc), "malformed") from None
+        return event.model_copy(update={"company": company.name})
 
     def _check_source(self, remote: str | None) -> None:
         if not self._networks:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from ..companies.registry import Companies, load_companies
+
 if TYPE_CHECKING:
     from ..engine.bus import AgentBus
     from ..journal.base import Journal
@@ -59,3 +61,20 @@ class Services:
     plugins: Plugins | None = None
     engine: EngineHandle | None = None
     sources: list[EventSource] = field(default_factory=list)
+    #: The companies served (the plugins' when not given; see docs/companies.md).
+    companies: Companies = field(default=None)  # type: ignore[assignment]
+    #: Each company's PBX client (its own credentials); ``pbx`` is ``default``'s.
+    pbx_clients: dict[str, PbxClient | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.companies is None:
+            if self.plugins is not None and len(self.plugins.companies):
+                self.companies = self.plugins.companies
+            else:
+                self.companies = load_companies(self.settings)
+
+    def pbx_for(self, company: str) -> PbxClient | None:
+        """The PBX client of ``company`` (``pbx`` for ``default`` or without per-company ones)."""
+        if company in self.pbx_clients:
+            return self.pbx_clients[company]
+        return self.pbx if self.companies.single else None

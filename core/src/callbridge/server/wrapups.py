@@ -77,14 +77,16 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             if originate is not None and originate.call_key:
                 call = journal.get_call(originate.call_key)
         # Another agent's call is "no such call": its existence is not the token's business.
-        if call is None or not (who.everything or (call.extension and who.allows(call.extension))):
+        if call is None or call.company != who.company:
+            raise HTTPException(404, "no such call")  # another company's: not even its existence
+        if not (who.everything or (call.extension and who.allows(call.extension))):
             raise HTTPException(404, "no such call")
         return call
 
-    def check_records(body: WrapUpRequest) -> None:
+    def check_records(body: WrapUpRequest, who: Grant) -> None:
         if plugins is None:
             return
-        known = {info.name for info in plugins.active()}
+        known = {info.name for info in plugins.active(who.company)}
         for name, ref in (("record", body.record), ("related", body.related)):
             if ref is not None and ref.connector not in known:
                 raise HTTPException(422, f"{name}: no active connector {ref.connector!r:.60}")
@@ -102,7 +104,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             extension=call.extension,
             saved_at=datetime.now(UTC),
         )
-        updaters = plugins.implementers("update_call") if plugins is not None else []
+        updaters = plugins.implementers("update_call", call.company) if plugins else []
         kept = wrapups.save(journal, wrapup, updaters, datetime.now(UTC))
         return kept, kept.saved_at == wrapup.saved_at
 
@@ -128,7 +130,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         Allowed from ringing on; the activity is written with it, or amended once per
         revision when it was written already (docs/wrap-up.md).
         """
-        check_records(body)
+        check_records(body, who)
         call = await _off_loop(call_for, call_ref, who)
         try:
             kept, new = await _off_loop(store, call, body)
@@ -138,15 +140,15 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             response.status_code = 200
         return WrapUpState(call_key=call.key, revision=kept.revision, wrapup=kept)
 
-    def choices() -> tuple[list[str], dict[str, list[str]]]:
+    def choices(company: str) -> tuple[list[str], dict[str, list[str]]]:
         if plugins is None:
             return [], {}
         outcomes: dict[str, list[str]] = {}
-        for info in plugins.active():
+        for info in plugins.active(company):
             listed = getattr(info.plugin, "wrapup_outcomes", None)
             if isinstance(listed, list | tuple) and all(isinstance(o, str) for o in listed):
                 outcomes[info.name] = list(listed)
-        return plugins.implementers("search_contacts"), outcomes
+        return plugins.implementers("search_contacts", company), outcomes
 
     @router.get("/{call_ref}/wrap-up", response_model=WrapUpState, summary="A call's wrap-up")
     async def get_wrapup(call_ref: str, who: Grant = Depends(grant)) -> WrapUpState:  # noqa: B008
@@ -154,7 +156,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         offers: the connectors it can search and their outcomes."""
         call = await _off_loop(call_for, call_ref, who)
         kept: Any = await _off_loop(journal.get_wrapup, call.key)
-        connectors, outcomes = choices()
+        connectors, outcomes = choices(call.company)
         return WrapUpState(
             call_key=call.key,
             revision=kept.revision if kept else 0,

@@ -109,13 +109,23 @@ class BaseEvent(BaseModel):
 
     ssn_event: int
     company_id: str | None = None
+    #: The company (tenant) the ingress token named; None for an event that came without one
+    #: (the MySQL source), whose company the engine finds by ``company_id``.
+    company: str | None = None
     #: Every parameter as received (minus secrets), including ones the document does not list.
     params: dict[str, str] = Field(default_factory=dict, repr=False)
 
     @property
     def dedup_key(self) -> str:
-        """Same event, same values -> same key. Used by the journal to drop repeats."""
+        """Same event, same values -> same key. Used by the journal to drop repeats.
+
+        A named company other than ``default`` is part of the key: two PBXes may send the
+        same parameters for their own company 1, and neither is the other's repeat.
+        """
         digest = hashlib.sha256()
+        if self.company not in (None, "default"):
+            digest.update(f"company={self.company}".encode())
+            digest.update(b"\x02")
         for key in sorted(self.params):
             digest.update(key.encode())
             digest.update(b"\x00")
