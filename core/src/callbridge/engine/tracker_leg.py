@@ -40,15 +40,16 @@ GroupKey = tuple[str, str, str]
 def call_key(company_id: str | None, user_call_id: str, company: str | None = None) -> str:
     """``<company or '-'>:<user call id>``: the key of the first call with this user call id.
 
-    A named company other than ``default`` prefixes its name (``acme/1:000012A0``): two
-    PBXes may both have a company 1 with the same user call ids.
+    A named company other than ``default`` prefixes its name (``acme.1:000012A0``, still a
+    key that fits in a URL path): two PBXes may both have a company 1 with the same user
+    call ids.
 
     The PBX reuses user call ids (its counters restart, and so do the monitor tables'
     AUTO_INCREMENT ids), so a later call with the same id gets a *generation* key instead:
     ``generation_key(call_key(...), first ring time)``. ``Tracker.key_for`` tells which key
     the events of a user call go to now.
     """
-    scope = f"{company}/" if company not in (None, "default") else ""
+    scope = f"{company}." if company not in (None, "default") else ""
     return f"{scope}{company_id or '-'}:{user_call_id}"
 
 

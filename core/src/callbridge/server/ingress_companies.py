@@ -78,7 +78,7 @@ def own_company(
         shown = ",".join(sorted(ids))[:40]
         raise Refusal(
             403,
-            f"{company_param} {shown} is not company {company.name!r}'s "
+            f"{company_param} {shown} is not the id of company {company.name} "
             f"({company.company_id}), whose token this is",
             "company_mismatch",
         )

@@ -1,0 +1,96 @@
+"""Plugins per company: one instance each, configured from its table, reached by its calls only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from companies_support import RecorderPlugin, one_call, reset, seen
+
+from callbridge.testing import CallbridgeEnv, CompaniesFile, EventFactory, LiveService, wait_until
+
+
+@pytest.fixture(autouse=True)
+def _fresh_records() -> Iterator[None]:
+    reset()
+    yield
+    reset()
+
+
+def _two_companies(companies: CompaniesFile) -> None:
+    companies.add(
+        "acme",
+        "1",
+        plugins={"recorder": {"label": "acme", "fail_log": True}, "directory": {}},
+    )
+    companies.add("beta", "2", plugins={"recorder": {"label": "beta"}})
+    companies.write()
+
+
+def test_each_company_gets_its_own_instances_named_after_it(
+    callbridge_env: CallbridgeEnv, companies: CompaniesFile
+) -> None:
+    callbridge_env.set(CALLBRIDGE_RECORDER_LABEL="from-the-environment")
+    _two_companies(companies)
+    with LiveService(extra_plugins=[RecorderPlugin]) as service:
+        states = service.plugin_states()
+        plugins = service.running.plugins
+    assert states["recorder@acme"] == "active"
+    assert states["recorder@beta"] == "active"
+    assert states["directory@acme"] == "active"
+    assert "directory@beta" not in states  # not listed: not active for beta
+    assert states["webhook"] == "disabled"
+    acme, beta = plugins.get("recorder@acme"), plugins.get("recorder@beta")
+    assert acme.plugin is not beta.plugin  # own clients, own rate limits, own state
+    # Each from its own table; the single-company variable reaches neither.
+    assert [acme.plugin.label, beta.plugin.label] == ["acme", "beta"]  # type: ignore[union-attr]
+    assert (acme.company, beta.company) == ("acme", "beta")
+    # The directory of a company keeps its file under the company's data directory.
+    assert plugins.get("directory@acme").plugin._path.parent.name == "acme"  # type: ignore[union-attr]
+
+
+def test_a_plugin_listed_but_not_installed_fails_naming_the_company(
+    callbridge_env: CallbridgeEnv, companies: CompaniesFile
+) -> None:
+    companies.add("acme", "1", plugins={"hubspt": {}})
+    companies.add("beta", "2", plugins={"recorder": {}})  # label missing
+    companies.write()
+    with LiveService(extra_plugins=[RecorderPlugin]) as service:
+        infos = {info.name: info for info in service.running.plugins.infos}
+    assert infos["hubspt@acme"].state == "failed"
+    assert "companies.acme.plugins.hubspt: no plugin called 'hubspt'" in str(
+        infos["hubspt@acme"].reason
+    )
+    assert infos["recorder@beta"].state == "failed"
+    assert "companies.beta.plugins.recorder.label" in str(infos["recorder@beta"].reason)
+
+
+def test_events_reach_only_their_companys_instances(
+    callbridge_env: CallbridgeEnv, companies: CompaniesFile
+) -> None:
+    _two_companies(companies)
+    acme, beta = companies["acme"], companies["beta"]
+    with LiveService(extra_plugins=[RecorderPlugin]) as service:
+        acme_id = one_call(service, EventFactory(company_id="1"), acme.ingress_token)
+        # The same user call id and number in the other company: another call.
+        beta_id = one_call(service, EventFactory(company_id="2"), beta.ingress_token)
+        assert acme_id == beta_id
+        assert service.wait_idle(60)
+        acme_key, beta_key = f"acme.1:{acme_id}", f"beta.2:{beta_id}"
+        calls = {c.key: c for c in service.journal.list_calls(10)}
+        assert calls[acme_key].company == "acme" and calls[beta_key].company == "beta"
+        deliveries = service.journal.list_deliveries(call_keys=[acme_key, beta_key])
+        by_plugin = {(d.call_key, d.plugin): d.state for d in deliveries}
+    assert by_plugin == {
+        (acme_key, "recorder@acme"): "dead",  # acme's CRM refuses: its own dead letter
+        (acme_key, "directory@acme"): "done",
+        (beta_key, "recorder@beta"): "done",  # beta's is untouched by it
+    }
+    for label, key in (("acme", acme_key), ("beta", beta_key)):
+        calls_seen = {what for _l, hook, what, _c in seen(label) if hook != "pbx_event"}
+        assert calls_seen == {key}, (label, seen(label))
+        assert {company for *_rest, company in seen(label)} == {label}
+    # One lookup per instance: beta's pop is never answered from acme's cached contact.
+    assert len(seen("acme", "lookup_contact")) == 1
+    assert len(seen("beta", "lookup_contact")) == 1
+    wait_until(lambda: len(seen("beta", "pbx_event")) == 3, "beta's three pbx events")
