@@ -26,6 +26,14 @@ from .model import company_pbx_settings, read_companies_file
 DEFAULT = "default"
 
 
+def company_of_plugin(name: str) -> str:
+    """The company of plugin instance ``name``: ``acme`` for ``hubspot@acme``, else ``default``.
+
+    Deliveries and metrics name the instance; its company is part of the name.
+    """
+    return name.partition("@")[2] or DEFAULT
+
+
 def agent_key(company: str, extension: str) -> str:
     """The agent stream of ``extension`` in ``company``: ``201``, or ``201@acme``.
 

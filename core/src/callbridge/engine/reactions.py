@@ -250,6 +250,7 @@ class Reactions:
             }
             self._publish(agent_key(call.company, call.extension), "pop", data)
         metrics.POPS_SENT.labels(call.state.value).inc()
+        metrics.COMPANY_POPS.labels(call.company).inc()
         self.plugins.screen_pop(ScreenPop(call=call, contacts=contacts))
 
     def _publish(self, extension: str, kind: str, data: dict[str, Any]) -> None:

@@ -349,6 +349,9 @@ class Ingress:
         if seri:
             code = f"seri:{event.ssn_event}" if event.kind is not None else "seri:unknown"
         metrics.EVENTS_ACCEPTED.labels(code, "http", "yes" if result.duplicate else "no").inc()
+        metrics.COMPANY_EVENTS.labels(
+            event.company or "default", "duplicate" if result.duplicate else "accepted"
+        ).inc()
         metrics.ACK_LATENCY.observe(time.perf_counter() - started)
 
     def _company(self, pairs: list[tuple[str, str]], seri: bool) -> Company:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 
+from .. import metrics
 from ..companies.registry import Companies, Company
 
 
@@ -75,6 +76,7 @@ def own_company(
     if not ids:
         return [*pairs, (company_param, company.company_id)]
     if ids != {company.company_id}:
+        metrics.COMPANY_EVENTS.labels(company.name, "refused").inc()
         shown = ",".join(sorted(ids))[:40]
         raise Refusal(
             403,
