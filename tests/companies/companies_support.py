@@ -7,7 +7,12 @@ instance per company that lists it, each configured from its company's table.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +21,7 @@ from pydantic_settings import SettingsConfigDict
 from callbridge import ActivityRef, Contact, PluginSettings, hookimpl
 from callbridge.errors import PermanentError
 from callbridge.models import Call, CallRecord, ScreenPop
-from callbridge.testing import BuiltEvent, EventFactory, LiveService
+from callbridge.testing import BuiltEvent, EventFactory, LiveService, wait_until
 
 #: (label, hook, call key or event code, company seen on the call) of every hook call.
 SEEN: list[tuple[str, str, str, str]] = []
@@ -108,3 +113,63 @@ def one_call(service: LiveService, events: EventFactory, token: str, *, ended: b
         assert send(service, events.answered(call_id), token).status_code == 200
         assert send(service, events.remote_hangup(call_id), token).status_code == 200
     return str(call_id)
+
+
+class ServeProcess:
+    """``callbridge serve`` as a real process (engine child included), for SIGHUP tests."""
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = data_dir / "serve.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServeProcess:
+        """Start with this process's ``CALLBRIDGE_*`` environment; wait until ready."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        command = [str(Path(sys.executable).with_name("callbridge")), "serve"]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [*command, "--host", "127.0.0.1", "--port", str(self.port)],
+                cwd=self.data_dir,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_until(self._ready, f"callbridge serve on {self.url} ({self.log})", 60)
+        return self
+
+    def _ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"serve exited {self.process.returncode}: {self.output()}")
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=2, trust_env=False).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def hup(self) -> None:
+        """``kill -HUP``: reload the companies file."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGHUP)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self) -> None:
+        """Ctrl-C and wait (kill after 30 s)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+    def get(self, params: dict[str, str]) -> int:
+        """The status of ``GET /pbx/events`` with ``params``."""
+        url = f"{self.url}/pbx/events"
+        return httpx.get(url, params=params, timeout=30, trust_env=False).status_code

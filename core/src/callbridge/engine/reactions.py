@@ -64,6 +64,10 @@ def _tracked(event: CallEvent, external_id: str, changes: Sequence[Change]) -> b
     )
 
 
+class CompanyPending(RuntimeError):
+    """An event of a company this engine has not loaded yet: retried, never dropped."""
+
+
 class Reactions:
     """Feeds events to the tracker and acts on its changes; lanes call it, one call per lane."""
 
@@ -98,19 +102,22 @@ class Reactions:
         the changes of the first successful ``apply`` are kept and only acting on them runs
         again (a repeated pop is harmless; deliveries are unique per call and plugin).
         """
-        tenant_event = self._with_company(stored.event)
-        if tenant_event is None:
-            return lambda: None  # no configured company: journaled, reaches no plugin
-        event = tenant_event
         changes: list[Change] | None = None
         #: The key of the call the event went to (a reused user call id: its newest call's).
         key: str | None = None
+        #: The event with its company's name, once found (a reload may be awaited first).
+        found: list[AnyEvent | None] = []
 
         def work() -> None:
-            nonlocal changes, key, event
+            nonlocal changes, key
+            if not found:
+                found.append(self._with_company(stored.event))
+            event = found[0]
+            if event is None:
+                return  # no configured company: journaled, reaches no plugin
             if isinstance(event, CallEvent):
                 if changes is None:
-                    event = self.originates.correlate(event, stored.received_at)
+                    event = found[0] = self.originates.correlate(event, stored.received_at)
                     with self.tracker_lock:
                         changes = list(self.tracker.apply(event, stored.received_at))
                         key = self.tracker.key_for(event.company_id, event.call_id, event.company)
@@ -162,8 +169,15 @@ class Reactions:
         ``default``'s.
         """
         company = event.company
+        companies = self.plugins.companies
+        if company is not None and not companies.single and company not in companies:
+            if company not in self.plugins.retired:
+                # Taken by an ingress that reloaded before this engine: the lane retries
+                # the event until the engine's own reload brings the company.
+                raise CompanyPending(f"company {company!r} is not loaded here yet (reload?)")
+            return event  # removed by a reload: tracked, reaches no plugin
         if company is None:
-            company = self.plugins.companies.name_for(event.company_id)
+            company = companies.name_for(event.company_id)
         if company is None:
             if event.company_id not in self._unknown_companies:
                 self._unknown_companies.add(event.company_id)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -75,29 +76,68 @@ def _implements(impl: pluggy.HookImpl) -> bool:
     return not (impl.hookwrapper or impl.wrapper)
 
 
+@dataclass(frozen=True)
+class _Loaded:
+    """One load of the plugins; a reload swaps the whole of it at once."""
+
+    pm: pluggy.PluginManager
+    infos: list[PluginInfo]
+    companies: Companies
+    #: Hook callers narrowed to one plugin, by (hook, plugin name); registration is over
+    #: once a load exists, so they never go stale.
+    callers: dict[tuple[str, str], pluggy.HookCaller] = field(default_factory=dict)
+
+
 class Plugins:
     """The loaded plugins: pluggy's manager (active ones only) and every candidate's info."""
 
     def __init__(
         self, pm: pluggy.PluginManager, infos: list[PluginInfo], companies: Companies | None = None
     ) -> None:
-        self.pm = pm
-        self.infos = infos
-        #: The companies the plugins serve: the engine asks it an event's company.
-        self.companies = companies or Companies([], single=True)
-        #: Hook callers narrowed to one plugin, by (hook, plugin name); registration is over
-        #: once a ``Plugins`` exists, so they never go stale.
-        self._callers: dict[tuple[str, str], pluggy.HookCaller] = {}
+        self._loaded = _Loaded(pm, infos, companies or Companies([], single=True))
+        #: How ``load_plugins`` found them, so that ``reload`` finds them the same way.
+        self.discovery: dict[str, Any] = {}
+        #: Companies a reload removed: their events still in the journal reach no plugin.
+        self.retired: set[str] = set()
+
+    @property
+    def pm(self) -> pluggy.PluginManager:
+        """pluggy's manager of the current load (active plugins only)."""
+        return self._loaded.pm
+
+    @property
+    def infos(self) -> list[PluginInfo]:
+        """Every candidate of the current load, whatever its state."""
+        return self._loaded.infos
+
+    @property
+    def companies(self) -> Companies:
+        """The companies the plugins serve: the engine asks it an event's company."""
+        return self._loaded.companies
+
+    def reload(self, settings: Settings, companies: Companies) -> Plugins:
+        """Find and configure the plugins again for ``companies``; swap them in at once.
+
+        Returns the instances that are no longer in use (to ``shutdown``). A call already
+        running on an old instance finishes there; the next goes to the new one.
+        """
+        pm, infos = discover(settings, companies=companies, **self.discovery)
+        old, self._loaded = self._loaded, _Loaded(pm, infos, companies)
+        self.retired = (self.retired | set(old.companies.names)) - set(companies.names)
+        kept = {id(info.plugin) for info in infos if info.active}
+        gone = [info for info in old.infos if id(info.plugin) not in kept]
+        return Plugins(old.pm, gone, old.companies)
 
     # -- what is loaded ------------------------------------------------------------------------
     def active(self, company: str | None = None) -> list[PluginInfo]:
         """Active plugins (of ``company``, when given), in registration order (fallbacks last)."""
+        loaded = self._loaded
         by_name = {
             info.name: info
-            for info in self.infos
+            for info in loaded.infos
             if info.state == ACTIVE and (company is None or info.company == company)
         }
-        return [by_name[name] for name, _ in self.pm.list_name_plugin() if name in by_name]
+        return [by_name[name] for name, _ in loaded.pm.list_name_plugin() if name in by_name]
 
     def company_of(self, name: str) -> str | None:
         """The company plugin instance ``name`` serves (None when there is no such plugin)."""
@@ -121,11 +161,18 @@ class Plugins:
         after the others, so they come last. A plugin that only wraps the hook (a tracing
         wrapper) does not implement it.
         """
-        caller = getattr(self.pm.hook, hook, None)
+        loaded = self._loaded
+        caller = getattr(loaded.pm.hook, hook, None)
         if caller is None:
             return []
         names = {impl.plugin_name for impl in caller.get_hookimpls() if _implements(impl)}
-        return [info.name for info in self.active(company) if info.name in names]
+        # The active list of the same load (``active`` again could see a newer one).
+        by_name = {
+            info.name
+            for info in loaded.infos
+            if info.state == ACTIVE and (company is None or info.company == company)
+        }
+        return [n for n, _ in loaded.pm.list_name_plugin() if n in by_name and n in names]
 
     @property
     def hook(self) -> pluggy.HookRelay:
@@ -212,18 +259,19 @@ class Plugins:
     def _caller(self, name: str, hook: str) -> pluggy.HookCaller:
         """pluggy's caller for ``hook`` narrowed to plugin ``name`` (wrappers kept)."""
         key = (hook, name)
-        caller = self._callers.get(key)
+        loaded = self._loaded
+        caller = loaded.callers.get(key)
         if caller is not None:
             return caller
-        full = getattr(self.pm.hook, hook, None)
+        full = getattr(loaded.pm.hook, hook, None)
         if full is None:
             raise KeyError(f"no hook {hook!r}")
         impls = [impl for impl in full.get_hookimpls() if _implements(impl)]
         if not any(impl.plugin_name == name for impl in impls):
             raise KeyError(f"plugin {name!r} has no active implementation of {hook!r}")
         others = [impl.plugin for impl in impls if impl.plugin_name != name]
-        caller = self.pm.subset_hook_caller(hook, remove_plugins=others)
-        self._callers[key] = caller
+        caller = loaded.pm.subset_hook_caller(hook, remove_plugins=others)
+        loaded.callers[key] = caller
         return caller
 
     def _call(self, name: str, hook: str, **kwargs: Any) -> object:
@@ -264,7 +312,8 @@ def load_plugins(
     """
     if companies is None:
         companies = load_companies(settings)
-    pm, infos = discover(
-        settings, entry_points=entry_points, builtins=builtins, extra=extra, companies=companies
-    )
-    return Plugins(pm, infos, companies)
+    discovery: dict[str, Any] = {"entry_points": entry_points, "builtins": builtins, "extra": extra}
+    pm, infos = discover(settings, companies=companies, **discovery)
+    plugins = Plugins(pm, infos, companies)
+    plugins.discovery = discovery
+    return plugins

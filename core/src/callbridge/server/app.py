@@ -84,6 +84,7 @@ def create_app(services: Services, *, manage_engine: bool = False) -> FastAPI:
     """Build the application around ``services``."""
     check_security(services)
     auth = TokenAuth.of_companies(services.companies)
+    services.reloaded.append(auth.reset)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -63,6 +63,10 @@ class TokenAuth:
             auth.add([t.get_secret_value() for t in company.api_tokens], company.name)
         return auth
 
+    def reset(self, companies: Companies) -> None:
+        """Every company's grants anew (a reload): removed companies' tokens stop at once."""
+        self._grants = TokenAuth.of_companies(companies)._grants
+
     def add(self, entries: list[str], company: str) -> None:
         """Grants for ``token:ext1|ext2`` entries of ``company``."""
         where = (

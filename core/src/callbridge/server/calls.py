@@ -78,7 +78,16 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
     """The click-to-call routes, bound to ``services``."""
     journal = services.journal
     region = services.settings.default_region
-    tenants = tenants_of(services)
+    #: Each company's agents and client, by name; a reload puts a new dict in at once.
+    current = {"tenants": tenants_of(services)}
+    services.reloaded.append(lambda _companies: current.update(tenants=tenants_of(services)))
+
+    def tenant(who: Grant) -> Tenant:
+        found = current["tenants"].get(who.company)
+        if found is None:  # the token's company was removed a moment ago
+            raise HTTPException(401, "invalid token", {"WWW-Authenticate": "Bearer"})
+        return found
+
     router = APIRouter(prefix="/v1/calls", tags=["Click-to-call"])
 
     def grant(request: Request) -> Grant:
@@ -207,7 +216,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         A repeat (same ``Idempotency-Key``; or, without one, a second click on the same number
         while the first is under way) answers 200 with the first request, sending nothing.
         """
-        t = tenants[who.company]
+        t = tenant(who)
         login, extension = resolve_agent(body.agent, t)
         if not who.allows(extension or login):
             raise HTTPException(403, "this token may not act for that agent")
@@ -286,7 +295,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
 
     def target(call_ref: str, who: Grant) -> tuple[str, str]:
         """(PBX login, user call id) for an external id or a user call id."""
-        t = tenants[who.company]
+        t = tenant(who)
         originate = journal.get_originate(call_ref)
         if originate is not None and originate.company == who.company:
             if not who.allows(originate.extension or originate.user):
@@ -329,7 +338,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
     def add_simple(action: str, name: str, method: str) -> None:
         async def handler(call_ref: str, who: Grant = Depends(grant)) -> dict[str, str]:  # noqa: B008
             login, user_call_id = await _off_loop(target, call_ref, who)
-            pbx = require_soap(tenants[who.company])
+            pbx = require_soap(tenant(who))
             return await command(name, getattr(pbx, method), login, user_call_id)
 
         handler.__doc__ = f"{name} on the call (external id of a placed call, or user call id)."
@@ -353,10 +362,10 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
     ) -> dict[str, str]:
         """To another user call (CallTransfer) or to an extension (CallDivert)."""
         login, user_call_id = await _off_loop(target, call_ref, who)
-        pbx = require_soap(tenants[who.company])
+        pbx = require_soap(tenant(who))
         if body.to_call_id:
             to_text = body.to_call_id.strip()
-            if to_text in tenants[who.company].agents:
+            if to_text in tenant(who).agents:
                 raise HTTPException(
                     422,
                     f"to_call_id: {to_text} is an extension, not a user call id; CallTransfer "
@@ -389,7 +398,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
     ) -> dict[str, str]:
         """CallRecStart / CallRecStop."""
         login, user_call_id = await _off_loop(target, call_ref, who)
-        pbx = require_soap(tenants[who.company])
+        pbx = require_soap(tenant(who))
         if body.on:
             return await command("CallRecStart", pbx.call_rec_start, login, user_call_id)
         return await command("CallRecStop", pbx.call_rec_stop, login, user_call_id)

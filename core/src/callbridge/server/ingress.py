@@ -265,7 +265,7 @@ class Ingress:
             ipaddress.ip_network(n, strict=False) for n in settings.server.allowed_networks
         ]
         self._company_param = settings.pbx.company_param
-        self._companies = services.companies
+        self._services = services
         self._seri_names = settings.pbx.seri
         seri_token = settings.pbx.seri_token
         #: A SERI event may carry the module's own token beside ours (see ``_check_token``).
@@ -356,10 +356,11 @@ class Ingress:
 
     def _company(self, pairs: list[tuple[str, str]], seri: bool) -> Company:
         """The token checked; the company it names (``default`` without a companies file)."""
-        if self._companies.single:
+        companies = self._services.companies  # read each time: a reload swaps it
+        if companies.single:
             self._check_token(pairs, seri=seri)
-            return self._companies.get(DEFAULT)
-        return company_of(self._companies, pairs, seri, self._company_param)
+            return companies.get(DEFAULT)
+        return company_of(companies, pairs, seri, self._company_param)
 
     def _parse(self, pairs: list[tuple[str, str]], company: Company) -> AnyEvent:
         """The typed event of ``company`` (400 when malformed, 403 for another company's id)."""
