@@ -96,11 +96,13 @@ def _load(journal: Journal, last: int, company: str | None) -> list[tuple[Call, 
     return [(call, sorted(by_call.get(call.key, []), key=lambda d: d.plugin)) for call in calls]
 
 
-def _table(rows: list[tuple[Call, list[Delivery]]]) -> Table:
+def _table(rows: list[tuple[Call, list[Delivery]]], companies: bool) -> Table:
+    """The table; a company column only with a companies file (``default`` says nothing)."""
     table = Table(title="recent calls", title_justify="left")
     columns = ("time", "company", "dir", "ext", "remote", "contact", "outcome", "duration")
     for name in (*columns, "deliveries"):
-        table.add_column(name)
+        if companies or name != "company":
+            table.add_column(name)
     for call, deliveries in rows:
         started = call.ring_at or call.answer_at or call.end_at
         contact = _contact(call, deliveries)
@@ -112,7 +114,7 @@ def _table(rows: list[tuple[Call, list[Delivery]]]) -> Table:
             states.append(f"{d.plugin}:{d.state.value}", style=_DELIVERY_STYLE[d.state])
         table.add_row(
             started.astimezone().strftime("%Y-%m-%d %H:%M:%S") if started else "-",
-            call.company,
+            *([call.company] if companies else []),
             call.direction.value,
             call.extension or "-",
             call.remote_e164 or call.remote_number or "-",
@@ -213,7 +215,8 @@ def calls(last: int, as_json: bool, requests: bool, hours: float, company: str |
     if requests:
         _show_requests(hours, last, as_json, company)
         return
-    journal = open_journal(load_settings())
+    settings = load_settings()
+    journal = open_journal(settings)
     try:
         rows = _load(journal, last, company)
         since = datetime.now(UTC) - timedelta(hours=hours)
@@ -231,7 +234,7 @@ def calls(last: int, as_json: bool, requests: bool, hours: float, company: str |
     if not rows:
         console.print("no calls yet")
     else:
-        console.print(_table(rows))
+        console.print(_table(rows, companies=settings.companies_file is not None))
     if troubled:
         # A click-to-call that became no call is not in the table above: say so.
         states = ", ".join(

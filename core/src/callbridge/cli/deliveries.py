@@ -64,7 +64,8 @@ def deliveries() -> None:
 @click.option("--company", default=None, help="Only this company's deliveries.")
 def list_(dead: bool, limit: int, as_json: bool, company: str | None) -> None:
     """Deliveries, newest first."""
-    journal = open_journal(load_settings())
+    settings = load_settings()
+    journal = open_journal(settings)
     state = DeliveryState.DEAD if dead else None
     try:
         if company is None:
@@ -81,30 +82,28 @@ def list_(dead: bool, limit: int, as_json: bool, company: str | None) -> None:
     if not rows:
         console.print("no dead deliveries" if dead else "no deliveries yet")
         return
+    console.print(_table(rows, dead, companies=settings.companies_file is not None))
+
+
+def _table(rows: list[Delivery], dead: bool, companies: bool) -> Table:
+    """The table; a company column only with a companies file (``default`` says nothing)."""
     table = Table(title="dead deliveries" if dead else "deliveries", title_justify="left")
-    for name in (
-        "id",
-        "call",
-        "company",
-        "plugin",
-        "state",
-        "attempts",
-        "next attempt",
-        "last error",
-    ):
-        table.add_column(name, overflow="fold" if name == "last error" else "ellipsis")
+    columns = ("id", "call", "company", "plugin", "state", "attempts", "next attempt")
+    for name in (*columns, "last error"):
+        if companies or name != "company":
+            table.add_column(name, overflow="fold" if name == "last error" else "ellipsis")
     for d in rows:
         table.add_row(
             str(d.id),
             d.call_key,
-            company_of_plugin(d.plugin),
+            *([company_of_plugin(d.plugin)] if companies else []),
             d.plugin,
             Text(d.state.value, style=_STYLE[d.state]),
             str(d.attempts),
             _when(d),
             Text(d.last_error or ""),
         )
-    console.print(table)
+    return table
 
 
 @deliveries.command("retry")

@@ -51,10 +51,12 @@ def _as_dict(info: PluginInfo) -> dict[str, object]:
     }
 
 
-def _table(infos: list[PluginInfo]) -> Table:
+def _table(infos: list[PluginInfo], companies: bool) -> Table:
+    """The table; a company column only with a companies file (``default`` says nothing)."""
     table = Table(title="callbridge plugins", title_justify="left")
     table.add_column("name", style="bold")
-    table.add_column("company")
+    if companies:
+        table.add_column("company")
     table.add_column("version")
     table.add_column("source")
     table.add_column("hooks")
@@ -64,9 +66,10 @@ def _table(infos: list[PluginInfo]) -> Table:
         reason = Text(info.reason or "")
         for note in notes_of(info):
             reason.append(("\n" if reason else "") + "note: " + note, style="yellow")
+        company = [info.company] if companies else []
         table.add_row(
             info.name,
-            info.company,
+            *company,
             info.version or "-",
             info.source,
             ", ".join(info.hooks) or "-",
@@ -94,7 +97,7 @@ def plugins(as_json: bool, company: str | None) -> None:
             click.echo(json.dumps([_as_dict(info) for info in infos], indent=2))
             return
         console = Console(soft_wrap=False)
-        console.print(_table(infos))
+        console.print(_table(infos, companies=not loaded.companies.single))
         failed = sum(1 for info in infos if info.state == FAILED)
         if failed:
             console.print(f"[bold red]{failed} plugin(s) failed[/]: see the reason column.")

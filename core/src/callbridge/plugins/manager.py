@@ -229,11 +229,10 @@ class Plugins:
         """Every plugin of the call's company shows ``pop``."""
         self._each("screen_pop", pop.call.company, pop=pop)
 
-    def pbx_event(self, event: AnyEvent, company: str | None) -> None:
-        """Every plugin of ``company`` observes a journaled PBX event (None: no plugin, the
-        event belongs to no configured company)."""
-        if company is not None:
-            self._each("pbx_event", company, event=event)
+    def pbx_event(self, event: AnyEvent, company: str | None = None) -> None:
+        """Every plugin of ``company`` observes a journaled PBX event (by default the event's
+        own company, ``default`` without one)."""
+        self._each("pbx_event", company or event.company or "default", event=event)
 
     def startup(self, context: Context | None) -> None:
         """Every plugin opens its clients."""
