@@ -99,6 +99,19 @@ def test_api_tokens_reach_their_own_company_only(two: CompaniesFile) -> None:
             )
             assert found.status_code == 404
         assert service.journal.get_wrapup(beta_key) is None
+        # Acme's PBX echoing beta's external id moves nothing of beta's request.
+        echo = EventFactory(company_id="1").outgoing(ext_id="beta-click-1")
+        assert send(service, echo, acme.ingress_token).status_code == 200
+        assert service.wait_idle(60)
+        untouched = service.journal.get_originate("beta-click-1")
+        assert untouched is not None
+        assert (untouched.state, untouched.call_key, untouched.user_call_id) == (
+            "requested",
+            None,
+            None,
+        )
+        acme_calls = [c for c in service.journal.list_calls(10) if c.company == "acme"]
+        assert [c.originate for c in acme_calls] == [None]
 
 
 def test_a_stalled_crm_in_one_company_does_not_hold_up_another(

@@ -229,7 +229,9 @@ class Reactions:
         if state is None:
             return
         current = self.journal.get_originate(external_id)
-        if current is None or not (tracked or originate_belongs(event, current)):
+        if current is None or current.company != (event.company or "default"):
+            return  # another company's request: its events never move it
+        if not (tracked or originate_belongs(event, current)):
             return
         if _ORIGINATE_RANK.get(current.state, 0) > _ORIGINATE_RANK[state]:
             return  # never move back (a late or repeated event)

@@ -161,6 +161,8 @@ class Tracker:
                 )
             if wanted and event.ext_id:
                 originate = self._originates(event.ext_id)
+                if originate is not None and originate.company != (event.company or "default"):
+                    originate = None  # another company's request: never tied to this call
         with self._lock:
             key = self._lineages.route(base, event.ssn_event, at, self._legs)
             return self._apply(key, base, event, at, originate)
