@@ -87,6 +87,12 @@ def test_api_tokens_reach_their_own_company_only(two: CompaniesFile) -> None:
             assert as_beta.get(f"/v1/calls/{beta_key}/wrap-up").status_code == 200
             saved = as_acme.post(f"/v1/calls/{beta_key}/wrap-up", json={"notes": "x"})
             assert saved.status_code == 404
+            # Beta's own connector, by the name its CRM page knows; acme's is unknown here.
+            record = {"connector": "recorder", "record_type": "Contact", "record_id": "r1"}
+            foreign = {**record, "connector": "directory"}
+            path = f"/v1/calls/{beta_key}/wrap-up"
+            assert as_beta.post(path, json={"notes": "x", "record": foreign}).status_code == 422
+            assert as_beta.post(path, json={"notes": "x", "record": record}).status_code == 201
             assert as_acme.post(f"/v1/calls/{beta_id}/hangup").status_code == 404
             # Placing a call as B's agent: unknown in acme.
             placed = as_acme.post(
@@ -98,7 +104,8 @@ def test_api_tokens_reach_their_own_company_only(two: CompaniesFile) -> None:
                 "/v1/contacts/search", params={"connector": "recorder@beta", "q": "x"}
             )
             assert found.status_code == 404
-        assert service.journal.get_wrapup(beta_key) is None
+        wrapup = service.journal.get_wrapup(beta_key)
+        assert wrapup is not None and wrapup.revision == 1  # beta's own, once
         # Acme's PBX echoing beta's external id moves nothing of beta's request.
         echo = EventFactory(company_id="1").outgoing(ext_id="beta-click-1")
         assert send(service, echo, acme.ingress_token).status_code == 200

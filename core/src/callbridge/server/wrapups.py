@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from ..engine import wrapups
 from ..journal.base import WrapUpConflictError
 from ..models import MAX_WRAPUP_NOTES, Call, CrmContext, WrapUp
+from ..plugins.tenants import base_name
 from .auth import Grant, TokenAuth
 from .calls import _off_loop
 from .services import Services
@@ -86,7 +87,10 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
     def check_records(body: WrapUpRequest, who: Grant) -> None:
         if plugins is None:
             return
-        known = {info.name for info in plugins.active(who.company)}
+        # The company's instances, by instance name (``hubspot@acme``) or plugin name (what a
+        # CRM page and the plugin itself call it: ``record_for(self.name)``).
+        active = plugins.active(who.company)
+        known = {info.name for info in active} | {base_name(info.name) for info in active}
         for name, ref in (("record", body.record), ("related", body.related)):
             if ref is not None and ref.connector not in known:
                 raise HTTPException(422, f"{name}: no active connector {ref.connector!r:.60}")
