@@ -56,6 +56,7 @@ def expand(infos: list[PluginInfo], companies: Companies) -> list[PluginInfo]:
     for info in infos:
         listing = [c for c in companies if c.plugins is not None and info.name in c.plugins]
         if info.state != "active" or not listing:
+            info.company = "-"  # no company's
             if info.state == "active":
                 info.state = DISABLED
                 info.reason = "not listed under any company of CALLBRIDGE_COMPANIES_FILE"
