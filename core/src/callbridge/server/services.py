@@ -94,7 +94,9 @@ class Services:
         if self.plugins is not None and getattr(engine, "plugins", None) is not self.plugins:
             self.plugins.reload(self.settings, companies)
         old = self.pbx_clients
-        self.pbx_clients = {c.name: pbx_client(c.pbx_settings) for c in companies}
+        self.pbx_clients = {
+            c.name: pbx_client(c.pbx_settings) for c in companies if not companies.single
+        }
         self.companies = companies
         for hook in self.reloaded:
             hook(companies)
