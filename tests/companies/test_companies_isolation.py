@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 from companies_support import RELEASE, RecorderPlugin, one_call, reset, seen, send
 
@@ -151,3 +152,41 @@ def test_a_stalled_crm_in_one_company_does_not_hold_up_another(
         assert pop["contacts"]["recorder@beta"]["name"] == "beta contact"
         RELEASE.set()
         wait_until(lambda: seen("acme", "screen_pop"), "acme's pop once its CRM answers")
+
+
+def _skipped(service: LiveService) -> float:
+    """``callbridge_lookups_total{plugin="recorder@acme",result="skipped"}`` now."""
+    text = httpx.get(f"{service.url}/metrics", params={"company": "acme"}, trust_env=False).text
+    for line in text.splitlines():
+        if line.startswith('callbridge_lookups_total{plugin="recorder@acme",result="skipped"}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_a_crm_that_hangs_is_not_waited_for_again_until_it_answers(
+    callbridge_env: CallbridgeEnv, companies: CompaniesFile
+) -> None:
+    callbridge_env.set(CALLBRIDGE_DISPATCH__LOOKUP_BUDGET="0.5")
+    companies.add("acme", "1", plugins={"recorder": {"label": "acme", "stall": True}})
+    companies.add("beta", "2", plugins={"recorder": {"label": "beta"}})
+    companies.write()
+    acme = companies["acme"]
+    events = EventFactory(company_id="1")
+    with LiveService(extra_plugins=[RecorderPlugin]) as service:
+        before = _skipped(service)
+        with SseReader(service.url, "201", acme.api_token) as acme_201:
+            for count in range(1, 5):
+                remote = f"+39021234567{count}"  # another caller each time
+                assert (
+                    send(service, events.incoming(remote=remote), acme.ingress_token).status_code
+                    == 200
+                )
+                acme_201.wait_for(
+                    lambda m, n=count: sum(x.event == "pop" for x in m) == n, f"acme's pop {count}"
+                )
+        assert not RELEASE.is_set()
+        # The first missed the budget; the next three were asked but not waited for.
+        assert _skipped(service) - before == 3
+        assert len(seen("acme", "lookup_contact")) == 4
+        RELEASE.set()
+        assert service.wait_idle(60)

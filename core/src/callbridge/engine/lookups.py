@@ -10,7 +10,8 @@ Companies are kept apart here: each company has its own pool and its own cache (
 company A's numbers never evicts company B's contacts, and A's lookups never take B's
 threads), and a plugin instance whose lookups already missed the budget and still hang (a
 CRM outage) is not waited for again until one comes back: the pops of its company go out
-at once, without it, instead of holding a lane for the whole budget each time.
+at once, without it, instead of holding a lane for the whole budget each time (the lookup
+is still asked, and its answer cached for the answer pop and the next call).
 """
 
 from __future__ import annotations
@@ -169,7 +170,10 @@ class Lookups:
         for name in names:
             cached = self.cache.get((name, number))
             if cached is MISSING and self.stalled(name):
-                metrics.LOOKUPS.labels(name, "skipped").inc()  # its CRM hangs: do not wait
+                # Its CRM hangs: ask all the same (the answer is cached for the answer pop
+                # and the next call), on this company's pool, but do not wait for it.
+                self._start(name, number, call)
+                metrics.LOOKUPS.labels(name, "skipped").inc()
                 continue
             if cached is MISSING:
                 future = self._start(name, number, call)
