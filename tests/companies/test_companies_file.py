@@ -60,8 +60,10 @@ def test_file_values_are_read_and_the_environment_overrides_them(
     assert beta.company_id == "22" and beta.pbx == "second"
     assert beta.plugins == {"directory": {"default_region": "DE"}}
     assert loaded.name_for("1") == "acme"
-    assert loaded.name_for("22") is None  # company 22 is on PBX "second"
+    assert loaded.name_for("22") == "beta"  # the only company 22, on PBX "second"
+    assert loaded.name_for("22", "default") is None
     assert loaded.name_for("22", "second") == "beta"
+    assert loaded.name_for("3") is None
     assert "from-a-file" not in repr(acme) and "from-a-file" not in repr(acme.pbx_settings)
 
 

@@ -94,3 +94,22 @@ def test_events_reach_only_their_companys_instances(
     assert len(seen("acme", "lookup_contact")) == 1
     assert len(seen("beta", "lookup_contact")) == 1
     wait_until(lambda: len(seen("beta", "pbx_event")) == 3, "beta's three pbx events")
+
+
+def test_events_without_a_token_find_their_company_by_id(
+    callbridge_env: CallbridgeEnv, companies: CompaniesFile
+) -> None:
+    """The MySQL source journals events with the monitor tables' company id, no token."""
+    _two_companies(companies)
+    beta_events, stranger = EventFactory(company_id="2"), EventFactory(company_id="9")
+    with LiveService(extra_plugins=[RecorderPlugin]) as service:
+        ring = beta_events.incoming()
+        for built in (ring, stranger.incoming()):
+            assert built.event.company is None
+            service.journal.append_event(built.event, raw=built.params, source="mysql")
+        service.running.local_engine.wake()
+        assert service.wait_idle(60)
+        calls = {c.key: c.company for c in service.journal.list_calls(10)}
+    assert calls == {f"beta.2:{ring.event.call_id}": "beta"}  # type: ignore[union-attr]
+    assert [what for _l, _h, what, _c in seen("beta", "lookup_contact")] == list(calls)
+    assert not seen("acme")  # company 9 is nobody's: journaled, reaches no plugin

@@ -106,15 +106,25 @@ class Companies:
         """Whether any company has an ingress token (else only ``insecure`` may serve)."""
         return bool(self._tokens)
 
-    def name_for(self, company_id: str | None, pbx: str = DEFAULT) -> str | None:
+    def name_for(self, company_id: str | None, pbx: str | None = None) -> str | None:
         """The name of the company with this PBX company id; None when none is configured.
 
         Events that carry no company name (the MySQL source reads the monitor tables, which
-        carry the id) find their company here.
+        carry the id) find their company here. Without ``pbx``: the one company with this
+        id on any PBX, else the one on the PBX ``default`` (an id two PBXes share is theirs
+        to tell apart, by their tokens).
         """
         if self.single:
             return DEFAULT
-        found = self._by_id.get((pbx, company_id)) if company_id is not None else None
+        if company_id is None:
+            return None
+        if pbx is not None:
+            found = self._by_id.get((pbx, company_id))
+            return found.name if found is not None else None
+        matches = [c for (_pbx, cid), c in self._by_id.items() if cid == company_id]
+        if len(matches) == 1:
+            return matches[0].name
+        found = self._by_id.get((DEFAULT, company_id))
         return found.name if found is not None else None
 
     def __repr__(self) -> str:
