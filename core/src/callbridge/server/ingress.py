@@ -365,13 +365,13 @@ class Ingress:
     def _parse(self, pairs: list[tuple[str, str]], company: Company) -> AnyEvent:
         """The typed event of ``company`` (400 when malformed, 403 for another company's id)."""
         try:
-            event = parse_event(
+            return parse_event(
                 own_company(pairs, company, self._company_param),
                 company_param=self._company_param,
+                company=company.name,
             )
         except EventParseError as exc:
             raise _Refusal(400, str(exc), "malformed") from None
-        return event.model_copy(update={"company": company.name})
 
     def _check_source(self, remote: str | None) -> None:
         if not self._networks:

@@ -443,8 +443,9 @@ def parse_event(
     params: Mapping[str, str] | Iterable[tuple[str, str]],
     *,
     company_param: str = DEFAULT_COMPANY_PARAMETER,
+    company: str | None = None,
 ) -> AnyEvent:
-    """Build the typed event for one callback's parameters.
+    """Build the typed event for one callback's parameters (of ``company``, when known).
 
     Raises EventParseError (and nothing else) when a required parameter is missing or a value
     is malformed. Unknown ``ssn_event`` values give an UnknownEvent; parameters the document
@@ -455,14 +456,15 @@ def parse_event(
     code = _int(kept, "ssn_event")
     if code is None:
         raise EventParseError("ssn_event", "missing")
-    company = _text(kept, company_param)
-    if company is not None and len(company) > MAX_COMPANY_LENGTH:
+    company_id = _text(kept, company_param)
+    if company_id is not None and len(company_id) > MAX_COMPANY_LENGTH:
         raise EventParseError(company_param, f"longer than {MAX_COMPANY_LENGTH} characters")
     if code in _DEVICE_EVENTS:
         host = _text(kept, "device_host")
         ip, port = _host(host)
         return _DEVICE_EVENTS[code](
-            company_id=company,
+            company_id=company_id,
+            company=company,
             params=kept,
             device_id=_id(kept, "device_id", required=True),
             device_type=_enum(kept, "device_type", DeviceType),
@@ -476,7 +478,8 @@ def parse_event(
     if code in _CALL_EVENTS:
         identity_raw = _text(kept, "identity")
         return _CALL_EVENTS[code](
-            company_id=company,
+            company_id=company_id,
+            company=company,
             params=kept,
             sender_id=_text(kept, "sender_id"),
             sender_type=_enum(kept, "sender_type", CallableType),
@@ -488,4 +491,4 @@ def parse_event(
             identity_raw=identity_raw,
             group=_text(kept, "group"),
         )
-    return UnknownEvent(ssn_event=code, company_id=company, params=kept)
+    return UnknownEvent(ssn_event=code, company_id=company_id, company=company, params=kept)
