@@ -94,6 +94,9 @@ def test_api_tokens_reach_their_own_company_only(two: CompaniesFile) -> None:
             path = f"/v1/calls/{beta_key}/wrap-up"
             assert as_beta.post(path, json={"notes": "x", "record": foreign}).status_code == 422
             assert as_beta.post(path, json={"notes": "x", "record": record}).status_code == 201
+            # By its instance name (what the panel lists) it is the same record of the plugin.
+            instance = {**record, "connector": "recorder@beta"}
+            assert as_beta.post(path, json={"notes": "y", "record": instance}).status_code == 201
             assert as_acme.post(f"/v1/calls/{beta_id}/hangup").status_code == 404
             # Placing a call as B's agent: unknown in acme.
             placed = as_acme.post(
@@ -106,7 +109,8 @@ def test_api_tokens_reach_their_own_company_only(two: CompaniesFile) -> None:
             )
             assert found.status_code == 404
         wrapup = service.journal.get_wrapup(beta_key)
-        assert wrapup is not None and wrapup.revision == 1  # beta's own, once
+        assert wrapup is not None and wrapup.revision == 2  # beta's own, twice
+        assert wrapup.record is not None and wrapup.record.connector == "recorder"
         # Acme's PBX echoing beta's external id moves nothing of beta's request.
         echo = EventFactory(company_id="1").outgoing(ext_id="beta-click-1")
         assert send(service, echo, acme.ingress_token).status_code == 200

@@ -23,6 +23,7 @@ from ..companies.model import explain_file
 
 if TYPE_CHECKING:
     from ..companies import Companies
+    from ..models import CrmContext
     from ..settings import Settings
     from .loader import PluginInfo
 
@@ -35,6 +36,17 @@ def instance_name(plugin: str, company: str) -> str:
 def base_name(name: str) -> str:
     """``hubspot`` for ``hubspot@acme`` (and for ``hubspot``)."""
     return name.partition("@")[0]
+
+
+def plain(context: CrmContext | None) -> CrmContext | None:
+    """``context`` naming its connector by plugin name (``hubspot``, not ``hubspot@acme``).
+
+    A plugin finds its records by its own name (``wrapup.record_for(self.name)``); the
+    company is the call's, so the instance part of a name says nothing more.
+    """
+    if context is None or "@" not in context.connector:
+        return context
+    return context.model_copy(update={"connector": base_name(context.connector)})
 
 
 def _fresh(plugin: object) -> object:

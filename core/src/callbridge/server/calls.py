@@ -33,6 +33,7 @@ from ..engine.devices import learnt_device
 from ..engine.tracker import duration_s
 from ..models import Call, CallState, Originate
 from ..numbers import same_number
+from ..plugins.tenants import plain
 from ..voispeed.envelope import InvalidRequest
 from ..voispeed.ids import AmbiguousIdentifier, InvalidIdentifier, parse_user_id
 from .auth import Grant, TokenAuth
@@ -242,7 +243,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             extension=extension,
             number=body.number,
             device_id=device,
-            crm=body.crm,
+            crm=plain(body.crm),
             created_at=datetime.now(UTC),
             company=t.company,
         )

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from ..engine import wrapups
 from ..journal.base import WrapUpConflictError
 from ..models import MAX_WRAPUP_NOTES, Call, CrmContext, WrapUp
-from ..plugins.tenants import base_name
+from ..plugins.tenants import base_name, plain
 from .auth import Grant, TokenAuth
 from .calls import _off_loop
 from .services import Services
@@ -103,8 +103,8 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             revision=revision,
             notes=body.notes,
             outcome=body.outcome or None,
-            record=body.record,
-            related=body.related,
+            record=plain(body.record),
+            related=plain(body.related),
             extension=call.extension,
             saved_at=datetime.now(UTC),
         )
