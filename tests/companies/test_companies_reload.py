@@ -11,7 +11,13 @@ from companies_support import ServeProcess
 
 from callbridge.journal.base import DeliveryState
 from callbridge.journal.factory import open_journal
-from callbridge.testing import CallbridgeEnv, CompaniesFile, EventFactory, wait_until
+from callbridge.testing import (
+    CallbridgeEnv,
+    CompaniesFile,
+    EventFactory,
+    SseReader,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -70,8 +76,11 @@ def test_sighup_adds_changes_and_removes_companies_without_dropping_events(
             "beta's events taken after the reload",
             60,
         )
-        for params in beta_call[1:]:
-            assert serve.get({**params, "token": beta.ingress_token}) == 200
+        # Beta's API token streams beta's agent 201 (through the engine child's bell).
+        with SseReader(serve.url, "201", beta.api_token) as beta_201:
+            for params in beta_call[1:]:
+                assert serve.get({**params, "token": beta.ingress_token}) == 200
+            beta_201.wait_for(lambda m: any(x.event == "pop" for x in m), "beta's pop", 60)
         # The engine child reloaded too: beta's own directory instance logs beta's call.
         wait_until(lambda: _done(callbridge_env, "directory@beta") == 1, "beta's activity", 60)
         stop.set()
