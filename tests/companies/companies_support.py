@@ -19,6 +19,7 @@ import httpx
 from pydantic_settings import SettingsConfigDict
 
 from callbridge import ActivityRef, Contact, PluginSettings, hookimpl
+from callbridge.context import Context
 from callbridge.errors import PermanentError
 from callbridge.models import Call, CallRecord, ScreenPop
 from callbridge.testing import BuiltEvent, EventFactory, LiveService, wait_until
@@ -79,6 +80,10 @@ class RecorderPlugin:
         if self.fail_log:
             raise PermanentError(f"{self.label} refuses")
         return ActivityRef(record_type="Task", record_id=f"{self.label}-{record.call.key}")
+
+    @hookimpl
+    def startup(self, context: Context) -> None:
+        self._note("startup", str(context.settings.data_dir), context.company)
 
     @hookimpl
     def pbx_event(self, event: Any) -> None:

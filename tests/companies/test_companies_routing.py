@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from companies_support import RecorderPlugin, one_call, reset, seen
@@ -45,6 +46,9 @@ def test_each_company_gets_its_own_instances_named_after_it(
     # Each from its own table; the single-company variable reaches neither.
     assert [acme.plugin.label, beta.plugin.label] == ["acme", "beta"]  # type: ignore[union-attr]
     assert (acme.company, beta.company) == ("acme", "beta")
+    # Started with its company's view of the service: its name, its own data directory.
+    ((_label, _hook, data_dir, company),) = seen("acme", "startup")
+    assert company == "acme" and Path(data_dir).parts[-2:] == ("companies", "acme")
     # The directory of a company keeps its file under the company's data directory.
     assert plugins.get("directory@acme").plugin._path.parent.name == "acme"  # type: ignore[union-attr]
 
@@ -87,7 +91,7 @@ def test_events_reach_only_their_companys_instances(
         (beta_key, "recorder@beta"): "done",  # beta's is untouched by it
     }
     for label, key in (("acme", acme_key), ("beta", beta_key)):
-        calls_seen = {what for _l, hook, what, _c in seen(label) if hook != "pbx_event"}
+        calls_seen = {w for _l, hook, w, _c in seen(label) if hook not in ("pbx_event", "startup")}
         assert calls_seen == {key}, (label, seen(label))
         assert {company for *_rest, company in seen(label)} == {label}
     # One lookup per instance: beta's pop is never answered from acme's cached contact.
@@ -112,4 +116,4 @@ def test_events_without_a_token_find_their_company_by_id(
         calls = {c.key: c.company for c in service.journal.list_calls(10)}
     assert calls == {f"beta.2:{ring.event.call_id}": "beta"}  # type: ignore[union-attr]
     assert [what for _l, _h, what, _c in seen("beta", "lookup_contact")] == list(calls)
-    assert not seen("acme")  # company 9 is nobody's: journaled, reaches no plugin
+    assert not seen("acme", "pbx_event")  # company 9 is nobody's: journaled, reaches no plugin

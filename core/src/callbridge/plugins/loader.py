@@ -81,6 +81,8 @@ class PluginInfo:
     company: str = "default"
     #: Its settings table from the companies file; None: the environment (one company).
     table: dict[str, Any] | None = field(default=None, repr=False)
+    #: The core settings as its company sees them (``tenants.core_for``), for its context.
+    core: Settings | None = field(default=None, repr=False)
 
     @property
     def active(self) -> bool:
@@ -422,7 +424,8 @@ def _select_and_configure(
             info.state = DISABLED
             info.reason = f"not selected by CALLBRIDGE_CONNECTORS={','.join(selected)}"
             continue
-        _configure(info, tenants.core_for(info, settings, companies))
+        info.core = tenants.core_for(info, settings, companies)
+        _configure(info, info.core)
         if info.state == ACTIVE and _forced(info) is False:
             prefix = _settings_prefix(type(info.settings)) if info.settings else ""
             info.state, info.reason = DISABLED, f"turned off by {prefix}ENABLED=false"

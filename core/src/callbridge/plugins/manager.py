@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -235,12 +235,21 @@ class Plugins:
         self._each("pbx_event", company or event.company or "default", event=event)
 
     def startup(self, context: Context | None) -> None:
-        """Every plugin opens its clients."""
-        self._each("startup", None, context=context)
+        """Every plugin opens its clients (each with its company's view of ``context``)."""
+        for name in self.implementers("startup"):
+            self._isolated(name, "startup", context=self._context_for(name, context))
 
     def shutdown(self, context: Context | None) -> None:
-        """Every plugin closes its clients."""
-        self._each("shutdown", None, context=context)
+        """Every plugin closes its clients (each with its company's view of ``context``)."""
+        for name in self.implementers("shutdown"):
+            self._isolated(name, "shutdown", context=self._context_for(name, context))
+
+    def _context_for(self, name: str, context: Context | None) -> Context | None:
+        """``context`` as plugin ``name``'s company sees it: its settings, its name."""
+        info = next((i for i in self._loaded.infos if i.name == name), None)
+        if context is None or info is None or info.table is None or info.core is None:
+            return context
+        return replace(context, settings=info.core, company=info.company)
 
     def register_routes(self, router_for: Callable[[str], APIRouter]) -> list[APIRouter]:
         """Each plugin fills its own ``router_for(name)``; the routers of those that succeeded.
