@@ -41,7 +41,6 @@ must not queue fsyncs in front of the PBX's acknowledgements.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import ipaddress
 import logging
 import threading
@@ -58,7 +57,7 @@ from ..faults import FaultLog, journal_fault
 from ..voispeed.events import SECRET_PARAMETERS, AnyEvent, EventParseError, parse_event
 from ..voispeed.seri import is_seri, to_document
 from .ingress_companies import Refusal as _Refusal
-from .ingress_companies import company_of, own_company
+from .ingress_companies import check_token, company_of, own_company
 from .services import Services
 
 log = logging.getLogger("callbridge.ingress")
@@ -268,7 +267,7 @@ class Ingress:
         self._services = services
         self._seri_names = settings.pbx.seri
         seri_token = settings.pbx.seri_token
-        #: A SERI event may carry the module's own token beside ours (see ``_check_token``).
+        #: A SERI event may carry the module's own token beside ours (see ``check_token``).
         self._seri_token = seri_token.get_secret_value().encode() if seri_token else None
         engine = services.engine
         self._wake: Callable[[], None] | None = engine.wake if engine is not None else None
@@ -317,9 +316,7 @@ class Ingress:
             ):
                 await self._nudge(pairs, send)
                 return
-            if seri:  # the integration module's dialect: read as the document's
-                pairs = list(to_document(pairs, self._seri_names).items())
-            event = self._parse(pairs, company)
+            pairs, event = self._parse(pairs, company, seri)
         except _Refusal as refusal:
             await self._reject(refusal, pairs, remote, send, authenticated=authenticated)
             return
@@ -358,20 +355,26 @@ class Ingress:
         """The token checked; the company it names (``default`` without a companies file)."""
         companies = self._services.companies  # read each time: a reload swaps it
         if companies.single:
-            self._check_token(pairs, seri=seri)
+            check_token(pairs, self._token, self._seri_token if seri else None)
             return companies.get(DEFAULT)
         return company_of(companies, pairs, seri, self._company_param)
 
-    def _parse(self, pairs: list[tuple[str, str]], company: Company) -> AnyEvent:
-        """The typed event of ``company`` (400 when malformed, 403 for another company's id)."""
+    def _parse(
+        self, pairs: list[tuple[str, str]], company: Company, seri: bool
+    ) -> tuple[list[tuple[str, str]], AnyEvent]:
+        """The parameters as the document names them, and the typed event of ``company``
+        (400 when malformed, 403 for another company's id)."""
         try:
-            return parse_event(
+            if seri:  # the integration module's dialect: read as the document's
+                pairs = list(to_document(pairs, self._seri_names).items())
+            event = parse_event(
                 own_company(pairs, company, self._company_param),
                 company_param=self._company_param,
                 company=company.name,
             )
         except EventParseError as exc:
             raise _Refusal(400, str(exc), "malformed") from None
+        return pairs, event
 
     def _check_source(self, remote: str | None) -> None:
         if not self._networks:
@@ -382,21 +385,6 @@ class Ingress:
             raise _Refusal(403, "source address unknown", "network") from None
         if not any(address in net for net in self._networks):
             raise _Refusal(403, "source network not allowed", "network")
-
-    def _check_token(self, pairs: list[tuple[str, str]], *, seri: bool = False) -> None:
-        """Our token, once. A SERI event may also carry the module's own ``token`` (when
-        the URL configured in the module holds ours): ours must be there, and any other
-        ``token`` must be the module's (``CALLBRIDGE_PBX__SERI_TOKEN``)."""
-        if self._token is None:
-            return  # only possible with the explicit insecure flag (checked at start-up)
-        given = {v.encode() for k, v in pairs if k == "token"}
-        if not given:
-            raise _Refusal(401, "token missing", "token_missing")
-        ours = [g for g in given if hmac.compare_digest(g, self._token)]
-        others = given - set(ours)
-        module = self._seri_token if seri else None
-        if not ours or any(module is None or not hmac.compare_digest(g, module) for g in others):
-            raise _Refusal(403, "token invalid", "token_invalid")
 
     @staticmethod
     async def _read_pairs(scope: Scope, receive: Receive) -> list[tuple[str, str]]:

@@ -24,6 +24,21 @@ class Refusal(Exception):
         self.label = label
 
 
+def check_token(pairs: list[tuple[str, str]], token: bytes | None, module: bytes | None) -> None:
+    """One company: our ``token``, once. A SERI event may also carry the module's own
+    ``token`` (when the URL configured in the module holds ours): ours must be there, and any
+    other ``token`` must be the module's (``module``, CALLBRIDGE_PBX__SERI_TOKEN)."""
+    if token is None:
+        return  # only possible with the explicit insecure flag (checked at start-up)
+    given = {v.encode() for k, v in pairs if k == "token"}
+    if not given:
+        raise Refusal(401, "token missing", "token_missing")
+    ours = [g for g in given if hmac.compare_digest(g, token)]
+    others = given - set(ours)
+    if not ours or any(module is None or not hmac.compare_digest(g, module) for g in others):
+        raise Refusal(403, "token invalid", "token_invalid")
+
+
 def _insecure_company(
     companies: Companies, pairs: list[tuple[str, str]], company_param: str
 ) -> Company:
