@@ -44,10 +44,11 @@ def _done(env: CallbridgeEnv, plugin: str) -> int:
     return sum(1 for d in found if d.plugin == plugin)
 
 
+@pytest.mark.parametrize("engine", ["process", "thread"])
 def test_sighup_adds_changes_and_removes_companies_without_dropping_events(
-    callbridge_env: CallbridgeEnv, companies: CompaniesFile, tmp_path: Path
+    callbridge_env: CallbridgeEnv, companies: CompaniesFile, tmp_path: Path, engine: str
 ) -> None:
-    callbridge_env.set(CALLBRIDGE_TRACKER__GROUP_WINDOW="0")
+    callbridge_env.set(CALLBRIDGE_TRACKER__GROUP_WINDOW="0", CALLBRIDGE_SERVER__ENGINE=engine)
     acme = companies.add("acme", "1", plugins=["directory"])
     companies.write()
     serve = ServeProcess(tmp_path / "serve", _free_port()).start()
