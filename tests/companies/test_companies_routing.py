@@ -6,9 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from companies_support import RecorderPlugin, one_call, reset, seen
+from companies_support import SEEN, RecorderPlugin, one_call, reset, seen
 
+from callbridge.engine import reactions
 from callbridge.testing import CallbridgeEnv, CompaniesFile, EventFactory, LiveService, wait_until
+from callbridge.voispeed.events import parse_event
 
 
 @pytest.fixture(autouse=True)
@@ -117,3 +119,32 @@ def test_events_without_a_token_find_their_company_by_id(
     assert calls == {f"beta.2:{ring.event.call_id}": "beta"}  # type: ignore[union-attr]
     assert [what for _l, _h, what, _c in seen("beta", "lookup_contact")] == list(calls)
     assert not seen("acme", "pbx_event")  # company 9 is nobody's: journaled, reaches no plugin
+
+
+def test_an_event_of_a_company_the_engine_has_not_loaded_waits_for_its_reload(
+    callbridge_env: CallbridgeEnv, companies: CompaniesFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ingress may reload first; a company removed while stopped only waits once."""
+    monkeypatch.setattr(reactions, "RELOAD_GRACE", 1.0)
+    _two_companies(companies)
+    with LiveService(extra_plugins=[RecorderPlugin]) as service:
+        engine = service.running.local_engine
+
+        def journal_ring(name: str, company_id: str) -> None:
+            ring = EventFactory(company_id=company_id).incoming()
+            event = parse_event(ring.params, company=name)  # as the ingress stamps it
+            service.journal.append_event(event, raw=ring.params, source="http")
+            engine.wake()
+
+        journal_ring("gone", "7")  # removed while stopped: waits a second, then goes on
+        assert service.wait_idle(60)
+        monkeypatch.setattr(reactions, "RELOAD_GRACE", 60.0)
+        journal_ring("newco", "3")  # the ingress reloaded first: waits for the engine's
+        companies.add("newco", "3", plugins={"recorder": {"label": "newco"}})
+        companies.write()
+        engine.reload()  # what SIGHUP does in the engine
+        assert service.wait_idle(90)
+        calls = {c.company: c.key for c in service.journal.list_calls(10)}
+    assert set(calls) == {"gone", "newco"}  # both tracked, none lost
+    assert [what for _l, _h, what, _c in seen("newco", "lookup_contact")] == [calls["newco"]]
+    assert not [s for s in SEEN if s[3] == "gone"]  # removed: reaches no plugin

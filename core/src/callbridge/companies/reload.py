@@ -5,8 +5,8 @@
 invalid, the error is logged and everything keeps running as it was. When it is valid, the
 new companies, tokens, PBX clients and plugin instances are swapped in at once, each process
 for itself (``serve`` passes the signal on to its engine child). Events keep being acked all
-along: the ingress never stops, and an event of a company the engine has not loaded yet is
-retried by its lane until the engine's reload brings it (see ``Reactions``).
+along: the ingress never stops, and an event of a company the engine has not loaded yet
+waits for the engine's reload to bring it (see ``Reactions._await_company``).
 
 Why a signal and not an admin endpoint: it is the Unix way a daemon is told to re-read its
 configuration, systemd and Docker send it with no extra set-up, and it needs no new

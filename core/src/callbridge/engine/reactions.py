@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -64,8 +65,9 @@ def _tracked(event: CallEvent, external_id: str, changes: Sequence[Change]) -> b
     )
 
 
-class CompanyPending(RuntimeError):
-    """An event of a company this engine has not loaded yet: retried, never dropped."""
+#: Seconds the engine waits, once per company, for its own reload to bring a company whose
+#: events the ingress (reloaded a moment earlier) already takes.
+RELOAD_GRACE = 30.0
 
 
 class Reactions:
@@ -92,6 +94,9 @@ class Reactions:
         self.tracker_lock = threading.Lock()
         self._on_enqueued = on_enqueued
         self._unknown_companies: set[str | None] = set()
+        #: Company -> when its first event came before this engine knew it (a reload ahead).
+        self._pending: dict[str, float] = {}
+        self._pending_lock = threading.Lock()
 
     def event_work(self, stored: StoredEvent) -> Callable[[], None]:
         """Everything one event causes, as work a lane may retry: the tracker sees it once.
@@ -170,12 +175,8 @@ class Reactions:
         """
         company = event.company
         companies = self.plugins.companies
-        if company is not None and not companies.single and company not in companies:
-            if company not in self.plugins.retired:
-                # Taken by an ingress that reloaded before this engine: the lane retries
-                # the event until the engine's own reload brings the company.
-                raise CompanyPending(f"company {company!r} is not loaded here yet (reload?)")
-            return event  # removed by a reload: tracked, reaches no plugin
+        if company is not None and self._missing(company):
+            return event  # removed: tracked, reaches no plugin
         if company is None:
             company = companies.name_for(event.company_id)
         if company is None:
@@ -188,6 +189,39 @@ class Reactions:
                 )
             return None
         return event if company == event.company else event.model_copy(update={"company": company})
+
+    def _missing(self, company: str) -> bool:
+        """Whether ``company`` (named by the ingress) is not, or no longer, configured here."""
+        companies = self.plugins.companies
+        if companies.single or company in companies:
+            return False
+        return company in self.plugins.retired or not self._await_company(company)
+
+    def _await_company(self, company: str) -> bool:
+        """Wait for this engine's reload to bring ``company``; True when it came.
+
+        The ingress may reload a moment before the engine and take a new company's events
+        first: they wait here rather than reach no plugin. The wait is bounded, once per
+        company: a company removed while callbridge was stopped (its events still in the
+        journal) delays its first event only.
+        """
+        with self._pending_lock:
+            first = self._pending.setdefault(company, time.monotonic())
+        while time.monotonic() - first < RELOAD_GRACE:
+            if company in self.plugins.companies:
+                return True
+            time.sleep(0.05)
+        if company in self.plugins.companies:
+            return True
+        with self._pending_lock:
+            if company not in self._unknown_companies:
+                self._unknown_companies.add(company)
+                log.warning(
+                    "events of company %r, which the companies file no longer has: tracked, "
+                    "reach no plugin (logged once)",
+                    company,
+                )
+        return False
 
     def finish(self, call: Call) -> None:
         """Enqueue one delivery per log_call plugin, then mark the call settled."""
