@@ -84,8 +84,16 @@ class _Loaded:
     infos: list[PluginInfo]
     companies: Companies
     #: Hook callers narrowed to one plugin, by (hook, plugin name); registration is over
-    #: once a load exists, so they never go stale.
+    #: once a load exists, so they never go stale. The same holds for the two below.
     callers: dict[tuple[str, str], pluggy.HookCaller] = field(default_factory=dict)
+    #: ``implementers`` answers, by (hook, company): asked several times per event.
+    implementers: dict[tuple[str, str | None], list[str]] = field(default_factory=dict)
+    #: Plugin name -> its info (the first of that name).
+    by_name: dict[str, PluginInfo] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for info in self.infos:
+            self.by_name.setdefault(info.name, info)
 
 
 class Plugins:
@@ -141,17 +149,12 @@ class Plugins:
 
     def company_of(self, name: str) -> str | None:
         """The company plugin instance ``name`` serves (None when there is no such plugin)."""
-        for info in self.infos:
-            if info.name == name:
-                return info.company
-        return None
+        info = self._loaded.by_name.get(name)
+        return info.company if info is not None else None
 
     def get(self, name: str) -> PluginInfo:
         """The info of the plugin called ``name`` (KeyError when there is none)."""
-        for info in self.infos:
-            if info.name == name:
-                return info
-        raise KeyError(name)
+        return self._loaded.by_name[name]
 
     def implementers(self, hook: str, company: str | None = None) -> list[str]:
         """Names of the active plugins that implement ``hook``, in registration order.
@@ -162,17 +165,22 @@ class Plugins:
         wrapper) does not implement it.
         """
         loaded = self._loaded
+        known = loaded.implementers.get((hook, company))
+        if known is not None:
+            return list(known)
         caller = getattr(loaded.pm.hook, hook, None)
         if caller is None:
             return []
         names = {impl.plugin_name for impl in caller.get_hookimpls() if _implements(impl)}
         # The active list of the same load (``active`` again could see a newer one).
-        by_name = {
+        active = {
             info.name
             for info in loaded.infos
             if info.state == ACTIVE and (company is None or info.company == company)
         }
-        return [n for n, _ in loaded.pm.list_name_plugin() if n in by_name and n in names]
+        found = [n for n, _ in loaded.pm.list_name_plugin() if n in active and n in names]
+        loaded.implementers[(hook, company)] = found
+        return list(found)
 
     @property
     def hook(self) -> pluggy.HookRelay:
@@ -246,7 +254,7 @@ class Plugins:
 
     def _context_for(self, name: str, context: Context | None) -> Context | None:
         """``context`` as plugin ``name``'s company sees it: its settings, its name."""
-        info = next((i for i in self._loaded.infos if i.name == name), None)
+        info = self._loaded.by_name.get(name)
         if context is None or info is None or info.table is None or info.core is None:
             return context
         return replace(context, settings=info.core, company=info.company)
