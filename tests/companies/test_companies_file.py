@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from callbridge.companies import DEFAULT, load_companies
+from callbridge.companies import DEFAULT, load_companies, read_companies_file
 from callbridge.errors import ConfigurationError
 from callbridge.testing import CallbridgeEnv, CompaniesFile, cli_main
 
@@ -65,6 +65,10 @@ def test_file_values_are_read_and_the_environment_overrides_them(
     assert loaded.name_for("22", "second") == "beta"
     assert loaded.name_for("3") is None
     assert "from-a-file" not in repr(acme) and "from-a-file" not in repr(acme.pbx_settings)
+    written = read_companies_file(companies.path)
+    assert "from-a-file" not in repr(written) and companies["acme"].ingress_token not in repr(
+        written
+    )
 
 
 @pytest.mark.parametrize(

@@ -67,9 +67,10 @@ class CompanyConfig(BaseModel):
     #: ``token:ext1|ext2`` entries, as ``CALLBRIDGE_SERVER__API_TOKENS``, for this company.
     api_tokens: list[SecretStr] = Field(default_factory=list)
     #: The fields of ``CALLBRIDGE_PBX__*`` for this company (credentials, agents...).
-    pbx_client: dict[str, Any] = Field(default_factory=dict)
-    #: One table per connector instance: the plugin's own settings.
-    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: Out of repr: it may hold a password in plain text (validated as PbxSettings later).
+    pbx_client: dict[str, Any] = Field(default_factory=dict, repr=False)
+    #: One table per connector instance: the plugin's own settings (out of repr: tokens).
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict, repr=False)
 
     @field_validator("company_id", mode="before")
     @classmethod
