@@ -20,7 +20,7 @@ DEBIAN_PACKAGES := mariadb-server redis-server chromium gcc libmariadb-dev curl
 APT_GET ?= apt-get
 SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck bench soak docs docs-gen shell clean bootstrap browser services bench-mysql dist
+.PHONY: demo test lint typecheck bench bench-scale soak docs docs-gen shell clean bootstrap browser services bench-mysql dist
 
 $(VENV)-tools/bin/uv:
 	$(PYTHON) -m venv $(VENV)-tools
@@ -54,6 +54,11 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/run.py
+
+# Engine workers on one Redis journal: calls/s with 1, 2, 3 workers, CPU per call, takeover
+# after kill -9 (a few minutes; see bench/scale.py).
+bench-scale: $(STAMP)
+	$(VENV)/bin/python bench/scale.py
 
 # What the MySQL triggers cost the PBX's writes, and write-to-journal latency (docs/mysql.md).
 bench-mysql: $(STAMP)

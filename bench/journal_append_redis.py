@@ -6,7 +6,13 @@ SQLite journal's ``synchronous=FULL``), then prints appends/s and p50/p99 latenc
 64 threads appending flat out, and for 32 threads paced at 1,000 and 3,000 appends/s in total.
 Each run uses its own key prefix. Asserts nothing.
 
+With ``--replica`` it also starts a replica of that server (same persistence) and runs the
+same series three times: without ``WAIT``, with ``wait_replicas=1`` in the journal URL (each
+pipeline of appends is acked only once the replica has it; see docs/scaling.md), and
+without again (the first series also pays for warm-up and the replica's initial sync).
+
     .venv/bin/python bench/journal_append_redis.py [--events N] [--dir PATH] [--fsync POLICY]
+        [--replica]
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ def _free_port() -> int:
         return port
 
 
-def _start_server(directory: Path, fsync: str) -> tuple[subprocess.Popen[bytes], int]:
+def _start_server(
+    directory: Path, fsync: str, extra: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen[bytes], int]:
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     port = _free_port()
     process = subprocess.Popen(
@@ -50,6 +58,7 @@ def _start_server(directory: Path, fsync: str) -> tuple[subprocess.Popen[bytes],
             fsync,
             "--dir",
             str(directory),
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -74,16 +83,47 @@ def main() -> None:
     parser.add_argument(
         "--fsync", default="always", choices=("always", "everysec", "no"), help="appendfsync"
     )
+    parser.add_argument(
+        "--replica", action="store_true", help="also with a replica, without and with WAIT"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        process, port = _start_server(Path(tmp), args.fsync)
+        (Path(tmp) / "master").mkdir()
+        process, port = _start_server(Path(tmp) / "master", args.fsync)
+        processes = [process]
         base = f"redis://127.0.0.1:{port}/0?prefix="
         try:
+            if args.replica:
+                (Path(tmp) / "replica").mkdir()
+                replica, _ = _start_server(
+                    Path(tmp) / "replica", args.fsync, ("--replicaof", "127.0.0.1", str(port))
+                )
+                processes.append(replica)
+                _wait_for_replica(port)
             print(f"redis-server, appendonly yes, appendfsync {args.fsync}")
+            if args.replica:
+                print("with a replica, no WAIT")
             report(lambda name: RedisJournal(f"{base}{name}"), args.events)
+            if args.replica:
+                print("with a replica, wait_replicas=1")
+                report(lambda name: RedisJournal(f"{base}{name}&wait_replicas=1"), args.events)
+                # Again without: the first series also paid the replica's initial sync and
+                # the warm-up, which would flatter WAIT.
+                print("with a replica, no WAIT (again)")
+                report(lambda name: RedisJournal(f"{base}{name}"), args.events)
         finally:
-            process.terminate()
-            process.wait(30)
+            for running in processes:
+                running.terminate()
+                running.wait(30)
+
+
+def _wait_for_replica(port: int) -> None:
+    deadline = time.monotonic() + 60
+    with redis.Redis(host="127.0.0.1", port=port, decode_responses=True) as master:
+        while int(master.info("replication").get("connected_slaves", 0)) < 1:
+            if time.monotonic() > deadline:
+                raise SystemExit("the replica did not connect")
+            time.sleep(0.1)
 
 
 if __name__ == "__main__":

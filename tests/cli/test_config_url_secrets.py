@@ -54,3 +54,22 @@ def test_a_password_with_an_at_sign_is_masked_whole(monkeypatch: pytest.MonkeyPa
     result = CliRunner().invoke(main, ["config"], catch_exceptions=False)
     assert "ss-789" not in result.output
     assert "http://cb:**********@pbx.example/soap" in result.output
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "redis+sentinel://cb:pw-1234@h1:26379,h2/mymaster/0?sentinel_password=sp-5678&wait_replicas=1",
+            "redis+sentinel://cb:**********@h1:26379,h2/mymaster/0?sentinel_password=**********&wait_replicas=1",
+        ),
+        ("redis://h1/0?password=pw-1234&prefix=x", "redis://h1/0?password=**********&prefix=x"),
+    ],
+)
+def test_passwords_in_a_journal_url_query_are_masked(
+    monkeypatch: pytest.MonkeyPatch, url: str, shown: str
+) -> None:
+    monkeypatch.setenv("CALLBRIDGE_JOURNAL", url)
+    result = CliRunner().invoke(main, ["config"], catch_exceptions=False)
+    assert "1234" not in result.output and "5678" not in result.output
+    assert shown in result.output

@@ -6,9 +6,7 @@ import hashlib
 import json
 import os
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from click.testing import CliRunner, Result
 from defusedxml.ElementTree import fromstring
 
 from callbridge.cli import main
+from callbridge.testing import FakeAnswer, FakeHttpService, FakeRequest
 
 PASSWORD = "pbx-pass"
 PASSWORD_HASH = hashlib.md5(PASSWORD.encode()).hexdigest()
@@ -172,34 +171,23 @@ def test_invalid_setting_exit_2(env: dict[str, str], monkeypatch: pytest.MonkeyP
 # --- real sends ---------------------------------------------------------------------------------
 
 
-class _Pbx:
+class _Pbx(FakeHttpService):
+    """The PBX's SOAP endpoint: answers every request with ``status`` and ``body``."""
+
     def __init__(self) -> None:
+        super().__init__()
         self.status = 200
         self.body = b""
-        self.requests: list[bytes] = []
+
+    def route(self, request: FakeRequest) -> FakeAnswer:
+        return FakeAnswer(self.status, self.body, content_type="text/xml; charset=utf-8")
 
 
 @pytest.fixture
 def pbx(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[_Pbx]:
-    state = _Pbx()
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            state.requests.append(self.rfile.read(int(self.headers["Content-Length"])))
-            self.send_response(state.status)
-            self.send_header("Content-Length", str(len(state.body)))
-            self.end_headers()
-            self.wfile.write(state.body)
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
-    monkeypatch.setenv("CALLBRIDGE_PBX__SOAP_URL", f"http://127.0.0.1:{httpd.server_address[1]}/")
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
+    with _Pbx() as state:
+        monkeypatch.setenv("CALLBRIDGE_PBX__SOAP_URL", f"{state.url}/")
+        yield state
 
 
 def test_send_call_req(pbx: _Pbx) -> None:
@@ -213,7 +201,7 @@ def test_send_call_req(pbx: _Pbx) -> None:
     assert "external_id: cb-cli-1" in result.stdout
     assert "user_call_id: 000012A1" in result.stdout
     assert len(pbx.requests) == 1
-    assert PASSWORD_HASH.encode() in pbx.requests[0]  # sent, but never printed
+    assert PASSWORD_HASH.encode() in pbx.requests[0].raw  # sent, but never printed
     assert PASSWORD_HASH not in result.output
     as_json = json.loads(run("pbx", *COMMANDS[0][1], "--json").stdout)
     assert as_json == {

@@ -34,6 +34,9 @@ ALLOWED: dict[str, str] = {
     "CALLBRIDGE_TEST_REQUIRE_SERVICES": (
         "read by callbridge.testing.services (tests needing MariaDB, Redis, Chromium), not serve"
     ),
+    "CALLBRIDGE_TEST_BURST_CALLS": (
+        "read by tests/service/test_engine_workers.py (the size of its burst), not serve"
+    ),
 }
 #: Prefixes of illustrative plugins whose settings class is written out in the page itself.
 ALLOWED_PREFIXES: dict[str, str] = {

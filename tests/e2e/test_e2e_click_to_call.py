@@ -5,10 +5,9 @@ call, and the one activity landing on the clicked record even when the number is
 from __future__ import annotations
 
 import httpx
-from e2e_support import pops_of
 
 from callbridge.demo import Demo
-from callbridge.testing import SseMessage, SseReader, wait_until
+from callbridge.testing import SseMessage, SseReader, pops_of, wait_until
 
 
 def test_click_to_call_lands_on_the_clicked_record(demo: Demo) -> None:

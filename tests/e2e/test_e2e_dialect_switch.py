@@ -5,35 +5,17 @@ events; the same settings with ``soap`` place them with SOAP CallReq."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
-from callbridge import CallRecord, hookimpl
 from callbridge.settings import PbxSettings
 from callbridge.sim import Simulator
 from callbridge.sim.emitter import HttpSink
 from callbridge.sim.model import DEFAULT_PASSWORD
-from callbridge.testing import CallbridgeEnv, LiveService, wait_until
+from callbridge.testing import CallbridgeEnv, LiveService, RecordingCrm, wait_until
 
 TOKEN = "dialect-switch-ingress-token-0123456789"
 API = "dialect-switch-api-token-0123456789"
 MODULE = "dialect-switch-module-token"
-
-
-class Recorder:
-    """A CRM connector that remembers what it was asked to log."""
-
-    name = "recorder"
-
-    def __init__(self) -> None:
-        self.records: list[CallRecord] = []
-        self._lock = threading.Lock()
-
-    @hookimpl
-    def log_call(self, record: CallRecord) -> None:
-        with self._lock:
-            self.records.append(record)
 
 
 @pytest.mark.parametrize("dialect", ["seri", "soap"])
@@ -42,7 +24,7 @@ def test_one_variable_switches_the_dialect(callbridge_env: CallbridgeEnv, dialec
     sink = HttpSink("http://127.0.0.1:9/", TOKEN)
     sim = Simulator(sink=sink, settings=PbxSettings(seri_token=MODULE), dialect=dialect)  # type: ignore[arg-type]
     sim.start()
-    recorder = Recorder()
+    recorder = RecordingCrm()
     callbridge_env.set(
         CALLBRIDGE_INGRESS_TOKEN=TOKEN,
         CALLBRIDGE_SERVER__API_TOKENS=f"{API}:*",

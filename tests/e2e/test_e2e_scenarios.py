@@ -8,11 +8,10 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from e2e_support import pops_of
 
 from callbridge.demo import Demo, DemoOptions
 from callbridge.sim.scenarios import Scenario, builtin_scenarios
-from callbridge.testing import SseMessage, SseReader
+from callbridge.testing import SseMessage, SseReader, pops_of
 
 SCENARIOS = builtin_scenarios()
 

@@ -9,11 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from e2e_support import pops_of
 
 from callbridge.demo import Demo
 from callbridge.models import Originate
-from callbridge.testing import SseReader, wait_until
+from callbridge.testing import SseReader, pops_of, wait_until
 from callbridge.voispeed.events import UnknownEvent
 
 

@@ -8,72 +8,39 @@ checks the pops on the agents' streams and the activities a CRM plugin is asked 
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from callbridge import CallRecord, hookimpl
-from callbridge.sim import Simulator
-from callbridge.sim.emitter import HttpSink, TextForm
-from callbridge.sim.model import Directory, default_directory
-from callbridge.testing import CallbridgeEnv, LiveService, SseMessage, SseReader, wait_until
+from callbridge.sim.emitter import TextForm
+from callbridge.sim.model import default_directory
+from callbridge.testing import LivePbx, LiveService, RecordingCrm, SseMessage, SseReader, wait_until
 
-TOKEN = "site-shapes-ingress-token-0123456789"
-API = "site-shapes-api-token-0123456789"
 CALLER = "+39 06 1234 5678"
 WINDOW = 8.0
 
 
-class Recorder:
-    """A CRM connector that only remembers what it was asked to log."""
-
-    name = "recorder"
-
-    def __init__(self) -> None:
-        self.records: list[CallRecord] = []
-        self._lock = threading.Lock()
-
-    @hookimpl
-    def log_call(self, record: CallRecord) -> None:
-        with self._lock:
-            self.records.append(record)
-
-    def of(self, sim_call_legs: set[str]) -> list[CallRecord]:
-        with self._lock:
-            return [r for r in self.records if r.call.user_call_id in sim_call_legs]
+@pytest.fixture
+def recorder() -> RecordingCrm:
+    return RecordingCrm()
 
 
 @pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
+def site(live_pbx: Callable[..., LivePbx], recorder: RecordingCrm) -> Callable[..., LivePbx]:
+    """``site(**shape)``: the kit's live PBX in one of a real site's shapes (``text``,
+    ``directory``, ``ext_reading``, ``group_end``) in front of a live service whose only
+    CRM is the recorder."""
 
+    def start(**shape: Any) -> LivePbx:
+        return live_pbx(
+            {"CALLBRIDGE_TRACKER__GROUP_WINDOW": str(WINDOW)},
+            service=LiveService(extra_plugins=[recorder]),
+            **shape,
+        )
 
-@pytest.fixture
-def service(callbridge_env: CallbridgeEnv, recorder: Recorder) -> Iterator[LiveService]:
-    callbridge_env.set(
-        CALLBRIDGE_INGRESS_TOKEN=TOKEN,
-        CALLBRIDGE_SERVER__API_TOKENS=f"{API}:*",
-        CALLBRIDGE_SERVER__HEARTBEAT="0.5",
-        CALLBRIDGE_TRACKER__GROUP_WINDOW=str(WINDOW),
-    )
-    live = LiveService(extra_plugins=[recorder]).start()
-    try:
-        yield live
-    finally:
-        live.stop()
-
-
-def _sim(
-    service: LiveService,
-    *,
-    text: TextForm = "utf-8",
-    directory: Directory | None = None,
-    **pbx: object,
-) -> Simulator:
-    sink = HttpSink(f"{service.url}/pbx/events", TOKEN, text=text)
-    return Simulator(sink=sink, directory=directory, **pbx)  # type: ignore[arg-type]
+    return start
 
 
 def _pops(reader: SseReader, state: str, count: int = 1) -> list[SseMessage]:
@@ -96,16 +63,18 @@ def _settled(service: LiveService) -> None:
 
 @pytest.mark.parametrize("text", ["latin1", "latin1-raw", "utf8-raw"])
 def test_caller_names_in_latin1_or_raw_bytes_reach_the_pop_and_the_activity(
-    service: LiveService, recorder: Recorder, text: TextForm
+    site: Callable[..., LivePbx], recorder: RecordingCrm, text: TextForm
 ) -> None:
-    with SseReader(service.url, "201", API) as reader, _sim(service, text=text) as sim:
+    pbx = site(text=text)
+    service, sim = pbx.service, pbx.sim
+    with pbx.agent_events("201") as reader:
         call = sim.incoming_call(CALLER, "201", "Nicolò|Dell'Orto|Vendite|0|0")
         sim.answer(call)
         (ringing,) = _pops(reader, "ringing")
         assert ringing.data["call"]["identity"]["name"] == "Nicolò"
         sim.hangup(call, by="remote")
         sim.flush()
-    assert [d.status for d in sim.inner_sink.deliveries] == [200, 200, 200]  # type: ignore[attr-defined]
+    assert [d.status for d in pbx.sink.deliveries] == [200, 200, 200]
     wait_until(lambda: recorder.of({leg.user_call_id for leg in call.legs}), "the activity")
     (record,) = recorder.of({leg.user_call_id for leg in call.legs})
     assert record.call.identity is not None
@@ -114,34 +83,35 @@ def test_caller_names_in_latin1_or_raw_bytes_reach_the_pop_and_the_activity(
 
 
 def test_group_and_did_numbers_in_ext_pop_on_the_members_stream(
-    service: LiveService, recorder: Recorder
+    site: Callable[..., LivePbx], recorder: RecordingCrm
 ) -> None:
     """16's ``ext`` is the number called; logins taught callbridge whose extension is whose."""
     directory = default_directory()
     directory.dids["0612340000"] = "203"
     directory.validate()
-    readers = {ext: SseReader(service.url, ext, API).start() for ext in ("201", "202", "203")}
-    stray = SseReader(service.url, "600", API).start()
+    pbx = site(directory=directory, ext_reading="dialled", group_end=19)
+    service, sim = pbx.service, pbx.sim
+    readers = {ext: pbx.agent_events(ext).start() for ext in ("201", "202", "203")}
+    stray = pbx.agent_events("600").start()
     try:
-        with _sim(service, directory=directory, ext_reading="dialled", group_end=19) as sim:
-            sim.login_all()
-            sim.flush()
-            assert service.wait_idle(30)
+        sim.login_all()
+        sim.flush()
+        assert service.wait_idle(30)
 
-            did = sim.incoming_call(CALLER, "0612340000", "Anna Neri")
-            (pop,) = _pops(readers["203"], "ringing")
-            assert pop.data["call"]["extension"] == "203"
-            assert pop.data["call"]["dialled_number"] == "0612340000"
-            sim.hangup(did, by="remote")
+        did = sim.incoming_call(CALLER, "0612340000", "Anna Neri")
+        (pop,) = _pops(readers["203"], "ringing")
+        assert pop.data["call"]["extension"] == "203"
+        assert pop.data["call"]["dialled_number"] == "0612340000"
+        sim.hangup(did, by="remote")
 
-            group = sim.incoming_call(CALLER, "600", "Anna Neri")
-            for ext in ("201", "202"):
-                (pop,) = _pops(readers[ext], "ringing")
-                assert pop.data["call"]["extension"] == ext
-                assert pop.data["call"]["dialled_number"] == "600"
-            sim.answer(group, "202")  # 201's leg ends with 19
-            sim.hangup(group, by="remote")
-            sim.flush()
+        group = sim.incoming_call(CALLER, "600", "Anna Neri")
+        for ext in ("201", "202"):
+            (pop,) = _pops(readers[ext], "ringing")
+            assert pop.data["call"]["extension"] == ext
+            assert pop.data["call"]["dialled_number"] == "600"
+        sim.answer(group, "202")  # 201's leg ends with 19
+        sim.hangup(group, by="remote")
+        sim.flush()
         _settled(service)
     finally:
         for reader in [*readers.values(), stray]:
@@ -156,17 +126,18 @@ def test_group_and_did_numbers_in_ext_pop_on_the_members_stream(
 
 
 def test_hunt_group_with_a_gap_between_members_is_one_answered_call(
-    service: LiveService, recorder: Recorder
+    site: Callable[..., LivePbx], recorder: RecordingCrm
 ) -> None:
-    with _sim(service, group_end=19) as sim:  # 602: the default directory's hunt group
-        call = sim.incoming_call(CALLER, "602", "Anna Neri")
-        time.sleep(1.0)
-        sim.hunt_next(call)  # 203 stops ringing (19) ...
-        time.sleep(5.0)  # ... a pause (5-30 s on real sites) ...
-        sim.hunt_next(call)  # ... then 204 rings
-        sim.answer(call, "204")
-        sim.hangup(call, by="remote")
-        sim.flush()
+    pbx = site(group_end=19)  # 602: the default directory's hunt group
+    service, sim = pbx.service, pbx.sim
+    call = sim.incoming_call(CALLER, "602", "Anna Neri")
+    time.sleep(1.0)
+    sim.hunt_next(call)  # 203 stops ringing (19) ...
+    time.sleep(5.0)  # ... a pause (5-30 s on real sites) ...
+    sim.hunt_next(call)  # ... then 204 rings
+    sim.answer(call, "204")
+    sim.hangup(call, by="remote")
+    sim.flush()
     _settled(service)
     records = recorder.of({leg.user_call_id for leg in call.legs})
     assert [(r.call.extension, r.call.outcome.value) for r in records] == [  # type: ignore[union-attr]
@@ -175,15 +146,16 @@ def test_hunt_group_with_a_gap_between_members_is_one_answered_call(
 
 
 def test_hunt_group_nobody_answered_is_one_missed_call(
-    service: LiveService, recorder: Recorder
+    site: Callable[..., LivePbx], recorder: RecordingCrm
 ) -> None:
-    with _sim(service, group_end=19) as sim:  # 602: the default directory's hunt group
-        call = sim.incoming_call(CALLER, "602", "Anna Neri")
-        sim.hunt_next(call)
-        time.sleep(5.0)
-        sim.hunt_next(call)
-        sim.hunt_next(call)  # 204 stops too: nobody left
-        sim.flush()
+    pbx = site(group_end=19)  # 602: the default directory's hunt group
+    service, sim = pbx.service, pbx.sim
+    call = sim.incoming_call(CALLER, "602", "Anna Neri")
+    sim.hunt_next(call)
+    time.sleep(5.0)
+    sim.hunt_next(call)
+    sim.hunt_next(call)  # 204 stops too: nobody left
+    sim.flush()
     _settled(service)
     records = recorder.of({leg.user_call_id for leg in call.legs})
     assert [(r.call.extension, r.call.outcome.value) for r in records] == [  # type: ignore[union-attr]

@@ -553,3 +553,52 @@ def test_writable_check_and_closed_journal_refuses_writes(backend: Backend) -> N
         journal.set_cursor("x", 1)
     with pytest.raises(JournalClosedError):
         journal.submit_event(parse_event(_params(16)), raw=_params(16))
+
+
+# -- recordings -------------------------------------------------------------------------------
+def test_a_recording_reference_is_kept_per_call_and_says_when_it_changed(
+    backend: Backend,
+) -> None:
+    journal = backend.open()
+    at = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    assert journal.get_recording("1:R") is None
+    assert journal.save_recording("1:R", "0000002A", at) is True
+    assert journal.save_recording("1:R", "0000002A", at) is False  # a repeat changes nothing
+    assert journal.save_recording("1:R", "rec/2024/0000002A.wav", at) is True
+    assert journal.get_recording("1:other") is None
+    journal.close()
+    again = backend.open()
+    assert again.get_recording("1:R") == "rec/2024/0000002A.wav"
+
+
+# -- retention --------------------------------------------------------------------------------
+def test_prune_removes_old_wrapups_but_not_one_a_pending_delivery_needs(journal: Journal) -> None:
+    """Wrap-ups go with their age, like calls: kept while a delivery of the call is pending
+    (an ``update_call`` or a waiting ``log_call`` still reads it) and while younger."""
+    old = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    for key in ("1:old", "1:busy", "1:young"):
+        saved = datetime.now(UTC) if key == "1:young" else old
+        journal.save_wrapup(
+            WrapUp(call_key=key, revision=1, notes=key, extension="201", saved_at=saved)
+        )
+    journal.enqueue_delivery(call_key="1:busy", plugin="p", action="update_call:1", payload={})
+    cutoff = datetime.now(UTC) - timedelta(days=1)
+    assert journal.prune(cutoff, dry_run=True)["wrapups"] == 1
+    assert journal.get_wrapup("1:old") is not None
+    assert journal.prune(cutoff)["wrapups"] == 1
+    assert journal.get_wrapup("1:old") is None
+    assert journal.get_wrapup("1:busy") is not None
+    assert journal.get_wrapup("1:young") is not None
+    assert journal.prune(cutoff)["wrapups"] == 0
+
+
+def test_prune_removes_old_recordings_like_wrapups(journal: Journal) -> None:
+    old = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    journal.save_recording("1:old", "a", old)
+    journal.save_recording("1:busy", "b", old)
+    journal.save_recording("1:young", "c", datetime.now(UTC))
+    journal.enqueue_delivery(call_key="1:busy", plugin="p", action="log_call", payload={})
+    cutoff = datetime.now(UTC) - timedelta(days=1)
+    assert journal.prune(cutoff, dry_run=True)["recordings"] == 1
+    assert journal.prune(cutoff)["recordings"] == 1
+    assert [journal.get_recording(k) for k in ("1:old", "1:busy", "1:young")] == [None, "b", "c"]

@@ -92,6 +92,8 @@ EXPECTED = {
     "calls": 1,
     "deliveries": 2,
     "originates": 1,
+    "wrapups": 0,
+    "recordings": 0,
 }
 
 

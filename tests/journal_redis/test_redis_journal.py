@@ -47,6 +47,11 @@ def test_redact_url_hides_the_password_and_the_query() -> None:
         (f"http://:{SECRET}@127.0.0.1/0", "expected redis://"),
         (f"redis://:{SECRET}@127.0.0.1/0?prefix=a b", "prefix"),
         (f"redis://:{SECRET}@127.0.0.1/0?prefix=", "prefix"),
+        (f"redis://:{SECRET}@h1/0?wait_replicas=one", "wait_replicas must be a whole number"),
+        (f"redis+sentinel://:{SECRET}@h1:26379/", "expected redis\\+sentinel://"),
+        (f"redis+sentinel://:{SECRET}@h1:notaport/m", "bad Sentinel address"),
+        (f"redis+sentinel://:{SECRET}@h1/m/x", "expected redis\\+sentinel://"),
+        (f"redis+sentinel://:{SECRET}@h1/m?foo=1", "unknown option foo"),
     ],
 )
 def test_bad_urls_are_clear_configuration_errors_without_the_secret(url: str, message: str) -> None:

@@ -7,11 +7,9 @@ answer every request with a given status, so ``ConnectorTests`` can drive both f
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import unquote
 
 import httpx
 from pydantic import SecretStr
@@ -21,67 +19,38 @@ from callbridge.errors import PermanentError, RetryLater
 from callbridge.hookspecs import hookimpl
 from callbridge.models import ActivityRef, Call, CallRecord, Contact
 from callbridge.plugins.base import PluginSettings
-from callbridge.testing import FakeHttpService, QuietHandler
+from callbridge.testing import CrmRefusal, FakeAnswer, FakeHttpService, FakeRequest
 
 log = logging.getLogger("kit_crm")
 TOKEN = "kit-crm-token-0123456789"
 
 
-class FakeCrm:
+class KitCrm(FakeHttpService):
     """The server: ``start()``, ``url``, ``fail_with(status)``, ``activities``."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.contacts: dict[str, dict[str, Any]] = {
             "+390612345678": {"id": "C-1", "name": "Mario Rossi", "company": "ACME"}
         }
         self.activities: dict[str, dict[str, Any]] = {}
         self.status: int | None = None
-        self.lock = threading.Lock()
-        crm = self
 
-        class Handler(QuietHandler):
-            def _send(self, status: int, body: object) -> None:
-                self.reply(status, json.dumps(body).encode(), "application/json")
-
-            def _refused(self) -> bool:
-                if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                    self._send(401, {"error": "bad token"})
-                    return True
-                if crm.status is not None:
-                    self._send(crm.status, {"error": "told to fail"})
-                    return True
-                return False
-
-            def do_GET(self) -> None:
-                if self._refused():
-                    return
-                url = urlparse(self.path)
-                phone = parse_qs(url.query).get("phone", [""])[0]
-                found = crm.contacts.get(phone)
-                self._send(200, [found] if found else [])
-
-            def do_PUT(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = json.loads(self.rfile.read(length) or b"{}")
-                if self._refused():
-                    return
-                key = unquote(urlparse(self.path).path.rsplit("/", 1)[-1])
-                with crm.lock:
-                    created = key not in crm.activities
-                    crm.activities[key] = body
-                self._send(201 if created else 200, {"id": "A-" + str(abs(hash(key)) % 10**6)})
-
-        self.service = FakeHttpService(Handler)
-
-    @property
-    def url(self) -> str:
-        return self.service.url
-
-    def start(self) -> None:
-        self.service.start()
-
-    def stop(self) -> None:
-        self.service.stop()
+    def route(self, request: FakeRequest) -> FakeAnswer:
+        if request.headers.get("authorization") != f"Bearer {TOKEN}":
+            raise CrmRefusal(401, {"error": "bad token"})
+        if self.status is not None:
+            raise CrmRefusal(self.status, {"error": "told to fail"})
+        if request.method == "GET":
+            found = self.contacts.get(request.arg("phone"))
+            return FakeAnswer(200, [found] if found else [])
+        if request.method == "PUT" and request.path.startswith("/activities/"):
+            key = unquote(request.path.rsplit("/", 1)[-1])
+            with self.lock:
+                created = key not in self.activities
+                self.activities[key] = request.body or {}
+            return FakeAnswer(201 if created else 200, {"id": "A-" + str(abs(hash(key)) % 10**6)})
+        raise CrmRefusal(404, {"error": f"no route for {request.line}"})
 
 
 class KitCrmSettings(PluginSettings):

@@ -17,7 +17,7 @@ BAD = textwrap.dedent(
     from collections.abc import Iterator
 
     import pytest
-    from kit_crm import TOKEN, FakeCrm, KitCrmPlugin
+    from kit_crm import TOKEN, KitCrm, KitCrmPlugin
 
     from callbridge.hookspecs import hookimpl
     from callbridge.models import ActivityRef
@@ -55,7 +55,7 @@ BAD = textwrap.dedent(
 
         @pytest.fixture(autouse=True)
         def _crm(self) -> Iterator[None]:
-            self.crm = FakeCrm()
+            self.crm = KitCrm()
             self.crm.start()
             yield
             self.crm.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from kit_crm import TOKEN, FakeCrm, KitCrmPlugin
+from kit_crm import TOKEN, KitCrm, KitCrmPlugin
 
 from callbridge.models import CallRecord
 from callbridge.testing import ConnectorTests, FailureKind, overrides_standard_test
@@ -16,7 +16,7 @@ class TestKitCrm(ConnectorTests):
 
     @pytest.fixture(autouse=True)
     def _crm(self) -> Iterator[None]:
-        self.crm = FakeCrm()
+        self.crm = KitCrm()
         self.crm.start()
         yield
         self.crm.stop()

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi import APIRouter
-from kit_crm import TOKEN, FakeCrm, KitCrmPlugin
+from kit_crm import TOKEN, KitCrm, KitCrmPlugin
 
 from callbridge.hookspecs import hookimpl
 from callbridge.models import CallState, CrmContext, Direction, Outcome
@@ -16,8 +16,8 @@ from callbridge.testing import AppHarness, CallbridgeEnv, EventFactory, Scenario
 
 
 @pytest.fixture
-def crm(callbridge_env: CallbridgeEnv) -> Iterator[FakeCrm]:
-    server = FakeCrm()
+def crm(callbridge_env: CallbridgeEnv) -> Iterator[KitCrm]:
+    server = KitCrm()
     server.start()
     callbridge_env.set(CALLBRIDGE_KITCRM_URL=server.url, CALLBRIDGE_KITCRM_TOKEN=TOKEN)
     yield server
@@ -25,7 +25,7 @@ def crm(callbridge_env: CallbridgeEnv) -> Iterator[FakeCrm]:
 
 
 def test_plugin_manager_holds_only_what_was_asked(
-    crm: FakeCrm, plugin_manager: Callable[..., Plugins]
+    crm: KitCrm, plugin_manager: Callable[..., Plugins]
 ) -> None:
     plugins = plugin_manager(KitCrmPlugin())
     assert [i.name for i in plugins.infos] == ["kitcrm"]
@@ -36,7 +36,7 @@ def test_plugin_manager_holds_only_what_was_asked(
         plugin_manager(KitCrmPlugin(), builtins=("nope",))
 
 
-def test_inbound_answered(crm: FakeCrm, scenarios: Callable[..., ScenarioRunner]) -> None:
+def test_inbound_answered(crm: KitCrm, scenarios: Callable[..., ScenarioRunner]) -> None:
     result = scenarios(KitCrmPlugin()).inbound_answered(ring_s=6, talk_s=95)
     assert [p.state for p in result.pops] == [
         CallState.RINGING,
@@ -53,7 +53,7 @@ def test_inbound_answered(crm: FakeCrm, scenarios: Callable[..., ScenarioRunner]
     assert list(crm.activities) == [record.idempotency_key("kitcrm")]
 
 
-def test_missed(crm: FakeCrm, scenarios: Callable[..., ScenarioRunner]) -> None:
+def test_missed(crm: KitCrm, scenarios: Callable[..., ScenarioRunner]) -> None:
     result = scenarios(KitCrmPlugin()).missed(remote="0298765432")
     assert result.call.outcome is Outcome.MISSED
     assert result.pops[0].contacts == {}  # unknown number
@@ -61,7 +61,7 @@ def test_missed(crm: FakeCrm, scenarios: Callable[..., ScenarioRunner]) -> None:
 
 
 def test_group_answered_logs_the_answerer_only(
-    crm: FakeCrm, scenarios: Callable[..., ScenarioRunner]
+    crm: KitCrm, scenarios: Callable[..., ScenarioRunner]
 ) -> None:
     result = scenarios(KitCrmPlugin()).group(members=("201", "202", "203"), answered_by="202")
     assert len(result.calls) == 3
@@ -71,7 +71,7 @@ def test_group_answered_logs_the_answerer_only(
 
 
 def test_group_missed_logs_one_missed_call(
-    crm: FakeCrm, scenarios: Callable[..., ScenarioRunner]
+    crm: KitCrm, scenarios: Callable[..., ScenarioRunner]
 ) -> None:
     result = scenarios(KitCrmPlugin()).group(answered_by=None)
     (record,) = result.records
@@ -80,7 +80,7 @@ def test_group_missed_logs_one_missed_call(
 
 
 def test_click_to_call_lands_on_the_clicked_record(
-    crm: FakeCrm, scenarios: Callable[..., ScenarioRunner]
+    crm: KitCrm, scenarios: Callable[..., ScenarioRunner]
 ) -> None:
     where = CrmContext(connector="kitcrm", record_type="Contact", record_id="C-9")
     runner = scenarios(KitCrmPlugin())
@@ -95,7 +95,7 @@ def test_click_to_call_lands_on_the_clicked_record(
 
 
 def test_failing_crm_leaves_a_pending_delivery(
-    crm: FakeCrm, scenarios: Callable[..., ScenarioRunner]
+    crm: KitCrm, scenarios: Callable[..., ScenarioRunner]
 ) -> None:
     crm.status = 400
     result = scenarios(KitCrmPlugin()).missed()
@@ -114,7 +114,7 @@ class Routes:
 
 
 def test_app_client_serves_plugin_routes_and_takes_events(
-    crm: FakeCrm, app_client: Callable[..., AppHarness], events: EventFactory
+    crm: KitCrm, app_client: Callable[..., AppHarness], events: EventFactory
 ) -> None:
     app = app_client(KitCrmPlugin(), Routes())
     assert app.client.get("/plugins/routes/hello").json() == {"hello": "world"}

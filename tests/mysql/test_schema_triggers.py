@@ -102,6 +102,7 @@ def test_inbound_answered_call(conn: Any) -> None:
         "direction": "1",
         "user_id": f"{uid:08X}",
         "cb_hangup_unknown": None,
+        "cb_recording": None,  # the row's recording flag is 0
     }
     # 18 on an incoming call: number = callee (our user), ext = caller
     assert (answer["number"], answer["ext"]) == ("201", "0612345678")

@@ -12,7 +12,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from callbridge.cli import main
 from callbridge.journal.sqlite import SqliteJournal
 from callbridge.mysql import triggers
 from callbridge.mysql.source import MysqlSource
-from callbridge.testing import wait_until
+from callbridge.testing import FakeAnswer, FakeHttpService, FakeRequest, wait_until
 
 pytestmark = pytest.mark.mysql
 
@@ -152,34 +151,22 @@ def test_hang_ups_from_the_tables_are_marked_unknown(conn: Any) -> None:
 # -- sys_exec mode with a real UDF, shell and curl ----------------------------------------------
 
 
-class _Recorder(BaseHTTPRequestHandler):
+class _Recorder(FakeHttpService):
     """Answers like the ingress would (202 nudged) and records each request's target."""
 
-    seen: list[str]
+    @property
+    def seen(self) -> list[str]:
+        with self.lock:
+            return [r.target.partition(" ")[2] for r in self.requests]
 
-    def do_GET(self) -> None:
-        self.server.seen.append(self.path)  # type: ignore[attr-defined]
-        body = b"nudged\n"
-        self.send_response(202)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+    def route(self, request: FakeRequest) -> FakeAnswer:
+        return FakeAnswer(202, b"nudged\n", content_type="text/plain")
 
 
 @pytest.fixture
-def recorder() -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    server.seen = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+def recorder() -> Iterator[_Recorder]:
+    with _Recorder() as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
@@ -220,9 +207,9 @@ def test_apply_refuses_sys_exec_without_the_udf(mariadb: Any, database: str) -> 
 
 
 def test_sys_exec_runs_a_detached_curl_with_only_the_row_id(
-    mariadb: Any, conn: Any, sys_exec_udf: None, recorder: ThreadingHTTPServer
+    mariadb: Any, conn: Any, sys_exec_udf: None, recorder: _Recorder
 ) -> None:
-    url, dsn = _url(recorder.server_address[1]), mariadb.url(conn.db.decode())
+    url, dsn = _url(recorder.port), mariadb.url(conn.db.decode())
     assert CliRunner().invoke(main, ["mysql", "schema", "--apply", "--dsn", dsn]).exit_code == 0
     applied = CliRunner().invoke(
         main,
@@ -264,9 +251,9 @@ def test_a_hung_callbridge_does_not_stall_the_pbx_write(
 
 
 def test_a_udf_dropped_later_leaves_the_pbx_writes_and_the_outbox_working(
-    mariadb: Any, conn: Any, sys_exec_udf: None, recorder: ThreadingHTTPServer
+    mariadb: Any, conn: Any, sys_exec_udf: None, recorder: _Recorder
 ) -> None:
-    install(conn, "sys_exec", url=_url(recorder.server_address[1]), token=TOKEN)
+    install(conn, "sys_exec", url=_url(recorder.port), token=TOKEN)
     with mariadb.connect().cursor() as cur:
         cur.execute("DROP FUNCTION sys_exec")  # an upgrade removed it
     _ring(conn, 30)

@@ -374,6 +374,7 @@ def test_a_version_1_directory_is_upgraded_in_place_for_wrapups(tmp_path: Path) 
     directory = DirectoryPlugin.open(path)
     (activity,) = directory.list_activities()
     assert (activity.call_key, activity.notes, activity.wrapup_revision) == ("1:A", None, 0)
+    assert activity.recording_url is None
     with closing(sqlite3.connect(path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     DirectoryPlugin.open(path)  # opening again runs no upgrade twice

@@ -174,3 +174,22 @@ def test_demo_pops_link_to_the_page_served_by_callbridge() -> None:
         assert '<h1 id="contact-name">Francesca Romano</h1>' in page.text
         missing = httpx.get(f"{demo.url}/plugins/directory/contacts/424242", timeout=30)
         assert missing.status_code == 404
+
+
+def test_page_links_a_calls_recording_and_nothing_else(
+    directory: DirectoryPlugin, client: TestClient, make_record: Callable[..., CallRecord]
+) -> None:
+    contact_id = directory.add_contact("Mario Rossi", ["06 1234 5678"])
+    contact = directory.lookup_contact("0612345678", None)  # type: ignore[arg-type]
+    assert contact is not None
+    link = "https://pbx.example/rec/0000AB12.wav?a=1&b=2"
+    recorded = make_record(contacts={"directory": contact})
+    directory.log_call(recorded.model_copy(update={"recording": "x", "recording_url": link}))
+    hostile = make_record(
+        contacts={"directory": contact}, key="c1:0000AB13", user_call_id="0000AB13"
+    )
+    bad = "javascript:alert(1)"
+    directory.log_call(hostile.model_copy(update={"recording": "y", "recording_url": bad}))
+    page = client.get(f"/plugins/directory/contacts/{contact_id}").text
+    assert '<a href="https://pbx.example/rec/0000AB12.wav?a=1&amp;b=2"' in page
+    assert 'href="javascript' not in page and ">javascript:alert(1)<" in page

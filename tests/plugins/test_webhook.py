@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -30,6 +28,7 @@ from callbridge.plugins.builtin.webhook import (
 )
 from callbridge.plugins.manager import load_plugins
 from callbridge.settings import Settings
+from callbridge.testing import FakeAnswer, FakeHttpService, FakeRequest
 
 SECRET = "webhook-secret-0123456789"
 
@@ -49,54 +48,44 @@ class Received:
     signature_ok: bool
 
 
-class Receiver:
-    """A threaded HTTP server that checks signatures and answers from a script."""
+class Receiver(FakeHttpService):
+    """A webhook receiver that checks signatures and answers from a script."""
 
     def __init__(self) -> None:
-        self.received: list[Received] = []
+        super().__init__()
         self.replies: list[Reply] = []
-        receiver = self
+        self.hook_url = f"{self.url}/hook"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                ok = verify_signature(
+    @property
+    def received(self) -> list[Received]:
+        """The POSTs received, oldest first, with whether their signature checks out."""
+        with self.lock:
+            requests = [r for r in self.requests if r.method == "POST"]
+        return [
+            Received(
+                r.target.partition(" ")[2],
+                r.headers,
+                r.raw,
+                verify_signature(
                     SECRET,
-                    headers.get(TIMESTAMP_HEADER.lower(), ""),
-                    body,
-                    headers.get(SIGNATURE_HEADER.lower(), ""),
-                )
-                receiver.received.append(Received(self.path, headers, body, ok))
-                reply = receiver.replies.pop(0) if receiver.replies else Reply()
-                self.send_response(reply.status)
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                self.wfile.write(reply.body)
+                    r.headers.get(TIMESTAMP_HEADER.lower(), ""),
+                    r.raw,
+                    r.headers.get(SIGNATURE_HEADER.lower(), ""),
+                ),
+            )
+            for r in requests
+        ]
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=30)
+    def route(self, request: FakeRequest) -> FakeAnswer:
+        with self.lock:
+            reply = self.replies.pop(0) if self.replies else Reply()
+        return FakeAnswer(reply.status, reply.body, reply.headers, content_type="text/plain")
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.close()
+    with Receiver() as server:
+        yield server
 
 
 def free_port() -> int:
@@ -129,7 +118,7 @@ def test_call_record_is_signed_and_carries_the_idempotency_key(
     make_record: Callable[..., CallRecord],
 ) -> None:
     record = make_record()
-    ref = make_plugin(receiver.url).log_call(record)
+    ref = make_plugin(receiver.hook_url).log_call(record)
     [got] = receiver.received
     assert got.signature_ok
     assert got.path == "/hook"
@@ -162,7 +151,7 @@ def test_receiver_can_name_the_record(
     receiver.replies.append(
         Reply(201, b'{"record_id": "act-42", "url": "https://crm.example/a/42"}')
     )
-    ref = make_plugin(receiver.url).log_call(make_record())
+    ref = make_plugin(receiver.hook_url).log_call(make_record())
     assert (ref.record_id, ref.url) == ("act-42", "https://crm.example/a/42")
 
 
@@ -173,7 +162,7 @@ def test_wrapup_update_is_signed_with_a_key_per_revision(
 ) -> None:
     receiver.replies.append(Reply(201, b'{"record_id": "act-42"}'))
     receiver.replies.append(Reply(500, b"busy"))
-    plugin = make_plugin(receiver.url)
+    plugin = make_plugin(receiver.hook_url)
     record = make_record()
     ref = plugin.log_call(record)
     wrapup = WrapUp(
@@ -207,7 +196,7 @@ def test_rate_limit_with_retry_after(
 ) -> None:
     receiver.replies.append(Reply(429, b"slow down", {"Retry-After": "7"}))
     with pytest.raises(RetryLater, match="429") as caught:
-        make_plugin(receiver.url).log_call(make_record())
+        make_plugin(receiver.hook_url).log_call(make_record())
     assert caught.value.retry_after == 7
 
 
@@ -218,7 +207,7 @@ def test_server_error_is_retried(
 ) -> None:
     receiver.replies.append(Reply(503, b"maintenance"))
     with pytest.raises(RetryLater, match="503 Service Unavailable: maintenance") as caught:
-        make_plugin(receiver.url).log_call(make_record())
+        make_plugin(receiver.hook_url).log_call(make_record())
     assert caught.value.retry_after is None
 
 
@@ -229,7 +218,7 @@ def test_client_error_is_permanent_with_the_receivers_message(
 ) -> None:
     receiver.replies.append(Reply(400, b'{"error": "phone is not a valid field"}'))
     with pytest.raises(PermanentError, match="phone is not a valid field"):
-        make_plugin(receiver.url).log_call(make_record())
+        make_plugin(receiver.hook_url).log_call(make_record())
 
 
 def test_unreachable_receiver_is_retried(
@@ -246,10 +235,9 @@ def test_every_url_must_accept(
     make_plugin: Callable[..., WebhookPlugin],
     make_record: Callable[..., CallRecord],
 ) -> None:
-    second = Receiver()
-    try:
+    with Receiver() as second:
         second.replies.append(Reply(500))
-        plugin = make_plugin(receiver.url, second.url)
+        plugin = make_plugin(receiver.hook_url, second.hook_url)
         with pytest.raises(RetryLater):
             plugin.log_call(make_record())
         plugin.log_call(make_record())  # the retry goes to both again
@@ -257,8 +245,6 @@ def test_every_url_must_accept(
         assert len(second.received) == 2
         keys = {r.headers["idempotency-key"] for r in receiver.received + second.received}
         assert len(keys) == 1
-    finally:
-        second.close()
 
 
 def test_pops_are_best_effort(
@@ -268,7 +254,7 @@ def test_pops_are_best_effort(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     receiver.replies.append(Reply(500, b"down"))
-    plugin = make_plugin(receiver.url)
+    plugin = make_plugin(receiver.hook_url)
     with caplog.at_level(logging.WARNING):
         plugin.screen_pop(make_pop())  # no exception
         plugin.screen_pop(make_pop())
@@ -289,7 +275,7 @@ def test_pops_can_be_turned_off(
     make_plugin: Callable[..., WebhookPlugin],
     make_pop: Callable[..., ScreenPop],
 ) -> None:
-    make_plugin(receiver.url, pops=False).screen_pop(make_pop())
+    make_plugin(receiver.hook_url, pops=False).screen_pop(make_pop())
     assert receiver.received == []
 
 
@@ -341,7 +327,7 @@ def test_secret_never_in_repr_logs_or_listing(
     caplog: pytest.LogCaptureFixture,
     tmp_path: Path,
 ) -> None:
-    monkeypatch.setenv("CALLBRIDGE_WEBHOOK_URLS", receiver.url)
+    monkeypatch.setenv("CALLBRIDGE_WEBHOOK_URLS", receiver.hook_url)
     monkeypatch.setenv("CALLBRIDGE_WEBHOOK_SECRET", SECRET)
     with caplog.at_level(logging.DEBUG):
         plugins = load_plugins(settings(), entry_points=False)

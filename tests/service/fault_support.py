@@ -7,14 +7,13 @@ import errno
 import json
 import os
 import subprocess
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from callbridge.testing import FakeHttpService, QuietHandler
+from callbridge.testing import FakeAnswer, FakeHttpService, FakeRequest
 
 WEBHOOK_SECRET = "webhook-secret-0123456789"
 
@@ -58,7 +57,7 @@ def fill(folder: Path) -> Path:
     return filler
 
 
-class Receiver:
+class Receiver(FakeHttpService):
     """A webhook receiver: counts call records per Idempotency-Key; ``on_record`` runs first.
 
     ``answer`` decides each record's status (200 unless it says otherwise); a receiver that
@@ -66,46 +65,39 @@ class Receiver:
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.posts: Counter[str] = Counter()
         self.stored: dict[str, dict[str, object]] = {}
         self.on_record: Callable[[str], None] = lambda key: None
         self.answer: Callable[[str], int] = lambda key: 200
-        self._lock = threading.Lock()
-        outer = self
+        self.start()
+        self.hook_url = f"{self.url}/hook"
 
-        class Handler(QuietHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                key = self.headers.get("Idempotency-Key")
-                status = 200
-                if key:
-                    outer.on_record(key)
-                    status = outer.answer(key)
-                    with outer._lock:
-                        outer.posts[key] += 1
-                        if status == 200:
-                            outer.stored.setdefault(key, json.loads(body))
-                self.reply(status)
-
-        self._service = FakeHttpService(Handler).start()
-        self.url = f"{self._service.url}/hook"
+    def route(self, request: FakeRequest) -> FakeAnswer:
+        key = request.headers.get("idempotency-key")
+        status = 200
+        if request.method == "POST" and key:
+            self.on_record(key)
+            status = self.answer(key)
+            with self.lock:
+                self.posts[key] += 1
+                if status == 200:
+                    self.stored.setdefault(key, json.loads(request.raw))
+        return FakeAnswer(status, b"ok", content_type="text/plain")
 
     def count(self, key: str) -> int:
-        with self._lock:
+        with self.lock:
             return self.posts[key]
 
     def total(self) -> int:
-        with self._lock:
+        with self.lock:
             return sum(self.posts.values())
-
-    def close(self) -> None:
-        self._service.stop()
 
     def env(self) -> dict[str, str]:
         """The service's settings for this receiver as its only connector (no pops)."""
         return {
             "CALLBRIDGE_CONNECTORS": "webhook",
-            "CALLBRIDGE_WEBHOOK_URLS": self.url,
+            "CALLBRIDGE_WEBHOOK_URLS": self.hook_url,
             "CALLBRIDGE_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "CALLBRIDGE_WEBHOOK_POPS": "false",
         }

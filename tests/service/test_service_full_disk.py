@@ -36,7 +36,7 @@ FULL_FOR = 6.0
 def receiver() -> Iterator[Receiver]:
     receiver = Receiver()
     yield receiver
-    receiver.close()
+    receiver.stop()
 
 
 def test_full_disk_holds_deliveries_back_and_logs_once(tmp_path: Path, receiver: Receiver) -> None:

@@ -15,7 +15,7 @@ from callbridge.voispeed.soap import SoapClient
 def receiver() -> Iterator[Receiver]:
     server = Receiver()
     yield server
-    server.close()
+    server.stop()
 
 
 @pytest.fixture

@@ -2,37 +2,38 @@
 
 from __future__ import annotations
 
-import threading
-from urllib.parse import parse_qsl, urlsplit
-
-from callbridge.testing import FakeHttpService, QuietHandler
+from callbridge.testing import FakeAnswer, FakeHttpService, FakeRequest
 
 
-class Receiver:
-    """A real local HTTP server that records every GET's query, like callbridge's ingress."""
+class Receiver(FakeHttpService):
+    """Records every GET's query, like callbridge's ingress, on the kit's fake-service base."""
 
     def __init__(self) -> None:
-        self.requests: list[dict[str, str]] = []
-        self.paths: list[str] = []
+        super().__init__()
         #: Statuses to answer with, in order; 200 once they run out.
         self.statuses: list[int] = []
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(QuietHandler):
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                with receiver._lock:
-                    receiver.paths.append(parts.path)
-                    receiver.requests.append(dict(parse_qsl(parts.query, keep_blank_values=True)))
-                    status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.reply(status)
-
-        self.service = FakeHttpService(Handler).start()
+        self.start()
 
     @property
-    def url(self) -> str:
-        return f"{self.service.url}/pbx/events"
+    def queries(self) -> list[dict[str, str]]:
+        """Each GET's query parameters (the last value of a repeated one), oldest first."""
+        with self.lock:
+            return [
+                {k: v[-1] for k, v in r.query.items()} for r in self.requests if r.method == "GET"
+            ]
 
-    def close(self) -> None:
-        self.service.stop()
+    @property
+    def paths(self) -> list[str]:
+        with self.lock:
+            return [r.path for r in self.requests if r.method == "GET"]
+
+    @property
+    def events_url(self) -> str:
+        return f"{self.url}/pbx/events"
+
+    def route(self, request: FakeRequest) -> FakeAnswer:
+        if request.method != "GET":
+            return FakeAnswer(501)
+        with self.lock:
+            status = self.statuses.pop(0) if self.statuses else 200
+        return FakeAnswer(status, b"ok", content_type="text/plain")

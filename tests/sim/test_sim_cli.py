@@ -50,7 +50,7 @@ def test_play_sends_events_to_the_callback(receiver: Receiver, tmp_path: Path) -
             "click-to-call-answered",
             "--fast",
             "--callback",
-            receiver.url,
+            receiver.events_url,
             "--token",
             "tk",
         ],
@@ -64,9 +64,9 @@ def test_play_sends_events_to_the_callback(receiver: Receiver, tmp_path: Path) -
     assert run.returncode == 0, run.stderr
     assert "201: ssn_event 17 18 21" in run.stdout
     assert "delivered 6 of 6 events" in run.stdout
-    assert [r["ssn_event"] for r in receiver.requests] == ["16", "18", "20", "17", "18", "21"]
-    assert all(r["token"] == "tk" for r in receiver.requests)
-    ext_ids = {r["ext_id"] for r in receiver.requests[3:]}
+    assert [r["ssn_event"] for r in receiver.queries] == ["16", "18", "20", "17", "18", "21"]
+    assert all(r["token"] == "tk" for r in receiver.queries)
+    ext_ids = {r["ext_id"] for r in receiver.queries[3:]}
     assert len(ext_ids) == 1
     assert ext_ids.pop().startswith("cb-")
 
@@ -105,7 +105,7 @@ def test_play_in_the_shapes_of_a_real_site(receiver: Receiver, tmp_path: Path) -
             str(scenario),
             "--fast",
             "--callback",
-            receiver.url,
+            receiver.events_url,
             "--token",
             "tk",
             "--ext",
@@ -123,10 +123,10 @@ def test_play_in_the_shapes_of_a_real_site(receiver: Receiver, tmp_path: Path) -
         check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    codes = [(r["ssn_event"], r["ext"]) for r in receiver.requests]
+    codes = [(r["ssn_event"], r["ext"]) for r in receiver.queries]
     assert codes == [("16", "600"), ("16", "600"), ("19", "0612345678"), ("18", "0612345678")]
     # http.server reads the request line as latin-1: the raw byte F2 is "ò".
-    assert receiver.requests[0]["identity"] == "Nicolò|Rossi||0|0"
+    assert receiver.queries[0]["identity"] == "Nicolò|Rossi||0|0"
 
 
 def test_play_fails_on_a_broken_scenario_file(tmp_path: Path) -> None:
@@ -156,7 +156,7 @@ def test_serve_answers_click_to_call_in_real_time(receiver: Receiver, tmp_path: 
             "--port",
             "0",
             "--callback",
-            receiver.url,
+            receiver.events_url,
             "--answer-after",
             "0.2",
             "--hangup-after",
@@ -174,7 +174,7 @@ def test_serve_answers_click_to_call_in_real_time(receiver: Receiver, tmp_path: 
         assert first.startswith("simulated PBX: SOAP endpoint http://127.0.0.1:"), first
         url = first.split()[-1]
         wait_until(
-            lambda: sum(r["ssn_event"] == "1" for r in receiver.requests) == 8,
+            lambda: sum(r["ssn_event"] == "1" for r in receiver.queries) == 8,
             "eight device logins",
         )
         settings = PbxSettings(
@@ -183,10 +183,10 @@ def test_serve_answers_click_to_call_in_real_time(receiver: Receiver, tmp_path: 
         with SoapClient(settings) as client:
             sent = client.call_req("auth-giulia@acme", "+39 02 8765 4321")
         wait_until(
-            lambda: [r["ssn_event"] for r in receiver.requests[8:]] == ["17", "18", "20"],
+            lambda: [r["ssn_event"] for r in receiver.queries[8:]] == ["17", "18", "20"],
             "the call's 17, 18, 20",
         )
-        assert {r["ext_id"] for r in receiver.requests[8:]} == {sent.external_id}
+        assert {r["ext_id"] for r in receiver.queries[8:]} == {sent.external_id}
     finally:
         process.send_signal(signal.SIGINT)
         try:

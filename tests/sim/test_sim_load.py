@@ -39,10 +39,10 @@ def test_concurrency_cap_skips_calls() -> None:
 
 def test_load_to_http_reports_statuses(receiver: Receiver) -> None:
     spec = LoadSpec(rate=25, duration=0.4, ring_time=0.02, talk_time=0.02, answer_ratio=1)
-    with Simulator(sink=HttpSink(receiver.url)) as sim:
+    with Simulator(sink=HttpSink(receiver.events_url)) as sim:
         report = run_load(sim, spec)
     assert report.statuses == {"200": 30}
-    assert len(receiver.requests) == 30
+    assert len(receiver.queries) == 30
     assert report.latency_p95 is not None
     assert any("receiver statuses 200: 30" in line for line in report.lines())
 

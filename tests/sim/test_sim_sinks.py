@@ -14,11 +14,11 @@ EVENT = {"ssn_event": "16", "call_id": "000A0001", "number": "+39 06 1234 5678",
 
 
 def test_get_with_query_string_and_token(receiver: Receiver) -> None:
-    sink = HttpSink(receiver.url, token="tok-123")
+    sink = HttpSink(receiver.events_url, token="tok-123")
     sink.emit(EVENT)
     sink.close()
     assert receiver.paths == ["/pbx/events"]
-    assert receiver.requests == [{**EVENT, "token": "tok-123"}]
+    assert receiver.queries == [{**EVENT, "token": "tok-123"}]
     assert sink.statuses == [200]
     assert sink.deliveries[0].ok
 
@@ -27,11 +27,11 @@ def test_4xx_is_recorded_and_logged_not_retried(
     receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     receiver.statuses = [403]
-    sink = HttpSink(receiver.url, token="tok-secret", backoff=0)
+    sink = HttpSink(receiver.events_url, token="tok-secret", backoff=0)
     with caplog.at_level(logging.WARNING):
         sink.emit(EVENT)
         sink.emit(EVENT)  # the next event still goes out
-    assert len(receiver.requests) == 2
+    assert len(receiver.queries) == 2
     assert sink.statuses == [403, 200]
     assert sink.deliveries[0].attempts == 1
     assert "HTTP 403" in caplog.text
@@ -41,11 +41,11 @@ def test_4xx_is_recorded_and_logged_not_retried(
 
 def test_5xx_is_retried(receiver: Receiver) -> None:
     receiver.statuses = [503, 500]
-    sink = HttpSink(receiver.url, backoff=0)
+    sink = HttpSink(receiver.events_url, backoff=0)
     sink.emit(EVENT)
     assert sink.statuses == [200]
     assert sink.deliveries[0].attempts == 3
-    assert len(receiver.requests) == 3
+    assert len(receiver.queries) == 3
 
 
 def test_connection_errors_are_retried_then_recorded(caplog: pytest.LogCaptureFixture) -> None:
@@ -79,15 +79,15 @@ def test_queued_sink_keeps_order_and_flushes() -> None:
 
 def test_simulator_to_a_real_receiver(receiver: Receiver) -> None:
     """The whole path the demo uses: engine -> queue -> HTTP GET -> receiver."""
-    sink = HttpSink(receiver.url, token="t0k")
+    sink = HttpSink(receiver.events_url, token="t0k")
     with Simulator(sink=sink) as sim:
         sim.device_login("000012A0")
         call = sim.incoming_call("+39 06 1234 5678", "201", caller_name="Anna Neri")
         sim.answer(call)
         sim.hangup(call, by="remote")
         sim.flush()
-    assert [r["ssn_event"] for r in receiver.requests] == ["1", "16", "18", "20"]
-    assert all(r["token"] == "t0k" for r in receiver.requests)
-    assert receiver.requests[1]["number"] == "+39 06 1234 5678"
-    assert receiver.requests[1]["identity"] == "Anna|Neri||0|0"
+    assert [r["ssn_event"] for r in receiver.queries] == ["1", "16", "18", "20"]
+    assert all(r["token"] == "t0k" for r in receiver.queries)
+    assert receiver.queries[1]["number"] == "+39 06 1234 5678"
+    assert receiver.queries[1]["identity"] == "Anna|Neri||0|0"
     assert sink.statuses == [200, 200, 200, 200]

@@ -10,15 +10,13 @@ from pbx_soap_server import SoapServer, free_port
 
 @pytest.fixture
 def soap_server() -> Iterator[SoapServer]:
-    server = SoapServer(port=0)
-    server.start()
-    yield server
-    server.stop()
+    with SoapServer() as server:
+        yield server
 
 
 @pytest.fixture
 def closed_port_server() -> Iterator[SoapServer]:
     """A server object on a free port that is NOT listening until ``start()`` is called."""
-    server = SoapServer(port=free_port())
+    server = SoapServer(port=free_port(), listen=False)
     yield server
     server.stop()

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import socket
 import threading
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 
 from callbridge.settings import PbxSettings
+from callbridge.testing import FakeAnswer, FakeHttpService, FakeRequest
 
 PASSWORD = "s3cret-pw"
 PASSWORD_MD5 = "a6f7b4e1b2f1d5f4e1f0c5e3a1b2c3d4"
@@ -30,15 +30,6 @@ class Reply:
     #: Close the connection without answering.
     drop: bool = False
     content_type: str = "text/xml; charset=utf-8"
-
-
-@dataclass
-class Seen:
-    """One request as the server received it."""
-
-    path: str
-    headers: dict[str, str]
-    body: bytes
 
 
 def response(command: str, **values: str) -> bytes:
@@ -61,25 +52,34 @@ def fault11(code: str, text: str) -> bytes:
     ).encode()
 
 
-@dataclass
-class SoapServer:
-    """The running server: its URL, the script of replies, the requests it saw."""
+class SoapServer(FakeHttpService):
+    """The running server: its URL, the script of replies, the requests it saw (``seen``).
 
-    port: int
-    script: list[Reply] = field(default_factory=list)
-    default: Reply = field(default_factory=lambda: Reply(body=response("Any", result="ok")))
-    seen: list[Seen] = field(default_factory=list)
-    release: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    _httpd: ThreadingHTTPServer | None = None
+    ``listen=False``: not listening until ``start()`` (connections are refused till then).
+    """
+
+    headers = {"Connection": "close"}
+
+    def __init__(self, port: int = 0, *, listen: bool = True) -> None:
+        super().__init__(port=port, listen=listen)
+        self.script: list[Reply] = []
+        self.default = Reply(body=response("Any", result="ok"))
+        #: Set at ``stop``: a hanging answer gives up.
+        self.release = threading.Event()
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/soap"
+    def soap_url(self) -> str:
+        return f"{self.url}/soap"
+
+    @property
+    def seen(self) -> list[FakeRequest]:
+        """The requests received, oldest first (``raw``: the envelope as sent)."""
+        with self.lock:
+            return list(self.requests)
 
     def settings(self, **overrides: object) -> PbxSettings:
         values: dict[str, object] = {
-            "soap_url": self.url,
+            "soap_url": self.soap_url,
             "user": "auth-integration@acme",
             "password": PASSWORD,
             "connect_timeout": 2.0,
@@ -91,49 +91,22 @@ class SoapServer:
         return PbxSettings.model_validate(values)
 
     @property
-    def count(self) -> int:
+    def count(self) -> int:  # type: ignore[override]
         with self.lock:
-            return len(self.seen)
+            return len(self.requests)
 
-    def start(self) -> None:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(length)
-                with server.lock:
-                    server.seen.append(Seen(self.path, dict(self.headers.items()), body))
-                    reply = server.script.pop(0) if server.script else server.default
-                if reply.drop:
-                    self.close_connection = True
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                    return
-                if reply.hang:
-                    server.release.wait(30)
-                    return
-                self.send_response(reply.status)
-                self.send_header("Content-Type", reply.content_type)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(reply.body)
-
-        httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        httpd.daemon_threads = True
-        self._httpd = httpd
-        if self.port == 0:
-            self.port = httpd.server_address[1]
-        threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    def route(self, request: FakeRequest) -> FakeAnswer:
+        with self.lock:
+            reply = self.script.pop(0) if self.script else self.default
+        if reply.hang:
+            self.release.wait(30)
+        if reply.drop or reply.hang:
+            return FakeAnswer(drop=True)
+        return FakeAnswer(reply.status, reply.body, content_type=reply.content_type)
 
     def stop(self) -> None:
         self.release.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
+        super().stop()
 
 
 def free_port() -> int:

@@ -82,9 +82,9 @@ def test_call_req_success(soap_server: SoapServer) -> None:
     assert result.external_id.startswith("cb-")
     (seen,) = soap_server.seen
     assert seen.path == "/soap"
-    assert seen.headers["Content-Type"] == "text/xml; charset=utf-8"
-    assert seen.headers["SOAPAction"] == "urn:vspbx#CallReq"
-    root = fromstring(seen.body)
+    assert seen.headers["content-type"] == "text/xml; charset=utf-8"
+    assert seen.headers["soapaction"] == "urn:vspbx#CallReq"
+    root = fromstring(seen.raw)
     command = root.find(f"{{{SOAP}}}Body/{{urn:vspbx}}CallReq")
     assert command is not None
     assert command.findtext("call_req_ext_id") == result.external_id
@@ -97,7 +97,7 @@ def test_given_external_id_is_sent(soap_server: SoapServer) -> None:
     with _client(soap_server.settings()) as client:
         result = client.call_req(USER, "201", external_id="crm-42.abc")
     assert result.external_id == "crm-42.abc"
-    assert b"<call_req_ext_id>crm-42.abc</call_req_ext_id>" in soap_server.seen[0].body
+    assert b"<call_req_ext_id>crm-42.abc</call_req_ext_id>" in soap_server.seen[0].raw
 
 
 @pytest.mark.parametrize(("command", "call"), CALLS, ids=[name for name, _ in CALLS])
@@ -110,8 +110,8 @@ def test_every_command_reaches_the_server(
     assert result.command == command
     assert result.values == {"result": "ok"}
     (seen,) = soap_server.seen
-    assert seen.headers["SOAPAction"] == f"urn:vspbx#{command}"
-    assert fromstring(seen.body).find(f"{{{SOAP}}}Body/{{urn:vspbx}}{command}") is not None
+    assert seen.headers["soapaction"] == f"urn:vspbx#{command}"
+    assert fromstring(seen.raw).find(f"{{{SOAP}}}Body/{{urn:vspbx}}{command}") is not None
 
 
 @pytest.mark.parametrize("status", [200, 500])
@@ -404,5 +404,5 @@ def test_given_md5_is_sent_as_given(soap_server: SoapServer) -> None:
     soap_server.default = Reply(status=500, body=fault11("Auth", f"bad password {upper} for user"))
     with _client(settings) as client, pytest.raises(SoapFault) as info:
         client.call_hold(USER, "000012A1")
-    assert f"<password>{upper}</password>".encode() in soap_server.seen[0].body
+    assert f"<password>{upper}</password>".encode() in soap_server.seen[0].raw
     assert upper not in str(info.value)

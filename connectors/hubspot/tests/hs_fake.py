@@ -13,21 +13,16 @@ can lag behind writes like the real index: new calls stay out of search while ``
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import json
 import re
-import socket
-import threading
-import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import phonenumbers
+
+from callbridge.testing import FakeAnswer, FakeHttpService, FakeRequest
 
 TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"
 DEVELOPER_KEY = "dev-hapikey-0000"
@@ -112,31 +107,12 @@ def searchable_digits(value: str | None, region: str) -> str | None:
     return str(parsed.national_number)
 
 
-@dataclass
-class Fault:
-    match: str
-    times: int
-    status: int = 0
-    body: dict[str, Any] | None = None
-    drop: bool = False
-
-
-@dataclass
-class Logged:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    body: Any
-    headers: dict[str, str]
-    at: float = field(default_factory=time.monotonic)
-
-
-class FakeHubSpot:
+class FakeHubSpot(FakeHttpService):
     """The state of the fake account and the faults to inject; thread-safe."""
 
     def __init__(self, region: str = "IT") -> None:
+        super().__init__()
         self.region = region
-        self.lock = threading.RLock()
         self.tokens: dict[str, frozenset[str]] = {TOKEN: ALL_SCOPES}
         self.portal_id = 7654321
         self.ui_domain = "app-eu1.hubspot.com"
@@ -151,11 +127,7 @@ class FakeHubSpot:
         self.owners: list[dict[str, Any]] = []
         self.dispositions = set(DEFAULT_DISPOSITIONS)
         self.calling_settings: dict[str, dict[str, Any]] = {}
-        self.requests: list[Logged] = []
-        self.faults: list[Fault] = []
         self._next_id = 1000
-        self.server: ThreadingHTTPServer | None = None
-        self.thread: threading.Thread | None = None
 
     # -- set-up helpers -------------------------------------------------------------------
 
@@ -202,13 +174,6 @@ class FakeHubSpot:
             self.hold_index = False
             self.indexed.update(self.calls)
 
-    def fail_next(
-        self, match: str, status: int, body: dict[str, Any] | None = None, times: int = 1
-    ) -> None:
-        """The next ``times`` requests whose ``METHOD path`` contains ``match`` fail."""
-        with self.lock:
-            self.faults.append(Fault(match, times, status, body))
-
     def rate_limit_next(
         self, match: str, times: int = 1, policy: str = "TEN_SECONDLY_ROLLING"
     ) -> None:
@@ -217,53 +182,43 @@ class FakeHubSpot:
         )
         self.fail_next(match, 429, body, times)
 
-    def drop_next(self, match: str, times: int = 1) -> None:
-        """Carry out the next matching request, then hang up without answering."""
-        with self.lock:
-            self.faults.append(Fault(match, times, drop=True))
+    def fault_body(self) -> dict[str, Any]:
+        return error_body("Injected failure", "INTERNAL_ERROR")
 
-    def count(self, method: str, path: str) -> int:
-        with self.lock:
-            return sum(1 for r in self.requests if r.method == method and r.path == path)
-
-    def take_fault(self, line: str) -> Fault | None:
-        with self.lock:
-            for fault in self.faults:
-                if fault.match in line and fault.times > 0:
-                    fault.times -= 1
-                    if fault.times == 0:
-                        self.faults.remove(fault)
-                    return fault
-        return None
-
-    # -- server ---------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeHubSpot:
-        fake = self
-
-        class Handler(_Handler):
-            state = fake
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+    def invalid_body(self, request: FakeRequest) -> FakeAnswer:
+        return FakeAnswer(400, error_body("Invalid input JSON on line 1", "VALIDATION_ERROR"))
 
     # -- endpoints ------------------------------------------------------------------------
 
-    def route(
+    def route(self, request: FakeRequest) -> FakeAnswer:
+        """Authenticate (a developer key for the calling-extension settings, else a bearer
+        token with its scopes), then answer the endpoint."""
+        try:
+            if request.path.startswith("/crm/v3/extensions/calling/"):
+                if request.arg("hapikey") != DEVELOPER_KEY:
+                    raise ApiError(401, error_body(
+                        "The API key provided is invalid. View or manage your API key here: "
+                        "https://app.hubspot.com/l/api-key/",
+                        "INVALID_AUTHENTICATION"))  # fmt: skip
+                scopes = ALL_SCOPES
+            else:
+                auth = request.headers.get("authorization") or ""
+                token = auth[7:] if auth.startswith("Bearer ") else ""
+                if token not in self.tokens:
+                    raise ApiError(401, error_body(
+                        "Authentication credentials not found. This API supports OAuth 2.0 "
+                        "authentication and you can find more details at "
+                        "https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+                        "INVALID_AUTHENTICATION"))  # fmt: skip
+                scopes = self.tokens[token]
+            status, answer = self.endpoint(
+                request.method, request.path, request.query, request.body, scopes
+            )
+        except ApiError as exc:
+            status, answer = exc.status, exc.body
+        return FakeAnswer(status, None if status == 204 else answer)
+
+    def endpoint(
         self, method: str, path: str, query: dict[str, list[str]], body: Any, scopes: frozenset[str]
     ) -> tuple[int, Any]:
         def need(scope: str) -> None:
@@ -690,75 +645,3 @@ def _match(props: dict[str, Any], flt: dict[str, Any]) -> bool:
         hit = any(fnmatch.fnmatchcase(t, wanted.lower()) for t in tokens if t)
         return hit if op == "CONTAINS_TOKEN" else not hit
     return False
-
-
-class _Handler(BaseHTTPRequestHandler):
-    state: FakeHubSpot
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def _handle(self) -> None:
-        parts = urlsplit(self.path)
-        query = parse_qs(parts.query)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            self._send(400, error_body("Invalid input JSON on line 1", "VALIDATION_ERROR"))
-            return
-        fake = self.state
-        with fake.lock:
-            fake.requests.append(
-                Logged(
-                    self.command,
-                    parts.path,
-                    query,
-                    body,
-                    {k.lower(): v for k, v in self.headers.items()},
-                )
-            )
-        line = f"{self.command} {parts.path}"
-        fault = fake.take_fault(line)
-        if fault is not None and not fault.drop:
-            self._send(fault.status, fault.body or error_body("Injected failure", "INTERNAL_ERROR"))
-            return
-        try:
-            if parts.path.startswith("/crm/v3/extensions/calling/"):
-                if (query.get("hapikey") or [""])[0] != DEVELOPER_KEY:
-                    raise ApiError(401, error_body(
-                        "The API key provided is invalid. View or manage your API key here: "
-                        "https://app.hubspot.com/l/api-key/",
-                        "INVALID_AUTHENTICATION"))  # fmt: skip
-                scopes = ALL_SCOPES
-            else:
-                auth = self.headers.get("Authorization") or ""
-                token = auth[7:] if auth.startswith("Bearer ") else ""
-                if token not in fake.tokens:
-                    raise ApiError(401, error_body(
-                        "Authentication credentials not found. This API supports OAuth 2.0 "
-                        "authentication and you can find more details at "
-                        "https://developers.hubspot.com/docs/methods/auth/oauth-overview",
-                        "INVALID_AUTHENTICATION"))  # fmt: skip
-                scopes = fake.tokens[token]
-            status, answer = fake.route(self.command, parts.path, query, body, scopes)
-        except ApiError as exc:
-            status, answer = exc.status, exc.body
-        if fault is not None and fault.drop:
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        self._send(status, answer)
-
-    def _send(self, status: int, answer: Any) -> None:
-        data = b"" if status == 204 else json.dumps(answer).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json;charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle  # noqa: N815

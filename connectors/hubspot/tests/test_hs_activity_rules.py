@@ -87,7 +87,7 @@ def test_a_refused_owner_lookup_leaves_the_owner_out_warned_once(
 def test_no_notes_and_no_ledger_file_before_any_work(make_plugin: Factory) -> None:
     plugin = make_plugin()
     assert plugin.notes() == []
-    assert not plugin._ledger_path().exists()
+    assert not plugin._ledger.path.exists()
 
 
 def test_duration_in_milliseconds(fake: FakeHubSpot, make_plugin: Factory) -> None:

@@ -14,15 +14,14 @@ import json
 import os
 import queue
 import threading
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
-from callbridge.testing import require
+from callbridge.testing import ServerThread, require, wait_until
 from callbridge_hubspot.plugin import HubSpotPlugin
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -88,6 +87,8 @@ class StandIn:
         self.stream_auth: list[str] = []
         self.stop = threading.Event()
         self.url = ""
+        #: The stand-in's app, for tests that add the routes they need.
+        self.app: FastAPI | None = None
         #: What ``POST /v1/calls`` answers: (status, body).
         self.answer: tuple[int, dict[str, Any]] = (
             202,
@@ -97,10 +98,9 @@ class StandIn:
 
 @pytest.fixture
 def service(sdk_built: None) -> Iterator[StandIn]:
-    import uvicorn
 
     stand_in = StandIn()
-    app = FastAPI()
+    app = stand_in.app = FastAPI()
     router = APIRouter(prefix="/plugins/hubspot")
     HubSpotPlugin().register_routes(router)
     app.include_router(router)
@@ -139,33 +139,10 @@ def service(sdk_built: None) -> Iterator[StandIn]:
 
         return StreamingResponse(stream(), media_type="text/event-stream")
 
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="warning", timeout_graceful_shutdown=2
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    stand_in.url = f"http://127.0.0.1:{port}"
-    yield stand_in
-    stand_in.stop.set()
-    server.should_exit = True
-    thread.join(10)
-
-
-def _wait(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    with ServerThread(app, graceful=2).start() as server:
+        stand_in.url = server.url
+        yield stand_in
+        stand_in.stop.set()
 
 
 def _call(state: str, **extra: Any) -> dict[str, Any]:
@@ -200,33 +177,33 @@ def test_incoming_call_is_announced_and_dial_posts_to_the_api(service: StandIn) 
             def of_type(kind: str) -> list[dict[str, Any]]:
                 return [m for m in messages() if m.get("type") == kind]
 
-            init = _wait(lambda: of_type("INITIALIZED"), "INITIALIZED")
+            init = wait_until(lambda: of_type("INITIALIZED"), "INITIALIZED")
             assert init[0]["data"] == {"isLoggedIn": True}
-            _wait(lambda: service.stream_auth, "the event stream")
+            wait_until(lambda: service.stream_auth, "the event stream")
             assert service.stream_auth[0] == f"Bearer {API_TOKEN}"
 
             service.pops.put({"call": _call("ringing"), "contacts": {"hubspot": contact}})
-            incoming = _wait(lambda: of_type("INCOMING_CALL"), "INCOMING_CALL")[0]["data"]
+            incoming = wait_until(lambda: of_type("INCOMING_CALL"), "INCOMING_CALL")[0]["data"]
             assert incoming["externalCallId"] == "1:0000AA01"
             assert incoming["fromNumber"] == "+390612345678"
             assert incoming["toNumber"] == "201"
             assert incoming["createEngagement"] is False
-            nav = _wait(lambda: of_type("NAVIGATE_TO_RECORD"), "NAVIGATE_TO_RECORD")[0]["data"]
+            nav = wait_until(lambda: of_type("NAVIGATE_TO_RECORD"), "NAVIGATE_TO_RECORD")[0]["data"]
             assert nav["objectCoordinates"] == {
                 "portalId": 7654321, "objectId": 1234, "objectTypeId": "0-1",
             }  # fmt: skip
 
             service.pops.put({"call": _call("answered"), "contacts": {}})
             service.pops.put({"call": _call("ended", outcome="answered"), "contacts": {}})
-            _wait(lambda: of_type("CALL_ANSWERED"), "CALL_ANSWERED")
-            ended = _wait(lambda: of_type("CALL_ENDED"), "CALL_ENDED")[0]["data"]
+            wait_until(lambda: of_type("CALL_ANSWERED"), "CALL_ANSWERED")
+            ended = wait_until(lambda: of_type("CALL_ENDED"), "CALL_ENDED")[0]["data"]
             assert ended["callEndStatus"] == "COMPLETED"
-            completed = _wait(lambda: of_type("CALL_COMPLETED"), "CALL_COMPLETED")[0]["data"]
+            completed = wait_until(lambda: of_type("CALL_COMPLETED"), "CALL_COMPLETED")[0]["data"]
             assert completed == {"externalCallId": "1:0000AA01", "hideWidget": True}
             assert len(of_type("INCOMING_CALL")) == 1
 
             page.evaluate("window.dial('+390698765432', 501)")
-            _wait(lambda: service.calls, "POST /v1/calls")
+            wait_until(lambda: service.calls, "POST /v1/calls")
             auth, body = service.calls[0]
             assert auth == f"Bearer {API_TOKEN}"
             assert body == {
@@ -234,7 +211,7 @@ def test_incoming_call_is_announced_and_dial_posts_to_the_api(service: StandIn) 
                 "number": "+390698765432",
                 "crm": {"connector": "hubspot", "record_type": "contact", "record_id": "501"},
             }
-            out = _wait(lambda: of_type("OUTGOING_CALL_STARTED"), "OUTGOING_CALL_STARTED")
+            out = wait_until(lambda: of_type("OUTGOING_CALL_STARTED"), "OUTGOING_CALL_STARTED")
             assert out[0]["data"]["externalCallId"] == "cbx-0001"
             assert out[0]["data"]["createEngagement"] is False
             assert out[0]["data"]["toNumber"] == "+390698765432"
@@ -263,13 +240,13 @@ def test_unconfirmed_dial_says_check_your_phone_and_is_not_an_error(service: Sta
                 text: str = page.frames[1].text_content("body") or ""
                 return text
 
-            _wait(lambda: of_type("INITIALIZED"), "INITIALIZED")
+            wait_until(lambda: of_type("INITIALIZED"), "INITIALIZED")
             page.evaluate("window.dial('+390698765432', 501)")
-            _wait(lambda: "unconfirmed: check your phone" in status(), "the unconfirmed note")
+            wait_until(lambda: "unconfirmed: check your phone" in status(), "the unconfirmed note")
             assert len(of_type("OUTGOING_CALL_STARTED")) == 1
             service.answer = (200, {"external_id": "cbx-0002", "state": "ringing"})
             page.evaluate("window.dial('+390698765432', 501)")
-            _wait(lambda: "already calling" in status(), "the repeat note")
+            wait_until(lambda: "already calling" in status(), "the repeat note")
             assert len(service.calls) == 2
             assert len(of_type("OUTGOING_CALL_STARTED")) == 1
             assert not [m for m in page.evaluate("window.messages") if "ERROR" in str(m)]
@@ -303,7 +280,7 @@ def test_the_agent_wraps_up_an_ambiguous_call_from_the_keyboard(service: StandIn
         try:
             page = browser.new_page()
             page.goto(f"{service.url}/host")
-            _wait(lambda: service.stream_auth, "the event stream")
+            wait_until(lambda: service.stream_auth, "the event stream")
             service.pops.put({"call": _call("ringing"), "contacts": {"hubspot": both}})
             frame = page.frame_locator("iframe")
             frame.locator("#wrapup").wait_for(state="visible", timeout=30_000)
@@ -315,7 +292,7 @@ def test_the_agent_wraps_up_an_ambiguous_call_from_the_keyboard(service: StandIn
             page.keyboard.press("ArrowDown")  # (as logged) -> Anna
             page.keyboard.press("ArrowDown")  # -> Ada
             page.keyboard.press("Control+Enter")
-            _wait(lambda: service.wrapups, "POST /v1/calls/{key}/wrap-up")
+            wait_until(lambda: service.wrapups, "POST /v1/calls/{key}/wrap-up")
             key, auth, body = service.wrapups[0]
             assert (key, auth) == ("1:0000AA01", f"Bearer {API_TOKEN}")
             assert body == {
@@ -325,10 +302,10 @@ def test_the_agent_wraps_up_an_ambiguous_call_from_the_keyboard(service: StandIn
                 "revision": 1,
             }
             result = frame.locator("#wrapup-result")
-            _wait(lambda: result.text_content() == "Saved (revision 1)", "the saved message")
+            wait_until(lambda: result.text_content() == "Saved (revision 1)", "the saved message")
             frame.locator("#wrapup-notes").focus()
             page.keyboard.press("Control+Enter")
-            _wait(lambda: len(service.wrapups) == 2, "the second save")
+            wait_until(lambda: len(service.wrapups) == 2, "the second save")
             assert service.wrapups[1][2]["revision"] == 2
         finally:
             browser.close()

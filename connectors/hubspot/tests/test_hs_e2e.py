@@ -10,33 +10,22 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hs_fake import TOKEN, FakeHubSpot
 
 from callbridge.testing import (
-    SQLITE_FILE_NAME,
-    CallbridgeEnv,
-    FanoutSink,
-    HttpSink,
-    LiveService,
-    MemorySink,
-    Simulator,
-    SqliteJournal,
-    SseMessage,
-    SseReader,
+    API_TOKEN,
+    INGRESS_TOKEN,
+    LivePbx,
     cli_main,
     find_scenario,
     play,
     wait_until,
 )
-
-INGRESS_TOKEN = "e2e-ingress-token-0123456789"
-API_TOKEN = "e2e-api-token-0123456789"
 
 ANNA_NUMBER = "+39 06 1234 5678"  # the caller of the built-in inbound-answered scenario
 CALLS = "/crm/v3/objects/calls"
@@ -55,23 +44,6 @@ class Account:
     luca: str
 
 
-@dataclass
-class E2E:
-    """A running service, the simulator sending to it, and the account behind it."""
-
-    service: LiveService
-    sim: Simulator
-    sink: HttpSink
-    sent: MemorySink
-    account: Account
-    data_dir: Path
-
-    def events_accepted(self) -> bool:
-        """Every event the simulator sent was accepted by the ingress (2xx)."""
-        self.sim.flush()
-        return all(d.ok for d in self.sink.deliveries)
-
-
 @pytest.fixture
 def account(fake: FakeHubSpot) -> Account:
     return Account(
@@ -85,35 +57,16 @@ def account(fake: FakeHubSpot) -> Account:
 
 
 @pytest.fixture
-def e2e(account: Account, callbridge_env: CallbridgeEnv) -> Iterator[E2E]:
+def e2e(account: Account, live_pbx: Callable[..., LivePbx]) -> LivePbx:
     """callbridge configured only through the environment, as a user configures it."""
-    service = LiveService()  # its port is reserved now: the simulator's sink needs the URL
-    sink = HttpSink(f"{service.url}/pbx/events", token=INGRESS_TOKEN)
-    sent = MemorySink()  # the same events, kept so that a test can send them again
-    try:
-        with Simulator(sink=FanoutSink(sink, sent)) as sim:
-            callbridge_env.set(
-                CALLBRIDGE_INGRESS_TOKEN=INGRESS_TOKEN,
-                CALLBRIDGE_SERVER__API_TOKENS=f"{API_TOKEN}:*",
-                CALLBRIDGE_SERVER__HEARTBEAT="0.5",
-                CALLBRIDGE_PBX__SOAP_URL=sim.url,
-                CALLBRIDGE_PBX__USER="auth-callbridge@acme",
-                CALLBRIDGE_PBX__PASSWORD="callbridge",
-                CALLBRIDGE_PBX__AGENTS="201=auth-mario@acme,203=auth-luca@acme",
-                CALLBRIDGE_DISPATCH__WORKERS="2",
-                CALLBRIDGE_DISPATCH__BACKOFF_INITIAL="0.05",
-                CALLBRIDGE_DISPATCH__BACKOFF_MAX="0.2",
-                CALLBRIDGE_HUBSPOT_ACCESS_TOKEN=TOKEN,
-                CALLBRIDGE_HUBSPOT_API_HOST=account.fake.url,
-                # 201 by owner id; 203 by e-mail through the owners API.
-                CALLBRIDGE_HUBSPOT_OWNERS=f"201={account.mario}",
-                CALLBRIDGE_HUBSPOT_OWNER_EMAILS="203=luca@acme.example",
-            )
-            service.start()
-            assert service.plugin_states()["hubspot"] == "active"
-            yield E2E(service, sim, sink, sent, account, callbridge_env.data_dir)
-    finally:
-        service.stop()
+    settings = {
+        "CALLBRIDGE_HUBSPOT_ACCESS_TOKEN": TOKEN,
+        "CALLBRIDGE_HUBSPOT_API_HOST": account.fake.url,
+        # 201 by owner id; 203 by e-mail through the owners API.
+        "CALLBRIDGE_HUBSPOT_OWNERS": f"201={account.mario}",
+        "CALLBRIDGE_HUBSPOT_OWNER_EMAILS": "203=luca@acme.example",
+    }
+    return live_pbx(settings, plugin="hubspot", crm=account)
 
 
 def _engagements(fake: FakeHubSpot) -> list[dict[str, Any]]:
@@ -130,30 +83,17 @@ def _engagement_of(fake: FakeHubSpot, call_key: str) -> dict[str, Any]:
     return found[0]
 
 
-def _has_hs_url(message: SseMessage) -> bool:
-    contact = (message.data.get("contacts") or {}).get("hubspot") or {}
-    return message.event == "pop" and bool(contact.get("url"))
-
-
 def _creates(fake: FakeHubSpot) -> list[float]:
     with fake.lock:
         return [r.at for r in fake.requests if r.method == "POST" and r.path == CALLS]
 
 
 def test_inbound_answered_and_missed_end_as_engagements_and_the_pop_links_the_contact(
-    e2e: E2E,
+    e2e: LivePbx,
 ) -> None:
-    service, sim, acc = e2e.service, e2e.sim, e2e.account
+    service, acc = e2e.service, e2e.crm
     fake = acc.fake
-    with SseReader(service.url, "201", API_TOKEN) as stream:
-        # Real time at double speed, so the answered call lasts about two seconds.
-        play(sim, find_scenario("inbound-answered"), speed=2.0)
-        messages = stream.wait_for(
-            lambda ms: any(map(_has_hs_url, ms)), "the pop with the HubSpot URL"
-        )
-    pop = next(m.data for m in messages if _has_hs_url(m))
-    play(sim, find_scenario("inbound-missed"), realtime=False)
-    assert e2e.events_accepted()
+    pop = e2e.play_inbound_pair("hubspot")
 
     contact = pop["contacts"]["hubspot"]
     assert pop["state"] == "ringing"
@@ -189,28 +129,17 @@ def test_inbound_answered_and_missed_end_as_engagements_and_the_pop_links_the_co
     assert missed["associations"] == [("contacts", acc.paolo, CONTACT_TO_CALL)]
 
 
-def test_click_to_call_is_one_outbound_engagement_on_the_clicked_record(e2e: E2E) -> None:
-    service, sim, acc = e2e.service, e2e.sim, e2e.account
+def test_click_to_call_is_one_outbound_engagement_on_the_clicked_record(e2e: LivePbx) -> None:
+    service, sim, acc = e2e.service, e2e.sim, e2e.crm
     fake = acc.fake
     crm = {"connector": "hubspot", "record_type": "contact", "record_id": acc.bruno}
     # Anna's number, clicked from Bruno's record: the engagement goes to Bruno only.
-    with service.api(API_TOKEN) as api:
-        response = api.post("/v1/calls", json={"agent": "201", "number": ANNA_NUMBER, "crm": crm})
-        assert response.status_code == 202, response.text
-        external_id = response.json()["external_id"]
-
-        (request,) = [e for e in sim.soap_log if e.command == "CallReq"]
-        assert request.ok and request.fields["call_req_ext_id"] == external_id
-        call = sim.find_call(external_id)
-        assert call is not None
-        sim.answer(call)
-        sim.hangup(call, by="local")
-        assert e2e.events_accepted()
-
-        wait_until(lambda: len(fake.calls) == 1, "the click-to-call engagement")
-        assert service.wait_idle()
-        wait_until(lambda: api.get(f"/v1/calls/{external_id}").json()["state"] == "ended", "ended")
-        key = api.get(f"/v1/calls/{external_id}").json()["call"]["key"]
+    placed = e2e.click_to_call(ANNA_NUMBER, crm)
+    (request,) = [e for e in sim.soap_log if e.command == "CallReq"]
+    assert request.ok and request.fields["call_req_ext_id"] == placed.external_id
+    wait_until(lambda: len(fake.calls) == 1, "the click-to-call engagement")
+    assert service.wait_idle()
+    key = placed.key
 
     engagement = _engagement_of(fake, key)
     assert engagement["hs_call_direction"] == "OUTBOUND"
@@ -222,8 +151,8 @@ def test_click_to_call_is_one_outbound_engagement_on_the_clicked_record(e2e: E2E
     assert service.delivery_of(key, "hubspot").state == "done"
 
 
-def test_rate_limits_are_retried_without_hammering_and_without_duplicates(e2e: E2E) -> None:
-    service, sim, fake = e2e.service, e2e.sim, e2e.account.fake
+def test_rate_limits_are_retried_without_hammering_and_without_duplicates(e2e: LivePbx) -> None:
+    service, sim, fake = e2e.service, e2e.sim, e2e.crm.fake
     # Two 429s (HubSpot's body, SECONDLY policy: the connector asks for 1 s) on the create.
     fake.rate_limit_next(f"POST {CALLS}", times=2, policy="SECONDLY")
 
@@ -236,7 +165,7 @@ def test_rate_limits_are_retried_without_hammering_and_without_duplicates(e2e: E
     assert delivery.attempts == 3
     assert len(fake.calls) == 1
     assert _engagement_of(fake, call.key)["associations"] == [
-        ("contacts", e2e.account.anna, CONTACT_TO_CALL)
+        ("contacts", e2e.crm.anna, CONTACT_TO_CALL)
     ]
     creates = _creates(fake)
     assert len(creates) == 3
@@ -244,31 +173,19 @@ def test_rate_limits_are_retried_without_hammering_and_without_duplicates(e2e: E
     assert all(later - earlier >= 0.9 for earlier, later in itertools.pairwise(creates))
 
 
-def test_restart_after_an_unanswered_create_gives_no_duplicate(e2e: E2E) -> None:
+def test_restart_after_an_unanswered_create_gives_no_duplicate(e2e: LivePbx) -> None:
     """HubSpot creates the engagement but the answer never arrives; callbridge keeps the
     delivery pending and is stopped; the next run (same data directory: journal and ledger)
     finds the engagement by its external id instead of creating a second one."""
-    service, sim, fake = e2e.service, e2e.sim, e2e.account.fake
+    service, sim, fake = e2e.service, e2e.sim, e2e.crm.fake
     fake.drop_next(f"POST {CALLS}")
 
     play(sim, find_scenario("inbound-answered"), realtime=False)
     assert e2e.events_accepted()
     wait_until(lambda: len(fake.calls) == 1, "the engagement (whose answer was lost)")
     call = service.call_of("201")
-    wait_until(
-        lambda: service.delivery_of(call.key, "hubspot").attempts == 1,
-        "the failed attempt recorded",
-    )
-    service.stop()
-
-    journal = SqliteJournal(e2e.data_dir / SQLITE_FILE_NAME)
-    try:
-        (pending,) = [
-            d for d in journal.list_deliveries(call_keys=[call.key]) if d.plugin == "hubspot"
-        ]
-        assert pending.state == "pending"
-    finally:
-        journal.close()
+    pending = e2e.stop_with_delivery_pending("hubspot")
+    assert (pending.state, pending.attempts) == ("pending", 1)
 
     service.start()  # same port, same data directory, HubSpot answering again
     wait_until(
@@ -290,7 +207,7 @@ def test_restart_after_an_unanswered_create_gives_no_duplicate(e2e: E2E) -> None
 
 
 def test_a_rate_limited_search_and_a_refused_owner_lookup_still_give_the_right_engagement(
-    e2e: E2E,
+    e2e: LivePbx,
 ) -> None:
     """429 on the ring's contact search, 403 on the owners API (scope missing).
 
@@ -299,7 +216,7 @@ def test_a_rate_limited_search_and_a_refused_owner_lookup_still_give_the_right_e
     """
     from click.testing import CliRunner
 
-    service, acc = e2e.service, e2e.account
+    service, acc = e2e.service, e2e.crm
     fake = acc.fake
     fake.rate_limit_next("POST /crm/v3/objects/contacts/search", policy="SECONDLY")
     scopes = {"crm.objects.owners.read"}
@@ -335,8 +252,8 @@ def test_a_rate_limited_search_and_a_refused_owner_lookup_still_give_the_right_e
     assert "crm.objects.owners.read" in note
 
 
-def test_the_agents_wrapup_amends_the_engagement_once_per_revision(e2e: E2E) -> None:
-    service, sim, acc = e2e.service, e2e.sim, e2e.account
+def test_the_agents_wrapup_amends_the_engagement_once_per_revision(e2e: LivePbx) -> None:
+    service, sim, acc = e2e.service, e2e.sim, e2e.crm
     fake = acc.fake
     play(sim, find_scenario("inbound-answered"), realtime=False)
     wait_until(lambda: len(fake.calls) == 1, "the engagement written at hang-up")

@@ -10,20 +10,25 @@ from typing import Any
 import pytest
 from pd_fake import API_TOKEN, FakePipedrive
 
+from callbridge.testing import LocalCa
 from callbridge_pipedrive.plugin import PipedrivePlugin
 from callbridge_pipedrive.settings import PipedriveSettings
 
 
-@pytest.fixture
-def fake() -> Iterator[FakePipedrive]:
-    server = FakePipedrive().start()
-    yield server
-    server.stop()
+@pytest.fixture(scope="session")
+def pd_ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCa:
+    return LocalCa(tmp_path_factory.mktemp("pipedrive-ca"))
 
 
 @pytest.fixture
-def ca_file(fake: FakePipedrive, tmp_path: Path) -> Path:
-    return fake.ca_file(tmp_path)
+def fake(pd_ca: LocalCa) -> Iterator[FakePipedrive]:
+    with FakePipedrive(pd_ca) as server:
+        yield server
+
+
+@pytest.fixture
+def ca_file(pd_ca: LocalCa) -> Path:
+    return pd_ca.pem
 
 
 @pytest.fixture

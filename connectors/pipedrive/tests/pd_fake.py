@@ -22,22 +22,12 @@ It can misbehave on request: fail with any status and headers (429 with Pipedriv
 from __future__ import annotations
 
 import base64
-import contextlib
-import json
 import re
-import socket
-import ssl
-import threading
-import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-import trustme
+from callbridge.testing import FakeAnswer, FakeHttpService, FakeRequest, LocalCa
 
 API_TOKEN = "pd-api-token-0123456789abcdef0123456789abcdef"
 CLIENT_ID = "cb-client-id"
@@ -53,6 +43,7 @@ CALL_LOG_FIELDS = {
 }  # fmt: skip
 TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 COMPANY_ID = 5551234
+RATE_LIMIT_HEADERS = {"x-ratelimit-limit": "80", "x-ratelimit-remaining": "79"}
 
 
 def error_body(error: str, **extra: Any) -> dict[str, Any]:
@@ -74,32 +65,12 @@ def bad_request(error: str) -> ApiError:
     return ApiError(400, error_body(error))
 
 
-@dataclass
-class Fault:
-    match: str
-    times: int
-    status: int = 0
-    body: dict[str, Any] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    drop: bool = False
-
-
-@dataclass
-class Logged:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    body: Any
-    headers: dict[str, str]
-    at: float = field(default_factory=time.monotonic)
-
-
-class FakePipedrive:
+class FakePipedrive(FakeHttpService):
     """The state of the fake company and the faults to inject; thread-safe."""
 
-    def __init__(self, ca: trustme.CA | None = None) -> None:
-        self.ca = ca or trustme.CA()
-        self.lock = threading.RLock()
+    def __init__(self, ca: LocalCa) -> None:
+        self.ca = ca
+        super().__init__(ssl_context=ca.server_context("127.0.0.1", "localhost"))
         self.api_tokens = {API_TOKEN}
         self.access_tokens: set[str] = set()
         self.refresh_tokens = {REFRESH_TOKEN}
@@ -109,11 +80,7 @@ class FakePipedrive:
         self.deals: set[int] = {7001}
         self.users: list[dict[str, Any]] = [{"id": 900, "name": "Token User", "email": "t@x.io"}]
         self.call_logs: dict[str, dict[str, Any]] = {}
-        self.requests: list[Logged] = []
-        self.faults: list[Fault] = []
         self._next_id = 100
-        self.server: ThreadingHTTPServer | None = None
-        self.thread: threading.Thread | None = None
 
     # -- set-up helpers -------------------------------------------------------------------
 
@@ -146,72 +113,18 @@ class FakePipedrive:
             self.access_tokens.add(token)
             return token
 
-    def fail_next(
-        self,
-        match: str,
-        status: int,
-        body: dict[str, Any] | None = None,
-        times: int = 1,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        """The next ``times`` requests whose ``METHOD /path`` starts with ``match`` fail."""
-        with self.lock:
-            self.faults.append(Fault(match, times, status, body, headers or {}))
+    def fault_body(self) -> dict[str, Any]:
+        return error_body("Injected failure")
 
-    def drop_next(self, match: str, times: int = 1) -> None:
-        """Carry out the next matching request, then close the connection unanswered."""
-        with self.lock:
-            self.faults.append(Fault(match, times, drop=True))
-
-    def clear_faults(self) -> None:
-        with self.lock:
-            self.faults.clear()
-
-    def take_fault(self, line: str) -> Fault | None:
-        with self.lock:
-            for fault in self.faults:
-                if line.startswith(fault.match) and fault.times > 0:
-                    fault.times -= 1
-                    if fault.times == 0:
-                        self.faults.remove(fault)
-                    return fault
-        return None
+    def invalid_body(self, request: FakeRequest) -> FakeAnswer:
+        return FakeAnswer(400, error_body("Invalid JSON body"))
 
     def logs_with(self, text: str) -> list[dict[str, Any]]:
         """The call logs whose note contains ``text``."""
         with self.lock:
             return [c for c in self.call_logs.values() if text in str(c.get("note") or "")]
 
-    def count(self, method: str, path: str) -> int:
-        with self.lock:
-            return sum(1 for r in self.requests if r.method == method and r.path == path)
-
     # -- server ---------------------------------------------------------------------------
-
-    def start(self) -> FakePipedrive:
-        handler = type("Handler", (_Handler,), {"state": self})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"https://127.0.0.1:{self.server.server_address[1]}"
-
-    def ca_file(self, folder: Path) -> Path:
-        path = folder / "pipedrive-ca.pem"
-        self.ca.cert_pem.write_to_path(str(path))
-        return path
 
     # -- authentication -------------------------------------------------------------------
 
@@ -222,14 +135,15 @@ class FakePipedrive:
         auth = headers.get("authorization", "")
         return auth.startswith("Bearer ") and auth[7:] in self.access_tokens
 
-    def oauth_token(self, headers: dict[str, str], form: dict[str, list[str]]) -> dict[str, Any]:
+    def oauth_token(self, request: FakeRequest) -> dict[str, Any]:
         """``POST /oauth/token`` with ``grant_type=refresh_token`` and HTTP basic auth."""
         expected = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
-        if headers.get("authorization") != f"Basic {expected}":
+        if request.headers.get("authorization") != f"Basic {expected}":
             raise ApiError(401, {"success": False, "error": "invalid_client"})
-        if (form.get("grant_type") or [""])[0] != "refresh_token":
+        form = request.body if isinstance(request.body, dict) else {}
+        if form.get("grant_type") != "refresh_token":
             raise ApiError(400, {"success": False, "error": "unsupported_grant_type"})
-        if (form.get("refresh_token") or [""])[0] not in self.refresh_tokens:
+        if form.get("refresh_token") not in self.refresh_tokens:
             raise ApiError(400, {"error": "invalid_grant", "error_description": "Invalid token"})
         self.refreshes += 1
         return {
@@ -240,7 +154,24 @@ class FakePipedrive:
 
     # -- routes ---------------------------------------------------------------------------
 
-    def route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> Any:
+    def route(self, request: FakeRequest) -> FakeAnswer:
+        """Authenticate (the OAuth token endpoint aside), answer in Pipedrive's envelope with
+        its rate-limit headers."""
+        try:
+            with self.lock:
+                if request.line == "POST /oauth/token":
+                    status, answer = 200, self.oauth_token(request)
+                elif not self.authorised(request.headers, request.query):
+                    raise ApiError(401, error_body("unauthorized access", errorCode=401))
+                else:
+                    data = self.endpoint(request.method, request.path, request.query, request.body)
+                    status = 201 if request.method == "POST" else 200
+                    answer = {"success": True, "data": data}
+        except ApiError as exc:
+            status, answer = exc.status, exc.body
+        return FakeAnswer(status, answer, dict(RATE_LIMIT_HEADERS))
+
+    def endpoint(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> Any:
         if method == "GET" and path == "/api/v2/persons/search":
             return self._search(query)
         match = re.fullmatch(r"/api/v2/persons/(\d+)", path)
@@ -350,64 +281,6 @@ class FakePipedrive:
 
 def _public(log: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in log.items() if not k.startswith("_")}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    state: FakePipedrive
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def _handle(self) -> None:
-        parts = urlsplit(self.path)
-        query = parse_qs(parts.query)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        fake = self.state
-        form = headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
-        try:
-            body = parse_qs(raw.decode()) if form else (json.loads(raw) if raw else None)
-        except ValueError:
-            self._send(400, error_body("Invalid JSON body"))
-            return
-        with fake.lock:
-            fake.requests.append(Logged(self.command, parts.path, query, body, headers))
-        fault = fake.take_fault(f"{self.command} {parts.path}")
-        if fault is not None and not fault.drop:
-            self._send(fault.status, fault.body or error_body("Injected failure"), fault.headers)
-            return
-        try:
-            with fake.lock:
-                if parts.path == "/oauth/token" and self.command == "POST":
-                    status, answer = 200, fake.oauth_token(headers, body or {})
-                elif not fake.authorised(headers, query):
-                    raise ApiError(401, error_body("unauthorized access", errorCode=401))
-                else:
-                    data = fake.route(self.command, parts.path, query, body)
-                    status = 201 if self.command == "POST" else 200
-                    answer = {"success": True, "data": data}
-        except ApiError as exc:
-            status, answer = exc.status, exc.body
-        if fault is not None and fault.drop:
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        self._send(status, answer, {"x-ratelimit-limit": "80", "x-ratelimit-remaining": "79"})
-
-    def _send(self, status: int, answer: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(answer).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle  # noqa: N815
 
 
 def now_pipedrive() -> str:

@@ -60,7 +60,7 @@ def test_an_expired_oauth_access_token_is_renewed_once_and_the_request_repeated(
         token_request = next(r for r in fake.requests if r.path == "/oauth/token")
     assert auths[0] == "Bearer expired-access-token"
     assert auths[-1].removeprefix("Bearer ") in fake.access_tokens
-    assert token_request.body["grant_type"] == ["refresh_token"]
+    assert token_request.arg("grant_type") == "refresh_token"
     plugin.lookup_contact(NUMBER, make_call(outcome=None))
     assert fake.refreshes == 1  # the new token is kept
 

@@ -10,13 +10,12 @@ lookup of the agent's user).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from pd_fake import API_TOKEN, FakePipedrive, error_body
 
 from callbridge import CallRecord
-from callbridge.testing import ConnectorTests, FailureKind
+from callbridge.testing import ConnectorTests, FailureKind, LocalCa
 from callbridge_pipedrive.plugin import PipedrivePlugin
 
 KNOWN = "+390612345678"
@@ -29,9 +28,9 @@ class TestPipedriveConnector(ConnectorTests):
     known_number = KNOWN
 
     @pytest.fixture(autouse=True)
-    def _pipedrive(self, tmp_path: Path) -> Iterator[None]:
-        self.fake = FakePipedrive().start()
-        self.ca = self.fake.ca_file(tmp_path)
+    def _pipedrive(self, pd_ca: LocalCa) -> Iterator[None]:
+        self.fake = FakePipedrive(pd_ca).start()
+        self.ca = pd_ca.pem
         org = self.fake.add_org("Rossi Srl")
         self.fake.add_person("Mario Rossi", "+39 06 1234 5678", org_id=org)
         self.fake.add_user("mario@acme.example", "Mario Rossi")

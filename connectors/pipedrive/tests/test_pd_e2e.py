@@ -9,7 +9,7 @@ talks TLS to the fake Pipedrive. Nothing is mocked.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,21 +18,12 @@ import pytest
 from pd_fake import API_TOKEN, FakePipedrive, error_body
 
 from callbridge.testing import (
-    CallbridgeEnv,
-    FanoutSink,
-    HttpSink,
-    LiveService,
-    MemorySink,
-    Simulator,
-    SseMessage,
-    SseReader,
+    LivePbx,
     find_scenario,
     play,
     wait_until,
 )
 
-INGRESS_TOKEN = "e2e-ingress-token-0123456789"
-SERVICE_TOKEN = "e2e-api-token-0123456789"
 CALL_LOGS = "/v1/callLogs"
 
 
@@ -44,19 +35,6 @@ class Company:
     rossi_srl: int
     mario: int
     luca: int
-
-
-@dataclass
-class E2E:
-    service: LiveService
-    sim: Simulator
-    sink: HttpSink
-    company: Company
-    data_dir: Path
-
-    def events_accepted(self) -> bool:
-        self.sim.flush()
-        return all(d.ok for d in self.sink.deliveries)
 
 
 @pytest.fixture
@@ -73,35 +51,17 @@ def company(fake: FakePipedrive) -> Company:
 
 
 @pytest.fixture
-def e2e(company: Company, ca_file: Path, callbridge_env: CallbridgeEnv) -> Iterator[E2E]:
-    service = LiveService()
-    sink = HttpSink(f"{service.url}/pbx/events", token=INGRESS_TOKEN)
-    try:
-        with Simulator(sink=FanoutSink(sink, MemorySink())) as sim:
-            callbridge_env.set(
-                CALLBRIDGE_INGRESS_TOKEN=INGRESS_TOKEN,
-                CALLBRIDGE_SERVER__API_TOKENS=f"{SERVICE_TOKEN}:*",
-                CALLBRIDGE_SERVER__HEARTBEAT="0.5",
-                CALLBRIDGE_PBX__SOAP_URL=sim.url,
-                CALLBRIDGE_PBX__USER="auth-callbridge@acme",
-                CALLBRIDGE_PBX__PASSWORD="callbridge",
-                CALLBRIDGE_PBX__AGENTS="201=auth-mario@acme,203=auth-luca@acme",
-                CALLBRIDGE_DISPATCH__WORKERS="2",
-                CALLBRIDGE_DISPATCH__BACKOFF_INITIAL="0.05",
-                CALLBRIDGE_DISPATCH__BACKOFF_MAX="0.2",
-                CALLBRIDGE_PIPEDRIVE_COMPANY_DOMAIN="acme",
-                CALLBRIDGE_PIPEDRIVE_API_TOKEN=API_TOKEN,
-                CALLBRIDGE_PIPEDRIVE_API_URL=company.fake.url,
-                CALLBRIDGE_PIPEDRIVE_CA_BUNDLE=str(ca_file),
-                # 201 by user id; 203 by e-mail through the users API.
-                CALLBRIDGE_PIPEDRIVE_USERS=f"201={company.mario}",
-                CALLBRIDGE_PIPEDRIVE_USER_EMAILS="203=luca@acme.example",
-            )
-            service.start()
-            assert service.plugin_states()["pipedrive"] == "active"
-            yield E2E(service, sim, sink, company, callbridge_env.data_dir)
-    finally:
-        service.stop()
+def e2e(company: Company, ca_file: Path, live_pbx: Callable[..., LivePbx]) -> LivePbx:
+    settings = {
+        "CALLBRIDGE_PIPEDRIVE_COMPANY_DOMAIN": "acme",
+        "CALLBRIDGE_PIPEDRIVE_API_TOKEN": API_TOKEN,
+        "CALLBRIDGE_PIPEDRIVE_API_URL": company.fake.url,
+        "CALLBRIDGE_PIPEDRIVE_CA_BUNDLE": str(ca_file),
+        # 201 by user id; 203 by e-mail through the users API.
+        "CALLBRIDGE_PIPEDRIVE_USERS": f"201={company.mario}",
+        "CALLBRIDGE_PIPEDRIVE_USER_EMAILS": "203=luca@acme.example",
+    }
+    return live_pbx(settings, plugin="pipedrive", crm=company)
 
 
 def _log_of(fake: FakePipedrive, call_key: str) -> dict[str, Any]:
@@ -110,20 +70,10 @@ def _log_of(fake: FakePipedrive, call_key: str) -> dict[str, Any]:
     return found[0]
 
 
-def _has_pd_url(message: SseMessage) -> bool:
-    contact = (message.data.get("contacts") or {}).get("pipedrive") or {}
-    return message.event == "pop" and bool(contact.get("url"))
-
-
-def test_inbound_calls_pop_the_person_and_end_as_call_logs(e2e: E2E) -> None:
-    service, sim, company = e2e.service, e2e.sim, e2e.company
+def test_inbound_calls_pop_the_person_and_end_as_call_logs(e2e: LivePbx) -> None:
+    service, company = e2e.service, e2e.crm
     fake = company.fake
-    with SseReader(service.url, "201", SERVICE_TOKEN) as stream:
-        play(sim, find_scenario("inbound-answered"), speed=2.0)
-        messages = stream.wait_for(lambda ms: any(map(_has_pd_url, ms)), "the Pipedrive pop")
-    pop = next(m.data for m in messages if _has_pd_url(m))
-    play(sim, find_scenario("inbound-missed"), realtime=False)
-    assert e2e.events_accepted()
+    pop = e2e.play_inbound_pair("pipedrive")
 
     contact = pop["contacts"]["pipedrive"]
     assert contact["record_id"] == str(company.anna)
@@ -150,33 +100,21 @@ def test_inbound_calls_pop_the_person_and_end_as_call_logs(e2e: E2E) -> None:
     assert missed["user_id"] == company.luca  # found by e-mail
 
 
-def test_click_to_call_from_a_deal_logs_on_the_deal(e2e: E2E) -> None:
-    service, sim, fake = e2e.service, e2e.sim, e2e.company.fake
+def test_click_to_call_from_a_deal_logs_on_the_deal(e2e: LivePbx) -> None:
+    service, fake = e2e.service, e2e.crm.fake
     crm = {"connector": "pipedrive", "record_type": "deal", "record_id": "7001"}
-    with service.api(SERVICE_TOKEN) as api:
-        response = api.post(
-            "/v1/calls", json={"agent": "201", "number": "+39 06 1234 5678", "crm": crm}
-        )
-        assert response.status_code == 202, response.text
-        external_id = response.json()["external_id"]
-        call = sim.find_call(external_id)
-        assert call is not None
-        sim.answer(call)
-        sim.hangup(call, by="local")
-        assert e2e.events_accepted()
-        wait_until(lambda: len(fake.call_logs) == 1, "the click-to-call call log")
-        assert service.wait_idle()
-        wait_until(lambda: api.get(f"/v1/calls/{external_id}").json()["state"] == "ended", "end")
-        key = api.get(f"/v1/calls/{external_id}").json()["call"]["key"]
+    key = e2e.click_to_call("+39 06 1234 5678", crm).key
+    wait_until(lambda: len(fake.call_logs) == 1, "the click-to-call call log")
+    assert service.wait_idle()
     log = _log_of(fake, key)
     assert log["deal_id"] == 7001
-    assert log["person_id"] == e2e.company.anna  # the number's person, found at ring time
+    assert log["person_id"] == e2e.crm.anna  # the number's person, found at ring time
     assert (log["from_phone_number"], log["to_phone_number"]) == ("201", "+390612345678")
     assert log["outcome"] == "connected"
 
 
-def test_a_rate_limited_create_waits_for_retry_after_and_writes_once(e2e: E2E) -> None:
-    service, sim, fake = e2e.service, e2e.sim, e2e.company.fake
+def test_a_rate_limited_create_waits_for_retry_after_and_writes_once(e2e: LivePbx) -> None:
+    service, sim, fake = e2e.service, e2e.sim, e2e.crm.fake
     body = error_body("Request over limit", errorCode=429)
     headers = {"Retry-After": "1", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"}
     fake.fail_next(f"POST {CALL_LOGS}", 429, body, times=2, headers=headers)
@@ -192,18 +130,17 @@ def test_a_rate_limited_create_waits_for_retry_after_and_writes_once(e2e: E2E) -
     assert all(later - earlier >= 0.9 for earlier, later in itertools.pairwise(creates))
 
 
-def test_restart_after_an_unanswered_create_gives_no_duplicate(e2e: E2E) -> None:
+def test_restart_after_an_unanswered_create_gives_no_duplicate(e2e: LivePbx) -> None:
     """Pipedrive creates the call log but the answer is lost; callbridge is stopped. The
     retry (before the stop, or in the next run on the same data directory: journal and
     ledger) finds the log by the key in its note instead of creating a second one."""
-    service, sim, fake = e2e.service, e2e.sim, e2e.company.fake
+    service, sim, fake = e2e.service, e2e.sim, e2e.crm.fake
     fake.drop_next(f"POST {CALL_LOGS}")
     play(sim, find_scenario("inbound-answered"), realtime=False)
     assert e2e.events_accepted()
     wait_until(lambda: len(fake.call_logs) == 1, "the call log (whose answer was lost)")
     call = service.call_of("201")
-    wait_until(lambda: service.delivery_of(call.key, "pipedrive").attempts >= 1, "an attempt")
-    service.stop()
+    e2e.stop_with_delivery_pending("pipedrive")
     service.start()
     wait_until(lambda: service.delivery_of(call.key, "pipedrive").state == "done", "done", 60)
     (log,) = fake.call_logs.values()

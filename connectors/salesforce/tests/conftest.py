@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,12 +10,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
-import trustme
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from sf_fake import FakeOrg, FakeSalesforce
+from sf_fake import FakeOrg
 
+from callbridge.testing import LocalCa
 from callbridge_salesforce.plugin import SalesforcePlugin
 from callbridge_salesforce.settings import SalesforceSettings
 
@@ -32,28 +31,24 @@ def _no_salesforce_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def sf_ca() -> trustme.CA:
-    return trustme.CA()
+def sf_ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCa:
+    return LocalCa(tmp_path_factory.mktemp("sf-ca"))
 
 
 @pytest.fixture(scope="session")
-def sf_ca_file(sf_ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sf-ca") / "ca.pem"
-    sf_ca.cert_pem.write_to_path(str(path))
-    return path
+def sf_ca_file(sf_ca: LocalCa) -> Path:
+    return sf_ca.pem
 
 
 @pytest.fixture
-def sf_server(sf_ca: trustme.CA) -> Iterator[FakeSalesforce]:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    sf_ca.issue_cert("127.0.0.1").configure_cert(context)
-    with FakeSalesforce(context) as server:
+def sf_server(sf_ca: LocalCa) -> Iterator[FakeOrg]:
+    with FakeOrg(sf_ca.server_context()) as server:
         yield server
 
 
 @pytest.fixture
-def org(sf_server: FakeSalesforce) -> FakeOrg:
-    return sf_server.org
+def org(sf_server: FakeOrg) -> FakeOrg:
+    return sf_server
 
 
 MakeSettings = Callable[..., SalesforceSettings]

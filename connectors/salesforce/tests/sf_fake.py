@@ -7,7 +7,8 @@ FIELDS``), ``query/`` (simple SOQL), ``sobjects/<Object>/`` create, ``sobjects/T
 INVALID_SESSION_ID (401), MALFORMED_QUERY for an unescaped SOSL reserved character,
 INVALID_FIELD for unknown fields, restricted picklists, required fields, a WhatId with a Lead
 WhoId (FIELD_INTEGRITY_EXCEPTION), create-only fields on update, unknown external-id fields.
-Tests inject failures (rate limit, 5xx) with :meth:`FakeOrg.fail`.
+Tests inject failures (rate limit, 5xx) with :meth:`FakeOrg.fail`; the server, the request log
+and the fault plumbing are the kit's ``FakeHttpService``.
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ import json
 import re
 import secrets
 import ssl
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 
 import jwt
+
+from callbridge.testing import FakeAnswer, FakeHttpService, FakeRequest
 
 SOSL_RESERVED = set("&|!(){}[]^\"~*?:\\'+-")
 
@@ -120,53 +120,35 @@ class ApiError(Exception):
         self.body: Any = [{"message": message, "errorCode": code, "fields": fields or []}]
 
 
-@dataclass
-class Failure:
-    """An injected failure for requests whose path contains ``match``."""
+class FakeOrg(FakeHttpService):
+    """The org on ``https://127.0.0.1:<free port>``: its state (guarded by ``lock``), its
+    REST, OAuth and SOAP login endpoints, and the failures tests inject."""
 
-    match: str
-    status: int
-    body: Any
-    times: int
-    #: Answer with the failure only after doing the work (a response lost on the way back).
-    after: bool = False
-    #: Only for this HTTP method (empty: any).
-    method: str = ""
+    headers = {"Sforce-Limit-Info": "api-usage=1/15000"}
 
-
-@dataclass
-class FakeOrg:
-    """The org's state; the server thread and the tests share it (guarded by ``lock``)."""
-
-    version: str = "62.0"
-    records: dict[str, dict[str, dict[str, Any]]] = field(
-        default_factory=lambda: {name: {} for name in SCHEMA}
-    )
-    sessions: set[str] = field(default_factory=set)
-    #: Custom external-id fields on Task (added to the schema).
-    task_external_ids: set[str] = field(default_factory=set)
-    client_id: str = "fake-consumer-key"
-    client_secret: str = "fake-consumer-secret"
-    username: str = "integration@example.com"
-    password: str = "pw-secret"
-    security_token: str = "tok-secret"
-    #: PEM public key that verifies JWT bearer assertions (empty: JWT logins fail).
-    jwt_public_key: str = ""
-    logins: int = 0
-    requests: list[tuple[str, str]] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
-    url: str = ""
-    lock: threading.RLock = field(default_factory=threading.RLock)
-    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
-
-    # --- test helpers ---------------------------------------------------------------------
-
-    def __post_init__(self) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        super().__init__(ssl_context=ssl_context)
+        self.version = "62.0"
+        self.records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in SCHEMA}
+        self.sessions: set[str] = set()
+        #: Custom external-id fields on Task (added to the schema).
+        self.task_external_ids: set[str] = set()
+        self.client_id = "fake-consumer-key"
+        self.client_secret = "fake-consumer-secret"
+        self.username = "integration@example.com"
+        self.password = "pw-secret"
+        self.security_token = "tok-secret"
+        #: PEM public key that verifies JWT bearer assertions (empty: JWT logins fail).
+        self.jwt_public_key = ""
+        self.logins = 0
+        self._ids: Iterator[int] = itertools.count(1)
         # The org itself: its default time zone is what ActivityDate follows.
         self.records["Organization"]["00D000000000001EAA"] = {
             "Id": "00D000000000001EAA",
             "TimeZoneSidKey": "Europe/Rome",
         }
+
+    # --- test helpers ---------------------------------------------------------------------
 
     def new_session(self) -> str:
         token = "00Dfake!" + secrets.token_urlsafe(24)
@@ -193,9 +175,10 @@ class FakeOrg:
         method: str = "",
         after: bool = False,
     ) -> None:
+        """The next ``times`` requests whose ``METHOD /path?query`` contains ``match`` fail with
+        Salesforce's error array (or ``message`` alone when there is no ``code``)."""
         body: Any = [{"message": message, "errorCode": code}] if code else message
-        with self.lock:
-            self.failures.append(Failure(match, status, body, times, after, method))
+        self.fail_next(match, status, body, times, method=method, after=after)
 
     def insert(self, object_name: str, **values: Any) -> str:
         with self.lock:
@@ -214,9 +197,120 @@ class FakeOrg:
         with self.lock:
             return [dict(r) for r in self.records["Task"].values()]
 
-    def count(self, method: str, fragment: str) -> int:
+    def count(self, method: str, path: str) -> int:
+        """Requests of ``method`` whose path and query contain ``path`` (a fragment)."""
         with self.lock:
-            return sum(1 for m, p in self.requests if m == method and fragment in p)
+            return sum(1 for r in self.requests if r.method == method and path in r.target)
+
+    # --- HTTP -----------------------------------------------------------------------------
+
+    def route(self, request: FakeRequest) -> FakeAnswer:
+        try:
+            if request.path == "/services/oauth2/token":
+                return self._token(request)
+            if request.path.startswith("/services/Soap/u/"):
+                return self._soap_login(request)
+            auth = request.headers.get("authorization", "")
+            with self.lock:
+                valid = auth.startswith("Bearer ") and auth[7:] in self.sessions
+            if not valid:
+                raise ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")
+            prefix = f"/services/data/v{self.version}/"
+            if not request.path.startswith(prefix):
+                raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
+            with self.lock:
+                return self._data(request.method, request.path[len(prefix) :], request)
+        except ApiError as exc:
+            return FakeAnswer(exc.status, exc.body)
+
+    def _data(self, method: str, rest: str, request: FakeRequest) -> FakeAnswer:
+        if method == "GET" and rest == "search/":
+            return FakeAnswer(200, self.search(request.arg("q")))
+        if method == "GET" and rest == "query/":
+            return FakeAnswer(200, self.query(request.arg("q")))
+        if method == "POST" and re.fullmatch(r"sobjects/\w+/", rest):
+            object_name = rest.split("/")[1]
+            if object_name not in SCHEMA:
+                raise ApiError(404, "NOT_FOUND", f"sObject type '{object_name}' is not supported")
+            record_id = self.create(object_name, json.loads(request.raw))
+            return FakeAnswer(201, {"id": record_id, "success": True, "errors": []})
+        if method == "PATCH" and re.fullmatch(r"sobjects/\w+/\w{15,18}", rest):
+            _, object_name, record_id = rest.split("/")
+            self.update(object_name, record_id, json.loads(request.raw))
+            return FakeAnswer(204)
+        if method == "PATCH" and re.fullmatch(r"sobjects/\w+/\w+/[^/]+", rest):
+            _, object_name, field_name, value = rest.split("/")
+            status, result = self.upsert(
+                object_name, field_name, unquote(value), json.loads(request.raw)
+            )
+            return FakeAnswer(status, result)
+        raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
+
+    def _token(self, request: FakeRequest) -> FakeAnswer:
+        """OAuth token endpoint: client credentials (Basic auth) and JWT bearer."""
+        form = {k: v[0] for k, v in parse_qs(request.raw.decode()).items()}
+        grant = form.get("grant_type")
+        ok = False
+        if grant == "client_credentials":
+            expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+            ok = request.headers.get("authorization") == f"Basic {expected}"
+        elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer" and self.jwt_public_key:
+            try:
+                claims = jwt.decode(
+                    form.get("assertion", ""),
+                    self.jwt_public_key,
+                    algorithms=["RS256"],
+                    options={"verify_exp": False, "verify_aud": False},
+                )
+            except jwt.PyJWTError:
+                claims = {}
+            ok = claims.get("iss") == self.client_id and claims.get("sub") == self.username
+        if not ok:
+            return FakeAnswer(
+                400, {"error": "invalid_grant", "error_description": "authentication failure"}
+            )
+        with self.lock:
+            self.logins += 1
+        return FakeAnswer(
+            200,
+            {
+                "access_token": self.new_session(),
+                "instance_url": self.url,
+                "token_type": "Bearer",
+                "id": f"{self.url}/id/00D/005",
+            },
+        )
+
+    def _soap_login(self, request: FakeRequest) -> FakeAnswer:
+        text = request.raw.decode()
+        username = re.search(r"<n1:username>(.*?)</n1:username>", text)
+        password = re.search(r"<n1:password>(.*?)</n1:password>", text)
+        if (
+            not username
+            or not password
+            or username.group(1) != self.username
+            or password.group(1) != self.password + self.security_token
+        ):
+            fault = (
+                '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv='
+                '"http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><soapenv:Fault>'
+                "<faultcode>INVALID_LOGIN</faultcode><faultstring>INVALID_LOGIN: Invalid "
+                "username, password, security token; or user locked out.</faultstring>"
+                "</soapenv:Fault></soapenv:Body></soapenv:Envelope>"
+            )
+            return FakeAnswer(500, fault.encode(), content_type="text/xml")
+        with self.lock:
+            self.logins += 1
+        session = self.new_session()
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv='
+            '"http://schemas.xmlsoap.org/soap/envelope/" xmlns="urn:partner.soap.sforce.com">'
+            "<soapenv:Body><loginResponse><result>"
+            f"<serverUrl>{self.url}/services/Soap/u/{self.version}/00D</serverUrl>"
+            f"<sessionId>{session}</sessionId><userId>005000000000000AAA</userId>"
+            "</result></loginResponse></soapenv:Body></soapenv:Envelope>"
+        )
+        return FakeAnswer(200, xml.encode(), content_type="text/xml")
 
     # --- API ------------------------------------------------------------------------------
 
@@ -533,201 +627,3 @@ def _conditions(text: str) -> list[tuple[str, Any]]:
         result.append((match.group(1), value))
         position = match.end()
     return result
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _send(self, status: int, body: Any, content_type: str = "application/json") -> None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Sforce-Limit-Info", "api-usage=1/15000")
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def do_PATCH(self) -> None:
-        self._handle("PATCH")
-
-    def _handle(self, method: str) -> None:
-        org = self.server.org
-        body = self._body()
-        parts = urlsplit(self.path)
-        late: Failure | None = None
-        with org.lock:
-            org.requests.append((method, self.path))
-            for failure in org.failures:
-                if (
-                    failure.times > 0
-                    and failure.match in self.path
-                    and failure.method in ("", method)
-                ):
-                    failure.times -= 1
-                    if failure.after:
-                        late = failure
-                        break
-                    self._send(failure.status, failure.body)
-                    return
-        if late is not None:
-            self._dispatch(method, parts, body, lambda *_: None)
-            self._send(late.status, late.body)
-            return
-        self._dispatch(method, parts, body, self._send)
-
-    def _dispatch(self, method: str, parts: Any, body: bytes, send: Any) -> None:
-        org = self.server.org
-        try:
-            if parts.path == "/services/oauth2/token":
-                self._token(body, send)
-                return
-            if parts.path.startswith("/services/Soap/u/"):
-                self._soap_login(body, send)
-                return
-            auth = self.headers.get("Authorization", "")
-            with org.lock:
-                valid = auth.startswith("Bearer ") and auth[7:] in org.sessions
-            if not valid:
-                raise ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")
-            prefix = f"/services/data/v{org.version}/"
-            if not parts.path.startswith(prefix):
-                raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
-            rest = parts.path[len(prefix) :]
-            query = parse_qs(parts.query)
-            with org.lock:
-                if method == "GET" and rest == "search/":
-                    send(200, org.search(query["q"][0]))
-                elif method == "GET" and rest == "query/":
-                    send(200, org.query(query["q"][0]))
-                elif method == "POST" and re.fullmatch(r"sobjects/\w+/", rest):
-                    object_name = rest.split("/")[1]
-                    if object_name not in SCHEMA:
-                        raise ApiError(
-                            404, "NOT_FOUND", f"sObject type '{object_name}' is not supported"
-                        )
-                    record_id = org.create(object_name, json.loads(body))
-                    send(201, {"id": record_id, "success": True, "errors": []})
-                elif method == "PATCH" and re.fullmatch(r"sobjects/\w+/\w{15,18}", rest):
-                    _, object_name, record_id = rest.split("/")
-                    org.update(object_name, record_id, json.loads(body))
-                    send(204, b"")
-                elif method == "PATCH" and re.fullmatch(r"sobjects/\w+/\w+/[^/]+", rest):
-                    _, object_name, field_name, value = rest.split("/")
-                    status, result = org.upsert(
-                        object_name, field_name, unquote(value), json.loads(body)
-                    )
-                    send(status, result)
-                else:
-                    raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
-        except ApiError as exc:
-            send(exc.status, exc.body)
-
-    def _token(self, body: bytes, send: Any) -> None:
-        """OAuth token endpoint: client credentials (Basic auth) and JWT bearer."""
-        org = self.server.org
-        form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
-        grant = form.get("grant_type")
-        ok = False
-        if grant == "client_credentials":
-            expected = base64.b64encode(f"{org.client_id}:{org.client_secret}".encode()).decode()
-            ok = self.headers.get("Authorization") == f"Basic {expected}"
-        elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer" and org.jwt_public_key:
-            try:
-                claims = jwt.decode(
-                    form.get("assertion", ""),
-                    org.jwt_public_key,
-                    algorithms=["RS256"],
-                    options={"verify_exp": False, "verify_aud": False},
-                )
-            except jwt.PyJWTError:
-                claims = {}
-            ok = claims.get("iss") == org.client_id and claims.get("sub") == org.username
-        if not ok:
-            send(400, {"error": "invalid_grant", "error_description": "authentication failure"})
-            return
-        with org.lock:
-            org.logins += 1
-        send(
-            200,
-            {
-                "access_token": org.new_session(),
-                "instance_url": org.url,
-                "token_type": "Bearer",
-                "id": f"{org.url}/id/00D/005",
-            },
-        )
-
-    def _soap_login(self, body: bytes, send: Any) -> None:
-        org = self.server.org
-        text = body.decode()
-        username = re.search(r"<n1:username>(.*?)</n1:username>", text)
-        password = re.search(r"<n1:password>(.*?)</n1:password>", text)
-        if (
-            not username
-            or not password
-            or username.group(1) != org.username
-            or password.group(1) != org.password + org.security_token
-        ):
-            fault = (
-                '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv='
-                '"http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><soapenv:Fault>'
-                "<faultcode>INVALID_LOGIN</faultcode><faultstring>INVALID_LOGIN: Invalid "
-                "username, password, security token; or user locked out.</faultstring>"
-                "</soapenv:Fault></soapenv:Body></soapenv:Envelope>"
-            )
-            send(500, fault.encode(), "text/xml")
-            return
-        with org.lock:
-            org.logins += 1
-        session = org.new_session()
-        xml = (
-            '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv='
-            '"http://schemas.xmlsoap.org/soap/envelope/" xmlns="urn:partner.soap.sforce.com">'
-            "<soapenv:Body><loginResponse><result>"
-            f"<serverUrl>{org.url}/services/Soap/u/{org.version}/00D</serverUrl>"
-            f"<sessionId>{session}</sessionId><userId>005000000000000AAA</userId>"
-            "</result></loginResponse></soapenv:Body></soapenv:Envelope>"
-        )
-        send(200, xml.encode(), "text/xml")
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    org: FakeOrg
-
-
-class FakeSalesforce:
-    """Runs a :class:`FakeOrg` on ``https://127.0.0.1:<free port>``."""
-
-    def __init__(self, context: ssl.SSLContext, org: FakeOrg | None = None) -> None:
-        self.org = org or FakeOrg()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.org = self.org
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self.org.url = f"https://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def __enter__(self) -> FakeSalesforce:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)

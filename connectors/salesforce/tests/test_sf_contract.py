@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sf_fake import FakeOrg, FakeSalesforce
+from sf_fake import FakeOrg
 
 from callbridge import CallRecord
 from callbridge.testing import ConnectorTests, FailureKind
@@ -29,8 +29,8 @@ class TestSalesforceConnector(ConnectorTests):
     search_query = "mario ross"
 
     @pytest.fixture(autouse=True)
-    def _org(self, sf_server: FakeSalesforce, sf_ca_file: Path) -> None:
-        self.org: FakeOrg = sf_server.org
+    def _org(self, sf_server: FakeOrg, sf_ca_file: Path) -> None:
+        self.org: FakeOrg = sf_server
         self.org.insert("Contact", FirstName="Mario", LastName="Rossi", Phone=KNOWN)
         self.session_id = self.org.new_session()
         self.ca_file = sf_ca_file
@@ -69,8 +69,7 @@ class TestSalesforceConnector(ConnectorTests):
             )
 
     def crm_succeeds(self) -> None:
-        with self.org.lock:
-            self.org.failures.clear()
+        self.org.clear_faults()
 
     def optional_lookup_fails(self) -> None:
         # The owner query is refused (the integration user may not read User.Extension).

@@ -8,7 +8,7 @@ SOAP CallReq; the real simple-salesforce client talks HTTPS to the fake org. Not
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,21 +17,12 @@ import pytest
 from sf_fake import FakeOrg
 
 from callbridge.testing import (
-    SQLITE_FILE_NAME,
-    CallbridgeEnv,
-    HttpSink,
-    LiveService,
-    Simulator,
-    SqliteJournal,
-    SseMessage,
-    SseReader,
+    API_TOKEN,
+    LivePbx,
     find_scenario,
     play,
     wait_until,
 )
-
-INGRESS_TOKEN = "e2e-ingress-token-0123456789"
-API_TOKEN = "e2e-api-token-0123456789"
 
 ANNA_NUMBER = "+39 06 1234 5678"  # the caller of the built-in inbound-answered scenario
 PAOLO_NUMBER = "+39 02 8765 4321"  # the caller of the built-in inbound-missed scenario
@@ -48,22 +39,6 @@ class Org:
     bruno: str
     mario: str
     luca: str
-
-
-@dataclass
-class E2E:
-    """A running service, the simulator sending to it, and the org behind it."""
-
-    service: LiveService
-    sim: Simulator
-    sink: HttpSink
-    org: Org
-    data_dir: Path
-
-    def events_accepted(self) -> bool:
-        """Every event the simulator sent was accepted by the ingress (2xx)."""
-        self.sim.flush()
-        return all(d.ok for d in self.sink.deliveries)
 
 
 @pytest.fixture
@@ -85,39 +60,20 @@ def records(org: FakeOrg) -> Org:
 
 
 @pytest.fixture
-def e2e(records: Org, sf_ca_file: Path, callbridge_env: CallbridgeEnv) -> Iterator[E2E]:
+def e2e(records: Org, sf_ca_file: Path, live_pbx: Callable[..., LivePbx]) -> LivePbx:
     """callbridge configured only through the environment, as a user configures it."""
-    service = LiveService()  # its port is reserved now: the simulator's sink needs the URL
-    sink = HttpSink(f"{service.url}/pbx/events", token=INGRESS_TOKEN)
-    try:
-        with Simulator(sink=sink) as sim:
-            org = records.fake
-            callbridge_env.set(
-                CALLBRIDGE_INGRESS_TOKEN=INGRESS_TOKEN,
-                CALLBRIDGE_SERVER__API_TOKENS=f"{API_TOKEN}:*",
-                CALLBRIDGE_SERVER__HEARTBEAT="0.5",
-                CALLBRIDGE_PBX__SOAP_URL=sim.url,
-                CALLBRIDGE_PBX__USER="auth-callbridge@acme",
-                CALLBRIDGE_PBX__PASSWORD="callbridge",
-                CALLBRIDGE_PBX__AGENTS="201=auth-mario@acme,203=auth-luca@acme",
-                CALLBRIDGE_DISPATCH__WORKERS="2",
-                CALLBRIDGE_DISPATCH__BACKOFF_INITIAL="0.05",
-                CALLBRIDGE_DISPATCH__BACKOFF_MAX="0.2",
-                CALLBRIDGE_SALESFORCE_SESSION_ID=org.new_session(),
-                CALLBRIDGE_SALESFORCE_INSTANCE_URL=org.url,
-                CALLBRIDGE_SALESFORCE_CA_BUNDLE=str(sf_ca_file),
-                CALLBRIDGE_SALESFORCE_API_VERSION=org.version,
-                # 201 by the explicit map; 203 by User.Extension (the default owner source).
-                CALLBRIDGE_SALESFORCE_OWNER_MAP=f"201={records.mario}",
-                # A short retry hint after an outage (default 300 s), so that a restarted
-                # service retries a pending delivery within the test.
-                CALLBRIDGE_SALESFORCE_BACKOFF_OUTAGE="5",
-            )
-            service.start()
-            assert service.plugin_states()["salesforce"] == "active"
-            yield E2E(service, sim, sink, records, callbridge_env.data_dir)
-    finally:
-        service.stop()
+    settings = {
+        "CALLBRIDGE_SALESFORCE_SESSION_ID": records.fake.new_session(),
+        "CALLBRIDGE_SALESFORCE_INSTANCE_URL": records.fake.url,
+        "CALLBRIDGE_SALESFORCE_CA_BUNDLE": str(sf_ca_file),
+        "CALLBRIDGE_SALESFORCE_API_VERSION": records.fake.version,
+        # 201 by the explicit map; 203 by User.Extension (the default owner source).
+        "CALLBRIDGE_SALESFORCE_OWNER_MAP": f"201={records.mario}",
+        # A short retry hint after an outage (default 300 s), so that a restarted
+        # service retries a pending delivery within the test.
+        "CALLBRIDGE_SALESFORCE_BACKOFF_OUTAGE": "5",
+    }
+    return live_pbx(settings, plugin="salesforce", crm=records)
 
 
 def _call_key(task: dict[str, Any]) -> str:
@@ -140,25 +96,12 @@ def _lightning(org: FakeOrg, object_name: str, record_id: str) -> str:
     return f"{org.url}/lightning/r/{object_name}/{record_id}/view"
 
 
-def _has_sf_url(message: SseMessage) -> bool:
-    contact = (message.data.get("contacts") or {}).get("salesforce") or {}
-    return message.event == "pop" and bool(contact.get("url"))
-
-
 def test_inbound_answered_and_missed_end_as_tasks_and_the_pop_links_the_record(
-    e2e: E2E,
+    e2e: LivePbx,
 ) -> None:
-    service, sim, rec = e2e.service, e2e.sim, e2e.org
+    service, rec = e2e.service, e2e.crm
     org = rec.fake
-    with SseReader(service.url, "201", API_TOKEN) as stream:
-        # Real time at double speed, so the answered call lasts about two seconds.
-        play(sim, find_scenario("inbound-answered"), speed=2.0)
-        messages = stream.wait_for(
-            lambda ms: any(map(_has_sf_url, ms)), "the pop with the Salesforce URL"
-        )
-    pop = next(m.data for m in messages if _has_sf_url(m))
-    play(sim, find_scenario("inbound-missed"), realtime=False)
-    assert e2e.events_accepted()
+    pop = e2e.play_inbound_pair("salesforce")
 
     # The pop reached the agent's stream while the phone rang, with the Lightning URL.
     contact = pop["contacts"]["salesforce"]
@@ -195,32 +138,21 @@ def test_inbound_answered_and_missed_end_as_tasks_and_the_pop_links_the_record(
     assert task["OwnerId"] == rec.luca  # User.Extension = 203
 
 
-def test_click_to_call_is_one_outbound_task_on_the_clicked_record(e2e: E2E) -> None:
-    service, sim, rec = e2e.service, e2e.sim, e2e.org
+def test_click_to_call_is_one_outbound_task_on_the_clicked_record(e2e: LivePbx) -> None:
+    service, sim, rec = e2e.service, e2e.sim, e2e.crm
     crm = {"connector": "salesforce", "record_type": "Contact", "record_id": rec.bruno}
     # Anna's number, clicked from Bruno's record: the Task must land on Bruno, not on the
     # Contact a number lookup would find.
-    with service.api(API_TOKEN) as api:
-        response = api.post("/v1/calls", json={"agent": "201", "number": ANNA_NUMBER, "crm": crm})
-        assert response.status_code == 202, response.text
-        external_id = response.json()["external_id"]
-        assert response.json()["state"] == "sent"
-
-        requests = [e for e in sim.soap_log if e.command == "CallReq"]
-        assert len(requests) == 1 and requests[0].ok
-        assert requests[0].fields["call_req_ext_id"] == external_id
-        assert requests[0].fields["param1"] == "auth-mario@acme"
-        call = sim.find_call(external_id)
-        assert call is not None
-        sim.answer(call)
-        sim.hangup(call, by="local")
-        assert e2e.events_accepted()
-
-        org = rec.fake
-        wait_until(lambda: len(org.tasks()) == 1, "the click-to-call Task")
-        assert service.wait_idle()
-        wait_until(lambda: api.get(f"/v1/calls/{external_id}").json()["state"] == "ended", "ended")
-        state = api.get(f"/v1/calls/{external_id}").json()
+    placed = e2e.click_to_call(ANNA_NUMBER, crm)
+    external_id = placed.external_id
+    assert placed.placed["state"] == "sent"
+    requests = [e for e in sim.soap_log if e.command == "CallReq"]
+    assert len(requests) == 1 and requests[0].ok
+    assert requests[0].fields["call_req_ext_id"] == external_id
+    assert requests[0].fields["param1"] == "auth-mario@acme"
+    org = rec.fake
+    wait_until(lambda: len(org.tasks()) == 1, "the click-to-call Task")
+    assert service.wait_idle()
 
     task = org.tasks()[0]
     assert task["CallType"] == "Outbound"
@@ -228,16 +160,16 @@ def test_click_to_call_is_one_outbound_task_on_the_clicked_record(e2e: E2E) -> N
     assert task["WhoId"] == rec.bruno
     assert "WhatId" not in task  # Bruno has no Account
     assert task["OwnerId"] == rec.mario
-    assert _call_key(task) == state["call"]["key"]
+    assert _call_key(task) == placed.key
     assert external_id in task["Description"]
     assert service.delivery_of(_call_key(task), "salesforce").state == "done"
 
 
-def test_restart_while_a_delivery_is_pending_still_gives_one_task(e2e: E2E) -> None:
+def test_restart_while_a_delivery_is_pending_still_gives_one_task(e2e: LivePbx) -> None:
     """The Task is created but Salesforce's answer is a 503: callbridge cannot know it
     exists, keeps the delivery pending and is stopped; the next run finds the Task by its
     CallObject instead of creating a second one."""
-    service, sim, rec = e2e.service, e2e.sim, e2e.org
+    service, sim, rec = e2e.service, e2e.sim, e2e.crm
     org = rec.fake
     org.fail("/sobjects/Task/", 503, "SERVER_UNAVAILABLE", "Server unavailable", after=True)
 
@@ -245,22 +177,10 @@ def test_restart_while_a_delivery_is_pending_still_gives_one_task(e2e: E2E) -> N
     assert e2e.events_accepted()
     wait_until(lambda: len(org.tasks()) == 1, "the Task (whose answer was lost)")
     call = service.call_of("201")
-    wait_until(
-        lambda: service.delivery_of(call.key, "salesforce").attempts == 1,
-        "the failed attempt recorded",
-    )
-    service.stop()
-
     # Stopped with the work pending, the Task already in Salesforce.
-    journal = SqliteJournal(e2e.data_dir / SQLITE_FILE_NAME)
-    try:
-        (pending,) = [
-            d for d in journal.list_deliveries(call_keys=[call.key]) if d.plugin == "salesforce"
-        ]
-        assert pending.state == "pending"
-        assert "SERVER_UNAVAILABLE" in (pending.last_error or "")
-    finally:
-        journal.close()
+    pending = e2e.stop_with_delivery_pending("salesforce")
+    assert (pending.state, pending.attempts) == ("pending", 1)
+    assert "SERVER_UNAVAILABLE" in (pending.last_error or "")
 
     service.start()  # same port, same data directory, the org healthy again
     wait_until(
@@ -276,21 +196,18 @@ def test_restart_while_a_delivery_is_pending_still_gives_one_task(e2e: E2E) -> N
     assert org.count("POST", "/sobjects/Task/") == 1  # looked up by CallObject, not re-created
 
 
-def test_a_delivery_retried_after_a_restart_writes_the_whole_task(e2e: E2E) -> None:
+def test_a_delivery_retried_after_a_restart_writes_the_whole_task(e2e: LivePbx) -> None:
     """Salesforce refuses the first create (503, nothing written); the service restarts; the
     retry in the new process writes the Task with everything the first run knew: the Contact
     and its Account, though the new process never searched for the caller."""
-    service, sim, rec = e2e.service, e2e.sim, e2e.org
+    service, sim, rec = e2e.service, e2e.sim, e2e.crm
     org = rec.fake
     org.fail("/sobjects/Task/", 503, "SERVER_UNAVAILABLE", "Server unavailable", method="POST")
 
     play(sim, find_scenario("inbound-answered"), realtime=False)
     assert e2e.events_accepted()
     call = service.call_of("201")
-    wait_until(
-        lambda: service.delivery_of(call.key, "salesforce").attempts == 1, "the refused attempt"
-    )
-    service.stop()
+    assert e2e.stop_with_delivery_pending("salesforce").attempts == 1  # the refused attempt
     assert org.tasks() == []
 
     service.start()
@@ -307,9 +224,9 @@ def test_a_delivery_retried_after_a_restart_writes_the_whole_task(e2e: E2E) -> N
     assert org.count("GET", "/search/") == 1  # the lookup of the first run only
 
 
-def test_a_search_refused_while_ringing_is_done_again_before_the_task(e2e: E2E) -> None:
+def test_a_search_refused_while_ringing_is_done_again_before_the_task(e2e: LivePbx) -> None:
     """REQUEST_LIMIT_EXCEEDED on the ring's SOSL: the Task still lands on the Contact."""
-    service, rec = e2e.service, e2e.org
+    service, rec = e2e.service, e2e.crm
     org = rec.fake
     org.fail("/search/", 403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", 1)
     play(e2e.sim, find_scenario("inbound-missed"), realtime=False)
@@ -325,8 +242,8 @@ def test_a_search_refused_while_ringing_is_done_again_before_the_task(e2e: E2E) 
     assert org.count("GET", "/search/") == 2
 
 
-def test_the_agents_wrapup_moves_an_ambiguous_task_once_per_revision(e2e: E2E) -> None:
-    service, sim, rec = e2e.service, e2e.sim, e2e.org
+def test_the_agents_wrapup_moves_an_ambiguous_task_once_per_revision(e2e: LivePbx) -> None:
+    service, sim, rec = e2e.service, e2e.sim, e2e.crm
     org = rec.fake
     # Anna's colleague answers the same switchboard number: the lookup is ambiguous.
     org.insert("Contact", FirstName="Ada", LastName="Neri", Phone=ANNA_NUMBER)

@@ -11,19 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import queue
-import socket
-import threading
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from callbridge.testing import require
+from callbridge.testing import ServerThread, bind_socket, require, wait_until
 from callbridge_salesforce.plugin import SalesforcePlugin
 from callbridge_salesforce.settings import SalesforceSettings
 
@@ -126,8 +122,8 @@ def _app(plugin: SalesforcePlugin, service: FakeService) -> FastAPI:
     return app
 
 
-@pytest.fixture
-def service() -> Iterator[FakeService]:
+def page_plugin() -> SalesforcePlugin:
+    """A plugin configured just enough to serve its softphone page."""
     plugin = SalesforcePlugin()
     plugin.configure(
         SalesforceSettings(
@@ -136,21 +132,17 @@ def service() -> Iterator[FakeService]:
             instance_url="https://acme.my.salesforce.com",
         )
     )
+    return plugin
+
+
+@pytest.fixture
+def service() -> Iterator[FakeService]:
+    plugin = page_plugin()
     fake = FakeService()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = bind_socket("127.0.0.1", 0)  # the URL goes into the app before it serves
     fake.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(_app(plugin, fake), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.02)
-    yield fake
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with ServerThread(_app(plugin, fake)).start(sock=sock):
+        yield fake
 
 
 @pytest.fixture
@@ -180,13 +172,6 @@ def page(service: FakeService) -> Iterator[Any]:
             browser.close()
 
 
-def _wait(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def _pop(state: str, contact: dict[str, Any] | None, key: str = "1:000012A0") -> dict[str, Any]:
     return {
         "call": {"key": key, "state": state, "remote_e164": "+390612345678"},
@@ -205,7 +190,7 @@ CONTACT = {
 
 
 def test_ringing_pop_calls_screenpop_with_the_record(service: FakeService, page: Any) -> None:
-    _wait(lambda: bool(service.streams), "the page to open the agent stream")
+    wait_until(lambda: bool(service.streams), "the page to open the agent stream")
     assert service.streams[0] == {"extension": "201", "authorization": f"Bearer {TOKEN}"}
     assert "enableClickToDial" in page.evaluate("() => __cti.calls.map(c => c.m)")
     service.push_pop(_pop("ringing", CONTACT), 1)
@@ -224,7 +209,7 @@ def test_ringing_pop_calls_screenpop_with_the_record(service: FakeService, page:
 
 
 def test_ambiguous_pop_lets_the_agent_choose(service: FakeService, page: Any) -> None:
-    _wait(lambda: bool(service.streams), "the page to open the agent stream")
+    wait_until(lambda: bool(service.streams), "the page to open the agent stream")
     other = {**CONTACT, "record_id": "003000000000002AAA", "name": "Maria Rossi"}
     ambiguous = {**CONTACT, "candidates": [CONTACT, other]}
     service.push_pop(_pop("ringing", ambiguous), 1)
@@ -241,7 +226,7 @@ def test_click_to_dial_posts_the_call_with_the_record(service: FakeService, page
         """() => __cti.listener({number: '+39 06 1234 5678', recordId: '003000000000001AAA',
                                  recordName: 'Mario Rossi', objectType: 'Contact'})"""
     )
-    _wait(lambda: bool(service.calls), "the click-to-dial POST")
+    wait_until(lambda: bool(service.calls), "the click-to-dial POST")
     assert service.calls == [
         {
             "authorization": f"Bearer {TOKEN}",
@@ -282,7 +267,7 @@ def test_unconfirmed_call_says_check_your_phone(service: FakeService, page: Any)
 def test_the_agent_wraps_up_an_ambiguous_call_from_the_keyboard(
     service: FakeService, page: Any
 ) -> None:
-    _wait(lambda: bool(service.streams), "the page to open the agent stream")
+    wait_until(lambda: bool(service.streams), "the page to open the agent stream")
     other = {**CONTACT, "record_id": "003000000000002AAA", "name": "Ada Rossi"}
     service.push_pop(_pop("ringing", {**CONTACT, "candidates": [CONTACT, other]}), 1)
     page.wait_for_selector("#wrapup:not([hidden])", timeout=30_000)

@@ -4,45 +4,34 @@
 from __future__ import annotations
 
 import os
-import ssl
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
 from zoho_fake import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, FakeZoho
 
+from callbridge.testing import LocalCa
 from callbridge_zoho.plugin import ZohoPlugin
 from callbridge_zoho.settings import ZohoSettings
 
 
 @pytest.fixture(scope="session")
-def zoho_ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="session")
-def zoho_ca_file(zoho_ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("zoho-ca") / "ca.pem"
-    zoho_ca.cert_pem.write_to_path(str(path))
-    return path
+def zoho_ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCa:
+    return LocalCa(tmp_path_factory.mktemp("zoho-ca"))
 
 
 @pytest.fixture(autouse=True)
-def _trust_the_fake(monkeypatch: pytest.MonkeyPatch, zoho_ca_file: Path) -> None:
+def _trust_the_fake(monkeypatch: pytest.MonkeyPatch, zoho_ca: LocalCa) -> None:
     """httpx trusts the fake's CA; no CALLBRIDGE_ZOHO_* of the machine leaks in."""
-    monkeypatch.setenv("SSL_CERT_FILE", str(zoho_ca_file))
+    monkeypatch.setenv("SSL_CERT_FILE", str(zoho_ca.pem))
     for name in list(os.environ):
         if name.startswith("CALLBRIDGE_ZOHO_"):
             monkeypatch.delenv(name)
 
 
 @pytest.fixture
-def fake(zoho_ca: trustme.CA) -> Iterator[FakeZoho]:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    zoho_ca.issue_cert("127.0.0.1").configure_cert(context)
-    with FakeZoho(ssl_context=context) as server:
+def fake(zoho_ca: LocalCa) -> Iterator[FakeZoho]:
+    with FakeZoho(ssl_context=zoho_ca.server_context()) as server:
         yield server
 
 

@@ -10,7 +10,7 @@ is mocked.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,21 +18,12 @@ import pytest
 from zoho_fake import FakeZoho, zoho_env
 
 from callbridge.testing import (
-    CallbridgeEnv,
-    FanoutSink,
-    HttpSink,
-    LiveService,
-    MemorySink,
-    Simulator,
-    SseMessage,
-    SseReader,
+    LivePbx,
     find_scenario,
     play,
     wait_until,
 )
 
-INGRESS_TOKEN = "e2e-ingress-token-0123456789"
-API_TOKEN = "e2e-api-token-0123456789"
 ANNA_NUMBER = "+39 06 1234 5678"  # the caller of the built-in inbound-answered scenario
 UPSERT = "/crm/v7/Calls/upsert"
 TAB = "https://crm.zoho.eu/crm/org20071234/tab"
@@ -49,18 +40,6 @@ class Org:
     lead: str
     mario: str
     luca: str
-
-
-@dataclass
-class E2E:
-    service: LiveService
-    sim: Simulator
-    sink: HttpSink
-    org: Org
-
-    def events_accepted(self) -> bool:
-        self.sim.flush()
-        return all(d.ok for d in self.sink.deliveries)
 
 
 @pytest.fixture
@@ -80,33 +59,15 @@ def org(fake: FakeZoho) -> Org:
 
 
 @pytest.fixture
-def e2e(org: Org, callbridge_env: CallbridgeEnv) -> Iterator[E2E]:
-    service = LiveService()
-    sink = HttpSink(f"{service.url}/pbx/events", token=INGRESS_TOKEN)
-    try:
-        with Simulator(sink=FanoutSink(sink, MemorySink())) as sim:
-            callbridge_env.set(
-                CALLBRIDGE_INGRESS_TOKEN=INGRESS_TOKEN,
-                CALLBRIDGE_SERVER__API_TOKENS=f"{API_TOKEN}:*",
-                CALLBRIDGE_SERVER__HEARTBEAT="0.5",
-                CALLBRIDGE_PBX__SOAP_URL=sim.url,
-                CALLBRIDGE_PBX__USER="auth-callbridge@acme",
-                CALLBRIDGE_PBX__PASSWORD="callbridge",
-                CALLBRIDGE_PBX__AGENTS="201=auth-mario@acme,203=auth-luca@acme",
-                CALLBRIDGE_DISPATCH__WORKERS="2",
-                CALLBRIDGE_DISPATCH__BACKOFF_INITIAL="0.05",
-                CALLBRIDGE_DISPATCH__BACKOFF_MAX="0.2",
-                **zoho_env(org.fake),
-                CALLBRIDGE_ZOHO_TIME_ZONE="Europe/Rome",
-                # 201 by user id; 203 by e-mail through the users API.
-                CALLBRIDGE_ZOHO_OWNERS=f"201={org.mario}",
-                CALLBRIDGE_ZOHO_OWNER_EMAILS="203=luca@acme.example",
-            )
-            service.start()
-            assert service.plugin_states()["zoho"] == "active"
-            yield E2E(service, sim, sink, org)
-    finally:
-        service.stop()
+def e2e(org: Org, live_pbx: Callable[..., LivePbx]) -> LivePbx:
+    settings = {
+        **zoho_env(org.fake),
+        "CALLBRIDGE_ZOHO_TIME_ZONE": "Europe/Rome",
+        # 201 by user id; 203 by e-mail through the users API.
+        "CALLBRIDGE_ZOHO_OWNERS": f"201={org.mario}",
+        "CALLBRIDGE_ZOHO_OWNER_EMAILS": "203=luca@acme.example",
+    }
+    return live_pbx(settings, plugin="zoho", crm=org)
 
 
 def _call_of(fake: FakeZoho, call_key: str) -> dict[str, Any]:
@@ -115,20 +76,10 @@ def _call_of(fake: FakeZoho, call_key: str) -> dict[str, Any]:
     return found[0]
 
 
-def _has_zoho_url(message: SseMessage) -> bool:
-    contact = (message.data.get("contacts") or {}).get("zoho") or {}
-    return message.event == "pop" and bool(contact.get("url"))
-
-
-def test_inbound_calls_become_calls_records_and_the_pop_links_the_record(e2e: E2E) -> None:
-    service, sim, org = e2e.service, e2e.sim, e2e.org
+def test_inbound_calls_become_calls_records_and_the_pop_links_the_record(e2e: LivePbx) -> None:
+    service, org = e2e.service, e2e.crm
     fake = org.fake
-    with SseReader(service.url, "201", API_TOKEN) as stream:
-        play(sim, find_scenario("inbound-answered"), speed=2.0)
-        messages = stream.wait_for(lambda ms: any(map(_has_zoho_url, ms)), "the Zoho pop")
-    pop = next(m.data for m in messages if _has_zoho_url(m))
-    play(sim, find_scenario("inbound-missed"), realtime=False)
-    assert e2e.events_accepted()
+    pop = e2e.play_inbound_pair("zoho")
 
     contact = pop["contacts"]["zoho"]
     assert pop["state"] == "ringing"
@@ -162,36 +113,27 @@ def test_inbound_calls_become_calls_records_and_the_pop_links_the_record(e2e: E2
     assert (missed["What_Id"], missed["$se_module"]) == ({"id": org.paolo}, "Leads")
 
 
-def test_too_many_requests_are_waited_out_without_duplicates(e2e: E2E) -> None:
-    service, sim, fake = e2e.service, e2e.sim, e2e.org.fake
+def test_too_many_requests_are_waited_out_without_duplicates(e2e: LivePbx) -> None:
+    service, sim, fake = e2e.service, e2e.sim, e2e.crm.fake
     fake.rate_limit_next(f"POST {UPSERT}", times=2, retry_after="1")
     play(sim, find_scenario("inbound-answered"), realtime=False)
     assert e2e.events_accepted()
     call = service.call_of("201")
     wait_until(lambda: service.delivery_of(call.key, "zoho").state == "done", "the delivery", 60)
     assert service.delivery_of(call.key, "zoho").attempts == 3
-    assert _call_of(fake, call.key)["Who_Id"] == {"id": e2e.org.anna}
+    assert _call_of(fake, call.key)["Who_Id"] == {"id": e2e.crm.anna}
     writes = [r.at for r in fake.requests_to("POST", UPSERT)]
     assert len(writes) == 3
     # Never sooner than Zoho's Retry-After, whatever the small core backoff says.
     assert all(later - earlier >= 0.9 for earlier, later in itertools.pairwise(writes))
 
 
-def test_click_to_call_from_a_lead_is_one_outbound_call_on_the_lead(e2e: E2E) -> None:
-    service, sim, org = e2e.service, e2e.sim, e2e.org
+def test_click_to_call_from_a_lead_is_one_outbound_call_on_the_lead(e2e: LivePbx) -> None:
+    service, org = e2e.service, e2e.crm
     crm = {"connector": "zoho", "record_type": "Leads", "record_id": org.lead}
-    with service.api(API_TOKEN) as api:
-        response = api.post("/v1/calls", json={"agent": "201", "number": ANNA_NUMBER, "crm": crm})
-        assert response.status_code == 202, response.text
-        external_id = response.json()["external_id"]
-        call = sim.find_call(external_id)
-        assert call is not None
-        sim.answer(call)
-        sim.hangup(call, by="local")
-        assert e2e.events_accepted()
-        wait_until(lambda: len(org.fake.calls()) == 1, "the click-to-call's Calls record")
-        assert service.wait_idle()
-        key = api.get(f"/v1/calls/{external_id}").json()["call"]["key"]
+    key = e2e.click_to_call(ANNA_NUMBER, crm).key
+    wait_until(lambda: len(org.fake.calls()) == 1, "the click-to-call's Calls record")
+    assert service.wait_idle()
     record = _call_of(org.fake, key)
     assert record["Call_Type"] == "Outbound"
     assert record["Outgoing_Call_Status"] == "Completed"

@@ -31,7 +31,7 @@ from .errors import (
     retryable_status,
 )
 from .hookspecs import hookimpl
-from .ledger import ActivityLedger, LedgerEntry
+from .ledger import ActivityLedger, LazyLedger, LedgerEntry
 from .models import (
     ActivityRef,
     Call,
@@ -77,6 +77,7 @@ __all__ = [
     "Direction",
     "HungUpBy",
     "KeyValueMap",
+    "LazyLedger",
     "LedgerEntry",
     "LookupStatus",
     "NotConfigured",

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .companies import load_companies
+from .companies import Companies, load_companies
+from .engine.bus import AgentBus, ring_bus
 from .engine.engine import Engine
 from .journal.base import Journal
 from .journal.factory import open_journal
@@ -46,6 +47,8 @@ class Assembly:
     #: What the HTTP service takes: the same parts, and the sources the ingress nudges.
     services: Services = field(init=False)
     stop_sources: threading.Event = field(default_factory=threading.Event)
+    #: Stops the journal's doorbell listener (``listen_agent_bells``), when one runs.
+    stop_bells: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         self.services = Services(
@@ -73,6 +76,8 @@ class Assembly:
         self.stop_sources.set()
         for source in self.sources:
             source.close()
+        if self.stop_bells is not None:
+            self.stop_bells()
         if self.engine is not None:
             self.engine.stop()
         for client in [self.pbx, *self.services.pbx_clients.values()]:
@@ -98,6 +103,23 @@ def _local_sources(settings: Settings, journal: Journal) -> list[MysqlSource]:
     return [] if source is None else [source]
 
 
+def _plugins_and_clients(
+    settings: Settings, companies: Companies, extra: Sequence[object], only_extra: bool
+) -> tuple[Plugins, PbxClient | None, dict[str, PbxClient | None]]:
+    """The plugins (one instance per company that lists one), the PBX client, and each
+    company's own PBX client when there is a companies file."""
+    plugins = load_plugins(
+        settings,
+        entry_points=not only_extra,
+        builtins=not only_extra,
+        extra=extra,
+        companies=companies,
+    )
+    pbx = pbx_client(settings.pbx)  # SOAP or SERI, as CALLBRIDGE_PBX__DIALECT says
+    clients = {} if companies.single else {c.name: pbx_client(c.pbx_settings) for c in companies}
+    return plugins, pbx, clients
+
+
 def assemble(
     settings: Settings,
     *,
@@ -106,10 +128,13 @@ def assemble(
     extra_plugins: Sequence[object] = (),
     only_extra_plugins: bool = False,
     child_env: dict[str, str] | None = None,
+    serves_http: bool = True,
 ) -> Assembly:
     """Open the journal, load plugins, make the PBX client (when configured) and the engine.
 
     ``beside_ingress``: this is the engine process of a ``serve`` (see ``open_journal``).
+    ``serves_http``: agent streams may run here, so listen to the journal's doorbell when it
+    has one (Redis: the engine that writes a pop may run in another process or machine).
     ``only_extra_plugins`` loads no built-in or installed plugin (the demo: none may read
     the user's variables and reach a real CRM). The MySQL source runs wherever the engine runs: with
     ``process``, the ingress's nudges go through the link to the child's source.
@@ -119,16 +144,8 @@ def assemble(
     companies = load_companies(settings)  # before the journal: a bad file changes nothing
     journal = open_journal(settings, beside_ingress=beside_ingress)
     try:
-        plugins = load_plugins(
-            settings,
-            entry_points=not only_extra_plugins,
-            builtins=not only_extra_plugins,
-            extra=extra_plugins,
-            companies=companies,
-        )
-        pbx = pbx_client(settings.pbx)  # SOAP or SERI, as CALLBRIDGE_PBX__DIALECT says
-        clients = (
-            {} if companies.single else {c.name: pbx_client(c.pbx_settings) for c in companies}
+        plugins, pbx, clients = _plugins_and_clients(
+            settings, companies, extra_plugins, only_extra_plugins
         )
     except BaseException:
         journal.close()
@@ -157,4 +174,14 @@ def assemble(
     )
     assembly.services.sources = nudged
     assembly.services.pbx_clients = clients
+    if serves_http:
+        _listen_bells(assembly)
     return assembly
+
+
+def _listen_bells(assembly: Assembly) -> None:
+    """Ring this process's agent streams from the journal's doorbell, when it has one."""
+    bus = AgentBus()
+    assembly.stop_bells = assembly.journal.listen_agent_bells(ring_bus(bus))
+    if assembly.stop_bells is not None:
+        assembly.services.bus = bus

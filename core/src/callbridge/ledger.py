@@ -16,12 +16,15 @@ ledger began: files written by earlier versions open unchanged.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .settings import default_data_dir
 
 if TYPE_CHECKING:
     from .models import CallRecord
@@ -189,3 +192,59 @@ class ActivityLedger:
         """Close the file."""
         with self._lock:
             self._db.close()
+
+
+class LazyLedger:
+    """A connector's ``ActivityLedger``: found in the data directory, opened on first use
+    and closed at shutdown.
+
+    A connector must not create files at import or ``configure`` time (``callbridge plugins``
+    configures every connector, and may run as another user), and the engine calls it from
+    several threads; so the file is opened under a lock the first time a delivery needs it.
+    The data directory is the connector's own setting, else the core's (``data_dir``, set at
+    ``configure``/``startup``), else ``CALLBRIDGE_DATA_DIR``, else the default.
+    """
+
+    def __init__(self, file_name: str, data_dir: Path | None = None) -> None:
+        self.file_name = file_name
+        self.data_dir = data_dir
+        self._lock = threading.Lock()
+        self._ledger: ActivityLedger | None = None
+
+    def place(self, own: Path | None, core: str | Path | None) -> None:
+        """Keep the file in the connector's own data directory (its ``DATA_DIR`` setting)
+        when it has one, else in the core's (given at ``configure`` and again at
+        ``startup``); with neither, ``path`` falls back to the environment."""
+        self.data_dir = own if own is not None else Path(core) if core is not None else None
+
+    @property
+    def path(self) -> Path:
+        """Where the ledger file is (or will be)."""
+        base = self.data_dir
+        if base is None:
+            env = os.environ.get("CALLBRIDGE_DATA_DIR")
+            base = Path(env) if env else default_data_dir()
+        return base / self.file_name
+
+    def open(self) -> ActivityLedger:
+        """The ledger, opened (and its file created) on the first call."""
+        with self._lock:
+            if self._ledger is None:
+                self._ledger = ActivityLedger(self.path)
+            return self._ledger
+
+    def notes(self) -> list[str]:
+        """The ledger's notes for the operator; nothing is created when there is no file yet
+        (the ``callbridge plugins`` command reads what the engine, another process, wrote)."""
+        with self._lock:
+            opened = self._ledger is not None
+        if not opened and not self.path.exists():
+            return []
+        return self.open().notes()
+
+    def close(self) -> None:
+        """Close the file (at shutdown); the next ``open`` opens it again."""
+        with self._lock:
+            if self._ledger is not None:
+                self._ledger.close()
+                self._ledger = None

@@ -122,6 +122,8 @@ class Originate(BaseModel):
     call_key: str | None = None
     #: The SERI dialect's ``request_id`` for the ``call_request`` (a ``cmd_failed`` names it).
     request_id: str | None = None
+    #: Placed with ``call_request_to_be_rec`` 1: the PBX records the call.
+    record: bool = False
     #: The company (tenant) whose API token placed the call (docs/companies.md).
     company: str = "default"
 
@@ -199,6 +201,9 @@ class Call(BaseModel):
     end_at: datetime | None = None
     outcome: Outcome | None = None
     hung_up_by: HungUpBy | None = None
+    #: The PBX reported the call recorded (the tables' ``recording`` flags): its activity
+    #: gets the default recording reference (``CALLBRIDGE_RECORDINGS__REFERENCE``).
+    recorded: bool = False
 
     @property
     def crm_context(self) -> CrmContext | None:
@@ -268,6 +273,10 @@ class CallRecord(BaseModel):
     #: Connector name -> how its contact lookup stands (see ``LookupStatus``); a connector
     #: absent here does not look contacts up.
     lookups: dict[str, LookupStatus] = Field(default_factory=dict)
+    #: Where the PBX recorded the call (see ``CALLBRIDGE_RECORDINGS__REFERENCE``), and the
+    #: link made of it (``CALLBRIDGE_RECORDINGS__URL_TEMPLATE``); None: not recorded, or no
+    #: link configured. A reference known only later arrives through ``update_call``.
+    recording: str | None = None
     recording_url: str | None = None
     #: The agent's wrap-up as it stood when this record was handed to the connector (None:
     #: none yet; a later one arrives through ``update_call``).

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
+import string
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -232,6 +233,11 @@ class ServerSettings(BaseModel):
     cors_origins: CommaList = Field(default_factory=list)
     #: Seconds between SSE heartbeat comments.
     heartbeat: float = Field(default=15.0, gt=0)
+    #: What ``serve`` runs: ``all`` (the HTTP service and the engine, placed as ``engine``
+    #: says), ``http`` (ingress, API, agent streams and panel, no engine: workers run
+    #: elsewhere on the same Redis journal) or ``engine`` (the engine in this process, with
+    #: only ``/healthz``, ``/readyz`` and ``/metrics`` over HTTP). See docs/scaling.md.
+    role: Literal["all", "http", "engine"] = "all"
     #: Where ``serve`` runs the engine: ``process`` (a child, so CRM work never slows the
     #: PBX's acks), ``thread`` (in the HTTP process), or ``none`` (run ``callbridge engine``).
     engine: Literal["process", "thread", "none"] = "process"
@@ -298,6 +304,53 @@ class WrapUpSettings(BaseModel):
     #: once and amended (``update_call``) when a wrap-up comes. Either way, a wrap-up saved
     #: after the activity was written amends it, once per revision.
     wait: float = Field(default=0.0, ge=0, le=3600)
+
+
+#: What a recording template may name (see ``RecordingSettings``).
+RECORDING_FIELDS = frozenset(
+    {"reference", "call_id", "company_id", "call_key", "extension", "date", "user_id"}
+)
+
+
+def _check_template(value: str | None, allowed: frozenset[str]) -> str | None:
+    """A template naming only ``allowed`` fields, checked at start-up, not at the call."""
+    if value is None:
+        return None
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    except ValueError as exc:
+        raise ValueError(f"not a template: {exc}") from None
+    unknown = sorted(name or "{}" for name in names - allowed)
+    if unknown:
+        raise ValueError(f"unknown field(s) {unknown}; use {', '.join(sorted(allowed))}")
+    return value
+
+
+class RecordingSettings(BaseModel):
+    """Where the PBX recorded a call, as a link on the activity: see docs/wrap-up.md."""
+
+    #: The link an activity carries for a recorded call, e.g.
+    #: ``https://pbx.example.com/rec/{company_id}/{date}/{reference}.wav``. Fields:
+    #: ``{reference}`` (below), ``{call_id}`` (the user call id, 8 hex digits),
+    #: ``{company_id}``, ``{call_key}``, ``{extension}``, ``{user_id}``, ``{date}`` (the
+    #: call's start, ``YYYY-MM-DD`` UTC). A reference that is itself an http(s) URL is
+    #: the link as it is. Unset: no other link.
+    url_template: str | None = None
+    #: The reference of a call the PBX recorded (CallRecStart, the tables' ``recording``
+    #: flags) when nothing names the file: the vendor's document does not say how the PBX
+    #: names its recordings, so this is a default to correct (same fields, no
+    #: ``{reference}``); docs/voispeed.md.
+    reference: str = "{call_id}"
+
+    @field_validator("url_template")
+    @classmethod
+    def _url_fields(cls, value: str | None) -> str | None:
+        return _check_template(value or None, RECORDING_FIELDS)
+
+    @field_validator("reference")
+    @classmethod
+    def _reference_fields(cls, value: str) -> str:
+        return _check_template(value, RECORDING_FIELDS - {"reference"}) or "{call_id}"
 
 
 class TrackerSettings(BaseModel):
@@ -390,6 +443,7 @@ class Settings(BaseSettings):
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     tracker: TrackerSettings = Field(default_factory=TrackerSettings)
     wrapup: WrapUpSettings = Field(default_factory=WrapUpSettings)
+    recordings: RecordingSettings = Field(default_factory=RecordingSettings)
 
     _split_lists = field_validator("plugins", "connectors", mode="before")(_split)
 

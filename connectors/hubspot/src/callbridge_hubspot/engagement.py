@@ -136,20 +136,25 @@ def properties(
 
 
 def wrapup_properties(record: CallRecord, status: str) -> dict[str, str]:
-    """The engagement properties the agent's wrap-up changes, for a PATCH.
+    """The engagement properties the agent's wrap-up and a late recording change, for a PATCH.
 
     Notes go first in ``hs_call_body`` (the call's summary stays under them); the outcome is
-    ``hs_call_disposition``: a value of the account's own list (the calling page offers it).
+    ``hs_call_disposition``: a value of the account's own list (the calling page offers it);
+    the recording is ``hs_call_recording_url`` when HTTPS, else a line of the body. Nothing
+    to change (no wrap-up, no recording): ``{}``.
     """
     wrapup = record.wrapup
-    if wrapup is None:
+    if wrapup is None and not record.recording_url:
         return {}
     text = body(record, status)
-    notes = wrapup.notes.strip()
-    if notes:
+    props: dict[str, str] = {}
+    notes = wrapup.notes.strip() if wrapup else ""
+    if wrapup and notes:
         shown = "<br>".join(html.escape(line) for line in notes.splitlines())
         text = f"<p><b>Notes (wrap-up {wrapup.revision})</b><br>{shown}</p>{text}"
-    props = {"hs_call_body": text}
-    if wrapup.outcome:
+    props["hs_call_body"] = text
+    if wrapup and wrapup.outcome:
         props["hs_call_disposition"] = wrapup.outcome
+    if record.recording_url and record.recording_url.startswith("https://"):
+        props["hs_call_recording_url"] = record.recording_url
     return props

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import callbridge
 from callbridge import (
     MISSING,
     ActivityRef,
@@ -26,6 +23,7 @@ from callbridge import (
     ContactDraft,
     CrmContext,
     Direction,
+    LazyLedger,
     PermanentError,
     PluginError,
     RetryLater,
@@ -78,11 +76,9 @@ class HubSpotPlugin:
     def __init__(self) -> None:
         self._settings: HubSpotSettings | None = None
         self._api: HubSpotApi | None = None
-        self._ledger: Ledger | None = None
-        self._ledger_lock = threading.Lock()
+        self._ledger = LazyLedger(LEDGER_FILE)
         self._owners: TTLCache[str, object] = TTLCache(10_000)
         self._region = "IT"
-        self._data_dir: Path | None = None
 
     def __repr__(self) -> str:
         state = "configured" if self._settings is not None else "not configured"
@@ -104,9 +100,7 @@ class HubSpotPlugin:
         if region is None:
             region = os.environ.get("CALLBRIDGE_DEFAULT_REGION", "").strip().upper() or "IT"
         self._region = region
-        self._data_dir = settings.data_dir
-        if self._data_dir is None and core is not None:
-            self._data_dir = Path(core.data_dir)
+        self._ledger.place(settings.data_dir, core.data_dir if core is not None else None)
 
     @property
     def settings(self) -> HubSpotSettings:
@@ -132,19 +126,9 @@ class HubSpotPlugin:
             raise ConfigurationError("CALLBRIDGE_HUBSPOT_ACCESS_TOKEN is not set")
         return self._api
 
-    def _ledger_path(self) -> Path:
-        base = self._data_dir
-        if base is None:
-            env = os.environ.get("CALLBRIDGE_DATA_DIR")
-            base = Path(env) if env else callbridge.default_data_dir()
-        return base / LEDGER_FILE
-
     def ledger(self) -> Ledger:
         """The engagement ledger, opened on first use in the data directory."""
-        with self._ledger_lock:
-            if self._ledger is None:
-                self._ledger = Ledger(self._ledger_path())
-            return self._ledger
+        return self._ledger.open()
 
     # -- lifecycle hooks -------------------------------------------------------------------
 
@@ -153,8 +137,7 @@ class HubSpotPlugin:
         """Adopt the core's data dir and region; read the account details once."""
         if self._settings is None:
             return
-        if self._settings.data_dir is None:
-            self._data_dir = Path(context.settings.data_dir)
+        self._ledger.place(self._settings.data_dir, context.settings.data_dir)
         if self._settings.default_region is None:
             self._region = context.settings.default_region
         try:
@@ -165,10 +148,7 @@ class HubSpotPlugin:
     @hookimpl
     def shutdown(self, context: Context) -> None:
         """Close the ledger."""
-        with self._ledger_lock:
-            if self._ledger is not None:
-                self._ledger.close()
-                self._ledger = None
+        self._ledger.close()
 
     @hookimpl
     def register_routes(self, router: APIRouter) -> None:
@@ -311,13 +291,7 @@ class HubSpotPlugin:
         Read from the ledger file, so another process (the command) sees what the engine
         found; nothing is created when there is no ledger yet.
         """
-        with self._ledger_lock:
-            ledger = self._ledger
-        if ledger is None:
-            path = self._ledger_path()
-            if not path.exists():
-                return []
-        return self.ledger().notes()
+        return self._ledger.notes()
 
     # -- activities ------------------------------------------------------------------------
 
@@ -424,7 +398,7 @@ class HubSpotPlugin:
 
     @hookimpl
     def update_call(self, record: CallRecord, activity: ActivityRef, revision: int) -> ActivityRef:
-        """PATCH the engagement with the wrap-up; move it to the chosen record.
+        """PATCH the engagement with the wrap-up (and recording); move it to the chosen record.
 
         A chosen contact (or company) replaces the contacts the engagement was associated
         with (the candidates of an ambiguous lookup); a related deal or ticket is added.
@@ -432,10 +406,11 @@ class HubSpotPlugin:
         """
         wrapup = record.wrapup
         call_id = activity.record_id
-        if wrapup is None:
-            return activity
         props = engagement.wrapup_properties(record, engagement.call_status(record.call))
-        self.api.update_call(call_id, props)
+        if props:
+            self.api.update_call(call_id, props)
+        if wrapup is None:  # a late recording only
+            return activity
         chosen = self._association(wrapup.record_for(self.name))
         if chosen is not None:
             for to_type, to_id in self._targets(record, record.idempotency_key(self.name)):

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import callbridge
 from callbridge import (
     MISSING,
     ActivityLedger,
@@ -24,6 +21,7 @@ from callbridge import (
     ConfigurationError,
     Contact,
     Direction,
+    LazyLedger,
     PermanentError,
     PluginError,
     TTLCache,
@@ -69,13 +67,11 @@ class PipedrivePlugin:
     def __init__(self) -> None:
         self._settings: PipedriveSettings | None = None
         self._api: PipedriveApi | None = None
-        self._ledger: ActivityLedger | None = None
-        self._ledger_lock = threading.Lock()
+        self._ledger = LazyLedger(LEDGER_FILE)
         self._users: TTLCache[str, object] = TTLCache(10_000)
         #: person id -> organisation id, as the search showed it (saves a read per call).
         self._orgs: TTLCache[str, str | None] = TTLCache(10_000)
         self._region = "IT"
-        self._data_dir: Path | None = None
 
     def __repr__(self) -> str:
         state = "configured" if self._settings is not None else "not configured"
@@ -89,7 +85,7 @@ class PipedrivePlugin:
         self._api = PipedriveApi(settings)
         region = settings.default_region or (core.default_region if core else None)
         self._region = region or os.environ.get("CALLBRIDGE_DEFAULT_REGION", "").upper() or "IT"
-        self._data_dir = settings.data_dir or (Path(core.data_dir) if core else None)
+        self._ledger.place(settings.data_dir, core.data_dir if core is not None else None)
 
     @property
     def settings(self) -> PipedriveSettings:
@@ -115,19 +111,9 @@ class PipedrivePlugin:
         """Seconds the core caches a "not found" here (``LOOKUP_NEGATIVE_TTL``)."""
         return self._settings.lookup_negative_ttl if self._settings is not None else None
 
-    def _ledger_path(self) -> Path:
-        base = self._data_dir
-        if base is None:
-            env = os.environ.get("CALLBRIDGE_DATA_DIR")
-            base = Path(env) if env else callbridge.default_data_dir()
-        return base / LEDGER_FILE
-
     def ledger(self) -> ActivityLedger:
         """The call-log ledger, opened on first use in the data directory."""
-        with self._ledger_lock:
-            if self._ledger is None:
-                self._ledger = ActivityLedger(self._ledger_path())
-            return self._ledger
+        return self._ledger.open()
 
     # -- lifecycle hooks -------------------------------------------------------------------
 
@@ -136,28 +122,20 @@ class PipedrivePlugin:
         """Adopt the core's data dir and region unless the connector's own settings set them."""
         if self._settings is None:
             return
-        if self._settings.data_dir is None:
-            self._data_dir = Path(context.settings.data_dir)
+        self._ledger.place(self._settings.data_dir, context.settings.data_dir)
         if self._settings.default_region is None:
             self._region = context.settings.default_region
 
     @hookimpl
     def shutdown(self, context: Context) -> None:
         """Close the ledger and the connection pool."""
-        with self._ledger_lock:
-            if self._ledger is not None:
-                self._ledger.close()
-                self._ledger = None
+        self._ledger.close()
         if self._api is not None:
             self._api.close()
 
     def notes(self) -> list[str]:
         """What the operator should know (shown by ``callbridge plugins``), from the ledger."""
-        with self._ledger_lock:
-            ledger = self._ledger
-        if ledger is None and not self._ledger_path().exists():
-            return []
-        return self.ledger().notes()
+        return self._ledger.notes()
 
     # -- lookup ----------------------------------------------------------------------------
 

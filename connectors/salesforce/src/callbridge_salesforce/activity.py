@@ -232,7 +232,8 @@ def task_fields(
 def wrapup_fields(
     record: CallRecord, connector: str, accounts: Mapping[str, str]
 ) -> dict[str, Any]:
-    """The Task fields the agent's wrap-up (``record.wrapup``) changes, for a PATCH.
+    """The Task fields the agent's wrap-up (``record.wrapup``) or a late recording
+    changes, for a PATCH.
 
     Notes go first in the Description (the call's summary and signature stay under them);
     the outcome is the CallDisposition; a chosen Contact, Lead or other record re-parents
@@ -241,7 +242,9 @@ def wrapup_fields(
     """
     wrapup = record.wrapup
     if wrapup is None:
-        return {}
+        # A late recording only: the Description gains its link line.
+        contact = record.contact_for(connector)
+        return {"Description": description(record, contact)} if record.recording_url else {}
     chosen = wrapup.record_for(connector)
     contact = record.contact_for(connector)
     text = description(record, None if chosen else contact)

@@ -32,12 +32,17 @@ _MASK = "**********"
 #: ``scheme://user:password@`` -> the password part (up to the last ``@``, as urlsplit reads it).
 _SECRET_NAME = re.compile(r"token|password|secret|key|credential", re.IGNORECASE)
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*):[^/\s]*@")
+#: ``?password=...`` or ``&sentinel_password=...`` in a URL's query (redis-py reads the
+#: first, a ``redis+sentinel://`` journal URL the second).
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&][A-Za-z0-9_]*password=)[^&#\s]*", re.IGNORECASE)
 
 
 def _mask_urls(value: Any) -> Any:
-    """``value`` with the password of every ``scheme://user:password@host`` masked."""
+    """``value`` with the password of every ``scheme://user:password@host`` masked, and
+    every ``password`` parameter of a URL's query."""
     if isinstance(value, str):
-        return _URL_PASSWORD.sub(rf"\g<head>:{_MASK}@", value)
+        value = _URL_PASSWORD.sub(rf"\g<head>:{_MASK}@", value)
+        return _QUERY_PASSWORD.sub(rf"\g<head>{_MASK}", value)
     if isinstance(value, dict):
         return {key: _mask_urls(item) for key, item in value.items()}
     if isinstance(value, list):

@@ -1,4 +1,9 @@
-"""``callbridge serve``: the HTTP service with the engine behind it."""
+"""``callbridge serve``: the HTTP service with the engine behind it, or one of the two.
+
+``--role`` (``CALLBRIDGE_SERVER__ROLE``) picks what this process runs: ``all`` (both),
+``http`` (no engine: workers run elsewhere on the same Redis journal) or ``engine`` (a worker
+with ``/healthz``, ``/readyz`` and ``/metrics`` for its orchestrator). See docs/scaling.md.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +11,38 @@ import os
 import signal
 import threading
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import ConfigurationError
-from ..settings import load_settings
+from ..settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from ..assembly import EngineMode
+    from ..server.services import Services
 
 
 @click.command()
 @click.option("--host", default=None, help="Address to bind (CALLBRIDGE_SERVER__HOST).")
 @click.option("--port", type=int, default=None, help="Port (CALLBRIDGE_SERVER__PORT).")
 @click.option("--source", default=None, help="Extra event source, e.g. mysql://user:pw@host/db.")
-def serve(host: str | None, port: int | None, source: str | None) -> None:
-    """Serve the PBX ingress, the API, the agent stream and the panel."""
+@click.option(
+    "--role",
+    type=click.Choice(["all", "http", "engine"]),
+    default=None,
+    help="all (default), http (no engine) or engine (no ingress/API) (CALLBRIDGE_SERVER__ROLE).",
+)
+def serve(host: str | None, port: int | None, source: str | None, role: str | None) -> None:
+    """Serve the PBX ingress, the API, the agent stream and the panel (and/or the engine)."""
     import uvicorn
 
     from ..assembly import assemble
     from ..companies.reload import reload_on_sighup
     from ..logs import configure_logging
     from ..memory import freeze_startup_objects
-    from ..server.app import create_app
     from ..server.http_protocol import LenientHttpProtocol
 
     overrides: dict[str, object] = {}
@@ -33,24 +50,30 @@ def serve(host: str | None, port: int | None, source: str | None) -> None:
         overrides["source"] = source
     settings = load_settings(**overrides)
     server = settings.server.model_copy(
-        update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+        update={
+            k: v for k, v in {"host": host, "port": port, "role": role}.items() if v is not None
+        }
     )
     settings = settings.model_copy(update={"server": server})
     configure_logging(settings)
     child_env = dict(os.environ)
     if source:
         child_env["CALLBRIDGE_SOURCE"] = source
-    running = assemble(settings, engine_mode=settings.server.engine, child_env=child_env)
+    running = assemble(
+        settings,
+        engine_mode=engine_mode(settings),
+        child_env=child_env,
+        serves_http=server.role != "engine",
+    )
     try:
-        app = create_app(running.services, manage_engine=True)
+        app = _build_app(running.services)
     except ConfigurationError:
         running.close()
         raise
     running.start_sources()
     freeze_startup_objects()
     click.echo(
-        f"callbridge {app.version} on http://{server.host}:{server.port} "
-        f"(ingress /pbx/events, panel /agent, API docs /docs)",
+        f"callbridge {app.version} on http://{server.host}:{server.port} ({_serves(server.role)})",
         err=True,
     )
     _stop_cleanly_on_sigterm()
@@ -69,6 +92,37 @@ def serve(host: str | None, port: int | None, source: str | None) -> None:
         )
     finally:
         running.close()
+
+
+def engine_mode(settings: Settings) -> EngineMode:
+    """Where this ``serve`` runs the engine, from its role.
+
+    ``http`` runs none (workers run elsewhere on the journal); ``engine`` runs it in this
+    process (the process is the worker, so no child to supervise); ``all`` runs it where
+    ``CALLBRIDGE_SERVER__ENGINE`` says, as before roles existed (``engine = none`` there
+    still means the same as ``role = http``).
+    """
+    role = settings.server.role
+    if role == "http":
+        return "none"
+    if role == "engine":
+        return "thread"
+    return settings.server.engine
+
+
+def _build_app(services: Services) -> FastAPI:
+    from ..server.app import create_app, create_ops_app
+
+    if services.settings.server.role == "engine":
+        return create_ops_app(services, manage_engine=True)
+    return create_app(services, manage_engine=True)
+
+
+def _serves(role: str) -> str:
+    if role == "engine":
+        return "engine worker: /healthz, /readyz, /metrics"
+    engine = "" if role == "all" else "no engine, "
+    return f"{engine}ingress /pbx/events, panel /agent, API docs /docs"
 
 
 def _stop_cleanly_on_sigterm() -> None:

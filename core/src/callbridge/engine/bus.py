@@ -14,12 +14,30 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 
-from ..journal.base import AgentEvent
+from ..journal.base import AgentBell, AgentEvent
 
 log = logging.getLogger(__name__)
 
 Subscriber = Callable[[AgentEvent], None]
+
+#: The kind of a bell that asks every stream to re-read the journal (a doorbell reconnected).
+RECHECK = "recheck"
+
+
+def ring_bus(bus: AgentBus) -> AgentBell:
+    """The journal's doorbell (``Journal.listen_agent_bells``) ringing ``bus``: a bell per
+    message, or a ``RECHECK`` for every stream. Bells carry no data: streams read the journal."""
+
+    def ring(extension: str | None, event_id: int) -> None:
+        now = datetime.now(UTC)
+        if extension is None:
+            bus.publish_all(AgentEvent(id=0, extension="*", at=now, kind=RECHECK, data={}))
+        else:
+            bus.publish(AgentEvent(id=event_id, extension=extension, at=now, kind="bell", data={}))
+
+    return ring
 
 
 class AgentBus:
@@ -75,6 +93,18 @@ class AgentBus:
             targets = [
                 *self._subscribers.get(event.extension, ()),
                 *self._subscribers.get(None, ()),
+            ]
+        for callback in targets:
+            try:
+                callback(event)
+            except Exception:
+                log.exception("agent event subscriber failed")
+
+    def publish_all(self, event: AgentEvent) -> None:
+        """Hand ``event`` to every subscriber, whatever its extension (a "re-read" bell)."""
+        with self._lock:
+            targets = [
+                callback for callbacks in self._subscribers.values() for callback in callbacks
             ]
         for callback in targets:
             try:

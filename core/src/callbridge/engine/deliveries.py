@@ -25,6 +25,7 @@ from .. import metrics
 from ..errors import PermanentError, RetryLater
 from ..faults import FaultLog, journal_fault
 from ..journal.base import Delivery, Journal
+from ..journal.sharing import WorkShare
 from ..models import ActivityRef
 from ..plugins.manager import Plugins
 from .backoff import Backoff
@@ -32,7 +33,7 @@ from .common import MAX_ERROR, describe
 from .lookups import Lookups
 from .records import record_from_payload, settle_lookup
 from .retry import RetryPolicy
-from .wrapups import WrapUps, revision_of, with_revision
+from .wrapups import WrapUps, is_update, with_revision
 
 log = logging.getLogger("callbridge.engine.dispatcher.deliveries")
 
@@ -127,6 +128,10 @@ class Deliveries:
         #: Deliveries whose outcome the journal could not take: id -> (tries, not before).
         self._held: dict[int, tuple[int, datetime]] = {}
         self._lock = threading.Lock()
+        #: With several workers on one journal: a delivery runs only under a claim, and a
+        #: worker looks that many times its free slots down the due list (others' claims).
+        self.share: WorkShare | None = None
+        self.workers: Callable[[], int] = lambda: 1
 
     # -- life cycle -----------------------------------------------------------------------
     def loop(self) -> None:
@@ -154,6 +159,11 @@ class Deliveries:
             pool.shutdown(wait=False, cancel_futures=True)
         while time.monotonic() < deadline and self.busy():
             time.sleep(0.02)
+
+    def running_ids(self) -> list[int]:
+        """The deliveries running now (their claims are renewed with each heartbeat)."""
+        with self._lock:
+            return list(self._running)
 
     def busy(self) -> bool:
         """Whether a delivery is running now."""
@@ -197,12 +207,18 @@ class Deliveries:
         free = THREADS_PER_PLUGIN * 2 - len(busy)
         if free <= 0:
             return True
-        due = self.journal.due_deliveries(now, limit=free + len(busy), plugin=plugin)
+        # Shared: the first due ones may be running on other workers; look further.
+        window = (free + len(busy)) * self.workers()
+        due = self.journal.due_deliveries(now, limit=window, plugin=plugin)
         for delivery in due:
             if delivery.id in busy or free <= 0 or self._is_held(delivery.id, now):
                 continue
             if self.wrapups.deferred(delivery, now):
                 continue
+            if self.share is not None and not self.share.claim_delivery(
+                delivery.id, delivery.attempts
+            ):
+                continue  # another worker runs it, or it changed since it was read
             with self._lock:
                 self._running[delivery.id] = plugin
             try:
@@ -210,6 +226,7 @@ class Deliveries:
             except RuntimeError:  # shutting down
                 with self._lock:
                     self._running.pop(delivery.id, None)
+                self._unclaim(delivery.id)
                 return False
             free -= 1
         return True
@@ -223,7 +240,16 @@ class Deliveries:
         finally:
             with self._lock:
                 self._running.pop(delivery.id, None)
+            self._unclaim(delivery.id)
             self.wake.set()
+
+    def _unclaim(self, delivery_id: int) -> None:
+        """Give the delivery's claim up; left to expire when the journal cannot take it."""
+        if self.share is not None:
+            try:
+                self.share.release_delivery(delivery_id)
+            except Exception as exc:
+                log.debug("delivery %d: claim left to expire: %s", delivery_id, describe(exc))
 
     def _hold(self, delivery: Delivery) -> None:
         """Its outcome was not recorded: back off as after a failure, in memory.
@@ -264,8 +290,8 @@ class Deliveries:
         hint: float | None = None
         lookups = self.lookups
         try:
-            if revision_of(delivery.action) is not None:
-                result = self.wrapups.update(delivery, record)
+            if is_update(delivery.action):
+                record, result = self.wrapups.update(delivery, record)
             else:
                 record = self.wrapups.attach(record)
                 lookup = self.plugins.lookup_contact

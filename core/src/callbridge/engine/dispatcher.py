@@ -31,6 +31,7 @@ from functools import partial
 
 from ..faults import FaultLog
 from ..journal.base import Journal, StoredEvent
+from ..journal.sharing import WorkShare
 from ..models import Call
 from ..plugins.manager import Plugins
 from ..settings import Settings
@@ -41,6 +42,8 @@ from .deliveries import Deliveries, JournalPause
 from .lanes import Lanes, LaneWork, changes_letter, event_letter
 from .lookups import Lookups
 from .originates import OriginateMatcher
+from .ownership import Ownership
+from .partitions import PartitionedTracker
 from .reactions import Reactions
 from .retry import RetryPolicy
 from .tracker import Change, Tracker
@@ -61,10 +64,11 @@ class Dispatcher:
     def __init__(
         self,
         journal: Journal,
-        tracker: Tracker,
+        tracker: Tracker | PartitionedTracker,
         plugins: Plugins,
         settings: Settings,
         *,
+        share: WorkShare | None = None,
         bus: AgentBus | None = None,
         clock: Callable[[], datetime] = utcnow,
         wall_clock: Callable[[], datetime] = utcnow,
@@ -88,16 +92,17 @@ class Dispatcher:
         self.faults = FaultLog(log)
         #: Monotonic time of the last pass of the reader and of the delivery loop (health).
         self.beats: dict[str, float] = {}
-        self._wire_parts()
+        self._wire_parts(share)
         self._state = threading.Condition()
-        self._in_flight: set[int] = set()
+        #: Events handed to lanes and not yet done: seq -> partition (0 with one engine).
+        self._in_flight: dict[int, int] = {}
         self._dispatched = 0
         self._queued = 0
         self._persisted = 0
         self._threads: list[threading.Thread] = []
         self._started = False
 
-    def _wire_parts(self) -> None:
+    def _wire_parts(self, share: WorkShare | None) -> None:
         """Make the parts the reader hands events to, each given only what it uses."""
         dispatch = self.settings.dispatch
         journal, plugins = self.journal, self.plugins
@@ -127,6 +132,7 @@ class Dispatcher:
             lookups=self.lookups,
             originates=self.originates,
             on_enqueued=self.deliveries.wake.set,
+            recordings=self.settings.recordings,
         )
         self.lanes = Lanes(
             dispatch.workers,
@@ -136,6 +142,22 @@ class Dispatcher:
             max_age=dispatch.event_retry_max_age,
             done=self._finished_item,
         )
+        #: With several workers on one journal: the partitions this one handles.
+        self.ownership: Ownership | None = None
+        if share is not None:
+            if not isinstance(self.tracker, PartitionedTracker):
+                raise TypeError("a shared journal needs a PartitionedTracker")
+            self.ownership = Ownership(
+                share,
+                journal,
+                self.tracker,
+                tracker_lock=self.reactions.tracker_lock,
+                finish_unsettled=self.reactions.finish_unsettled,
+                claims=self.deliveries.running_ids,
+                faults=self.faults,
+            )
+            self.deliveries.share = share
+            self.deliveries.workers = self.ownership.live_workers
 
     def _beat(self, loop: str) -> None:
         self.beats[loop] = time.monotonic()
@@ -146,13 +168,27 @@ class Dispatcher:
         if self._started:
             return
         self._started = True
-        cursor = self.journal.get_cursor(CURSOR_NAME)
+        if self.ownership is not None:
+            cursor = self.ownership.start()
+        else:
+            cursor = self.journal.get_cursor(CURSOR_NAME)
         self._dispatched = self._persisted = cursor
+        if self.ownership is not None:
+            self.ownership.follow(self)  # the first share taken before ``start`` returns
         self.lanes.start()
-        for name, target in (
+        loops: list[tuple[str, Callable[[], None]]] = [
             ("dispatch-reader", self._read_loop),
             ("deliveries", self.deliveries.loop),
-        ):
+        ]
+        if self.ownership is not None:
+            beat = partial(
+                self.ownership.beat_loop,
+                self._stopping,
+                self._wake.set,
+                partial(self._beat, "share"),
+            )
+            loops.append(("work-share", beat))
+        for name, target in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -171,6 +207,8 @@ class Dispatcher:
         self.lanes.stop(lambda: deadline - time.monotonic())
         with contextlib.suppress(Exception):
             self._persist_cursor()
+            if self.ownership is not None:
+                self.ownership.stop(self)
         self.lookups.close()
         self.deliveries.close(deadline)
 
@@ -231,28 +269,56 @@ class Dispatcher:
             while len(self._in_flight) >= _MAX_IN_FLIGHT and not self._stopping.is_set():
                 self._state.wait(0.5)
                 self._beat("reader")  # waiting for lanes is not wedged
-            after = self._dispatched
-        batch = self.journal.events_after(after, limit=500)
+        own = self.ownership
+        if own is not None:
+            own.follow(self)
+        batch = self.journal.events_after(self._dispatched, limit=500)
         for stored in batch:
+            partition = 0 if own is None else own.wants(stored)
+            if partition is not None:
+                self.hand_on(stored, partition)
             with self._state:
-                self._in_flight.add(stored.seq)
                 self._dispatched = stored.seq
-                self._queued += 1
-            self.lanes.put(self._lane_of(stored.event), self._event_work(stored))
         return len(batch)
 
-    def _event_work(self, stored: StoredEvent) -> LaneWork:
-        return LaneWork(
-            run=self.reactions.event_work(stored),
-            seq=stored.seq,
-            letter=partial(event_letter, stored),
-        )
+    # -- what ``Ownership`` reads and calls (``ownership.Reader``) -------------------------
+    def position(self) -> int:
+        """The seq of the last event read."""
+        with self._state:
+            return self._dispatched
+
+    def hand_on(self, stored: StoredEvent, partition: int) -> None:
+        """Put one event in flight on its call's lane."""
+        with self._state:
+            self._in_flight[stored.seq] = partition
+            self._queued += 1
+        self.lanes.put(self._lane_of(stored.event), self._event_work(stored, partition))
+
+    def in_flight_floor(self) -> dict[int, int]:
+        """Partition -> lowest seq in flight."""
+        floors: dict[int, int] = {}
+        with self._state:
+            for seq, partition in self._in_flight.items():
+                if seq < floors.get(partition, seq + 1):
+                    floors[partition] = seq
+        return floors
+
+    def _event_work(self, stored: StoredEvent, partition: int = 0) -> LaneWork:
+        run = self.reactions.event_work(stored)
+        own = self.ownership
+        if own is not None:
+            run = partial(own.run_if_held, partition, run)
+        return LaneWork(run=run, seq=stored.seq, letter=partial(event_letter, stored))
 
     def _tick(self) -> None:
-        """Expire click-to-call requests, and hand the tracker's timed changes to their lanes."""
-        for expired in self.originates.expire(self._wall_clock()):
-            log.info("click-to-call %s: %s", expired.external_id, expired.error)
-            self.reactions.tell_originate(expired)
+        """Expire click-to-call requests, and hand the tracker's timed changes to their lanes.
+
+        With several workers, the one holding partition 0 expires click-to-call requests.
+        """
+        if self.ownership is None or self.ownership.owns(0):
+            for expired in self.originates.expire(self._wall_clock()):
+                log.info("click-to-call %s: %s", expired.external_id, expired.error)
+                self.reactions.tell_originate(expired)
         with self.reactions.tracker_lock:
             changes = list(self.tracker.tick(self._clock()))
         by_lane: dict[int, list[Change]] = {}
@@ -278,14 +344,17 @@ class Dispatcher:
 
     def _persist_cursor(self) -> None:
         cursor = self._safe_cursor()
-        if cursor > self._persisted:
+        if self.ownership is not None:
+            if self.ownership.save_cursors(self):
+                self._persisted = cursor
+        elif cursor > self._persisted:
             self.journal.set_cursor(CURSOR_NAME, cursor)
             self._persisted = cursor
 
     def _finished_item(self, seq: int | None) -> None:
         with self._state:
             if seq is not None:
-                self._in_flight.discard(seq)
+                self._in_flight.pop(seq, None)
             self._queued -= 1
             self._state.notify_all()
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -31,6 +32,7 @@ from ..voispeed.events import SECRET_PARAMETERS, parse_event
 from .bus import AgentBus
 from .common import utcnow
 from .dispatcher import Dispatcher
+from .partitions import PartitionedTracker
 from .tracker import Tracker
 
 if TYPE_CHECKING:
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 
 #: Most open calls handed back to the tracker after a restart.
 _RESTORE_LIMIT = 1_000_000
+#: Seconds a dispatcher loop may go without a pass before ``problem`` reports it.
+STALL_AFTER = 10.0
 #: Seconds between two prunes of the journal, and before the first one after a start.
 PRUNE_INTERVAL = 24 * 3600.0
 _FIRST_PRUNE_AFTER = 60.0
@@ -74,12 +78,12 @@ class Engine:
         self.plugins = plugins
         self.bus = bus or AgentBus()
         self.pbx = pbx
-        self.tracker = Tracker(
-            settings.tracker,
-            region=settings.default_region,
-            originates=journal.get_originate,
-            calls=journal.get_call,
-        )
+        #: With a journal several engine workers share (Redis): this worker's handle on it,
+        #: and a tracker per partition it holds (see ``ownership.py``).
+        self.share = journal.work_share()
+        self.tracker: Tracker | PartitionedTracker = self._new_tracker()
+        if self.share is not None:
+            self.tracker = PartitionedTracker(self._new_tracker, self.share.partitions)
         self._clock = clock
         self._tick_interval = tick_interval
         self._poll_interval = poll_interval
@@ -94,10 +98,30 @@ class Engine:
     def __repr__(self) -> str:
         return f"Engine(running={self.running}, journal={self.journal!r})"
 
+    def _new_tracker(self) -> Tracker:
+        settings, journal = self.settings, self.journal
+        return Tracker(
+            settings.tracker,
+            region=settings.default_region,
+            originates=journal.get_originate,
+            calls=journal.get_call,
+        )
+
     @property
     def problem(self) -> str | None:
-        """Always None: an engine in this process reports only whether it is ``running``
-        (``EngineLink`` reports what its child's health check finds)."""
+        """Why the engine is not fit to work, or None: not running, a dispatcher loop that
+        made no pass for ``STALL_AFTER`` seconds, or deliveries paused because journal writes
+        fail. ``/readyz`` reports it where the engine runs in the serving process
+        (``serve --role engine``); a ``serve`` with the engine in a child asks the child
+        for it once a second (``worker.health``)."""
+        if not self.running or self._dispatcher is None:
+            return "the engine is not running"
+        now = time.monotonic()
+        for loop, beat in sorted(self._dispatcher.beats.items()):
+            if now - beat > STALL_AFTER:
+                return f"the dispatcher's {loop} loop made no pass for {now - beat:.0f}s"
+        if self._dispatcher.faults.active("journal"):
+            return "deliveries paused: journal writes fail (see the line above in the log)"
         return None
 
     @property
@@ -123,16 +147,18 @@ class Engine:
             tracker,
             self.plugins,
             self.settings,
+            share=self.share,
             bus=self.bus,
             clock=self._clock,
             tick_interval=self._tick_interval,
             poll_interval=self._poll_interval,
         )
-        open_calls = journal.list_calls(_RESTORE_LIMIT, open_only=True)
-        recovered = dispatcher.finish_unsettled(open_calls)
-        if recovered:
-            log.info("finished %d call(s) a previous run left unsettled", recovered)
-        tracker.restore(open_calls)
+        if self.share is None:  # shared: each partition's calls come back as it is taken
+            open_calls = journal.list_calls(_RESTORE_LIMIT, open_only=True)
+            recovered = dispatcher.finish_unsettled(open_calls)
+            if recovered:
+                log.info("finished %d call(s) a previous run left unsettled", recovered)
+            tracker.restore(open_calls)
         self._dispatcher = dispatcher
         dispatcher.start()
         self.running = True

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from .. import metrics
@@ -22,11 +23,14 @@ from ..companies.registry import agent_key
 from ..journal.base import Journal, StoredEvent
 from ..models import Call, CallState, Contact, Originate, ScreenPop
 from ..plugins.manager import Plugins
+from ..settings import RecordingSettings
 from ..voispeed.events import AnyEvent, CallEvent, DeviceEvent
 from .bus import AgentBus
 from .devices import remember_device
 from .lookups import Lookups
 from .originates import OriginateMatcher
+from .partitions import PartitionedTracker
+from .recordings import default_reference
 from .records import build_record, lookup_states
 from .tracker import Change, Tracker, call_key
 from .tracker_leg import originate_belongs
@@ -76,13 +80,14 @@ class Reactions:
     def __init__(
         self,
         journal: Journal,
-        tracker: Tracker,
+        tracker: Tracker | PartitionedTracker,
         plugins: Plugins,
         *,
         bus: AgentBus,
         lookups: Lookups,
         originates: OriginateMatcher,
         on_enqueued: Callable[[], None],
+        recordings: RecordingSettings | None = None,
     ) -> None:
         self.journal = journal
         self.tracker = tracker
@@ -93,6 +98,7 @@ class Reactions:
         #: The tracker is not thread-safe; lanes and the ticking reader share it.
         self.tracker_lock = threading.Lock()
         self._on_enqueued = on_enqueued
+        self.recordings = recordings or RecordingSettings()
         self._unknown_companies: set[str | None] = set()
         #: Company -> when its first event came before this engine knew it (a reload ahead).
         self._pending: dict[str, float] = {}
@@ -151,8 +157,11 @@ class Reactions:
         if kind == "ringing":
             contacts = self.lookups.lookup(call)
             self.lookups.remember(call.key, contacts)
-            self.journal.save_call(call)
+            # The pop before the save: a crash between the two (a worker killed) leaves the
+            # call unsaved, so whoever handles the event again pops it again; the other way
+            # round, the saved call would take the event as a repeat and never pop.
             self._pop(call, contacts)
+            self.journal.save_call(call)
         elif kind in ("answered", "ended"):
             contacts = self.lookups.known(call)
             self.journal.save_call(call)
@@ -229,6 +238,7 @@ class Reactions:
         contacts = known if known is not None else self.lookups.lookup(call)
         names = self.plugins.implementers("lookup_contact", call.company)
         record = build_record(call, *lookup_states(call, names, contacts, self.lookups.cache))
+        self._note_recording(call)
         payload = record.model_dump(mode="json")
         for name in self.plugins.implementers("log_call", call.company):
             self.journal.enqueue_delivery(
@@ -237,6 +247,14 @@ class Reactions:
         self.journal.save_call(call, settled=True)
         self.lookups.forget(call.key)
         self._on_enqueued()
+
+    def _note_recording(self, call: Call) -> None:
+        """A call the PBX recorded (the tables' flags, or a click-to-call placed recording)
+        gets the default reference, unless one is known; its ``log_call`` attaches it."""
+        placed = call.originate is not None and call.originate.record
+        if (call.recorded or placed) and self.journal.get_recording(call.key) is None:
+            reference = default_reference(self.recordings, call)
+            self.journal.save_recording(call.key, reference, datetime.now(UTC))
 
     def finish_unsettled(self, calls: Iterable[Call]) -> int:
         """Finish calls a crash left ended (with an outcome) but not settled; return how many.

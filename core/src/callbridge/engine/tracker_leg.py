@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 from ..models import Call, CallState, Direction, HungUpBy, Originate, Outcome
 from ..numbers import digits, is_extension, to_e164
 from ..voispeed.codes import Direction as PbxDirection
-from ..voispeed.events import CallEvent, Identity
+from ..voispeed.events import RECORDING, CallEvent, Identity
 
 if TYPE_CHECKING:
     from .tracker_groups import GroupCall
@@ -145,6 +145,8 @@ class Leg:
     #: Closed by expiry, not by an end event: the outcome is unknown unless it was answered.
     expired: bool = False
     hung_up_by: HungUpBy | None = None
+    #: An event said the call is recorded (``cb_recording``); never unset.
+    recorded: bool = False
     #: Set when the call is finished or dropped (and only then, except for a held leg's end).
     outcome: Outcome | None = None
     #: A missed group leg waiting to learn whether another member answered.
@@ -248,9 +250,26 @@ class Leg:
             end_at=self.end_at,
             outcome=self.outcome,
             hung_up_by=self.hung_up_by,
+            recorded=self.recorded,
         )
 
     # ----------------------------------------------------------------- absorbing events
+
+    def _absorb_plain(self, event: CallEvent, member: str | None) -> None:
+        """The fields an event fills when empty, whatever its code (``absorb``)."""
+        if event.ssn_event == INCOMING and event.ext and self.dialled_number is None:
+            self.dialled_number = event.ext
+        if member and not self.member_known:
+            self.extension = member
+            self.member_known = True
+        if event.sender_id and not self.user_id:
+            self.user_id = event.sender_id
+        if event.group and not self.group:
+            self.group = event.group
+        if event.ext_id and not self.external_id:
+            self.external_id = event.ext_id
+        if event.params.get(RECORDING) == "1":
+            self.recorded = True
 
     def absorb(self, event: CallEvent, region: str, member: str | None = None) -> None:
         """Take the descriptive fields an event carries (never times or state).
@@ -265,17 +284,7 @@ class Leg:
         (16's ``ext`` is the number called, a group's or a DID).
         """
         code = event.ssn_event
-        if code == INCOMING and event.ext and self.dialled_number is None:
-            self.dialled_number = event.ext
-        if member and not self.member_known:
-            self.extension = member
-            self.member_known = True
-        if event.sender_id and not self.user_id:
-            self.user_id = event.sender_id
-        if event.group and not self.group:
-            self.group = event.group
-        if event.ext_id and not self.external_id:
-            self.external_id = event.ext_id
+        self._absorb_plain(event, member)
 
         identity: Identity | None
         guessed = False

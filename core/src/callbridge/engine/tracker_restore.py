@@ -68,6 +68,7 @@ def restored_leg(call: Call, seq: int) -> Leg:
         end_at=call.end_at,
         state=call.state,
         hung_up_by=call.hung_up_by,
+        recorded=call.recorded,
     )
     if call.ring_at is not None:
         leg.pbx_direction = start

@@ -30,6 +30,7 @@ from ..errors import PermanentError, RetryLater
 from ..journal.base import Delivery, DeliveryState, Journal
 from ..models import ActivityRef, CallRecord, WrapUp
 from ..settings import Settings
+from .recordings import RECORDING_KEY, is_recording_update, recording_action, with_recording
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,11 @@ class UpdatingPlugins(Protocol):
 def update_action(revision: int) -> str:
     """The delivery action of one revision's update."""
     return f"{UPDATE_PREFIX}{revision}"
+
+
+def is_update(action: str) -> bool:
+    """Whether ``action`` runs ``update_call`` (a wrap-up revision's, or a recording's)."""
+    return revision_of(action) is not None or is_recording_update(action)
 
 
 def revision_of(action: str) -> int | None:
@@ -118,6 +124,7 @@ class WrapUps:
         self.journal = journal
         self.plugins = plugins
         self.wait = timedelta(seconds=settings.wrapup.wait)
+        self.recordings = settings.recordings
         self._clock = clock
 
     # -- scheduling ----------------------------------------------------------------------------
@@ -126,11 +133,11 @@ class WrapUps:
         if delivery.action == LOG_ACTION:
             return self._waits_for_wrapup(delivery, now)
         revision = revision_of(delivery.action)
-        if revision is None:
+        if revision is None and not is_recording_update(delivery.action):
             return False
         deliveries = _of(self.journal, delivery.call_key, delivery.plugin)
         before = [_find(deliveries, LOG_ACTION)]
-        if revision > 1:
+        if revision is not None and revision > 1:
             before.append(_find(deliveries, update_action(revision - 1)))
         pending = [d for d in before if d is not None and d.state is DeliveryState.PENDING]
         if not pending:
@@ -163,16 +170,29 @@ class WrapUps:
 
     # -- running -------------------------------------------------------------------------------
     def attach(self, record: CallRecord) -> CallRecord:
-        """``record`` with the call's latest wrap-up (a ``log_call`` about to run)."""
+        """``record`` with the call's latest wrap-up and its recording (a ``log_call`` about
+        to run, or a recording's update)."""
+        record = self.with_recording(record)
         wrapup = self.journal.get_wrapup(record.call.key)
         if wrapup is None or (record.wrapup and record.wrapup.revision >= wrapup.revision):
             return record
         return record.model_copy(update={"wrapup": wrapup})
 
-    def update(self, delivery: Delivery, record: CallRecord) -> object:
-        """Run one revision's ``update_call``; skipped when the activity holds it already."""
+    def with_recording(self, record: CallRecord) -> CallRecord:
+        """``record`` with the call's recording reference and link, when one is known."""
+        reference = self.journal.get_recording(record.call.key)
+        return with_recording(record, self.recordings, reference)
+
+    def update(self, delivery: Delivery, record: CallRecord) -> tuple[CallRecord, object]:
+        """Run one ``update_call``: a wrap-up revision's (the record carries it) or a
+        recording's (the latest wrap-up); skipped when the activity holds it already.
+
+        Returns the record the activity now reflects (``with_revision`` reads what it holds
+        from it: the delivery's own record when skipped) and the outcome.
+        """
         revision = revision_of(delivery.action)
-        if revision is None or record.wrapup is None:
+        recording = is_recording_update(delivery.action)
+        if not recording and (revision is None or record.wrapup is None):
             raise PermanentError(f"delivery {delivery.id} is no wrap-up update")
         deliveries = _of(self.journal, delivery.call_key, delivery.plugin)
         logged = _find(deliveries, LOG_ACTION)
@@ -181,11 +201,26 @@ class WrapUps:
         if logged.state is DeliveryState.PENDING:
             raise RetryLater("the activity to amend is not written yet", retry_after=1.0)
         done = [d for d in deliveries if d.state is DeliveryState.DONE]
-        held = max((held_revision(d) for d in done), default=0)
-        if held >= revision:
-            return {"skipped": f"the activity holds revision {held} already"}
+        if recording:
+            sent = self.attach(record)
+            skipped = _recording_skip(delivery.action, sent, done)
+            if skipped:
+                return record, {"skipped": skipped}
+            revision = sent.wrapup.revision if sent.wrapup else 0
+        else:
+            held = max((held_revision(d) for d in done), default=0)
+            if held >= (revision or 0):
+                return record, {"skipped": f"the activity holds revision {held} already"}
+            sent = self.with_recording(record)
+        return sent, self._amend(delivery, sent, done, revision or 0)
+
+    def _amend(
+        self, delivery: Delivery, record: CallRecord, done: list[Delivery], revision: int
+    ) -> object:
+        """``update_call`` on the activity the newest written delivery left."""
         written = [d for d in done if _activity(d) is not None]
-        activity = _activity(max(written, key=held_revision)) if written else None
+        newest = max(written, key=lambda d: (held_revision(d), d.id)) if written else None
+        activity = _activity(newest) if newest else None
         if activity is None:
             raise PermanentError("log_call returned no ActivityRef: there is nothing to amend")
         result = self.plugins.update_call(delivery.plugin, record, activity, revision)
@@ -204,11 +239,28 @@ def _activity(delivery: Delivery) -> ActivityRef | None:
     data = delivery.result or {}
     if not data.get("record_id"):
         return None
-    return ActivityRef.model_validate({k: v for k, v in data.items() if k != REVISION_KEY})
+    ours = (REVISION_KEY, RECORDING_KEY)
+    return ActivityRef.model_validate({k: v for k, v in data.items() if k not in ours})
+
+
+def _recording_skip(action: str, record: CallRecord, done: Sequence[Delivery]) -> str | None:
+    """Why a recording's update has nothing to do, if it has not: the call's reference
+    changed since (that one's update brings it), or the activity holds it already."""
+    if record.recording is None or recording_action(record.recording) != action:
+        return "superseded by a newer recording reference"
+    held = [
+        (d.id, (d.result or {})[RECORDING_KEY]) for d in done if RECORDING_KEY in (d.result or {})
+    ]
+    if held and max(held)[1] == record.recording:
+        return "the activity holds this recording already"
+    return None
 
 
 def with_revision(result: dict[str, Any] | None, record: CallRecord) -> dict[str, Any] | None:
-    """A delivery's result with the wrap-up revision the activity now holds."""
-    if record.wrapup is None:
-        return result
-    return {**(result or {}), REVISION_KEY: record.wrapup.revision}
+    """A delivery's result with the wrap-up revision and recording the activity now holds."""
+    extra: dict[str, Any] = {}
+    if record.wrapup is not None:
+        extra[REVISION_KEY] = record.wrapup.revision
+    if record.recording is not None:
+        extra[RECORDING_KEY] = record.recording
+    return {**(result or {}), **extra} if extra else result

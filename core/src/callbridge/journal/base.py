@@ -17,21 +17,26 @@ commit so that many ingress requests share one fsync.
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..models import Call, Originate, WrapUp
 from ..voispeed.events import AnyEvent
+
+if TYPE_CHECKING:
+    from .sharing import WorkShare
 
 #: The cursor of the dispatcher, the consumer of accepted events.
 DISPATCHER_CURSOR = "dispatcher"
 #: Cursors named like this are positions in an external source (``mysql:<db>``: a row id in
 #: the PBX's database), not in the journal's events, so they do not hold events back.
 SOURCE_CURSOR_PREFIXES = ("mysql:",)
+#: ``ring(extension, id)``: an agent message was appended (``None, 0``: re-read everything).
+AgentBell = Callable[[str | None, int], None]
 
 
 class JournalClosedError(RuntimeError):
@@ -317,6 +322,19 @@ class Journal(abc.ABC):
     def get_wrapup(self, call_key: str) -> WrapUp | None:
         """The latest wrap-up of a call, if any."""
 
+    # -- recordings -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def save_recording(self, call_key: str, reference: str, at: datetime) -> bool:
+        """Keep where the PBX recorded a call (its recording reference); durable, atomic.
+
+        Returns whether it changed (False for the reference already held): the caller then
+        enqueues the amendments of activities written without it (``engine/recordings.py``).
+        """
+
+    @abc.abstractmethod
+    def get_recording(self, call_key: str) -> str | None:
+        """The recording reference of a call, if one is known."""
+
     # -- deliveries -----------------------------------------------------------------------
     @abc.abstractmethod
     def enqueue_delivery(
@@ -392,6 +410,17 @@ class Journal(abc.ABC):
     ) -> list[AgentEvent]:
         """Messages for one agent with ids above ``after_id``, oldest first (SSE replay)."""
 
+    def listen_agent_bells(self, ring: AgentBell) -> Callable[[], None] | None:
+        """Call ``ring(extension, id)`` whenever any process appends an agent message.
+
+        For backends shared by several processes (Redis), so an HTTP service can wake its
+        agent streams when an engine elsewhere writes: ``ring(None, 0)`` means "messages may
+        have been missed, every stream should re-read". Returns the function that stops
+        listening, or None when the backend cannot (SQLite: one machine, where the engine's
+        own bus rings the streams).
+        """
+        return None
+
     # -- life cycle -----------------------------------------------------------------------
     @abc.abstractmethod
     def check_writable(self) -> None:
@@ -400,6 +429,11 @@ class Journal(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Flush and release resources."""
+
+    def work_share(self, worker: str | None = None) -> WorkShare | None:
+        """A handle for one of several engine workers sharing this journal, or None when
+        only one engine may use it (SQLite). See ``journal/sharing.py``."""
+        return None
 
     # -- retention ------------------------------------------------------------------------
     def record_rejected_fast(
@@ -419,12 +453,13 @@ class Journal(abc.ABC):
 
         Removed: events at or below every event consumer's cursor (see ``events_floor``;
         never one the dispatcher has not handled), agent stream messages, rejected requests,
-        settled calls without a pending delivery, done and dead deliveries, and originates.
+        settled calls without a pending delivery, done and dead deliveries, originates, and
+        wrap-ups and recording references whose call has no pending delivery.
         Kept whatever the age: pending deliveries, unsettled calls, and anything younger
         than ``older_than``. ``dry_run`` counts without deleting.
 
         Keys of the result: ``events``, ``agent_events``, ``rejected``, ``calls``,
-        ``deliveries``, ``originates``. Backends that cannot prune raise
-        ``NotImplementedError``.
+        ``deliveries``, ``originates``, ``wrapups``, ``recordings``. Backends that cannot
+        prune raise ``NotImplementedError``.
         """
         raise NotImplementedError(f"{type(self).__name__} does not support pruning")

@@ -3,7 +3,8 @@
 The service, the CLI and the tests all open the journal here, so that ``CALLBRIDGE_JOURNAL``
 means the same thing everywhere: ``sqlite`` (the embedded default, a file in the data
 directory), a ``sqlite:///path/to/file`` URL for another place, or a ``redis://`` /
-``rediss://`` URL for the Redis backend (``journal/redis/``).
+``rediss://`` URL for the Redis backend (``journal/redis/``), ``redis+sentinel://`` for Redis
+behind Sentinel (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def open_journal(settings: Settings, *, beside_ingress: bool = False) -> Journal
             # A readable line and exit status 2 instead of a traceback (an unwritable data
             # directory is the usual first-run fault).
             raise ConfigurationError(file_fault(path, exc, "cannot be opened")) from exc
-    if spec.startswith(("redis://", "rediss://")):
+    if spec.startswith(("redis://", "rediss://", "redis+sentinel://")):
         from .redis import RedisJournal
 
         return RedisJournal(spec, dedup_window=settings.dedup_window)

@@ -218,8 +218,19 @@ _S4 = _script(
     """
 )
 
+# s5: where the PBX recorded a call (a recording reference), the latest per call.
+_S5 = _script(
+    """
+    CREATE TABLE recordings (
+        call_key TEXT PRIMARY KEY,
+        reference TEXT NOT NULL,
+        saved_at INTEGER NOT NULL
+    )
+    """
+)
+
 #: Step n takes the state file from version n - 1 to n.
-STATE_MIGRATIONS: Sequence[Step] = (_S1, _S2, _S3, _S4)
+STATE_MIGRATIONS: Sequence[Step] = (_S1, _S2, _S3, _S4, _S5)
 
 #: The tables step 3 moves from the events file to the state file, with their columns.
 _MOVED: dict[str, str] = {

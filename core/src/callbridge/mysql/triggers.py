@@ -79,6 +79,8 @@ NUDGE_VARIABLE = "@callbridge_nudged_at"
 SQL_MODE = "NO_ENGINE_SUBSTITUTION"
 #: Not the document's: set to ``1`` on a 21 from the tables, which do not say who hung up.
 HANGUP_UNKNOWN = "cb_hangup_unknown"
+#: The call is recorded (``callbridge.voispeed.events.RECORDING``).
+RECORDING = "cb_recording"
 
 #: URL characters accepted in sys_exec mode: none has a meaning to sh or cmd.exe inside
 #: double quotes, to curl's URL globbing, or to a SQL string literal.
@@ -285,6 +287,7 @@ _CALL_EVENT = f"""CREATE PROCEDURE `callbridge_call_event`(
   IN p_party_desc {_T},
   IN p_group {_T},
   IN p_externalid {_T},
+  IN p_recording INT,
   IN p_origin {_T})
   MODIFIES SQL DATA
   COMMENT 'callbridge: build the parameters of events 16-21'
@@ -314,7 +317,8 @@ BEGIN
       'group', {_v("p_group")},
       'direction', CAST(p_direction AS CHAR),
       'user_id', {_hex_id("p_userid")},
-      '{HANGUP_UNKNOWN}', IF(p_ssn IN (20, 21), '1', NULL)),
+      '{HANGUP_UNKNOWN}', IF(p_ssn IN (20, 21), '1', NULL),
+      '{RECORDING}', IF(p_recording = 1, '1', NULL)),
     p_origin);
 END"""  # noqa: S608 - constants only
 
@@ -331,6 +335,7 @@ _USER_CALL = f"""CREATE PROCEDURE `callbridge_user_call`(
   IN p_party_desc {_T},
   IN p_group {_T},
   IN p_externalid {_T},
+  IN p_recording INT,
   IN p_origin {_T})
   MODIFIES SQL DATA
   COMMENT 'callbridge: map a monitor_user_calls change to events 16-21'
@@ -342,7 +347,8 @@ BEGIN
     -- 16/17: the direction becomes known (insert, or an update from no_direction)
     IF p_deleted = 0 AND IFNULL(p_old_direction, 0) NOT IN (1, 2) THEN
       CALL `callbridge_call_event`(IF(p_direction = 1, 16, 17), p_company, p_usercallid,
-        p_userid, p_direction, p_party_nr, p_party_desc, p_group, p_externalid, p_origin);
+        p_userid, p_direction, p_party_nr, p_party_desc, p_group, p_externalid, p_recording,
+        p_origin);
     END IF;
     -- 18: active (2) for the first time; back from hold is not a new answer
     IF p_deleted = 0 AND p_status = 2 AND IFNULL(p_old_status, 255) <> 2
@@ -350,7 +356,7 @@ BEGIN
                         WHERE `companyid` = v_company AND `usercallid` = p_usercallid) THEN
       INSERT INTO `{ANSWERED_TABLE}` (`companyid`, `usercallid`) VALUES (v_company, p_usercallid);
       CALL `callbridge_call_event`(18, p_company, p_usercallid, p_userid, p_direction,
-        p_party_nr, p_party_desc, p_group, p_externalid, p_origin);
+        p_party_nr, p_party_desc, p_group, p_externalid, p_recording, p_origin);
     END IF;
     -- 19/21: closed (6) or killme (8) reached, or the row deleted before that. Who hung up
     -- is not in the tables: 21 carries cb_hangup_unknown (docs/mysql.md).
@@ -360,7 +366,8 @@ BEGIN
                         WHERE `companyid` = v_company AND `usercallid` = p_usercallid);
       DELETE FROM `{ANSWERED_TABLE}` WHERE `companyid` = v_company AND `usercallid` = p_usercallid;
       CALL `callbridge_call_event`(IF(v_answered > 0, 21, 19), p_company, p_usercallid,
-        p_userid, p_direction, p_party_nr, p_party_desc, p_group, p_externalid, p_origin);
+        p_userid, p_direction, p_party_nr, p_party_desc, p_group, p_externalid, p_recording,
+        p_origin);
     END IF;
   END IF;
 END"""  # noqa: S608 - table-name constants only
@@ -398,12 +405,17 @@ def _user_call_trigger(name: str, op: str) -> str:
     old_direction = "NULL" if op == "INSERT" else "OLD.`direction`"
     old_status = "NULL" if op == "INSERT" else "OLD.`status`"
     status = "NULL" if op == "DELETE" else "NEW.`status`"
+    # The row's own flag only (reading other rows here could make the PBX's write wait);
+    # once begun it stays, even if the PBX clears it as the call closes.
+    recording = f"IFNULL({row}.`recording`, 0)"
+    if op == "UPDATE":
+        recording = "GREATEST(IFNULL(OLD.`recording`, 0), IFNULL(NEW.`recording`, 0))"
     return f"""CREATE TRIGGER `{name}` AFTER {op} ON `monitor_user_calls` FOR EACH ROW
 BEGIN
 {_guard(name)}
   CALL `callbridge_user_call`({1 if op == "DELETE" else 0}, {old_direction}, {old_status}, {status},
     {row}.`companyid`, {row}.`usercallid`, {row}.`userid`, {row}.`direction`, {row}.`party_nr`,
-    {row}.`party_desc`, {row}.`group`, {row}.`externalid`,
+    {row}.`party_desc`, {row}.`group`, {row}.`externalid`, {recording},
     CONCAT('monitor_user_calls#', {row}.`ID`, ':{op.lower()}'));
 END"""
 

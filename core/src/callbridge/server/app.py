@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from .. import __version__, metrics
 from ..errors import ConfigurationError
-from . import calls, contacts, ingress, ingress_openapi, ops, panel, stream, wrapups
+from . import calls, contacts, ingress, ingress_openapi, ops, panel, recordings, stream, wrapups
 from .auth import TokenAuth
 from .services import Services
 
@@ -80,11 +80,8 @@ def check_security(services: Services) -> None:
         )
 
 
-def create_app(services: Services, *, manage_engine: bool = False) -> FastAPI:
-    """Build the application around ``services``."""
-    check_security(services)
-    auth = TokenAuth.of_companies(services.companies)
-    services.reloaded.append(auth.reset)
+def _lifespan(services: Services, manage_engine: bool) -> Any:
+    """Start the engine with the app and stop it after, when the app manages it."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,11 +94,38 @@ def create_app(services: Services, *, manage_engine: bool = False) -> FastAPI:
             if manage_engine and engine is not None:
                 await anyio.to_thread.run_sync(engine.stop)
 
+    return lifespan
+
+
+def create_ops_app(services: Services, *, manage_engine: bool = False) -> FastAPI:
+    """``serve --role engine``: the engine's health and metrics, and nothing else.
+
+    A worker takes no PBX events and serves no agent, so it needs no token; what an
+    orchestrator needs is ``/readyz`` telling whether its dispatcher is healthy.
+    """
+    app = FastAPI(
+        title="callbridge engine",
+        version=__version__,
+        lifespan=_lifespan(services, manage_engine),
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.services = services
+    app.include_router(ops.build_router(services))
+    return app
+
+
+def create_app(services: Services, *, manage_engine: bool = False) -> FastAPI:
+    """Build the application around ``services``."""
+    check_security(services)
+    auth = TokenAuth.of_companies(services.companies)
+    services.reloaded.append(auth.reset)
     app = CallbridgeApp(
         title="callbridge",
         version=__version__,
         description=DESCRIPTION,
-        lifespan=lifespan,
+        lifespan=_lifespan(services, manage_engine),
         docs_url="/docs",
         redoc_url=None,
     )
@@ -119,6 +143,7 @@ def create_app(services: Services, *, manage_engine: bool = False) -> FastAPI:
     app.pbx_ingress = ingress.Ingress(services)
     app.include_router(calls.build_router(services, auth))
     app.include_router(wrapups.build_router(services, auth))
+    app.include_router(recordings.build_router(services, auth))
     app.include_router(contacts.build_router(services, auth))
     app.include_router(stream.build_router(services, auth))
     app.include_router(ops.build_router(services))

@@ -245,6 +245,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             device_id=device,
             crm=plain(body.crm),
             created_at=datetime.now(UTC),
+            record=body.record,
             company=t.company,
         )
         try:
@@ -397,11 +398,29 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         body: RecordRequest,
         who: Grant = Depends(grant),  # noqa: B008
     ) -> dict[str, str]:
-        """CallRecStart / CallRecStop."""
+        """CallRecStart / CallRecStop. A started recording puts the call's default recording
+        reference on its activity (``CALLBRIDGE_RECORDINGS__REFERENCE``, docs/wrap-up.md)."""
         login, user_call_id = await _off_loop(target, call_ref, who)
         pbx = require_soap(tenant(who))
         if body.on:
-            return await command("CallRecStart", pbx.call_rec_start, login, user_call_id)
+            done = await command("CallRecStart", pbx.call_rec_start, login, user_call_id)
+            await _off_loop(recorded, call_ref, user_call_id)
+            return done
         return await command("CallRecStop", pbx.call_rec_stop, login, user_call_id)
+
+    def recorded(call_ref: str, user_call_id: str) -> None:
+        """The call CallRecStart just recorded, marked so (see ``server/recordings.py``)."""
+        from .recordings import mark_call  # that module builds on this one's helpers
+
+        originate = journal.get_originate(call_ref)
+        if originate is not None and originate.call_key:
+            call = journal.get_call(originate.call_key)
+        else:
+            opened = journal.list_calls(limit=500, open_only=True)
+            call = next((c for c in opened if c.user_call_id == user_call_id), None)
+        if call is None:
+            log.warning("CallRecStart on %s: no call known to put the recording on", call_ref)
+            return
+        mark_call(services, call)
 
     return router

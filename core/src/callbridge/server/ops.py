@@ -33,7 +33,9 @@ def build_router(services: Services) -> APIRouter:
 
     @router.get("/readyz", summary="Ready to take events")
     async def readyz() -> JSONResponse:
-        """503 unless the journal takes writes and the engine runs and reports no problem."""
+        """503 unless the journal takes writes (with the Redis journal's ``wait_replicas``:
+        and enough replicas confirm them) and, where this service runs an engine (roles
+        ``all`` and ``engine``), its dispatcher is healthy. The body lists the problems."""
         problems = []
         try:
             await anyio.to_thread.run_sync(services.journal.check_writable)

@@ -64,6 +64,9 @@ class Services:
     plugins: Plugins | None = None
     engine: EngineHandle | None = None
     sources: list[EventSource] = field(default_factory=list)
+    #: The doorbell of the agent streams when the journal rings it across processes (Redis:
+    #: engines may run anywhere); None to use the engine's own bus.
+    bus: AgentBus | None = None
     #: The companies served (the plugins' when not given; see docs/companies.md).
     companies: Companies = field(default=None)  # type: ignore[assignment]
     #: Each company's PBX client (its own credentials); ``pbx`` is ``default``'s.
@@ -110,3 +113,11 @@ class Services:
         if company in self.pbx_clients:
             return self.pbx_clients[company]
         return self.pbx if self.companies.single else None
+
+    def agent_bus(self) -> AgentBus | None:
+        """Where the agent streams of this process learn that new messages are in the
+        journal: the journal's shared doorbell, else the engine's, else none (the streams
+        then re-read at each heartbeat)."""
+        if self.bus is not None:
+            return self.bus
+        return self.engine.bus if self.engine is not None else None

@@ -2,9 +2,12 @@
 
 Each message has the journal id of its agent event, so a browser that reconnects with
 ``Last-Event-ID`` gets what it missed replayed from the journal before the live feed resumes.
-Live messages are announced by the engine's bus (published by the dispatcher's threads and
-handed to this event loop thread-safely) and read from the journal in id order; a comment
-line every ``heartbeat`` seconds keeps proxies from closing an idle stream.
+Live messages are announced by a doorbell and read from the journal in id order. The
+doorbell is the journal's own when it has one (Redis pub/sub: the engine that wrote the
+message may run in any process, see docs/scaling.md), else the engine's bus (published by
+the dispatcher's threads); either way it is handed to this event loop thread-safely and
+carries no data. A comment line every ``heartbeat`` seconds keeps proxies from closing an
+idle stream, and the journal is read then too, in case a bell was lost.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import StreamingResponse
 
 from ..companies.registry import agent_key
-from ..engine.bus import AgentBus
+from ..engine.bus import RECHECK, AgentBus
 from ..journal.base import AgentEvent
 from .auth import TokenAuth
 from .services import Services
@@ -69,7 +72,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[AgentEvent] = asyncio.Queue(maxsize=10_000)
 
-        bus: AgentBus | None = services.engine.bus if services.engine is not None else None
+        bus: AgentBus | None = services.agent_bus()
         key = agent_key(grant.company, extension)  # never another company's agent
         detach = bus.subscribe_queue(key, loop, queue) if bus else (lambda: None)
 
@@ -98,9 +101,13 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
                     except TimeoutError:
                         if await request.is_disconnected():
                             return
+                        # A doorbell can be missed (another process's, while Redis was
+                        # away): the journal is read at each heartbeat anyway.
+                        async for message in replay():
+                            yield message
                         yield b": heartbeat\n\n"
                         continue
-                    if event.id <= last_id:
+                    if event.id <= last_id and event.kind != RECHECK:
                         continue  # already sent
                     # The bus is only the doorbell: lanes publish concurrently, so messages
                     # can arrive in another order than their ids. The journal gives them in

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
 from ..engine import wrapups
-from ..journal.base import WrapUpConflictError
+from ..journal.base import Journal, WrapUpConflictError
 from ..models import MAX_WRAPUP_NOTES, Call, CrmContext, WrapUp
 from ..plugins.tenants import base_name, plain
 from .auth import Grant, TokenAuth
@@ -61,6 +61,21 @@ class WrapUpState(BaseModel):
     outcomes: dict[str, list[str]] = Field(default_factory=dict)
 
 
+def agent_call(journal: Journal, call_ref: str, who: Grant) -> Call:
+    """The call by key, or by the external id of the click-to-call that placed it (404 when
+    there is none, or it is another agent's: its existence is not the token's business)."""
+    call = journal.get_call(call_ref)
+    if call is None:
+        originate = journal.get_originate(call_ref)
+        if originate is not None and originate.call_key:
+            call = journal.get_call(originate.call_key)
+    if call is None or call.company != who.company:
+        raise HTTPException(404, "no such call")  # another company's: not even its existence
+    if not (who.everything or (call.extension and who.allows(call.extension))):
+        raise HTTPException(404, "no such call")
+    return call
+
+
 def build_router(services: Services, auth: TokenAuth) -> APIRouter:
     """The wrap-up routes, bound to ``services``."""
     journal = services.journal
@@ -71,18 +86,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         return auth.require(request)
 
     def call_for(call_ref: str, who: Grant) -> Call:
-        """The call by key, or by the external id of the click-to-call that placed it."""
-        call = journal.get_call(call_ref)
-        if call is None:
-            originate = journal.get_originate(call_ref)
-            if originate is not None and originate.call_key:
-                call = journal.get_call(originate.call_key)
-        # Another agent's call is "no such call": its existence is not the token's business.
-        if call is None or call.company != who.company:
-            raise HTTPException(404, "no such call")  # another company's: not even its existence
-        if not (who.everything or (call.extension and who.allows(call.extension))):
-            raise HTTPException(404, "no such call")
-        return call
+        return agent_call(journal, call_ref, who)
 
     def check_records(body: WrapUpRequest, who: Grant) -> None:
         if plugins is None:

@@ -19,9 +19,16 @@ if TYPE_CHECKING:
     from .connector import ConnectorTests, FailureKind, LoadedConnector, overrides_standard_test
     from .env import CallbridgeEnv
     from .events import REMOTE, REMOTE_E164, BuiltEvent, EventFactory
-    from .fake_crm import CrmRefusal, FakeAnswer, FakeCrm, FakeRequest
-    from .fake_http import FakeHttpService, QuietHandler
-    from .live import LiveService, ServerThread, SseMessage, SseReader, bind_socket
+    from .fake_http import (
+        CrmRefusal,
+        FakeAnswer,
+        FakeCrm,
+        FakeHttpService,
+        FakeRequest,
+        Fault,
+        QuietHandler,
+    )
+    from .live import LiveService, ServerThread, SseMessage, SseReader, bind_socket, pops_of
     from .parts import (
         SQLITE_FILE_NAME,
         FanoutSink,
@@ -36,10 +43,13 @@ if TYPE_CHECKING:
         load_plugins,
         play,
     )
+    from .pbx import API_TOKEN, INGRESS_TOKEN, PBX_AGENTS, LivePbx, PlacedCall
     from .plugins import make_plugins
+    from .recorder import RecordingCrm
     from .records import make_call, make_record, shifted_record
     from .scenarios import ScenarioResult, ScenarioRunner
     from .services import require
+    from .tls import LocalCa
     from .variables import Variable, variables
     from .wait import wait_until
 
@@ -57,10 +67,11 @@ _EXPORTS = {
     "REMOTE_E164": "events",
     "BuiltEvent": "events",
     "EventFactory": "events",
-    "CrmRefusal": "fake_crm",
-    "FakeAnswer": "fake_crm",
-    "FakeCrm": "fake_crm",
-    "FakeRequest": "fake_crm",
+    "CrmRefusal": "fake_http",
+    "FakeAnswer": "fake_http",
+    "FakeCrm": "fake_http",
+    "FakeRequest": "fake_http",
+    "Fault": "fake_http",
     "FakeHttpService": "fake_http",
     "QuietHandler": "fake_http",
     "LiveService": "live",
@@ -79,9 +90,17 @@ _EXPORTS = {
     "load_plugins": "parts",
     "play": "parts",
     "require": "services",
+    "LocalCa": "tls",
     "SseMessage": "live",
     "SseReader": "live",
+    "pops_of": "live",
+    "API_TOKEN": "pbx",
+    "INGRESS_TOKEN": "pbx",
+    "PBX_AGENTS": "pbx",
+    "LivePbx": "pbx",
+    "PlacedCall": "pbx",
     "make_plugins": "plugins",
+    "RecordingCrm": "recorder",
     "make_call": "records",
     "make_record": "records",
     "shifted_record": "records",
@@ -93,6 +112,9 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "API_TOKEN",
+    "INGRESS_TOKEN",
+    "PBX_AGENTS",
     "REMOTE",
     "REMOTE_E164",
     "SQLITE_FILE_NAME",
@@ -110,13 +132,18 @@ __all__ = [
     "FakeHttpService",
     "FakeRequest",
     "FanoutSink",
+    "Fault",
     "HttpSink",
+    "LivePbx",
     "LiveService",
     "LoadedConnector",
+    "LocalCa",
     "MemorySink",
+    "PlacedCall",
     "PluginInfo",
     "Plugins",
     "QuietHandler",
+    "RecordingCrm",
     "ScenarioResult",
     "ScenarioRunner",
     "ServerThread",
@@ -135,6 +162,7 @@ __all__ = [
     "make_record",
     "overrides_standard_test",
     "play",
+    "pops_of",
     "require",
     "shifted_record",
     "variables",

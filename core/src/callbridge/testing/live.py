@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -31,10 +30,18 @@ from ..models import Call
 from ..server.app import create_app
 from ..server.thread import ServerThread, bind_socket
 from ..settings import Settings, load_settings
+from .lifecycle import Startable
 from .wait import wait_until
 
 #: ``ServerThread`` and ``bind_socket`` are re-exported for tests that serve an app of their own.
-__all__ = ["LiveService", "ServerThread", "SseMessage", "SseReader", "bind_socket"]
+__all__ = [
+    "LiveService",
+    "ServerThread",
+    "SseMessage",
+    "SseReader",
+    "bind_socket",
+    "pops_of",
+]
 
 _POLL = 0.05
 
@@ -54,7 +61,7 @@ def _bind(host: str, port: int, timeout: float) -> socket.socket:
         time.sleep(_POLL)
 
 
-class LiveService:
+class LiveService(Startable):
     """The HTTP service and its engine on a real port; ``start``, ``stop``, ``restart``.
 
     The port is bound when the object is made (``port=0``: a free one, no race with other
@@ -192,17 +199,6 @@ class LiveService:
             trust_env=False,  # the service is on loopback: no proxy from the environment
         )
 
-    def __enter__(self) -> LiveService:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
         state = "started" if self.started else "stopped"
         return f"LiveService({self.url}, {state})"
@@ -217,7 +213,17 @@ class SseMessage:
     data: dict[str, Any]
 
 
-class SseReader:
+def pops_of(messages: Sequence[SseMessage], user_call_ids: set[str]) -> list[SseMessage]:
+    """The pop messages of the given user calls (the PBX's call ids), in order: several
+    tests share one stream, each looks only at its own calls."""
+    return [
+        m
+        for m in messages
+        if m.event == "pop" and str(m.data["call"]["user_call_id"]) in user_call_ids
+    ]
+
+
+class SseReader(Startable):
     """Reads ``/v1/agents/{extension}/events`` in a thread and keeps every message.
 
     The token goes as ``Authorization: Bearer`` or, with ``query_token=True``, as the
@@ -306,15 +312,8 @@ class SseReader:
         if self._thread.is_alive():
             self._thread.join(timeout=10)
 
-    def __enter__(self) -> SseReader:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
+        """``close`` (so that ``with`` closes the stream)."""
         self.close()
 
     def __repr__(self) -> str:  # the token stays out of test output

@@ -14,6 +14,8 @@ Fixtures:
 - ``app_client``: ``app_client(plugin)`` -> ``AppHarness`` (``.client``, ``.send_event``).
 - ``companies``: ``companies.add("acme", "1", plugins={...}); companies.write()`` -> a
   companies file with fresh tokens, named by ``CALLBRIDGE_COMPANIES_FILE``.
+- ``live_pbx``: ``live_pbx(settings, plugin="acme")`` -> a started ``LivePbx`` (the
+  simulator's PBX in front of a live service), stopped after the test.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from .companies import CompaniesFile
     from .env import CallbridgeEnv
     from .events import EventFactory
+    from .pbx import LivePbx
     from .scenarios import ScenarioRunner
 
 
@@ -119,3 +122,21 @@ def app_client(
     yield factory
     for harness in apps:
         harness.close()
+
+
+@pytest.fixture
+def live_pbx(callbridge_env: CallbridgeEnv) -> Iterator[Callable[..., LivePbx]]:
+    """``live_pbx(settings=None, *, plugin=None)`` -> a started ``LivePbx``: the simulator's
+    SOAP server and events in front of callbridge as ``callbridge serve`` runs it."""
+    from .pbx import LivePbx
+
+    started: list[LivePbx] = []
+
+    def factory(settings: dict[str, Any] | None = None, **kwargs: Any) -> LivePbx:
+        pbx = LivePbx(callbridge_env, settings, **kwargs).start()
+        started.append(pbx)
+        return pbx
+
+    yield factory
+    for pbx in reversed(started):
+        pbx.stop()

@@ -61,6 +61,10 @@ HANGUP_UNKNOWN = "cb_hangup_unknown"
 #: table, filled in by the MySQL source. Event 16's ``ext`` is the number *called* (a group,
 #: a DID), so the call tracker takes the user's extension from here first.
 USER_EXTENSION = "user_extension"
+#: Not the document's: ``1`` when the PBX's tables say the call is recorded (``recording`` of
+#: ``monitor_user_calls`` or ``monitor_calls``), set by the MySQL source's triggers. The
+#: call's activity then carries a recording reference (``CALLBRIDGE_RECORDINGS__*``).
+RECORDING = "cb_recording"
 
 
 class EventParseError(ValueError):

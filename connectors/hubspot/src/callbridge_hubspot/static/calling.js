@@ -178,16 +178,117 @@ const wrapup = { key: null, revision: 0 };
 function showWrapup(call, contact) {
   if (!call.key) return;
   $("wrapup").hidden = false;
+  // Search and create are offered when the lookup was ambiguous or found nothing.
+  const ambiguous = Boolean(contact && (contact.candidates || []).length);
+  $("wrapup-find").hidden = Boolean(contact) && !ambiguous;
+  finder.number = call.remote_e164 || call.remote_number || "";
+  $("wrapup-new").hidden = Boolean(contact) || !finder.number || finder.created;
   if (wrapup.key === call.key) return;
   wrapup.key = call.key;
   wrapup.revision = 0;
-  $("wrapup-notes").value = "";
+  finder.created = false;
+  for (const id of ["wrapup-notes", "wrapup-search", "new-name", "new-company"]) $(id).value = "";
   $("wrapup-result").textContent = "";
+  $("wrapup-found").textContent = "";
   $("wrapup-outcome").replaceChildren(...DISPOSITIONS.map(([value, label]) => new Option(label, value)));
-  const choices = contact ? ((contact.candidates || []).length ? contact.candidates : [contact]) : [];
-  $("wrapup-record").replaceChildren(new Option("(as logged)", ""), ...choices.map((c) => new Option(
-    c.name, JSON.stringify({ connector: "hubspot", record_type: "contact", record_id: c.record_id }))));
+  finder.candidates = contact ? (ambiguous ? contact.candidates : [contact]) : [];
+  listRecords(finder.candidates, false);
 }
+
+// --- finding or creating the contact: search as you type through /v1/contacts -------------
+
+const finder = { timer: null, seq: 0, candidates: [], number: "", created: false };
+
+function listRecords(found, pick) {
+  $("wrapup-record").replaceChildren(new Option("(as logged)", ""), ...found.map((c) => new Option(
+    c.company ? `${c.name} (${c.company})` : c.name,
+    JSON.stringify({ connector: "hubspot", record_type: c.record_type || "contact", record_id: c.record_id }))));
+  if (pick && found.length) $("wrapup-record").selectedIndex = 1;
+}
+
+async function answerOf(response) {
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const wait = response.headers.get("Retry-After");
+    throw new Error((answer.detail || `HTTP ${response.status}`) + (wait ? ` (retry in ${wait} s)` : ""));
+  }
+  return answer;
+}
+
+async function findRecords() {
+  clearTimeout(finder.timer);
+  const query = $("wrapup-search").value.trim();
+  const seq = ++finder.seq;
+  if (query.length < 2) { listRecords(finder.candidates, false); $("wrapup-found").textContent = ""; return; }
+  $("wrapup-found").textContent = "Searching…";
+  try {
+    const url = api(`v1/contacts/search?connector=hubspot&q=${encodeURIComponent(query)}`);
+    const found = await answerOf(await fetch(url, { headers: authHeaders() }));
+    if (seq !== finder.seq) return;  // the agent typed on: a newer search answers
+    listRecords(found, true);
+    $("wrapup-found").textContent = found.length ? `${found.length} found: ↓ to choose` : `No contact matches ${query}`;
+  } catch (error) {
+    if (seq === finder.seq) $("wrapup-found").textContent = `Search failed: ${error.message}`;
+  }
+}
+
+async function createRecord() {
+  const name = $("new-name").value.trim();
+  if (!name) { $("wrapup-found").textContent = "Type a name to create a contact"; $("new-name").focus(); return; }
+  const body = {
+    connector: "hubspot", name, number: finder.number, kind: $("new-kind").value,
+    company: $("new-company").value.trim() || null, extension: creds().extension || null,
+  };
+  $("wrapup-found").textContent = "Creating…";
+  try {
+    const created = await answerOf(await fetch(api("v1/contacts"), {
+      method: "POST", headers: authHeaders({ "Content-Type": "application/json" }), body: JSON.stringify(body),
+    }));
+    finder.created = true;
+    finder.candidates = [created];
+    listRecords(finder.candidates, true);
+    $("wrapup-new").hidden = true;
+    $("wrapup-found").textContent = `Created ${created.name}: Ctrl+Enter logs the call on it`;
+    $("wrapup-record").focus();
+  } catch (error) {
+    $("wrapup-found").textContent = `Not created: ${error.message}`;
+  }
+}
+
+$("wrapup-search").addEventListener("input", () => {
+  clearTimeout(finder.timer);
+  finder.timer = setTimeout(findRecords, 300);
+});
+$("wrapup-search").addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  const select = $("wrapup-record");
+  if (event.key === "ArrowDown") {
+    event.preventDefault();
+    select.focus();
+    if (select.selectedIndex < 1 && select.options.length > 1) select.selectedIndex = 1;
+  } else if (event.key === "Enter") {
+    event.preventDefault();
+    findRecords();
+  } else if (event.key === "Escape") {
+    event.preventDefault();
+    $("wrapup-search").value = "";
+    findRecords();
+  }
+});
+$("wrapup-record").addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && !$("wrapup-find").hidden) { event.preventDefault(); $("wrapup-search").focus(); }
+});
+$("new-create").addEventListener("click", createRecord);
+$("wrapup-new").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.ctrlKey && !event.metaKey) { event.preventDefault(); createRecord(); }
+});
+// Alt+R: to the contact search from anywhere on the page.
+document.addEventListener("keydown", (event) => {
+  if (!event.altKey || event.ctrlKey || event.key.toLowerCase() !== "r") return;
+  if ($("wrapup").hidden || $("wrapup-find").hidden) return;
+  event.preventDefault();
+  $("wrapup-search").focus();
+});
 
 async function saveWrapup() {
   if (!wrapup.key) return;

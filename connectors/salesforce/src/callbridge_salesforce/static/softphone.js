@@ -154,20 +154,123 @@
   function showWrapup(call, contact) {
     if (!call.key) { return; }
     $("wrapup").hidden = false;
+    // Search and create are offered when the lookup was ambiguous or found nothing.
+    var ambiguous = Boolean(contact && contact.candidates && contact.candidates.length);
+    $("wrapup-find").hidden = Boolean(contact) && !ambiguous;
+    finder.number = call.remote_e164 || call.remote_number || "";
+    $("wrapup-new").hidden = Boolean(contact) || !finder.number || finder.created;
     if (wrapup.key === call.key) { return; }
     wrapup.key = call.key;
     wrapup.revision = 0;
+    finder.created = false;
     $("wrapup-notes").value = "";
     $("wrapup-outcome").value = "";
     $("wrapup-result").textContent = "";
+    $("wrapup-search").value = "";
+    $("wrapup-found").textContent = "";
+    $("new-name").value = "";
+    $("new-company").value = "";
+    finder.candidates = ambiguous ? contact.candidates : (contact ? [contact] : []);
+    fillRecords(finder.candidates, false);
+  }
+
+  // --- finding or creating the record: search as you type through /v1/contacts ------------
+
+  var finder = { timer: null, seq: 0, candidates: [], number: "", created: false };
+
+  function fillRecords(list, pick) {
     var select = $("wrapup-record");
     while (select.options.length > 1) { select.remove(1); }
-    var choices = (contact && contact.candidates && contact.candidates.length) ? contact.candidates : (contact ? [contact] : []);
-    choices.forEach(function (c) {
+    list.forEach(function (c) {
       var value = JSON.stringify({ connector: config.connector, record_type: c.record_type, record_id: c.record_id });
-      select.add(new Option(c.record_type + ": " + c.name, value));
+      select.add(new Option(c.record_type + ": " + c.name + (c.company ? " (" + c.company + ")" : ""), value));
+    });
+    if (pick && list.length) { select.selectedIndex = 1; }
+  }
+
+  function answerOf(response) {
+    return response.json().catch(function () { return {}; }).then(function (answer) {
+      if (!response.ok) {
+        var wait = response.headers.get("Retry-After");
+        throw new Error((answer.detail || ("HTTP " + response.status)) + (wait ? " (retry in " + wait + " s)" : ""));
+      }
+      return answer;
     });
   }
+
+  function searchRecords() {
+    clearTimeout(finder.timer);
+    var query = $("wrapup-search").value.trim();
+    var seq = ++finder.seq;
+    if (query.length < 2) { fillRecords(finder.candidates, false); $("wrapup-found").textContent = ""; return; }
+    $("wrapup-found").textContent = "Searching…";
+    var url = config.apiBase + "/v1/contacts/search?connector=" + encodeURIComponent(config.connector) +
+      "&q=" + encodeURIComponent(query);
+    fetch(url, { headers: authHeaders() }).then(answerOf).then(function (found) {
+      if (seq !== finder.seq) { return; }  // the agent typed on: a newer search answers
+      fillRecords(found, true);
+      $("wrapup-found").textContent = found.length ? found.length + " found: ↓ to choose" : "No record matches " + query;
+    }).catch(function (error) {
+      if (seq === finder.seq) { $("wrapup-found").textContent = "Search failed: " + error.message; }
+    });
+  }
+
+  function createRecord() {
+    var name = $("new-name").value.trim();
+    if (!name) { $("wrapup-found").textContent = "Type a name to create a record"; $("new-name").focus(); return; }
+    var body = {
+      connector: config.connector, name: name, number: finder.number, kind: $("new-kind").value,
+      company: $("new-company").value.trim() || null, extension: state.extension || null
+    };
+    $("wrapup-found").textContent = "Creating…";
+    fetch(config.apiBase + "/v1/contacts", {
+      method: "POST",
+      headers: authHeaders({ "Content-Type": "application/json" }),
+      body: JSON.stringify(body)
+    }).then(answerOf).then(function (created) {
+      finder.created = true;
+      finder.candidates = [created];
+      fillRecords(finder.candidates, true);
+      $("wrapup-new").hidden = true;
+      $("wrapup-found").textContent = "Created " + created.record_type + " " + created.name + ": Ctrl+Enter logs the call on it";
+      $("wrapup-record").focus();
+    }).catch(function (error) { $("wrapup-found").textContent = "Not created: " + error.message; });
+  }
+
+  $("wrapup-search").addEventListener("input", function () {
+    clearTimeout(finder.timer);
+    finder.timer = setTimeout(searchRecords, 300);
+  });
+  $("wrapup-search").addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) { return; }
+    var select = $("wrapup-record");
+    if (event.key === "ArrowDown") {
+      event.preventDefault();
+      select.focus();
+      if (select.selectedIndex < 1 && select.options.length > 1) { select.selectedIndex = 1; }
+    } else if (event.key === "Enter") {
+      event.preventDefault();
+      searchRecords();
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      $("wrapup-search").value = "";
+      searchRecords();
+    }
+  });
+  $("wrapup-record").addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && !$("wrapup-find").hidden) { event.preventDefault(); $("wrapup-search").focus(); }
+  });
+  $("new-create").addEventListener("click", createRecord);
+  $("wrapup-new").addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.ctrlKey && !event.metaKey) { event.preventDefault(); createRecord(); }
+  });
+  // Alt+R: to the record search from anywhere on the page.
+  document.addEventListener("keydown", function (event) {
+    if (event.altKey && !event.ctrlKey && event.key.toLowerCase() === "r" && !$("wrapup-find").hidden && !$("wrapup").hidden) {
+      event.preventDefault();
+      $("wrapup-search").focus();
+    }
+  });
 
   function saveWrapup() {
     if (!wrapup.key) { return; }

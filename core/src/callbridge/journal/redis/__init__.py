@@ -18,15 +18,17 @@ Why this shape:
   pipeline: one round trip and one fsync for a burst instead of one per request.
 - Keys share a prefix (``?prefix=`` in the URL, default ``callbridge``) so that several
   instances, or tests, can use one server. Keys are built inside the scripts, so this needs a
-  standalone Redis (or one shard), not Redis Cluster.
+  standalone Redis (or one shard, with replicas and Sentinel: docs/scaling.md), not Redis
+  Cluster.
 
 The URL's password is never shown: ``repr``, logs and errors use a redacted form.
 
 The modules: ``connection.py`` (the URL, the client, the server checks and the key
 names), ``scripts.py`` (every Lua script), ``events.py`` (the writer thread, accepted
 events, cursors, rejected requests and the agent streams), ``calls.py`` (calls and
-originates), ``deliveries.py``, ``pruning.py``, and ``journal.py``, which puts them
-together. Times, JSON and events are stored as ``journal/codec.py`` says, as in SQLite.
+originates), ``deliveries.py``, ``pruning.py``, ``bells.py`` (the agents' doorbell across
+processes, pub/sub), ``sentinel.py`` (``redis+sentinel://`` URLs), and ``journal.py``, which
+puts them together. Times, JSON and events are stored as ``journal/codec.py`` says, as in SQLite.
 """
 
 from ..base import DuplicateOriginateError

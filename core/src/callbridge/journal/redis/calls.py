@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any, cast
@@ -137,3 +138,28 @@ class RedisCalls(RedisStore):
     def get_wrapup(self, call_key: str) -> WrapUp | None:
         data = self._redis.hget(self._k("wrapups"), call_key)
         return None if data is None else WrapUp.model_validate_json(data)
+
+    def save_recording(self, call_key: str, reference: str, at: datetime) -> bool:
+        """One hash field per call: ``{"reference", "at"}`` (``at`` in microseconds, for
+        retention); the compare and write are one optimistic transaction."""
+        key = self._k("recordings")
+        changed: list[bool] = []
+
+        def change(pipe: redis.client.Pipeline) -> None:
+            changed.clear()
+            stored = cast(str | None, pipe.hget(key, call_key))
+            held = json.loads(stored).get("reference") if stored else None
+            changed.append(held != reference)
+            if held != reference:
+                pipe.multi()
+                pipe.hset(key, call_key, json.dumps({"reference": reference, "at": to_us(at)}))
+
+        self._redis.transaction(change, key)
+        return changed[0]
+
+    def get_recording(self, call_key: str) -> str | None:
+        data = cast(str | None, self._redis.hget(self._k("recordings"), call_key))
+        if data is None:
+            return None
+        reference = json.loads(data).get("reference")
+        return str(reference) if reference is not None else None

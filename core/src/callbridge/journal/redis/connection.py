@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import cast
+from dataclasses import dataclass, field
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
@@ -13,6 +14,8 @@ from redis.retry import Retry
 
 from ...errors import ConfigurationError
 from ..base import Journal, JournalClosedError
+from . import sentinel
+from .sentinel import SentinelTarget
 
 log = logging.getLogger(__name__)
 
@@ -27,41 +30,82 @@ _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.:{}\-]{1,64}$")
 def redact_url(url: str) -> str:
     """The URL with its password replaced by ``***`` and its query dropped, for display."""
     try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        port = f":{parts.port}" if parts.port else ""
+        parts = urlsplit(url.strip())
     except ValueError:
         return "<unparsable redis URL>"
-    auth = ""
-    if parts.username or parts.password:
-        auth = (parts.username or "") + (":***" if parts.password else "") + "@"
-    return urlunsplit((parts.scheme, f"{auth}{host}{port}", parts.path, "", ""))
+    auth, at, hosts = parts.netloc.rpartition("@")
+    if at:
+        user, _, password = auth.partition(":")
+        auth = user + (":***" if password else "") + "@"
+    return urlunsplit((parts.scheme, f"{auth}{hosts}", parts.path, "", ""))
 
 
-def split_url(url: str) -> tuple[str, str, str]:
-    """(URL for redis-py, key prefix, redacted URL); a bad URL is a ``ConfigurationError``."""
+class NotReplicatedError(redis.RedisError):
+    """Fewer replicas than ``wait_replicas`` confirmed a write in time: it is not acked."""
+
+
+@dataclass(frozen=True)
+class RedisUrl:
+    """A journal URL, read: where to connect, the key prefix and the journal's options."""
+
+    #: The URL for redis-py without the journal's options (plain ``redis://`` form); it
+    #: holds the password, so it stays out of ``repr``.
+    clean: str = field(repr=False)
+    prefix: str
+    #: Without the password, for ``repr``, logs and errors.
+    shown: str
+    #: Replicas that must confirm appends before the ingress acks them (``WAIT``); 0: none.
+    wait_replicas: int = 0
+    #: Milliseconds the ``WAIT`` may take before the append is refused (503, the PBX retries).
+    wait_timeout_ms: int = 1000
+    #: Set for ``redis+sentinel://`` URLs.
+    sentinel: SentinelTarget | None = None
+
+
+def _int_option(options: dict[str, str], name: str, default: int, shown: str) -> int:
+    raw = options.pop(name, None)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise ConfigurationError(
+            f"CALLBRIDGE_JOURNAL: {name} must be a whole number, not {raw!r} ({shown})"
+        )
+    return int(raw)
+
+
+def split_url(url: str) -> RedisUrl:
+    """Read a journal URL; a bad one is a ``ConfigurationError`` (with the password hidden)."""
     shown = redact_url(url)
     try:
         parts = urlsplit(url.strip())
-        _ = parts.port  # raises on a bad port
+        if parts.scheme != sentinel.SCHEME:
+            _ = parts.port  # raises on a bad port
     except ValueError:
         raise ConfigurationError(f"CALLBRIDGE_JOURNAL: not a valid Redis URL ({shown})") from None
-    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+    plain_host = parts.scheme == sentinel.SCHEME or bool(parts.hostname)
+    if parts.scheme not in ("redis", "rediss", sentinel.SCHEME) or not plain_host:
         raise ConfigurationError(
-            f"CALLBRIDGE_JOURNAL: expected redis://host[:port][/db][?prefix=name] ({shown})"
+            f"CALLBRIDGE_JOURNAL: expected redis://host[:port][/db][?prefix=name] or "
+            f"{sentinel.SCHEME}://host[:port],.../service[/db] ({shown})"
         )
     query = parse_qsl(parts.query, keep_blank_values=True)
-    prefixes = [value for key, value in query if key == "prefix"]
-    prefix = prefixes[-1] if prefixes else DEFAULT_PREFIX
+    options = dict(query)
+    prefix = options.pop("prefix", DEFAULT_PREFIX)
     if not _PREFIX_RE.match(prefix):
         raise ConfigurationError(
             f"CALLBRIDGE_JOURNAL: prefix {prefix!r} must be 1-64 letters, digits or _.:{{}}-"
         )
-    rest = urlencode([(key, value) for key, value in query if key != "prefix"])
+    wait_replicas = _int_option(options, "wait_replicas", 0, shown)
+    wait_timeout = _int_option(options, "wait_timeout", 1000, shown)
+    target = None
+    if parts.scheme == sentinel.SCHEME:
+        target = sentinel.parse_target(parts.netloc, parts.path, options, shown)
+        if options:
+            unknown = ", ".join(sorted(options))
+            raise ConfigurationError(f"CALLBRIDGE_JOURNAL: unknown option {unknown} ({shown})")
+    rest = urlencode([(key, value) for key, value in query if key in options])
     clean = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment))
-    return clean, prefix, shown
+    return RedisUrl(clean, prefix, shown, wait_replicas, wait_timeout, target)
 
 
 class RedisStore(Journal):
@@ -72,25 +116,33 @@ class RedisStore(Journal):
     #: The URL without its password, for ``repr``, logs and errors.
     _shown: str
     _closed: bool
+    #: See ``RedisUrl.wait_replicas`` and ``wait_timeout_ms``.
+    _wait_replicas: int
+    _wait_timeout_ms: int
 
     def _connect(self, url: str) -> None:
         """Connect to the server the URL names and check it: a bad URL, an unknown option or
         a server that cannot be used is a ``ConfigurationError`` (with the password hidden)."""
-        clean, self.prefix, self._shown = split_url(url)
+        target = split_url(url)
+        self.prefix, self._shown = target.prefix, target.shown
+        self._wait_replicas, self._wait_timeout_ms = target.wait_replicas, target.wait_timeout_ms
         self._closed = False
         # Retries re-send a command whose reply was lost. The event append, call and cursor
         # writes and delivery transitions are idempotent; a retried agent message or rejected
         # request may appear twice, which its readers tolerate.
         bad_option = f"CALLBRIDGE_JOURNAL: bad option in the Redis URL ({self._shown})"
+        options: dict[str, Any] = {
+            "decode_responses": True,
+            "socket_connect_timeout": 5.0,
+            "socket_timeout": 30.0,
+            "health_check_interval": 30,
+            "retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3),
+        }
         try:
-            self._client = redis.Redis.from_url(
-                clean,
-                decode_responses=True,
-                socket_connect_timeout=5.0,
-                socket_timeout=30.0,
-                health_check_interval=30,
-                retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3),
-            )
+            if target.sentinel is not None:
+                self._client = sentinel.master_client(target.sentinel, **options)
+            else:
+                self._client = redis.Redis.from_url(target.clean, **options)
         except ValueError as exc:
             raise ConfigurationError(f"{bad_option}: {exc}") from None
         try:
@@ -108,6 +160,17 @@ class RedisStore(Journal):
             raise ConfigurationError(
                 f"CALLBRIDGE_JOURNAL: cannot use Redis at {self._shown}: {exc}"
             ) from None
+
+    def _replicated(self, reply: object) -> NotReplicatedError | None:
+        """The error to fail writes with when ``WAIT``'s ``reply`` falls short, else None."""
+        if isinstance(reply, Exception):
+            return NotReplicatedError(f"WAIT failed: {reply}")
+        if int(cast(int, reply)) < self._wait_replicas:
+            return NotReplicatedError(
+                f"{reply} of {self._wait_replicas} replicas confirmed the write within "
+                f"{self._wait_timeout_ms} ms (CALLBRIDGE_JOURNAL's wait_replicas)"
+            )
+        return None
 
     def _k(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))

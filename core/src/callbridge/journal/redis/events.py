@@ -47,6 +47,7 @@ class RedisEvents(RedisStore):
     _dedup_window_us: str
     _append: Script
     _stream_add: Script
+    _agent_add: Script
 
     def _start_writer(self) -> None:
         """Start the thread that sends queued appends (see ``_send_appends``)."""
@@ -89,10 +90,19 @@ class RedisEvents(RedisStore):
                 pipe = self._client.pipeline(transaction=False)
                 for item in pending:
                     pipe.evalsha(self._append.sha, len(keys), *keys, *item.args)
+                if self._wait_replicas:  # acked only once on enough replicas (a failover)
+                    pipe.execute_command(  # type: ignore[no-untyped-call]
+                        "WAIT", self._wait_replicas, self._wait_timeout_ms
+                    )
                 replies = pipe.execute(raise_on_error=False)
+                short: Exception | None = (
+                    self._replicated(replies.pop()) if self._wait_replicas else None
+                )
             except Exception as exc:  # the connection failed: fail these, keep serving
+                short = exc
+            if short is not None:
                 for item in pending:
-                    item.future.set_exception(exc)
+                    item.future.set_exception(short)
                 return
             again: list[_Append] = []
             for item, reply in zip(pending, replies, strict=True):
@@ -212,9 +222,9 @@ class RedisEvents(RedisStore):
 
     def append_agent_event(self, extension: str, kind: str, data: dict[str, Any]) -> AgentEvent:
         at = utc_now()
-        new_id = self._stream_add(
-            keys=[self._k("agent", "seq"), self._k("agent", extension)],
-            args=[0, "at", to_us(at), "kind", kind, "data", dumps(data)],
+        new_id = self._agent_add(
+            keys=[self._k("agent", "seq"), self._k("agent", extension), self._k("agent", "bell")],
+            args=[extension, "at", to_us(at), "kind", kind, "data", dumps(data)],
             client=self._redis,
         )
         return AgentEvent(id=int(new_id), extension=extension, at=at, kind=kind, data=data)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import cast
 
-from ...models import Originate
+from ...models import Originate, WrapUp
 from ..base import DeliveryState, events_floor
 from ..codec import to_us
 from .connection import RedisStore
@@ -63,6 +63,8 @@ class RedisPruning(RedisStore):
         counts["calls"] = self._prune_calls(cutoff, dry_run)
         counts["deliveries"] = self._prune_deliveries(cutoff, dry_run)
         counts["originates"] = self._prune_originates(cutoff, dry_run)
+        counts["wrapups"] = self._prune_per_call("wrapups", _wrapup_at, cutoff, dry_run)
+        counts["recordings"] = self._prune_per_call("recordings", _recording_at, cutoff, dry_run)
         return counts
 
     def _prune_stream(
@@ -198,3 +200,46 @@ class RedisPruning(RedisStore):
                     self._k("originates", "by_time"), *doomed[i : i + self._PRUNE_CHUNK]
                 )
         return len(doomed)
+
+    def _prune_per_call(
+        self, name: str, saved_at: typing.Callable[[str], int], cutoff: int, dry_run: bool
+    ) -> int:
+        """Fields of a per-call hash (wrap-ups, recordings) saved before the cutoff whose
+        call has no pending delivery (an update, or a log_call waiting, still reads them)."""
+        key = self._k(name)
+        old: list[str] = []
+        for call_key, data in self._redis.hscan_iter(key, count=self._PRUNE_CHUNK):
+            try:
+                saved = saved_at(data)
+            except (ValueError, TypeError, AttributeError):
+                continue  # unreadable: left for a person to look at
+            if saved < cutoff:
+                old.append(call_key)
+        doomed: list[str] = []
+        for i in range(0, len(old), self._PRUNE_CHUNK):
+            chunk = old[i : i + self._PRUNE_CHUNK]
+            pipe = self._redis.pipeline(transaction=False)
+            for call_key in chunk:
+                pipe.smembers(self._k("deliveries", "call", call_key))
+            delivery_ids = [sorted(ids) for ids in pipe.execute()]
+            pipe = self._redis.pipeline(transaction=False)
+            for ids in delivery_ids:
+                for delivery_id in ids:
+                    pipe.hget(self._k("delivery", delivery_id), "state")
+            states = iter(pipe.execute())
+            for call_key, ids in zip(chunk, delivery_ids, strict=True):
+                own = [next(states) for _ in ids]  # every reply consumed, in order
+                if "pending" not in own:
+                    doomed.append(call_key)
+        if not dry_run:
+            for i in range(0, len(doomed), self._PRUNE_CHUNK):
+                self._redis.hdel(key, *doomed[i : i + self._PRUNE_CHUNK])
+        return len(doomed)
+
+
+def _wrapup_at(data: str) -> int:
+    return to_us(WrapUp.model_validate_json(data).saved_at)
+
+
+def _recording_at(data: str) -> int:
+    return int(json.loads(data)["at"])

@@ -220,3 +220,16 @@ n = n + 1
 end
 return n
 """
+
+#: An agent message (``STREAM_ADD_LUA`` without trimming) and its doorbell, in one step.
+#: KEYS: counter, the agent's stream, the bell channel. ARGV: extension, then field/value pairs.
+#: Publishing inside the script means no bell rings for a message that was not stored, and
+#: none is missing for one that was (unless the listener was disconnected: see ``bells.py``).
+AGENT_ADD_LUA = """
+local n = redis.call('INCR', KEYS[1])
+local args = {'XADD', KEYS[2], string.format('%d-0', n)}
+for i = 2, #ARGV do table.insert(args, ARGV[i]) end
+redis.call(unpack(args))
+redis.call('PUBLISH', KEYS[3], ARGV[1] .. ' ' .. n)
+return n
+"""

@@ -188,3 +188,29 @@ class SqliteCalls(SqliteStore):
             AgentEvent(id=i, extension=x, at=from_us(at), kind=k, data=json.loads(d))
             for i, x, at, k, d in rows
         ]
+
+    def save_recording(self, call_key: str, reference: str, at: datetime) -> bool:
+        def write(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT reference FROM recordings WHERE call_key = ?", (call_key,)
+            ).fetchone()
+            if row is not None and row[0] == reference:
+                return False
+            conn.execute(
+                "INSERT INTO recordings (call_key, reference, saved_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (call_key) DO UPDATE SET reference = excluded.reference,"
+                " saved_at = excluded.saved_at",
+                (call_key, reference, to_us(at)),
+            )
+            return True
+
+        # Durable: the caller is told "kept" only once a crash can no longer lose it.
+        return self._state.submit(write, durable=True)
+
+    def get_recording(self, call_key: str) -> str | None:
+        row = (
+            self._state.read()
+            .execute("SELECT reference FROM recordings WHERE call_key = ?", (call_key,))
+            .fetchone()
+        )
+        return None if row is None else str(row[0])

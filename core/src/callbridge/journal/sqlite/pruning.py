@@ -42,8 +42,26 @@ class SqlitePruning(SqliteStore):
             )
         cursors = self._state.read().execute("SELECT name, seq FROM cursors").fetchall()
         floor = events_floor({str(name): int(seq) for name, seq in cursors})
+        plans = self._prune_plans(cutoff, floor)
+        counts: dict[str, int] = {}
+        for file, table, where, params in plans:
+            if dry_run:
+                row = (
+                    file.read()
+                    .execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params)  # noqa: S608
+                    .fetchone()
+                )
+                counts[table] = int(row[0])
+                continue
+            counts[table] = self._prune_table(file, table, where, params)
+        return counts
+
+    def _prune_plans(
+        self, cutoff: int, floor: int
+    ) -> list[tuple[SqliteFile, str, str, tuple[int, ...]]]:
+        """(file, table, condition, parameters) of what ``prune`` deletes."""
         events, state = self._events, self._state
-        plans: list[tuple[SqliteFile, str, str, tuple[int, ...]]] = [
+        return [
             (
                 events,
                 "events",
@@ -66,19 +84,17 @@ class SqlitePruning(SqliteStore):
                 (cutoff,),
             ),
             (state, "originates", "created_at < ?", (cutoff,)),
-        ]
-        counts: dict[str, int] = {}
-        for file, table, where, params in plans:
-            if dry_run:
-                row = (
-                    file.read()
-                    .execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params)  # noqa: S608
-                    .fetchone()
+            *(
+                (
+                    state,
+                    table,
+                    f"saved_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries d "  # noqa: S608
+                    f"WHERE d.call_key = {table}.call_key AND d.state = 'pending')",
+                    (cutoff,),
                 )
-                counts[table] = int(row[0])
-                continue
-            counts[table] = self._prune_table(file, table, where, params)
-        return counts
+                for table in ("wrapups", "recordings")
+            ),
+        ]
 
     def _prune_table(
         self, file: SqliteFile, table: str, where: str, params: tuple[int, ...]

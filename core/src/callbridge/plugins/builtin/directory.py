@@ -390,8 +390,8 @@ class DirectoryPlugin(DirectoryDatabase):
                 "SELECT id FROM activities WHERE idempotency_key = ?", (key,)
             ).fetchone()
         ref = ActivityRef(connector=self.name, record_type="activity", record_id=str(row[0]))
-        if record.wrapup is not None:
-            self.update_call(record, ref, record.wrapup.revision)
+        if record.wrapup is not None or record.recording_url:
+            self.update_call(record, ref, record.wrapup.revision if record.wrapup else 0)
         return ref
 
     @hookimpl
@@ -399,9 +399,15 @@ class DirectoryPlugin(DirectoryDatabase):
         """Write the wrap-up on the activity row, moving it to the chosen contact.
 
         Only a newer revision changes the row (``wrapup_revision < ?``), so an update
-        repeated after a crash writes nothing twice.
+        repeated after a crash writes nothing twice. The recording's link is set as given.
         """
         wrapup = record.wrapup
+        if record.recording_url:
+            with self._write() as db:
+                db.execute(
+                    "UPDATE activities SET recording_url = ? WHERE id = ?",
+                    (record.recording_url, int(activity.record_id)),
+                )
         if wrapup is None:
             return activity
         contact_id, owner = self._placed(record)

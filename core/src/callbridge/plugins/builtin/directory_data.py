@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 _SCHEMA = """
@@ -64,6 +64,8 @@ _UPGRADES: dict[int, tuple[str, ...]] = {
         "ALTER TABLE activities ADD COLUMN related TEXT",
         "ALTER TABLE activities ADD COLUMN wrapup_revision INTEGER NOT NULL DEFAULT 0",
     ),
+    # Version 3: the link to the call's recording (CALLBRIDGE_RECORDINGS__URL_TEMPLATE).
+    3: ("ALTER TABLE activities ADD COLUMN recording_url TEXT",),
 }
 
 #: The outcomes the directory offers the wrap-up form (a CRM has its own list).
@@ -102,6 +104,7 @@ def activity_from_row(row: sqlite3.Row) -> DirectoryActivity:
         disposition=row["disposition"],
         related=row["related"],
         wrapup_revision=row["wrapup_revision"],
+        recording_url=row["recording_url"],
     )
 
 
@@ -210,6 +213,8 @@ class DirectoryActivity:
     disposition: str | None = None
     related: str | None = None
     wrapup_revision: int = 0
+    #: The link to the call's recording, when the PBX recorded it.
+    recording_url: str | None = None
 
 
 def _now() -> str:

@@ -61,6 +61,15 @@ def _numbers(numbers: Sequence[str]) -> str:
     return f"<dd><ul>{items}</ul></dd>"
 
 
+def _recording(url: str | None) -> str:
+    """A link to the call's recording; only an http(s) one is a link (never ``javascript:``)."""
+    if not url:
+        return "—"
+    if not url.startswith(("https://", "http://")):
+        return _text(url)
+    return f'<a href="{escape(url, quote=True)}" rel="noopener noreferrer">listen</a>'
+
+
 def _activities(activities: Sequence[DirectoryActivity]) -> str:
     if not activities:
         return (
@@ -75,6 +84,7 @@ def _activities(activities: Sequence[DirectoryActivity]) -> str:
         f"<td>{_text(a.local_extension)}</td>"
         f"<td>{_text(a.outcome)}</td>"
         f"<td>{_text(a.duration_s)}</td>"
+        f"<td>{_recording(a.recording_url)}</td>"
         "</tr>"
         for a in activities
     )
@@ -83,7 +93,8 @@ def _activities(activities: Sequence[DirectoryActivity]) -> str:
         f"<table><caption>The {len(activities)} most recent calls, newest first</caption>"
         '<thead><tr><th scope="col">When</th><th scope="col">Direction</th>'
         '<th scope="col">Number</th><th scope="col">Extension</th>'
-        '<th scope="col">Outcome</th><th scope="col">Duration (s)</th></tr></thead>'
+        '<th scope="col">Outcome</th><th scope="col">Duration (s)</th>'
+        '<th scope="col">Recording</th></tr></thead>'
         f"<tbody>{rows}</tbody></table></section>"
     )
 

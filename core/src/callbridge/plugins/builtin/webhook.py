@@ -238,10 +238,14 @@ class WebhookPlugin:
     def update_call(self, record: CallRecord, activity: ActivityRef, revision: int) -> ActivityRef:
         """POST ``{"type": "call_update", ...}``: the agent's wrap-up at ``revision``.
 
-        Its ``Idempotency-Key`` is the record's with ``:wrapup:<revision>`` appended, so a
-        receiver deduplicates each revision on its own; all URLs must accept it.
+        Its ``Idempotency-Key`` is the record's with ``:wrapup:<revision>`` appended (and
+        ``:recording:<digest>`` when a recording is known: a late recording is an update of
+        its own at the same revision), so a receiver deduplicates each state of the activity
+        on its own; all URLs must accept it.
         """
         key = f"{record.idempotency_key(self.name)}:wrapup:{revision}"
+        if record.recording:
+            key += f":recording:{hashlib.sha256(record.recording.encode()).hexdigest()[:16]}"
         payload = {
             "type": "call_update",
             "idempotency_key": key,

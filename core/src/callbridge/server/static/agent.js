@@ -176,6 +176,11 @@ function showWrapup(call, contacts) {
   }
   $("wrapup-record").replaceChildren(...options);
   if (options.length === 1) $("wrapup-record").selectedIndex = 0;
+  wrapup.choices = options.map((option) => option.cloneNode(true));
+  wrapup.number = call.remote_e164 || call.remote_number || "";
+  $("new-name").value = ""; $("new-company").value = "";
+  // Create is offered for a number no connector knows.
+  $("wrapup-new").hidden = options.length > 0 || !wrapup.number;
   authorized("/v1/calls/" + encodeURIComponent(call.key) + "/wrap-up").then((data) => {
     if (wrapup.key !== call.key) return;
     wrapup.revision = data.revision || 0;
@@ -204,8 +209,42 @@ $("wrapup-search").addEventListener("input", () => {
   clearTimeout(wrapup.timer);
   wrapup.timer = setTimeout(searchRecords, 250);
 });
+function restoreChoices() {
+  $("wrapup-search").value = "";
+  clearTimeout(wrapup.timer);
+  $("wrapup-record").replaceChildren(...(wrapup.choices || []).map((option) => option.cloneNode(true)));
+  if ($("wrapup-record").options.length === 1) $("wrapup-record").selectedIndex = 0;
+  $("wrapup-result").textContent = "";
+}
+
+function createRecord() {
+  const name = $("new-name").value.trim();
+  if (!name) { $("wrapup-result").textContent = "Type a name to create a record"; $("new-name").focus(); return; }
+  $("wrapup-result").textContent = "Creating…";
+  api("/v1/contacts", {
+    connector: $("wrapup-connector").value, name, number: wrapup.number, kind: $("new-kind").value,
+    company: $("new-company").value.trim() || null, extension: state.extension || null,
+  }).then((created) => {
+    wrapup.choices = [recordOption(created)];
+    restoreChoices();
+    $("wrapup-new").hidden = true;
+    $("wrapup-result").textContent = "Created " + created.name + ": Ctrl+Enter logs the call on it";
+    $("wrapup-record").focus();
+  }).catch((error) => { $("wrapup-result").textContent = "Not created: " + error.message; });
+}
+
+$("new-create").addEventListener("click", createRecord);
+$("wrapup-new").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.ctrlKey && !event.metaKey) { event.preventDefault(); createRecord(); }
+});
+$("wrapup-record").addEventListener("keydown", (event) => {
+  if (event.key === "Escape") { event.preventDefault(); $("wrapup-search").focus(); }
+});
 $("wrapup-search").addEventListener("keydown", (event) => {
-  if (event.key === "ArrowDown" && $("wrapup-record").options.length) {
+  if (event.key === "Escape") {
+    event.preventDefault();
+    restoreChoices();
+  } else if (event.key === "ArrowDown" && $("wrapup-record").options.length) {
     event.preventDefault();
     $("wrapup-record").focus();
     if ($("wrapup-record").selectedIndex < 0) $("wrapup-record").selectedIndex = 0;

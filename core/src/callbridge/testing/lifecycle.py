@@ -1,0 +1,35 @@
+"""``Startable``: ``with`` for the kit's running parts (fake services, live services, PBXs).
+
+Each of them is started and stopped explicitly (a test restarts a service, or starts a fake
+late); the ``with`` form is the same two calls, so it is written once here.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+__all__ = ["Startable"]
+
+
+class Startable:
+    """``with part:`` is ``part.start()`` ... ``part.stop()``; subclasses provide both."""
+
+    def start(self) -> Self:
+        """Start; returns self."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop and release what ``start`` took."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
