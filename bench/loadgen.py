@@ -30,9 +30,21 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def make_request(host: str, port: int, path: str, seq: int, salt: str) -> bytes:
-    """A ring event with a unique call id (so nothing is deduplicated)."""
+def company_query(seq: int, spread: int, token_format: str) -> str:
+    """``token=...&company_id=N`` of the company event ``seq`` belongs to (1..spread, in
+    turn), each company with its own ingress token (``token_format`` with ``{n}``)."""
+    n = seq % spread + 1
+    return f"token={token_format.format(n=n)}&company_id={n}"
+
+
+def make_request(
+    host: str, port: int, path: str, seq: int, salt: str, spread: int = 0, token_format: str = ""
+) -> bytes:
+    """A ring event with a unique call id (so nothing is deduplicated); with ``spread``,
+    of one of that many companies in turn (``path`` then ends with ``?``)."""
     call_id = f"{(seq * 2654435761) & 0xFFFFFFFF:08X}"
+    if spread:
+        path = path + company_query(seq, spread, token_format)
     query = (
         f"{path}&ssn_event=16&sender_id=7&sender_type=0&call_id={call_id}"
         f"&number=06{seq % 100000000:08d}&ext=201&identity=Bench|Caller|Load|0|0&run={salt}"
@@ -79,7 +91,12 @@ async def run(args: argparse.Namespace) -> dict[str, float | int]:
                 next_at += interval
             else:
                 scheduled = time.perf_counter()
-            writer.write(make_request(args.host, args.port, args.path, next(counter), salt))
+            seq = next(counter)
+            writer.write(
+                make_request(
+                    args.host, args.port, args.path, seq, salt, args.spread, args.token_format
+                )
+            )
             status = await read_response(reader)
             latencies.append(time.perf_counter() - scheduled)
             if trace is not None:
@@ -120,6 +137,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--start", type=int, default=0)
     parser.add_argument("--trace", help="write 'second latency_ms' per request to this file")
+    parser.add_argument("--spread", type=int, default=0, help="events of N companies in turn")
+    parser.add_argument(
+        "--token-format", default="", help="with --spread: company n's token, e.g. tok-{n:03d}"
+    )
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args))))
 

@@ -67,7 +67,14 @@ def start_server(data: Path, port: int, **env: str) -> subprocess.Popen[bytes]:
     return proc
 
 
-def load(port: int, rate: float, start: int, path: str = f"/pbx/events?token={TOKEN}") -> Any:
+def load(
+    port: int,
+    rate: float,
+    start: int,
+    path: str = f"/pbx/events?token={TOKEN}",
+    extra: tuple[str, ...] = (),
+) -> Any:
+    """One run of ``bench/loadgen.py`` (``extra``: more of its options); its JSON figures."""
     out = subprocess.run(
         [
             PYTHON,
@@ -83,6 +90,7 @@ def load(port: int, rate: float, start: int, path: str = f"/pbx/events?token={TO
             "32",
             "--start",
             str(start),
+            *extra,
         ],
         check=True,
         capture_output=True,
@@ -249,6 +257,9 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
     print(f"written to {out.relative_to(ROOT)}")
+    import companies  # many companies: start-up, memory per company, spread ingress
+
+    companies.main()
 
 
 if __name__ == "__main__":

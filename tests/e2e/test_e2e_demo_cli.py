@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from callbridge.demo.companies import companies_available, demo_scenarios
 from callbridge.plugins.builtin.directory import DirectoryPlugin
-from callbridge.sim.scenarios import builtin_scenarios
 from callbridge.testing import wait_until
 
 CALLBRIDGE = Path(sys.executable).parent / "callbridge"
@@ -55,7 +55,7 @@ def test_demo_once_exits_0_whatever_the_environment(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    count = len(builtin_scenarios())
+    count = len(demo_scenarios(2 if companies_available() else 1))
     assert f"All {count} scenarios wrote exactly the expected activities." in done.stdout
     assert "/agent#extension=201&token=demo-api-" in done.stdout
     assert "deliveries dead" in done.stdout

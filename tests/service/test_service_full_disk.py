@@ -2,9 +2,12 @@
 
 The data directory is a 5 MB tmpfs. The webhook receiver fills it while answering the first
 call record, so the CRM has the activity but the engine cannot record that it does. (A
-reader holds a snapshot of the engine's state file meanwhile, as a backup would: SQLite then
-cannot restart its WAL in the space it already has, so every write needs new space. Without
-it, whether a write right after the disk filled needs a new page is down to timing.) The
+reader takes a snapshot of the engine's state file just before the disk fills, as a backup
+would, and holds it: SQLite then cannot restart its WAL in the space it already has, so every
+write needs new space. The reader first checkpoints and truncates the WAL, since SQLite
+restarts a WAL in place: frames it kept from before would otherwise take the next writes, and
+whether a write right after the disk filled needs new space would be down to the file's
+history.) The
 delivery must back off like a failed one, deliveries pause while the journal cannot be
 written (one log line, not one per attempt), and once there is space again the delivery is
 finished with the same idempotency key: the receiver keeps one activity.
@@ -50,16 +53,27 @@ def test_full_disk_holds_deliveries_back_and_logs_once(tmp_path: Path, receiver:
         service.log = tmp_path / "serve.log"  # not on the disk that fills up
         filled: list[Path] = []
 
+        reader = sqlite3.connect(
+            data / "journal-state.sqlite3", isolation_level=None, check_same_thread=False
+        )
+        reader.execute("PRAGMA busy_timeout = 5000")
+
         def fill_once(key: str) -> None:
             if not filled:
+                # An empty WAL file first: otherwise the engine's next frames may land in
+                # space the file kept from before (SQLite restarts a WAL in place).
+                wait_until(
+                    lambda: reader.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0,
+                    "an empty WAL",
+                    30,
+                )
+                reader.execute("BEGIN")
+                reader.execute("SELECT COUNT(*) FROM deliveries").fetchone()
                 filled.append(fill(data))
 
         receiver.on_record = fill_once
         service.start()
-        reader = sqlite3.connect(data / "journal-state.sqlite3", isolation_level=None)
         try:
-            reader.execute("BEGIN")
-            reader.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
             with httpx.Client(base_url=service.url, timeout=10) as client:
                 for params in call_events("FD000001"):
                     response = client.get("/pbx/events", params={**params, "token": INGRESS_TOKEN})

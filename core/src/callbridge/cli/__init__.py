@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "calls": "callbridge.cli.calls:calls",
     "deliveries": "callbridge.cli.deliveries:deliveries",
     "journal": "callbridge.cli.journal:journal",
+    "companies": "callbridge.cli.companies:companies",
     "serve": "callbridge.cli.serve:serve",
     "engine": "callbridge.cli.engine:engine",
     "sim": "callbridge.cli.sim:sim",

@@ -107,6 +107,13 @@ def _sigterm_stops() -> Iterator[None]:
     "integration module's seri_endpoint.php and event_name callbacks.",
 )
 @click.option(
+    "--companies",
+    type=click.IntRange(1, 2),
+    default=None,
+    help="Companies on the simulated PBX, each with its own directory (default: 2 where "
+    "callbridge serves several companies, else 1).",
+)
+@click.option(
     "--open",
     "open_panel",
     is_flag=True,
@@ -121,15 +128,17 @@ def demo(
     names: tuple[str, ...],
     plain: bool,
     dialect: str,
+    companies: int | None,
     open_panel: bool,
 ) -> None:
     """Run callbridge against its simulated PBX and watch calls flow (Ctrl-C stops)."""
     from rich.console import Console
 
+    from ..demo.companies import companies_available, demo_scenarios
     from ..demo.runner import Demo, DemoOptions
     from ..demo.view import describe, render_summary
     from ..journal.sqlite import state_path_for
-    from ..sim.scenarios import ScenarioError, builtin_scenarios, find_scenario
+    from ..sim.scenarios import ScenarioError, find_scenario
 
     journal_file = None if data_dir is None else data_dir / SQLITE_FILE_NAME
     if journal_file is not None and (
@@ -140,8 +149,12 @@ def demo(
             "so give a new or empty directory",
             param_hint="--data-dir",
         )
+    if companies is None:
+        companies = 2 if companies_available() else 1
+    elif companies > 1 and not companies_available():
+        raise click.BadParameter("this callbridge serves one company", param_hint="--companies")
     try:
-        scenarios = [find_scenario(n) for n in names] if names else builtin_scenarios()
+        scenarios = [find_scenario(n) for n in names] if names else demo_scenarios(companies)
     except ScenarioError as exc:
         raise click.BadParameter(str(exc), param_hint="--scenario") from None
     console = Console(highlight=False)
@@ -151,6 +164,7 @@ def demo(
         port=port,
         speed=speed or (4.0 if once else 1.0),
         dialect="seri" if dialect == "seri" else "soap",
+        companies=companies,
     )
     with _quiet_logging(console), _sigterm_stops():
         checks, summary = _run(Demo(options), console, once, scenarios, plain, open_panel)
@@ -186,6 +200,8 @@ def _run(
         )
         panel_url = demo_run.panel_url("201")
         _print_url(console, "Agent panel: ", panel_url)
+        if demo_run.companies:
+            _print_url(console, "Globex's agent panel: ", demo_run.panel_url("301"))
         console.print(f"Data directory: {demo_run.data_dir}", style="dim")
         if open_panel:
             _open_in_browser(console, panel_url)

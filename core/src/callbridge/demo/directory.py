@@ -43,7 +43,10 @@ class DemoDirectory(DirectoryPlugin):
         return plugin
 
     def configure(self, settings: Any, core: Settings) -> None:
-        """Already opened by ``seeded``: nothing to read."""
+        """Already opened by ``seeded``: nothing to read. Another company's instance (made
+        by the plugin manager for the two-company demo) opens its company's data directory."""
+        if self._path is None:
+            self._setup(core.data_dir / "directory.sqlite3", core.default_region, self.record_url)
 
     def add_listener(self, listener: ActivityListener) -> Callable[[], None]:
         """Call ``listener`` after each ``log_call`` and ``update_call``; returns the function

@@ -118,6 +118,16 @@ def check_played(
     return problems
 
 
+def foreign_activities(played: Played, others: Sequence[DirectoryActivity]) -> list[str]:
+    """A problem per activity of the run found in another company's directory: a company's
+    calls are logged in its own CRM only (``others``: another company's activities)."""
+    return [
+        f"{a.local_extension}: activity {a.id} ({a.direction} {a.outcome}) landed in another "
+        "company's directory"
+        for a in activities_of(played, others)
+    ]
+
+
 #: Outcomes the SERI dialect cannot tell apart: what the document's outcome reads as there.
 SERI_OUTCOMES = {"rejected": "missed"}
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from .companies import companies_available
 from .feed import ScenarioChecked
 
 
@@ -26,6 +27,10 @@ class DemoOptions:
     #: The simulated PBX's dialect: ``soap`` (the document's) or ``seri`` (the integration
     #: module's events at ``/pbx/seri`` and ``call_request`` at ``seri_endpoint.php``).
     dialect: Literal["soap", "seri"] = "soap"
+    #: Companies on the simulated PBX: 2 (ACME and Globex, each with its own directory,
+    #: tokens and PBX account, ``demo/companies.py``) where callbridge has the companies
+    #: loader, else 1 (ACME alone).
+    companies: int = field(default_factory=lambda: 2 if companies_available() else 1)
 
 
 @dataclass(frozen=True)

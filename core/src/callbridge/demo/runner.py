@@ -25,9 +25,8 @@ import dataclasses
 import logging
 import tempfile
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -38,29 +37,35 @@ from ..assembly import assemble as assemble_parts
 from ..engine.engine import Engine
 from ..journal.base import AgentEvent, DeliveryState
 from ..models import ActivityRef, CallRecord
+from ..plugins.builtin.directory import DirectoryPlugin
 from ..server.app import create_app
 from ..server.ingress import PATH, SERI_PATH
 from ..server.thread import ServerThread, bind_socket
 from ..settings import PbxSettings, Settings
-from ..sim.emitter import HttpSink
 from ..sim.engine import SimCall, SimError
+from ..sim.model import two_company_directory
 from ..sim.playback import ScenarioPlayer
-from ..sim.scenarios import Scenario, ScenarioError, Step, builtin_scenarios
+from ..sim.scenarios import Scenario, ScenarioError, Step
 from ..sim.simulator import Simulator
 from ..voispeed.ids import new_external_id
+from .companies import (
+    DemoCompany,
+    demo_scenarios,
+)
 from .directory import DemoDirectory
-from .expect import Played, activities_of, check_played
+from .expect import Played, activities_of, check_played, foreign_activities
 from .feed import ActivityWritten, CallUpdate, DemoEvent, Note, ScenarioChecked, ScenarioStarted
 from .options import DemoOptions as DemoOptions
 from .options import Summary as Summary
 from .settings import demo_settings, new_token
+from .tenants import DemoTenants, rounds, wait_until
 
 log = logging.getLogger(__name__)
 
 Listener = Callable[[DemoEvent], None]
 
 
-class Demo:
+class Demo(DemoTenants):
     """callbridge + simulator + directory, started together and stopped together."""
 
     def __init__(self, options: DemoOptions | None = None) -> None:
@@ -83,6 +88,9 @@ class Demo:
         self._running: Assembly | None = None
         self._directory: DemoDirectory | None = None
         self._http: httpx.Client | None = None
+        #: With two companies (``DemoOptions.companies``): each one, and its directory.
+        self.companies: tuple[DemoCompany, ...] = ()
+        self._directories: dict[int, DirectoryPlugin] = {}
 
     # ------------------------------------------------------------------ parts
 
@@ -135,7 +143,8 @@ class Demo:
 
     def panel_url(self, extension: str = "201") -> str:
         """The agent panel, signed in through the URL fragment (never sent to a server)."""
-        return f"{self.url}/agent#extension={quote(extension)}&token={quote(self.api_token)}"
+        token = self.api_token_for(extension)
+        return f"{self.url}/agent#extension={quote(extension)}&token={quote(token)}"
 
     def subscribe(self, listener: Listener) -> None:
         """Hear every ``DemoEvent`` (called from several threads; must not block)."""
@@ -175,11 +184,12 @@ class Demo:
         try:
             seri = options.dialect == "seri"
             path = SERI_PATH if seri else PATH
-            sink = HttpSink(f"http://{options.host}:{port}{path}", self.ingress_token, timeout=10.0)
+            sink = self._event_sink(f"http://{options.host}:{port}{path}", options.companies)
             seri_token = new_token("demo-seri")
             self._sim = Simulator(
                 sink=sink,
                 settings=PbxSettings(seri_token=seri_token),
+                directory=two_company_directory() if self.companies else None,
                 host=options.host,
                 dialect=options.dialect,
             ).start()
@@ -192,11 +202,13 @@ class Demo:
                 port=port,
                 pbx={"dialect": options.dialect, "seri_url": self._sim.seri_url}
                 | ({"seri_token": seri_token} if seri else {}),
+                **self._companies_file(),
             )
             self._directory = DemoDirectory.seeded(
                 self.data_dir / "directory.sqlite3", settings.default_region
             )
             self._running = assemble(settings, self._directory)
+            self._directories = self._company_directories()
             # The engine is started here rather than by the app's lifespan, so the HTTP
             # service can go down and come back (``restart_http``) while calls go on.
             app = create_app(self._running.services, manage_engine=False)
@@ -207,7 +219,9 @@ class Demo:
             raise
         self._server.start(sock=sock)
         self._cleanup.append(self.engine.bus.subscribe(None, self._on_agent_event))
-        self._cleanup.append(self._directory.add_listener(self._on_activity))
+        for directory in {self._directory, *self._directories.values()}:
+            if isinstance(directory, DemoDirectory):
+                self._cleanup.append(directory.add_listener(self._on_activity))
         self._sim.outgoing_listeners.append(self._answer_panel_calls)
         self._http = httpx.Client(
             base_url=self.url,
@@ -282,7 +296,7 @@ class Demo:
         )
 
     def _on_activity(self, record: CallRecord, ref: ActivityRef) -> None:
-        directory = self.directory
+        directory = self.directory_for(int(record.call.company_id or 1))
         row = next((a for a in directory.list_activities(50) if str(a.id) == ref.record_id), None)
         call = record.call
         self._emit(
@@ -332,7 +346,8 @@ class Demo:
                 "record_type": "contact",
                 "record_id": str(contact_id),
             }
-        response = self._http.post("/v1/calls", json=body)
+        auth = {"Authorization": f"Bearer {self.api_token_for(extension)}"}
+        response = self._http.post("/v1/calls", json=body, headers=auth)
         response.raise_for_status()
         answer: dict[str, object] = response.json()
         return answer
@@ -357,7 +372,7 @@ class Demo:
             return scenario, {}
         args = first.args
         label, extension, number = str(args["call"]), str(args["extension"]), str(args["number"])
-        found = self.directory.find(number)
+        found = self.directory_for(scenario.company_id).find(number)
         contact_id = found[0].id if found else None
         external_id = new_external_id()
         self._scripted.add(external_id)
@@ -378,8 +393,12 @@ class Demo:
             call = journal.get_call(key)
             return call.external_id if call else None
 
-        activities = self.directory.list_activities(100_000)
-        problems = check_played(played, activities, self.directory, external_id_of)
+        directory = self.directory_for(played.scenario.company_id)
+        activities = directory.list_activities(100_000)
+        problems = check_played(played, activities, directory, external_id_of)
+        for company_id, other in self._directories.items():
+            if company_id != played.scenario.company_id:
+                problems += foreign_activities(played, other.list_activities(100_000))
         checked = ScenarioChecked(played.scenario.name, tuple(problems))
         with self._lock:
             self._checks.append(checked)
@@ -391,14 +410,15 @@ class Demo:
         journal = self.running.services.journal
 
         def done() -> bool:
-            activities = self.directory.list_activities(100_000)
-            if any(len(activities_of(p, activities)) < p.expected_total() for p in played):
-                return False
+            for p in played:
+                activities = self.directory_for(p.scenario.company_id).list_activities(100_000)
+                if len(activities_of(p, activities)) < p.expected_total():
+                    return False
             mine = {key for p in played for key in p.user_call_ids()}
             open_calls = journal.list_calls(10_000, open_only=True)
             return not any(c.user_call_id in mine for c in open_calls)
 
-        return _wait_until(done, timeout)
+        return wait_until(done, timeout)
 
     def _try_play(self, scenario: Scenario, round_: int = 1) -> Played | ScenarioChecked:
         """Play, or say why the scenario could not be played (a failed check, not a crash)."""
@@ -415,7 +435,7 @@ class Demo:
         self, scenarios: list[Scenario] | None = None, timeout: float = 45.0
     ) -> list[ScenarioChecked]:
         """Play each scenario once, wait for callbridge to settle, check every one."""
-        runs = [self._try_play(s) for s in scenarios or builtin_scenarios()]
+        runs = [self._try_play(s) for s in scenarios or demo_scenarios(len(self.companies))]
         played = [run for run in runs if isinstance(run, Played)]
         if not self.wait_for_activities(played, timeout):
             self._emit(Note(f"still waiting for activities after {timeout:.0f}s; checking now"))
@@ -427,8 +447,8 @@ class Demo:
     ) -> None:
         """Play the scenarios in a loop (each checked as it settles) until ``stop`` is set."""
         stop = stop or threading.Event()
-        chosen = scenarios or builtin_scenarios()
-        for round_, scenario in _rounds(chosen):
+        chosen = scenarios or demo_scenarios(len(self.companies))
+        for round_, scenario in rounds(chosen):
             if stop.is_set():
                 return
             run = self._try_play(scenario, round_=round_)
@@ -464,21 +484,3 @@ def assemble(settings: Settings, directory: DemoDirectory) -> Assembly:
     and reach a real CRM from the demo.
     """
     return assemble_parts(settings, extra_plugins=[directory], only_extra_plugins=True)
-
-
-def _rounds(scenarios: list[Scenario]) -> Iterator[tuple[int, Scenario]]:
-    round_ = 1
-    while True:
-        for scenario in scenarios:
-            yield round_, scenario
-        round_ += 1
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while True:
-        if condition():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)

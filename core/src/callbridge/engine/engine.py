@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from ..plugins.manager import Plugins
     from ..voispeed.client import PbxClient
 
+#: ``problem`` before the first start: reported by ``/readyz``, not logged as a fault.
+STARTING = "the engine is starting"
+
 log = logging.getLogger(__name__)
 
 #: Most open calls handed back to the tracker after a restart.
@@ -94,6 +97,8 @@ class Engine:
         self._pruner: threading.Thread | None = None
         self.context: Context | None = None
         self.running = False
+        #: Whether ``start`` ran once: before it, the engine is starting, not stopped.
+        self._started = False
 
     def __repr__(self) -> str:
         return f"Engine(running={self.running}, journal={self.journal!r})"
@@ -114,6 +119,8 @@ class Engine:
         fail. ``/readyz`` reports it where the engine runs in the serving process
         (``serve --role engine``); a ``serve`` with the engine in a child asks the child
         for it once a second (``worker.health``)."""
+        if not self._started:
+            return STARTING
         if not self.running or self._dispatcher is None:
             return "the engine is not running"
         now = time.monotonic()
@@ -162,6 +169,7 @@ class Engine:
         self._dispatcher = dispatcher
         dispatcher.start()
         self.running = True
+        self._started = True
         if self.settings.retention_days > 0:
             self._stop_pruning.clear()
             self._pruner = threading.Thread(target=self._prune_loop, name="prune", daemon=True)

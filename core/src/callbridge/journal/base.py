@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..models import Call, Originate, WrapUp
 from ..voispeed.events import AnyEvent
+from .tenancy import CompanyData
 
 if TYPE_CHECKING:
     from .sharing import WorkShare
@@ -192,8 +193,9 @@ def events_floor(cursors: Mapping[str, int]) -> int:
     return max(0, min(consumers))
 
 
-class Journal(abc.ABC):
-    """Durable state of callbridge. All methods are thread-safe."""
+class Journal(CompanyData):
+    """Durable state of callbridge. All methods are thread-safe. (A company's data apart:
+    ``CompanyData``, ``journal/tenancy.py``.)"""
 
     # -- events ---------------------------------------------------------------------------
     def append_event(
@@ -203,14 +205,18 @@ class Journal(abc.ABC):
         raw: Mapping[str, str],
         source: str = "http",
         received_at: datetime | None = None,
+        company: str | None = None,
     ) -> AppendResult:
         """Store an accepted event durably; a repeat changes nothing.
 
         A repeat is an event with the same dedup key as a stored one whose ``received_at`` is
         less than the journal's dedup window away (``DEFAULT_DEDUP_WINDOW``); it gets the
         stored event's seq with ``duplicate=True``. The same key further away is a new event.
+        ``company``: the company's name when the caller knows it (else ``company_of(event)``).
         """
-        return self.submit_event(event, raw=raw, source=source, received_at=received_at).result()
+        return self.submit_event(
+            event, raw=raw, source=source, received_at=received_at, company=company
+        ).result()
 
     @abc.abstractmethod
     def submit_event(
@@ -220,6 +226,7 @@ class Journal(abc.ABC):
         raw: Mapping[str, str],
         source: str = "http",
         received_at: datetime | None = None,
+        company: str | None = None,
     ) -> Future[AppendResult]:
         """``append_event`` without waiting: the future resolves once the event is durable.
 
@@ -247,9 +254,18 @@ class Journal(abc.ABC):
     # -- rejected requests ----------------------------------------------------------------
     @abc.abstractmethod
     def record_rejected(
-        self, *, raw: str, reason: str, source: str = "http", remote: str | None = None
+        self,
+        *,
+        raw: str,
+        reason: str,
+        source: str = "http",
+        remote: str | None = None,
+        company: str | None = None,
     ) -> int:
-        """Keep a refused request (secrets already removed) and return its id."""
+        """Keep a refused request (secrets already removed) and return its id.
+
+        ``company``: whose it is, when known (a request with a company's valid token); a
+        request of nobody's (a wrong token) has none and is exported with no company."""
 
     @abc.abstractmethod
     def list_rejected(self, limit: int = 100) -> list[RejectedRequest]:
@@ -257,8 +273,9 @@ class Journal(abc.ABC):
 
     # -- calls ----------------------------------------------------------------------------
     @abc.abstractmethod
-    def save_call(self, call: Call, *, settled: bool = False) -> None:
-        """Insert or replace the tracker's view of a call.
+    def save_call(self, call: Call, *, settled: bool = False, company: str | None = None) -> None:
+        """Insert or replace the tracker's view of a call. ``company``: the call's company (else
+        ``company_of(call)``), fixed by the first save.
 
         ``settled=True`` says the dispatcher is done with the call (its deliveries are
         enqueued, or it was dropped); a settled call stays settled and is no longer "open".
@@ -282,8 +299,9 @@ class Journal(abc.ABC):
 
     # -- originates -----------------------------------------------------------------------
     @abc.abstractmethod
-    def create_originate(self, originate: Originate) -> None:
-        """Store a click-to-call request before its SOAP command is sent.
+    def create_originate(self, originate: Originate, *, company: str | None = None) -> None:
+        """Store a click-to-call request before its SOAP command is sent (for ``company``:
+        the API token's; else ``company_of(originate)``).
 
         Raises ``DuplicateOriginateError`` when one with this external id exists already.
         """
@@ -311,8 +329,9 @@ class Journal(abc.ABC):
 
     # -- wrap-ups -------------------------------------------------------------------------
     @abc.abstractmethod
-    def save_wrapup(self, wrapup: WrapUp) -> WrapUp:
+    def save_wrapup(self, wrapup: WrapUp, *, company: str | None = None) -> WrapUp:
         """Keep the agent's wrap-up of a call durably; returns what the journal holds.
+        ``company``: else the company of the call it is about, else ``default``.
 
         Only the next revision is written (``next_wrapup``): a repeat of the stored one is
         returned unchanged, anything else raises ``WrapUpConflictError``. Atomic.
@@ -338,9 +357,17 @@ class Journal(abc.ABC):
     # -- deliveries -----------------------------------------------------------------------
     @abc.abstractmethod
     def enqueue_delivery(
-        self, *, call_key: str, plugin: str, action: str, payload: dict[str, Any]
+        self,
+        *,
+        call_key: str,
+        plugin: str,
+        action: str,
+        payload: dict[str, Any],
+        company: str | None = None,
     ) -> Delivery:
-        """Create the delivery for (call, plugin, action), or return the existing one."""
+        """Create the delivery for (call, plugin, action), or return the existing one.
+
+        ``company``: else the company of the call (``call_key``), else ``default``."""
 
     @abc.abstractmethod
     def due_deliveries(
@@ -401,14 +428,20 @@ class Journal(abc.ABC):
 
     # -- agent event stream ---------------------------------------------------------------
     @abc.abstractmethod
-    def append_agent_event(self, extension: str, kind: str, data: dict[str, Any]) -> AgentEvent:
-        """Add a message to an agent's stream (pops, click-to-call state)."""
+    def append_agent_event(
+        self, extension: str, kind: str, data: dict[str, Any], *, company: str | None = None
+    ) -> AgentEvent:
+        """Add a message to an agent's stream (pops, click-to-call state).
+
+        Each company has its own agents' streams (extension 201 of two companies are two
+        people); ``company`` None is ``default``."""
 
     @abc.abstractmethod
     def agent_events_after(
-        self, extension: str, after_id: int, limit: int = 200
+        self, extension: str, after_id: int, limit: int = 200, *, company: str | None = None
     ) -> list[AgentEvent]:
-        """Messages for one agent with ids above ``after_id``, oldest first (SSE replay)."""
+        """Messages for one agent of ``company`` (None: ``default``) with ids above
+        ``after_id``, oldest first (SSE replay)."""
 
     def listen_agent_bells(self, ring: AgentBell) -> Callable[[], None] | None:
         """Call ``ring(extension, id)`` whenever any process appends an agent message.
@@ -437,7 +470,13 @@ class Journal(abc.ABC):
 
     # -- retention ------------------------------------------------------------------------
     def record_rejected_fast(
-        self, *, raw: str, reason: str, source: str = "http", remote: str | None = None
+        self,
+        *,
+        raw: str,
+        reason: str,
+        source: str = "http",
+        remote: str | None = None,
+        company: str | None = None,
     ) -> int:
         """``record_rejected`` without waiting for the disk (no fsync).
 
@@ -446,7 +485,9 @@ class Journal(abc.ABC):
         process crash loses none; a power cut may lose the last ones. The default is the
         durable ``record_rejected``: correct, only slower.
         """
-        return self.record_rejected(raw=raw, reason=reason, source=source, remote=remote)
+        return self.record_rejected(
+            raw=raw, reason=reason, source=source, remote=remote, company=company
+        )
 
     def prune(self, older_than: datetime, *, dry_run: bool = False) -> dict[str, int]:
         """Delete what is finished and older than ``older_than``; return counts per kind.

@@ -126,8 +126,20 @@ _V3 = _script(
     """
 )
 
+# v4: the company (its name) of every event, and of rejected requests where known, so that
+# one company's data can be exported and purged (``callbridge companies``). Rows from before
+# belong to the one company there was (``default``); a refused request's is unknown (NULL).
+_V4 = _script(
+    """
+    ALTER TABLE events ADD COLUMN company TEXT NOT NULL DEFAULT 'default';
+    CREATE INDEX events_company ON events(company, seq);
+    ALTER TABLE rejected ADD COLUMN company TEXT;
+    CREATE INDEX rejected_company ON rejected(company, id)
+    """
+)
+
 #: Step n takes the events file from version n - 1 to n.
-EVENTS_MIGRATIONS: Sequence[Step] = (_V1, _V2, _V3)
+EVENTS_MIGRATIONS: Sequence[Step] = (_V1, _V2, _V3, _V4)
 
 #: The version an events file has once every step ran.
 LATEST = len(EVENTS_MIGRATIONS)
@@ -229,8 +241,31 @@ _S5 = _script(
     """
 )
 
+# s6: the company of every call, originate, wrap-up, recording, delivery and agent message
+# (see v4).
+# The agents' streams are per company (two companies may both have an extension 201), so
+# their index leads with the company. ``save_call`` never rewrites a call's company, so the
+# calls' new index costs nothing on the saves that follow the first (see s2).
+_S6 = _script(
+    """
+    ALTER TABLE calls ADD COLUMN company TEXT NOT NULL DEFAULT 'default';
+    CREATE INDEX calls_company ON calls(company);
+    ALTER TABLE originates ADD COLUMN company TEXT NOT NULL DEFAULT 'default';
+    CREATE INDEX originates_company ON originates(company);
+    ALTER TABLE wrapups ADD COLUMN company TEXT NOT NULL DEFAULT 'default';
+    CREATE INDEX wrapups_company ON wrapups(company);
+    ALTER TABLE recordings ADD COLUMN company TEXT NOT NULL DEFAULT 'default';
+    CREATE INDEX recordings_company ON recordings(company);
+    ALTER TABLE deliveries ADD COLUMN company TEXT NOT NULL DEFAULT 'default';
+    CREATE INDEX deliveries_company ON deliveries(company);
+    ALTER TABLE agent_events ADD COLUMN company TEXT NOT NULL DEFAULT 'default';
+    DROP INDEX agent_events_extension;
+    CREATE INDEX agent_events_company ON agent_events(company, extension, id)
+    """
+)
+
 #: Step n takes the state file from version n - 1 to n.
-STATE_MIGRATIONS: Sequence[Step] = (_S1, _S2, _S3, _S4, _S5)
+STATE_MIGRATIONS: Sequence[Step] = (_S1, _S2, _S3, _S4, _S5, _S6)
 
 #: The tables step 3 moves from the events file to the state file, with their columns.
 _MOVED: dict[str, str] = {

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from .. import metrics
 from ..companies.registry import Companies
 from ..engine.bus import AgentBus
+from ..engine.engine import STARTING
 from ..engine.worker import CONTROL_REPLY, CONTROL_REQUEST
 from ..faults import FaultLog
 from ..journal.base import AgentEvent
@@ -228,7 +229,7 @@ class EngineLink:
         metrics.ENGINE_UP.set(0 if problem else 1)
         if problem is None:
             self.faults.clear("engine", "the engine is healthy again")
-        else:
+        elif problem != STARTING:  # a start is not a fault: /readyz says it meanwhile
             self.faults.report("engine", f"engine: {problem}")
 
     def _ask(self, op: bytes, timeout: float) -> bytes | None:

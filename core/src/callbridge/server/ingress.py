@@ -302,7 +302,8 @@ class Ingress:
         client = scope.get("client")
         remote = client[0] if client else None
         pairs: list[tuple[str, str]] = []
-        authenticated = False
+        #: Known once the token is checked: a refused request after that is the company's.
+        owner: str | None = None
         try:
             if scope["method"] not in ("GET", "POST"):
                 raise _Refusal(405, "use GET or POST", "method")
@@ -310,7 +311,7 @@ class Ingress:
             pairs = await self._read_pairs(scope, receive)
             seri = is_seri(pairs, self._seri_names)
             company = self._company(pairs, seri)
-            authenticated = True
+            owner = company.name
             if any(k == "outbox_id" for k, _ in pairs) and not any(
                 k == "ssn_event" for k, _ in pairs
             ):
@@ -318,7 +319,7 @@ class Ingress:
                 return
             pairs, event = self._parse(pairs, company, seri)
         except _Refusal as refusal:
-            await self._reject(refusal, pairs, remote, send, authenticated=authenticated)
+            await self._reject(refusal, pairs, remote, send, company=owner)
             return
         raw = {k: v for k, v in pairs if k not in SECRET_PARAMETERS}
         try:
@@ -448,9 +449,11 @@ class Ingress:
         remote: str | None,
         send: Send,
         *,
-        authenticated: bool,
+        company: str | None,
     ) -> None:
-        """Count, keep for inspection within the limit (secrets removed), answer the reason."""
+        """Count, keep for inspection within the limit (secrets removed), answer the reason.
+
+        ``company``: the token's company, once the token was checked (None: a stranger's)."""
         metrics.EVENTS_REJECTED.labels(refusal.label, "http").inc()
         keep, skipped = self._limiter.allow(remote)
         if not keep:
@@ -466,7 +469,7 @@ class Ingress:
             return
         raw = _redact(pairs)
         journal = self._journal
-        record = journal.record_rejected if authenticated else journal.record_rejected_fast
+        record = journal.record_rejected if company is not None else journal.record_rejected_fast
         try:
             await asyncio.to_thread(
                 record,
@@ -474,6 +477,9 @@ class Ingress:
                 reason=refusal.reason,
                 source="http",
                 remote=remote,
+                # Whose it is: the token's company once the token was checked; a stranger's
+                # request is nobody's (and in no company's export).
+                company=company,
             )
         except Exception as exc:  # best effort
             self._faults.report(

@@ -27,7 +27,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit
@@ -169,7 +169,12 @@ class HttpSink:
         backoff: float = 0.2,
         client: httpx.Client | None = None,
         text: TextForm = "utf-8",
+        company_tokens: Mapping[str, str | SecretStr] | None = None,
+        company_param: str = "company_id",
     ) -> None:
+        """``company_tokens``: a PBX company id -> the ingress token of that company's
+        callback URL (each company of a multi-company PBX has its own URL); an event of a
+        company without one carries ``token``."""
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"callback URL must be http:// or https://, got {url!r:.80}")
         if text.endswith("-raw") and not url.startswith("http://"):
@@ -182,6 +187,11 @@ class HttpSink:
         self.url = url
         self._token = SecretStr(token) if isinstance(token, str) else token
         self._token_param = token_param
+        self._company_tokens = {
+            str(k): SecretStr(v) if isinstance(v, str) else v
+            for k, v in (company_tokens or {}).items()
+        }
+        self._company_param = company_param
         self._attempts = attempts
         self._backoff = backoff
         self._client = client or httpx.Client(timeout=timeout)
@@ -191,7 +201,10 @@ class HttpSink:
 
     def __repr__(self) -> str:
         token = "**********" if self._token is not None else "None"
-        return f"HttpSink(url={self.url!r}, token={token})"
+        companies = (
+            f", company_tokens={sorted(self._company_tokens)}" if self._company_tokens else ""
+        )
+        return f"HttpSink(url={self.url!r}, token={token}{companies})"
 
     @property
     def deliveries(self) -> list[PostedEvent]:
@@ -207,8 +220,9 @@ class HttpSink:
     def emit(self, params: dict[str, str]) -> None:
         """Send one event; never raises. Retries connection errors and 5xx, not 2xx/4xx."""
         query = dict(params)
-        if self._token is not None:
-            query[self._token_param] = self._token.get_secret_value()
+        token = self._company_tokens.get(params.get(self._company_param, ""), self._token)
+        if token is not None:
+            query[self._token_param] = token.get_secret_value()
         started = time.monotonic()
         status: int | None = None
         error: str | None = None

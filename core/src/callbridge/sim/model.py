@@ -238,3 +238,77 @@ def default_directory(password: str = DEFAULT_PASSWORD, company_id: int = 1) -> 
     # A DID reaching Support directly: 16's ``ext`` is the DID with ``ext_reading="dialled"``.
     dids = {"0612340601": "601"}
     return Directory(users=users, devices=devices, groups=groups, dids=dids)
+
+
+#: The second simulated company's PBX company id (ACME, ``default_directory``, is 1).
+SECOND_COMPANY_ID = 2
+
+
+def second_company_directory(
+    password: str = DEFAULT_PASSWORD, company_id: int = SECOND_COMPANY_ID
+) -> Directory:
+    """A second company on the same PBX, Globex: three agents, two groups, its own numbers.
+
+    Numbers never overlap ACME's (extensions 301-303, groups 700 and 701, the DID
+    0698760700 to Sales), so one directory holds both companies and every event carries
+    the company of the user it is about. The integration account is
+    ``auth-callbridge@globex`` (extension 399); everyone's password is ``callbridge``.
+    """
+    digest = SecretStr(md5_hex(password))
+    people = [
+        (0xC9, "Hank", "Scorpio", "Sales", "301", "hank"),
+        (0xCA, "Homer", "Simpson", "Sales", "302", "homer"),
+        (0xCB, "Frank", "Grimes", "Support", "303", "frank"),
+        (0xCC, "Callbridge", "Integration", "IT", "399", "callbridge"),
+    ]
+    users = [
+        User(uid, name, surname, dept, ext, company_id, f"auth-{login}@globex", digest)
+        for uid, name, surname, dept, ext, login in people
+    ]
+    devices = [
+        Device(
+            0x13A0 + index,
+            user.id,
+            DeviceType.SIP_PHONE,
+            f"10.2.0.{31 + index}:5060",
+            "Snom D785 10.1.159.12",
+        )
+        for index, user in enumerate(users[:3])
+    ]
+    groups = [
+        Group(11, "Globex Sales", "700", ("301", "302"), RingMode.ALL),
+        Group(12, "Globex Support", "701", ("303",), RingMode.ALL),
+    ]
+    return Directory(users=users, devices=devices, groups=groups, dids={"0698760700": "700"})
+
+
+def two_company_directory(password: str = DEFAULT_PASSWORD) -> Directory:
+    """ACME (company 1, ``default_directory``) and Globex (company 2) on one simulated PBX."""
+    first = default_directory(password)
+    second = second_company_directory(password)
+    return Directory(
+        users=first.users + second.users,
+        devices=first.devices + second.devices,
+        groups=first.groups + second.groups,
+        dids={**first.dids, **second.dids},
+    )
+
+
+def company_ids(directory: Directory) -> list[int]:
+    """The PBX company ids the directory's users belong to, in order."""
+    return sorted({user.company_id for user in directory.users})
+
+
+def integration_login(directory: Directory, company_id: int) -> str | None:
+    """The SOAP login of a company's integration account (``auth-callbridge@...``) for a
+    company other than the first; None: the simulator's own (its settings' user)."""
+    if company_id == 1:
+        return None
+    return next(
+        (
+            u.login
+            for u in directory.users
+            if u.company_id == company_id and u.login.startswith("auth-callbridge@")
+        ),
+        None,
+    )

@@ -15,6 +15,7 @@ from typing import Any
 from ..voispeed.ids import new_external_id
 from ..voispeed.soap import SoapClient, SoapOutcomeUnknown
 from .engine import LegState, SimCall, SimError, SimLeg
+from .model import integration_login
 from .scenarios import _CALL, _STARTS_CALL, PlayResult, Scenario, ScenarioError, Step
 from .simulator import Simulator
 
@@ -32,7 +33,9 @@ class ScenarioPlayer:
         self.sim = sim
         self.realtime = realtime
         self.speed = speed
-        self._client: SoapClient | None = None
+        #: A SOAP client per company: each acts with its own company's integration account.
+        self._clients: dict[int, SoapClient] = {}
+        self._company = 1
         self._seen_requests: set[int] = set()
         self._claimed: set[str] = set()
         self._new_calls: list[SimCall] = []
@@ -43,9 +46,9 @@ class ScenarioPlayer:
         """Release the SOAP client and stop listening to the simulator."""
         if self._on_outgoing in self.sim.outgoing_listeners:
             self.sim.outgoing_listeners.remove(self._on_outgoing)
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
 
     def __enter__(self) -> ScenarioPlayer:
         return self
@@ -55,10 +58,14 @@ class ScenarioPlayer:
 
     @property
     def client(self) -> SoapClient:
-        """The SOAP client on the simulator's endpoint (created on first use)."""
-        if self._client is None:
-            self._client = SoapClient(self.sim.pbx_settings())
-        return self._client
+        """The SOAP client on the simulator's endpoint, as the integration account of the
+        scenario's company (created on first use)."""
+        client = self._clients.get(self._company)
+        if client is None:
+            login = integration_login(self.sim.directory, self._company)
+            settings = self.sim.pbx_settings(login) if login else self.sim.pbx_settings()
+            client = self._clients[self._company] = SoapClient(settings)
+        return client
 
     def _on_outgoing(self, call: SimCall) -> None:
         with self._cond:
@@ -70,6 +77,7 @@ class ScenarioPlayer:
 
         The scenario's ``[pbx]`` shapes the simulator for the run and is undone after it.
         """
+        self._company = scenario.company_id
         with self.shaped(scenario):
             return self._run(scenario)
 

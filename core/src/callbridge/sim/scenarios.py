@@ -132,6 +132,9 @@ class Scenario:
     #: The ``[pbx]`` table: which legs echo the external id, and the body of SOAP 200s.
     ext_id: ExtIdMode = "caller"
     answer: str = "soap"
+    #: The PBX company it runs in (``company_id = 2`` at the top level: the second simulated
+    #: company, Globex); its SOAP steps use that company's integration account.
+    company_id: int = 1
 
     @property
     def summary(self) -> str:
@@ -201,7 +204,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
-    unknown = set(data) - {"name", "description", "step", "events", "expect", "pbx"}
+    unknown = set(data) - {"name", "description", "step", "events", "expect", "pbx", "company_id"}
     if unknown:
         raise _fail(source, "top level", f"unknown keys {sorted(unknown)}")
     name = data.get("name")
@@ -224,6 +227,9 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         for index, raw in enumerate(data.get("expect", []), 1)
     ]
     ext_id, answer = _parse_pbx(data.get("pbx", {}), source)
+    company_id = data.get("company_id", 1)
+    if not isinstance(company_id, int) or isinstance(company_id, bool) or company_id < 1:
+        raise _fail(source, "top level", "company_id must be a positive integer")
     return Scenario(
         name=name,
         description=str(data.get("description", "")),
@@ -233,6 +239,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         source=source,
         ext_id=ext_id,
         answer=answer,
+        company_id=company_id,
     )
 
 
@@ -309,7 +316,17 @@ def load_scenario(path: str | Path) -> Scenario:
 
 def builtin_scenarios() -> list[Scenario]:
     """The scenarios shipped in ``callbridge/sim/scenarios``, in file-name order."""
-    folder = resources.files("callbridge.sim") / "scenarios"
+    return _shipped("scenarios")
+
+
+def company_scenarios() -> list[Scenario]:
+    """The scenarios of the second simulated company (``scenarios/companies``): they need
+    the two-company directory (``callbridge sim --companies 2``)."""
+    return _shipped("scenarios", "companies")
+
+
+def _shipped(*where: str) -> list[Scenario]:
+    folder = resources.files("callbridge.sim").joinpath(*where)
     found = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):
@@ -318,13 +335,14 @@ def builtin_scenarios() -> list[Scenario]:
 
 
 def find_scenario(name_or_path: str) -> Scenario:
-    """A built-in scenario by name, or a scenario file by path."""
-    for scenario in builtin_scenarios():
+    """A built-in scenario (of either company) by name, or a scenario file by path."""
+    shipped = builtin_scenarios() + company_scenarios()
+    for scenario in shipped:
         if scenario.name == name_or_path:
             return scenario
     if Path(name_or_path).is_file():
         return load_scenario(name_or_path)
-    names = ", ".join(s.name for s in builtin_scenarios())
+    names = ", ".join(s.name for s in shipped)
     raise ScenarioError(f"no scenario {name_or_path!r} (built-in: {names})")
 
 

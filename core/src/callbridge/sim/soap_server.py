@@ -256,8 +256,8 @@ class SoapService:
         request: SoapRequest | None = None
         try:
             request = parse_request(body, self.settings)
-            self._authenticate(request)
-            values = self._dispatch(request)
+            caller = self._authenticate(request)
+            values = self._dispatch(request, caller)
         except SimSoapFault as fault:
             self._record(request, soap_action, fault=fault.reason)
             return 500, fault_body(self.settings, fault)
@@ -292,18 +292,21 @@ class SoapService:
         with self._lock:
             self.log.append(entry)
 
-    def _authenticate(self, request: SoapRequest) -> None:
+    def _authenticate(self, request: SoapRequest) -> User:
         user = self.engine.directory.user_by_login(request.username)
         if user is None or not user.check_password(request.password.get_secret_value()):
             # One message for both cases: do not tell a caller which logins exist.
             raise SimSoapFault("authentication failed: unknown user or wrong password hash")
+        return user
 
     # ------------------------------------------------------------------ commands
 
-    def _param_user(self, fields: dict[str, str]) -> User:
+    def _param_user(self, fields: dict[str, str], caller: User) -> User:
+        """``param1``'s user, who must be of the authenticated user's company: a company's
+        integration account never acts for another company's users (a multi-company PBX)."""
         who = fields.get("param1", "")
         user = self.engine.directory.resolve_user(who)
-        if user is None:
+        if user is None or user.company_id != caller.company_id:
             raise SimSoapFault(f"unknown user {who!r} in param1")
         return user
 
@@ -315,12 +318,12 @@ class SoapService:
             raise SimSoapFault(f"call {leg.user_call_id} has already ended")
         return leg
 
-    def _dispatch(self, request: SoapRequest) -> dict[str, str]:
+    def _dispatch(self, request: SoapRequest, caller: User) -> dict[str, str]:
         f = request.fields
         command = request.command
         if command == "CRUDevent":
             return self._crud(f)
-        user = self._param_user(f)
+        user = self._param_user(f, caller)
         if command == "CallReq":
             call = self.engine.outgoing_call(
                 user.extension,

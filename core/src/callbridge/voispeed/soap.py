@@ -65,6 +65,7 @@ from tenacity import (
 
 from ..errors import ConfigurationError
 from ..settings import PbxSettings
+from ..tls import shared_ssl_context
 from . import envelope
 from .codes import CallableType, CrudAction, CrudEntityType, GatewayType
 from .envelope import (
@@ -157,6 +158,7 @@ def pbx_http_client(
     (see the module's docstring), no redirects."""
     return httpx.Client(
         transport=transport,
+        verify=shared_ssl_context(),  # one CA bundle in memory, not one per company's client
         timeout=httpx.Timeout(
             connect=settings.connect_timeout,
             read=settings.read_timeout,

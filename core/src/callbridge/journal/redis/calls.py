@@ -18,6 +18,7 @@ from ..base import (
     next_wrapup,
 )
 from ..codec import to_us, utc_now
+from ..tenancy import DEFAULT_COMPANY, company_of
 from .connection import RedisStore
 
 
@@ -26,16 +27,20 @@ class RedisCalls(RedisStore):
 
     _save_call: Script
 
-    def save_call(self, call: Call, *, settled: bool = False) -> None:
+    def save_call(self, call: Call, *, settled: bool = False, company: str | None = None) -> None:
         started = call.ring_at or call.answer_at or call.end_at or utc_now()
+        company = company or company_of(call)
         self._save_call(
             keys=[
                 self._k("calls"),
                 self._k("calls", "by_start"),
                 self._k("calls", "open"),
                 self._k("calls", "settled"),
+                self._k("calls", "company"),
+                self._k("companies"),
+                self._k("co", company, "calls"),
             ],
-            args=[call.key, call.model_dump_json(), to_us(started), int(settled)],
+            args=[call.key, call.model_dump_json(), to_us(started), int(settled), company],
             client=self._redis,
         )
 
@@ -58,20 +63,25 @@ class RedisCalls(RedisStore):
         """Whether the dispatcher is done with this call (see ``save_call``)."""
         return bool(self._redis.sismember(self._k("calls", "settled"), key))
 
-    def create_originate(self, originate: Originate) -> None:
+    def create_originate(self, originate: Originate, *, company: str | None = None) -> None:
+        external_id = originate.external_id
         created = self._redis.hsetnx(
-            self._k("originates"), originate.external_id, originate.model_dump_json()
+            self._k("originates"), external_id, originate.model_dump_json()
         )
         if not created:
             raise DuplicateOriginateError(
-                f"an originate with external id {originate.external_id!r} already exists"
+                f"an originate with external id {external_id!r} already exists"
             )
-        # The time index ``recent_originates`` reads (a crash before it only hides this one
-        # request from correlation and expiry; its own ext_id still finds it).
-        self._redis.zadd(
-            self._k("originates", "by_time"),
-            {originate.external_id: to_us(originate.created_at)},
-        )
+        # The time index ``recent_originates`` reads, and the company's (a crash before them
+        # only hides this one request from correlation, expiry and its company's export;
+        # its own ext_id still finds it).
+        company = company or company_of(originate)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.zadd(self._k("originates", "by_time"), {external_id: to_us(originate.created_at)})
+        pipe.hset(self._k("originates", "company"), external_id, company)
+        pipe.sadd(self._k("co", company, "originates"), external_id)
+        pipe.sadd(self._k("companies"), company)
+        pipe.execute()
 
     def get_originate(self, external_id: str) -> Originate | None:
         data = self._redis.hget(self._k("originates"), external_id)
@@ -117,11 +127,14 @@ class RedisCalls(RedisStore):
         found.sort(key=lambda o: o.created_at)
         return found
 
-    def save_wrapup(self, wrapup: WrapUp) -> WrapUp:
+    def save_wrapup(self, wrapup: WrapUp, *, company: str | None = None) -> WrapUp:
         """One hash field per call; the revision check and write are one optimistic
         transaction (redis-py re-runs it when another save touched the hash)."""
         key = self._k("wrapups")
         outcome: list[WrapUp] = []
+        if company is None:
+            found = self._redis.hget(self._k("calls", "company"), wrapup.call_key)
+            company = str(found) if found else DEFAULT_COMPANY
 
         def change(pipe: redis.client.Pipeline) -> None:
             outcome.clear()
@@ -131,6 +144,8 @@ class RedisCalls(RedisStore):
             if changed:
                 pipe.multi()
                 pipe.hset(key, wrapup.call_key, kept.model_dump_json())
+                pipe.sadd(self._k("co", company, "wrapups"), wrapup.call_key)
+                pipe.sadd(self._k("companies"), company)
 
         self._redis.transaction(change, key)
         return outcome[0]
@@ -141,9 +156,12 @@ class RedisCalls(RedisStore):
 
     def save_recording(self, call_key: str, reference: str, at: datetime) -> bool:
         """One hash field per call: ``{"reference", "at"}`` (``at`` in microseconds, for
-        retention); the compare and write are one optimistic transaction."""
+        retention); the compare and write are one optimistic transaction. It is the
+        company's of the call."""
         key = self._k("recordings")
         changed: list[bool] = []
+        found = self._redis.hget(self._k("calls", "company"), call_key)
+        company = str(found) if found else DEFAULT_COMPANY
 
         def change(pipe: redis.client.Pipeline) -> None:
             changed.clear()
@@ -153,6 +171,8 @@ class RedisCalls(RedisStore):
             if held != reference:
                 pipe.multi()
                 pipe.hset(key, call_key, json.dumps({"reference": reference, "at": to_us(at)}))
+                pipe.sadd(self._k("co", company, "recordings"), call_key)
+                pipe.sadd(self._k("companies"), company)
 
         self._redis.transaction(change, key)
         return changed[0]

@@ -14,13 +14,15 @@ from redis.retry import Retry
 
 from ...errors import ConfigurationError
 from ..base import Journal, JournalClosedError
+from ..tenancy import DEFAULT_COMPANY
 from . import sentinel
 from .sentinel import SentinelTarget
 
 log = logging.getLogger(__name__)
 
 #: Layout version of the keys; a server holding a newer one is refused rather than misread.
-SCHEMA_VERSION = 1
+#: 2: per-company indexes (``redis/companies.py``); a layout-1 journal is upgraded on open.
+SCHEMA_VERSION = 2
 
 DEFAULT_PREFIX = "callbridge"
 
@@ -175,6 +177,13 @@ class RedisStore(Journal):
     def _k(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
 
+    def _agent_key(self, extension: str, company: str | None) -> str:
+        """An agent's stream: ``agent:<extension>`` in the default company (the key it had
+        before companies), ``agent:<extension>@<company>`` in another."""
+        if not company or company == DEFAULT_COMPANY:
+            return self._k("agent", extension)
+        return self._k("agent", f"{extension}@{company}")
+
     @property
     def _redis(self) -> redis.Redis:
         if self._closed:
@@ -190,6 +199,13 @@ class RedisStore(Journal):
                 f"the Redis journal at {self._shown} (prefix {self.prefix!r}) has layout "
                 f"{found}, newer than this callbridge's {SCHEMA_VERSION}: upgrade callbridge"
             )
+        if found < SCHEMA_VERSION:
+            self.upgrade_layout()
+            self._client.set(key, SCHEMA_VERSION)
+
+    def upgrade_layout(self) -> None:
+        """Bring a journal of an older layout to ``SCHEMA_VERSION`` (``redis/companies.py``)."""
+        raise NotImplementedError
 
     def _check_durability(self) -> str:
         """Read (never change) the server's persistence settings; warn when not durable.

@@ -58,13 +58,27 @@ class RedisDeliveries(RedisStore):
         return [_delivery(fields) for fields in pipe.execute() if fields]
 
     def enqueue_delivery(
-        self, *, call_key: str, plugin: str, action: str, payload: dict[str, Any]
+        self,
+        *,
+        call_key: str,
+        plugin: str,
+        action: str,
+        payload: dict[str, Any],
+        company: str | None = None,
     ) -> Delivery:
         for name, value in (("call_key", call_key), ("plugin", plugin), ("action", action)):
             if _SEP in value:
                 raise ValueError(f"{name} must not contain the character U+001F")
         flat = self._enqueue(
-            args=[self.prefix, call_key, plugin, action, to_us(utc_now()), dumps(payload)],
+            args=[
+                self.prefix,
+                call_key,
+                plugin,
+                action,
+                to_us(utc_now()),
+                dumps(payload),
+                company or "",
+            ],
             client=self._redis,
         )
         return _delivery(_pairs(flat))

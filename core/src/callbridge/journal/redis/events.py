@@ -18,6 +18,7 @@ from ...voispeed import events as ev
 from ..base import AgentEvent, AppendResult, JournalClosedError, RejectedRequest, StoredEvent
 from ..batching import leftovers, take_batch
 from ..codec import decode_event, dumps, encode_event, from_us, to_us, utc_now
+from ..tenancy import DEFAULT_COMPANY, agent_of, company_of
 from .connection import RedisStore
 from .scripts import APPEND_LUA
 
@@ -28,6 +29,32 @@ _MAX_BATCH = 500
 
 #: A stream read as redis-py gives it with ``decode_responses=True``.
 Entries = list[tuple[str, dict[str, str]]]
+
+
+def stored_event(entry_id: str, fields: Mapping[str, str]) -> StoredEvent:
+    """An entry of the events stream as the journal hands it out."""
+    params, event = decode_event(fields["kind"], fields["parsed"], fields["raw"])
+    return StoredEvent(
+        seq=int(entry_id.partition("-")[0]),
+        received_at=from_us(fields["at"]),
+        source=fields["source"],
+        dedup_key=fields["key"],
+        raw=params,
+        event=event,
+    )
+
+
+def rejected_request(entry_id: str, fields: Mapping[str, str]) -> RejectedRequest:
+    """An entry of the rejected stream as the journal hands it out."""
+    d = json.loads(fields["d"])
+    return RejectedRequest(
+        id=int(entry_id.partition("-")[0]),
+        received_at=from_us(d["at"]),
+        source=d["source"],
+        remote=d["remote"],
+        reason=d["reason"],
+        raw=fields["raw"],
+    )
 
 
 class _Append:
@@ -84,12 +111,14 @@ class RedisEvents(RedisStore):
         loaded and the refused appends are sent again (appends are idempotent).
         """
         keys = [self._k("events", "seq"), self._k("events", "dedup"), self._k("events")]
+        companies = self._k("companies")
         pending = batch
         for _ in range(2):
             try:
                 pipe = self._client.pipeline(transaction=False)
                 for item in pending:
-                    pipe.evalsha(self._append.sha, len(keys), *keys, *item.args)
+                    index = self._k("co", item.args[-1], "events")
+                    pipe.evalsha(self._append.sha, 5, *keys, index, companies, *item.args)
                 if self._wait_replicas:  # acked only once on enough replicas (a failover)
                     pipe.execute_command(  # type: ignore[no-untyped-call]
                         "WAIT", self._wait_replicas, self._wait_timeout_ms
@@ -132,6 +161,7 @@ class RedisEvents(RedisStore):
         raw: Mapping[str, str],
         source: str = "http",
         received_at: datetime | None = None,
+        company: str | None = None,
     ) -> Future[AppendResult]:
         """Queue the append for the writer; the future resolves once Redis acknowledged it."""
         if self._closed:
@@ -146,6 +176,7 @@ class RedisEvents(RedisStore):
                 stored.kind,
                 stored.parsed,
                 self._dedup_window_us,
+                company or company_of(event),
             ]
         )
         with self._submit_lock:
@@ -161,20 +192,7 @@ class RedisEvents(RedisStore):
             Entries,
             self._redis.xrange(self._k("events"), min=f"{max(seq, 0) + 1}-0", max="+", count=limit),
         )
-        result = []
-        for entry_id, fields in entries:
-            params, event = decode_event(fields["kind"], fields["parsed"], fields["raw"])
-            result.append(
-                StoredEvent(
-                    seq=int(entry_id.partition("-")[0]),
-                    received_at=from_us(fields["at"]),
-                    source=fields["source"],
-                    dedup_key=fields["key"],
-                    raw=params,
-                    event=event,
-                )
-            )
-        return result
+        return [stored_event(entry_id, fields) for entry_id, fields in entries]
 
     def last_seq(self) -> int:
         """The highest sequence number taken so far (0 for an empty journal)."""
@@ -187,58 +205,76 @@ class RedisEvents(RedisStore):
         self._redis.hset(self._k("cursors"), name, int(seq))
 
     def record_rejected(
-        self, *, raw: str, reason: str, source: str = "http", remote: str | None = None
+        self,
+        *,
+        raw: str,
+        reason: str,
+        source: str = "http",
+        remote: str | None = None,
+        company: str | None = None,
     ) -> int:
         body = dumps({"at": to_us(utc_now()), "source": source, "remote": remote, "reason": reason})
-        keys = [self._k("rejected", "seq"), self._k("rejected")]
-        args: list[str | int] = [REJECTED_KEPT, "d", body, "raw", raw]
+        keys = [
+            self._k("rejected", "seq"),
+            self._k("rejected"),
+            *self._indexes(company, "rejected"),
+        ]
+        args: list[str | int] = [REJECTED_KEPT, company or "", "d", body, "raw", raw]
         return int(self._stream_add(keys=keys, args=args, client=self._redis))
 
     def record_rejected_fast(
-        self, *, raw: str, reason: str, source: str = "http", remote: str | None = None
+        self,
+        *,
+        raw: str,
+        reason: str,
+        source: str = "http",
+        remote: str | None = None,
+        company: str | None = None,
     ) -> int:
         """``record_rejected``: Redis fsyncs as its configuration says, per server, not per
         write, so there is no cheaper write to choose (the ingress rate limit bounds it)."""
-        return self.record_rejected(raw=raw, reason=reason, source=source, remote=remote)
+        return self.record_rejected(
+            raw=raw, reason=reason, source=source, remote=remote, company=company
+        )
+
+    def _indexes(self, company: str | None, kind: str) -> list[str]:
+        """The companies set and ``company``'s index of ``kind`` (a placeholder for none)."""
+        return [self._k("companies"), self._k("co", company or DEFAULT_COMPANY, kind)]
 
     def list_rejected(self, limit: int = 100) -> list[RejectedRequest]:
         if limit <= 0:
             return []
         entries = cast(Entries, self._redis.xrevrange(self._k("rejected"), count=limit))
-        result = []
-        for entry_id, fields in entries:
-            d = json.loads(fields["d"])
-            result.append(
-                RejectedRequest(
-                    id=int(entry_id.partition("-")[0]),
-                    received_at=from_us(d["at"]),
-                    source=d["source"],
-                    remote=d["remote"],
-                    reason=d["reason"],
-                    raw=fields["raw"],
-                )
-            )
-        return result
+        return [rejected_request(entry_id, fields) for entry_id, fields in entries]
 
-    def append_agent_event(self, extension: str, kind: str, data: dict[str, Any]) -> AgentEvent:
+    def append_agent_event(
+        self, extension: str, kind: str, data: dict[str, Any], *, company: str | None = None
+    ) -> AgentEvent:
         at = utc_now()
+        agent, company = agent_of(extension, company)
+        # The bell names the agent's stream as its subscribers know it: ``201``, or
+        # ``201@acme`` in another company than the default one.
+        bell = agent if company == DEFAULT_COMPANY else f"{agent}@{company}"
         new_id = self._agent_add(
-            keys=[self._k("agent", "seq"), self._k("agent", extension), self._k("agent", "bell")],
-            args=[extension, "at", to_us(at), "kind", kind, "data", dumps(data)],
+            keys=[
+                self._k("agent", "seq"),
+                self._agent_key(agent, company),
+                self._k("agent", "bell"),
+                *self._indexes(company, "agents"),
+            ],
+            args=[bell, company, agent, "at", to_us(at), "kind", kind, "data", dumps(data)],
             client=self._redis,
         )
         return AgentEvent(id=int(new_id), extension=extension, at=at, kind=kind, data=data)
 
     def agent_events_after(
-        self, extension: str, after_id: int, limit: int = 200
+        self, extension: str, after_id: int, limit: int = 200, *, company: str | None = None
     ) -> list[AgentEvent]:
         if limit <= 0:
             return []
         start = f"{max(after_id, 0) + 1}-0"
-        entries = cast(
-            Entries,
-            self._redis.xrange(self._k("agent", extension), min=start, max="+", count=limit),
-        )
+        key = self._agent_key(*agent_of(extension, company))
+        entries = cast(Entries, self._redis.xrange(key, min=start, max="+", count=limit))
         return [
             AgentEvent(
                 id=int(entry_id.partition("-")[0]),

@@ -7,13 +7,12 @@ from ..codec import utc_now
 from . import scripts
 from .bells import RedisBells
 from .calls import RedisCalls
-from .deliveries import RedisDeliveries
+from .companies import RedisCompanies
 from .events import RedisEvents
-from .pruning import RedisPruning
 from .sharing import RedisWorkShare
 
 
-class RedisJournal(RedisEvents, RedisCalls, RedisDeliveries, RedisPruning, RedisBells):
+class RedisJournal(RedisEvents, RedisCalls, RedisCompanies, RedisBells):
     """The ``Journal`` in a Redis server. Thread-safe; create one per process.
 
     ``url`` is ``redis://[user:password@]host[:port][/db][?prefix=name]`` (``rediss://`` for

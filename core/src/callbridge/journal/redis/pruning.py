@@ -56,6 +56,9 @@ class RedisPruning(RedisStore):
             "agent_events": 0,
             "rejected": self._prune_stream(self._k("rejected"), rejected_kept, dry_run),
         }
+        if not dry_run:
+            self._trim_company_index("events")
+            self._trim_company_index("rejected")
         agent_seq = self._k("agent", "seq")
         for key in self._redis.scan_iter(match=self._k("agent", "*"), _type="stream"):
             if key != agent_seq:
@@ -66,6 +69,29 @@ class RedisPruning(RedisStore):
         counts["wrapups"] = self._prune_per_call("wrapups", _wrapup_at, cutoff, dry_run)
         counts["recordings"] = self._prune_per_call("recordings", _recording_at, cutoff, dry_run)
         return counts
+
+    def _trim_company_index(self, kind: str) -> None:
+        """Drop from every company's index of ``kind`` the ids below the stream's oldest
+        entry: they were pruned (or trimmed), and an index must not grow without end."""
+        first = cast(Entries, self._redis.xrange(self._k(kind), count=1))
+        if first:
+            below = int(first[0][0].partition("-")[0])
+        else:
+            below = int(self._redis.get(self._k(kind, "seq")) or 0) + 1
+        pipe = self._redis.pipeline(transaction=False)
+        for company in cast(set[str], self._redis.smembers(self._k("companies"))):
+            pipe.zremrangebyscore(self._k("co", company, kind), "-inf", f"({below}")
+        pipe.execute()
+
+    def _forget_companies(self, kind: str, ids: list[str]) -> typing.Any:
+        """A transaction that drops ``ids`` (calls or originates) from their companies' sets
+        and from ``<kind>:company``; the caller adds its own deletions and executes it."""
+        owners = cast(list[str | None], self._redis.hmget(self._k(kind, "company"), ids))
+        pipe = self._redis.pipeline(transaction=True)
+        for item, owner in zip(ids, owners, strict=True):
+            pipe.srem(self._k("co", owner or "default", kind), item)
+        pipe.hdel(self._k(kind, "company"), *ids)
+        return pipe
 
     def _prune_stream(
         self,
@@ -138,7 +164,7 @@ class RedisPruning(RedisStore):
                 if "pending" not in own:
                     doomed.append(key)
             if doomed and not dry_run:
-                pipe = self._redis.pipeline(transaction=True)
+                pipe = self._forget_companies("calls", doomed)
                 pipe.hdel(self._k("calls"), *doomed)
                 pipe.zrem(by_start, *doomed)
                 pipe.zrem(self._k("calls", "open"), *doomed)
@@ -195,10 +221,11 @@ class RedisPruning(RedisStore):
                 doomed.append(external_id)
         if not dry_run:
             for i in range(0, len(doomed), self._PRUNE_CHUNK):
-                self._redis.hdel(key, *doomed[i : i + self._PRUNE_CHUNK])
-                self._redis.zrem(
-                    self._k("originates", "by_time"), *doomed[i : i + self._PRUNE_CHUNK]
-                )
+                chunk = doomed[i : i + self._PRUNE_CHUNK]
+                pipe = self._forget_companies("originates", chunk)
+                pipe.hdel(key, *chunk)
+                pipe.zrem(self._k("originates", "by_time"), *chunk)
+                pipe.execute()
         return len(doomed)
 
     def _prune_per_call(
@@ -232,8 +259,16 @@ class RedisPruning(RedisStore):
                 if "pending" not in own:
                     doomed.append(call_key)
         if not dry_run:
+            # Their calls (and the call -> company map) may be gone already: every company's
+            # index forgets them (a company's index holds only its own calls' keys).
+            companies = cast(set[str], self._redis.smembers(self._k("companies")))
             for i in range(0, len(doomed), self._PRUNE_CHUNK):
-                self._redis.hdel(key, *doomed[i : i + self._PRUNE_CHUNK])
+                chunk = doomed[i : i + self._PRUNE_CHUNK]
+                pipe = self._redis.pipeline(transaction=True)
+                pipe.hdel(key, *chunk)
+                for company in companies:
+                    pipe.srem(self._k("co", company, name), *chunk)
+                pipe.execute()
         return len(doomed)
 
 

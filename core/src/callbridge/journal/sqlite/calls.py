@@ -17,13 +17,14 @@ from ..base import (
     next_wrapup,
 )
 from ..codec import dumps, from_us, to_us, utc_now
-from .store import SqliteStore
+from ..tenancy import agent_of, company_of
+from .store import CALL_COMPANY_SQL, SqliteStore
 
 
 class SqliteCalls(SqliteStore):
     """What the engine (and, for click-to-call, the HTTP service) keeps in the state file."""
 
-    def save_call(self, call: Call, *, settled: bool = False) -> None:
+    def save_call(self, call: Call, *, settled: bool = False, company: str | None = None) -> None:
         now = utc_now()
         started = call.ring_at or call.answer_at or call.end_at or now
         row = (
@@ -33,11 +34,13 @@ class SqliteCalls(SqliteStore):
             to_us(now),
             call.model_dump_json(),
             int(settled),
+            company or company_of(call),
         )
+        # The company is the first save's: an update never rewrites it (nor its index).
         self._state.submit(
             lambda conn: conn.execute(
-                "INSERT INTO calls (key, state, started_at, updated_at, data, settled) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                "INSERT INTO calls (key, state, started_at, updated_at, data, settled, company) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
                 "state = excluded.state, started_at = excluded.started_at, "
                 "updated_at = excluded.updated_at, data = excluded.data, "
                 "settled = MAX(calls.settled, excluded.settled)",
@@ -68,19 +71,20 @@ class SqliteCalls(SqliteStore):
         )
         return bool(row and row[0])
 
-    def create_originate(self, originate: Originate) -> None:
+    def create_originate(self, originate: Originate, *, company: str | None = None) -> None:
         row = (
             originate.external_id,
             to_us(originate.created_at),
             originate.state,
             originate.model_dump_json(),
+            company or company_of(originate),
         )
 
         def write(conn: sqlite3.Connection) -> None:
             try:
                 conn.execute(
-                    "INSERT INTO originates (external_id, created_at, state, data) "
-                    "VALUES (?, ?, ?, ?)",
+                    "INSERT INTO originates (external_id, created_at, state, data, company) "
+                    "VALUES (?, ?, ?, ?, ?)",
                     row,
                 )
             except sqlite3.IntegrityError:
@@ -133,7 +137,7 @@ class SqliteCalls(SqliteStore):
         )
         return [Originate.model_validate_json(row[0]) for row in rows]
 
-    def save_wrapup(self, wrapup: WrapUp) -> WrapUp:
+    def save_wrapup(self, wrapup: WrapUp, *, company: str | None = None) -> WrapUp:
         def write(conn: sqlite3.Connection) -> WrapUp:
             row = conn.execute(
                 "SELECT data FROM wrapups WHERE call_key = ?", (wrapup.call_key,)
@@ -141,10 +145,18 @@ class SqliteCalls(SqliteStore):
             kept, changed = next_wrapup(None if row is None else row[0], wrapup)
             if changed:
                 conn.execute(
-                    "INSERT INTO wrapups (call_key, revision, saved_at, data) VALUES (?, ?, ?, ?)"
+                    "INSERT INTO wrapups (call_key, revision, saved_at, data, company) "  # noqa: S608
+                    f"VALUES (?, ?, ?, ?, {CALL_COMPANY_SQL})"
                     " ON CONFLICT (call_key) DO UPDATE SET revision = excluded.revision,"
                     " saved_at = excluded.saved_at, data = excluded.data",
-                    (kept.call_key, kept.revision, to_us(kept.saved_at), kept.model_dump_json()),
+                    (
+                        kept.call_key,
+                        kept.revision,
+                        to_us(kept.saved_at),
+                        kept.model_dump_json(),
+                        company,
+                        kept.call_key,
+                    ),
                 )
             return kept
 
@@ -159,13 +171,17 @@ class SqliteCalls(SqliteStore):
         )
         return None if row is None else WrapUp.model_validate_json(row[0])
 
-    def append_agent_event(self, extension: str, kind: str, data: dict[str, Any]) -> AgentEvent:
+    def append_agent_event(
+        self, extension: str, kind: str, data: dict[str, Any], *, company: str | None = None
+    ) -> AgentEvent:
         at = utc_now()
-        row = (extension, to_us(at), kind, dumps(data))
+        row = (*agent_of(extension, company), to_us(at), kind, dumps(data))
 
         def write(conn: sqlite3.Connection) -> int:
             cur = conn.execute(
-                "INSERT INTO agent_events (extension, at, kind, data) VALUES (?, ?, ?, ?)", row
+                "INSERT INTO agent_events (extension, company, at, kind, data) "
+                "VALUES (?, ?, ?, ?, ?)",
+                row,
             )
             return int(cur.lastrowid or 0)
 
@@ -173,20 +189,20 @@ class SqliteCalls(SqliteStore):
         return AgentEvent(id=new_id, extension=extension, at=at, kind=kind, data=data)
 
     def agent_events_after(
-        self, extension: str, after_id: int, limit: int = 200
+        self, extension: str, after_id: int, limit: int = 200, *, company: str | None = None
     ) -> list[AgentEvent]:
         rows = (
             self._state.read()
             .execute(
-                "SELECT id, extension, at, kind, data FROM agent_events "
-                "WHERE extension = ? AND id > ? ORDER BY id LIMIT ?",
-                (extension, after_id, limit),
+                "SELECT id, at, kind, data FROM agent_events "
+                "WHERE extension = ? AND company = ? AND id > ? ORDER BY id LIMIT ?",
+                (*agent_of(extension, company), after_id, limit),
             )
             .fetchall()
         )
         return [
-            AgentEvent(id=i, extension=x, at=from_us(at), kind=k, data=json.loads(d))
-            for i, x, at, k, d in rows
+            AgentEvent(id=i, extension=extension, at=from_us(at), kind=k, data=json.loads(d))
+            for i, at, k, d in rows
         ]
 
     def save_recording(self, call_key: str, reference: str, at: datetime) -> bool:
@@ -197,10 +213,11 @@ class SqliteCalls(SqliteStore):
             if row is not None and row[0] == reference:
                 return False
             conn.execute(
-                "INSERT INTO recordings (call_key, reference, saved_at) VALUES (?, ?, ?)"
+                "INSERT INTO recordings (call_key, reference, saved_at, company) "  # noqa: S608
+                f"VALUES (?, ?, ?, {CALL_COMPANY_SQL})"
                 " ON CONFLICT (call_key) DO UPDATE SET reference = excluded.reference,"
                 " saved_at = excluded.saved_at",
-                (call_key, reference, to_us(at)),
+                (call_key, reference, to_us(at), None, call_key),
             )
             return True
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..base import Delivery, DeliveryState
 from ..codec import dumps, from_us, opt_from_us, to_us, utc_now
-from .store import SqliteStore
+from .store import CALL_COMPANY_SQL, SqliteStore
 
 
 class SqliteDeliveries(SqliteStore):
@@ -42,17 +42,23 @@ class SqliteDeliveries(SqliteStore):
         )
 
     def enqueue_delivery(
-        self, *, call_key: str, plugin: str, action: str, payload: dict[str, Any]
+        self,
+        *,
+        call_key: str,
+        plugin: str,
+        action: str,
+        payload: dict[str, Any],
+        company: str | None = None,
     ) -> Delivery:
         now = to_us(utc_now())
         body = dumps(payload)
 
         def write(conn: sqlite3.Connection) -> Delivery:
             conn.execute(
-                "INSERT INTO deliveries (call_key, plugin, action, state, attempts, created_at, "
-                "next_attempt_at, payload) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?) "
-                "ON CONFLICT (call_key, plugin, action) DO NOTHING",
-                (call_key, plugin, action, now, now, body),
+                "INSERT INTO deliveries (call_key, plugin, action, state, attempts, created_at, "  # noqa: S608
+                "next_attempt_at, payload, company) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?, "
+                f"{CALL_COMPANY_SQL}) ON CONFLICT (call_key, plugin, action) DO NOTHING",
+                (call_key, plugin, action, now, now, body, company, call_key),
             )
             row = conn.execute(
                 f"SELECT {self._DELIVERY_COLUMNS} FROM deliveries "  # noqa: S608

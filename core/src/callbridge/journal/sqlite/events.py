@@ -3,31 +3,51 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import datetime
+from typing import Any
 
 from ...voispeed import events as ev
 from ..base import AppendResult, RejectedRequest, StoredEvent
 from ..codec import decode_event, encode_event, from_us, to_us, utc_now
+from ..tenancy import company_of
 from .store import SqliteStore
 
 
 def _insert_rejected(
-    raw: str, reason: str, source: str, remote: str | None
+    raw: str, reason: str, source: str, remote: str | None, company: str | None
 ) -> Callable[[sqlite3.Connection], int]:
     """The write that keeps a rejected request (timed now, in the caller's thread)."""
-    row = (to_us(utc_now()), source, remote, reason, raw)
+    row = (to_us(utc_now()), source, remote, reason, raw, company)
 
     def write(conn: sqlite3.Connection) -> int:
         cur = conn.execute(
-            "INSERT INTO rejected (received_at, source, remote, reason, raw) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO rejected (received_at, source, remote, reason, raw, company) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             row,
         )
         return int(cur.lastrowid or 0)
 
     return write
+
+
+#: The columns ``stored_event`` reads, in its order.
+EVENT_COLUMNS = "seq, received_at, source, dedup_key, raw, kind, parsed"
+
+
+def stored_event(row: Sequence[Any]) -> StoredEvent:
+    """An events row (``EVENT_COLUMNS``) as the journal hands it out."""
+    seq, received, source, key, raw, kind, parsed = row
+    params, event = decode_event(kind, parsed, raw)
+    return StoredEvent(
+        seq=seq,
+        received_at=from_us(received),
+        source=source,
+        dedup_key=key,
+        raw=params,
+        event=event,
+    )
 
 
 class SqliteEvents(SqliteStore):
@@ -43,6 +63,7 @@ class SqliteEvents(SqliteStore):
         raw: Mapping[str, str],
         source: str = "http",
         received_at: datetime | None = None,
+        company: str | None = None,
     ) -> Future[AppendResult]:
         """Like ``append_event``, but return the writer's future (resolved once durable).
 
@@ -61,10 +82,18 @@ class SqliteEvents(SqliteStore):
         stored = encode_event(event, raw, received_at)
         key, at = stored.dedup_key, stored.received_at
         window = self._dedup_window_us
-        row = (at, source, key, stored.raw, stored.kind, stored.parsed)
+        row = (
+            at,
+            source,
+            key,
+            stored.raw,
+            stored.kind,
+            stored.parsed,
+            company or company_of(event),
+        )
         insert = (
-            "INSERT INTO events (received_at, source, dedup_key, raw, kind, parsed) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING RETURNING seq"
+            "INSERT INTO events (received_at, source, dedup_key, raw, kind, parsed, company) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING RETURNING seq"
         )
 
         def write(conn: sqlite3.Connection) -> AppendResult:
@@ -97,26 +126,12 @@ class SqliteEvents(SqliteStore):
         rows = (
             self._events.read()
             .execute(
-                "SELECT seq, received_at, source, dedup_key, raw, kind, parsed FROM events "
-                "WHERE seq > ? ORDER BY seq LIMIT ?",
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
                 (seq, limit),
             )
             .fetchall()
         )
-        result = []
-        for seq_, received, source, key, raw, kind, parsed in rows:
-            params, event = decode_event(kind, parsed, raw)
-            result.append(
-                StoredEvent(
-                    seq=seq_,
-                    received_at=from_us(received),
-                    source=source,
-                    dedup_key=key,
-                    raw=params,
-                    event=event,
-                )
-            )
-        return result
+        return [stored_event(row) for row in rows]
 
     def last_seq(self) -> int:
         """The highest sequence number taken so far (0 for an empty journal)."""
@@ -140,15 +155,29 @@ class SqliteEvents(SqliteStore):
         )
 
     def record_rejected(
-        self, *, raw: str, reason: str, source: str = "http", remote: str | None = None
+        self,
+        *,
+        raw: str,
+        reason: str,
+        source: str = "http",
+        remote: str | None = None,
+        company: str | None = None,
     ) -> int:
-        return self._events.submit(_insert_rejected(raw, reason, source, remote), durable=True)
+        write = _insert_rejected(raw, reason, source, remote, company)
+        return self._events.submit(write, durable=True)
 
     def record_rejected_fast(
-        self, *, raw: str, reason: str, source: str = "http", remote: str | None = None
+        self,
+        *,
+        raw: str,
+        reason: str,
+        source: str = "http",
+        remote: str | None = None,
+        company: str | None = None,
     ) -> int:
         """``record_rejected`` committed without an fsync (see ``Journal.record_rejected_fast``)."""
-        return self._events.submit(_insert_rejected(raw, reason, source, remote), atomic=True)
+        write = _insert_rejected(raw, reason, source, remote, company)
+        return self._events.submit(write, atomic=True)
 
     def list_rejected(self, limit: int = 100) -> list[RejectedRequest]:
         rows = (

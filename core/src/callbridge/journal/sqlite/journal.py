@@ -14,9 +14,9 @@ from ..codec import utc_now
 from ..migrations import STATE_MIGRATIONS, StateFileTakenError, migrate, migrate_events
 from ..sqlite_file import SqliteFile
 from .calls import SqliteCalls
+from .companies import SqliteCompanies
 from .deliveries import SqliteDeliveries
 from .events import SqliteEvents
-from .pruning import SqlitePruning
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def state_path_for(path: Path) -> Path:
     return path.with_name(f"{path.stem}-state{path.suffix}")
 
 
-class SqliteJournal(SqliteEvents, SqliteCalls, SqliteDeliveries, SqlitePruning):
+class SqliteJournal(SqliteEvents, SqliteCalls, SqliteDeliveries, SqliteCompanies):
     """The ``Journal`` in two SQLite files (events, state). Thread-safe; one per process."""
 
     def __init__(

@@ -97,7 +97,7 @@ class SqlitePruning(SqliteStore):
         ]
 
     def _prune_table(
-        self, file: SqliteFile, table: str, where: str, params: tuple[int, ...]
+        self, file: SqliteFile, table: str, where: str, params: tuple[object, ...]
     ) -> int:
         """Delete the rows of ``table`` matching ``where``, ``_PRUNE_CHUNK`` per transaction."""
         statement = (

@@ -7,6 +7,10 @@ from pathlib import Path
 from ..base import Journal
 from ..sqlite_file import SqliteFile
 
+#: The company of a row about a call: the one given (first parameter), else the call's
+#: (second parameter: the call's key), else ``default``.
+CALL_COMPANY_SQL = "COALESCE(?, (SELECT company FROM calls WHERE key = ?), 'default')"
+
 
 class SqliteStore(Journal):
     """The two files the parts of ``SqliteJournal`` read and write (see ``sqlite/__init__``)."""

@@ -19,12 +19,10 @@ logged, never retried (a late pop is useless).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import json
 import logging
-import ssl
 import time
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -36,6 +34,7 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 from ...errors import PermanentError, RetryLater, retry_after_seconds, retryable_status
 from ...hookspecs import hookimpl
 from ...models import ActivityRef, CallRecord, ScreenPop
+from ...tls import shared_ssl_context
 from ..base import PluginSettings
 
 log = logging.getLogger(__name__)
@@ -140,13 +139,6 @@ def verify_signature(
     return any(hmac.compare_digest(expected, c) for c in candidates if c)
 
 
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """One TLS context for every instance (one per company): each would otherwise load the
-    CA bundle again, about 0.85 MB a client, most of what a company costs at rest."""
-    return httpx.create_ssl_context()  # what httpx.Client makes for itself, made once
-
-
 def _receiver_message(response: httpx.Response) -> str:
     text = response.text.strip().replace("\n", " ")
     if len(text) > MAX_ERROR_TEXT:
@@ -174,10 +166,10 @@ class WebhookPlugin:
             raise ValueError("the webhook plugin needs WebhookSettings")
         self.settings = settings
         self._client = httpx.Client(
+            verify=shared_ssl_context(),  # one CA bundle in memory for every instance
             timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
             headers={"User-Agent": "callbridge-webhook"},
             follow_redirects=False,
-            verify=_tls_context(),
         )
 
     def close(self) -> None:
