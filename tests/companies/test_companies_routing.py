@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,6 +117,10 @@ def test_events_without_a_token_find_their_company_by_id(
         service.running.local_engine.wake()
         assert service.wait_idle(60)
         calls = {c.key: c.company for c in service.journal.list_calls(10)}
+        # The journal files the event itself under beta too (its export has it), not default.
+        exported = [json.loads(line) for line in service.journal.export_company("beta")]
+        assert [r["record"] for r in exported if r["record"] == "event"] == ["event"]
+        assert service.journal.holds_company("beta")
     assert calls == {f"beta.2:{ring.event.call_id}": "beta"}  # type: ignore[union-attr]
     assert [what for _l, _h, what, _c in seen("beta", "lookup_contact")] == list(calls)
     assert not seen("acme", "pbx_event")  # company 9 is nobody's: journaled, reaches no plugin

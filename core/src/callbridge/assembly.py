@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .companies import Companies, load_companies
+from .companies.registry import install as install_companies
 from .engine.bus import AgentBus, ring_bus
 from .engine.engine import Engine
 from .journal.base import Journal
@@ -141,7 +142,8 @@ def assemble(
     """
     if engine_mode == "process" and extra_plugins:
         raise ValueError("extra plugin objects cannot be handed to an engine process")
-    companies = load_companies(settings)  # before the journal: a bad file changes nothing
+    # Before the journal: a bad file changes nothing.
+    companies = install_companies(load_companies(settings))
     journal = open_journal(settings, beside_ingress=beside_ingress)
     try:
         plugins, pbx, clients = _plugins_and_clients(

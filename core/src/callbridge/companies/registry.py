@@ -170,6 +170,16 @@ def _unique(companies: list[Company]) -> None:
         raise ConfigurationError("invalid companies file:\n" + "\n".join(problems))
 
 
+def install(companies: Companies) -> Companies:
+    """Make ``companies`` the journal's resolver of PBX company ids (``journal.tenancy``):
+    what it stores without a company name (the MySQL source's events) is filed under the
+    company with that id. One company: everything is ``default``'s."""
+    from ..journal.tenancy import set_company_resolver
+
+    set_company_resolver(None if companies.single else companies.name_for)
+    return companies
+
+
 def load_companies(settings: Settings) -> Companies:
     """The companies of ``settings``: the file's, or ``default`` from today's variables."""
     if settings.companies_file is None:

@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from .. import metrics
-from ..companies.registry import Companies, load_companies
+from ..companies.registry import Companies, install, load_companies
 from ..context import Context
 from ..journal.base import AppendResult, Journal
 from ..settings import Settings
@@ -236,7 +236,7 @@ class Engine:
         gone are shut down after the swap. ConfigurationError (an invalid file): nothing
         changed.
         """
-        companies = companies if companies is not None else load_companies(self.settings)
+        companies = install(companies if companies is not None else load_companies(self.settings))
         gone = self.plugins.reload(self.settings, companies)
         if self.running:
             self.plugins.startup(self.context)

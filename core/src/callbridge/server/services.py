@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from ..companies.registry import Companies, load_companies
+from ..companies.registry import Companies, install, load_companies
 
 if TYPE_CHECKING:
     from ..engine.bus import AgentBus
@@ -90,7 +90,7 @@ class Services:
         """
         from ..voispeed.client import pbx_client
 
-        companies = load_companies(self.settings)
+        companies = install(load_companies(self.settings))
         engine = self.engine
         if engine is not None:
             engine.reload(companies)
