@@ -31,7 +31,7 @@ from .lookups import Lookups
 from .originates import OriginateMatcher
 from .partitions import PartitionedTracker
 from .recordings import default_reference
-from .records import build_record, lookup_states
+from .records import build_record, by_plugin_name, lookup_states
 from .tracker import Change, Tracker, call_key
 from .tracker_leg import originate_belongs
 
@@ -309,7 +309,8 @@ class Reactions:
         }
         self._publish(agent_key(updated.company, updated.extension), "call", data)
 
-    def _pop(self, call: Call, contacts: dict[str, Contact]) -> None:
+    def _pop(self, call: Call, found: dict[str, Contact]) -> None:
+        contacts = by_plugin_name(found)  # what the agent's page and the plugins look up
         if call.extension:
             data = {
                 "state": call.state.value,

@@ -98,8 +98,6 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         """(PBX login, extension) for an extension or a login (``auth-`` or ``calling-``)."""
         if agent.startswith(("auth-", "calling-")):
             login = "auth-" + agent.partition("-")[2]
-            if t.company != "default" and login not in t.logins:
-                raise HTTPException(422, f"unknown agent {agent!r:.40} in company {t.company}")
             return login, t.logins.get(login)
         if agent in t.agents:
             return t.agents[agent], agent
@@ -221,6 +219,9 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         login, extension = resolve_agent(body.agent, t)
         if not who.allows(extension or login):
             raise HTTPException(403, "this token may not act for that agent")
+        if extension is None and t.company != "default":
+            # Only the company's own agents: a login of another company is not ours to use.
+            raise HTTPException(422, f"unknown agent {body.agent!r:.40} in company {t.company}")
         external_id = choose_external_id(body, idempotency_key, login)
         existing = await _off_loop(journal.get_originate, external_id)
         if existing is None and idempotency_key is None and not body.external_id:
