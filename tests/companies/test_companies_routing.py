@@ -88,6 +88,10 @@ def test_events_reach_only_their_companys_instances(
         assert calls[acme_key].company == "acme" and calls[beta_key].company == "beta"
         deliveries = service.journal.list_deliveries(call_keys=[acme_key, beta_key])
         by_plugin = {(d.call_key, d.plugin): d.state for d in deliveries}
+        # The record names contacts by plugin, as plugins ask (record.contact_for(self.name)).
+        record = next(d.payload for d in deliveries if d.plugin == "recorder@acme")
+        assert record["contacts"]["recorder"]["name"] == "acme contact"
+        assert record["lookups"] == {"recorder": "found", "directory": "not_found"}
     assert by_plugin == {
         (acme_key, "recorder@acme"): "dead",  # acme's CRM refuses: its own dead letter
         (acme_key, "directory@acme"): "done",
