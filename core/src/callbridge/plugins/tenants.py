@@ -11,6 +11,7 @@ the core makes a fresh instance of its class and validates the table with its
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,14 @@ def plain(context: CrmContext | None) -> CrmContext | None:
     if context is None or "@" not in context.connector:
         return context
     return context.model_copy(update={"connector": base_name(context.connector)})
+
+
+def _tell_instance_name(plugin: object, name: str) -> None:
+    """Set ``instance_name`` (``directory@acme``) on an instance that wants it: a plugin whose
+    pages live under ``/plugins/<name>`` links to its own company's routes."""
+    if plugin is not None and hasattr(plugin, "instance_name"):
+        with contextlib.suppress(AttributeError):  # read-only: the plugin keeps its own
+            plugin.instance_name = name
 
 
 def _fresh(plugin: object) -> object:
@@ -93,6 +102,7 @@ def expand(infos: list[PluginInfo], companies: Companies) -> list[PluginInfo]:
                 except Exception as exc:
                     each.plugin = None
                     each.state, each.reason = FAILED, f"{type(exc).__name__}: {exc}"
+            _tell_instance_name(each.plugin, each.name)
             out.append(each)
     for company in companies:
         for name in company.plugins or {}:
