@@ -41,6 +41,8 @@ ALLOWED: dict[str, str] = {
 #: Prefixes of illustrative plugins whose settings class is written out in the page itself.
 ALLOWED_PREFIXES: dict[str, str] = {
     "CALLBRIDGE_ACME_": "docs/plugins.md's example plugin `acme`, its AcmeSettings in the page",
+    "CALLBRIDGE_COMPANIES__": "a company's values (docs/companies.md): CompaniesFile's nested "
+    "`companies` field, one name per company and field",
 }
 #: The container entrypoint reads CALLBRIDGE_<NAME>_FROM_FILE for any variable <NAME>.
 FROM_FILE = "_FROM_FILE"

@@ -124,6 +124,7 @@ def test_cmd_failed_found_by_request_id_alone(seri_demo: Demo) -> None:
             created_at=datetime.now(UTC),
             state="sent",
             request_id="R-77",
+            company="acme",  # the demo's first company (its token places and reads it)
         )
     )
     names = demo.settings.pbx.seri

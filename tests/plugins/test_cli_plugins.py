@@ -45,7 +45,7 @@ def test_json_lists_every_field(tmp_path: Path) -> None:
     assert listed["directory"]["state"] == "active"
     assert listed["directory"]["source"] == "builtin"
     assert listed["webhook"]["state"] == "not configured"
-    fields = {"name", "version", "source", "state", "reason", "hooks", "notes"}
+    fields = {"name", "company", "version", "source", "state", "reason", "hooks", "notes"}
     assert set(listed["console"]) == fields
     assert listed["console"]["notes"] == []
     assert "log_call" in listed["console"]["hooks"]

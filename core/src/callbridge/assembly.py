@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .companies import Companies, load_companies
+from .companies.registry import install as install_companies
 from .engine.bus import AgentBus, ring_bus
 from .engine.engine import Engine
 from .journal.base import Journal
@@ -79,8 +81,9 @@ class Assembly:
             self.stop_bells()
         if self.engine is not None:
             self.engine.stop()
-        if self.pbx is not None:
-            self.pbx.close()
+        for client in [self.pbx, *self.services.pbx_clients.values()]:
+            if client is not None:
+                client.close()
         self.journal.close()
 
 
@@ -99,6 +102,23 @@ def _local_sources(settings: Settings, journal: Journal) -> list[MysqlSource]:
 
     source = source_from_settings(settings, journal)
     return [] if source is None else [source]
+
+
+def _plugins_and_clients(
+    settings: Settings, companies: Companies, extra: Sequence[object], only_extra: bool
+) -> tuple[Plugins, PbxClient | None, dict[str, PbxClient | None]]:
+    """The plugins (one instance per company that lists one), the PBX client, and each
+    company's own PBX client when there is a companies file."""
+    plugins = load_plugins(
+        settings,
+        entry_points=not only_extra,
+        builtins=not only_extra,
+        extra=extra,
+        companies=companies,
+    )
+    pbx = pbx_client(settings.pbx)  # SOAP or SERI, as CALLBRIDGE_PBX__DIALECT says
+    clients = {} if companies.single else {c.name: pbx_client(c.pbx_settings) for c in companies}
+    return plugins, pbx, clients
 
 
 def assemble(
@@ -122,15 +142,13 @@ def assemble(
     """
     if engine_mode == "process" and extra_plugins:
         raise ValueError("extra plugin objects cannot be handed to an engine process")
+    # Before the journal: a bad file changes nothing.
+    companies = install_companies(load_companies(settings))
     journal = open_journal(settings, beside_ingress=beside_ingress)
     try:
-        plugins = load_plugins(
-            settings,
-            entry_points=not only_extra_plugins,
-            builtins=not only_extra_plugins,
-            extra=extra_plugins,
+        plugins, pbx, clients = _plugins_and_clients(
+            settings, companies, extra_plugins, only_extra_plugins
         )
-        pbx = pbx_client(settings.pbx)  # SOAP or SERI, as CALLBRIDGE_PBX__DIALECT says
     except BaseException:
         journal.close()
         raise
@@ -157,6 +175,7 @@ def assemble(
         settings=settings, journal=journal, plugins=plugins, pbx=pbx, engine=engine, sources=sources
     )
     assembly.services.sources = nudged
+    assembly.services.pbx_clients = clients
     if serves_http:
         _listen_bells(assembly)
     return assembly

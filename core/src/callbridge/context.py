@@ -20,3 +20,6 @@ class Context:
     pbx: PbxClient | None = None
     #: Free room for plugins to share objects by name.
     extras: dict[str, Any] = field(default_factory=dict)
+    #: The company the plugin instance serves (``default`` without a companies file); its
+    #: ``settings`` are that company's view (its own data directory and PBX settings).
+    company: str = "default"

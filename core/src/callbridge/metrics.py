@@ -44,6 +44,21 @@ ACK_LATENCY = Histogram(
 POPS_SENT = Counter(
     "callbridge_pops_total", "Screen-pops published, by call state.", ["state"], registry=REGISTRY
 )
+#: Per company (a ``company`` label): one series per company and result, never per call or
+#: agent, so 100 companies cost a few hundred series. Plugin-labelled metrics need no company
+#: label: an instance's name (``hubspot@acme``) already says whose it is.
+COMPANY_EVENTS = Counter(
+    "callbridge_company_events_total",
+    "PBX events per company: accepted, duplicate, or refused (a company id not the token's).",
+    ["company", "result"],
+    registry=REGISTRY,
+)
+COMPANY_POPS = Counter(
+    "callbridge_company_pops_total",
+    "Screen-pops published, by company.",
+    ["company"],
+    registry=REGISTRY,
+)
 LOOKUPS = Counter(
     "callbridge_lookups_total",
     "Contact lookups by plugin and result (found, not_found, timeout, error, cache_hit).",
@@ -105,14 +120,25 @@ class _DeliveryStates(Collector):
         family = GaugeMetricFamily(
             "callbridge_deliveries", "Deliveries by plugin and state.", labels=["plugin", "state"]
         )
+        by_company = GaugeMetricFamily(
+            "callbridge_company_deliveries",
+            "Deliveries by company and state.",
+            labels=["company", "state"],
+        )
         try:
             counts = list(self._source())
         except Exception as exc:  # a scrape must not fail because the journal is away
             logging.getLogger(__name__).warning("deliveries not counted: %s", exc)
             counts = []
+        totals: dict[tuple[str, str], int] = {}
         for plugin, state, count in counts:
             family.add_metric([plugin, state], count)
+            key = (plugin.partition("@")[2] or "default", state)
+            totals[key] = totals.get(key, 0) + count
+        for (company, state), count in sorted(totals.items()):
+            by_company.add_metric([company, state], count)
         yield family
+        yield by_company
 
 
 _delivery_collector: _DeliveryStates | None = None
@@ -163,6 +189,29 @@ def exposition(others: Iterable[bytes] = ()) -> bytes:
             family.add_sample(sample_name, dict(labels), value)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Fixed(list(families.values())))
+    return generate_latest(registry)
+
+
+def only_company(text: bytes, company: str) -> bytes:
+    """The samples of ``text`` that are ``company``'s: its ``company`` label, or a plugin
+    instance of it (``plugin="hubspot@acme"``; ``default``'s plugins have no ``@``)."""
+
+    def mine(labels: dict[str, str]) -> bool:
+        if "company" in labels:
+            return labels["company"] == company
+        if "plugin" in labels:
+            return (labels["plugin"].partition("@")[2] or "default") == company
+        return False
+
+    kept = []
+    for family in text_string_to_metric_families(text.decode("utf-8", errors="replace")):
+        samples = [s for s in family.samples if mine(s.labels)]
+        if samples:
+            copy = Metric(family.name, family.documentation, family.type, family.unit)
+            copy.samples = samples
+            kept.append(copy)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Fixed(kept))
     return generate_latest(registry)
 
 

@@ -124,6 +124,8 @@ class Originate(BaseModel):
     request_id: str | None = None
     #: Placed with ``call_request_to_be_rec`` 1: the PBX records the call.
     record: bool = False
+    #: The company (tenant) whose API token placed the call (docs/companies.md).
+    company: str = "default"
 
 
 class Contact(BaseModel):
@@ -174,6 +176,9 @@ class Call(BaseModel):
     #: ``<company>:<user call id>``: stable across restarts, the basis of idempotency keys.
     key: str
     company_id: str | None = None
+    #: The company's name (``default`` without a companies file): which company's plugins
+    #: see this call, and whose API tokens may read it (docs/companies.md).
+    company: str = "default"
     user_call_id: str
     direction: Direction
     state: CallState

@@ -413,6 +413,10 @@ class Settings(BaseSettings):
     connectors: CommaList = Field(default_factory=list)
     #: A plugin that fails to load stops the service instead of being skipped.
     strict_plugins: bool = False
+    #: A TOML file describing several companies (tenants), each with its own tokens, PBX
+    #: credentials, agents and plugin instances (see docs/companies.md). Unset: one
+    #: company, ``default``, made of the other variables.
+    companies_file: Path | None = None
     #: Shared token the PBX (or its trigger) sends as the ``token`` parameter.
     ingress_token: SecretStr | None = None
     #: Optional event source besides HTTP ingress, e.g. ``mysql://user:pw@host/db``.

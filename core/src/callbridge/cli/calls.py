@@ -56,6 +56,7 @@ def _as_dict(call: Call, deliveries: list[Delivery]) -> dict[str, Any]:
     started = call.ring_at or call.answer_at or call.end_at
     return {
         "key": call.key,
+        "company": call.company,
         "time": None if started is None else started.isoformat(),
         "direction": call.direction.value,
         "extension": call.extension,
@@ -80,8 +81,12 @@ def _as_dict(call: Call, deliveries: list[Delivery]) -> dict[str, Any]:
     }
 
 
-def _load(journal: Journal, last: int) -> list[tuple[Call, list[Delivery]]]:
-    calls = journal.list_calls(limit=last)
+def _load(journal: Journal, last: int, company: str | None) -> list[tuple[Call, list[Delivery]]]:
+    if company is None:
+        calls = journal.list_calls(limit=last)
+    else:  # the journal lists recent calls; one company's are among the last few thousand
+        found = journal.list_calls(limit=min(last * 50, 50_000))
+        calls = [c for c in found if c.company == company][:last]
     by_call: dict[str, list[Delivery]] = {}
     if calls:
         for delivery in journal.list_deliveries(
@@ -91,10 +96,13 @@ def _load(journal: Journal, last: int) -> list[tuple[Call, list[Delivery]]]:
     return [(call, sorted(by_call.get(call.key, []), key=lambda d: d.plugin)) for call in calls]
 
 
-def _table(rows: list[tuple[Call, list[Delivery]]]) -> Table:
+def _table(rows: list[tuple[Call, list[Delivery]]], companies: bool) -> Table:
+    """The table; a company column only with a companies file (``default`` says nothing)."""
     table = Table(title="recent calls", title_justify="left")
-    for name in ("time", "dir", "ext", "remote", "contact", "outcome", "duration", "deliveries"):
-        table.add_column(name)
+    columns = ("time", "company", "dir", "ext", "remote", "contact", "outcome", "duration")
+    for name in (*columns, "deliveries"):
+        if companies or name != "company":
+            table.add_column(name)
     for call, deliveries in rows:
         started = call.ring_at or call.answer_at or call.end_at
         contact = _contact(call, deliveries)
@@ -106,6 +114,7 @@ def _table(rows: list[tuple[Call, list[Delivery]]]) -> Table:
             states.append(f"{d.plugin}:{d.state.value}", style=_DELIVERY_STYLE[d.state])
         table.add_row(
             started.astimezone().strftime("%Y-%m-%d %H:%M:%S") if started else "-",
+            *([call.company] if companies else []),
             call.direction.value,
             call.extension or "-",
             call.remote_e164 or call.remote_number or "-",
@@ -132,6 +141,7 @@ _TROUBLED = frozenset({"unmatched", "unconfirmed", "failed"})
 def _request_dict(originate: Originate) -> dict[str, Any]:
     return {
         "external_id": originate.external_id,
+        "company": originate.company,
         "time": originate.created_at.isoformat(),
         "agent": originate.user,
         "extension": originate.extension,
@@ -159,11 +169,12 @@ def _requests_table(originates: list[Originate]) -> Table:
     return table
 
 
-def _show_requests(hours: float, last: int, as_json: bool) -> None:
+def _show_requests(hours: float, last: int, as_json: bool, company: str | None) -> None:
     journal = open_journal(load_settings())
     try:
         since = datetime.now(UTC) - timedelta(hours=hours)
-        originates = list(reversed(journal.recent_originates(since)))[:last]
+        recent = reversed(journal.recent_originates(since))
+        originates = [o for o in recent if company in (None, o.company)][:last]
     finally:
         journal.close()
     if as_json:
@@ -198,16 +209,22 @@ def _show_requests(hours: float, last: int, as_json: bool) -> None:
     type=click.FloatRange(min=0, min_open=True),
     help="How far back click-to-call requests are looked for.",
 )
-def calls(last: int, as_json: bool, requests: bool, hours: float) -> None:
-    """Recent calls: time, direction, extension, number, contact, outcome, deliveries."""
+@click.option("--company", default=None, help="Only this company's calls (or requests).")
+def calls(last: int, as_json: bool, requests: bool, hours: float, company: str | None) -> None:
+    """Recent calls: time, company, direction, extension, number, contact, outcome, deliveries."""
     if requests:
-        _show_requests(hours, last, as_json)
+        _show_requests(hours, last, as_json, company)
         return
-    journal = open_journal(load_settings())
+    settings = load_settings()
+    journal = open_journal(settings)
     try:
-        rows = _load(journal, last)
+        rows = _load(journal, last, company)
         since = datetime.now(UTC) - timedelta(hours=hours)
-        troubled = [o for o in journal.recent_originates(since) if o.state in _TROUBLED]
+        troubled = [
+            o
+            for o in journal.recent_originates(since)
+            if o.state in _TROUBLED and company in (None, o.company)
+        ]
     finally:
         journal.close()
     if as_json:
@@ -217,7 +234,7 @@ def calls(last: int, as_json: bool, requests: bool, hours: float) -> None:
     if not rows:
         console.print("no calls yet")
     else:
-        console.print(_table(rows))
+        console.print(_table(rows, companies=settings.companies_file is not None))
     if troubled:
         # A click-to-call that became no call is not in the table above: say so.
         states = ", ".join(

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..companies.registry import company_of_plugin
 from ..journal.base import Delivery, DeliveryState, Journal
 from ..journal.factory import open_journal
 from ..settings import load_settings
@@ -33,6 +34,7 @@ def _as_dict(d: Delivery) -> dict[str, Any]:
     return {
         "id": d.id,
         "call_key": d.call_key,
+        "company": company_of_plugin(d.plugin),
         "plugin": d.plugin,
         "action": d.action,
         "state": d.state.value,
@@ -59,11 +61,18 @@ def deliveries() -> None:
 @click.option("--dead", is_flag=True, help="Only dead deliveries.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def list_(dead: bool, limit: int, as_json: bool) -> None:
+@click.option("--company", default=None, help="Only this company's deliveries.")
+def list_(dead: bool, limit: int, as_json: bool, company: str | None) -> None:
     """Deliveries, newest first."""
-    journal = open_journal(load_settings())
+    settings = load_settings()
+    journal = open_journal(settings)
+    state = DeliveryState.DEAD if dead else None
     try:
-        rows = journal.list_deliveries(state=DeliveryState.DEAD if dead else None, limit=limit)
+        if company is None:
+            rows = journal.list_deliveries(state=state, limit=limit)
+        else:  # a delivery's company is its plugin instance's (``hubspot@acme``)
+            found = journal.list_deliveries(state=state, limit=min(limit * 50, 100_000))
+            rows = [d for d in found if company_of_plugin(d.plugin) == company][:limit]
     finally:
         journal.close()
     if as_json:
@@ -73,20 +82,28 @@ def list_(dead: bool, limit: int, as_json: bool) -> None:
     if not rows:
         console.print("no dead deliveries" if dead else "no deliveries yet")
         return
+    console.print(_table(rows, dead, companies=settings.companies_file is not None))
+
+
+def _table(rows: list[Delivery], dead: bool, companies: bool) -> Table:
+    """The table; a company column only with a companies file (``default`` says nothing)."""
     table = Table(title="dead deliveries" if dead else "deliveries", title_justify="left")
-    for name in ("id", "call", "plugin", "state", "attempts", "next attempt", "last error"):
-        table.add_column(name, overflow="fold" if name == "last error" else "ellipsis")
+    columns = ("id", "call", "company", "plugin", "state", "attempts", "next attempt")
+    for name in (*columns, "last error"):
+        if companies or name != "company":
+            table.add_column(name, overflow="fold" if name == "last error" else "ellipsis")
     for d in rows:
         table.add_row(
             str(d.id),
             d.call_key,
+            *([company_of_plugin(d.plugin)] if companies else []),
             d.plugin,
             Text(d.state.value, style=_STYLE[d.state]),
             str(d.attempts),
             _when(d),
             Text(d.last_error or ""),
         )
-    console.print(table)
+    return table
 
 
 @deliveries.command("retry")

@@ -41,6 +41,7 @@ def notes_of(info: PluginInfo) -> list[str]:
 def _as_dict(info: PluginInfo) -> dict[str, object]:
     return {
         "name": info.name,
+        "company": info.company,
         "version": info.version,
         "source": info.source,
         "state": info.state,
@@ -50,9 +51,12 @@ def _as_dict(info: PluginInfo) -> dict[str, object]:
     }
 
 
-def _table(infos: list[PluginInfo]) -> Table:
+def _table(infos: list[PluginInfo], companies: bool) -> Table:
+    """The table; a company column only with a companies file (``default`` says nothing)."""
     table = Table(title="callbridge plugins", title_justify="left")
     table.add_column("name", style="bold")
+    if companies:
+        table.add_column("company")
     table.add_column("version")
     table.add_column("source")
     table.add_column("hooks")
@@ -62,8 +66,10 @@ def _table(infos: list[PluginInfo]) -> Table:
         reason = Text(info.reason or "")
         for note in notes_of(info):
             reason.append(("\n" if reason else "") + "note: " + note, style="yellow")
+        company = [info.company] if companies else []
         table.add_row(
             info.name,
+            *company,
             info.version or "-",
             info.source,
             ", ".join(info.hooks) or "-",
@@ -75,17 +81,24 @@ def _table(infos: list[PluginInfo]) -> Table:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
-def plugins(as_json: bool) -> None:
-    """List every plugin: name, version, source, hooks and state (with the reason)."""
+@click.option("--company", default=None, help="Only this company's plugin instances.")
+def plugins(as_json: bool, company: str | None) -> None:
+    """List every plugin: name, company, version, source, hooks and state (with the reason)."""
     settings = load_settings()
     loaded = load_plugins(settings)
     try:
+        if company is not None and company not in loaded.companies:
+            known = ", ".join(loaded.companies.names)
+            raise click.BadParameter(
+                f"no company {company!r}; known: {known}", param_hint="--company"
+            )
+        infos = [i for i in loaded.infos if company is None or i.company == company]
         if as_json:
-            click.echo(json.dumps([_as_dict(info) for info in loaded.infos], indent=2))
+            click.echo(json.dumps([_as_dict(info) for info in infos], indent=2))
             return
         console = Console(soft_wrap=False)
-        console.print(_table(loaded.infos))
-        failed = sum(1 for info in loaded.infos if info.state == FAILED)
+        console.print(_table(infos, companies=not loaded.companies.single))
+        failed = sum(1 for info in infos if info.state == FAILED)
         if failed:
             console.print(f"[bold red]{failed} plugin(s) failed[/]: see the reason column.")
     finally:

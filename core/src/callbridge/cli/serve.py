@@ -40,6 +40,7 @@ def serve(host: str | None, port: int | None, source: str | None, role: str | No
     import uvicorn
 
     from ..assembly import assemble
+    from ..companies.reload import reload_on_sighup
     from ..logs import configure_logging
     from ..memory import freeze_startup_objects
     from ..server.http_protocol import LenientHttpProtocol
@@ -76,6 +77,8 @@ def serve(host: str | None, port: int | None, source: str | None, role: str | No
         err=True,
     )
     _stop_cleanly_on_sigterm()
+    # SIGHUP: read CALLBRIDGE_COMPANIES_FILE again (docs/companies.md#reloading).
+    reload_on_sighup(running.services.reload, "serve")
     try:
         uvicorn.run(
             app,

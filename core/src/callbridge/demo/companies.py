@@ -65,9 +65,13 @@ def demo_companies(ingress_token: str, api_token: str) -> tuple[DemoCompany, Dem
     return acme, globex
 
 
-def companies_toml(companies: tuple[DemoCompany, ...], data_dir: Path) -> str:
+def companies_toml(
+    companies: tuple[DemoCompany, ...], data_dir: Path, seri_token: str | None = None
+) -> str:
     """The companies file for ``companies`` (the format of docs/companies.md); each has its
-    own directory database under ``data_dir``."""
+    own directory database under ``data_dir``, and the simulated SERI module's command token
+    when the demo speaks SERI (a company's credentials are never taken from the shared
+    ``CALLBRIDGE_PBX__*``)."""
     lines: list[str] = []
     for company in companies:
         prefix = f"companies.{company.name}"
@@ -82,6 +86,7 @@ def companies_toml(companies: tuple[DemoCompany, ...], data_dir: Path) -> str:
             f"user = {json.dumps(company.pbx_user)}",
             f"password = {json.dumps(DEFAULT_PASSWORD)}",
             f"agents = {json.dumps(agents)}",
+            *([f"seri_token = {json.dumps(seri_token)}"] if seri_token else []),
             f"[{prefix}.plugins.directory]",
             f"database = {json.dumps(str(database))}",
             "",
@@ -89,11 +94,13 @@ def companies_toml(companies: tuple[DemoCompany, ...], data_dir: Path) -> str:
     return "\n".join(lines)
 
 
-def write_companies_file(companies: tuple[DemoCompany, ...], data_dir: Path) -> Path:
+def write_companies_file(
+    companies: tuple[DemoCompany, ...], data_dir: Path, seri_token: str | None = None
+) -> Path:
     """Write the companies file into ``data_dir`` (readable by its owner only: tokens)."""
     path = data_dir / "companies.toml"
     path.touch(mode=0o600)
-    path.write_text(companies_toml(companies, data_dir), encoding="utf-8")
+    path.write_text(companies_toml(companies, data_dir, seri_token), encoding="utf-8")
     return path
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from ..hookspecs import hookimpl
 from ..models import ActivityRef, CallRecord
 from ..plugins.builtin.directory import DirectoryPlugin
+from ..plugins.builtin.directory_settings import DEFAULT_RECORD_URL
 from ..settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ class DemoDirectory(DirectoryPlugin):
     def configure(self, settings: Any, core: Settings) -> None:
         """Already opened by ``seeded``: nothing to read. Another company's instance (made
         by the plugin manager for the two-company demo) opens its company's data directory."""
+        if self.record_url == DEFAULT_RECORD_URL:  # its pages: under its instance's routes
+            self.record_url = DEFAULT_RECORD_URL.replace("/directory/", f"/{self.instance_name}/")
         if self._path is None:
             self._setup(core.data_dir / "directory.sqlite3", core.default_region, self.record_url)
 

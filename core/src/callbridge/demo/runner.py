@@ -202,7 +202,7 @@ class Demo(DemoTenants):
                 port=port,
                 pbx={"dialect": options.dialect, "seri_url": self._sim.seri_url}
                 | ({"seri_token": seri_token} if seri else {}),
-                **self._companies_file(),
+                **self._companies_file(seri_token if seri else None),
             )
             self._directory = DemoDirectory.seeded(
                 self.data_dir / "directory.sqlite3", settings.default_region

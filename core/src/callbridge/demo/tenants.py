@@ -61,13 +61,14 @@ class DemoTenants:
         tokens = {str(c.company_id): c.ingress_token for c in self.companies}
         return HttpSink(url, self.ingress_token, timeout=10.0, company_tokens=tokens)
 
-    def _companies_file(self) -> dict[str, Path]:
+    def _companies_file(self, seri_token: str | None = None) -> dict[str, Path]:
         """The settings naming the companies file the demo writes (two companies only)."""
         if not self.companies or self.data_dir is None:
             return {}
         if not companies_available():
             raise ConfigurationError("a demo of two companies needs callbridge.companies")
-        return {"companies_file": write_companies_file(self.companies, self.data_dir)}
+        path = write_companies_file(self.companies, self.data_dir, seri_token)
+        return {"companies_file": path}
 
     def _company_directories(self) -> dict[int, DirectoryPlugin]:
         """Each company's ``directory`` instance, seeded with its sample contacts."""

@@ -9,6 +9,7 @@ device clears it; a logout of another device of the agent leaves it. Nothing els
 
 from __future__ import annotations
 
+from ..companies.registry import agent_key
 from ..journal.base import Journal
 from ..voispeed.events import DeviceEvent, DeviceLogin, DeviceLogout
 from ..voispeed.ids import InvalidIdentifier, normalize_id
@@ -28,7 +29,7 @@ def remember_device(journal: Journal, event: DeviceEvent) -> None:
         value = int(normalize_id(event.device_id), 16) + 1
     except InvalidIdentifier:
         return
-    name = _name(event.number)
+    name = _name(agent_key(event.company or "default", event.number))
     if isinstance(event, DeviceLogin):
         journal.set_cursor(name, value)
     elif isinstance(event, DeviceLogout) and journal.get_cursor(name) == value:

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from .. import metrics
+from ..companies.registry import Companies, install, load_companies
 from ..context import Context
 from ..journal.base import AppendResult, Journal
 from ..settings import Settings
@@ -227,6 +228,19 @@ class Engine:
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until every event is handled and no delivery is due; False on timeout."""
         return self.dispatcher.wait_idle(timeout)
+
+    def reload(self, companies: Companies | None = None) -> None:
+        """Load the plugins again for the companies file as it is now (SIGHUP).
+
+        The new instances start (``startup``) and take over at once; the old ones that are
+        gone are shut down after the swap. ConfigurationError (an invalid file): nothing
+        changed.
+        """
+        companies = install(companies if companies is not None else load_companies(self.settings))
+        gone = self.plugins.reload(self.settings, companies)
+        if self.running:
+            self.plugins.startup(self.context)
+            gone.shutdown(self.context)
 
     def wake(self) -> None:
         """New events were appended: wake the dispatcher now rather than at its next poll."""

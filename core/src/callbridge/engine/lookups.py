@@ -5,6 +5,13 @@ once; the others run on a small pool, and two calls from the same number share o
 What is not back within ``dispatch.lookup_budget`` is left out of this pop (and cached when
 it comes back, for the answer event and the next call). The contacts found for a call are
 kept until it is settled, so its later pops and its log record need no CRM request.
+
+Companies are kept apart here: each company has its own pool and its own cache (a flood of
+company A's numbers never evicts company B's contacts, and A's lookups never take B's
+threads), and a plugin instance whose lookups already missed the budget and still hang (a
+CRM outage) is not waited for again until one comes back: the pops of its company go out
+at once, without it, instead of holding a lane for the whole budget each time (the lookup
+is still asked, and its answer cached for the answer pop and the next call).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from .. import metrics
 from ..models import Call, Contact
 from ..plugins.manager import Plugins
 from ..settings import DispatchSettings
-from .cache import MISSING, TTLCache
+from .cache import MISSING, TTLCache, _Missing
 from .common import describe
 
 log = logging.getLogger("callbridge.engine.dispatcher.lookups")
@@ -28,14 +35,59 @@ def number_of(call: Call) -> str:
     return call.remote_e164 or call.remote_number.strip()
 
 
+class CompanyCaches(TTLCache[tuple[str, str], Contact | None]):
+    """One lookup cache per company, each ``maxsize`` entries, chosen by the plugin's company."""
+
+    def __init__(self, plugins: Plugins, maxsize: int) -> None:
+        super().__init__(0)
+        self._plugins = plugins
+        self._each = maxsize
+        self._caches: dict[str | None, TTLCache[tuple[str, str], Contact | None]] = {}
+        self._caches_lock = threading.Lock()
+
+    def _for(self, key: tuple[str, str]) -> TTLCache[tuple[str, str], Contact | None]:
+        company = self._plugins.company_of(key[0])
+        with self._caches_lock:
+            cache = self._caches.get(company)
+            if cache is None:
+                cache = self._caches[company] = TTLCache(self._each)
+            return cache
+
+    def get(self, key: tuple[str, str]) -> Contact | _Missing | None:
+        """The cached answer of plugin ``key[0]`` for number ``key[1]``, or ``MISSING``."""
+        return self._for(key).get(key)
+
+    def set(self, key: tuple[str, str], value: Contact | None, ttl: float) -> None:
+        """Cache an answer in its plugin's company's cache."""
+        self._for(key).set(key, value, ttl)
+
+    def clear(self) -> None:
+        """Forget every company's answers."""
+        with self._caches_lock:
+            caches = list(self._caches.values())
+        for cache in caches:
+            cache.clear()
+
+    def __len__(self) -> int:
+        with self._caches_lock:
+            caches = list(self._caches.values())
+        return sum(len(cache) for cache in caches)
+
+
 class Lookups:
     """The lookup cache, the lookups running now, and the contacts of open calls."""
 
     def __init__(self, plugins: Plugins, settings: DispatchSettings, *, pool_size: int) -> None:
         self.plugins = plugins
         self.settings = settings
-        self.cache: TTLCache[tuple[str, str], Contact | None] = TTLCache(settings.cache_size)
-        self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="lookup")
+        self.cache: TTLCache[tuple[str, str], Contact | None] = CompanyCaches(
+            plugins, settings.cache_size
+        )
+        self._pool_size = pool_size
+        self._pools: dict[str | None, ThreadPoolExecutor] = {}
+        self._closed = False
+        #: Plugin -> its lookups that missed the budget and are still running.
+        self._late: dict[str, int] = {}
         self._running: dict[tuple[str, str], Future[Contact | None]] = {}
         self._running_lock = threading.Lock()
         self._by_call: dict[str, dict[str, Contact]] = {}
@@ -43,7 +95,29 @@ class Lookups:
 
     def close(self) -> None:
         """Drop lookups not started yet; running ones finish on their own."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._running_lock:
+            self._closed = True
+            pools = list(self._pools.values())
+        for pool in pools:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _pool_for(self, name: str) -> ThreadPoolExecutor:
+        """The pool of plugin ``name``'s company (made on first use); call with the lock."""
+        if self._closed:
+            raise RuntimeError("lookups are closed")
+        company = self.plugins.company_of(name)
+        pool = self._pools.get(company)
+        if pool is None:
+            pool = ThreadPoolExecutor(
+                max_workers=self._pool_size, thread_name_prefix=f"lookup-{company}"
+            )
+            self._pools[company] = pool
+        return pool
+
+    def stalled(self, name: str) -> bool:
+        """Whether plugin ``name`` has lookups that missed the budget and still run."""
+        with self._running_lock:
+            return self._late.get(name, 0) > 0
 
     def ttl(self, name: str, contact: Contact | None) -> float:
         """How long plugin ``name``'s answer stays cached (a "no match" for less time)."""
@@ -71,7 +145,7 @@ class Lookups:
     def known(self, call: Call) -> dict[str, Contact]:
         """Contacts already found for the call, or cached for its number: no CRM request."""
         known = self.remembered(call.key)
-        names = self.plugins.implementers("lookup_contact")
+        names = self.plugins.implementers("lookup_contact", call.company)
         number = number_of(call)
         result = dict(known or {})
         for name in names:
@@ -87,7 +161,7 @@ class Lookups:
     # -- asking the plugins ---------------------------------------------------------------
     def lookup(self, call: Call) -> dict[str, Contact]:
         """Each plugin's contact for the call's number, within the lookup budget."""
-        names = self.plugins.implementers("lookup_contact")
+        names = self.plugins.implementers("lookup_contact", call.company)
         number = number_of(call)
         if not names or not number:
             return {}
@@ -95,6 +169,12 @@ class Lookups:
         waiting: dict[Future[Contact | None], str] = {}
         for name in names:
             cached = self.cache.get((name, number))
+            if cached is MISSING and self.stalled(name):
+                # Its CRM hangs: ask all the same (the answer is cached for the answer pop
+                # and the next call), on this company's pool, but do not wait for it.
+                self._start(name, number, call)
+                metrics.LOOKUPS.labels(name, "skipped").inc()
+                continue
             if cached is MISSING:
                 future = self._start(name, number, call)
                 if future is not None:
@@ -119,6 +199,7 @@ class Lookups:
             if contact is not None:
                 found[waiting[future]] = contact
         for future in late:
+            self._note_late(waiting[future], future)
             metrics.LOOKUPS.labels(waiting[future], "timeout").inc()
             log.info(
                 "lookup by %s missed the %.1fs budget for call %s; popping without it",
@@ -127,6 +208,17 @@ class Lookups:
                 call.key,
             )
         return found
+
+    def _note_late(self, name: str, future: Future[Contact | None]) -> None:
+        """Count a lookup that missed the budget until it comes back."""
+        with self._running_lock:
+            self._late[name] = self._late.get(name, 0) + 1
+
+        def back(_: Future[Contact | None]) -> None:
+            with self._running_lock:
+                self._late[name] = self._late.get(name, 1) - 1
+
+        future.add_done_callback(back)
 
     def _start(self, name: str, number: str, call: Call) -> Future[Contact | None] | None:
         """Run a lookup on the pool, or join the one already running for the same number."""
@@ -141,7 +233,7 @@ class Lookups:
                 done.set_result(cached if isinstance(cached, Contact) else None)
                 return done
             try:
-                future = self._pool.submit(self._one, name, number, call)
+                future = self._pool_for(name).submit(self._one, name, number, call)
             except RuntimeError:  # the pool is shut down: we are stopping
                 return None
             self._running[key] = future

@@ -91,10 +91,12 @@ class OriginateMatcher:
     def _match(
         self, event: CallEvent, at: datetime, extension: str, number: str
     ) -> Originate | None:
+        company = event.company or "default"
         candidates = [
             o
             for o in self.journal.recent_originates(at - self.window)
-            if o.extension == extension
+            if o.company == company
+            and o.extension == extension
             and o.created_at <= at + _CLOCK_SKEW
             and same_number(o.number, number, self.region)
         ]
@@ -130,11 +132,15 @@ class OriginateMatcher:
                     o.external_id
                     for o in self.journal.recent_originates(since)
                     if o.request_id == failure.request_id
+                    and o.company == (event.company or "default")
                 ),
                 None,
             )
         if external_id is None:
             return None
+        current = self.journal.get_originate(external_id)
+        if current is None or current.company != (event.company or "default"):
+            return None  # another company's request: its events cannot fail it
         with self._lock:
             updated = self.journal.update_originate(
                 external_id, only_if=PENDING, state="failed", error=failure.error

@@ -98,15 +98,15 @@ class PartitionedTracker:
         self._last = (event.company_id, event.call_id, tracker)
         return tracker.apply(event, at)
 
-    def key_for(self, company_id: str | None, user_call_id: str) -> str:
+    def key_for(self, company_id: str | None, user_call_id: str, company: str | None = None) -> str:
         last = self._last
         if last is not None and last[:2] == (company_id, user_call_id):
-            return last[2].key_for(company_id, user_call_id)
+            return last[2].key_for(company_id, user_call_id, company)
         for tracker in self._trackers.values():
-            key = tracker.key_for(company_id, user_call_id)
-            if key != call_key(company_id, user_call_id):
+            key = tracker.key_for(company_id, user_call_id, company)
+            if key != call_key(company_id, user_call_id, company):
                 return key
-        return call_key(company_id, user_call_id)
+        return call_key(company_id, user_call_id, company)
 
     def learn_device(self, event: DeviceEvent) -> None:
         """Every worker learns every login: any partition's calls may need the extension."""

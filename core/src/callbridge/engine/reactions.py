@@ -13,23 +13,25 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from .. import metrics
+from ..companies.registry import agent_key
 from ..journal.base import Journal, StoredEvent
 from ..models import Call, CallState, Contact, Originate, ScreenPop
 from ..plugins.manager import Plugins
 from ..settings import RecordingSettings
-from ..voispeed.events import CallEvent, DeviceEvent
+from ..voispeed.events import AnyEvent, CallEvent, DeviceEvent
 from .bus import AgentBus
 from .devices import remember_device
 from .lookups import Lookups
 from .originates import OriginateMatcher
 from .partitions import PartitionedTracker
 from .recordings import default_reference
-from .records import build_record, lookup_states
+from .records import build_record, by_plugin_name, lookup_states
 from .tracker import Change, Tracker, call_key
 from .tracker_leg import originate_belongs
 
@@ -67,6 +69,11 @@ def _tracked(event: CallEvent, external_id: str, changes: Sequence[Change]) -> b
     )
 
 
+#: Seconds the engine waits, once per company, for its own reload to bring a company whose
+#: events the ingress (reloaded a moment earlier) already takes.
+RELOAD_GRACE = 30.0
+
+
 class Reactions:
     """Feeds events to the tracker and acts on its changes; lanes call it, one call per lane."""
 
@@ -92,6 +99,10 @@ class Reactions:
         self.tracker_lock = threading.Lock()
         self._on_enqueued = on_enqueued
         self.recordings = recordings or RecordingSettings()
+        self._unknown_companies: set[str | None] = set()
+        #: Company -> when its first event came before this engine knew it (a reload ahead).
+        self._pending: dict[str, float] = {}
+        self._pending_lock = threading.Lock()
 
     def event_work(self, stored: StoredEvent) -> Callable[[], None]:
         """Everything one event causes, as work a lane may retry: the tracker sees it once.
@@ -102,30 +113,36 @@ class Reactions:
         the changes of the first successful ``apply`` are kept and only acting on them runs
         again (a repeated pop is harmless; deliveries are unique per call and plugin).
         """
-        event = stored.event
         changes: list[Change] | None = None
         #: The key of the call the event went to (a reused user call id: its newest call's).
         key: str | None = None
+        #: The event with its company's name, once found (a reload may be awaited first).
+        found: list[AnyEvent | None] = []
 
         def work() -> None:
-            nonlocal changes, key, event
+            nonlocal changes, key
+            if not found:
+                found.append(self._with_company(stored.event))
+            event = found[0]
+            if event is None:
+                return  # no configured company: journaled, reaches no plugin
             if isinstance(event, CallEvent):
                 if changes is None:
-                    event = self.originates.correlate(event, stored.received_at)
+                    event = found[0] = self.originates.correlate(event, stored.received_at)
                     with self.tracker_lock:
                         changes = list(self.tracker.apply(event, stored.received_at))
-                        key = self.tracker.key_for(event.company_id, event.call_id)
+                        key = self.tracker.key_for(event.company_id, event.call_id, event.company)
                 self.handle_changes(changes)
                 ext_id = event.ext_id or _external_id_of(event, changes)
                 if ext_id:
-                    where = key or call_key(event.company_id, event.call_id)
+                    where = key or call_key(event.company_id, event.call_id, event.company)
                     self._move_originate(event, ext_id, where, _tracked(event, ext_id, changes))
             elif isinstance(event, DeviceEvent):
                 remember_device(self.journal, event)  # the agent's device, for click-to-call
                 self.tracker.learn_device(event)  # the user's extension, for later calls
             elif (refused := self.originates.refuse(event, stored.received_at)) is not None:
                 self.tell_originate(refused)  # SERI cmd_failed: the click-to-call failed
-            self.plugins.pbx_event(event)
+            self.plugins.pbx_event(event, event.company)
 
         return work
 
@@ -158,15 +175,72 @@ class Reactions:
             log.warning("unknown tracker change %r for call %s; saved only", kind, call.key)
             self.journal.save_call(call)
 
+    def _with_company(self, event: AnyEvent) -> AnyEvent | None:
+        """The event with its company's name; None for a company the file does not have.
+
+        The ingress names the company by its token; an event without a name (the MySQL
+        source) is the company whose id it carries. Without a companies file every event is
+        ``default``'s.
+        """
+        company = event.company
+        companies = self.plugins.companies
+        if company is not None and self._missing(company):
+            return event  # removed: tracked, reaches no plugin
+        if company is None:
+            company = companies.name_for(event.company_id)
+        if company is None:
+            if event.company_id not in self._unknown_companies:
+                self._unknown_companies.add(event.company_id)
+                log.warning(
+                    "events of PBX company %r belong to no configured company: kept in the "
+                    "journal, not tracked (logged once per company id)",
+                    event.company_id,
+                )
+            return None
+        return event if company == event.company else event.model_copy(update={"company": company})
+
+    def _missing(self, company: str) -> bool:
+        """Whether ``company`` (named by the ingress) is not, or no longer, configured here."""
+        companies = self.plugins.companies
+        if companies.single or company in companies:
+            return False
+        return company in self.plugins.retired or not self._await_company(company)
+
+    def _await_company(self, company: str) -> bool:
+        """Wait for this engine's reload to bring ``company``; True when it came.
+
+        The ingress may reload a moment before the engine and take a new company's events
+        first: they wait here rather than reach no plugin. The wait is bounded, once per
+        company: a company removed while callbridge was stopped (its events still in the
+        journal) delays its first event only.
+        """
+        with self._pending_lock:
+            first = self._pending.setdefault(company, time.monotonic())
+        while time.monotonic() - first < RELOAD_GRACE:
+            if company in self.plugins.companies:
+                return True
+            time.sleep(0.05)
+        if company in self.plugins.companies:
+            return True
+        with self._pending_lock:
+            if company not in self._unknown_companies:
+                self._unknown_companies.add(company)
+                log.warning(
+                    "events of company %r, which the companies file no longer has: tracked, "
+                    "reach no plugin (logged once)",
+                    company,
+                )
+        return False
+
     def finish(self, call: Call) -> None:
         """Enqueue one delivery per log_call plugin, then mark the call settled."""
         known = self.lookups.remembered(call.key)
         contacts = known if known is not None else self.lookups.lookup(call)
-        names = self.plugins.implementers("lookup_contact")
+        names = self.plugins.implementers("lookup_contact", call.company)
         record = build_record(call, *lookup_states(call, names, contacts, self.lookups.cache))
         self._note_recording(call)
         payload = record.model_dump(mode="json")
-        for name in self.plugins.implementers("log_call"):
+        for name in self.plugins.implementers("log_call", call.company):
             self.journal.enqueue_delivery(
                 call_key=call.key, plugin=name, action="log_call", payload=payload
             )
@@ -207,7 +281,9 @@ class Reactions:
         if state is None:
             return
         current = self.journal.get_originate(external_id)
-        if current is None or not (tracked or originate_belongs(event, current)):
+        if current is None or current.company != (event.company or "default"):
+            return  # another company's request: its events never move it
+        if not (tracked or originate_belongs(event, current)):
             return
         if _ORIGINATE_RANK.get(current.state, 0) > _ORIGINATE_RANK[state]:
             return  # never move back (a late or repeated event)
@@ -231,17 +307,19 @@ class Reactions:
             "number": updated.number,
             "crm": None if updated.crm is None else updated.crm.model_dump(mode="json"),
         }
-        self._publish(updated.extension, "call", data)
+        self._publish(agent_key(updated.company, updated.extension), "call", data)
 
-    def _pop(self, call: Call, contacts: dict[str, Contact]) -> None:
+    def _pop(self, call: Call, found: dict[str, Contact]) -> None:
+        contacts = by_plugin_name(found)  # what the agent's page and the plugins look up
         if call.extension:
             data = {
                 "state": call.state.value,
                 "call": call.model_dump(mode="json"),
                 "contacts": {k: c.model_dump(mode="json") for k, c in contacts.items()},
             }
-            self._publish(call.extension, "pop", data)
+            self._publish(agent_key(call.company, call.extension), "pop", data)
         metrics.POPS_SENT.labels(call.state.value).inc()
+        metrics.COMPANY_POPS.labels(call.company).inc()
         self.plugins.screen_pop(ScreenPop(call=call, contacts=contacts))
 
     def _publish(self, extension: str, kind: str, data: dict[str, Any]) -> None:

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import metrics
 from ..errors import PermanentError, RetryLater
 from ..models import SETTLED_LOOKUPS, Call, CallRecord, Contact, LookupStatus, Outcome
+from ..plugins.tenants import base_name
 from .cache import MISSING, TTLCache
+
+_V = TypeVar("_V")
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +80,14 @@ def lookup_states(
             states[name] = LookupStatus.UNSETTLED
         else:
             states[name] = LookupStatus.NOT_FOUND
-    return found, states
+    return by_plugin_name(found), by_plugin_name(states)
+
+
+def by_plugin_name(by_instance: dict[str, _V]) -> dict[str, _V]:
+    """Keyed by plugin name (``hubspot``), as plugins and pages look them up
+    (``record.contact_for(self.name)``), not by instance (``hubspot@acme``): a call is one
+    company's, so its instances' plugin names are unique."""
+    return {base_name(name): value for name, value in by_instance.items()}
 
 
 def build_record(
@@ -123,13 +133,14 @@ def settle_lookup(
     the delivery's own policy: the activity is never written on no record just because the
     search had failed. A cached answer (a late lookup came back meanwhile) is used as is.
     """
-    if record.lookup_for(plugin) in SETTLED_LOOKUPS or plugin not in record.lookups:
+    key = base_name(plugin)  # the record's name for it; ``plugin`` is the instance
+    if record.lookup_for(key) in SETTLED_LOOKUPS or key not in record.lookups:
         return record
     number = lookup_number(record.call)
     contact: Contact | None
     cached = cache.get((plugin, number)) if number else None
     if not number:
-        return _with(record, plugin, None, LookupStatus.NO_NUMBER)
+        return _with(record, key, None, LookupStatus.NO_NUMBER)
     if cached is not MISSING:
         contact = cached if isinstance(cached, Contact) else None
     else:
@@ -154,7 +165,7 @@ def settle_lookup(
         cache.set((plugin, number), contact, ttl(plugin, contact))
     status = LookupStatus.FOUND if contact is not None else LookupStatus.NOT_FOUND
     log.info("lookup by %s settled at log time for call %s: %s", plugin, record.call.key, status)
-    return _with(record, plugin, contact, status)
+    return _with(record, key, contact, status)
 
 
 def _with(

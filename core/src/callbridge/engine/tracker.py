@@ -147,7 +147,7 @@ class Tracker:
         if not isinstance(event, CallEvent) or event.ssn_event not in CALL_EVENTS:
             raise TypeError(f"the tracker takes call events (16-21), got {type(event).__name__}")
         require_aware(at, "at")
-        base = call_key(event.company_id, event.call_id)
+        base = call_key(event.company_id, event.call_id, event.company)
         saved = self._saved_calls(base, event.ssn_event, at)
         originate: Originate | None = None
         if event.ext_id or saved:
@@ -161,6 +161,8 @@ class Tracker:
                 )
             if wanted and event.ext_id:
                 originate = self._originates(event.ext_id)
+                if originate is not None and originate.company != (event.company or "default"):
+                    originate = None  # another company's request: never tied to this call
         with self._lock:
             key = self._lineages.route(base, event.ssn_event, at, self._legs)
             return self._apply(key, base, event, at, originate)
@@ -204,13 +206,14 @@ class Tracker:
                     self._restore_one(call)
             self._lineages.note(items)
 
-    def key_for(self, company_id: str | None, user_call_id: str) -> str:
+    def key_for(self, company_id: str | None, user_call_id: str, company: str | None = None) -> str:
         """The key the events of this user call id go to now (its newest call's).
 
-        ``call_key(company_id, user_call_id)`` until the id is reused, a generation key after.
+        ``call_key(company_id, user_call_id, company)`` until the id is reused, a generation
+        key after.
         """
         with self._lock:
-            return self._lineages.key_for(call_key(company_id, user_call_id))
+            return self._lineages.key_for(call_key(company_id, user_call_id, company))
 
     def get(self, key: str) -> Call | None:
         """The call with this key as it is now (kept for a while after it finished)."""
@@ -280,6 +283,7 @@ class Tracker:
             leg = Leg(
                 key=key,
                 company_id=event.company_id,
+                company=event.company or "default",
                 user_call_id=event.call_id,
                 seq=next(self._seq),
                 last_at=at,

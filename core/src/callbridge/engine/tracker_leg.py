@@ -37,15 +37,20 @@ Resolution = Literal["finished", "dropped"]
 GroupKey = tuple[str, str, str]
 
 
-def call_key(company_id: str | None, user_call_id: str) -> str:
+def call_key(company_id: str | None, user_call_id: str, company: str | None = None) -> str:
     """``<company or '-'>:<user call id>``: the key of the first call with this user call id.
+
+    A named company other than ``default`` prefixes its name (``acme.1:000012A0``, still a
+    key that fits in a URL path): two PBXes may both have a company 1 with the same user
+    call ids.
 
     The PBX reuses user call ids (its counters restart, and so do the monitor tables'
     AUTO_INCREMENT ids), so a later call with the same id gets a *generation* key instead:
     ``generation_key(call_key(...), first ring time)``. ``Tracker.key_for`` tells which key
     the events of a user call go to now.
     """
-    return f"{company_id or '-'}:{user_call_id}"
+    scope = f"{company}." if company not in (None, "default") else ""
+    return f"{scope}{company_id or '-'}:{user_call_id}"
 
 
 #: The suffix of a generation key: the first ring's receipt time, compact UTC to the microsecond.
@@ -110,6 +115,8 @@ class Leg:
     seq: int
     #: Last time anything was heard of the call: the base of its expiry.
     last_at: datetime
+    #: The company's name (docs/companies.md).
+    company: str = "default"
     #: The direction the PBX gave with 16/17; None until one of them arrives.
     pbx_direction: PbxDirection | None = None
     #: The direction guessed from an 18/19 that came before any 16/17.
@@ -195,7 +202,7 @@ class Leg:
         number = self.remote_e164 or digits(self.remote_number)
         if len(number.strip("+0")) < 2:
             return None  # withheld ("anonymous", "0"): two such callers cannot be told apart
-        return (self.company_id or "", self.group, number)
+        return (f"{self.company}/{self.company_id or ''}", self.group, number)
 
     def reference_time(self) -> datetime:
         """When the leg started, as well as we know it (ring, else answer, else end)."""
@@ -225,6 +232,7 @@ class Leg:
         return Call.model_construct(
             key=self.key,
             company_id=self.company_id,
+            company=self.company,
             user_call_id=self.user_call_id,
             direction=self.direction(),
             state=self.state,

@@ -49,6 +49,7 @@ def restored_leg(call: Call, seq: int) -> Leg:
     leg = Leg(
         key=call.key,
         company_id=call.company_id,
+        company=call.company,
         user_call_id=call.user_call_id,
         seq=seq,
         last_at=last,
@@ -110,7 +111,7 @@ def check_restorable(call: Call) -> None:
     """Raise ValueError unless ``restore`` can take the call."""
     if not isinstance(call, Call):
         raise ValueError(f"restore takes Call objects, got {type(call).__name__}")
-    if split_key(call.key)[0] != call_key(call.company_id, call.user_call_id):
+    if split_key(call.key)[0] != call_key(call.company_id, call.user_call_id, call.company):
         raise ValueError(
             f"call key {call.key!r} does not match company "
             f"{call.company_id!r} and user call id {call.user_call_id!r}"

@@ -37,6 +37,7 @@ from types import FrameType
 from prometheus_client import generate_latest
 
 from .. import metrics
+from ..companies.reload import reload_on_sighup
 from ..journal.base import AgentEvent
 from ..memory import freeze_startup_objects
 from .engine import Engine
@@ -80,6 +81,7 @@ def run_worker(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    reload_on_sighup(engine.reload, "engine")  # serve passes its SIGHUP on
     if control_fd is not None:
         # Before the start: a long one (many open calls to restore) answers "not running",
         # rather than nothing, which would read as a stopped or wedged engine.

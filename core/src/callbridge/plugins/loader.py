@@ -18,19 +18,16 @@ failure into a ``ConfigurationError``.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
 import inspect
 import logging
 import os
-import re
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 from pydantic import ValidationError
@@ -39,7 +36,12 @@ from pydantic_settings import BaseSettings
 from .. import hookspecs
 from ..errors import ConfigurationError
 from ..settings import Settings, explain
+from . import tenants
 from .base import NotConfigured
+from .files import load_file
+
+if TYPE_CHECKING:
+    from ..companies import Companies
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,12 @@ class PluginInfo:
     plugin: object | None = field(default=None, repr=False)
     #: Validated settings; kept out of repr so that nothing echoes them by accident.
     settings: BaseSettings | None = field(default=None, repr=False)
+    #: The company this instance serves (``default`` without a companies file).
+    company: str = "default"
+    #: Its settings table from the companies file; None: the environment (one company).
+    table: dict[str, Any] | None = field(default=None, repr=False)
+    #: The core settings as its company sees them (``tenants.core_for``), for its context.
+    core: Settings | None = field(default=None, repr=False)
 
     @property
     def active(self) -> bool:
@@ -187,30 +195,6 @@ def _entry_point_candidates() -> list[_Candidate]:
     return out
 
 
-def _file_module_name(path: Path) -> str:
-    """A module name for a .py file that cannot collide with a real module."""
-    stem = re.sub(r"\W", "_", path.stem) or "plugin"
-    digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
-    return f"_callbridge_file_plugin_{stem}_{digest}"
-
-
-def _load_file(path: Path) -> object:
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    module_name = _file_module_name(path)
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path} as a module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # dataclasses and pickling look modules up by name
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(module_name, None)
-        raise
-    return module
-
-
 def _env_candidates(entries: Sequence[str]) -> list[_Candidate]:
     out = []
     source = "CALLBRIDGE_PLUGINS"
@@ -221,7 +205,7 @@ def _env_candidates(entries: Sequence[str]) -> list[_Candidate]:
         if text.endswith(".py") or os.sep in text or "/" in text:
             path = Path(text).expanduser().resolve()
             try:
-                plugin = _load_file(path)
+                plugin = load_file(path)
             except Exception as exc:
                 out.append(_broken(path.stem, source, None, exc))
                 continue
@@ -291,7 +275,10 @@ def _accepts_core(configure: Callable[..., Any]) -> bool:
 
 
 def _configure(info: PluginInfo, core: Settings) -> None:
-    """Validate the plugin's settings and call ``configure``; set the state on failure."""
+    """Validate the plugin's settings and call ``configure``; set the state on failure.
+
+    ``core`` is the company's view of the core settings (see ``tenants.core_for``).
+    """
     plugin = info.plugin
     settings_class = getattr(plugin, "settings_class", None)
     settings: BaseSettings | None = None
@@ -301,8 +288,17 @@ def _configure(info: PluginInfo, core: Settings) -> None:
             return
         prefix = _settings_prefix(settings_class)
         try:
-            settings = settings_class()
+            table = info.table
+            settings = (
+                settings_class() if table is None else tenants.table_settings(settings_class, info)
+            )
         except ValidationError as exc:
+            if info.table is not None:
+                info.state, info.reason = (
+                    FAILED,
+                    f"invalid settings:\n{tenants.explain_table(exc, info)}",
+                )
+                return
             problems = _explain(exc, prefix)
             if not _variables_set(settings_class) and prefix:
                 info.state = NOT_CONFIGURED
@@ -410,7 +406,9 @@ def _infos(pm: pluggy.PluginManager, candidates: list[_Candidate]) -> list[Plugi
     return infos
 
 
-def _select_and_configure(infos: list[PluginInfo], settings: Settings, selected: list[str]) -> None:
+def _select_and_configure(
+    infos: list[PluginInfo], settings: Settings, selected: list[str], companies: Companies | None
+) -> None:
     """Apply ``CALLBRIDGE_CONNECTORS``, then configure each plugin still active."""
     names = {info.name for info in infos}
     unknown = [name for name in selected if name not in names]
@@ -426,7 +424,8 @@ def _select_and_configure(infos: list[PluginInfo], settings: Settings, selected:
             info.state = DISABLED
             info.reason = f"not selected by CALLBRIDGE_CONNECTORS={','.join(selected)}"
             continue
-        _configure(info, settings)
+        info.core = tenants.core_for(info, settings, companies)
+        _configure(info, info.core)
         if info.state == ACTIVE and _forced(info) is False:
             prefix = _settings_prefix(type(info.settings)) if info.settings else ""
             info.state, info.reason = DISABLED, f"turned off by {prefix}ENABLED=false"
@@ -436,7 +435,7 @@ def _register_all(pm: pluggy.PluginManager, infos: list[PluginInfo], selected: l
     """Register the active plugins; fallback plugins (``fallback = True``) only when needed."""
 
     def is_fallback(info: PluginInfo) -> bool:
-        explicit = bool(selected) or _forced(info) is True
+        explicit = bool(selected) or _forced(info) is True or info.table is not None
         return bool(getattr(info.plugin, "fallback", False)) and not explicit
 
     for info in infos:
@@ -462,8 +461,12 @@ def discover(
     entry_points: bool = True,
     builtins: bool = True,
     extra: Sequence[object] = (),
+    companies: Companies | None = None,
 ) -> tuple[pluggy.PluginManager, list[PluginInfo]]:
     """Find every plugin, decide its state, and register the active ones with pluggy.
+
+    With several ``companies``, each plugin a company lists becomes one instance per company
+    (``name@company``, see ``tenants``); ``CALLBRIDGE_CONNECTORS`` does not apply.
 
     Raises ConfigurationError when ``CALLBRIDGE_CONNECTORS`` names an unknown plugin, and in
     strict mode (``CALLBRIDGE_STRICT_PLUGINS``) when any plugin failed.
@@ -479,7 +482,9 @@ def discover(
 
     infos = _infos(pm, candidates)
     selected = [name.strip() for name in settings.connectors if name.strip()]
-    _select_and_configure(infos, settings, selected)
+    if companies is not None and not companies.single:
+        infos, selected = tenants.expand(infos, companies), []
+    _select_and_configure(infos, settings, selected, companies)
     _register_all(pm, infos, selected)
 
     failures = [info for info in infos if info.state == FAILED]

@@ -14,16 +14,23 @@ Every call goes through pluggy's own hook callers (a caller narrowed to one plug
 pluggy's tracing (``pm.trace``, ``add_hookcall_monitoring``) and hook wrappers
 (``@hookimpl(wrapper=True)``) see each call. Finding and configuring the plugins is
 ``loader``'s job; ``load_plugins`` below ties the two together.
+
+Companies: each plugin instance serves one company (``PluginInfo.company``; every plugin is
+``default``'s without a companies file). ``implementers(hook, company=...)`` and the
+fan-out hooks given a company reach only that company's instances: this is where an event
+of company A is kept away from company B's CRMs.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from ..companies.registry import Companies, load_companies
 from .loader import (
     ACTIVE,
     BUILTIN_PLUGINS,
@@ -69,40 +76,111 @@ def _implements(impl: pluggy.HookImpl) -> bool:
     return not (impl.hookwrapper or impl.wrapper)
 
 
+@dataclass(frozen=True)
+class _Loaded:
+    """One load of the plugins; a reload swaps the whole of it at once."""
+
+    pm: pluggy.PluginManager
+    infos: list[PluginInfo]
+    companies: Companies
+    #: Hook callers narrowed to one plugin, by (hook, plugin name); registration is over
+    #: once a load exists, so they never go stale. The same holds for the two below.
+    callers: dict[tuple[str, str], pluggy.HookCaller] = field(default_factory=dict)
+    #: ``implementers`` answers, by (hook, company): asked several times per event.
+    implementers: dict[tuple[str, str | None], list[str]] = field(default_factory=dict)
+    #: Plugin name -> its info (the first of that name).
+    by_name: dict[str, PluginInfo] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for info in self.infos:
+            self.by_name.setdefault(info.name, info)
+
+
 class Plugins:
     """The loaded plugins: pluggy's manager (active ones only) and every candidate's info."""
 
-    def __init__(self, pm: pluggy.PluginManager, infos: list[PluginInfo]) -> None:
-        self.pm = pm
-        self.infos = infos
-        #: Hook callers narrowed to one plugin, by (hook, plugin name); registration is over
-        #: once a ``Plugins`` exists, so they never go stale.
-        self._callers: dict[tuple[str, str], pluggy.HookCaller] = {}
+    def __init__(
+        self, pm: pluggy.PluginManager, infos: list[PluginInfo], companies: Companies | None = None
+    ) -> None:
+        self._loaded = _Loaded(pm, infos, companies or Companies([], single=True))
+        #: How ``load_plugins`` found them, so that ``reload`` finds them the same way.
+        self.discovery: dict[str, Any] = {}
+        #: Companies a reload removed: their events still in the journal reach no plugin.
+        self.retired: set[str] = set()
+
+    @property
+    def pm(self) -> pluggy.PluginManager:
+        """pluggy's manager of the current load (active plugins only)."""
+        return self._loaded.pm
+
+    @property
+    def infos(self) -> list[PluginInfo]:
+        """Every candidate of the current load, whatever its state."""
+        return self._loaded.infos
+
+    @property
+    def companies(self) -> Companies:
+        """The companies the plugins serve: the engine asks it an event's company."""
+        return self._loaded.companies
+
+    def reload(self, settings: Settings, companies: Companies) -> Plugins:
+        """Find and configure the plugins again for ``companies``; swap them in at once.
+
+        Returns the instances that are no longer in use (to ``shutdown``). A call already
+        running on an old instance finishes there; the next goes to the new one.
+        """
+        pm, infos = discover(settings, companies=companies, **self.discovery)
+        old, self._loaded = self._loaded, _Loaded(pm, infos, companies)
+        self.retired = (self.retired | set(old.companies.names)) - set(companies.names)
+        kept = {id(info.plugin) for info in infos if info.active}
+        gone = [info for info in old.infos if id(info.plugin) not in kept]
+        return Plugins(old.pm, gone, old.companies)
 
     # -- what is loaded ------------------------------------------------------------------------
-    def active(self) -> list[PluginInfo]:
-        """Active plugins, in registration order (fallback plugins last)."""
-        by_name = {info.name: info for info in self.infos if info.state == ACTIVE}
-        return [by_name[name] for name, _ in self.pm.list_name_plugin() if name in by_name]
+    def active(self, company: str | None = None) -> list[PluginInfo]:
+        """Active plugins (of ``company``, when given), in registration order (fallbacks last)."""
+        loaded = self._loaded
+        by_name = {
+            info.name: info
+            for info in loaded.infos
+            if info.state == ACTIVE and (company is None or info.company == company)
+        }
+        return [by_name[name] for name, _ in loaded.pm.list_name_plugin() if name in by_name]
+
+    def company_of(self, name: str) -> str | None:
+        """The company plugin instance ``name`` serves (None when there is no such plugin)."""
+        info = self._loaded.by_name.get(name)
+        return info.company if info is not None else None
 
     def get(self, name: str) -> PluginInfo:
         """The info of the plugin called ``name`` (KeyError when there is none)."""
-        for info in self.infos:
-            if info.name == name:
-                return info
-        raise KeyError(name)
+        return self._loaded.by_name[name]
 
-    def implementers(self, hook: str) -> list[str]:
+    def implementers(self, hook: str, company: str | None = None) -> list[str]:
         """Names of the active plugins that implement ``hook``, in registration order.
 
-        Fallback plugins are registered after the others, so they come last. A plugin that only
-        wraps the hook (a tracing wrapper) does not implement it.
+        With ``company``, only that company's instances: the engine passes the call's company
+        so that a call reaches its own company's CRMs only. Fallback plugins are registered
+        after the others, so they come last. A plugin that only wraps the hook (a tracing
+        wrapper) does not implement it.
         """
-        caller = getattr(self.pm.hook, hook, None)
+        loaded = self._loaded
+        known = loaded.implementers.get((hook, company))
+        if known is not None:
+            return list(known)
+        caller = getattr(loaded.pm.hook, hook, None)
         if caller is None:
             return []
         names = {impl.plugin_name for impl in caller.get_hookimpls() if _implements(impl)}
-        return [info.name for info in self.active() if info.name in names]
+        # The active list of the same load (``active`` again could see a newer one).
+        active = {
+            info.name
+            for info in loaded.infos
+            if info.state == ACTIVE and (company is None or info.company == company)
+        }
+        found = [n for n, _ in loaded.pm.list_name_plugin() if n in active and n in names]
+        loaded.implementers[(hook, company)] = found
+        return list(found)
 
     @property
     def hook(self) -> pluggy.HookRelay:
@@ -156,20 +234,30 @@ class Plugins:
 
     # -- fan-out hooks: each plugin isolated ---------------------------------------------------
     def screen_pop(self, pop: ScreenPop) -> None:
-        """Every plugin shows ``pop``."""
-        self._each("screen_pop", pop=pop)
+        """Every plugin of the call's company shows ``pop``."""
+        self._each("screen_pop", pop.call.company, pop=pop)
 
-    def pbx_event(self, event: AnyEvent) -> None:
-        """Every plugin observes a journaled PBX event."""
-        self._each("pbx_event", event=event)
+    def pbx_event(self, event: AnyEvent, company: str | None = None) -> None:
+        """Every plugin of ``company`` observes a journaled PBX event (by default the event's
+        own company, ``default`` without one)."""
+        self._each("pbx_event", company or event.company or "default", event=event)
 
     def startup(self, context: Context | None) -> None:
-        """Every plugin opens its clients."""
-        self._each("startup", context=context)
+        """Every plugin opens its clients (each with its company's view of ``context``)."""
+        for name in self.implementers("startup"):
+            self._isolated(name, "startup", context=self._context_for(name, context))
 
     def shutdown(self, context: Context | None) -> None:
-        """Every plugin closes its clients."""
-        self._each("shutdown", context=context)
+        """Every plugin closes its clients (each with its company's view of ``context``)."""
+        for name in self.implementers("shutdown"):
+            self._isolated(name, "shutdown", context=self._context_for(name, context))
+
+    def _context_for(self, name: str, context: Context | None) -> Context | None:
+        """``context`` as plugin ``name``'s company sees it: its settings, its name."""
+        info = self._loaded.by_name.get(name)
+        if context is None or info is None or info.table is None or info.core is None:
+            return context
+        return replace(context, settings=info.core, company=info.company)
 
     def register_routes(self, router_for: Callable[[str], APIRouter]) -> list[APIRouter]:
         """Each plugin fills its own ``router_for(name)``; the routers of those that succeeded.
@@ -187,18 +275,19 @@ class Plugins:
     def _caller(self, name: str, hook: str) -> pluggy.HookCaller:
         """pluggy's caller for ``hook`` narrowed to plugin ``name`` (wrappers kept)."""
         key = (hook, name)
-        caller = self._callers.get(key)
+        loaded = self._loaded
+        caller = loaded.callers.get(key)
         if caller is not None:
             return caller
-        full = getattr(self.pm.hook, hook, None)
+        full = getattr(loaded.pm.hook, hook, None)
         if full is None:
             raise KeyError(f"no hook {hook!r}")
         impls = [impl for impl in full.get_hookimpls() if _implements(impl)]
         if not any(impl.plugin_name == name for impl in impls):
             raise KeyError(f"plugin {name!r} has no active implementation of {hook!r}")
         others = [impl.plugin for impl in impls if impl.plugin_name != name]
-        caller = self.pm.subset_hook_caller(hook, remove_plugins=others)
-        self._callers[key] = caller
+        caller = loaded.pm.subset_hook_caller(hook, remove_plugins=others)
+        loaded.callers[key] = caller
         return caller
 
     def _call(self, name: str, hook: str, **kwargs: Any) -> object:
@@ -215,8 +304,8 @@ class Plugins:
             return False
         return True
 
-    def _each(self, hook: str, **kwargs: Any) -> None:
-        for name in self.implementers(hook):
+    def _each(self, hook: str, company: str | None, **kwargs: Any) -> None:
+        for name in self.implementers(hook, company):
             self._isolated(name, hook, **kwargs)
 
     def __repr__(self) -> str:
@@ -230,11 +319,17 @@ def load_plugins(
     entry_points: bool = True,
     builtins: bool = True,
     extra: Sequence[object] = (),
+    companies: Companies | None = None,
 ) -> Plugins:
     """Find every plugin, decide its state, register the active ones (see ``loader``).
 
     Raises ConfigurationError when ``CALLBRIDGE_CONNECTORS`` names an unknown plugin, and in
     strict mode (``CALLBRIDGE_STRICT_PLUGINS``) when any plugin failed.
     """
-    pm, infos = discover(settings, entry_points=entry_points, builtins=builtins, extra=extra)
-    return Plugins(pm, infos)
+    if companies is None:
+        companies = load_companies(settings)
+    discovery: dict[str, Any] = {"entry_points": entry_points, "builtins": builtins, "extra": extra}
+    pm, infos = discover(settings, companies=companies, **discovery)
+    plugins = Plugins(pm, infos, companies)
+    plugins.discovery = discovery
+    return plugins

@@ -63,6 +63,15 @@ class CallbridgeApp(FastAPI):
 def check_security(services: Services) -> None:
     """Refuse to serve the ingress without a token, unless explicitly insecure."""
     settings = services.settings
+    if not services.companies.single and not settings.server.insecure:
+        bare = [c.name for c in services.companies if c.ingress_token is None]
+        if bare:
+            raise ConfigurationError(
+                f"companies {', '.join(bare)} have no ingress_token: their events could not "
+                "be told apart from anyone's. Give each company its own token in "
+                "CALLBRIDGE_COMPANIES_FILE."
+            )
+        return
     if settings.ingress_token is None and not settings.server.insecure:
         raise ConfigurationError(
             "CALLBRIDGE_INGRESS_TOKEN is not set: the PBX ingress would accept events from "
@@ -110,7 +119,8 @@ def create_ops_app(services: Services, *, manage_engine: bool = False) -> FastAP
 def create_app(services: Services, *, manage_engine: bool = False) -> FastAPI:
     """Build the application around ``services``."""
     check_security(services)
-    auth = TokenAuth([t.get_secret_value() for t in services.settings.server.api_tokens])
+    auth = TokenAuth.of_companies(services.companies)
+    services.reloaded.append(auth.reset)
     app = CallbridgeApp(
         title="callbridge",
         version=__version__,

@@ -4,6 +4,10 @@ Tokens come from ``CALLBRIDGE_SERVER__API_TOKENS`` as ``token:201|202`` entries 
 every extension). Browsers' EventSource cannot send headers, so the stream also accepts the
 token as an ``access_token`` query parameter (documented; use TLS). Comparison is constant
 time; tokens are never logged.
+
+With a companies file each token is also bound to its company (``api_tokens`` of
+``[companies.NAME]``): a grant never reaches another company's calls, wrap-ups, agents'
+streams or connectors, whatever extensions it names.
 """
 
 from __future__ import annotations
@@ -11,10 +15,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import HTTPException, Request
 
 from ..errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ..companies import Companies
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,8 @@ class Grant:
     digest: bytes
     extensions: frozenset[str]
     everything: bool
+    #: The company the token belongs to (``default`` without a companies file).
+    company: str = "default"
 
     def allows(self, extension: str) -> bool:
         """Whether the token may act for ``extension``."""
@@ -31,7 +41,7 @@ class Grant:
 
     def __repr__(self) -> str:
         scope = "*" if self.everything else ",".join(sorted(self.extensions))
-        return f"Grant(extensions={scope})"
+        return f"Grant(company={self.company}, extensions={scope})"
 
 
 def _digest(token: str) -> bytes:
@@ -41,18 +51,38 @@ def _digest(token: str) -> bytes:
 class TokenAuth:
     """Checks bearer tokens against the configured grants."""
 
-    def __init__(self, entries: list[str]) -> None:
-        grants = []
+    def __init__(self, entries: list[str], *, company: str = "default") -> None:
+        self._grants: list[Grant] = []
+        self.add(entries, company)
+
+    @classmethod
+    def of_companies(cls, companies: Companies) -> TokenAuth:
+        """Every company's API tokens, each grant bound to its company."""
+        auth = cls([])
+        for company in companies:
+            auth.add([t.get_secret_value() for t in company.api_tokens], company.name)
+        return auth
+
+    def reset(self, companies: Companies) -> None:
+        """Every company's grants anew (a reload): removed companies' tokens stop at once."""
+        self._grants = TokenAuth.of_companies(companies)._grants
+
+    def add(self, entries: list[str], company: str) -> None:
+        """Grants for ``token:ext1|ext2`` entries of ``company``."""
+        where = (
+            "CALLBRIDGE_SERVER__API_TOKENS"
+            if company == "default"
+            else f"companies.{company}.api_tokens"
+        )
         for entry in entries:
             token, sep, scope = entry.partition(":")
             if not sep or len(token) < 16:
                 raise ConfigurationError(
-                    "CALLBRIDGE_SERVER__API_TOKENS: each entry must be 'token:ext1|ext2' "
+                    f"{where}: each entry must be 'token:ext1|ext2' "
                     "(or 'token:*') with a token of at least 16 characters"
                 )
             exts = frozenset(e.strip() for e in scope.split("|") if e.strip())
-            grants.append(Grant(_digest(token), exts - {"*"}, "*" in exts))
-        self._grants = grants
+            self._grants.append(Grant(_digest(token), exts - {"*"}, "*" in exts, company))
 
     @property
     def enabled(self) -> bool:

@@ -28,10 +28,12 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 
 from .. import metrics
+from ..companies.registry import agent_key
 from ..engine.devices import learnt_device
 from ..engine.tracker import duration_s
 from ..models import Call, CallState, Originate
 from ..numbers import same_number
+from ..plugins.tenants import plain
 from ..voispeed.envelope import InvalidRequest
 from ..voispeed.ids import AmbiguousIdentifier, InvalidIdentifier, parse_user_id
 from .auth import Grant, TokenAuth
@@ -39,10 +41,12 @@ from .calls_requests import (
     CallRequest,
     ClickToCallState,
     RecordRequest,
+    Tenant,
     TransferRequest,
     choose_external_id,
     sender,
     soap_errors,
+    tenants_of,
 )
 from .services import Services
 
@@ -74,42 +78,49 @@ def _id_or_422(name: str, value: str) -> str:
 def build_router(services: Services, auth: TokenAuth) -> APIRouter:
     """The click-to-call routes, bound to ``services``."""
     journal = services.journal
-    pbx_settings = services.settings.pbx
     region = services.settings.default_region
-    agents = pbx_settings.agent_map()
-    devices = pbx_settings.device_map()
-    logins = {login: ext for ext, login in agents.items()}
+    #: Each company's agents and client, by name; a reload puts a new dict in at once.
+    current = {"tenants": tenants_of(services)}
+    services.reloaded.append(lambda _companies: current.update(tenants=tenants_of(services)))
+
+    def tenant(who: Grant) -> Tenant:
+        found = current["tenants"].get(who.company)
+        if found is None:  # the token's company was removed a moment ago
+            raise HTTPException(401, "invalid token", {"WWW-Authenticate": "Bearer"})
+        return found
+
     router = APIRouter(prefix="/v1/calls", tags=["Click-to-call"])
 
     def grant(request: Request) -> Grant:
         return auth.require(request)
 
-    def resolve_agent(agent: str) -> tuple[str, str | None]:
+    def resolve_agent(agent: str, t: Tenant) -> tuple[str, str | None]:
         """(PBX login, extension) for an extension or a login (``auth-`` or ``calling-``)."""
         if agent.startswith(("auth-", "calling-")):
             login = "auth-" + agent.partition("-")[2]
-            return login, logins.get(login)
-        if agent in agents:
-            return agents[agent], agent
+            return login, t.logins.get(login)
+        if agent in t.agents:
+            return t.agents[agent], agent
         raise HTTPException(
             422,
             f"unknown agent {agent!r:.40}: give a PBX user (auth-...) or an extension "
             "listed in CALLBRIDGE_PBX__AGENTS",
         )
 
-    def require_pbx() -> Any:
-        if services.pbx is None:
+    def require_pbx(t: Tenant) -> Any:
+        pbx = t.client()
+        if pbx is None:
             wanted = (
                 "CALLBRIDGE_PBX__SERI_TOKEN"
-                if pbx_settings.dialect == "seri"
+                if t.pbx_settings.dialect == "seri"
                 else "CALLBRIDGE_PBX__USER and password"
             )
             raise HTTPException(503, f"no PBX configured ({wanted})")
-        return services.pbx
+        return pbx
 
-    def require_soap() -> Any:
+    def require_soap(t: Tenant) -> Any:
         """The PBX client for a call control command, which only the SOAP dialect has."""
-        pbx = require_pbx()
+        pbx = require_pbx(t)
         if getattr(pbx, "dialect", "soap") != "soap":
             raise HTTPException(
                 501, "call control (hangup, hold, transfer, record) needs the SOAP dialect"
@@ -139,6 +150,8 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         if not originate.user_call_id:
             return None
         for call in journal.list_calls(limit=_CALL_SCAN):
+            if call.company != originate.company:
+                continue
             if call.user_call_id == originate.user_call_id and call.external_id in (
                 None,
                 originate.external_id,
@@ -162,19 +175,20 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             duration_s=duration_s(call) if call is not None and ended else None,
         )
 
-    def device_for(body: CallRequest, extension: str | None) -> str | None:
+    def device_for(body: CallRequest, extension: str | None, t: Tenant) -> str | None:
         """The request's device, else the agent's configured one, else the one it logged in."""
         if body.device_id:
             return _id_or_422("device_id", body.device_id)
         if extension is None:
             return None
-        return devices.get(extension) or learnt_device(journal, extension)
+        return t.devices.get(extension) or learnt_device(journal, agent_key(t.company, extension))
 
-    def repeat_of(login: str, number: str, now: datetime) -> Originate | None:
+    def repeat_of(login: str, number: str, now: datetime, company: str) -> Originate | None:
         """The agent's request for the same number still under way, if any (a second click)."""
         for originate in reversed(journal.recent_originates(now - _REPEAT_WINDOW)):
             if (
                 originate.user == login
+                and originate.company == company
                 and originate.state in _REPEATABLE
                 and same_number(originate.number, number, region)
             ):
@@ -201,24 +215,28 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         A repeat (same ``Idempotency-Key``; or, without one, a second click on the same number
         while the first is under way) answers 200 with the first request, sending nothing.
         """
-        login, extension = resolve_agent(body.agent)
+        t = tenant(who)
+        login, extension = resolve_agent(body.agent, t)
         if not who.allows(extension or login):
             raise HTTPException(403, "this token may not act for that agent")
+        if extension is None and t.company != "default":
+            # Only the company's own agents: a login of another company is not ours to use.
+            raise HTTPException(422, f"unknown agent {body.agent!r:.40} in company {t.company}")
         external_id = choose_external_id(body, idempotency_key, login)
         existing = await _off_loop(journal.get_originate, external_id)
         if existing is None and idempotency_key is None and not body.external_id:
-            existing = await _off_loop(repeat_of, login, body.number, datetime.now(UTC))
+            existing = await _off_loop(repeat_of, login, body.number, datetime.now(UTC), t.company)
         if existing is not None:
             if idempotency_key is None and body.external_id:
                 raise HTTPException(409, "a call with this external id already exists")
-            if existing.user != login:
+            if existing.user != login or existing.company != t.company:
                 raise HTTPException(409, "this Idempotency-Key was used for another request")
             response.status_code = 200
             return await _off_loop(state_of, existing)
-        device = await _off_loop(device_for, body, extension)
-        pbx = require_pbx()
+        device = await _off_loop(device_for, body, extension, t)
+        pbx = require_pbx(t)
         command, send = sender(
-            pbx, body, pbx_settings.param1(login), extension, device, external_id
+            pbx, body, t.pbx_settings.param1(login), extension, device, external_id
         )
         originate = Originate(
             external_id=external_id,
@@ -226,9 +244,10 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             extension=extension,
             number=body.number,
             device_id=device,
-            crm=body.crm,
+            crm=plain(body.crm),
             created_at=datetime.now(UTC),
             record=body.record,
+            company=t.company,
         )
         try:
             await _off_loop(journal.create_originate, originate)
@@ -271,19 +290,22 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
     async def get_call(external_id: str, who: Grant = Depends(grant)) -> ClickToCallState:  # noqa: B008
         """The state as the PBX events move it."""
         originate = await _off_loop(journal.get_originate, external_id)
-        if originate is None or not who.allows(originate.extension or originate.user):
+        if originate is None or originate.company != who.company:
+            raise HTTPException(404, "no such call")  # another company's: not even its existence
+        if not who.allows(originate.extension or originate.user):
             raise HTTPException(404, "no such call")
         return await _off_loop(state_of, originate)
 
     def target(call_ref: str, who: Grant) -> tuple[str, str]:
         """(PBX login, user call id) for an external id or a user call id."""
+        t = tenant(who)
         originate = journal.get_originate(call_ref)
-        if originate is not None:
+        if originate is not None and originate.company == who.company:
             if not who.allows(originate.extension or originate.user):
                 raise HTTPException(404, "no such call")
             if not originate.user_call_id:
                 raise HTTPException(409, "the PBX has not reported this call yet")
-            return pbx_settings.param1(originate.user), originate.user_call_id
+            return t.pbx_settings.param1(originate.user), originate.user_call_id
         try:
             user_call_id = parse_user_id(call_ref)
         except AmbiguousIdentifier as exc:
@@ -291,13 +313,15 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         except InvalidIdentifier:
             raise HTTPException(404, "no such call") from None
         for call in journal.list_calls(limit=500, open_only=True):
+            if call.company != who.company:
+                continue
             if call.user_call_id == user_call_id and call.extension and who.allows(call.extension):
-                login = agents.get(call.extension)
+                login = t.agents.get(call.extension)
                 if login is None:
                     raise HTTPException(
                         422, f"extension {call.extension} is not in CALLBRIDGE_PBX__AGENTS"
                     )
-                return pbx_settings.param1(login), user_call_id
+                return t.pbx_settings.param1(login), user_call_id
         raise HTTPException(404, "no such call")
 
     async def command(name: str, fn: Any, *args: Any) -> dict[str, str]:
@@ -317,7 +341,8 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
     def add_simple(action: str, name: str, method: str) -> None:
         async def handler(call_ref: str, who: Grant = Depends(grant)) -> dict[str, str]:  # noqa: B008
             login, user_call_id = await _off_loop(target, call_ref, who)
-            return await command(name, getattr(require_soap(), method), login, user_call_id)
+            pbx = require_soap(tenant(who))
+            return await command(name, getattr(pbx, method), login, user_call_id)
 
         handler.__doc__ = f"{name} on the call (external id of a placed call, or user call id)."
         router.add_api_route(
@@ -340,10 +365,10 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
     ) -> dict[str, str]:
         """To another user call (CallTransfer) or to an extension (CallDivert)."""
         login, user_call_id = await _off_loop(target, call_ref, who)
-        pbx = require_soap()
+        pbx = require_soap(tenant(who))
         if body.to_call_id:
             to_text = body.to_call_id.strip()
-            if to_text in agents:
+            if to_text in tenant(who).agents:
                 raise HTTPException(
                     422,
                     f"to_call_id: {to_text} is an extension, not a user call id; CallTransfer "
@@ -377,7 +402,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         """CallRecStart / CallRecStop. A started recording puts the call's default recording
         reference on its activity (``CALLBRIDGE_RECORDINGS__REFERENCE``, docs/wrap-up.md)."""
         login, user_call_id = await _off_loop(target, call_ref, who)
-        pbx = require_soap()
+        pbx = require_soap(tenant(who))
         if body.on:
             done = await command("CallRecStart", pbx.call_rec_start, login, user_call_id)
             await _off_loop(recorded, call_ref, user_call_id)

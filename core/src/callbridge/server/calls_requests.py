@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import HTTPException
 from pydantic import BaseModel, Field
@@ -20,6 +21,11 @@ from ..voispeed import envelope
 from ..voispeed.codes import CallableType
 from ..voispeed.envelope import InvalidRequest, SoapRequest
 from ..voispeed.ids import InvalidIdentifier, new_external_id, validate_external_id
+
+if TYPE_CHECKING:
+    from ..settings import PbxSettings
+    from ..voispeed.client import PbxClient
+    from .services import Services
 
 
 class CallRequest(BaseModel):
@@ -189,3 +195,40 @@ def sender(
         return None
 
     return request.command, send_soap
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """One company's side of the call API: its PBX settings and client, agents, devices.
+
+    A token acts within its company only: its agents are looked up in its company's list,
+    and its commands go out with its company's PBX credentials.
+    """
+
+    company: str
+    pbx_settings: PbxSettings
+    agents: dict[str, str]
+    devices: dict[str, str]
+    logins: dict[str, str]
+    services: Services = field(repr=False)
+
+    def client(self) -> PbxClient | None:
+        """The company's PBX client (read when needed: tests may swap it)."""
+        return self.services.pbx_for(self.company)
+
+
+def tenants_of(services: Services) -> dict[str, Tenant]:
+    """Each company's ``Tenant``, by company name."""
+    tenants = {}
+    for company in services.companies:
+        settings = company.pbx_settings
+        agents = settings.agent_map()
+        tenants[company.name] = Tenant(
+            company=company.name,
+            pbx_settings=settings,
+            agents=agents,
+            devices=settings.device_map(),
+            logins={login: ext for ext, login in agents.items()},
+            services=services,
+        )
+    return tenants

@@ -47,8 +47,13 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
     def grant(request: Request) -> Grant:
         return auth.require(request)
 
-    def implementer(connector: str, hook: str) -> str:
-        if plugins is None or connector not in plugins.implementers(hook):
+    def implementer(connector: str, hook: str, who: Grant) -> str:
+        """The token's company's connector: another company's CRM is not even named."""
+        if "@" not in connector and who.company != "default":
+            connector = (
+                f"{connector}@{who.company}"  # the softphone names the CRM, not the instance
+            )
+        if plugins is None or connector not in plugins.implementers(hook, who.company):
             raise HTTPException(404, f"connector {connector!r:.60} does not offer {hook}")
         return connector
 
@@ -70,7 +75,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         who: Grant = Depends(grant),  # noqa: B008
     ) -> list[Contact]:
         """Records of ``connector`` matching ``q`` (name, company or number), best first."""
-        name = implementer(connector, "search_contacts")
+        name = implementer(connector, "search_contacts", who)
         assert plugins is not None
         found = await run("search", lambda: plugins.search_contacts(name, q.strip()))
         if not isinstance(found, list) or not all(isinstance(c, Contact) for c in found):
@@ -82,7 +87,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         """Create a contact (or lead) in ``connector`` for an unknown number."""
         if body.extension and not who.allows(body.extension):
             raise HTTPException(403, "this token may not act for that extension")
-        name = implementer(body.connector, "create_contact")
+        name = implementer(body.connector, "create_contact", who)
         assert plugins is not None
         draft = ContactDraft.model_validate(body.model_dump(exclude={"connector"}))
         made = await run("create the contact", lambda: plugins.create_contact(name, draft))

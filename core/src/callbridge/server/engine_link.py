@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +30,7 @@ import time
 from datetime import UTC, datetime
 
 from .. import metrics
+from ..companies.registry import Companies
 from ..engine.bus import AgentBus
 from ..engine.engine import STARTING
 from ..engine.worker import CONTROL_REPLY, CONTROL_REQUEST
@@ -270,6 +272,12 @@ class EngineLink:
     def metrics_text(self, timeout: float = 2.0) -> bytes | None:
         """The engine's metrics in the exposition format, or None when it does not answer."""
         return self._ask(b"m", timeout)
+
+    def reload(self, companies: Companies) -> None:
+        """Tell the engine child to reload the companies file (it reads it itself)."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            os.kill(process.pid, signal.SIGHUP)
 
     def wake(self) -> None:
         """New events are in the journal: wake the dispatcher."""

@@ -41,7 +41,6 @@ must not queue fsyncs in front of the PBX's acknowledgements.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import ipaddress
 import logging
 import threading
@@ -53,10 +52,12 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote_from_bytes, unquote_to_bytes
 
 from .. import metrics
+from ..companies.registry import DEFAULT, Company
 from ..faults import FaultLog, journal_fault
-from ..journal.tenancy import DEFAULT_COMPANY
-from ..voispeed.events import SECRET_PARAMETERS, EventParseError, parse_event
+from ..voispeed.events import SECRET_PARAMETERS, AnyEvent, EventParseError, parse_event
 from ..voispeed.seri import is_seri, to_document
+from .ingress_companies import Refusal as _Refusal
+from .ingress_companies import check_token, company_of, own_company
 from .services import Services
 
 log = logging.getLogger("callbridge.ingress")
@@ -186,14 +187,6 @@ class _AckBridge:
                 waiter.set_result(done.result())
 
 
-class _Refusal(Exception):
-    def __init__(self, status: int, reason: str, label: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.label = label
-
-
 #: Characters left as they are in a ``cb_raw_<name>`` value (the rest is percent-escaped).
 _RAW_SAFE = "|@:/,;'() "
 
@@ -271,9 +264,10 @@ class Ingress:
             ipaddress.ip_network(n, strict=False) for n in settings.server.allowed_networks
         ]
         self._company_param = settings.pbx.company_param
+        self._services = services
         self._seri_names = settings.pbx.seri
         seri_token = settings.pbx.seri_token
-        #: A SERI event may carry the module's own token beside ours (see ``_check_token``).
+        #: A SERI event may carry the module's own token beside ours (see ``check_token``).
         self._seri_token = seri_token.get_secret_value().encode() if seri_token else None
         engine = services.engine
         self._wake: Callable[[], None] | None = engine.wake if engine is not None else None
@@ -308,28 +302,24 @@ class Ingress:
         client = scope.get("client")
         remote = client[0] if client else None
         pairs: list[tuple[str, str]] = []
-        authenticated = False
+        #: Known once the token is checked: a refused request after that is the company's.
+        owner: str | None = None
         try:
             if scope["method"] not in ("GET", "POST"):
                 raise _Refusal(405, "use GET or POST", "method")
             self._check_source(remote)
             pairs = await self._read_pairs(scope, receive)
             seri = is_seri(pairs, self._seri_names)
-            self._check_token(pairs, seri=seri)
-            authenticated = True
+            company = self._company(pairs, seri)
+            owner = company.name
             if any(k == "outbox_id" for k, _ in pairs) and not any(
                 k == "ssn_event" for k, _ in pairs
             ):
                 await self._nudge(pairs, send)
                 return
-            try:
-                if seri:  # the integration module's dialect: read as the document's
-                    pairs = list(to_document(pairs, self._seri_names).items())
-                event = parse_event(pairs, company_param=self._company_param)
-            except EventParseError as exc:
-                raise _Refusal(400, str(exc), "malformed") from None
+            pairs, event = self._parse(pairs, company, seri)
         except _Refusal as refusal:
-            await self._reject(refusal, pairs, remote, send, authenticated=authenticated)
+            await self._reject(refusal, pairs, remote, send, company=owner)
             return
         raw = {k: v for k, v in pairs if k not in SECRET_PARAMETERS}
         try:
@@ -357,7 +347,35 @@ class Ingress:
         if seri:
             code = f"seri:{event.ssn_event}" if event.kind is not None else "seri:unknown"
         metrics.EVENTS_ACCEPTED.labels(code, "http", "yes" if result.duplicate else "no").inc()
+        metrics.COMPANY_EVENTS.labels(
+            event.company or "default", "duplicate" if result.duplicate else "accepted"
+        ).inc()
         metrics.ACK_LATENCY.observe(time.perf_counter() - started)
+
+    def _company(self, pairs: list[tuple[str, str]], seri: bool) -> Company:
+        """The token checked; the company it names (``default`` without a companies file)."""
+        companies = self._services.companies  # read each time: a reload swaps it
+        if companies.single:
+            check_token(pairs, self._token, self._seri_token if seri else None)
+            return companies.get(DEFAULT)
+        return company_of(companies, pairs, seri, self._company_param)
+
+    def _parse(
+        self, pairs: list[tuple[str, str]], company: Company, seri: bool
+    ) -> tuple[list[tuple[str, str]], AnyEvent]:
+        """The parameters as the document names them, and the typed event of ``company``
+        (400 when malformed, 403 for another company's id)."""
+        try:
+            if seri:  # the integration module's dialect: read as the document's
+                pairs = list(to_document(pairs, self._seri_names).items())
+            event = parse_event(
+                own_company(pairs, company, self._company_param),
+                company_param=self._company_param,
+                company=company.name,
+            )
+        except EventParseError as exc:
+            raise _Refusal(400, str(exc), "malformed") from None
+        return pairs, event
 
     def _check_source(self, remote: str | None) -> None:
         if not self._networks:
@@ -368,21 +386,6 @@ class Ingress:
             raise _Refusal(403, "source address unknown", "network") from None
         if not any(address in net for net in self._networks):
             raise _Refusal(403, "source network not allowed", "network")
-
-    def _check_token(self, pairs: list[tuple[str, str]], *, seri: bool = False) -> None:
-        """Our token, once. A SERI event may also carry the module's own ``token`` (when
-        the URL configured in the module holds ours): ours must be there, and any other
-        ``token`` must be the module's (``CALLBRIDGE_PBX__SERI_TOKEN``)."""
-        if self._token is None:
-            return  # only possible with the explicit insecure flag (checked at start-up)
-        given = {v.encode() for k, v in pairs if k == "token"}
-        if not given:
-            raise _Refusal(401, "token missing", "token_missing")
-        ours = [g for g in given if hmac.compare_digest(g, self._token)]
-        others = given - set(ours)
-        module = self._seri_token if seri else None
-        if not ours or any(module is None or not hmac.compare_digest(g, module) for g in others):
-            raise _Refusal(403, "token invalid", "token_invalid")
 
     @staticmethod
     async def _read_pairs(scope: Scope, receive: Receive) -> list[tuple[str, str]]:
@@ -446,9 +449,11 @@ class Ingress:
         remote: str | None,
         send: Send,
         *,
-        authenticated: bool,
+        company: str | None,
     ) -> None:
-        """Count, keep for inspection within the limit (secrets removed), answer the reason."""
+        """Count, keep for inspection within the limit (secrets removed), answer the reason.
+
+        ``company``: the token's company, once the token was checked (None: a stranger's)."""
         metrics.EVENTS_REJECTED.labels(refusal.label, "http").inc()
         keep, skipped = self._limiter.allow(remote)
         if not keep:
@@ -464,7 +469,7 @@ class Ingress:
             return
         raw = _redact(pairs)
         journal = self._journal
-        record = journal.record_rejected if authenticated else journal.record_rejected_fast
+        record = journal.record_rejected if company is not None else journal.record_rejected_fast
         try:
             await asyncio.to_thread(
                 record,
@@ -474,7 +479,7 @@ class Ingress:
                 remote=remote,
                 # Whose it is: the token's company once the token was checked; a stranger's
                 # request is nobody's (and in no company's export).
-                company=DEFAULT_COMPANY if authenticated else None,
+                company=company,
             )
         except Exception as exc:  # best effort
             self._faults.report(

@@ -52,13 +52,15 @@ def build_router(services: Services) -> APIRouter:
         return JSONResponse({"status": "ready"})
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-    async def prometheus() -> Response:
-        """Text exposition format.
+    async def prometheus(company: str | None = None) -> Response:
+        """Text exposition format; ``?company=NAME``: only that company's series.
 
         Collecting counts deliveries in the journal: that query runs in a worker thread, off
         the event loop that answers the PBX.
         """
         body = await anyio.to_thread.run_sync(_collect, services)
+        if company is not None:
+            body = await anyio.to_thread.run_sync(metrics.only_company, body, company)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -55,7 +55,7 @@ def mark_call(services: Services, call: Call, reference: str | None = None) -> b
     """Mark ``call`` recorded (``reference`` None: the default one) and enqueue amendments."""
     settings = services.settings.recordings
     plugins = services.plugins
-    updaters = plugins.implementers("update_call") if plugins is not None else []
+    updaters = plugins.implementers("update_call", call.company) if plugins is not None else []
     chosen = reference or recordings.default_reference(settings, call)
     return recordings.mark(services.journal, call.key, chosen, updaters)
 

@@ -20,6 +20,7 @@ import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import StreamingResponse
 
+from ..companies.registry import agent_key
 from ..engine.bus import RECHECK, AgentBus
 from ..journal.base import AgentEvent
 from .auth import TokenAuth
@@ -72,14 +73,15 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         queue: asyncio.Queue[AgentEvent] = asyncio.Queue(maxsize=10_000)
 
         bus: AgentBus | None = services.agent_bus()
-        detach = bus.subscribe_queue(extension, loop, queue) if bus else (lambda: None)
+        key = agent_key(grant.company, extension)  # never another company's agent
+        detach = bus.subscribe_queue(key, loop, queue) if bus else (lambda: None)
 
         async def replay() -> AsyncIterator[bytes]:
             """Everything after ``last_id`` from the journal, in id order."""
             nonlocal last_id
             while True:
                 missed = await anyio.to_thread.run_sync(
-                    journal.agent_events_after, extension, last_id, _PAGE
+                    journal.agent_events_after, key, last_id, _PAGE
                 )
                 for event in missed:
                     last_id = event.id

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from ..engine import wrapups
 from ..journal.base import Journal, WrapUpConflictError
 from ..models import MAX_WRAPUP_NOTES, Call, CrmContext, WrapUp
+from ..plugins.tenants import base_name, plain
 from .auth import Grant, TokenAuth
 from .calls import _off_loop
 from .services import Services
@@ -68,7 +69,9 @@ def agent_call(journal: Journal, call_ref: str, who: Grant) -> Call:
         originate = journal.get_originate(call_ref)
         if originate is not None and originate.call_key:
             call = journal.get_call(originate.call_key)
-    if call is None or not (who.everything or (call.extension and who.allows(call.extension))):
+    if call is None or call.company != who.company:
+        raise HTTPException(404, "no such call")  # another company's: not even its existence
+    if not (who.everything or (call.extension and who.allows(call.extension))):
         raise HTTPException(404, "no such call")
     return call
 
@@ -85,10 +88,13 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
     def call_for(call_ref: str, who: Grant) -> Call:
         return agent_call(journal, call_ref, who)
 
-    def check_records(body: WrapUpRequest) -> None:
+    def check_records(body: WrapUpRequest, who: Grant) -> None:
         if plugins is None:
             return
-        known = {info.name for info in plugins.active()}
+        # The company's instances, by instance name (``hubspot@acme``) or plugin name (what a
+        # CRM page and the plugin itself call it: ``record_for(self.name)``).
+        active = plugins.active(who.company)
+        known = {info.name for info in active} | {base_name(info.name) for info in active}
         for name, ref in (("record", body.record), ("related", body.related)):
             if ref is not None and ref.connector not in known:
                 raise HTTPException(422, f"{name}: no active connector {ref.connector!r:.60}")
@@ -101,12 +107,12 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             revision=revision,
             notes=body.notes,
             outcome=body.outcome or None,
-            record=body.record,
-            related=body.related,
+            record=plain(body.record),
+            related=plain(body.related),
             extension=call.extension,
             saved_at=datetime.now(UTC),
         )
-        updaters = plugins.implementers("update_call") if plugins is not None else []
+        updaters = plugins.implementers("update_call", call.company) if plugins else []
         kept = wrapups.save(journal, wrapup, updaters, datetime.now(UTC))
         return kept, kept.saved_at == wrapup.saved_at
 
@@ -132,7 +138,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         Allowed from ringing on; the activity is written with it, or amended once per
         revision when it was written already (docs/wrap-up.md).
         """
-        check_records(body)
+        check_records(body, who)
         call = await _off_loop(call_for, call_ref, who)
         try:
             kept, new = await _off_loop(store, call, body)
@@ -142,15 +148,15 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
             response.status_code = 200
         return WrapUpState(call_key=call.key, revision=kept.revision, wrapup=kept)
 
-    def choices() -> tuple[list[str], dict[str, list[str]]]:
+    def choices(company: str) -> tuple[list[str], dict[str, list[str]]]:
         if plugins is None:
             return [], {}
         outcomes: dict[str, list[str]] = {}
-        for info in plugins.active():
+        for info in plugins.active(company):
             listed = getattr(info.plugin, "wrapup_outcomes", None)
             if isinstance(listed, list | tuple) and all(isinstance(o, str) for o in listed):
                 outcomes[info.name] = list(listed)
-        return plugins.implementers("search_contacts"), outcomes
+        return plugins.implementers("search_contacts", company), outcomes
 
     @router.get("/{call_ref}/wrap-up", response_model=WrapUpState, summary="A call's wrap-up")
     async def get_wrapup(call_ref: str, who: Grant = Depends(grant)) -> WrapUpState:  # noqa: B008
@@ -158,7 +164,7 @@ def build_router(services: Services, auth: TokenAuth) -> APIRouter:
         offers: the connectors it can search and their outcomes."""
         call = await _off_loop(call_for, call_ref, who)
         kept: Any = await _off_loop(journal.get_wrapup, call.key)
-        connectors, outcomes = choices()
+        connectors, outcomes = choices(call.company)
         return WrapUpState(
             call_key=call.key,
             revision=kept.revision if kept else 0,

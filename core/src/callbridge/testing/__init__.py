@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .app import AppHarness
     from .clock import FakeClock
+    from .companies import CompaniesFile, TestCompany
     from .connector import ConnectorTests, FailureKind, LoadedConnector, overrides_standard_test
     from .env import CallbridgeEnv
     from .events import REMOTE, REMOTE_E164, BuiltEvent, EventFactory
@@ -55,6 +56,8 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "AppHarness": "app",
     "FakeClock": "clock",
+    "CompaniesFile": "companies",
+    "TestCompany": "companies",
     "ConnectorTests": "connector",
     "FailureKind": "connector",
     "LoadedConnector": "connector",
@@ -118,6 +121,7 @@ __all__ = [
     "AppHarness",
     "BuiltEvent",
     "CallbridgeEnv",
+    "CompaniesFile",
     "ConnectorTests",
     "CrmRefusal",
     "EventFactory",
@@ -147,6 +151,7 @@ __all__ = [
     "SqliteJournal",
     "SseMessage",
     "SseReader",
+    "TestCompany",
     "Variable",
     "bind_socket",
     "cli_main",

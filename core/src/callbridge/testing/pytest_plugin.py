@@ -12,6 +12,8 @@ Fixtures:
 - ``plugin_manager``: ``plugin_manager(plugin, builtins=("directory",))`` -> ``Plugins``.
 - ``scenarios``: ``scenarios(plugin).inbound_answered()`` -> ``ScenarioResult``.
 - ``app_client``: ``app_client(plugin)`` -> ``AppHarness`` (``.client``, ``.send_event``).
+- ``companies``: ``companies.add("acme", "1", plugins={...}); companies.write()`` -> a
+  companies file with fresh tokens, named by ``CALLBRIDGE_COMPANIES_FILE``.
 - ``live_pbx``: ``live_pbx(settings, plugin="acme")`` -> a started ``LivePbx`` (the
   simulator's PBX in front of a live service), stopped after the test.
 """
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from ..plugins.manager import Plugins
     from .app import AppHarness
     from .clock import FakeClock
+    from .companies import CompaniesFile
     from .env import CallbridgeEnv
     from .events import EventFactory
     from .pbx import LivePbx
@@ -40,6 +43,14 @@ def callbridge_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callbridg
     from .env import CallbridgeEnv
 
     return CallbridgeEnv(monkeypatch, tmp_path / "callbridge-env")
+
+
+@pytest.fixture
+def companies(callbridge_env: CallbridgeEnv, tmp_path: Path) -> CompaniesFile:
+    """Companies for the test: ``add`` them, then ``write`` (sets CALLBRIDGE_COMPANIES_FILE)."""
+    from .companies import CompaniesFile
+
+    return CompaniesFile(callbridge_env, tmp_path / "companies.toml")
 
 
 @pytest.fixture

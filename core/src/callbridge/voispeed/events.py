@@ -113,13 +113,23 @@ class BaseEvent(BaseModel):
 
     ssn_event: int
     company_id: str | None = None
+    #: The company (tenant) the ingress token named; None for an event that came without one
+    #: (the MySQL source), whose company the engine finds by ``company_id``.
+    company: str | None = None
     #: Every parameter as received (minus secrets), including ones the document does not list.
     params: dict[str, str] = Field(default_factory=dict, repr=False)
 
     @property
     def dedup_key(self) -> str:
-        """Same event, same values -> same key. Used by the journal to drop repeats."""
+        """Same event, same values -> same key. Used by the journal to drop repeats.
+
+        A named company other than ``default`` is part of the key: two PBXes may send the
+        same parameters for their own company 1, and neither is the other's repeat.
+        """
         digest = hashlib.sha256()
+        if self.company not in (None, "default"):
+            digest.update(f"company={self.company}".encode())
+            digest.update(b"\x02")
         for key in sorted(self.params):
             digest.update(key.encode())
             digest.update(b"\x00")
@@ -437,8 +447,9 @@ def parse_event(
     params: Mapping[str, str] | Iterable[tuple[str, str]],
     *,
     company_param: str = DEFAULT_COMPANY_PARAMETER,
+    company: str | None = None,
 ) -> AnyEvent:
-    """Build the typed event for one callback's parameters.
+    """Build the typed event for one callback's parameters (of ``company``, when known).
 
     Raises EventParseError (and nothing else) when a required parameter is missing or a value
     is malformed. Unknown ``ssn_event`` values give an UnknownEvent; parameters the document
@@ -449,14 +460,15 @@ def parse_event(
     code = _int(kept, "ssn_event")
     if code is None:
         raise EventParseError("ssn_event", "missing")
-    company = _text(kept, company_param)
-    if company is not None and len(company) > MAX_COMPANY_LENGTH:
+    company_id = _text(kept, company_param)
+    if company_id is not None and len(company_id) > MAX_COMPANY_LENGTH:
         raise EventParseError(company_param, f"longer than {MAX_COMPANY_LENGTH} characters")
     if code in _DEVICE_EVENTS:
         host = _text(kept, "device_host")
         ip, port = _host(host)
         return _DEVICE_EVENTS[code](
-            company_id=company,
+            company_id=company_id,
+            company=company,
             params=kept,
             device_id=_id(kept, "device_id", required=True),
             device_type=_enum(kept, "device_type", DeviceType),
@@ -470,7 +482,8 @@ def parse_event(
     if code in _CALL_EVENTS:
         identity_raw = _text(kept, "identity")
         return _CALL_EVENTS[code](
-            company_id=company,
+            company_id=company_id,
+            company=company,
             params=kept,
             sender_id=_text(kept, "sender_id"),
             sender_type=_enum(kept, "sender_type", CallableType),
@@ -482,4 +495,4 @@ def parse_event(
             identity_raw=identity_raw,
             group=_text(kept, "group"),
         )
-    return UnknownEvent(ssn_event=code, company_id=company, params=kept)
+    return UnknownEvent(ssn_event=code, company_id=company_id, company=company, params=kept)

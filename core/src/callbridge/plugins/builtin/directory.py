@@ -60,6 +60,9 @@ class DirectoryPlugin(DirectoryDatabase):
     """The directory as a plugin (hooks) and as a small API (contacts, activities)."""
 
     name = "directory"
+    #: The name its routes are mounted under: ``directory@acme`` when the core makes one
+    #: instance per company (it sets this), ``directory`` otherwise.
+    instance_name = "directory"
     settings_class = DirectorySettings
     embedded_default = True
     #: The outcomes the wrap-up form offers for this connector.
@@ -92,7 +95,9 @@ class DirectoryPlugin(DirectoryDatabase):
         path = settings.database or core.data_dir / "directory.sqlite3"
         try:
             self.record_pages = settings.record_pages
-            default_url = DEFAULT_RECORD_URL if settings.record_pages else None
+            # Its routes are mounted under its instance's name (``directory@acme``).
+            mine = DEFAULT_RECORD_URL.replace("/directory/", f"/{self.instance_name}/", 1)
+            default_url = mine if settings.record_pages else None
             self._setup(
                 path,
                 settings.region or core.default_region,
