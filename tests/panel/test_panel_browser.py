@@ -121,6 +121,7 @@ def test_request_no_call_followed_is_shown_unmatched(demo: Demo, page: Page) -> 
             number="+39 06 4444 0000",
             created_at=datetime.now(UTC) - timedelta(minutes=5),
             state="sent",
+            company=demo.running.services.companies.names[0],  # the panel's: the demo's first
         )
     )
     expect(page.locator("#dial-result")).to_contain_text("the PBX reported no call")
