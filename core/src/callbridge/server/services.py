@@ -67,19 +67,18 @@ class Services:
     #: The doorbell of the agent streams when the journal rings it across processes (Redis:
     #: engines may run anywhere); None to use the engine's own bus.
     bus: AgentBus | None = None
-    #: The companies served (the plugins' when not given; see docs/companies.md).
-    companies: Companies = field(default=None)  # type: ignore[assignment]
+    #: The companies served: the plugins', else read from the settings (docs/companies.md).
+    companies: Companies = field(init=False)
     #: Each company's PBX client (its own credentials); ``pbx`` is ``default``'s.
     pbx_clients: dict[str, PbxClient | None] = field(default_factory=dict)
     #: Called with the new companies after a reload (the API's token grants, its tenants).
     reloaded: list[Callable[[Companies], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.companies is None:
-            if self.plugins is not None and len(self.plugins.companies):
-                self.companies = self.plugins.companies
-            else:
-                self.companies = load_companies(self.settings)
+        if self.plugins is not None and len(self.plugins.companies):
+            self.companies = self.plugins.companies
+        else:
+            self.companies = load_companies(self.settings)
 
     def reload(self) -> Companies:
         """Read the companies file again and swap in its companies (SIGHUP, see
