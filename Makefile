@@ -52,11 +52,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy core/src $(wildcard connectors/*/src) $(wildcard examples/*/src)
 
+# Everything measured: the service (bench/run.py: acks, pops, then many companies) and the
+# engine workers on Redis (bench-scale). About three minutes on a 2-core machine.
 bench: $(STAMP)
 	$(VENV)/bin/python bench/run.py
+	$(VENV)/bin/python bench/scale.py
 
-# Engine workers on one Redis journal: calls/s with 1, 2, 3 workers, CPU per call, takeover
-# after kill -9 (a few minutes; see bench/scale.py).
+# Engine workers on one Redis journal alone: calls/s with 1, 2, 3 workers, CPU per call,
+# takeover after kill -9 (about a minute; see bench/scale.py).
 bench-scale: $(STAMP)
 	$(VENV)/bin/python bench/scale.py
 
