@@ -11,11 +11,11 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from types import TracebackType
 
 import uvicorn
 from fastapi import FastAPI
 
+from ..lifecycle import Startable
 from .http_protocol import LenientHttpProtocol
 
 
@@ -32,7 +32,7 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     return sock
 
 
-class ServerThread:
+class ServerThread(Startable):
     """Serve ``app`` on ``host:port`` from a daemon thread until ``stop``.
 
     ``port=0`` picks a free port; ``port`` tells which one after ``start``. Stopping and
@@ -120,14 +120,3 @@ class ServerThread:
     def running(self) -> bool:
         """Serving right now."""
         return self._server is not None and self._server.started
-
-    def __enter__(self) -> ServerThread:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -24,12 +24,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import SecretStr
 
+from ..lifecycle import Startable
 from ..settings import PbxSettings
 from .emitter import EventSink, MemorySink, QueuedSink
 from .engine import CallEngine, ExtReading, GroupEnd, SimCall, SimError
@@ -105,7 +105,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, answer, "text/xml; charset=utf-8")
 
 
-class Simulator(CallEngine):
+class Simulator(CallEngine, Startable):
     """A simulated VOIspeed PBX: call engine, SOAP endpoint, event sink, real-time policy."""
 
     def __init__(
@@ -179,17 +179,6 @@ class Simulator(CallEngine):
             self._scheduler.stop()
             self._scheduler = None
         self.sink.close()
-
-    def __enter__(self) -> Simulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def scheduler(self) -> Scheduler:

@@ -38,7 +38,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
-from .lifecycle import Startable
+from ..lifecycle import Startable
 
 __all__ = [
     "CrmRefusal",

@@ -26,11 +26,11 @@ import httpx
 
 from ..assembly import Assembly, EngineMode, assemble
 from ..journal.base import Delivery, Journal
+from ..lifecycle import Startable
 from ..models import Call
 from ..server.app import create_app
 from ..server.thread import ServerThread, bind_socket
 from ..settings import Settings, load_settings
-from .lifecycle import Startable
 from .wait import wait_until
 
 #: ``ServerThread`` and ``bind_socket`` are re-exported for tests that serve an app of their own.

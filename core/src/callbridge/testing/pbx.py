@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any, Self
 from ..journal.base import Delivery
 from ..journal.factory import SQLITE_FILE_NAME
 from ..journal.sqlite import SqliteJournal
+from ..lifecycle import Startable
 from ..sim import FanoutSink, HttpSink, MemorySink, Simulator
 from ..sim.emitter import TextForm
 from ..sim.playback import play
 from ..sim.scenarios import PlayResult, find_scenario
-from .lifecycle import Startable
 from .live import LiveService, SseMessage, SseReader
 from .wait import wait_until
 

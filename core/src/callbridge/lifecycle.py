@@ -1,7 +1,8 @@
-"""``Startable``: ``with`` for the kit's running parts (fake services, live services, PBXs).
+"""``Startable``: ``with`` for parts that run in the background of a process.
 
-Each of them is started and stopped explicitly (a test restarts a service, or starts a fake
-late); the ``with`` form is the same two calls, so it is written once here.
+The HTTP server in a thread, the simulated PBX and the test kit's fakes and live services are
+each started and stopped explicitly (a test restarts a service, or starts a fake late); the
+``with`` form is the same two calls, so it is written once here.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ class Startable:
         """Start; returns self."""
         raise NotImplementedError
 
-    def stop(self) -> None:
-        """Stop and release what ``start`` took."""
+    def stop(self) -> object:
+        """Stop and release what ``start`` took (what it returns is the subclass's)."""
         raise NotImplementedError
 
     def __enter__(self) -> Self:
